@@ -1,0 +1,18 @@
+//! berth-shim: one detached process per container. It creates the container (namespaces, cgroups,
+//! root filesystem, security) and owns it until it is gone: stdio, logs, exit status, restart
+//! policy. Callers (the API process, the CLI) use [`spawn`] to start a shim and [`control`] to
+//! talk to a live one; everything else they need is on disk ([`state`], [`paths`]).
+#![deny(unsafe_code)]
+
+pub mod cgroups;
+pub mod fsutil;
+pub mod paths;
+pub mod security;
+pub mod spec;
+pub mod state;
+#[allow(unsafe_code)]
+pub mod sys;
+
+pub use paths::{ContainerPaths, Paths};
+pub use spec::ContainerSpec;
+pub use state::{State, Status};

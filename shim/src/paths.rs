@@ -1,0 +1,100 @@
+//! Where a container's files live. Persistent state under `root` (default /var/lib/berth) survives a
+//! reboot; `run_root` (default /run/berth) holds what only a live shim has: its lock and sockets.
+
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_RUN_ROOT: &str = "/run/berth";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            root: PathBuf::from(DEFAULT_ROOT),
+            run_root: PathBuf::from(DEFAULT_RUN_ROOT),
+        }
+    }
+}
+
+impl Paths {
+    pub fn new(root: impl Into<PathBuf>, run_root: impl Into<PathBuf>) -> Self {
+        Paths {
+            root: root.into(),
+            run_root: run_root.into(),
+        }
+    }
+
+    pub fn containers(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// `<root>/containers/<id>`: config.json, state.json, the log, upper and work dirs.
+    pub fn container(&self, id: &str) -> ContainerPaths {
+        ContainerPaths {
+            dir: self.containers().join(id),
+            run: self.run_root.join("containers").join(id),
+            id: id.to_string(),
+        }
+    }
+}
+
+/// The files of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPaths {
+    pub id: String,
+    pub dir: PathBuf,
+    pub run: PathBuf,
+}
+
+impl ContainerPaths {
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    /// Held (flock) while the state is read-modified-written; never across a wait.
+    pub fn state_lock(&self) -> PathBuf {
+        self.dir.join("state.lock")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join(format!("{}-json.log", self.id))
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    pub fn hostname(&self) -> PathBuf {
+        self.dir.join("hostname")
+    }
+    pub fn hosts(&self) -> PathBuf {
+        self.dir.join("hosts")
+    }
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.dir.join("resolv.conf")
+    }
+    /// Held (flock) by the live shim for its whole life: taking it means no shim is alive.
+    pub fn shim_lock(&self) -> PathBuf {
+        self.run.join("shim.lock")
+    }
+    pub fn control_socket(&self) -> PathBuf {
+        self.run.join("control.sock")
+    }
+    pub fn attach_socket(&self) -> PathBuf {
+        self.run.join("attach.sock")
+    }
+    /// The mount point of the container's root inside its own mount namespace.
+    pub fn rootfs(&self) -> PathBuf {
+        self.run.join("rootfs")
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

@@ -1,0 +1,1 @@
+//! capabilities, seccomp, rlimits, users (in progress)

@@ -1,0 +1,304 @@
+//! What a container is made of: the record the caller writes to `config.json` in the container's
+//! directory before it spawns the shim. Every field the shim obeys is here; the API and CLI
+//! translate Docker's Config/HostConfig into it.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The version written in every `config.json`; a shim refuses records it does not know.
+pub const SPEC_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ContainerSpec {
+    pub version: u32,
+    /// 64 hex digits.
+    pub id: String,
+    /// Docker name without the leading slash.
+    pub name: String,
+    pub process: ProcessSpec,
+    pub rootfs: RootfsSpec,
+    pub hostname: String,
+    pub domainname: String,
+    pub namespaces: Namespaces,
+    pub resources: Resources,
+    pub network: NetworkFiles,
+    pub mounts: Vec<MountSpec>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub log: LogSpec,
+    pub restart: RestartPolicy,
+    /// Remove the container (its directories and cgroups) when it ends and will not restart.
+    pub auto_remove: bool,
+    /// Parent of the container's cgroup, relative to each hierarchy's root.
+    pub cgroup_parent: String,
+}
+
+impl Default for ContainerSpec {
+    fn default() -> Self {
+        ContainerSpec {
+            version: SPEC_VERSION,
+            id: String::new(),
+            name: String::new(),
+            process: ProcessSpec::default(),
+            rootfs: RootfsSpec::default(),
+            hostname: String::new(),
+            domainname: String::new(),
+            namespaces: Namespaces::default(),
+            resources: Resources::default(),
+            network: NetworkFiles::default(),
+            mounts: Vec::new(),
+            masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+            readonly_paths: DEFAULT_READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
+            log: LogSpec::default(),
+            restart: RestartPolicy::default(),
+            auto_remove: false,
+            cgroup_parent: "berth".to_string(),
+        }
+    }
+}
+
+/// dockerd's masked paths (hidden behind /dev/null or an empty read-only tmpfs).
+pub const DEFAULT_MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// dockerd's read-only paths.
+pub const DEFAULT_READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProcessSpec {
+    /// argv; args[0] is looked up in the container's PATH when it has no slash.
+    pub args: Vec<String>,
+    /// KEY=VALUE.
+    pub env: Vec<String>,
+    /// Working directory inside the container; created when missing, as dockerd does.
+    pub cwd: String,
+    /// Docker's `User`: "", "name", "uid", "name:group", "uid:gid".
+    pub user: String,
+    /// Docker's `GroupAdd`: names or numbers.
+    pub additional_groups: Vec<String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    /// Initial terminal size (rows, columns).
+    pub console_size: Option<(u16, u16)>,
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privileges: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub seccomp: SeccompSpec,
+    /// Run a minimal reaper as pid 1 that forwards signals to the command.
+    pub init: bool,
+    /// Signal name ("SIGTERM", "TERM") or number, sent by stop.
+    pub stop_signal: String,
+    /// Seconds between the stop signal and SIGKILL.
+    pub stop_timeout: u32,
+}
+
+impl Default for ProcessSpec {
+    fn default() -> Self {
+        ProcessSpec {
+            args: Vec::new(),
+            env: vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            ],
+            cwd: "/".to_string(),
+            user: String::new(),
+            additional_groups: Vec::new(),
+            tty: false,
+            open_stdin: false,
+            stdin_once: false,
+            console_size: None,
+            rlimits: Vec::new(),
+            no_new_privileges: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            privileged: false,
+            seccomp: SeccompSpec::Default,
+            init: false,
+            stop_signal: "SIGTERM".to_string(),
+            stop_timeout: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rlimit {
+    /// Docker's name: "nofile", "nproc", "core", ... (also "RLIMIT_NOFILE").
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum SeccompSpec {
+    /// dockerd's default profile.
+    #[default]
+    Default,
+    /// `seccomp=unconfined`.
+    Unconfined,
+    /// A profile in Docker's JSON format (the file's content, read by the caller).
+    Profile(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct RootfsSpec {
+    /// Image layer directories, lowest (base) layer first. Empty means `upper` alone is the root.
+    pub layers: Vec<PathBuf>,
+    pub readonly: bool,
+}
+
+/// How one namespace is obtained.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "snake_case", tag = "mode", content = "path")]
+pub enum NsMode {
+    /// A new namespace of its own.
+    #[default]
+    Private,
+    /// The host's (the shim's) namespace.
+    Host,
+    /// Join the namespace at this path (`/proc/<pid>/ns/<kind>` of another container).
+    Join(PathBuf),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Namespaces {
+    pub pid: NsMode,
+    pub net: NsMode,
+    pub ipc: NsMode,
+    pub uts: NsMode,
+    /// Private or host only (a container's cgroup namespace is rooted at its own cgroup).
+    pub cgroup: NsMode,
+    pub user: Option<UserNamespace>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserNamespace {
+    pub uid_map: Vec<IdMap>,
+    pub gid_map: Vec<IdMap>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct IdMap {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+/// Limits, in Docker's units. Zero or None means "not set".
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Resources {
+    /// Bytes.
+    pub memory: i64,
+    /// Memory plus swap, bytes; -1 unlimited swap.
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    /// Relative weight, cgroup v1 scale (2..262144, default 1024).
+    pub cpu_shares: u64,
+    /// Microseconds per period; from `--cpus` the caller sets quota and period.
+    pub cpu_quota: i64,
+    pub cpu_period: u64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    /// 0 unset, -1 unlimited.
+    pub pids_limit: i64,
+    /// 10..1000, 0 unset.
+    pub blkio_weight: u16,
+    pub blkio_device_read_bps: Vec<ThrottleDevice>,
+    pub blkio_device_write_bps: Vec<ThrottleDevice>,
+    pub blkio_device_read_iops: Vec<ThrottleDevice>,
+    pub blkio_device_write_iops: Vec<ThrottleDevice>,
+    pub oom_kill_disable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ThrottleDevice {
+    /// A device node path such as /dev/vda.
+    pub path: String,
+    pub rate: u64,
+}
+
+/// The per-container files mounted at /etc/hostname, /etc/hosts and /etc/resolv.conf.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct NetworkFiles {
+    /// Extra "host:ip" entries (Docker's ExtraHosts).
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+}
+
+/// A mount inside the container (bind, tmpfs, ...); volumes are resolved to binds by the caller.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MountSpec {
+    /// "bind", "tmpfs", ...
+    pub kind: String,
+    pub source: String,
+    pub destination: String,
+    /// mount(8)-style options: "ro", "rbind", "rprivate", "size=64m", "mode=1777", ...
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LogSpec {
+    /// Docker's json-file driver; "none" keeps no log.
+    pub driver: String,
+    /// Rotate after this many bytes; 0 never.
+    pub max_size: u64,
+    /// Files kept, the live one included (at least 1).
+    pub max_file: u32,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            driver: "json-file".to_string(),
+            max_size: 0,
+            max_file: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartName {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct RestartPolicy {
+    pub name: RestartName,
+    /// For on-failure: 0 means no limit.
+    pub maximum_retry_count: u32,
+}
