@@ -6,6 +6,7 @@
 
 pub mod cgroups;
 pub mod fsutil;
+pub mod logs;
 pub mod paths;
 pub mod security;
 pub mod spec;
