@@ -15,6 +15,9 @@ mod stats;
 mod v1;
 mod v2;
 
+#[cfg(test)]
+mod tests;
+
 pub use layout::{detect, parse_mountinfo, Layout};
 pub use stats::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, PidsStats, Stats, Throttling};
 
