@@ -1,0 +1,168 @@
+//! Where the cgroup hierarchies are mounted, read from /proc/self/mountinfo.
+
+use super::{CgroupError, Result, V1_CONTROLLERS};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where the cgroup hierarchies are mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// Pure cgroup v2: every controller in one tree.
+    Unified { root: PathBuf },
+    /// v1 controllers mounted one by one (controller name -> mount point; co-mounted
+    /// controllers such as `cpu,cpuacct` share a mount point), plus the v2 tree if mounted.
+    Hybrid {
+        v1: BTreeMap<String, PathBuf>,
+        v2: Option<PathBuf>,
+    },
+}
+
+/// Read `/proc/self/mountinfo` and tell which layout this machine runs.
+pub fn detect() -> Result<Layout> {
+    let path = Path::new("/proc/self/mountinfo");
+    let text = fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_mountinfo(&text)
+}
+
+/// The layout described by the text of a mountinfo file.
+pub fn parse_mountinfo(text: &str) -> Result<Layout> {
+    let mut v1: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut v2: Option<PathBuf> = None;
+    for line in text.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount_point) = pre.split(' ').nth(4) else {
+            continue;
+        };
+        let mut post = post.split(' ');
+        let (Some(fstype), Some(_source), Some(super_opts)) =
+            (post.next(), post.next(), post.next())
+        else {
+            continue;
+        };
+        let mount_point = PathBuf::from(unescape_mountinfo(mount_point));
+        match fstype {
+            "cgroup2" => {
+                v2.get_or_insert(mount_point);
+            }
+            "cgroup" => {
+                for opt in super_opts.split(',') {
+                    if V1_CONTROLLERS.contains(&opt) {
+                        v1.entry(opt.to_string())
+                            .or_insert_with(|| mount_point.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match (v1.is_empty(), v2) {
+        (true, Some(root)) => Ok(Layout::Unified { root }),
+        (true, None) => Err(CgroupError::NoHierarchy {
+            what: "any controller",
+        }),
+        (false, v2) => Ok(Layout::Hybrid { v1, v2 }),
+    }
+}
+
+/// Undo mountinfo's octal escapes (`\040` for a space, ...).
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                if let Ok(b) = u8::try_from(value) {
+                    out.push(b);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+    use crate::cgroups::Cgroup;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:40 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_cls,net_prio
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:5 - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn mountinfo_hybrid() {
+        let Layout::Hybrid { v1, v2 } = parse_mountinfo(HYBRID).unwrap() else {
+            panic!("expected a hybrid layout");
+        };
+        assert_eq!(v1.get("cpu").unwrap(), Path::new("/sys/fs/cgroup/cpu"));
+        assert_eq!(
+            v1.get("cpuacct").unwrap(),
+            Path::new("/sys/fs/cgroup/cpuacct")
+        );
+        assert!(!v1.contains_key("net_cls") && !v1.contains_key("net_prio"));
+        assert!(!v1.contains_key("name=systemd"));
+        assert_eq!(v1.len(), 3);
+        assert_eq!(v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
+    }
+
+    #[test]
+    fn mountinfo_comounted_and_legacy() {
+        let text = "\
+25 22 0:22 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct
+26 22 0:23 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+";
+        let layout = parse_mountinfo(text).unwrap();
+        let Layout::Hybrid { v1, v2 } = &layout else {
+            panic!("expected legacy (hybrid without v2), got {layout:?}");
+        };
+        assert_eq!(v1["cpu"], v1["cpuacct"]);
+        assert!(v2.is_none());
+        let cg = Cgroup::new(&layout, "berth", "abc").unwrap();
+        assert_eq!(
+            cg.paths(),
+            vec![
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/berth/abc"),
+                PathBuf::from("/sys/fs/cgroup/pids/berth/abc"),
+            ],
+            "co-mounted controllers share one directory"
+        );
+    }
+
+    #[test]
+    fn mountinfo_unified_and_escapes() {
+        let text = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n\
+                    31 23 0:27 / /mnt/with\\040space rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            parse_mountinfo(text).unwrap(),
+            Layout::Unified {
+                root: PathBuf::from("/sys/fs/cgroup")
+            }
+        );
+        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), "/a b\\c");
+        assert!(matches!(
+            parse_mountinfo("31 23 0:27 / /tmp rw - tmpfs tmpfs rw\n"),
+            Err(CgroupError::NoHierarchy { .. })
+        ));
+    }
+}
