@@ -11,5 +11,7 @@
 //! 6. [`seccomp::load`] as the last step before execve.
 
 pub mod caps;
+pub mod seccomp;
 
 pub use self::caps::{CapError, CapSet};
+pub use self::seccomp::{Filter, SeccompError};
