@@ -11,7 +11,9 @@
 //! 6. [`seccomp::load`] as the last step before execve.
 
 pub mod caps;
+pub mod rlimits;
 pub mod seccomp;
 
 pub use self::caps::{CapError, CapSet};
+pub use self::rlimits::RlimitError;
 pub use self::seccomp::{Filter, SeccompError};
