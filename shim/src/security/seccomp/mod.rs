@@ -1,6 +1,7 @@
 //! Seccomp filters from profiles in Docker's JSON format, dockerd's default profile embedded.
-//! Building and loading are separate: the shim builds the filter while it is still root and
-//! loads it as the last step before execve.
+//! Building and loading are separate: the shim builds the filter while it is still root, and
+//! loads it either before it drops privileges (without no_new_privs loading needs
+//! CAP_SYS_ADMIN) or, with no_new_privs, as the last step before execve.
 
 mod profile;
 
@@ -122,7 +123,8 @@ fn build_profile(profile: &Profile, host: &Host) -> Result<Filter> {
 }
 
 /// Load the filter into the kernel for this thread. It does not set no_new_privs: the caller
-/// decides that, and without it the caller must hold CAP_SYS_ADMIN.
+/// decides that, and without it the caller must still hold CAP_SYS_ADMIN (see the order in
+/// [`crate::security`]).
 pub fn load(filter: Filter) -> Result<()> {
     let mut ctx = filter.ctx;
     ctx.set_ctl_nnp(false).map_err(SeccompError::Load)?;
