@@ -1,0 +1,208 @@
+//! Seccomp filters from profiles in Docker's JSON format, dockerd's default profile embedded.
+//! Building and loading are separate: the shim builds the filter while it is still root, and
+//! loads it either before it drops privileges (without no_new_privs loading needs
+//! CAP_SYS_ADMIN) or, with no_new_privs, as the last step before execve.
+
+mod profile;
+
+pub use self::profile::{ArchMap, Arg, Condition, Profile, SyscallRule};
+
+use self::profile::{
+    action, applies, architectures, comparisons, native_go_arch, parse_kernel, Host,
+};
+use super::caps::CapSet;
+use crate::spec::SeccompSpec;
+use libseccomp::error::SeccompError as LibError;
+use libseccomp::{ScmpArch, ScmpFilterContext, ScmpSyscall};
+
+/// dockerd's default profile (moby's `profiles/seccomp/default.json`).
+pub const DEFAULT_PROFILE: &str = include_str!("../default-seccomp.json");
+
+/// Where the running kernel's release is read ("6.18.44-...").
+const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    /// dockerd's wording.
+    #[error("decoding seccomp profile failed: {0}")]
+    Decode(#[source] serde_json::Error),
+    #[error("both 'architectures' and 'archMap' are specified in the seccomp profile, use either 'architectures' or 'archMap'")]
+    ArchitecturesAndArchMap,
+    #[error("both 'name' and 'names' are specified in the seccomp profile, use either 'name' or 'names'")]
+    NameAndNames,
+    #[error("invalid seccomp action {0:?}")]
+    Action(String),
+    #[error("invalid seccomp comparison operator {0:?}")]
+    Operator(String),
+    #[error("invalid seccomp architecture {0:?}")]
+    Architecture(String),
+    #[error("seccomp rule for {syscall}: argument index {index} is out of range (0 to 5)")]
+    ArgIndex { syscall: String, index: u32 },
+    #[error("invalid kernel version {0:?} in seccomp profile")]
+    MinKernel(String),
+    #[error("reading the kernel version from {OSRELEASE}: {0}")]
+    KernelVersion(#[source] std::io::Error),
+    #[error("creating the seccomp filter: {0}")]
+    Create(#[source] LibError),
+    #[error("adding architecture {arch:?} to the seccomp filter: {source}")]
+    AddArch {
+        arch: ScmpArch,
+        #[source]
+        source: LibError,
+    },
+    #[error("adding seccomp rule for {syscall}: {source}")]
+    AddRule {
+        syscall: String,
+        #[source]
+        source: LibError,
+    },
+    #[error("loading the seccomp filter: {0}")]
+    Load(#[source] LibError),
+}
+
+pub type Result<T> = std::result::Result<T, SeccompError>;
+
+/// A built filter, ready to load.
+#[derive(Debug)]
+pub struct Filter {
+    ctx: ScmpFilterContext,
+}
+
+/// Build the container's filter: None when unconfined.
+pub fn build(spec: &SeccompSpec, caps: &CapSet) -> Result<Option<Filter>> {
+    let profile = match spec {
+        SeccompSpec::Unconfined => return Ok(None),
+        SeccompSpec::Default => Profile::parse(DEFAULT_PROFILE)?,
+        SeccompSpec::Profile(json) => Profile::parse(json)?,
+    };
+    let host = Host {
+        caps,
+        arch: native_go_arch(),
+        kernel: running_kernel()?,
+    };
+    build_profile(&profile, &host).map(Some)
+}
+
+fn build_profile(profile: &Profile, host: &Host) -> Result<Filter> {
+    let default_action = action(&profile.default_action, profile.default_errno_ret)?;
+    let mut ctx = ScmpFilterContext::new(default_action).map_err(SeccompError::Create)?;
+    for arch in architectures(profile)? {
+        ctx.add_arch(arch)
+            .map_err(|source| SeccompError::AddArch { arch, source })?;
+    }
+    for rule in &profile.syscalls {
+        if !applies(rule, host)? {
+            continue;
+        }
+        let act = action(&rule.action, rule.errno_ret)?;
+        // libseccomp refuses rules that repeat the default action.
+        if act == default_action {
+            continue;
+        }
+        let names = if rule.name.is_empty() {
+            &rule.names[..]
+        } else {
+            std::slice::from_ref(&rule.name)
+        };
+        let conditions = comparisons(rule, names)?;
+        for name in names {
+            // A name this libseccomp does not know on this arch: skipped, as Docker does.
+            let Ok(syscall) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
+            for group in &conditions {
+                ctx.add_rule_conditional(act, syscall, group)
+                    .map_err(|source| SeccompError::AddRule {
+                        syscall: name.clone(),
+                        source,
+                    })?;
+            }
+        }
+    }
+    Ok(Filter { ctx })
+}
+
+/// Load the filter into the kernel for this thread. It does not set no_new_privs: the caller
+/// decides that, and without it the caller must still hold CAP_SYS_ADMIN (see the order in
+/// [`crate::security`]).
+pub fn load(filter: Filter) -> Result<()> {
+    let mut ctx = filter.ctx;
+    ctx.set_ctl_nnp(false).map_err(SeccompError::Load)?;
+    ctx.load().map_err(SeccompError::Load)
+}
+
+fn running_kernel() -> Result<(u32, u32)> {
+    let release = std::fs::read_to_string(OSRELEASE).map_err(SeccompError::KernelVersion)?;
+    parse_kernel(&release)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::caps::{self, default_set};
+
+    /// The keyring calls are not in the default profile, so the default action answers EPERM;
+    /// ordinary calls still work.
+    #[test]
+    fn default_filter_denies_keyctl_and_allows_getpid() {
+        use crate::sys::keyctl_get_keyring_id;
+        const KEY_SPEC_SESSION_KEYRING: i32 = -3;
+        // Built in the parent: the child only loads it.
+        let filter = build(&SeccompSpec::Default, &default_set())
+            .unwrap()
+            .unwrap();
+        crate::sys::in_child(move || {
+            if let Err(e) = keyctl_get_keyring_id(KEY_SPEC_SESSION_KEYRING, false) {
+                if e.raw_os_error() == Some(libc::EPERM) {
+                    return Err(format!("keyctl failed with EPERM before the filter: {e}"));
+                }
+            }
+            load(filter).map_err(|e| e.to_string())?;
+            match keyctl_get_keyring_id(KEY_SPEC_SESSION_KEYRING, false) {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+                other => return Err(format!("keyctl: expected EPERM, got {other:?}")),
+            }
+            let pid = nix::unistd::getpid();
+            if pid.as_raw() <= 1 {
+                return Err(format!("getpid: expected our pid, got {pid}"));
+            }
+            std::fs::read_to_string("/proc/self/status")
+                .map_err(|e| format!("reading a file under the filter: {e}"))?;
+            // pthread_create: clone3 is answered ENOSYS, glibc falls back to clone, which the
+            // MASKED_EQ rule lets through since it asks for no new namespace.
+            std::thread::spawn(|| 7)
+                .join()
+                .map_err(|_| "a thread under the filter panicked".to_string())?;
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// Without CAP_SYS_ADMIN the default profile does not allow unshare: the default action
+    /// answers EPERM, although the process (root here) could otherwise make the namespace.
+    #[test]
+    fn default_filter_refuses_new_namespaces_without_sys_admin() {
+        let caps = caps::resolve(false, &[], &[]).unwrap();
+        let filter = build(&SeccompSpec::Default, &caps).unwrap().unwrap();
+        crate::sys::in_child(move || {
+            load(filter).map_err(|e| e.to_string())?;
+            match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS) {
+                Err(nix::errno::Errno::EPERM) => Ok(()),
+                other => Err(format!("unshare: expected EPERM, got {other:?}")),
+            }
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn default_filter_with_sys_admin_allows_unshare() {
+        let caps = caps::resolve(false, &["SYS_ADMIN".to_string()], &[]).unwrap();
+        let filter = build(&SeccompSpec::Default, &caps).unwrap().unwrap();
+        crate::sys::in_child(move || {
+            load(filter).map_err(|e| e.to_string())?;
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS)
+                .map_err(|e| format!("unshare: expected success, got {e}"))
+        })
+        .unwrap();
+    }
+}
