@@ -5,12 +5,23 @@
 #![deny(unsafe_code)]
 
 pub mod cgroups;
+pub mod control;
+pub mod entry;
 pub mod fsutil;
+mod init;
 pub mod logs;
+pub mod namespaces;
 pub mod paths;
+pub mod remove;
+pub mod restart;
+mod rootfs;
 pub mod security;
+pub mod signals;
+pub mod spawn;
 pub mod spec;
 pub mod state;
+pub mod stdio;
+mod supervise;
 #[allow(unsafe_code)]
 pub mod sys;
 

@@ -49,7 +49,10 @@ impl Default for ContainerSpec {
             network: NetworkFiles::default(),
             mounts: Vec::new(),
             masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-            readonly_paths: DEFAULT_READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
+            readonly_paths: DEFAULT_READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             log: LogSpec::default(),
             restart: RestartPolicy::default(),
             auto_remove: false,

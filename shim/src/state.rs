@@ -155,11 +155,10 @@ pub fn read_raw(paths: &ContainerPaths) -> Result<State> {
         }
         Err(source) => return Err(StateError::Read { path, source }),
     };
-    let state: State =
-        serde_json::from_slice(&data).map_err(|source| StateError::Decode {
-            path: path.clone(),
-            source,
-        })?;
+    let state: State = serde_json::from_slice(&data).map_err(|source| StateError::Decode {
+        path: path.clone(),
+        source,
+    })?;
     if state.version != STATE_VERSION {
         return Err(StateError::Version {
             path,

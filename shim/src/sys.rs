@@ -1,17 +1,334 @@
-//! The kernel calls that std and nix do not wrap, each behind a safe function. This is the one
-//! module of the shim allowed to use `unsafe`.
+//! The kernel calls that std and nix do not wrap safely, each behind a safe function. This is the
+//! one module of the shim allowed to use `unsafe`.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
+use std::process::Command;
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
 
 /// flock(2) on a descriptor the caller owns.
 pub fn flock(fd: RawFd, op: libc::c_int) -> io::Result<()> {
     // SAFETY: flock only reads its integer arguments; an invalid fd is reported as EBADF.
-    let rc = unsafe { libc::flock(fd, op) };
-    if rc == 0 {
-        Ok(())
+    check(unsafe { libc::flock(fd, op) }).map(drop)
+}
+
+/// Which side of a fork or clone we are on.
+pub enum Forked {
+    Parent { child: libc::pid_t },
+    Child,
+}
+
+/// fork(2). The caller must be single-threaded: the shim never creates a thread, and the only
+/// callers are the shim's own processes.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the shim is single-threaded (it never spawns threads), so the child inherits no
+    // lock held by another thread and may run arbitrary code until it execs or exits.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        child => Ok(Forked::Parent { child }),
+    }
+}
+
+/// clone(2) with namespace flags and no new stack: fork semantics (copy-on-write), so the child
+/// continues here, in new namespaces. Same single-thread rule as [`fork`].
+pub fn clone_with_flags(flags: libc::c_int) -> io::Result<Forked> {
+    // SAFETY: a null stack makes the child run on a copy-on-write copy of the parent's stack, as
+    // fork does; the flags carry no CLONE_VM/CLONE_THREAD, and the caller is single-threaded.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match rc {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        child => Ok(Forked::Parent {
+            child: child as libc::pid_t,
+        }),
+    }
+}
+
+/// dup2(2): make `new` a copy of `old` (close-on-exec cleared on `new`).
+pub fn dup2(old: RawFd, new: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 takes two integers; it closes `new` first, which the caller intends.
+    check(unsafe { libc::dup2(old, new) }).map(drop)
+}
+
+/// Mark every descriptor from `first` up close-on-exec, so nothing the shim inherited or opened
+/// leaks into the container (the leaked-fd escape class).
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors in range.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Set or clear close-on-exec on one descriptor.
+pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD only read and write the descriptor's flag word.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    let flags = if on {
+        flags | libc::FD_CLOEXEC
     } else {
-        Err(io::Error::last_os_error())
+        flags & !libc::FD_CLOEXEC
+    };
+    // SAFETY: as above.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) }).map(drop)
+}
+
+/// Make a descriptor non-blocking.
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL only read and write the file status flags.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(drop)
+}
+
+/// Make the terminal on `fd` the calling process's controlling terminal.
+pub fn set_controlling_tty(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
+    check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// Set a terminal's window size.
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives on our stack for the call.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+/// setdomainname(2).
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, alive for the call.
+    check(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// poll(2) over raw descriptors; returns how many have events.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: the pointer and count describe the caller's slice, alive and writable for the call.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    check(rc).map(|n| n as usize)
+}
+
+/// Have `cmd`'s child receive `fd` as descriptor `target` (close-on-exec cleared), whatever
+/// flags `fd` has in the parent. The parent's copy keeps its close-on-exec flag, so concurrent
+/// spawns from other threads never inherit it.
+pub fn pass_fd(cmd: &mut Command, fd: RawFd, target: RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls dup2 and fcntl,
+    // which are async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == target {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, target) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// waitpid(2) returning the raw status; `None` with WNOHANG when nothing changed.
+pub fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(libc::pid_t, i32)>> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid int the kernel writes to.
+    let rc = unsafe { libc::waitpid(pid, &mut status, flags) };
+    match rc {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some((pid, status))),
+    }
+}
+
+/// Turn a wait status into Docker's exit code: the code, or 128 + the signal.
+pub fn exit_code_of(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        255
+    }
+}
+
+/// `_exit(2)`: leave without running destructors or atexit handlers (after fork).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Open a pidfd for a process.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(rc as RawFd) })
+}
+
+/// Send a signal through a pidfd (cannot hit a reused pid).
+pub fn pidfd_send_signal(pidfd: RawFd, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: a null siginfo means "as kill(2) would"; the other arguments are integers.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// execve(2) of an absolute path; returns only on failure.
+pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> io::Error {
+    match nix::unistd::execve(path, argv, envp) {
+        Ok(never) => match never {},
+        Err(e) => io::Error::from(e),
+    }
+}
+
+/// A process's start time (field 22 of /proc/<pid>/stat, in clock ticks since boot).
+pub fn process_start_time(pid: libc::pid_t) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad /proc stat"))?;
+    rest.split_whitespace()
+        .nth(19)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad /proc stat"))
+}
+
+/// write(2) all of `data` to a raw descriptor (used where no owner of the fd exists).
+pub fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: the pointer and length describe `data`, alive for the call.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
+}
+
+/// Restore a signal's default disposition (the shim ignores SIGPIPE; containers must not).
+pub fn default_signal(sig: nix::sys::signal::Signal) -> io::Result<()> {
+    // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+    let rc = unsafe { libc::signal(sig as libc::c_int, libc::SIG_DFL) };
+    if rc == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Bring up the loopback interface of the current network namespace, as every container has it.
+pub fn loopback_up() -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: socket takes integers and returns a new descriptor or -1.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: SIOCGIFFLAGS fills the flags of the ifreq that lives on our stack.
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    // SAFETY: the union member ifru_flags is the one SIOCGIFFLAGS just wrote.
+    unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads the ifreq that lives on our stack.
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
+}
+
+/// Take ownership of descriptor `fd` inherited from our parent, if it is open, and mark it
+/// close-on-exec. Call once per descriptor: after this the returned value owns it.
+pub fn take_fd_if_open(fd: RawFd) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    set_cloexec(fd, true).ok()?;
+    // SAFETY: F_SETFD just succeeded, so `fd` is open; it was inherited across exec and no
+    // object in this process owns it yet (the caller takes it once, at start-up).
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Close every descriptor from `first` up (the `--init` reaper keeps none of the shim's).
+pub fn close_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range only closes descriptors; the caller owns none it still needs.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_of_self_is_stable() {
+        let pid = std::process::id() as libc::pid_t;
+        let a = process_start_time(pid).unwrap();
+        let b = process_start_time(pid).unwrap();
+        assert_eq!(a, b);
+        assert!(a > 0);
+    }
+
+    #[test]
+    fn exit_codes_follow_docker() {
+        // A status as waitpid encodes it: exited with 3; killed by signal 9.
+        assert_eq!(exit_code_of(3 << 8), 3);
+        assert_eq!(exit_code_of(9), 137);
     }
 }
 

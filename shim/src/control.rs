@@ -1,0 +1,193 @@
+//! The typed messages between callers and a live shim, and the client side of its sockets.
+//!
+//! Control: one request per connection on `control.sock`, a JSON line each way.
+//! Attach: `attach.sock`; the client sends one JSON [`AttachHello`] line, then stdin bytes (a
+//! half-close ends stdin); the shim sends output, framed as Docker's multiplexed stream
+//! (8-byte header: stream 1 or 2, three zero bytes, big-endian length) unless the container
+//! has a TTY, in which case the bytes are raw.
+
+use crate::paths::ContainerPaths;
+use serde::{Deserialize, Serialize};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Start a container whose shim was spawned with `wait_start`.
+    Start,
+    /// Send the stop signal, then SIGKILL after the timeout; no restart follows.
+    Stop {
+        timeout: Option<u32>,
+        signal: Option<String>,
+    },
+    Kill {
+        signal: String,
+    },
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
+    Pause,
+    Resume,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    /// The container started: its pid 1 as the host sees it.
+    Started {
+        pid: i32,
+    },
+    Error {
+        message: String,
+        /// Docker's exit code when a start failed (126, 127, ...).
+        exit_code: Option<i32>,
+        /// The request makes no sense in the container's state (dockerd's 409).
+        conflict: bool,
+    },
+}
+
+/// What a shim reports on its ready pipe, once.
+pub type Ready = Response;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct AttachHello {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("container {id} has no running shim")]
+    NotRunning { id: String },
+    #[error("talking to the shim of {id}: {source}")]
+    Io { id: String, source: io::Error },
+    #[error("the shim of {id} answered nonsense: {source}")]
+    Decode {
+        id: String,
+        source: serde_json::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, ControlError>;
+
+/// Send one request to the container's shim and read its answer.
+pub fn request(paths: &ContainerPaths, req: &Request) -> Result<Response> {
+    let io_err = |source| ControlError::Io {
+        id: paths.id.clone(),
+        source,
+    };
+    let mut stream = match connect(&paths.control_socket()) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ControlError::NotRunning {
+                id: paths.id.clone(),
+            })
+        }
+        Err(e) => return Err(io_err(e)),
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(io_err)?;
+    let mut line = serde_json::to_vec(req).map_err(|source| ControlError::Decode {
+        id: paths.id.clone(),
+        source,
+    })?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io_err)?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .map_err(io_err)?;
+    if answer.is_empty() {
+        return Err(ControlError::NotRunning {
+            id: paths.id.clone(),
+        });
+    }
+    serde_json::from_str(&answer).map_err(|source| ControlError::Decode {
+        id: paths.id.clone(),
+        source,
+    })
+}
+
+/// Open an attach connection; the caller then reads output and writes stdin on the stream.
+pub fn attach(paths: &ContainerPaths, hello: AttachHello) -> io::Result<UnixStream> {
+    let mut stream = connect(&paths.attach_socket())?;
+    let mut line = serde_json::to_vec(&hello).map_err(io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    Ok(stream)
+}
+
+/// sun_path holds 108 bytes; longer paths are reached through the directory's descriptor.
+const SUN_PATH_MAX: usize = 100;
+
+fn via_dir_fd<T>(path: &Path, f: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T> {
+    if path.as_os_str().len() < SUN_PATH_MAX {
+        return f(path);
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket path has no name"))?;
+    let dirf = std::fs::File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    let short = Path::new("/proc/self/fd")
+        .join(dirf.as_raw_fd().to_string())
+        .join(name);
+    f(&short)
+}
+
+/// Connect to a unix socket, whatever the length of its path.
+pub fn connect(path: &Path) -> io::Result<UnixStream> {
+    via_dir_fd(path, |p| UnixStream::connect(p))
+}
+
+/// Bind a unix socket (replacing a stale one), whatever the length of its path.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    via_dir_fd(path, |p| UnixListener::bind(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_json() {
+        let s = serde_json::to_string(&Request::Stop {
+            timeout: Some(3),
+            signal: None,
+        })
+        .unwrap();
+        assert_eq!(s, r#"{"op":"stop","timeout":3,"signal":null}"#);
+        let r: Response = serde_json::from_str(r#"{"result":"started","pid":42}"#).unwrap();
+        assert_eq!(r, Response::Started { pid: 42 });
+    }
+
+    #[test]
+    fn long_socket_paths_bind_and_connect() {
+        let tmp = tempfile::tempdir().unwrap();
+        let deep = tmp.path().join("a".repeat(60)).join("b".repeat(60));
+        std::fs::create_dir_all(&deep).unwrap();
+        let path = deep.join("control.sock");
+        assert!(path.as_os_str().len() > 108);
+        let listener = bind(&path).unwrap();
+        let _client = connect(&path).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+    }
+}

@@ -1,0 +1,206 @@
+//! `berth-shim run --root DIR --run-root DIR --id ID [--wait-start]`: detach from the caller,
+//! protect the shim binary from the container, then supervise.
+
+use crate::paths::Paths;
+use crate::spawn::READY_FD;
+use crate::supervise::{self, Args};
+use crate::sys;
+use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
+use std::ffi::CString;
+use std::path::PathBuf;
+
+const SEALED_FLAG: &str = "--sealed";
+
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    root: PathBuf,
+    run_root: PathBuf,
+    id: String,
+    wait_start: bool,
+    sealed: bool,
+}
+
+fn parse(args: &[String]) -> Result<Parsed, String> {
+    let mut it = args.iter();
+    if it.next().map(String::as_str) != Some("run") {
+        return Err(
+            "usage: berth-shim run --root DIR --run-root DIR --id ID [--wait-start]".into(),
+        );
+    }
+    let mut p = Parsed {
+        root: PathBuf::from(crate::paths::DEFAULT_ROOT),
+        run_root: PathBuf::from(crate::paths::DEFAULT_RUN_ROOT),
+        id: String::new(),
+        wait_start: false,
+        sealed: false,
+    };
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--root" => p.root = value()?.into(),
+            "--run-root" => p.run_root = value()?.into(),
+            "--id" => p.id = value()?,
+            "--wait-start" => p.wait_start = true,
+            SEALED_FLAG => p.sealed = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if p.id.is_empty() || !p.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("--id must be a container id".into());
+    }
+    Ok(p)
+}
+
+/// The binary's main: returns its exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let parsed = match parse(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("berth-shim: {e}");
+            return 2;
+        }
+    };
+    if !parsed.sealed {
+        return detach_and_seal(&args);
+    }
+    redirect_stderr(&parsed);
+    // The caller (spawn::start) put the ready pipe at READY_FD; a shim run by hand has none.
+    let ready = sys::take_fd_if_open(READY_FD);
+    supervise::run(Args {
+        paths: Paths::new(parsed.root, parsed.run_root),
+        id: parsed.id,
+        wait_start: parsed.wait_start,
+        ready,
+    })
+}
+
+/// Belong to no caller: fork (the caller reaps the first process at once), setsid, fork again
+/// (never a session leader, so never given a terminal), then re-exec sealed.
+fn detach_and_seal(args: &[String]) -> i32 {
+    match sys::fork() {
+        Ok(sys::Forked::Parent { .. }) => return 0,
+        Ok(sys::Forked::Child) => {}
+        Err(e) => {
+            eprintln!("berth-shim: fork: {e}");
+            return 1;
+        }
+    }
+    let _ = nix::unistd::setsid();
+    match sys::fork() {
+        Ok(sys::Forked::Parent { .. }) => sys::exit_now(0),
+        Ok(sys::Forked::Child) => {}
+        Err(_) => sys::exit_now(1),
+    }
+    let err = seal_and_exec(args);
+    eprintln!("berth-shim: {err}");
+    sys::exit_now(1)
+}
+
+/// Guard the host binary against a container that reaches it through /proc/<pid>/exe (the runc
+/// CVE-2019-5736 class): in a mount namespace of the shim's own, bind the binary read-only over
+/// itself and re-exec through that mount. Every process forked from the shim then maps the
+/// binary through a read-only mount, so a write through /proc/self/exe fails with EROFS.
+fn seal_and_exec(args: &[String]) -> String {
+    let exe = match std::fs::read_link("/proc/self/exe") {
+        Ok(p) => p,
+        Err(e) => return format!("reading /proc/self/exe: {e}"),
+    };
+    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWNS) {
+        return format!("unshare mount namespace: {e}");
+    }
+    // Host mounts still reach us (slave); ours never reach the host.
+    if let Err(e) = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    ) {
+        return format!("making mounts slave: {e}");
+    }
+    if let Err(e) = mount(
+        Some(&exe),
+        &exe,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
+        return format!("binding {}: {e}", exe.display());
+    }
+    if let Err(e) = mount(
+        None::<&str>,
+        &exe,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    ) {
+        return format!("making {} read-only: {e}", exe.display());
+    }
+    let mut argv: Vec<CString> = Vec::with_capacity(args.len() + 2);
+    argv.push(CString::new("berth-shim").unwrap_or_default());
+    for a in args {
+        match CString::new(a.as_bytes()) {
+            Ok(c) => argv.push(c),
+            Err(e) => return format!("argument: {e}"),
+        }
+    }
+    argv.push(CString::new(SEALED_FLAG).unwrap_or_default());
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let path = match CString::new(exe.as_os_str().as_encoded_bytes()) {
+        Ok(p) => p,
+        Err(e) => return format!("binary path: {e}"),
+    };
+    sys::execve(&path, &argv, &env).to_string()
+}
+
+/// The shim's own diagnostics go to `shim.log` in the container's directory.
+fn redirect_stderr(p: &Parsed) {
+    let dir = Paths::new(&p.root, &p.run_root).container(&p.id).dir;
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("shim.log"))
+    {
+        use std::os::fd::AsRawFd;
+        let _ = sys::dup2(f.as_raw_fd(), 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_the_spawn_command_line() {
+        let p = parse(&s(&[
+            "run",
+            "--root",
+            "/r",
+            "--run-root",
+            "/rr",
+            "--id",
+            "abc123",
+            "--wait-start",
+        ]))
+        .unwrap();
+        assert_eq!(p.root, PathBuf::from("/r"));
+        assert_eq!(p.run_root, PathBuf::from("/rr"));
+        assert_eq!(p.id, "abc123");
+        assert!(p.wait_start && !p.sealed);
+        assert!(parse(&s(&["run", "--id", "../etc"])).is_err());
+        assert!(parse(&s(&["nope"])).is_err());
+        assert!(parse(&s(&["run", "--bogus"])).is_err());
+    }
+}

@@ -1,0 +1,326 @@
+//! The container's first process, from clone to execve: one linear sequence, each step with its
+//! own error. It runs in a copy of the single-threaded shim, in the container's new namespaces.
+//! Any failure is written to the error pipe as Docker's message and exit code; a successful
+//! execve closes the pipe (it is close-on-exec), which is how the shim knows the container runs.
+
+use crate::control::Response;
+use crate::namespaces;
+use crate::paths::ContainerPaths;
+use crate::rootfs;
+use crate::security::{caps, rlimits, seccomp, user};
+use crate::spec::{ContainerSpec, NsMode};
+use crate::sys;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The descriptors the first process is handed.
+pub struct InitFds {
+    /// Read end: one byte from the shim once the process is in its cgroup (and id-mapped).
+    pub go: OwnedFd,
+    /// Become fds 0, 1 and 2.
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    /// The stdio is a terminal: make it the controlling one.
+    pub tty: bool,
+}
+
+/// A failure before execve: Docker's message and the exit code `docker run` returns.
+#[derive(Debug)]
+pub struct InitFailure {
+    pub message: String,
+    pub exit_code: i32,
+}
+
+/// A setup step that failed: exit code 127, as runc's failures before exec give.
+pub(crate) fn fail(step: &str, e: impl std::fmt::Display) -> InitFailure {
+    InitFailure {
+        message: format!("{step}: {e}"),
+        exit_code: 127,
+    }
+}
+
+/// Run the sequence; never returns. (Called in the child right after clone.)
+///
+/// `errors` is the write end, close-on-exec, of the pipe that carries a failure before execve.
+pub fn run(spec: &ContainerSpec, paths: &ContainerPaths, fds: InitFds, errors: OwnedFd) -> ! {
+    // Owned by no one from here: the reaper of `--init` closes it, everyone else execs or exits.
+    let errors_fd = errors.into_raw_fd();
+    let failure = match prepare_and_exec(spec, paths, fds, errors_fd) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let report = Response::Error {
+        message: failure.message,
+        exit_code: Some(failure.exit_code),
+        conflict: false,
+    };
+    if let Ok(data) = serde_json::to_vec(&report) {
+        let _ = sys::write_all(errors_fd, &data);
+    }
+    sys::exit_now(failure.exit_code)
+}
+
+enum Never {}
+
+fn prepare_and_exec(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    fds: InitFds,
+    errors: RawFd,
+) -> Result<Never, InitFailure> {
+    // 1. Wait until the shim has put us in our cgroup (and written id maps).
+    let mut go = std::fs::File::from(fds.go);
+    let mut byte = [0u8; 1];
+    match go.read(&mut byte) {
+        Ok(1) => {}
+        _ => return Err(fail("waiting for the shim", "the shim went away")),
+    }
+    drop(go);
+    if spec.namespaces.user.is_some() {
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .map_err(|e| fail("becoming root in the user namespace", e))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .map_err(|e| fail("becoming root in the user namespace", e))?;
+    }
+    // 2. Namespaces shared with the host or other containers; a cgroup namespace rooted at our
+    //    cgroup.
+    for (path, flag) in namespaces::joins(&spec.namespaces) {
+        namespaces::join(&path, flag).map_err(|e| fail("joining namespace", e))?;
+    }
+    namespaces::unshare_cgroup(&spec.namespaces).map_err(|e| fail("cgroup namespace", e))?;
+    // 3. The root filesystem; from here on paths are the container's.
+    let root_mode = rootfs::setup(spec, paths).map_err(|e| fail("preparing the root", e))?;
+    let _ = root_mode;
+    // 4. Names and the loopback interface.
+    if spec.namespaces.uts == NsMode::Private {
+        let hostname = if spec.hostname.is_empty() {
+            spec.id.chars().take(12).collect()
+        } else {
+            spec.hostname.clone()
+        };
+        nix::unistd::sethostname(&hostname).map_err(|e| fail("setting the hostname", e))?;
+        if !spec.domainname.is_empty() {
+            sys::setdomainname(&spec.domainname).map_err(|e| fail("setting the domain", e))?;
+        }
+    }
+    if spec.namespaces.net == NsMode::Private {
+        sys::loopback_up().map_err(|e| fail("bringing up lo", e))?;
+    }
+    // 5. Standard streams and a session of our own.
+    for (fd, target) in [(&fds.stdin, 0), (&fds.stdout, 1), (&fds.stderr, 2)] {
+        sys::dup2(fd.as_raw_fd(), target).map_err(|e| fail("setting up stdio", e))?;
+    }
+    drop((fds.stdin, fds.stdout, fds.stderr));
+    nix::unistd::setsid().map_err(|e| fail("setsid", e))?;
+    if fds.tty {
+        sys::set_controlling_tty(0).map_err(|e| fail("setting the terminal", e))?;
+    }
+    // 6. The user, the working directory and the program, as the container sees them.
+    let u = user::resolve(
+        Path::new("/"),
+        &spec.process.user,
+        &spec.process.additional_groups,
+    )
+    .map_err(|e| InitFailure {
+        message: e.to_string(),
+        exit_code: 127,
+    })?;
+    let cwd = if spec.process.cwd.is_empty() {
+        "/"
+    } else {
+        spec.process.cwd.as_str()
+    };
+    if !Path::new(cwd).is_dir() {
+        std::fs::create_dir_all(cwd).map_err(|e| fail("creating the working directory", e))?;
+        let _ = nix::unistd::chown(cwd, Some(u.uid.into()), Some(u.gid.into()));
+    }
+    std::env::set_current_dir(cwd).map_err(|e| InitFailure {
+        message: format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"),
+        exit_code: 127,
+    })?;
+    let mut env = spec.process.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", u.home));
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    let args = &spec.process.args;
+    let Some(arg0) = args.first() else {
+        return Err(InitFailure {
+            message: "no command specified".to_string(),
+            exit_code: 127,
+        });
+    };
+    let program = look_path(arg0, &path_var)?;
+    // 7. Privileges: limits, then seccomp (before the capabilities it needs are gone, unless
+    //    no_new_privs lets an unprivileged process load it), then user and capabilities.
+    let capset = caps::resolve(
+        spec.process.privileged,
+        &spec.process.cap_add,
+        &spec.process.cap_drop,
+    )
+    .map_err(|e| fail("capabilities", e))?;
+    let filter =
+        if spec.process.privileged && spec.process.seccomp == crate::spec::SeccompSpec::Default {
+            None
+        } else {
+            seccomp::build(&spec.process.seccomp, &capset).map_err(|e| fail("seccomp", e))?
+        };
+    rlimits::apply(&spec.process.rlimits).map_err(|e| fail("rlimits", e))?;
+    let mut filter = filter;
+    if spec.process.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privileges", e))?;
+    } else if let Some(f) = filter.take() {
+        seccomp::load(f).map_err(|e| fail("loading seccomp", e))?;
+    }
+    caps::drop_bounding(&capset).map_err(|e| fail("capability bounding set", e))?;
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| fail("keepcaps", e))?;
+    user::apply(&u).map_err(|e| fail("setting the user", e))?;
+    caps::apply(&capset).map_err(|e| fail("capabilities", e))?;
+    if let Some(f) = filter.take() {
+        seccomp::load(f).map_err(|e| fail("loading seccomp", e))?;
+    }
+    // 8. Nothing inherited survives exec, and signals are as a new process expects.
+    sys::cloexec_from(3).map_err(|e| fail("closing descriptors", e))?;
+    reset_signals();
+    let cargs = cstrings(args)?;
+    let cenv = cstrings(&env)?;
+    let cprog = CString::new(program.as_os_str().as_encoded_bytes())
+        .map_err(|e| fail("program path", e))?;
+    if spec.process.init {
+        return reaper::run(&cprog, &cargs, &cenv, errors);
+    }
+    let err = sys::execve(&cprog, &cargs, &cenv);
+    Err(exec_failure(arg0, err))
+}
+
+fn cstrings(v: &[String]) -> Result<Vec<CString>, InitFailure> {
+    v.iter()
+        .map(|s| CString::new(s.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| fail("argument with a NUL byte", e))
+}
+
+/// execve's failure, in runc's words as dockerd shows them.
+fn exec_failure(arg0: &str, err: std::io::Error) -> InitFailure {
+    let code = match err.raw_os_error() {
+        Some(libc::ENOENT) => 127,
+        _ => 126,
+    };
+    let reason = match err.raw_os_error() {
+        Some(libc::EACCES) => "permission denied".to_string(),
+        Some(libc::ENOEXEC) => "exec format error".to_string(),
+        Some(libc::ENOENT) => "no such file or directory".to_string(),
+        _ => err.to_string(),
+    };
+    InitFailure {
+        message: format!("exec: \"{arg0}\": {reason}"),
+        exit_code: code,
+    }
+}
+
+/// Find the program as Go's exec.LookPath does inside the container: a name with a slash is
+/// used as it is; a bare name is searched in PATH for an executable regular file.
+fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf, InitFailure> {
+    let is_exec = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return match std::fs::metadata(&p) {
+            Err(e) => Err(InitFailure {
+                message: format!(
+                    "exec: \"{arg0}\": stat {arg0}: {}",
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        "no such file or directory".to_string()
+                    } else {
+                        e.to_string()
+                    }
+                ),
+                exit_code: 127,
+            }),
+            Ok(m) if m.is_dir() || m.permissions().mode() & 0o111 == 0 => Err(InitFailure {
+                message: format!("exec: \"{arg0}\": permission denied"),
+                exit_code: 126,
+            }),
+            Ok(_) => Ok(p),
+        };
+    }
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(arg0);
+        if is_exec(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(InitFailure {
+        message: format!("exec: \"{arg0}\": executable file not found in $PATH"),
+        exit_code: 127,
+    })
+}
+
+/// The shim blocks and ignores signals for itself; the container starts with the defaults.
+fn reset_signals() {
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        let _ = crate::sys::default_signal(sig);
+    }
+}
+
+/// `--init`: a minimal pid 1 that starts the command, forwards signals to it, reaps every
+/// orphan, and exits with the command's status.
+mod reaper {
+    use super::*;
+
+    pub fn run(
+        prog: &CString,
+        args: &[CString],
+        env: &[CString],
+        errors: RawFd,
+    ) -> Result<Never, InitFailure> {
+        let all = SigSet::all();
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None);
+        let child = match sys::fork().map_err(|e| fail("starting the command", e))? {
+            sys::Forked::Child => {
+                let _ = nix::sys::signal::sigprocmask(
+                    SigmaskHow::SIG_SETMASK,
+                    Some(&SigSet::empty()),
+                    None,
+                );
+                let err = sys::execve(prog, args, env);
+                return Err(exec_failure(&prog.to_string_lossy(), err));
+            }
+            sys::Forked::Parent { child } => child,
+        };
+        // Only the command reports exec errors; pid 1 lets go of the pipe (and of everything
+        // else inherited from the shim) so that the command's successful exec closes it.
+        let _ = errors;
+        let _ = sys::close_from(3);
+        loop {
+            let Ok(sig) = all.wait() else { continue };
+            if sig == Signal::SIGCHLD {
+                while let Ok(Some((pid, status))) = sys::waitpid(-1, libc::WNOHANG) {
+                    if pid == child {
+                        sys::exit_now(sys::exit_code_of(status));
+                    }
+                }
+            } else {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), sig);
+            }
+        }
+    }
+}

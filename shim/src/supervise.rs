@@ -1,0 +1,725 @@
+//! The shim's life: set the container up, start its process, then one single-threaded poll loop
+//! that carries its output to the log and to attached clients, answers control requests,
+//! records its exit, restarts it when its policy says so, and cleans up when it is done.
+
+use crate::cgroups::{self, Cgroup};
+use crate::control::{self, AttachHello, Request, Response};
+use crate::fsutil::FileLock;
+use crate::init::{self, fail, InitFailure, InitFds};
+use crate::logs::{JsonFileWriter, Stream};
+use crate::namespaces;
+use crate::paths::{ContainerPaths, Paths};
+use crate::spec::{ContainerSpec, SPEC_VERSION};
+use crate::state::{self, Status};
+use crate::stdio::{self, Client, ShimIo};
+use crate::{restart, signals, sys};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+pub struct Args {
+    pub paths: Paths,
+    pub id: String,
+    pub wait_start: bool,
+    /// Where the one ready report goes (None when nobody waits).
+    pub ready: Option<OwnedFd>,
+}
+
+/// Run the shim for one container until it is done; returns the shim's exit code.
+pub fn run(mut args: Args) -> i32 {
+    let cpaths = args.paths.container(&args.id);
+    let mut sup = match Supervisor::new(&args, cpaths.clone()) {
+        Ok(s) => s,
+        Err(failure) => {
+            eprintln!("berth-shim {}: {}", args.id, failure.message);
+            report(&mut args.ready, &failure.into_response());
+            return 1;
+        }
+    };
+    if args.wait_start {
+        let r = state::update(&cpaths, |s| {
+            s.shim_pid = std::process::id() as i32;
+            s.status = Status::Created;
+        });
+        if let Err(e) = r {
+            report(&mut args.ready, &fail("recording state", e).into_response());
+            sup.cleanup();
+            return 1;
+        }
+        report(&mut args.ready, &Response::Ok);
+        sup.awaiting_start = true;
+    } else {
+        match sup.start_process() {
+            Ok(pid) => report(&mut args.ready, &Response::Started { pid }),
+            Err(failure) => {
+                sup.record_start_failure(&failure);
+                report(&mut args.ready, &failure.into_response());
+                sup.cleanup();
+                return 1;
+            }
+        }
+    }
+    sup.serve();
+    sup.cleanup();
+    0
+}
+
+fn report(ready: &mut Option<OwnedFd>, r: &Response) {
+    if let Some(fd) = ready.take() {
+        crate::spawn::report(fd, r);
+    }
+}
+
+impl InitFailure {
+    fn into_response(self) -> Response {
+        Response::Error {
+            message: self.message,
+            exit_code: Some(self.exit_code),
+            conflict: false,
+        }
+    }
+}
+
+struct Child {
+    pid: i32,
+    started: Instant,
+}
+
+struct Supervisor {
+    cpaths: ContainerPaths,
+    spec: ContainerSpec,
+    cgroup: Cgroup,
+    _lock: FileLock,
+    control: UnixListener,
+    attach: UnixListener,
+    sigfd: SignalFd,
+    log: JsonFileWriter,
+    io: Option<ShimIo>,
+    clients: Vec<Client>,
+    child: Option<Child>,
+    paused: bool,
+    awaiting_start: bool,
+    kill_at: Option<Instant>,
+    stop_waiters: Vec<UnixStream>,
+    manual_stop: bool,
+    restart_at: Option<Instant>,
+    last_delay: Option<Duration>,
+    restart_count: u32,
+    oom_base: u64,
+}
+
+impl Supervisor {
+    fn new(args: &Args, cpaths: ContainerPaths) -> Result<Self, InitFailure> {
+        std::fs::create_dir_all(&cpaths.run).map_err(|e| fail("creating the run directory", e))?;
+        let lock = FileLock::try_acquire(&cpaths.shim_lock())
+            .map_err(|e| fail("locking the container", e))?
+            .ok_or_else(|| InitFailure {
+                message: format!("container {} is already running", args.id),
+                exit_code: 125,
+            })?;
+        let data = std::fs::read(cpaths.config()).map_err(|e| InitFailure {
+            message: format!("No such container: {} ({e})", args.id),
+            exit_code: 125,
+        })?;
+        let spec: ContainerSpec =
+            serde_json::from_slice(&data).map_err(|e| fail("decoding config.json", e))?;
+        if spec.version != SPEC_VERSION {
+            return Err(fail(
+                "config.json",
+                format!("version {} (this shim reads {SPEC_VERSION})", spec.version),
+            ));
+        }
+        let restart_count = state::read_raw(&cpaths)
+            .map(|s| s.restart_count)
+            .unwrap_or(0);
+        // SIGCHLD and the termination signals arrive on a descriptor, not as handlers.
+        let mut mask = SigSet::empty();
+        for s in [
+            Signal::SIGCHLD,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+        ] {
+            mask.add(s);
+        }
+        mask.thread_block()
+            .map_err(|e| fail("blocking signals", e))?;
+        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| fail("signalfd", e))?;
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+        let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
+        let cgroup = Cgroup::new(&layout, &spec.cgroup_parent, &spec.id)
+            .map_err(|e| fail("naming the cgroup", e))?;
+        cgroup
+            .create()
+            .map_err(|e| fail("creating the cgroup", e))?;
+        if let Err(e) = cgroup.apply(&spec.resources) {
+            let _ = cgroup.remove();
+            return Err(fail("applying resource limits", e));
+        }
+        crate::rootfs::write_network_files(&spec, &cpaths)
+            .map_err(|e| fail("writing /etc files", e))?;
+        let log = JsonFileWriter::open(&cpaths.log(), &spec.log)
+            .map_err(|e| fail("opening the log", e))?;
+        let control =
+            control::bind(&cpaths.control_socket()).map_err(|e| fail("control socket", e))?;
+        let attach =
+            control::bind(&cpaths.attach_socket()).map_err(|e| fail("attach socket", e))?;
+        for l in [&control, &attach] {
+            l.set_nonblocking(true).map_err(|e| fail("socket", e))?;
+        }
+        Ok(Supervisor {
+            cpaths,
+            spec,
+            cgroup,
+            _lock: lock,
+            control,
+            attach,
+            sigfd,
+            log,
+            io: None,
+            clients: Vec::new(),
+            child: None,
+            paused: false,
+            awaiting_start: false,
+            kill_at: None,
+            stop_waiters: Vec::new(),
+            manual_stop: false,
+            restart_at: None,
+            last_delay: None,
+            restart_count,
+            oom_base: 0,
+        })
+    }
+
+    /// Create the container's first process and wait until it has exec'd (or failed to).
+    fn start_process(&mut self) -> Result<i32, InitFailure> {
+        let (shim_io, child_io) =
+            stdio::create(&self.spec.process).map_err(|e| fail("creating stdio", e))?;
+        let (go_r, go_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+        let (err_r, err_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+        std::fs::create_dir_all(self.cpaths.rootfs()).map_err(|e| fail("rootfs dir", e))?;
+        self.oom_base = self.cgroup.oom_kills();
+        let flags = namespaces::clone_flags(&self.spec.namespaces);
+        let own_pid_ns = namespaces::enter_pid_for_children(&self.spec.namespaces)
+            .map_err(|e| fail("joining the pid namespace", e))?;
+        let forked = sys::clone_with_flags(flags.bits());
+        let _ = namespaces::leave_pid_for_children(own_pid_ns);
+        let pid = match forked.map_err(|e| fail("clone", e))? {
+            sys::Forked::Child => {
+                drop((go_w, err_r, shim_io));
+                let fds = InitFds {
+                    go: go_r,
+                    stdin: child_io.stdin,
+                    stdout: child_io.stdout,
+                    stderr: child_io.stderr,
+                    tty: child_io.tty,
+                };
+                init::run(&self.spec, &self.cpaths, fds, err_w)
+            }
+            sys::Forked::Parent { child } => child,
+        };
+        drop((go_r, err_w, child_io));
+        let placed = self.place(pid);
+        if let Err(failure) = placed {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+            return Err(failure);
+        }
+        let mut go = std::fs::File::from(go_w);
+        let _ = go.write_all(b"1");
+        drop(go);
+        let mut report = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut report);
+        if !report.is_empty() {
+            let _ = sys::waitpid(pid, 0);
+            return Err(match serde_json::from_slice::<Response>(&report) {
+                Ok(Response::Error {
+                    message, exit_code, ..
+                }) => InitFailure {
+                    message,
+                    exit_code: exit_code.unwrap_or(127),
+                },
+                _ => fail("starting the container", String::from_utf8_lossy(&report)),
+            });
+        }
+        self.io = Some(shim_io);
+        self.child = Some(Child {
+            pid,
+            started: Instant::now(),
+        });
+        self.paused = false;
+        self.awaiting_start = false;
+        let start_time = sys::process_start_time(pid).unwrap_or(0);
+        let cgroup_id = self.cgroup.cgroup_id().unwrap_or(0);
+        let restart_count = self.restart_count;
+        let r = state::update(&self.cpaths, |s| {
+            s.status = Status::Running;
+            s.pid = pid;
+            s.pid_start_time = start_time;
+            s.shim_pid = std::process::id() as i32;
+            s.started_at = state::now_rfc3339();
+            s.exit_code = 0;
+            s.oom_killed = false;
+            s.error.clear();
+            s.restart_count = restart_count;
+            s.manually_stopped = false;
+            s.cgroup_id = cgroup_id;
+        });
+        if let Err(e) = r {
+            eprintln!("berth-shim {}: recording the start: {e}", self.cpaths.id);
+        }
+        Ok(pid)
+    }
+
+    /// Put a new process in its cgroup and, with a user namespace, write its id maps.
+    fn place(&self, pid: i32) -> Result<(), InitFailure> {
+        self.cgroup
+            .add_pid(pid)
+            .map_err(|e| fail("joining the cgroup", e))?;
+        if let Some(userns) = &self.spec.namespaces.user {
+            let map = |m: &[crate::spec::IdMap]| {
+                m.iter()
+                    .map(|e| format!("{} {} {}\n", e.container_id, e.host_id, e.size))
+                    .collect::<String>()
+            };
+            std::fs::write(format!("/proc/{pid}/setgroups"), "deny\n")
+                .or_else(|_| Ok::<(), std::io::Error>(()))
+                .map_err(|e| fail("setgroups", e))?;
+            std::fs::write(format!("/proc/{pid}/uid_map"), map(&userns.uid_map))
+                .map_err(|e| fail("writing uid_map", e))?;
+            std::fs::write(format!("/proc/{pid}/gid_map"), map(&userns.gid_map))
+                .map_err(|e| fail("writing gid_map", e))?;
+        }
+        Ok(())
+    }
+
+    /// A start that failed leaves the container created, with Docker's exit code and error.
+    fn record_start_failure(&mut self, failure: &InitFailure) {
+        let (code, msg) = (failure.exit_code, failure.message.clone());
+        let _ = state::update(&self.cpaths, |s| {
+            s.status = if s.status == Status::Restarting {
+                Status::Exited
+            } else {
+                Status::Created
+            };
+            s.pid = 0;
+            s.exit_code = code;
+            s.error = msg;
+        });
+    }
+
+    fn done(&self) -> bool {
+        self.child.is_none() && self.restart_at.is_none() && !self.awaiting_start
+    }
+
+    fn serve(&mut self) {
+        let mut buf = vec![0u8; 32 * 1024];
+        while !self.done() {
+            let timeout = self.next_timeout();
+            let mut fds: Vec<libc::pollfd> = Vec::new();
+            let mut what: Vec<Source> = Vec::new();
+            let mut add = |fd: RawFd, s: Source| {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                what.push(s);
+            };
+            add(self.sigfd.as_raw_fd(), Source::Signal);
+            add(self.control.as_raw_fd(), Source::Control);
+            add(self.attach.as_raw_fd(), Source::Attach);
+            if let Some(io) = &self.io {
+                if let Some(fd) = &io.stdout {
+                    add(fd.as_raw_fd(), Source::Output(1));
+                }
+                if let Some(fd) = &io.stderr {
+                    add(fd.as_raw_fd(), Source::Output(2));
+                }
+            }
+            let stdin_open = self.io.as_ref().is_some_and(|io| io.stdin.is_some());
+            for (i, c) in self.clients.iter().enumerate() {
+                if stdin_open && !c.stdin_done {
+                    add(c.stream.as_raw_fd(), Source::Client(i));
+                }
+            }
+            match sys::poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("berth-shim {}: poll: {e}", self.cpaths.id);
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            }
+            for (pfd, src) in fds.iter().zip(what) {
+                if pfd.revents == 0 {
+                    continue;
+                }
+                match src {
+                    Source::Signal => self.on_signal(),
+                    Source::Control => self.on_control(),
+                    Source::Attach => self.on_attach(),
+                    Source::Output(stream) => {
+                        self.on_output(stream, &mut buf);
+                    }
+                    Source::Client(i) => self.on_client_input(i, &mut buf),
+                }
+            }
+            self.clients
+                .retain(|c| !c.hello.stdin || c.stream.peer_addr().is_ok());
+            self.on_timers();
+        }
+    }
+
+    fn next_timeout(&self) -> i32 {
+        let now = Instant::now();
+        [self.kill_at, self.restart_at]
+            .into_iter()
+            .flatten()
+            .map(|t| t.saturating_duration_since(now).as_millis() as i32 + 1)
+            .min()
+            .unwrap_or(-1)
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        if self.kill_at.is_some_and(|t| t <= now) {
+            self.kill_at = None;
+            if let Some(c) = &self.child {
+                let _ = nix::sys::signal::kill(Pid::from_raw(c.pid), Signal::SIGKILL);
+                if self.paused {
+                    let _ = self.cgroup.thaw();
+                }
+            }
+        }
+        if self.restart_at.is_some_and(|t| t <= now) {
+            self.restart_at = None;
+            self.restart_count += 1;
+            if let Err(failure) = self.start_process() {
+                eprintln!(
+                    "berth-shim {}: restart: {}",
+                    self.cpaths.id, failure.message
+                );
+                self.record_start_failure(&failure);
+            }
+        }
+    }
+
+    fn on_signal(&mut self) {
+        while let Ok(Some(info)) = self.sigfd.read_signal() {
+            if info.ssi_signo as i32 != libc::SIGCHLD {
+                // The shim outlives its callers' signals; it ends only when the container does.
+                continue;
+            }
+            while let Ok(Some((pid, status))) = sys::waitpid(-1, libc::WNOHANG) {
+                if self.child.as_ref().is_some_and(|c| c.pid == pid) {
+                    self.on_exit(status);
+                }
+            }
+        }
+    }
+
+    fn on_exit(&mut self, status: i32) {
+        let Some(child) = self.child.take() else {
+            return;
+        };
+        // Whatever the process wrote before it died still belongs in the log.
+        let mut buf = vec![0u8; 32 * 1024];
+        for stream in [1u8, 2] {
+            for _ in 0..64 {
+                if !self.on_output(stream, &mut buf) {
+                    break;
+                }
+            }
+        }
+        let _ = self.log.flush_partial();
+        self.io = None;
+        self.clients.clear();
+        self.kill_at = None;
+        // Anything left in the cgroup (a shared pid namespace) dies with the container.
+        let _ = self.cgroup.kill_all(Signal::SIGKILL);
+        if self.paused {
+            let _ = self.cgroup.thaw();
+            self.paused = false;
+        }
+        let exit_code = sys::exit_code_of(status);
+        let oom = self.cgroup.oom_kills() > self.oom_base;
+        let restart = restart::should_restart(
+            &self.spec.restart,
+            exit_code,
+            self.restart_count,
+            self.manual_stop,
+        );
+        let delay = restart.then(|| {
+            let d = restart::next_delay(self.last_delay, child.started.elapsed());
+            self.last_delay = Some(d);
+            d
+        });
+        let manual = self.manual_stop;
+        let r = state::update(&self.cpaths, |s| {
+            s.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
+            s.pid = 0;
+            s.exit_code = exit_code;
+            s.oom_killed = oom;
+            s.finished_at = state::now_rfc3339();
+            s.manually_stopped = manual;
+        });
+        if let Err(e) = r {
+            eprintln!("berth-shim {}: recording the exit: {e}", self.cpaths.id);
+        }
+        self.restart_at = delay.map(|d| Instant::now() + d);
+        if !restart {
+            for mut w in self.stop_waiters.drain(..) {
+                let _ = answer(&mut w, &Response::Ok);
+            }
+        }
+    }
+
+    /// Carry one read of output to the log and the clients; false when nothing was read.
+    fn on_output(&mut self, stream: u8, buf: &mut [u8]) -> bool {
+        let Some(io) = &mut self.io else { return false };
+        let slot = if stream == 1 {
+            &mut io.stdout
+        } else {
+            &mut io.stderr
+        };
+        let Some(fd) = slot else { return false };
+        let n = match stdio::read_available(fd, buf) {
+            Ok(Some(0)) => return false,
+            Ok(Some(n)) => n,
+            Ok(None) | Err(_) => {
+                *slot = None;
+                return false;
+            }
+        };
+        let data = &buf[..n];
+        let log_stream = if stream == 1 {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
+        if let Err(e) = self.log.write(log_stream, data) {
+            eprintln!("berth-shim {}: log: {e}", self.cpaths.id);
+        }
+        let tty = self.spec.process.tty;
+        self.clients.retain_mut(|c| c.send(stream, data, tty));
+        true
+    }
+
+    fn on_client_input(&mut self, i: usize, buf: &mut [u8]) {
+        let Some(client) = self.clients.get_mut(i) else {
+            return;
+        };
+        let n = match std::io::Read::read(&mut client.stream, buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(_) => 0,
+        };
+        let Some(io) = &mut self.io else { return };
+        if n == 0 {
+            client.stdin_done = true;
+            if self.spec.process.stdin_once {
+                io.stdin = None;
+            }
+            return;
+        }
+        if let Some(fd) = &io.stdin {
+            if sys::write_all(fd.as_raw_fd(), &buf[..n]).is_err() {
+                io.stdin = None;
+            }
+        }
+    }
+
+    fn on_attach(&mut self) {
+        while let Ok((stream, _)) = self.attach.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut line = String::new();
+            let hello: AttachHello = match BufReader::new(&stream).read_line(&mut line) {
+                Ok(_) => serde_json::from_str(&line).unwrap_or_default(),
+                Err(_) => continue,
+            };
+            let _ = stream.set_read_timeout(None);
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+            let _ = stream.set_nonblocking(true);
+            let _ = stream.set_nonblocking(false);
+            self.clients.push(Client {
+                stream,
+                hello,
+                stdin_done: !hello.stdin,
+            });
+        }
+    }
+
+    fn on_control(&mut self) {
+        while let Ok((mut stream, _)) = self.control.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_err() {
+                continue;
+            }
+            let response = match serde_json::from_str::<Request>(&line) {
+                Ok(req) => match self.handle(req, &mut stream) {
+                    Some(r) => r,
+                    None => continue,
+                },
+                Err(e) => error(format!("bad request: {e}"), false),
+            };
+            let _ = answer(&mut stream, &response);
+        }
+    }
+
+    /// Carry out one control request; None when the answer is deferred (stop).
+    fn handle(&mut self, req: Request, stream: &mut UnixStream) -> Option<Response> {
+        let id = self.cpaths.id.clone();
+        let not_running = || error(format!("Container {id} is not running"), true);
+        Some(match req {
+            Request::Start => {
+                if self.child.is_some() || !self.awaiting_start {
+                    return Some(error(format!("Container {id} is already running"), true));
+                }
+                match self.start_process() {
+                    Ok(pid) => Response::Started { pid },
+                    Err(failure) => {
+                        self.record_start_failure(&failure);
+                        self.awaiting_start = false;
+                        failure.into_response()
+                    }
+                }
+            }
+            Request::Stop { timeout, signal } => {
+                self.manual_stop = true;
+                let _ = state::update(&self.cpaths, |s| s.manually_stopped = true);
+                if self.restart_at.take().is_some() {
+                    let _ = state::update(&self.cpaths, |s| s.status = Status::Exited);
+                    return Some(Response::Ok);
+                }
+                if self.awaiting_start {
+                    self.awaiting_start = false;
+                    return Some(Response::Ok);
+                }
+                let Some(child) = &self.child else {
+                    return Some(Response::Ok);
+                };
+                let sig = signal.unwrap_or_else(|| self.spec.process.stop_signal.clone());
+                let sig = signals::parse(&sig).unwrap_or(Signal::SIGTERM);
+                let timeout = timeout.unwrap_or(self.spec.process.stop_timeout);
+                let _ = nix::sys::signal::kill(Pid::from_raw(child.pid), sig);
+                if self.paused {
+                    let _ = self.cgroup.thaw();
+                    self.paused = false;
+                }
+                self.kill_at = Some(Instant::now() + Duration::from_secs(timeout as u64));
+                match stream.try_clone() {
+                    Ok(s) => self.stop_waiters.push(s),
+                    Err(_) => return Some(Response::Ok),
+                }
+                return None;
+            }
+            Request::Kill { signal } => {
+                let Some(child) = &self.child else {
+                    return Some(not_running());
+                };
+                let sig = match signals::parse(&signal) {
+                    Ok(s) => s,
+                    Err(e) => return Some(error(e.to_string(), false)),
+                };
+                if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
+                    self.manual_stop = true;
+                }
+                match nix::sys::signal::kill(Pid::from_raw(child.pid), sig) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => error(format!("Cannot kill container {id}: {e}"), false),
+                }
+            }
+            Request::Resize { rows, cols } => match self.io.as_ref().and_then(|io| io.tty.as_ref())
+            {
+                Some(tty) => match sys::set_winsize(tty.as_raw_fd(), rows, cols) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => error(format!("resize: {e}"), false),
+                },
+                None if self.child.is_none() => not_running(),
+                None => Response::Ok,
+            },
+            Request::Pause => {
+                if self.child.is_none() {
+                    return Some(not_running());
+                }
+                if self.paused {
+                    return Some(error(format!("Container {id} is already paused"), true));
+                }
+                match self.cgroup.freeze() {
+                    Ok(()) => {
+                        self.paused = true;
+                        let _ = state::update(&self.cpaths, |s| s.status = Status::Paused);
+                        Response::Ok
+                    }
+                    Err(e) => error(format!("Cannot pause container {id}: {e}"), false),
+                }
+            }
+            Request::Resume => {
+                if !self.paused {
+                    return Some(error(format!("Container {id} is not paused"), true));
+                }
+                match self.cgroup.thaw() {
+                    Ok(()) => {
+                        self.paused = false;
+                        let _ = state::update(&self.cpaths, |s| s.status = Status::Running);
+                        Response::Ok
+                    }
+                    Err(e) => error(format!("Cannot unpause container {id}: {e}"), false),
+                }
+            }
+        })
+    }
+
+    /// The container is done: release what it held; with auto-remove, remove it entirely.
+    fn cleanup(&mut self) {
+        if let Err(e) = self.cgroup.remove() {
+            eprintln!("berth-shim {}: removing the cgroup: {e}", self.cpaths.id);
+        }
+        let _ = std::fs::remove_file(self.cpaths.control_socket());
+        let _ = std::fs::remove_file(self.cpaths.attach_socket());
+        let _ = std::fs::remove_dir(self.cpaths.rootfs());
+        if self.spec.auto_remove {
+            if let Err(e) = crate::remove::remove_container_files(&self.cpaths) {
+                eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
+            }
+        }
+    }
+}
+
+enum Source {
+    Signal,
+    Control,
+    Attach,
+    Output(u8),
+    Client(usize),
+}
+
+fn error(message: String, conflict: bool) -> Response {
+    Response::Error {
+        message,
+        exit_code: None,
+        conflict,
+    }
+}
+
+fn answer(stream: &mut UnixStream, r: &Response) -> std::io::Result<()> {
+    let mut data = serde_json::to_vec(r).map_err(std::io::Error::other)?;
+    data.push(b'\n');
+    stream.write_all(&data)
+}
