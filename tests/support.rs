@@ -239,6 +239,19 @@ pub fn remove_cgroup_parent(parent: &str) {
     }
 }
 
+/// Remove one container's cgroup from every hierarchy (for tests that kill a shim by hand).
+pub fn remove_cgroup_leaf(parent: &str, id: &str) {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let d = e.path().join(parent).join(id);
+        if d.is_dir() {
+            let _ = std::fs::remove_dir(&d);
+        }
+    }
+}
+
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// 64 hex digits from the kernel's random source.

@@ -402,7 +402,7 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+mod in_child_tests {
     use super::*;
 
     #[test]
