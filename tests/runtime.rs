@@ -778,3 +778,28 @@ fn cgroup_v2_directory_is_registered_for_ebpf() {
     let id = berth_monitor::cgroup_id(&v2).unwrap();
     assert_eq!(env.state(&spec.id).cgroup_id, id);
 }
+
+#[test]
+fn user_namespace_maps_root_to_an_unprivileged_host_id() {
+    let env = TestEnv::new();
+    let mut spec = env.spec(&["sh", "-c", "id -u; cat /proc/self/uid_map; echo hi > /f"]);
+    let map = berth_shim::spec::IdMap {
+        container_id: 0,
+        host_id: 100_000,
+        size: 65_536,
+    };
+    spec.namespaces.user = Some(berth_shim::spec::UserNamespace {
+        uid_map: vec![map],
+        gid_map: vec![map],
+    });
+    let (code, out) = env.run_to_end(&spec);
+    assert_eq!(code, 0, "{out}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("0"), "root inside: {out}");
+    let fields: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(fields, vec!["0", "100000", "65536"], "{out}");
+    // What the container wrote belongs to the mapped id on the host.
+    use std::os::unix::fs::MetadataExt;
+    let f = env.container(&spec.id).upper().join("f");
+    assert_eq!(std::fs::metadata(f).unwrap().uid(), 100_000);
+}

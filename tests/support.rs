@@ -78,6 +78,9 @@ impl TestEnv {
             .prefix("berth-test-")
             .tempdir()
             .unwrap();
+        // As /var/lib/berth: traversable by the unprivileged ids of user-namespaced containers.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let paths = Paths::new(tmp.path().join("root"), tmp.path().join("run"));
         let layer = tmp.path().join("layer");
         make_busybox_layer(&layer);
@@ -218,6 +221,9 @@ impl Drop for TestEnv {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
+        }
+        for id in self.ids.borrow().iter() {
+            remove_cgroup_leaf(&self.cgroup_parent, id);
         }
         remove_cgroup_parent(&self.cgroup_parent);
     }

@@ -8,7 +8,7 @@ use crate::namespaces;
 use crate::paths::ContainerPaths;
 use crate::rootfs;
 use crate::security::{caps, rlimits, seccomp, user};
-use crate::spec::{ContainerSpec, NsMode};
+use crate::spec::{ContainerSpec, NsMode, SeccompSpec};
 use crate::sys;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use std::ffi::CString;
@@ -16,6 +16,33 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+/// What the shim works out before clone, so the child does not repeat it at every start.
+pub struct Prepared {
+    pub caps: caps::CapSet,
+    /// The compiled seccomp program (None: unconfined).
+    pub seccomp: Option<seccomp::Bpf>,
+}
+
+impl Prepared {
+    /// Resolve capabilities and compile (or fetch from `cache_dir`) the seccomp program.
+    pub fn new(spec: &ContainerSpec, cache_dir: &Path) -> Result<Prepared, InitFailure> {
+        let caps = caps::resolve(
+            spec.process.privileged,
+            &spec.process.cap_add,
+            &spec.process.cap_drop,
+        )
+        .map_err(|e| fail("capabilities", e))?;
+        // dockerd runs privileged containers unconfined unless a profile is given.
+        let seccomp = if spec.process.privileged && spec.process.seccomp == SeccompSpec::Default {
+            None
+        } else {
+            seccomp::compile(&spec.process.seccomp, &caps, Some(cache_dir))
+                .map_err(|e| fail("seccomp", e))?
+        };
+        Ok(Prepared { caps, seccomp })
+    }
+}
 
 /// The descriptors the first process is handed.
 pub struct InitFds {
@@ -47,10 +74,16 @@ pub(crate) fn fail(step: &str, e: impl std::fmt::Display) -> InitFailure {
 /// Run the sequence; never returns. (Called in the child right after clone.)
 ///
 /// `errors` is the write end, close-on-exec, of the pipe that carries a failure before execve.
-pub fn run(spec: &ContainerSpec, paths: &ContainerPaths, fds: InitFds, errors: OwnedFd) -> ! {
+pub fn run(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    prepared: &Prepared,
+    fds: InitFds,
+    errors: OwnedFd,
+) -> ! {
     // Owned by no one from here: the reaper of `--init` closes it, everyone else execs or exits.
     let errors_fd = errors.into_raw_fd();
-    let failure = match prepare_and_exec(spec, paths, fds, errors_fd) {
+    let failure = match prepare_and_exec(spec, paths, prepared, fds, errors_fd) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -70,6 +103,7 @@ enum Never {}
 fn prepare_and_exec(
     spec: &ContainerSpec,
     paths: &ContainerPaths,
+    prepared: &Prepared,
     fds: InitFds,
     errors: RawFd,
 ) -> Result<Never, InitFailure> {
@@ -163,31 +197,21 @@ fn prepare_and_exec(
     let program = look_path(arg0, &path_var)?;
     // 7. Privileges: limits, then seccomp (before the capabilities it needs are gone, unless
     //    no_new_privs lets an unprivileged process load it), then user and capabilities.
-    let capset = caps::resolve(
-        spec.process.privileged,
-        &spec.process.cap_add,
-        &spec.process.cap_drop,
-    )
-    .map_err(|e| fail("capabilities", e))?;
-    let filter =
-        if spec.process.privileged && spec.process.seccomp == crate::spec::SeccompSpec::Default {
-            None
-        } else {
-            seccomp::build(&spec.process.seccomp, &capset).map_err(|e| fail("seccomp", e))?
-        };
+    let capset = &prepared.caps;
+    let filter = prepared.seccomp.as_ref();
     rlimits::apply(&spec.process.rlimits).map_err(|e| fail("rlimits", e))?;
     let mut filter = filter;
     if spec.process.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privileges", e))?;
     } else if let Some(f) = filter.take() {
-        seccomp::load(f).map_err(|e| fail("loading seccomp", e))?;
+        seccomp::load_bpf(f).map_err(|e| fail("loading seccomp", e))?;
     }
-    caps::drop_bounding(&capset).map_err(|e| fail("capability bounding set", e))?;
+    caps::drop_bounding(capset).map_err(|e| fail("capability bounding set", e))?;
     nix::sys::prctl::set_keepcaps(true).map_err(|e| fail("keepcaps", e))?;
     user::apply(&u).map_err(|e| fail("setting the user", e))?;
-    caps::apply(&capset).map_err(|e| fail("capabilities", e))?;
+    caps::apply(capset).map_err(|e| fail("capabilities", e))?;
     if let Some(f) = filter.take() {
-        seccomp::load(f).map_err(|e| fail("loading seccomp", e))?;
+        seccomp::load_bpf(f).map_err(|e| fail("loading seccomp", e))?;
     }
     // 8. Nothing inherited survives exec, and signals are as a new process expects.
     sys::cloexec_from(3).map_err(|e| fail("closing descriptors", e))?;

@@ -277,13 +277,17 @@ fn mount_kernel_filesystems(spec: &ContainerSpec, root: &Path) -> Result<()> {
             )?;
         }
     }
-    mount_cgroups(root, nosuid_noexec_nodev | ro)
+    mount_cgroups(
+        root,
+        nosuid_noexec_nodev | ro,
+        spec.namespaces.user.is_some(),
+    )
 }
 
 /// Mount the cgroup hierarchies the host has, seen from the container's cgroup namespace (so the
 /// container's own cgroup is their root), read-only as dockerd does. net_cls and net_prio are
 /// never mounted: once used they break cgroup2 socket matching for eBPF until reboot.
-fn mount_cgroups(root: &Path, flags: MsFlags) -> Result<()> {
+fn mount_cgroups(root: &Path, flags: MsFlags, in_userns: bool) -> Result<()> {
     let mounts = prep(
         Path::new("/proc/self/mounts"),
         std::fs::read_to_string("/proc/self/mounts"),
@@ -343,7 +347,15 @@ fn mount_cgroups(root: &Path, flags: MsFlags) -> Result<()> {
         let target = base.join(rel.trim_start_matches('/'));
         ensure_dir(&target)?;
         let data = (!data.is_empty()).then_some(data.as_str());
-        do_mount(Some("cgroup"), &target, Some(fstype), flags, data)?;
+        match do_mount(Some("cgroup"), &target, Some(fstype), flags, data) {
+            // cgroup v1 hierarchies cannot be mounted from a user namespace; the container
+            // still has the cgroup2 view of itself.
+            Err(RootfsError::Mount {
+                source: nix::Error::EPERM,
+                ..
+            }) if in_userns && *fstype == "cgroup" => {}
+            other => other?,
+        }
     }
     if any && !flags.contains(MsFlags::MS_RDONLY) {
         return Ok(());
@@ -596,6 +608,50 @@ fn readonly(path: &Path) -> Result<()> {
     )
 }
 
+/// With a user namespace the container's root is an unprivileged id on the host: give it the
+/// upper and work dirs, and make from the host side the mount points it could not make itself
+/// in a root whose image files belong to ids outside its map.
+pub fn prepare_for_userns(spec: &ContainerSpec, paths: &ContainerPaths) -> io::Result<()> {
+    let Some(userns) = &spec.namespaces.user else {
+        return Ok(());
+    };
+    let host = |map: &[crate::spec::IdMap]| {
+        map.iter()
+            .find(|m| m.container_id == 0)
+            .map(|m| m.host_id)
+            .unwrap_or(0)
+    };
+    let (uid, gid) = (host(&userns.uid_map), host(&userns.gid_map));
+    let upper = paths.upper();
+    for d in [
+        upper.clone(),
+        paths.work(),
+        upper.join("proc"),
+        upper.join("dev"),
+        upper.join("sys"),
+    ] {
+        std::fs::create_dir_all(&d)?;
+    }
+    std::fs::create_dir_all(upper.join("etc"))?;
+    for f in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        let p = upper.join(f);
+        if !p.exists() {
+            std::fs::write(&p, b"")?;
+        }
+    }
+    for p in [
+        upper.clone(),
+        paths.work(),
+        upper.join("proc"),
+        upper.join("dev"),
+        upper.join("sys"),
+        upper.join("etc"),
+    ] {
+        nix::unistd::chown(&p, Some(uid.into()), Some(gid.into())).map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
 /// Write the files the container gets at /etc/hostname, /etc/hosts and /etc/resolv.conf.
 pub fn write_network_files(spec: &ContainerSpec, paths: &ContainerPaths) -> io::Result<()> {
     let hostname = if spec.hostname.is_empty() {
@@ -603,7 +659,7 @@ pub fn write_network_files(spec: &ContainerSpec, paths: &ContainerPaths) -> io::
     } else {
         spec.hostname.clone()
     };
-    crate::fsutil::write_atomic(&paths.hostname(), format!("{hostname}\n").as_bytes())?;
+    crate::fsutil::write_replace(&paths.hostname(), format!("{hostname}\n").as_bytes())?;
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
@@ -614,9 +670,9 @@ pub fn write_network_files(spec: &ContainerSpec, paths: &ContainerPaths) -> io::
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    crate::fsutil::write_atomic(&paths.hosts(), hosts.as_bytes())?;
+    crate::fsutil::write_replace(&paths.hosts(), hosts.as_bytes())?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    crate::fsutil::write_atomic(
+    crate::fsutil::write_replace(
         &paths.resolv_conf(),
         resolv_conf(&host_resolv, &spec.network).as_bytes(),
     )

@@ -5,7 +5,7 @@
 use crate::cgroups::{self, Cgroup};
 use crate::control::{self, AttachHello, Request, Response};
 use crate::fsutil::FileLock;
-use crate::init::{self, fail, InitFailure, InitFds};
+use crate::init::{self, fail, InitFailure, InitFds, Prepared};
 use crate::logs::{JsonFileWriter, Stream};
 use crate::namespaces;
 use crate::paths::{ContainerPaths, Paths};
@@ -110,6 +110,7 @@ struct Supervisor {
     last_delay: Option<Duration>,
     restart_count: u32,
     oom_base: u64,
+    prepared: Prepared,
 }
 
 impl Supervisor {
@@ -133,6 +134,7 @@ impl Supervisor {
                 format!("version {} (this shim reads {SPEC_VERSION})", spec.version),
             ));
         }
+        let prepared = Prepared::new(&spec, &args.paths.root.join("cache/seccomp"))?;
         let restart_count = state::read_raw(&cpaths)
             .map(|s| s.restart_count)
             .unwrap_or(0);
@@ -152,6 +154,7 @@ impl Supervisor {
             .map_err(|e| fail("signalfd", e))?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
+        cgroups::favor_dynamic_modifications(&layout);
         let cgroup = Cgroup::new(&layout, &spec.cgroup_parent, &spec.id)
             .map_err(|e| fail("naming the cgroup", e))?;
         cgroup
@@ -193,6 +196,7 @@ impl Supervisor {
             last_delay: None,
             restart_count,
             oom_base: 0,
+            prepared,
         })
     }
 
@@ -205,6 +209,8 @@ impl Supervisor {
         let (err_r, err_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
         std::fs::create_dir_all(self.cpaths.rootfs()).map_err(|e| fail("rootfs dir", e))?;
+        crate::rootfs::prepare_for_userns(&self.spec, &self.cpaths)
+            .map_err(|e| fail("preparing the root for the user namespace", e))?;
         self.oom_base = self.cgroup.oom_kills();
         let flags = namespaces::clone_flags(&self.spec.namespaces);
         let own_pid_ns = namespaces::enter_pid_for_children(&self.spec.namespaces)
@@ -221,7 +227,7 @@ impl Supervisor {
                     stderr: child_io.stderr,
                     tty: child_io.tty,
                 };
-                init::run(&self.spec, &self.cpaths, fds, err_w)
+                init::run(&self.spec, &self.cpaths, &self.prepared, fds, err_w)
             }
             sys::Forked::Parent { child } => child,
         };
@@ -289,8 +295,8 @@ impl Supervisor {
                     .map(|e| format!("{} {} {}\n", e.container_id, e.host_id, e.size))
                     .collect::<String>()
             };
-            // Absent on old kernels; the maps below are what matter.
-            let _ = std::fs::write(format!("/proc/{pid}/setgroups"), "deny\n");
+            // The maps are written by a privileged process, so setgroups stays allowed: the
+            // container's user switch sets supplementary groups.
             std::fs::write(format!("/proc/{pid}/uid_map"), map(&userns.uid_map))
                 .map_err(|e| fail("writing uid_map", e))?;
             std::fs::write(format!("/proc/{pid}/gid_map"), map(&userns.gid_map))

@@ -291,6 +291,50 @@ pub fn loopback_up() -> io::Result<()> {
     check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
 
+/// Install a seccomp BPF program (an array of `struct sock_filter`) for the calling thread.
+pub fn seccomp_set_filter(program: &[u8]) -> io::Result<()> {
+    let len = program.len() / std::mem::size_of::<libc::sock_filter>();
+    if len == 0
+        || len > u16::MAX as usize
+        || !program
+            .len()
+            .is_multiple_of(std::mem::size_of::<libc::sock_filter>())
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a BPF program",
+        ));
+    }
+    // Copy into properly aligned storage for the kernel.
+    let mut filters: Vec<libc::sock_filter> = program
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: len as u16,
+        filter: filters.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `filters`, a live array of `len` sock_filter structs; the kernel
+    // copies the program during the call and keeps no pointer to our memory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Take ownership of descriptor `fd` inherited from our parent, if it is open, and mark it
 /// close-on-exec. Call once per descriptor: after this the returned value owns it.
 pub fn take_fd_if_open(fd: RawFd) -> Option<std::os::fd::OwnedFd> {

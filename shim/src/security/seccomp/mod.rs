@@ -3,7 +3,10 @@
 //! loads it either before it drops privileges (without no_new_privs loading needs
 //! CAP_SYS_ADMIN) or, with no_new_privs, as the last step before execve.
 
+mod compiled;
 mod profile;
+
+pub use self::compiled::{compile, load as load_bpf, Bpf};
 
 pub use self::profile::{ArchMap, Arg, Condition, Profile, SyscallRule};
 
@@ -56,6 +59,8 @@ pub enum SeccompError {
         #[source]
         source: LibError,
     },
+    #[error("exporting the seccomp program: {0}")]
+    Export(String),
     #[error("loading the seccomp filter: {0}")]
     Load(#[source] LibError),
 }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install the Debian packages berth needs to build, run and be tested. Idempotent; needs root.
+set -euo pipefail
+
+packages=(
+  busybox-static   # the tests' images: a static busybox as a root filesystem
+  libseccomp-dev   # seccomp filters (libseccomp crate links it)
+  pkg-config
+  clang-19         # eBPF programs (monitor)
+  libbpf-dev
+  bpftool
+  iproute2         # ip, tc
+  curl             # compat cases speak HTTP over the socket
+  systemd          # systemd-socket-activate for the activation test
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# The python client the compat suite drives (docker-py 7.1).
+if ! python3 -c 'import docker' 2>/dev/null; then
+  python3 -m pip install -q 'docker==7.1.*'
+fi
+command -v docker >/dev/null || echo "note: the docker CLI is not installed; the CLI compat cases need it" >&2

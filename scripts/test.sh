@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# berth's whole test suite: formatting and lints, unit tests, root integration tests against the
+# real kernel, and the docker-compat suite with the real docker CLI and docker-py. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+export CARGO_TERM_COLOR=never
+
+echo "== fmt and clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== build"
+# The integration tests run the berth and berth-shim binaries.
+cargo build --workspace --quiet
+
+echo "== unit and integration tests"
+# Root integration tests create namespaces, cgroups and mounts; two at a time on this 2-core box.
+cargo test --workspace --quiet -- --test-threads=2
+
+if [ -x docker-compat/run.sh ]; then
+  echo "== docker-compat"
+  docker-compat/run.sh
+fi
