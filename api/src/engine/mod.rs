@@ -1,0 +1,22 @@
+//! The engine: everything berth does, for the HTTP API and the CLI alike. State lives on disk
+//! under the root; any number of processes may use one root at once (file locks, atomic
+//! renames). Containers are driven only through the shim crate.
+
+pub mod error;
+pub mod images;
+
+pub use error::{EngineError, Result};
+
+use berth_shim::Paths;
+
+/// One engine over one root. Cheap to clone; holds no open files.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub paths: Paths,
+}
+
+impl Engine {
+    pub fn new(paths: Paths) -> Engine {
+        Engine { paths }
+    }
+}

@@ -1,0 +1,8 @@
+//! berth: the Docker Engine API server (`http`), berth's own command line (`cli`), and the engine
+//! both drive (`engine`): containers, images and the on-disk stores. The flow reads top to
+//! bottom: face -> engine -> shim -> kernel. `engine` never imports `http` or `cli`.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod engine;
+pub mod http;
