@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod images;
+pub mod system;
 
 pub use error::{EngineError, Result};
 
