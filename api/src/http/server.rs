@@ -236,6 +236,69 @@ mod tests {
             .expect("idle 5 s after the last connection closed");
     }
 
+    /// A hijacked connection outlives hyper's connection future; it must still count as open.
+    #[tokio::test]
+    async fn an_upgraded_connection_counts_until_it_closes() {
+        use axum::http::StatusCode;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        async fn hijack(mut req: axum::extract::Request) -> axum::response::Response {
+            let upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                if let Ok(upgraded) = upgrade.await {
+                    let mut io = TokioIo::new(upgraded);
+                    let mut buf = [0u8; 64];
+                    while io.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                }
+            });
+            axum::response::Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "Upgrade")
+                .header("upgrade", "tcp")
+                .body(Body::empty())
+                .unwrap()
+        }
+
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let router = axum::Router::new().route("/hijack", axum::routing::post(hijack));
+        let server = tokio::spawn(accept_loop(listener, router, 1));
+
+        let mut client = UnixStream::connect(&path).await.unwrap();
+        client
+            .write_all(b"POST /hijack HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(
+                client.read(&mut byte).await.unwrap(),
+                1,
+                "closed before 101"
+            );
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(
+            !server.is_finished(),
+            "idle exit while a hijacked stream was open"
+        );
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("no idle exit after the hijacked stream closed")
+            .unwrap()
+            .unwrap();
+    }
+
     #[tokio::test(start_paused = true)]
     async fn zero_never_idles() {
         let connections = Connections::default();
