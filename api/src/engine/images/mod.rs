@@ -10,6 +10,8 @@ mod remove;
 pub mod store;
 mod tag;
 pub mod unpack;
+#[cfg(test)]
+mod unpack_tests;
 
 use crate::engine::{Engine, EngineError, Result};
 use reference::{Lookup, Reference};
