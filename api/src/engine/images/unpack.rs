@@ -308,10 +308,11 @@ impl Layer {
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
             return Ok(());
         }
-        let mode = header.mode().map_err(UnpackError::Archive)? & 0o7777;
-        let uid = header.uid().map_err(UnpackError::Archive)? as u32;
-        let gid = header.gid().map_err(UnpackError::Archive)? as u32;
-        let mtime = header.mtime().map_err(UnpackError::Archive)? as i64;
+        // Go's archive/tar (which wrote most layers) reads an empty numeric field as 0.
+        let mode = header.mode().unwrap_or(0) & 0o7777;
+        let uid = header.uid().unwrap_or(0) as u32;
+        let gid = header.gid().unwrap_or(0) as u32;
+        let mtime = header.mtime().unwrap_or(0) as i64;
         let owner = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
 
         let Some(name) = comps.pop() else {
