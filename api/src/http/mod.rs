@@ -2,6 +2,8 @@
 
 use crate::engine::Engine;
 
+pub mod images;
+
 /// What every handler gets.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -10,5 +12,7 @@ pub struct AppState {
 
 /// Every route berth serves (paths without the `/v1.xx` prefix, which the server strips).
 pub fn router(state: AppState) -> axum::Router {
-    axum::Router::new().with_state(state)
+    axum::Router::new()
+        .merge(images::routes())
+        .with_state(state)
 }
