@@ -5,6 +5,7 @@
 //! miss a route the router serves. Each endpoint group's file exposes `routes() -> Vec<Route>`.
 
 pub mod error;
+pub mod images;
 #[allow(unsafe_code)]
 mod listener;
 pub mod query;

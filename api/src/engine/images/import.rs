@@ -1,0 +1,145 @@
+//! `docker import`: one layer from a tarball, a config made from `--change` lines; and the two
+//! steps every way of adding an image shares: unpack a layer aside, then commit under the lock.
+
+use super::reference::Reference;
+use super::store::{sha256_hex, LayerMeta, Store, TmpDir, RECORD_VERSION};
+use super::unpack::{unpack_layer, Limits, Unpacked};
+use super::{changes, host_arch, Image, ImageConfig};
+use crate::engine::{Engine, EngineError, Result};
+use std::io::Read;
+
+/// A layer an image needs: unpacked aside (to be moved in) or found in the store already.
+pub(super) struct NewLayer {
+    pub hex: String,
+    pub tmp: Option<TmpDir>,
+}
+
+/// What a commit did to the references.
+#[derive(Debug, Default)]
+pub(super) struct Committed {
+    pub id: String,
+    /// (familiar reference, previous image id) for each tag moved off another image.
+    pub moved: Vec<(String, String)>,
+}
+
+impl Engine {
+    pub fn import(
+        &self,
+        tar: impl Read,
+        repo_tag: Option<&str>,
+        changes: &[String],
+        message: &str,
+    ) -> Result<Image> {
+        let tag = repo_tag
+            .filter(|s| !s.is_empty())
+            .map(|s| Reference::parse(s).map(Reference::with_default_tag))
+            .transpose()?;
+        if tag.as_ref().is_some_and(|t| t.digest.is_some()) {
+            return Err(EngineError::InvalidParameter(
+                "refusing to create a tag with a digest reference".into(),
+            ));
+        }
+        let mut config = ImageConfig::default();
+        changes::apply(&mut config, changes)?;
+        let (tmp, unpacked) = self.unpack_aside(tar)?;
+        let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        let message = if message.is_empty() {
+            "Imported from -"
+        } else {
+            message
+        };
+        let file = serde_json::json!({
+            "architecture": host_arch(),
+            "os": "linux",
+            "created": now,
+            "author": "",
+            "comment": message,
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": [unpacked.diff_id]},
+            "history": [{"created": now, "comment": message}],
+        });
+        let bytes =
+            serde_json::to_vec(&file).map_err(|e| EngineError::system("image config", e))?;
+        let layer = NewLayer {
+            hex: super::store::hex_of(&unpacked.diff_id).to_string(),
+            tmp: Some(tmp),
+        };
+        let tags: Vec<Reference> = tag.into_iter().collect();
+        let done = match self.commit_image(vec![layer], &bytes, &tags)? {
+            Ok(c) => c,
+            Err(missing) => {
+                return Err(EngineError::System(format!(
+                    "layers vanished while committing: {missing:?}"
+                )))
+            }
+        };
+        self.image(&done.id)
+    }
+
+    /// Unpack a layer into a private temp dir: `<tmp>/layer/{diff,layer.json}`.
+    pub(super) fn unpack_aside(&self, r: impl Read) -> Result<(TmpDir, Unpacked)> {
+        let store = self.store();
+        let tmp = store.tmp_dir()?;
+        let layer = tmp.path.join("layer");
+        let diff = layer.join("diff");
+        std::fs::create_dir_all(&diff).map_err(|e| EngineError::system(diff.display(), e))?;
+        let unpacked = unpack_layer(r, &diff, &Limits::default())?;
+        let meta = LayerMeta {
+            version: RECORD_VERSION,
+            diff_id: unpacked.diff_id.clone(),
+            size: unpacked.size,
+        };
+        let p = layer.join("layer.json");
+        let b = serde_json::to_vec(&meta).map_err(|e| EngineError::system(p.display(), e))?;
+        std::fs::write(&p, b).map_err(|e| EngineError::system(p.display(), e))?;
+        // Everything of the layer reaches the disk before its rename can.
+        let d = std::fs::File::open(&layer).map_err(|e| EngineError::system(layer.display(), e))?;
+        nix::unistd::syncfs(&d).map_err(|e| EngineError::system(layer.display(), e))?;
+        Ok((tmp, unpacked))
+    }
+
+    /// Under the store lock: move unpacked layers into place, check the others are still there,
+    /// write the record and point `tags` at it. `Ok(Err(missing))` when a layer that was in the
+    /// store is gone (collected meanwhile): the caller unpacks it again and retries.
+    pub(super) fn commit_image(
+        &self,
+        layers: Vec<NewLayer>,
+        config: &[u8],
+        tags: &[Reference],
+    ) -> Result<std::result::Result<Committed, Vec<String>>> {
+        let store: Store = self.store();
+        let lock = store.lock()?;
+        let missing: Vec<String> = layers
+            .iter()
+            .filter(|l| l.tmp.is_none() && store.layer_meta(&l.hex).ok().flatten().is_none())
+            .map(|l| l.hex.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Err(missing));
+        }
+        for l in &layers {
+            if let Some(tmp) = &l.tmp {
+                store.commit_layer(&tmp.path.join("layer"), &l.hex, &lock)?;
+            }
+        }
+        let hex = store.write_record(config, &lock)?;
+        let id = format!("sha256:{hex}");
+        let mut done = Committed {
+            id: id.clone(),
+            moved: Vec::new(),
+        };
+        if !tags.is_empty() {
+            let mut index = store.read_index()?;
+            for t in tags {
+                if let Some(old) = index.references.insert(t.key(), id.clone()) {
+                    if old != id {
+                        done.moved.push((t.familiar(), old));
+                    }
+                }
+            }
+            store.write_index(&index, &lock)?;
+        }
+        debug_assert_eq!(sha256_hex(config), hex);
+        Ok(Ok(done))
+    }
+}

@@ -1,0 +1,567 @@
+//! /images: list, inspect, history, import (`/images/create?fromSrc=-`), load, tag, remove.
+//! Image names hold '/' and ':', so `/images/{*rest}` is split by its last segment here.
+//! Handlers decode, then call the engine on a blocking thread.
+
+use super::AppState;
+use crate::engine::images::reference::Reference;
+use crate::engine::images::{created_unix, Image};
+use crate::engine::{Engine, EngineError};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/json", get(list))
+        .route("/images/create", post(create))
+        .route("/images/load", post(load))
+        .route(
+            "/images/{*rest}",
+            get(by_name_get).post(by_name_post).delete(remove),
+        )
+}
+
+/// Until http/error.rs maps every engine error in one place: Docker's `{"message"}` body with
+/// dockerd's status for each kind.
+fn error_response(e: EngineError) -> Response {
+    let status = match &e {
+        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::Conflict(_) => StatusCode::CONFLICT,
+        EngineError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+        EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
+        EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
+        EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+        EngineError::System(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, Json(json!({"message": e.to_string()}))).into_response()
+}
+
+/// Run engine work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::system("engine task", e))?
+}
+
+/// Query pairs in order, percent- and '+'-decoded; repeated keys kept (`changes`).
+#[derive(Debug, Default)]
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    pub fn parse(q: Option<&str>) -> QueryPairs {
+        let dec = |s: &str| -> String {
+            let b = s.as_bytes();
+            let mut out = Vec::with_capacity(b.len());
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'+' => out.push(b' '),
+                    b'%' if i + 2 < b.len() => {
+                        match std::str::from_utf8(&b[i + 1..i + 3])
+                            .ok()
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        {
+                            Some(v) => {
+                                out.push(v);
+                                i += 2;
+                            }
+                            None => out.push(b'%'),
+                        }
+                    }
+                    c => out.push(c),
+                }
+                i += 1;
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        QueryPairs(
+            q.unwrap_or("")
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (dec(k), dec(v))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// dockerd's boolean query values: "1", "true", "True".
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), Some("1" | "true" | "True" | "TRUE"))
+    }
+}
+
+/// `POST /images/create`, decoded.
+#[derive(Debug, PartialEq)]
+pub enum CreateRequest {
+    /// `fromSrc=-`: the body is a tarball.
+    Import {
+        repo_tag: Option<String>,
+        changes: Vec<String>,
+        message: String,
+    },
+    /// `fromImage=x&tag=y`: a pull (not yet: only images already here are "pulled").
+    Pull { reference: String },
+}
+
+impl CreateRequest {
+    pub fn parse(q: &QueryPairs) -> Result<CreateRequest, EngineError> {
+        let tag = q.get("tag").unwrap_or("");
+        let join = |repo: &str| {
+            if tag.is_empty() {
+                repo.to_string()
+            } else if tag.starts_with("sha256:") {
+                format!("{repo}@{tag}")
+            } else {
+                format!("{repo}:{tag}")
+            }
+        };
+        if let Some(image) = q.get("fromImage").filter(|s| !s.is_empty()) {
+            let reference = join(image);
+            Reference::parse(&reference)?;
+            return Ok(CreateRequest::Pull { reference });
+        }
+        match q.get("fromSrc") {
+            Some("-") => {}
+            Some(other) => {
+                return Err(EngineError::NotImplemented(format!(
+                    "importing from {other:?} is not supported; send the tarball in the body"
+                )))
+            }
+            None => {
+                return Err(EngineError::InvalidParameter(
+                    "fromImage or fromSrc is required".into(),
+                ))
+            }
+        }
+        let repo_tag = q.get("repo").filter(|s| !s.is_empty()).map(join);
+        if let Some(r) = &repo_tag {
+            Reference::parse(r)?;
+        }
+        Ok(CreateRequest::Import {
+            repo_tag,
+            changes: q.all("changes"),
+            message: q.get("message").unwrap_or("").to_string(),
+        })
+    }
+}
+
+/// A request body as a blocking reader, for engine work on a blocking thread.
+struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
+    cur: bytes::Bytes,
+}
+
+impl BodyReader {
+    fn new(body: Body) -> BodyReader {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut s = body.into_data_stream();
+            while let Some(chunk) = s.next().await {
+                let item = chunk.map_err(io::Error::other);
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        BodyReader {
+            rx,
+            cur: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.cur = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        let _ = self.cur.split_to(n);
+        Ok(n)
+    }
+}
+
+fn ndjson(lines: Vec<Value>) -> Response {
+    let mut body = String::new();
+    for l in lines {
+        body.push_str(&l.to_string());
+        body.push('\n');
+    }
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn stream_error(e: EngineError) -> Value {
+    let m = e.to_string();
+    json!({"errorDetail": {"message": m}, "error": m})
+}
+
+async fn create(State(st): State<AppState>, RawQuery(q): RawQuery, body: Body) -> Response {
+    let req = match CreateRequest::parse(&QueryPairs::parse(q.as_deref())) {
+        Ok(r) => r,
+        Err(e) => return error_response(e),
+    };
+    let engine = st.engine;
+    match req {
+        CreateRequest::Pull { reference } => {
+            let r = reference.clone();
+            match blocking(move || engine.image(&r)).await {
+                Ok(_) => {
+                    let shown = Reference::parse(&reference)
+                        .map(|r| r.with_default_tag().familiar())
+                        .unwrap_or(reference);
+                    ndjson(vec![
+                        json!({"status": format!("Status: Image is up to date for {shown}")}),
+                    ])
+                }
+                Err(e) => error_response(e),
+            }
+        }
+        CreateRequest::Import {
+            repo_tag,
+            changes,
+            message,
+        } => {
+            let reader = BodyReader::new(body);
+            let r =
+                blocking(move || engine.import(reader, repo_tag.as_deref(), &changes, &message))
+                    .await;
+            ndjson(vec![match r {
+                Ok(img) => json!({"status": img.id}),
+                Err(e) => stream_error(e),
+            }])
+        }
+    }
+}
+
+async fn load(State(st): State<AppState>, body: Body) -> Response {
+    let reader = BodyReader::new(body);
+    let engine = st.engine;
+    match blocking(move || engine.load(reader)).await {
+        Ok(lines) => ndjson(
+            lines
+                .into_iter()
+                .map(|l| json!({"stream": format!("{l}\n")}))
+                .collect(),
+        ),
+        Err(e) => ndjson(vec![stream_error(e)]),
+    }
+}
+
+/// dockerd's image summary (`GET /images/json`).
+pub fn summary(img: &Image) -> Value {
+    json!({
+        "Id": img.id,
+        "ParentId": "",
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Created": created_unix(&img.created),
+        "Size": img.size,
+        "SharedSize": -1,
+        "Labels": img.config.labels.clone().unwrap_or_default(),
+        "Containers": -1,
+    })
+}
+
+/// dockerd's image inspect (`GET /images/{name}/json`).
+pub fn inspect(img: &Image) -> Value {
+    let mut data = serde_json::Map::new();
+    if let Some((top, lower)) = img.layers.split_last() {
+        data.insert("UpperDir".into(), json!(top));
+        if !lower.is_empty() {
+            let l: Vec<String> = lower
+                .iter()
+                .rev()
+                .map(|p| p.display().to_string())
+                .collect();
+            data.insert("LowerDir".into(), json!(l.join(":")));
+        }
+    }
+    let mut v = json!({
+        "Id": img.id,
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Parent": "",
+        "Comment": img.comment,
+        "Created": img.created,
+        "DockerVersion": "",
+        "Author": img.author,
+        "Config": img.config,
+        "Architecture": img.architecture,
+        "Os": img.os,
+        "Size": img.size,
+        "GraphDriver": {"Name": "overlay2", "Data": data},
+        "RootFS": {"Type": "layers", "Layers": img.diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    });
+    if !img.variant.is_empty() {
+        v["Variant"] = json!(img.variant);
+    }
+    v
+}
+
+/// `GET /images/{name}/history`: newest first, as dockerd lists it.
+pub fn history(img: &Image) -> Value {
+    let mut out = Vec::new();
+    for (i, h) in img.history.iter().enumerate().rev() {
+        // Per-layer sizes are not kept apart yet: a one-layer image shows its size on top.
+        let size = if i + 1 == img.history.len() && img.diff_ids.len() == 1 {
+            img.size
+        } else {
+            0
+        };
+        out.push(json!({
+            "Id": if i + 1 == img.history.len() { img.id.as_str() } else { "<missing>" },
+            "Created": created_unix(h.get("created").and_then(Value::as_str).unwrap_or("")),
+            "CreatedBy": h.get("created_by").and_then(Value::as_str).unwrap_or(""),
+            "Tags": if i + 1 == img.history.len() { json!(img.repo_tags) } else { Value::Null },
+            "Size": size,
+            "Comment": h.get("comment").and_then(Value::as_str).unwrap_or(""),
+        }));
+    }
+    json!(out)
+}
+
+/// `filters` of `GET /images/json`: dangling, reference (with '*' globs) and label.
+fn keep(img: &Image, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    if let Some(d) = filters.get("dangling") {
+        let want = d.iter().any(|v| v == "true" || v == "1");
+        if img.repo_tags.is_empty() != want {
+            return false;
+        }
+    }
+    if let Some(pats) = filters.get("reference") {
+        let hit = img.repo_tags.iter().any(|t| {
+            let repo = t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r);
+            pats.iter().any(|p| glob(p, t) || glob(p, repo))
+        });
+        if !hit {
+            return false;
+        }
+    }
+    if let Some(labels) = filters.get("label") {
+        let have = img.config.labels.clone().unwrap_or_default();
+        let ok = labels.iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => have.get(k).is_some_and(|x| x == v),
+            None => have.contains_key(l),
+        });
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .filter(|i| tail.is_char_boundary(*i))
+                .any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+/// `filters` as Docker clients send it: {"k":["v"]} or the older {"k":{"v":true}}.
+pub fn parse_filters(raw: Option<&str>) -> Result<BTreeMap<String, Vec<String>>, EngineError> {
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let v: BTreeMap<String, Value> = serde_json::from_str(raw)
+        .map_err(|e| EngineError::InvalidParameter(format!("invalid filters: {e}")))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in v {
+        let vals = match v {
+            Value::Array(a) => a
+                .into_iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            Value::Object(o) => o.into_iter().map(|(k, _)| k).collect(),
+            _ => return Err(EngineError::InvalidParameter(format!("invalid filter {k}"))),
+        };
+        out.insert(k, vals);
+    }
+    Ok(out)
+}
+
+async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let q = QueryPairs::parse(q.as_deref());
+    let filters = match parse_filters(q.get("filters")) {
+        Ok(f) => f,
+        Err(e) => return error_response(e),
+    };
+    let engine = st.engine;
+    match blocking(move || engine.images()).await {
+        Ok(imgs) => Json(
+            imgs.iter()
+                .filter(|i| keep(i, &filters))
+                .map(summary)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn by_name_get(
+    State(st): State<AppState>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+) -> Response {
+    let engine = st.engine;
+    if let Some(name) = rest.strip_suffix("/json") {
+        let name = name.to_string();
+        return match blocking(move || engine.image(&name)).await {
+            Ok(img) => Json(inspect(&img)).into_response(),
+            Err(e) => error_response(e),
+        };
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let name = name.to_string();
+        return match blocking(move || engine.image(&name)).await {
+            Ok(img) => Json(history(&img)).into_response(),
+            Err(e) => error_response(e),
+        };
+    }
+    if rest.ends_with("/get") || rest == "get" {
+        return error_response(EngineError::NotImplemented(
+            "image save is not supported yet".into(),
+        ));
+    }
+    error_response(EngineError::NotFound(format!(
+        "page not found: /images/{rest}"
+    )))
+}
+
+async fn by_name_post(
+    State(st): State<AppState>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let q = QueryPairs::parse(q.as_deref());
+    let engine = st.engine;
+    if let Some(name) = rest.strip_suffix("/tag") {
+        let name = name.to_string();
+        let repo = q.get("repo").unwrap_or("").to_string();
+        let tag = q.get("tag").unwrap_or("").to_string();
+        if repo.is_empty() {
+            return error_response(EngineError::InvalidParameter("repo is required".into()));
+        }
+        return match blocking(move || engine.tag(&name, &repo, &tag)).await {
+            Ok(()) => StatusCode::CREATED.into_response(),
+            Err(e) => error_response(e),
+        };
+    }
+    if rest.ends_with("/push") {
+        return error_response(EngineError::NotImplemented(
+            "image push is not supported yet".into(),
+        ));
+    }
+    error_response(EngineError::NotFound(format!(
+        "page not found: /images/{rest}"
+    )))
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let force = QueryPairs::parse(q.as_deref()).flag("force");
+    let engine: Engine = st.engine;
+    match blocking(move || engine.remove_image(&name, force)).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs() {
+        let q = QueryPairs::parse(Some(
+            "fromSrc=-&repo=my%2Fapp&tag=v1&changes=CMD+%5B%22sh%22%5D&changes=ENV%20A%3D1&message=hi%",
+        ));
+        assert_eq!(q.get("repo"), Some("my/app"));
+        assert_eq!(q.all("changes"), ["CMD [\"sh\"]", "ENV A=1"]);
+        assert_eq!(q.get("message"), Some("hi%"));
+        assert!(!q.flag("force"));
+        assert!(QueryPairs::parse(Some("force=1")).flag("force"));
+    }
+
+    #[test]
+    fn create_requests() {
+        let p = |s: &str| CreateRequest::parse(&QueryPairs::parse(Some(s)));
+        assert_eq!(
+            p("fromSrc=-&repo=app&tag=v1&message=m").unwrap(),
+            CreateRequest::Import {
+                repo_tag: Some("app:v1".into()),
+                changes: vec![],
+                message: "m".into()
+            }
+        );
+        assert_eq!(
+            p("fromImage=busybox&tag=1.36").unwrap(),
+            CreateRequest::Pull {
+                reference: "busybox:1.36".into()
+            }
+        );
+        assert!(matches!(
+            p("fromSrc=-&repo=Bad"),
+            Err(EngineError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            p("fromSrc=http://x/y.tar"),
+            Err(EngineError::NotImplemented(_))
+        ));
+        assert!(matches!(p(""), Err(EngineError::InvalidParameter(_))));
+    }
+
+    #[test]
+    fn filters_and_globs() {
+        let f = parse_filters(Some(r#"{"dangling":{"true":true},"reference":["bu*"]}"#)).unwrap();
+        assert_eq!(f["dangling"], ["true"]);
+        assert_eq!(f["reference"], ["bu*"]);
+        assert!(glob("bu*", "busybox"));
+        assert!(glob("*:latest", "busybox:latest"));
+        assert!(glob("bu*x", "busybox"));
+        assert!(!glob("bu*z", "busybox"));
+        assert!(!glob("busy", "busybox"));
+    }
+}
