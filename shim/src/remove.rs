@@ -30,6 +30,47 @@ pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
     }
 }
 
+/// Where the exit code of an auto-removed container is kept: in the run root (gone at reboot),
+/// as `exits/<id>`.
+fn last_exit_path(cpaths: &ContainerPaths) -> Option<PathBuf> {
+    let containers = cpaths.run.parent()?;
+    Some(containers.parent()?.join("exits").join(&cpaths.id))
+}
+
+/// Record the exit code of a container about to be auto-removed. Old records (an hour) are
+/// dropped at the same time, so the directory stays small.
+pub fn record_last_exit(cpaths: &ContainerPaths, exit_code: i32) {
+    let Some(path) = last_exit_path(cpaths) else {
+        return;
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > 3600);
+                if old {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    let _ = crate::fsutil::write_replace(&path, exit_code.to_string().as_bytes());
+}
+
+/// The exit code recorded for an auto-removed container.
+pub fn last_exit(cpaths: &ContainerPaths) -> Option<i32> {
+    std::fs::read_to_string(last_exit_path(cpaths)?)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -457,6 +457,13 @@ impl Supervisor {
         }
         let exit_code = sys::exit_code_of(status);
         let oom = self.cgroup.oom_kills() > self.oom_base;
+        // `docker update` may have changed the policy while the container ran.
+        if let Ok(spec) = std::fs::read(self.cpaths.config())
+            .map_err(|_| ())
+            .and_then(|d| serde_json::from_slice::<ContainerSpec>(&d).map_err(|_| ()))
+        {
+            self.spec.restart = spec.restart;
+        }
         let restart = restart::should_restart(
             &self.spec.restart,
             exit_code,
@@ -700,6 +707,11 @@ impl Supervisor {
         let _ = std::fs::remove_file(self.cpaths.attach_socket());
         let _ = std::fs::remove_dir(self.cpaths.rootfs());
         if self.spec.auto_remove {
+            // A `wait?condition=removed` learns the exit code from here once the container's
+            // directory is gone.
+            if let Ok(st) = state::read_raw(&self.cpaths) {
+                crate::remove::record_last_exit(&self.cpaths, st.exit_code);
+            }
             if let Err(e) = crate::remove::remove_container_files(&self.cpaths) {
                 eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
             }

@@ -2,8 +2,10 @@
 //! under the root; any number of processes may use one root at once (file locks, atomic
 //! renames). Containers are driven only through the shim crate.
 
+pub mod containers;
 pub mod error;
 pub mod images;
+pub mod names;
 pub mod system;
 
 pub use error::{EngineError, Result};

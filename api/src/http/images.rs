@@ -2,7 +2,7 @@
 //! Image names hold '/' and ':', so `/images/{*rest}` is split by its last segment here.
 //! Handlers decode, then call the engine on a blocking thread.
 
-use super::AppState;
+use super::{AppState, Route};
 use crate::engine::images::reference::Reference;
 use crate::engine::images::{created_unix, Image};
 use crate::engine::{Engine, EngineError};
@@ -10,37 +10,30 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/images/json", get(list))
-        .route("/images/create", post(create))
-        .route("/images/load", post(load))
-        .route(
-            "/images/{*rest}",
-            get(by_name_get).post(by_name_post).delete(remove),
-        )
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/images/json", list),
+        Route::post("/images/create", create),
+        Route::post("/images/load", load),
+        // Image names contain '/' and ':': one wildcard per method, dispatched on the suffix.
+        Route::get("/images/{*rest}", by_name_get),
+        Route::post("/images/{*rest}", by_name_post),
+        Route::delete("/images/{*rest}", remove),
+        Route::dispatched("GET", "/images/{name}/json"),
+        Route::dispatched("GET", "/images/{name}/history"),
+        Route::dispatched("POST", "/images/{name}/tag"),
+        Route::dispatched("DELETE", "/images/{name}"),
+    ]
 }
 
-/// Until http/error.rs maps every engine error in one place: Docker's `{"message"}` body with
-/// dockerd's status for each kind.
 fn error_response(e: EngineError) -> Response {
-    let status = match &e {
-        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-        EngineError::Conflict(_) => StatusCode::CONFLICT,
-        EngineError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
-        EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
-        EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
-        EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-        EngineError::System(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    (status, Json(json!({"message": e.to_string()}))).into_response()
+    e.into_response()
 }
 
 /// Run engine work off the async threads.

@@ -24,7 +24,7 @@ fn short(id: &str) -> &str {
 
 impl Engine {
     /// The containers using each image id, from `<root>/containers/<id>/container.json`'s
-    /// `"Image"` (and `"State": {"Running"}` when present). Unreadable records are skipped.
+    /// `"Image"`, and whether each runs (its shim's state). Unreadable records are skipped.
     fn image_users(&self) -> BTreeMap<String, Vec<User>> {
         let mut out: BTreeMap<String, Vec<User>> = BTreeMap::new();
         let Ok(rd) = std::fs::read_dir(self.paths.containers()) else {
@@ -40,11 +40,13 @@ impl Engine {
             let Some(image) = v.get("Image").and_then(Value::as_str) else {
                 continue;
             };
-            let running = v.pointer("/State/Running").and_then(Value::as_bool) == Some(true);
-            out.entry(image.to_string()).or_default().push(User {
-                id: e.file_name().to_string_lossy().into_owned(),
-                running,
-            });
+            let id = e.file_name().to_string_lossy().into_owned();
+            let running = berth_shim::state::read(&self.paths.container(&id))
+                .map(|s| s.status.is_live())
+                .unwrap_or(false);
+            out.entry(image.to_string())
+                .or_default()
+                .push(User { id, running });
         }
         out
     }

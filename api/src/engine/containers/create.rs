@@ -1,0 +1,632 @@
+//! docker create: check the request, merge it with the image's config, translate it into the
+//! shim's spec, and make the container appear whole (a directory renamed into place) with its
+//! name reserved.
+
+use super::docker::{CreateBody, StringOrList};
+use super::{ContainerRecord, RECORD_VERSION};
+use crate::engine::{Engine, EngineError, Result};
+use berth_shim::spec::{
+    ContainerSpec, LogSpec, MountSpec, NsMode, ProcessSpec, RestartName, RestartPolicy, Rlimit,
+    RootfsSpec, SeccompSpec, ThrottleDevice,
+};
+
+/// dockerd's smallest memory limit.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+fn invalid(msg: impl Into<String>) -> EngineError {
+    EngineError::InvalidParameter(msg.into())
+}
+
+/// The result of a create.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+impl Engine {
+    /// Create a container from Docker's create body.
+    pub fn create_container(&self, name: Option<&str>, body: CreateBody) -> Result<Created> {
+        if let Some(n) = name.filter(|n| !n.is_empty()) {
+            if !super::super::names::valid(n) {
+                return Err(invalid(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        if body.config.image.is_empty() {
+            return Err(invalid("config.Image: image must be specified"));
+        }
+        let image = self.image(&body.config.image)?;
+        let id = super::super::names::new_id();
+        let (record, spec) = translate(&id, &body, &image, &self.paths.root)?;
+
+        let names = self.names();
+        let lock = names.lock()?;
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => n.trim_start_matches('/').to_string(),
+            None => lock.generate(),
+        };
+        if let Some(owner) = lock.owner(&name) {
+            return Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        let record = ContainerRecord {
+            name: format!("/{name}"),
+            ..record
+        };
+        let spec = ContainerSpec {
+            name: name.clone(),
+            ..spec
+        };
+        // Build the directory aside, then rename it into place: it appears whole or not at all.
+        let containers = self.paths.containers();
+        let tmp = containers.join(format!(".creating-{id}"));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&tmp)?;
+            let rec = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
+            berth_shim::fsutil::write_atomic(&tmp.join("container.json"), &rec)?;
+            let sp = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
+            berth_shim::fsutil::write_atomic(&tmp.join("config.json"), &sp)?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(EngineError::system("creating the container", e));
+        }
+        lock.reserve(&name, &id)?;
+        if let Err(e) = std::fs::rename(&tmp, containers.join(&id)) {
+            lock.release(&name, &id);
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(EngineError::system("creating the container", e));
+        }
+        drop(lock);
+        Ok(Created {
+            id,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// Merge the request with the image and translate both into the record and the shim's spec.
+pub fn translate(
+    id: &str,
+    body: &CreateBody,
+    image: &crate::engine::images::Image,
+    root: &std::path::Path,
+) -> Result<(ContainerRecord, ContainerSpec)> {
+    let c = &body.config;
+    let h = &body.host_config;
+    let ic = &image.config;
+
+    // Entrypoint and Cmd: a request's Entrypoint replaces the image's and drops its Cmd.
+    let entrypoint = match &c.entrypoint {
+        Some(e) => e.to_vec(),
+        None => ic.entrypoint.clone().unwrap_or_default(),
+    };
+    let cmd = match (&c.cmd, &c.entrypoint) {
+        (Some(cmd), _) => cmd.to_vec(),
+        (None, Some(_)) => Vec::new(),
+        (None, None) => ic.cmd.clone().unwrap_or_default(),
+    };
+    let mut argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+    if argv.is_empty() {
+        return Err(invalid("No command specified"));
+    }
+    let path = argv.remove(0);
+    let args = argv;
+
+    // Env: the image's, then the request's, a later KEY replacing an earlier one.
+    let mut env: Vec<String> = Vec::new();
+    for e in ic.env.iter().flatten().chain(c.env.iter().flatten()) {
+        let key = e.split('=').next().unwrap_or(e);
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+    }
+    let hostname = if c.hostname.is_empty() {
+        id[..12].to_string()
+    } else {
+        c.hostname.clone()
+    };
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
+    }
+    let working_dir = if !c.working_dir.is_empty() {
+        c.working_dir.clone()
+    } else {
+        ic.working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into())
+    };
+    if !working_dir.starts_with('/') {
+        return Err(invalid(format!(
+            "the working directory '{working_dir}' is invalid, it needs to be an absolute path"
+        )));
+    }
+    let user = if c.user.is_empty() {
+        ic.user.clone().unwrap_or_default()
+    } else {
+        c.user.clone()
+    };
+    let mut labels = ic.labels.clone().unwrap_or_default();
+    labels.extend(c.labels.clone().unwrap_or_default());
+    let stop_signal = c
+        .stop_signal
+        .clone()
+        .or_else(|| ic.stop_signal.clone())
+        .unwrap_or_else(|| "SIGTERM".to_string());
+    berth_shim::signals::parse(&stop_signal).map_err(|e| invalid(e.to_string()))?;
+
+    let restart = restart_policy(&h.restart_policy.name, h.restart_policy.maximum_retry_count)?;
+    if h.auto_remove && restart.name != RestartName::No {
+        return Err(invalid(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
+    }
+    let resources = resources(h)?;
+    let (seccomp, no_new_privileges) = security_opts(h.security_opt.as_deref().unwrap_or(&[]))?;
+    let cap_add = h.cap_add.clone().unwrap_or_default();
+    let cap_drop = h.cap_drop.clone().unwrap_or_default();
+    berth_shim::security::caps::resolve(h.privileged, &cap_add, &cap_drop)
+        .map_err(|e| invalid(e.to_string()))?;
+    if let SeccompSpec::Profile(p) = &seccomp {
+        berth_shim::security::seccomp::Profile::parse(p).map_err(|e| invalid(e.to_string()))?;
+    }
+    let rlimits = h
+        .ulimits
+        .iter()
+        .flatten()
+        .map(|u| {
+            berth_shim::security::rlimits::parse_name(&u.name)
+                .map_err(|e| invalid(e.to_string()))?;
+            if u.soft > u.hard {
+                return Err(invalid(format!(
+                    "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                    u.soft, u.hard
+                )));
+            }
+            Ok(Rlimit {
+                name: u.name.clone(),
+                soft: u.soft.max(0) as u64,
+                hard: u.hard.max(0) as u64,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let log = log_spec(&h.log_config.kind, &h.log_config.config)?;
+    let namespaces = namespaces(h, root)?;
+    let mounts = mounts(h)?;
+    let console_size = h
+        .console_size
+        .as_ref()
+        .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+        .map(|s| (s[0], s[1]));
+
+    let spec = ContainerSpec {
+        id: id.to_string(),
+        hostname: hostname.clone(),
+        domainname: c.domainname.clone(),
+        process: ProcessSpec {
+            args: std::iter::once(path.clone())
+                .chain(args.iter().cloned())
+                .collect(),
+            env: env.clone(),
+            cwd: working_dir.clone(),
+            user: user.clone(),
+            additional_groups: h.group_add.clone().unwrap_or_default(),
+            tty: c.tty,
+            open_stdin: c.open_stdin,
+            stdin_once: c.stdin_once,
+            console_size,
+            rlimits,
+            no_new_privileges,
+            cap_add,
+            cap_drop,
+            privileged: h.privileged,
+            seccomp,
+            init: h.init.unwrap_or(false),
+            stop_signal: stop_signal.clone(),
+            stop_timeout: c.stop_timeout.unwrap_or(10).clamp(0, u32::MAX as i64) as u32,
+        },
+        rootfs: RootfsSpec {
+            layers: image.layers.clone(),
+            readonly: h.readonly_rootfs,
+        },
+        namespaces,
+        resources,
+        network: berth_shim::spec::NetworkFiles {
+            extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
+            dns: h.dns.clone().unwrap_or_default(),
+            dns_search: h.dns_search.clone().unwrap_or_default(),
+            dns_options: h.dns_options.clone().unwrap_or_default(),
+        },
+        mounts,
+        log,
+        restart,
+        auto_remove: h.auto_remove,
+        ..ContainerSpec::default()
+    };
+
+    // The record keeps what the client sent, completed as dockerd completes it.
+    let mut config = c.clone();
+    config.hostname = hostname;
+    config.env = Some(env);
+    config.cmd = (!cmd.is_empty()).then_some(StringOrList::List(cmd));
+    config.entrypoint = (!entrypoint.is_empty()).then_some(StringOrList::List(entrypoint));
+    config.working_dir = if working_dir == "/"
+        && c.working_dir.is_empty()
+        && ic.working_dir.as_deref().unwrap_or("").is_empty()
+    {
+        String::new()
+    } else {
+        working_dir
+    };
+    config.user = user;
+    config.labels = Some(labels);
+    config.stop_signal =
+        (stop_signal != "SIGTERM" || c.stop_signal.is_some()).then_some(stop_signal);
+    if config.exposed_ports.is_none() {
+        config.exposed_ports = ic.exposed_ports.clone();
+    }
+    if config.volumes.is_none() {
+        config.volumes = ic.volumes.clone();
+    }
+    if config.healthcheck.is_none() {
+        config.healthcheck = ic.healthcheck.clone();
+    }
+    let mut host_config = h.clone();
+    if host_config.log_config.kind.is_empty() {
+        host_config.log_config.kind = "json-file".to_string();
+    }
+    if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
+        host_config.network_mode = "bridge".to_string();
+    }
+    if host_config.restart_policy.name.is_empty() {
+        host_config.restart_policy.name = "no".to_string();
+    }
+    let record = ContainerRecord {
+        version: RECORD_VERSION,
+        id: id.to_string(),
+        name: String::new(),
+        created: berth_shim::state::now_rfc3339(),
+        image_ref: c.image.clone(),
+        image_id: image.id.clone(),
+        path,
+        args,
+        config,
+        host_config,
+        networking_config: body.networking_config.clone(),
+    };
+    Ok((record, spec))
+}
+
+pub fn restart_policy(name: &str, max: i64) -> Result<RestartPolicy> {
+    let name = match name {
+        "" | "no" => RestartName::No,
+        "always" => RestartName::Always,
+        "unless-stopped" => RestartName::UnlessStopped,
+        "on-failure" => RestartName::OnFailure,
+        other => return Err(invalid(format!("invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
+    };
+    if max < 0 {
+        return Err(invalid(
+            "invalid restart policy: maximum retry count cannot be negative",
+        ));
+    }
+    if max > 0 && name != RestartName::OnFailure {
+        return Err(invalid(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ));
+    }
+    Ok(RestartPolicy {
+        name,
+        maximum_retry_count: max as u32,
+    })
+}
+
+/// The resources part of HostConfig, checked as dockerd checks it.
+pub fn resources(h: &super::HostConfig) -> Result<berth_shim::spec::Resources> {
+    if h.memory != 0 && h.memory < MIN_MEMORY {
+        return Err(invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if h.memory_swap > 0 && h.memory > 0 && h.memory_swap < h.memory {
+        return Err(invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ));
+    }
+    if h.memory_swap > 0 && h.memory == 0 {
+        return Err(invalid(
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ));
+    }
+    if h.memory_reservation != 0 && h.memory_reservation < MIN_MEMORY {
+        return Err(invalid("Minimum memory reservation allowed is 6MB"));
+    }
+    if h.memory > 0 && h.memory_reservation > h.memory {
+        return Err(invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ));
+    }
+    if h.nano_cpus != 0 && (h.cpu_period != 0 || h.cpu_quota != 0) {
+        return Err(invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if h.nano_cpus < 0 {
+        return Err(invalid(
+            "Range of CPUs is from 0.01 to the number of CPUs available",
+        ));
+    }
+    if h.cpu_shares < 0 {
+        return Err(invalid("invalid CPU shares: must be 0 or more"));
+    }
+    if h.cpu_period != 0 && !(1000..=1_000_000).contains(&h.cpu_period) {
+        return Err(invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
+    if h.cpu_quota > 0 && h.cpu_quota < 1000 {
+        return Err(invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    if h.blkio_weight != 0 && !(10..=1000).contains(&h.blkio_weight) {
+        return Err(invalid("Range of blkio weight is from 10 to 1000"));
+    }
+    let (cpu_quota, cpu_period) = if h.nano_cpus > 0 {
+        (h.nano_cpus / 10_000, 100_000)
+    } else {
+        (h.cpu_quota, h.cpu_period.max(0) as u64)
+    };
+    let throttle = |v: &Option<Vec<super::docker::ThrottleJson>>| {
+        v.iter()
+            .flatten()
+            .map(|t| ThrottleDevice {
+                path: t.path.clone(),
+                rate: t.rate,
+            })
+            .collect::<Vec<_>>()
+    };
+    Ok(berth_shim::spec::Resources {
+        memory: h.memory,
+        memory_swap: h.memory_swap,
+        memory_reservation: h.memory_reservation,
+        cpu_shares: h.cpu_shares as u64,
+        cpu_quota,
+        cpu_period,
+        cpuset_cpus: h.cpuset_cpus.clone(),
+        cpuset_mems: h.cpuset_mems.clone(),
+        pids_limit: h.pids_limit.unwrap_or(0),
+        blkio_weight: h.blkio_weight,
+        blkio_device_read_bps: throttle(&h.blkio_device_read_bps),
+        blkio_device_write_bps: throttle(&h.blkio_device_write_bps),
+        blkio_device_read_iops: throttle(&h.blkio_device_read_iops),
+        blkio_device_write_iops: throttle(&h.blkio_device_write_iops),
+        oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
+    })
+}
+
+fn security_opts(opts: &[String]) -> Result<(SeccompSpec, bool)> {
+    let mut seccomp = SeccompSpec::Default;
+    let mut nnp = false;
+    for o in opts {
+        let (k, v) = o
+            .split_once('=')
+            .or_else(|| o.split_once(':'))
+            .unwrap_or((o.as_str(), ""));
+        match k {
+            "no-new-privileges" => {
+                nnp = v.is_empty() || v == "true";
+                if !matches!(v, "" | "true" | "false") {
+                    return Err(invalid(format!("invalid --security-opt 2: {o:?}")));
+                }
+            }
+            "seccomp" if v == "unconfined" => seccomp = SeccompSpec::Unconfined,
+            "seccomp" if v == "builtin" || v.is_empty() => seccomp = SeccompSpec::Default,
+            // The docker CLI reads the profile file and sends its content.
+            "seccomp" => seccomp = SeccompSpec::Profile(v.to_string()),
+            "apparmor" | "label" => {}
+            _ => return Err(invalid(format!("invalid --security-opt 1: {o:?}"))),
+        }
+    }
+    Ok((seccomp, nnp))
+}
+
+fn log_spec(kind: &str, config: &std::collections::BTreeMap<String, String>) -> Result<LogSpec> {
+    let driver = match kind {
+        "" | "json-file" => "json-file",
+        "none" => "none",
+        other => {
+            return Err(invalid(format!(
+                "failed to create task for container: logging driver {other:?} is not supported by berth (json-file, none)"
+            )))
+        }
+    };
+    let mut spec = LogSpec {
+        driver: driver.to_string(),
+        ..LogSpec::default()
+    };
+    for (k, v) in config {
+        match k.as_str() {
+            "max-size" => {
+                spec.max_size =
+                    parse_size(v).ok_or_else(|| invalid(format!("invalid max-size: {v}")))?
+            }
+            "max-file" => {
+                spec.max_file = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| invalid(format!("invalid max-file: {v}")))?
+            }
+            "compress" | "labels" | "env" | "tag" | "mode" | "max-buffer-size" => {}
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for json-file log driver"
+                )))
+            }
+        }
+    }
+    if spec.max_file > 1 && spec.max_size == 0 {
+        return Err(invalid("max-file cannot be set without max-size"));
+    }
+    Ok(spec)
+}
+
+/// "10m", "1g", "512k", "100" (bytes), as Docker's units.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        't' => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
+fn namespaces(
+    h: &super::HostConfig,
+    root: &std::path::Path,
+) -> Result<berth_shim::spec::Namespaces> {
+    // `container:<name>` is resolved at every start (lifecycle::resolve_joins); here the
+    // other container must exist.
+    let join_container = |_kind: &str, reference: &str| -> Result<NsMode> {
+        let engine = Engine::new(berth_shim::Paths::new(root, "/nonexistent"));
+        engine
+            .lookup(reference)
+            .map_err(|_| invalid(format!("No such container: {reference}")))?;
+        Ok(NsMode::Private)
+    };
+    let mode = |value: &str, kind: &str| -> Result<NsMode> {
+        match value {
+            "" | "private" | "default" | "bridge" | "none" | "shareable" => Ok(NsMode::Private),
+            "host" => Ok(NsMode::Host),
+            v => match v.strip_prefix("container:") {
+                Some(c) => join_container(kind, c),
+                None if kind == "net" => Ok(NsMode::Private),
+                None => Err(invalid(format!("invalid {kind} mode: {v}"))),
+            },
+        }
+    };
+    Ok(berth_shim::spec::Namespaces {
+        pid: mode(&h.pid_mode, "pid")?,
+        net: mode(&h.network_mode, "net")?,
+        ipc: mode(&h.ipc_mode, "ipc")?,
+        uts: mode(&h.uts_mode, "uts")?,
+        cgroup: NsMode::Private,
+        user: None,
+    })
+}
+
+/// Binds ("src:dst[:opts]") and tmpfs mounts.
+fn mounts(h: &super::HostConfig) -> Result<Vec<MountSpec>> {
+    let mut out = Vec::new();
+    for b in h.binds.iter().flatten() {
+        let parts: Vec<&str> = b.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, o] => (*s, *d, *o),
+            _ => return Err(invalid(format!("invalid volume specification: '{b}'"))),
+        };
+        if !src.starts_with('/') {
+            return Err(EngineError::NotImplemented(format!(
+                "named volumes are not supported yet: '{b}'"
+            )));
+        }
+        if !dst.starts_with('/') {
+            return Err(invalid(format!(
+                "invalid volume specification: '{b}': invalid mount config: invalid mount path: '{dst}' mount path must be absolute"
+            )));
+        }
+        let mut options: Vec<String> = vec!["rbind".to_string()];
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" | "rw" | "private" | "rprivate" | "shared" | "rshared" | "slave"
+                | "rslave" | "z" | "Z" | "nocopy" => {
+                    if !matches!(o, "z" | "Z" | "nocopy") {
+                        options.push(o.to_string())
+                    }
+                }
+                _ => return Err(invalid(format!("invalid mode: {o}"))),
+            }
+        }
+        if !std::path::Path::new(src).exists() {
+            std::fs::create_dir_all(src).map_err(|e| {
+                invalid(format!("invalid mount config: bind source path {src}: {e}"))
+            })?;
+        }
+        out.push(MountSpec {
+            kind: "bind".to_string(),
+            source: src.to_string(),
+            destination: dst.to_string(),
+            options,
+        });
+    }
+    for (dst, opts) in h.tmpfs.iter().flatten() {
+        out.push(MountSpec {
+            kind: "tmpfs".to_string(),
+            source: "tmpfs".to_string(),
+            destination: dst.clone(),
+            options: opts
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_dockers_units() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("1.5k"), Some(1536));
+        assert_eq!(parse_size("x"), None);
+    }
+
+    #[test]
+    fn restart_policies_are_checked() {
+        assert!(restart_policy("always", 0).is_ok());
+        assert_eq!(
+            restart_policy("on-failure", 3).unwrap().maximum_retry_count,
+            3
+        );
+        assert!(restart_policy("sometimes", 0).is_err());
+        assert!(restart_policy("always", 2).is_err());
+    }
+
+    #[test]
+    fn resources_are_checked_as_dockerd_does() {
+        let mut h = super::super::HostConfig {
+            memory: 1024,
+            ..Default::default()
+        };
+        assert_eq!(
+            resources(&h).unwrap_err(),
+            EngineError::InvalidParameter("Minimum memory limit allowed is 6MB".into())
+        );
+        h.memory = 64 << 20;
+        h.nano_cpus = 1_500_000_000;
+        let r = resources(&h).unwrap();
+        assert_eq!((r.cpu_quota, r.cpu_period), (150_000, 100_000));
+        h.cpu_quota = 5000;
+        assert!(resources(&h).is_err(), "NanoCpus with CpuQuota conflicts");
+    }
+}

@@ -1,0 +1,185 @@
+//! Docker's `Config` and `HostConfig` objects as clients send them. Fields berth acts on are
+//! typed; everything else is kept as sent (`extra`) so that inspect shows it back, and unknown
+//! fields are ignored as dockerd ignores them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DockerConfig {
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<StringOrList>,
+    pub healthcheck: Option<Value>,
+    pub image: String,
+    pub volumes: Option<BTreeMap<String, Value>>,
+    pub working_dir: String,
+    pub entrypoint: Option<StringOrList>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Cmd and Entrypoint arrive as a list, or (old clients) as one string.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StringOrList {
+    List(Vec<String>),
+    One(String),
+}
+
+impl StringOrList {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            StringOrList::List(v) => v.clone(),
+            StringOrList::One(s) if s.is_empty() => Vec::new(),
+            StringOrList::One(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicyJson {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfigJson {
+    #[serde(default, rename = "Type")]
+    pub kind: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct UlimitJson {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ThrottleJson {
+    pub path: String,
+    pub rate: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    pub binds: Option<Vec<String>>,
+    pub network_mode: String,
+    pub restart_policy: RestartPolicyJson,
+    pub auto_remove: bool,
+    pub log_config: LogConfigJson,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub dns: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub group_add: Option<Vec<String>>,
+    pub ipc_mode: String,
+    pub pid_mode: String,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: String,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub security_opt: Option<Vec<String>>,
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    pub shm_size: i64,
+    pub console_size: Option<Vec<u16>>,
+    pub init: Option<bool>,
+    // Resources.
+    pub cpu_shares: i64,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub blkio_weight: u16,
+    pub blkio_device_read_bps: Option<Vec<ThrottleJson>>,
+    pub blkio_device_write_bps: Option<Vec<ThrottleJson>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<ThrottleJson>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<ThrottleJson>>,
+    pub memory_reservation: i64,
+    pub memory_swap: i64,
+    pub oom_kill_disable: Option<bool>,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Option<Vec<UlimitJson>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The create request body: Config with HostConfig and NetworkingConfig inside.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateBody {
+    #[serde(flatten)]
+    pub config: DockerConfig,
+    #[serde(default)]
+    pub host_config: HostConfig,
+    #[serde(default)]
+    pub networking_config: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clis_create_body_decodes() {
+        let body = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,
+            "AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,
+            "StdinOnce":false,"Env":null,"Cmd":["true"],"Image":"busybox","Volumes":{},
+            "WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},
+            "HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},
+            "NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},
+            "AutoRemove":true,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],
+            "CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],
+            "ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,
+            "PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,
+            "SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"",
+            "CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,
+            "BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],
+            "BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,
+            "CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"",
+            "Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,
+            "MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,
+            "Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,
+            "MaskedPaths":null,"ReadonlyPaths":null},
+            "NetworkingConfig":{"EndpointsConfig":{"default":{}}}}"#;
+        let b: CreateBody = serde_json::from_str(body).unwrap();
+        assert_eq!(b.config.image, "busybox");
+        assert_eq!(b.config.cmd, Some(StringOrList::List(vec!["true".into()])));
+        assert!(b.host_config.auto_remove);
+        assert_eq!(b.host_config.network_mode, "default");
+        assert!(
+            b.host_config.extra.contains_key("PortBindings"),
+            "unknown fields kept"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! docker inspect: dockerd's JSON shape, from the record and the shim's state.
+
+use super::ContainerRecord;
+use crate::engine::{Engine, Result};
+use berth_shim::state::{State, Status};
+use serde_json::{json, Value};
+
+impl Engine {
+    pub fn inspect(&self, reference: &str) -> Result<Value> {
+        let id = self.lookup(reference)?;
+        let record = self.record(&id)?;
+        let state = self.state(&id)?;
+        Ok(inspect_json(self, &record, &state))
+    }
+}
+
+/// Docker's `State` object.
+pub fn state_json(state: &State) -> Value {
+    let status = state.status;
+    json!({
+        "Status": status.as_str(),
+        "Running": matches!(status, Status::Running | Status::Paused | Status::Restarting),
+        "Paused": status == Status::Paused,
+        "Restarting": status == Status::Restarting,
+        "OOMKilled": state.oom_killed,
+        "Dead": status == Status::Dead,
+        "Pid": if status.is_live() { state.pid } else { 0 },
+        "ExitCode": state.exit_code,
+        "Error": state.error,
+        "StartedAt": state.started_at,
+        "FinishedAt": state.finished_at,
+    })
+}
+
+fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {
+    let paths = engine.container_paths(&r.id);
+    let mut host_config = serde_json::to_value(&r.host_config).unwrap_or_default();
+    if let Some(h) = host_config.as_object_mut() {
+        h.entry("LogConfig")
+            .or_insert(json!({"Type": "json-file", "Config": {}}));
+        for (k, v) in [
+            ("Binds", Value::Null),
+            ("PortBindings", json!({})),
+            ("Links", Value::Null),
+            ("VolumesFrom", Value::Null),
+            ("Devices", json!([])),
+            ("Isolation", json!("")),
+            ("CgroupnsMode", json!("private")),
+            ("MaskedPaths", json!(berth_shim::spec::DEFAULT_MASKED_PATHS)),
+            (
+                "ReadonlyPaths",
+                json!(berth_shim::spec::DEFAULT_READONLY_PATHS),
+            ),
+        ] {
+            h.entry(k).or_insert(v);
+        }
+    }
+    let mut config = serde_json::to_value(&r.config).unwrap_or_default();
+    if let Some(c) = config.as_object_mut() {
+        c.insert("Image".into(), json!(r.image_ref));
+        c.entry("Labels").or_insert(json!({}));
+        c.entry("OnBuild").or_insert(Value::Null);
+    }
+    let network_mode = r.host_config.network_mode.clone();
+    let networks = if network_mode == "host"
+        || network_mode == "none"
+        || network_mode.starts_with("container:")
+    {
+        json!({})
+    } else {
+        json!({ "bridge": endpoint(&r.id) })
+    };
+    let mounts: Vec<Value> = r
+        .host_config
+        .binds
+        .iter()
+        .flatten()
+        .filter_map(|b| {
+            let parts: Vec<&str> = b.split(':').collect();
+            let (src, dst) = (parts.first()?, parts.get(1)?);
+            let ro = parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"));
+            Some(json!({
+                "Type": "bind", "Source": src, "Destination": dst, "Mode": parts.get(2).unwrap_or(&""),
+                "RW": !ro, "Propagation": "rprivate"
+            }))
+        })
+        .collect();
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.path,
+        "Args": r.args,
+        "State": state_json(state),
+        "Image": r.image_id,
+        "ResolvConfPath": paths.resolv_conf(),
+        "HostnamePath": paths.hostname(),
+        "HostsPath": paths.hosts(),
+        "LogPath": paths.log(),
+        "Name": r.name,
+        "RestartCount": state.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": Value::Null,
+        "HostConfig": host_config,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "UpperDir": paths.upper(),
+                "WorkDir": paths.work(),
+                "MergedDir": paths.rootfs(),
+            }
+        },
+        "Mounts": mounts,
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": "",
+            "Ports": {},
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": Value::Null,
+            "SecondaryIPv6Addresses": Value::Null,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+            "Networks": networks,
+        },
+    })
+}
+
+fn endpoint(id: &str) -> Value {
+    json!({
+        "IPAMConfig": Value::Null,
+        "Links": Value::Null,
+        "Aliases": Value::Null,
+        "MacAddress": "",
+        "NetworkID": "",
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DriverOpts": Value::Null,
+        "DNSNames": [id.get(..12).unwrap_or(id)],
+    })
+}

@@ -1,0 +1,375 @@
+//! Start, stop, kill, restart, pause, unpause, remove, rename and resize: each asks the
+//! container's shim (spawning one to start it) and answers with dockerd's status and words.
+
+use crate::engine::{Engine, EngineError, Result};
+use berth_shim::control::{self, ControlError, Request, Response};
+use berth_shim::spawn::{self, SpawnError, StartOptions, Started};
+use berth_shim::spec::{ContainerSpec, NsMode};
+use berth_shim::state::Status;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn control_error(id: &str, e: ControlError) -> EngineError {
+    match e {
+        ControlError::NotRunning { .. } => {
+            EngineError::Conflict(format!("container {id} is not running"))
+        }
+        other => EngineError::system("talking to the shim", other),
+    }
+}
+
+fn response(id: &str, r: Response) -> Result<Response> {
+    match r {
+        Response::Error {
+            message, conflict, ..
+        } => Err(if conflict {
+            EngineError::Conflict(message)
+        } else {
+            EngineError::System(message)
+        }),
+        _ => {
+            let _ = id;
+            Ok(r)
+        }
+    }
+}
+
+impl Engine {
+    fn ask(&self, id: &str, req: Request) -> Result<Response> {
+        let r =
+            control::request(&self.container_paths(id), &req).map_err(|e| control_error(id, e))?;
+        response(id, r)
+    }
+
+    /// docker start. 304 when it runs already.
+    pub fn start(&self, reference: &str) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let state = self.state(&id)?;
+        let paths = self.container_paths(&id);
+        match state.status {
+            Status::Running | Status::Restarting => {
+                return Err(EngineError::NotModified("container already started".into()))
+            }
+            Status::Paused => {
+                return Err(EngineError::Conflict(
+                    "cannot start a paused container, try unpause instead".into(),
+                ))
+            }
+            Status::Created if berth_shim::state::shim_alive(&paths) => {
+                // A shim made ready for an attach before start: tell it to go.
+                return self.ask(&id, Request::Start).map(drop);
+            }
+            _ => {}
+        }
+        self.resolve_joins(&id)?;
+        match spawn::start(&self.paths, &id, &StartOptions::default()) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(start_error(&id, e)),
+        }
+    }
+
+    /// Make a container ready for clients to attach before it starts: its shim is spawned
+    /// and waits for `start`. A container that runs already is left alone.
+    pub fn prepare_attach(&self, id: &str) -> Result<()> {
+        let state = self.state(id)?;
+        let paths = self.container_paths(id);
+        if berth_shim::state::shim_alive(&paths) {
+            return Ok(());
+        }
+        if !state.status.can_start() {
+            return Ok(());
+        }
+        self.resolve_joins(id)?;
+        let opts = StartOptions {
+            wait_start: true,
+            ..Default::default()
+        };
+        match spawn::start(&self.paths, id, &opts) {
+            Ok(Started::Created) | Ok(Started::Running { .. }) => Ok(()),
+            Err(e) => Err(start_error(id, e)),
+        }
+    }
+
+    /// Namespaces shared with another container (`container:<name>`) are joined through that
+    /// container's pid 1, known only while it runs: write its /proc paths into the shim's spec
+    /// at every start (the record keeps the container reference).
+    fn resolve_joins(&self, id: &str) -> Result<()> {
+        let record = self.record(id)?;
+        let h = &record.host_config;
+        let wanted: Vec<(&str, &str)> = [
+            (h.pid_mode.as_str(), "pid"),
+            (h.network_mode.as_str(), "net"),
+            (h.ipc_mode.as_str(), "ipc"),
+            (h.uts_mode.as_str(), "uts"),
+        ]
+        .into_iter()
+        .filter_map(|(mode, kind)| mode.strip_prefix("container:").map(|other| (other, kind)))
+        .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let path = self.container_paths(id).config();
+        let data = std::fs::read(&path).map_err(|e| EngineError::system(path.display(), e))?;
+        let mut spec: ContainerSpec =
+            serde_json::from_slice(&data).map_err(|e| EngineError::system(path.display(), e))?;
+        for (other, kind) in wanted {
+            let other_id = self.lookup(other)?;
+            let st = self.state(&other_id)?;
+            if st.status != Status::Running || st.pid <= 0 {
+                return Err(EngineError::Conflict(format!(
+                    "cannot join {kind} namespace of a non running container: container {other_id} is not running"
+                )));
+            }
+            let join = NsMode::Join(PathBuf::from(format!("/proc/{}/ns/{kind}", st.pid)));
+            match kind {
+                "pid" => spec.namespaces.pid = join,
+                "net" => spec.namespaces.net = join,
+                "ipc" => spec.namespaces.ipc = join,
+                _ => spec.namespaces.uts = join,
+            }
+        }
+        let data =
+            serde_json::to_vec_pretty(&spec).map_err(|e| EngineError::system("encoding", e))?;
+        berth_shim::fsutil::write_atomic(&path, &data)
+            .map_err(|e| EngineError::system(path.display(), e))
+    }
+
+    /// docker stop: the stop signal, SIGKILL after the timeout. 304 when not running.
+    pub fn stop(
+        &self,
+        reference: &str,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let state = self.state(&id)?;
+        let alive = berth_shim::state::shim_alive(&self.container_paths(&id));
+        if !alive || !(state.status.is_live() || state.status == Status::Created) {
+            return Err(EngineError::NotModified("container already stopped".into()));
+        }
+        let timeout = timeout.map(|t| if t < 0 { u32::MAX } else { t as u32 });
+        self.ask(&id, Request::Stop { timeout, signal })?;
+        self.wait_shim_gone(&id, Duration::from_secs(30));
+        Ok(())
+    }
+
+    /// docker kill. 409 when not running.
+    pub fn kill(&self, reference: &str, signal: Option<String>) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let signal = signal
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "SIGKILL".into());
+        berth_shim::signals::parse(&signal)
+            .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+        let state = self.state(&id)?;
+        if !matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) {
+            return Err(EngineError::Conflict(format!(
+                "cannot kill container: {reference}: container {id} is not running"
+            )));
+        }
+        self.ask(&id, Request::Kill { signal })
+            .map_err(|e| match e {
+                EngineError::Conflict(_) => EngineError::Conflict(format!(
+                    "cannot kill container: {reference}: container {id} is not running"
+                )),
+                other => other,
+            })
+            .map(drop)
+    }
+
+    pub fn restart(
+        &self,
+        reference: &str,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> Result<()> {
+        let id = self.lookup(reference)?;
+        match self.stop(&id, timeout, signal) {
+            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.start(&id)
+    }
+
+    pub fn pause(&self, reference: &str) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let state = self.state(&id)?;
+        match state.status {
+            Status::Paused => Err(EngineError::Conflict(format!(
+                "container {id} is already paused"
+            ))),
+            Status::Running => self.ask(&id, Request::Pause).map(drop),
+            _ => Err(EngineError::Conflict(format!(
+                "container {id} is not running"
+            ))),
+        }
+    }
+
+    pub fn unpause(&self, reference: &str) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let state = self.state(&id)?;
+        if state.status != Status::Paused {
+            return Err(EngineError::Conflict(format!(
+                "container {id} is not paused"
+            )));
+        }
+        self.ask(&id, Request::Resume).map(drop)
+    }
+
+    pub fn resize(&self, reference: &str, rows: u16, cols: u16) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let state = self.state(&id)?;
+        if !state.status.is_live() && !berth_shim::state::shim_alive(&self.container_paths(&id)) {
+            return Err(EngineError::Conflict(format!(
+                "container {id} is not running"
+            )));
+        }
+        self.ask(&id, Request::Resize { rows, cols }).map(drop)
+    }
+
+    /// docker rm. 409 for a running container without force.
+    pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let paths = self.container_paths(&id);
+        let state = self.state(&id)?;
+        let alive = berth_shim::state::shim_alive(&paths);
+        if alive {
+            if state.status.is_live() && !force {
+                let what = if state.status == Status::Paused {
+                    "paused"
+                } else {
+                    "running"
+                };
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
+                    self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.clone())
+                )));
+            }
+            let _ = control::request(
+                &paths,
+                &Request::Stop {
+                    timeout: Some(0),
+                    signal: Some("SIGKILL".into()),
+                },
+            );
+            if !self.wait_shim_gone(&id, Duration::from_secs(20)) {
+                return Err(EngineError::System(format!(
+                    "could not kill container {id}: its shim did not exit"
+                )));
+            }
+        }
+        let record = self.record(&id).ok();
+        let names = self.names();
+        let lock = names.lock()?;
+        match berth_shim::remove::remove_container_files(&paths) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::system("removing the container", e)),
+        }
+        if let Some(r) = record {
+            lock.release(&r.name, &id);
+        }
+        Ok(())
+    }
+
+    /// docker rename. 409 when the new name is taken.
+    pub fn rename(&self, reference: &str, new_name: &str) -> Result<()> {
+        let id = self.lookup(reference)?;
+        let new = new_name.trim_start_matches('/');
+        if !super::super::names::valid(new) {
+            return Err(EngineError::InvalidParameter(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let names = self.names();
+        let lock = names.lock()?;
+        let mut record = self.record(&id)?;
+        let old = record.name.trim_start_matches('/').to_string();
+        if old == new {
+            return Err(EngineError::InvalidParameter(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        lock.reserve(new, &id)?;
+        record.name = format!("/{new}");
+        if let Err(e) = self.write_record(&record) {
+            lock.release(new, &id);
+            return Err(e);
+        }
+        lock.release(&old, &id);
+        Ok(())
+    }
+
+    /// docker container prune: remove every container that is not running.
+    pub fn prune_containers(&self, labels: &[String]) -> Result<(Vec<String>, u64)> {
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0;
+        for id in self.container_ids() {
+            let Ok(state) = self.state(&id) else { continue };
+            if state.status.is_live() || berth_shim::state::shim_alive(&self.container_paths(&id)) {
+                continue;
+            }
+            if !labels.is_empty() {
+                let Ok(rec) = self.record(&id) else { continue };
+                let have = rec.config.labels.clone().unwrap_or_default();
+                if !super::list::labels_match(&have, labels) {
+                    continue;
+                }
+            }
+            reclaimed += dir_size(&self.container_paths(&id).upper());
+            if self.remove(&id, false).is_ok() {
+                deleted.push(id);
+            }
+        }
+        Ok((deleted, reclaimed))
+    }
+
+    /// Wait until the container's shim has exited; false on timeout.
+    pub fn wait_shim_gone(&self, id: &str, timeout: Duration) -> bool {
+        let paths = self.container_paths(id);
+        let deadline = Instant::now() + timeout;
+        while berth_shim::state::shim_alive(&paths) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
+/// A failed start, as dockerd words it (the CLI prints it after "Error response from daemon:").
+fn start_error(id: &str, e: SpawnError) -> EngineError {
+    match e {
+        SpawnError::Start {
+            message, conflict, ..
+        } => {
+            if conflict {
+                EngineError::Conflict(message)
+            } else if message.starts_with("exec: ") {
+                EngineError::System(format!(
+                    "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {message}: unknown"
+                ))
+            } else {
+                EngineError::System(format!("cannot start container {id}: {message}"))
+            }
+        }
+        other => EngineError::system(format!("starting container {id}"), other),
+    }
+}
+
+/// Bytes under a directory (the container's writable layer).
+pub fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}

@@ -1,0 +1,506 @@
+//! `/containers/...`: each handler decodes the request, runs the engine off the async threads,
+//! and answers in dockerd's shape. Attach is hijacked (101); wait and logs stream.
+
+use super::query::{parse_filters, truthy};
+use super::{AppState, Route};
+use crate::engine::containers::create::Created;
+use crate::engine::containers::list::ListOptions;
+use crate::engine::containers::logs::{parse_time_arg, LogCursor, LogOptions};
+use crate::engine::{Engine, EngineError};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_shim::state::Status;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Q = Query<HashMap<String, String>>;
+type HResult = Result<Response, EngineError>;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/containers/json", list),
+        Route::post("/containers/create", create),
+        Route::get("/containers/{id}/json", inspect),
+        Route::post("/containers/{id}/start", start),
+        Route::post("/containers/{id}/stop", stop),
+        Route::post("/containers/{id}/restart", restart),
+        Route::post("/containers/{id}/kill", kill),
+        Route::post("/containers/{id}/pause", pause),
+        Route::post("/containers/{id}/unpause", unpause),
+        Route::post("/containers/{id}/rename", rename),
+        Route::post("/containers/{id}/resize", resize),
+        Route::post("/containers/{id}/wait", wait),
+        Route::post("/containers/{id}/attach", attach),
+        Route::get("/containers/{id}/logs", logs),
+        Route::delete("/containers/{id}", remove),
+        Route::post("/containers/prune", prune),
+        Route::post("/containers/{id}/update", update),
+    ]
+}
+
+/// Run engine work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::system("engine task", e))?
+}
+
+fn flag(q: &HashMap<String, String>, k: &str) -> bool {
+    q.get(k).is_some_and(|v| truthy(v))
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn list(State(s): State<AppState>, Query(q): Q) -> HResult {
+    let opts = ListOptions {
+        all: flag(&q, "all"),
+        limit: q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(0),
+        size: flag(&q, "size"),
+        filters: parse_filters(q.get("filters").map(String::as_str))?,
+    };
+    let e = s.engine;
+    let rows = blocking(move || e.list_containers(&opts)).await?;
+    Ok(Json(rows).into_response())
+}
+
+async fn create(State(s): State<AppState>, Query(q): Q, body: Bytes) -> HResult {
+    let body: crate::engine::containers::CreateBody = if body.is_empty() {
+        return Err(EngineError::InvalidParameter(
+            "config cannot be empty in order to create a container".into(),
+        ));
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))?
+    };
+    let name = q.get("name").cloned();
+    let e = s.engine;
+    let Created { id, warnings } =
+        blocking(move || e.create_container(name.as_deref(), body)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"Id": id, "Warnings": warnings})),
+    )
+        .into_response())
+}
+
+async fn inspect(State(s): State<AppState>, Path(id): Path<String>) -> HResult {
+    let e = s.engine;
+    let v = blocking(move || e.inspect(&id)).await?;
+    Ok(Json(v).into_response())
+}
+
+async fn start(State(s): State<AppState>, Path(id): Path<String>) -> HResult {
+    let e = s.engine;
+    blocking(move || e.start(&id)).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize, Default)]
+struct StopQuery {
+    t: Option<String>,
+    signal: Option<String>,
+}
+
+fn timeout_of(q: &StopQuery) -> Result<Option<i64>, EngineError> {
+    match q.t.as_deref() {
+        None | Some("") => Ok(None),
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| EngineError::InvalidParameter(format!("invalid value for t: {t}"))),
+    }
+}
+
+async fn stop(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> HResult {
+    let t = timeout_of(&q)?;
+    let e = s.engine;
+    blocking(move || e.stop(&id, t, q.signal.filter(|s| !s.is_empty()))).await?;
+    Ok(no_content())
+}
+
+async fn restart(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> HResult {
+    let t = timeout_of(&q)?;
+    let e = s.engine;
+    blocking(move || e.restart(&id, t, q.signal.filter(|s| !s.is_empty()))).await?;
+    Ok(no_content())
+}
+
+async fn kill(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
+    let e = s.engine;
+    let signal = q.get("signal").cloned();
+    blocking(move || e.kill(&id, signal)).await?;
+    Ok(no_content())
+}
+
+async fn pause(State(s): State<AppState>, Path(id): Path<String>) -> HResult {
+    let e = s.engine;
+    blocking(move || e.pause(&id)).await?;
+    Ok(no_content())
+}
+
+async fn unpause(State(s): State<AppState>, Path(id): Path<String>) -> HResult {
+    let e = s.engine;
+    blocking(move || e.unpause(&id)).await?;
+    Ok(no_content())
+}
+
+async fn rename(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
+    let name = q.get("name").cloned().unwrap_or_default();
+    let e = s.engine;
+    blocking(move || e.rename(&id, &name)).await?;
+    Ok(no_content())
+}
+
+async fn resize(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
+    let num = |k: &str| -> Result<u16, EngineError> {
+        q.get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| EngineError::InvalidParameter(format!("invalid {k}")))
+    };
+    let (h, w) = (num("h")?, num("w")?);
+    let e = s.engine;
+    blocking(move || e.resize(&id, h, w)).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn update(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> HResult {
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))?;
+    let e = s.engine;
+    let warnings = blocking(move || e.update(&id, &v)).await?;
+    Ok(Json(serde_json::json!({"Warnings": warnings})).into_response())
+}
+
+async fn remove(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
+    let force = flag(&q, "force");
+    let e = s.engine;
+    blocking(move || e.remove(&id, force)).await?;
+    Ok(no_content())
+}
+
+async fn prune(State(s): State<AppState>, Query(q): Q) -> HResult {
+    let filters = parse_filters(q.get("filters").map(String::as_str))?;
+    let labels = filters.get("label").cloned().unwrap_or_default();
+    let e = s.engine;
+    let (deleted, space) = blocking(move || e.prune_containers(&labels)).await?;
+    Ok(Json(serde_json::json!({
+        "ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { serde_json::json!(deleted) },
+        "SpaceReclaimed": space,
+    }))
+    .into_response())
+}
+
+/// `POST /containers/{id}/wait`: headers at once (the CLI starts the container only after it
+/// has them), then one JSON object when the condition is met.
+async fn wait(State(s): State<AppState>, Path(reference): Path<String>, Query(q): Q) -> HResult {
+    let condition = q.get("condition").cloned().unwrap_or_default();
+    if !matches!(
+        condition.as_str(),
+        "" | "not-running" | "next-exit" | "removed"
+    ) {
+        return Err(EngineError::InvalidParameter(format!(
+            "invalid condition: \"{condition}\""
+        )));
+    }
+    let e = s.engine.clone();
+    let id = blocking({
+        let e = e.clone();
+        move || e.lookup(&reference)
+    })
+    .await?;
+    let initial = {
+        let (e, id) = (e.clone(), id.clone());
+        blocking(move || e.state(&id)).await?
+    };
+    let stream = futures_util::stream::once(async move {
+        let code = wait_for(&e, &id, &condition, initial).await;
+        let body = serde_json::json!({"StatusCode": code, "Error": serde_json::Value::Null});
+        Ok::<_, std::io::Error>(Bytes::from(format!("{body}\n")))
+    });
+    Ok(json_stream(Body::from_stream(stream)))
+}
+
+async fn wait_for(e: &Engine, id: &str, condition: &str, initial: berth_shim::State) -> i32 {
+    let mut last_code = initial.exit_code;
+    loop {
+        let state = {
+            let (e, id) = (e.clone(), id.to_string());
+            tokio::task::spawn_blocking(move || e.state(&id)).await
+        };
+        match state {
+            Ok(Ok(st)) => {
+                last_code = st.exit_code;
+                // A created container whose shim waits for start (an attach came first) is
+                // about to run, not stopped.
+                let waiting_for_start = st.status == Status::Created
+                    && berth_shim::state::shim_alive(&e.container_paths(id));
+                let stopped = !st.status.is_live() && !waiting_for_start;
+                match condition {
+                    "next-exit" => {
+                        if stopped
+                            && (st.finished_at != initial.finished_at
+                                || (st.generation != initial.generation && !st.error.is_empty()))
+                        {
+                            return st.exit_code;
+                        }
+                    }
+                    "removed" => {}
+                    _ => {
+                        if stopped {
+                            return st.exit_code;
+                        }
+                    }
+                }
+            }
+            // Gone: removed (the condition `removed` waits for exactly this). An auto-removed
+            // container's shim left its exit code behind.
+            _ => return berth_shim::remove::last_exit(&e.container_paths(id)).unwrap_or(last_code),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn json_stream(body: Body) -> Response {
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn log_options(q: &HashMap<String, String>) -> Result<LogOptions, EngineError> {
+    let tail =
+        match q.get("tail").map(String::as_str) {
+            None | Some("") | Some("all") => None,
+            Some(n) => Some(n.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| {
+                EngineError::InvalidParameter(format!("invalid value for tail: {n}"))
+            })?),
+        };
+    Ok(LogOptions {
+        stdout: flag(q, "stdout"),
+        stderr: flag(q, "stderr"),
+        timestamps: flag(q, "timestamps"),
+        tail,
+        since: q.get("since").and_then(|s| parse_time_arg(s)),
+        until: q.get("until").and_then(|s| parse_time_arg(s)),
+    })
+}
+
+fn frame(tty: bool, stream: berth_shim::logs::Stream, data: &[u8]) -> Bytes {
+    if tty {
+        Bytes::copy_from_slice(data)
+    } else {
+        let n = match stream {
+            berth_shim::logs::Stream::Stdout => 1,
+            berth_shim::logs::Stream::Stderr => 2,
+        };
+        Bytes::from(berth_shim::stdio::frame(n, data))
+    }
+}
+
+fn stream_content_type(tty: bool) -> HeaderValue {
+    HeaderValue::from_static(if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    })
+}
+
+/// `GET /containers/{id}/logs`: what is logged, then with `follow` what comes until the
+/// container stops.
+async fn logs(State(s): State<AppState>, Path(reference): Path<String>, Query(q): Q) -> HResult {
+    let opts = log_options(&q)?;
+    let follow = flag(&q, "follow");
+    let e = s.engine.clone();
+    let (id, tty, entries, path) = blocking(move || {
+        let id = e.lookup(&reference)?;
+        let tty = e.record(&id)?.config.tty;
+        let (entries, path) = e.logs(&id, &opts)?;
+        Ok((id, tty, entries, path))
+    })
+    .await?;
+    let opts = log_options(&q)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let e = s.engine.clone();
+    tokio::spawn(async move {
+        // The cursor starts where the snapshot ended, so nothing is sent twice.
+        let mut cursor = LogCursor::at_end(path);
+        for entry in &entries {
+            if tx
+                .send(Ok(frame(tty, entry.stream, &opts.render(entry))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        loop {
+            let running = {
+                let (e, id) = (e.clone(), id.clone());
+                tokio::task::spawn_blocking(move || {
+                    e.state(&id).map(|st| st.status.is_live()).unwrap_or(false)
+                })
+                .await
+                .unwrap_or(false)
+            };
+            for entry in cursor.read_new() {
+                if opts.wants(&entry)
+                    && tx
+                        .send(Ok(frame(tty, entry.stream, &opts.render(&entry))))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            if !running {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let body = Body::from_stream(tokio_stream_from(rx));
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, stream_content_type(tty));
+    Ok(r)
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// `POST /containers/{id}/attach`: upgrade the connection (101) and join it to the shim's attach
+/// socket: stdin one way, output the other, until the container's output ends.
+async fn attach(
+    State(s): State<AppState>,
+    Path(reference): Path<String>,
+    Query(q): Q,
+    mut req: Request,
+) -> HResult {
+    let hello = berth_shim::control::AttachHello {
+        stdin: flag(&q, "stdin"),
+        stdout: flag(&q, "stdout"),
+        stderr: flag(&q, "stderr"),
+    };
+    let replay_logs = flag(&q, "logs");
+    let stream = flag(&q, "stream");
+    let e = s.engine.clone();
+    let (id, tty) = blocking(move || {
+        let id = e.lookup(&reference)?;
+        let tty = e.record(&id)?.config.tty;
+        Ok((id, tty))
+    })
+    .await?;
+    let wants_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tcp"));
+    if !wants_upgrade {
+        return Err(EngineError::InvalidParameter(
+            "attach needs a connection upgrade (Upgrade: tcp)".into(),
+        ));
+    }
+    // Connect to the shim before answering, so that no output is missed and errors are plain.
+    let shim = if stream {
+        let (e, id2) = (s.engine.clone(), id.clone());
+        let sock = blocking(move || {
+            e.prepare_attach(&id2)?;
+            berth_shim::control::attach(&e.container_paths(&id2), hello).map_err(|err| {
+                EngineError::Conflict(format!("cannot attach to container {id2}: {err}"))
+            })
+        })
+        .await?;
+        sock.set_nonblocking(true)
+            .map_err(|e| EngineError::system("attach socket", e))?;
+        Some(
+            tokio::net::UnixStream::from_std(sock)
+                .map_err(|e| EngineError::system("attach socket", e))?,
+        )
+    } else {
+        None
+    };
+    let replay = if replay_logs {
+        let e = s.engine.clone();
+        let opts = LogOptions {
+            stdout: hello.stdout,
+            stderr: hello.stderr,
+            ..Default::default()
+        };
+        let id2 = id.clone();
+        blocking(move || {
+            Ok(e.logs(&id2, &opts)
+                .map(|(entries, _)| entries)
+                .unwrap_or_default())
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut client = hyper_util::rt::TokioIo::new(upgraded);
+        use tokio::io::AsyncWriteExt;
+        for entry in &replay {
+            let bytes = frame(tty, entry.stream, &entry.log);
+            if client.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let Some(shim) = shim else {
+            let _ = client.shutdown().await;
+            return;
+        };
+        pump(client, shim).await;
+    });
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, stream_content_type(tty));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    Ok(r)
+}
+
+/// Copy client -> shim (stdin; the client's half-close becomes the shim's) and shim -> client
+/// (output; its end closes the client) until the output ends.
+pub async fn pump<C>(client: C, shim: tokio::net::UnixStream)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::AsyncWriteExt;
+    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (mut shim_r, mut shim_w) = shim.into_split();
+    let stdin = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
+        let _ = shim_w.shutdown().await;
+    });
+    let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+    let _ = client_w.shutdown().await;
+    stdin.abort();
+}

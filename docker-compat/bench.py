@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Benchmarks, side by side with dockerd in the same run when `docker.io` is installed.
+Prints figures and ratios; never fails on a speed goal (these are not tests).
+
+  shim: spawn to the container's first instruction (median), shim memory (berth-bench-shim)
+  run:  `docker run --rm busybox true` through the docker CLI, median of N
+  ps:   `docker ps -a` with 1000 containers, median of N
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import compat  # noqa: E402
+
+
+def timed(env, args, n):
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run(["docker", *args], env=env, check=True, capture_output=True)
+        out.append((time.perf_counter() - t) * 1000)
+    return statistics.median(out)
+
+
+class Dockerd:
+    """A dockerd of its own (data root, socket), without networking set-up."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="berth-bench-dockerd-")
+        self.sock = os.path.join(self.tmp, "docker.sock")
+        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
+        self.containerd = None
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", os.path.join(self.tmp, "data"), "--exec-root",
+             os.path.join(self.tmp, "exec"), "--pidfile", os.path.join(self.tmp, "d.pid"),
+             "-H", "unix://" + self.sock, "--iptables=false", "--bridge=none",
+             "--storage-driver=overlay2"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "dockerd.log"), "wb"))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("dockerd did not start: see " + self.tmp)
+
+    def close(self):
+        subprocess.run(["docker", "rm", "-f", *subprocess.run(["docker", "ps", "-aq"], env=self.env,
+                        capture_output=True, text=True).stdout.split()], env=self.env, capture_output=True)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--containers", type=int, default=1000)
+    args = ap.parse_args()
+    release = os.path.join(REPO, "target", "release")
+    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
+    stamp = os.path.join(tempfile.mkdtemp(), "stamp")
+    subprocess.run(["gcc", "-O2", "-static", "-o", stamp, os.path.join(REPO, "tests", "stamp.c")], check=True)
+
+    print("== shim (berth-bench-shim)")
+    shim = subprocess.run([os.path.join(release, "berth-bench-shim"), str(max(args.runs, 30)), stamp],
+                          capture_output=True, text=True, check=True).stdout
+    print(shim, end="")
+    figures = dict(line.split() for line in shim.splitlines())
+
+    have_dockerd = shutil.which("dockerd") is not None
+    tar = compat.busybox_tar()
+    b = compat.Berth(os.path.join(release, "berth"))
+    d = Dockerd() if have_dockerd else None
+    try:
+        b.docker("import", "-", "busybox:latest", input=tar, check_rc=0)
+        if d:
+            subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=tar, check=True,
+                           capture_output=True)
+        print("== docker run --rm busybox true (median of %d)" % args.runs)
+        berth_run = timed(b.env, ["run", "--rm", "busybox", "true"], args.runs)
+        print(f"berth   {berth_run:8.1f} ms")
+        if d:
+            dockerd_run = timed(d.env, ["run", "--rm", "busybox", "true"], args.runs)
+            print(f"dockerd {dockerd_run:8.1f} ms   berth/dockerd = {berth_run / dockerd_run:.2f} (goal <= 0.33)")
+
+        print("== shim memory while a container runs")
+        b.out("run", "-d", "--name", "mem", "busybox", "sleep", "1000")
+        print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB, private {figures.get('shim_private_kib')} KiB")
+        if d:
+            subprocess.run(["docker", "run", "-d", "--name", "mem", "busybox", "sleep", "1000"], env=d.env,
+                           check=True, capture_output=True)
+            pids = subprocess.run(["pgrep", "-f", "containerd-shim"], capture_output=True, text=True).stdout.split()
+            if pids:
+                shim_rss = max(rss_kib(int(p)) for p in pids)
+                print(f"containerd-shim RSS {shim_rss} KiB   berth/containerd-shim = "
+                      f"{int(figures.get('shim_rss_kib', 0)) / shim_rss:.2f} (goal: berth <= 1024 KiB)")
+
+        print(f"== docker ps -a with {args.containers} containers (median of 5)")
+        for env, who in [(b.env, "berth")] + ([(d.env, "dockerd")] if d else []):
+            subprocess.run(["sh", "-c", f"for i in $(seq 1 {args.containers}); do docker create busybox true >/dev/null; done"],
+                           env=env, check=True)
+        berth_ps = timed(b.env, ["ps", "-a"], 5)
+        print(f"berth   {berth_ps:8.1f} ms")
+        if d:
+            dockerd_ps = timed(d.env, ["ps", "-a"], 5)
+            print(f"dockerd {dockerd_ps:8.1f} ms   berth/dockerd = {berth_ps / dockerd_ps:.2f} (goal <= 0.5)")
+        if not d:
+            print("(dockerd not installed: apt-get install docker.io for the side-by-side figures)")
+    finally:
+        b.close()
+        if d:
+            d.close()
+
+
+if __name__ == "__main__":
+    sys.modules.setdefault("compat", compat)
+    main()

@@ -1,0 +1,208 @@
+"""Container life cycle through the real docker CLI."""
+import json
+import subprocess
+import time
+
+from compat import Failed, case, check
+
+
+def wait_until(what, fn, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fn():
+            return
+        time.sleep(0.05)
+    raise Failed(f"timed out waiting for {what}")
+
+
+@case
+def run_rm_output_and_exit_code(b):
+    p = b.docker("run", "--rm", "busybox", "sh", "-c", "echo hello; echo oops >&2; exit 3")
+    check(p.returncode == 3, f"exit code {p.returncode}, wanted 3; stderr {p.stderr!r}")
+    check(p.stdout == b"hello\n", f"stdout {p.stdout!r}")
+    check(b"oops\n" in p.stderr, f"stderr {p.stderr!r}")
+    check(b.out("ps", "-aq") == "", "--rm left a container")
+
+
+@case
+def run_missing_command_is_127(b):
+    p = b.docker("run", "--rm", "busybox", "nosuchcommand")
+    check(p.returncode == 127, f"exit {p.returncode}: {p.stderr!r}")
+    check(b"executable file not found in $PATH" in p.stderr, p.stderr.decode())
+
+
+@case
+def run_unknown_image_is_an_error(b):
+    p = b.docker("run", "--rm", "--pull", "never", "nosuchimage:1")
+    check(p.returncode == 125, f"exit {p.returncode}")
+    check(b"No such image" in p.stderr, p.stderr.decode())
+
+
+@case
+def run_i_with_stdin(b):
+    p = b.docker("run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z; echo done", input=b"hello\nworld\n")
+    check(p.returncode == 0, p.stderr.decode())
+    check(p.stdout == b"HELLO\nWORLD\ndone\n", f"stdout {p.stdout!r}")
+
+
+@case
+def run_detached_then_logs_stop_start_restart(b):
+    cid = b.out("run", "-d", "--name", "lc1", "busybox", "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done")
+    check(len(cid) == 64, f"id {cid!r}")
+    wait_until("the log line", lambda: "started" in b.out("logs", "lc1"))
+    state = json.loads(b.out("inspect", "lc1"))[0]["State"]
+    check(state["Running"] and state["Status"] == "running" and state["Pid"] > 0, str(state))
+    b.out("stop", "-t", "5", "lc1")
+    st = json.loads(b.out("inspect", "lc1"))[0]["State"]
+    check(st["Status"] == "exited" and st["ExitCode"] == 0, str(st))
+    check("bye" in b.out("logs", "lc1"), "the TERM trap ran")
+    # stop of a stopped container succeeds (304)
+    b.out("stop", "lc1")
+    b.out("start", "lc1")
+    check(json.loads(b.out("inspect", "lc1"))[0]["State"]["Running"], "running after start")
+    # start of a running container succeeds too (304)
+    b.out("start", "lc1")
+    b.out("restart", "-t", "5", "lc1")
+    check(json.loads(b.out("inspect", "lc1"))[0]["State"]["Running"], "running after restart")
+    check(b.out("logs", "lc1").count("started") == 3, "three runs logged")
+    b.out("rm", "-f", "lc1")
+
+
+@case
+def kill_and_wait(b):
+    b.out("run", "-d", "--name", "k1", "busybox", "sleep", "1000")
+    p = subprocess.Popen(["docker", "wait", "k1"], env=b.env, stdout=subprocess.PIPE)
+    time.sleep(0.3)
+    b.out("kill", "k1")
+    out, _ = p.communicate(timeout=20)
+    check(out.strip() == b"137", f"wait printed {out!r}")
+    p = b.docker("kill", "k1")
+    check(p.returncode != 0 and b"is not running" in p.stderr, p.stderr.decode())
+    b.out("rm", "k1")
+
+
+@case
+def ps_filters(b):
+    b.out("run", "-d", "--name", "pf_run", "--label", "tier=web", "busybox", "sleep", "1000")
+    b.docker("run", "--name", "pf_exit", "--label", "tier=db", "busybox", "sh", "-c", "exit 4", check_rc=4)
+    names = lambda *a: set(b.out("ps", *a, "--format", "{{.Names}}").split())
+    check(names() >= {"pf_run"} and "pf_exit" not in names(), "running only by default")
+    check({"pf_run", "pf_exit"} <= names("-a"), "ps -a")
+    check(names("-a", "--filter", "label=tier=db") == {"pf_exit"}, "label filter")
+    check(names("-a", "--filter", "status=exited", "--filter", "name=pf_") == {"pf_exit"}, "status filter")
+    check(names("-a", "--filter", "exited=4") == {"pf_exit"}, "exited filter")
+    check({"pf_run", "pf_exit"} <= names("-a", "--filter", "ancestor=busybox"), "ancestor filter")
+    check(names("-a", "--filter", "name=pf_run") == {"pf_run"}, "name filter")
+    status = b.out("ps", "-a", "--filter", "name=pf_exit", "--format", "{{.Status}}")
+    check(status.startswith("Exited (4)"), status)
+    b.out("rm", "-f", "pf_run", "pf_exit")
+
+
+@case
+def logs_follow_until_exit(b):
+    b.out("run", "-d", "--name", "lf", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done")
+    p = b.docker("logs", "-f", "lf", timeout=30)
+    check(p.stdout == b"line1\nline2\nline3\n", f"logs -f: {p.stdout!r}")
+    p = b.docker("logs", "--tail", "1", "lf")
+    check(p.stdout == b"line3\n", f"tail: {p.stdout!r}")
+    p = b.docker("logs", "-t", "lf")
+    first = p.stdout.decode().splitlines()[0]
+    check(first.endswith(" line1") and "T" in first.split()[0], first)
+    b.out("rm", "lf")
+
+
+@case
+def rename_and_name_conflict(b):
+    b.out("create", "--name", "rn1", "busybox", "true")
+    b.out("create", "--name", "rn2", "busybox", "true")
+    p = b.docker("create", "--name", "rn1", "busybox", "true")
+    check(p.returncode == 1 and b'The container name "/rn1" is already in use' in p.stderr, p.stderr.decode())
+    p = b.docker("rename", "rn1", "rn2")
+    check(p.returncode != 0 and b"already in use" in p.stderr, p.stderr.decode())
+    b.out("rename", "rn1", "rn3")
+    check(json.loads(b.out("inspect", "rn3"))[0]["Name"] == "/rn3", "renamed")
+    check(b.docker("inspect", "rn1").returncode != 0, "old name gone")
+    b.out("create", "--name", "rn1", "busybox", "true")
+    b.out("rm", "rn1", "rn2", "rn3")
+
+
+@case
+def rm_running_needs_force(b):
+    b.out("run", "-d", "--name", "rmf", "busybox", "sleep", "1000")
+    p = b.docker("rm", "rmf")
+    check(p.returncode != 0 and b"stop the container before removing or force remove" in p.stderr, p.stderr.decode())
+    b.out("rm", "-f", "rmf")
+    check(b.docker("inspect", "rmf").returncode != 0, "removed")
+    p = b.docker("rm", "-f", "nosuchcontainer")
+    check(p.returncode == 0, "rm -f of a missing container succeeds")
+
+
+@case
+def inspect_shape(b):
+    b.out("create", "--name", "ins", "-e", "A=1", "--label", "x=y", "--memory", "64m", "busybox", "echo", "hi")
+    c = json.loads(b.out("inspect", "ins"))[0]
+    check(c["Name"] == "/ins" and c["Path"] == "echo" and c["Args"] == ["hi"], str(c)[:300])
+    check(c["State"]["Status"] == "created", str(c["State"]))
+    check(c["HostConfig"]["LogConfig"]["Type"] == "json-file", "LogConfig")
+    check(c["HostConfig"]["Memory"] == 64 * 1024 * 1024, "Memory")
+    check("A=1" in c["Config"]["Env"] and c["Config"]["Labels"]["x"] == "y", "Env/Labels")
+    check(c["Image"].startswith("sha256:") and c["Config"]["Image"] == "busybox", "Image")
+    b.out("rm", "ins")
+
+
+@case
+def container_prune(b):
+    b.out("run", "--name", "pr1", "busybox", "true")
+    b.out("run", "-d", "--name", "pr2", "busybox", "sleep", "1000")
+    out = b.out("container", "prune", "-f")
+    check("Deleted Containers" in out, out)
+    names = set(b.out("ps", "-a", "--format", "{{.Names}}").split())
+    check("pr1" not in names and "pr2" in names, str(names))
+    b.out("rm", "-f", "pr2")
+
+
+@case
+def invalid_input_is_refused_cleanly(b):
+    p = b.docker("run", "--rm", "--memory", "1k", "busybox", "true")
+    check(p.returncode == 125 and b"Minimum memory limit allowed is 6MB" in p.stderr, p.stderr.decode())
+    p = b.docker("run", "--rm", "--cap-add", "NOPE", "busybox", "true")
+    check(p.returncode == 125 and b"unknown capability" in p.stderr, p.stderr.decode())
+    p = b.docker("create", "--name", "bad name", "busybox", "true")
+    check(p.returncode == 1 and b"Invalid container name" in p.stderr, p.stderr.decode())
+    check(b.out("ps", "-aq") == "", "nothing left behind")
+
+
+@case
+def api_sigkill_between_steps(b):
+    """Kill the API process with SIGKILL between every step: nothing is lost."""
+    b.out("run", "-d", "--name", "sk", "busybox", "sh", "-c", "echo up; sleep 1000")
+    b.sigkill()
+    check(json.loads(b.out("inspect", "sk"))[0]["State"]["Running"], "still running after the API died")
+    wait_until("the log", lambda: "up" in b.out("logs", "sk"))
+    b.sigkill()
+    b.out("stop", "-t", "1", "sk")
+    b.sigkill()
+    st = json.loads(b.out("inspect", "sk"))[0]["State"]
+    check(st["Status"] == "exited", str(st))
+    b.out("start", "sk")
+    b.sigkill()
+    check(json.loads(b.out("inspect", "sk"))[0]["State"]["Running"], "running after start")
+    b.out("rm", "-f", "sk")
+    b.sigkill()
+    check(b.docker("inspect", "sk").returncode != 0, "removed")
+
+
+@case
+def sixteen_concurrent_runs(b):
+    procs = [subprocess.Popen(["docker", "run", "-d", "busybox", "sleep", "1000"], env=b.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(16)]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        check(p.returncode == 0, err.decode())
+        ids.append(out.decode().strip())
+    check(len(set(ids)) == 16, "16 distinct ids")
+    rows = b.out("ps", "--format", "{{.ID}} {{.Names}}").splitlines()
+    names = [r.split()[1] for r in rows]
+    check(len(rows) >= 16 and len(set(names)) == len(names), f"names: {names}")
+    b.out("rm", "-f", *ids)

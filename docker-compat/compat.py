@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""berth's compatibility suite: the real docker CLI and docker-py against a berth it starts
+itself, on a private root and socket. One line per case, then `N passed, N failed`.
+
+Usage: compat.py [--berth PATH] [-k SUBSTRING]
+"""
+import argparse
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BUSYBOX = "/bin/busybox"
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def busybox_tar():
+    """A busybox root filesystem as a tar stream (Debian's busybox-static)."""
+    if not os.path.exists(BUSYBOX):
+        raise SystemExit(f"{BUSYBOX} missing: install busybox-static (scripts/install-deps.sh)")
+    buf = io.BytesIO()
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        def add_dir(name, mode=0o755):
+            ti = tarfile.TarInfo(name)
+            ti.type = tarfile.DIRTYPE
+            ti.mode = mode
+            t.addfile(ti)
+        for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev", "home", "var", "var/www"]:
+            add_dir(d, 0o1777 if d == "tmp" else 0o755)
+        t.add(BUSYBOX, arcname="bin/busybox")
+        for a in applets:
+            if a == "busybox":
+                continue
+            ti = tarfile.TarInfo("bin/" + a)
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = "busybox"
+            t.addfile(ti)
+        for name, text in [
+            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
+            ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+        ]:
+            data = text.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class Berth:
+    """A `berth serve` on its own root, run root and socket."""
+
+    def __init__(self, binary):
+        self.binary = binary
+        self.tmp = tempfile.mkdtemp(prefix="berth-compat-")
+        os.chmod(self.tmp, 0o755)
+        self.root = os.path.join(self.tmp, "root")
+        self.run_root = os.path.join(self.tmp, "run")
+        self.sock = os.path.join(self.tmp, "berth.sock")
+        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_CLI_HINTS="false")
+        self.env.pop("DOCKER_CONTEXT", None)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.binary, "serve", "--socket", self.sock, "--root", self.root,
+             "--run-root", self.run_root, "--idle-timeout", "0"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "serve.log"), "ab"))
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.sock)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise SystemExit("berth serve did not come up")
+
+    def sigkill(self):
+        """Kill the API process at once, as a crash would, and start another."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.start()
+
+    def docker(self, *args, input=None, timeout=60, check_rc=None):
+        p = subprocess.run(["docker", *args], env=self.env, input=input, capture_output=True, timeout=timeout)
+        if check_rc is not None and p.returncode != check_rc:
+            raise Failed(f"docker {' '.join(args)}: exit {p.returncode}, wanted {check_rc}\n"
+                         f"stdout: {p.stdout.decode(errors='replace')}\nstderr: {p.stderr.decode(errors='replace')}")
+        return p
+
+    def out(self, *args, **kw):
+        return self.docker(*args, check_rc=0, **kw).stdout.decode().strip()
+
+    def close(self):
+        # Remove every container (their shims run detached), then stop the API.
+        try:
+            ids = self.out("ps", "-aq").split()
+            if ids:
+                self.docker("rm", "-f", *ids)
+        except Exception:
+            pass
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--berth", default=os.path.join(REPO, "target", "debug", "berth"))
+    ap.add_argument("-k", default="")
+    args = ap.parse_args()
+    if shutil.which("docker") is None:
+        print("docker CLI missing: the compat suite needs it", file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
+    import cases_containers  # noqa: F401  (registers cases)
+    import cases_py  # noqa: F401
+    b = Berth(args.berth)
+    passed = failed = 0
+    try:
+        b.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
+        for fn in CASES:
+            if args.k and args.k not in fn.__name__:
+                continue
+            t0 = time.time()
+            try:
+                fn(b)
+                passed += 1
+                print(f"ok   {fn.__name__} ({time.time() - t0:.1f}s)", flush=True)
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                detail = str(e) if isinstance(e, Failed) else traceback.format_exc()
+                print(f"FAIL {fn.__name__}: {detail}", flush=True)
+    finally:
+        b.close()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, HERE)
+    sys.modules.setdefault("compat", sys.modules[__name__])
+    sys.exit(main())
