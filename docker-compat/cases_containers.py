@@ -206,3 +206,50 @@ def sixteen_concurrent_runs(b):
     names = [r.split()[1] for r in rows]
     check(len(rows) >= 16 and len(set(names)) == len(names), f"names: {names}")
     b.out("rm", "-f", *ids)
+
+
+def cgroup_file(cid, controller, name):
+    with open(f"/sys/fs/cgroup/{controller}/berth/{cid}/{name}") as f:
+        return f.read().strip()
+
+
+@case
+def update_resources_and_restart_policy(b):
+    cid = b.out("run", "-d", "--name", "up", "--memory", "64m", "busybox", "sleep", "1000")
+    check(cgroup_file(cid, "memory", "memory.limit_in_bytes") == str(64 << 20), "initial limit")
+    b.out("update", "--memory", "96m", "--memory-swap", "192m", "--cpus", "0.5", "--restart", "on-failure:2", "up")
+    check(cgroup_file(cid, "memory", "memory.limit_in_bytes") == str(96 << 20), "new limit in the cgroup")
+    check(cgroup_file(cid, "cpu", "cpu.cfs_quota_us") == "50000", "cpu quota")
+    hc = json.loads(b.out("inspect", "up"))[0]["HostConfig"]
+    check(hc["Memory"] == 96 << 20 and hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}, str(hc)[:300])
+    p = b.docker("update", "--memory", "1k", "up")
+    check(p.returncode != 0 and b"Minimum memory limit" in p.stderr, p.stderr.decode())
+    b.out("rm", "-f", "up")
+
+
+@case
+def start_attached_and_attach(b):
+    b.out("create", "--name", "sa", "busybox", "sh", "-c", "echo one; sleep 0.5; echo two")
+    p = b.docker("start", "-a", "sa", timeout=30)
+    check(p.returncode == 0 and p.stdout == b"one\ntwo\n", f"start -a: {p.returncode} {p.stdout!r}")
+    b.out("run", "-d", "--name", "at", "busybox", "sh", "-c", "sleep 1; echo late; exit 6")
+    p = b.docker("attach", "at", timeout=30)
+    check(p.returncode == 6 and b"late\n" in p.stdout, f"attach: {p.returncode} {p.stdout!r}")
+    b.out("rm", "sa", "at")
+
+
+@case
+def dropped_clients_do_not_disturb_the_container(b):
+    b.out("run", "-d", "--name", "drop", "busybox", "sh", "-c", "while :; do echo tick; sleep 0.1; done")
+    for args in (["logs", "-f", "drop"], ["attach", "drop"], ["wait", "drop"]):
+        p = subprocess.Popen(["docker", *args], env=b.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        p.kill()
+        p.wait()
+    time.sleep(0.3)
+    st = json.loads(b.out("inspect", "drop"))[0]["State"]
+    check(st["Running"], f"the container stopped when a client went away: {st}")
+    before = b.out("logs", "drop").count("tick")
+    time.sleep(0.5)
+    check(b.out("logs", "drop").count("tick") > before, "output goes on")
+    b.out("rm", "-f", "drop")

@@ -97,9 +97,17 @@ pub fn request(paths: &ContainerPaths, req: &Request) -> Result<Response> {
         }
         Err(e) => return Err(io_err(e)),
     };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(io_err)?;
+    // A stop is answered once the container has stopped: allow for its timeout.
+    let wait = match req {
+        Request::Stop {
+            timeout: Some(t), ..
+        } if *t > 3600 => None,
+        Request::Stop { timeout, .. } => {
+            Some(Duration::from_secs(u64::from(timeout.unwrap_or(10)) + 60))
+        }
+        _ => Some(Duration::from_secs(60)),
+    };
+    stream.set_read_timeout(wait).map_err(io_err)?;
     let mut line = serde_json::to_vec(req).map_err(|source| ControlError::Decode {
         id: paths.id.clone(),
         source,

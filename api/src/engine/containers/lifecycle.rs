@@ -44,6 +44,12 @@ impl Engine {
     /// docker start. 304 when it runs already.
     pub fn start(&self, reference: &str) -> Result<()> {
         let id = self.lookup(reference)?;
+        let _op = self.op_lock(&id)?;
+        self.start_locked(&id)
+    }
+
+    fn start_locked(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
         let state = self.state(&id)?;
         let paths = self.container_paths(&id);
         match state.status {
@@ -71,6 +77,7 @@ impl Engine {
     /// Make a container ready for clients to attach before it starts: its shim is spawned
     /// and waits for `start`. A container that runs already is left alone.
     pub fn prepare_attach(&self, id: &str) -> Result<()> {
+        let _op = self.op_lock(id)?;
         let state = self.state(id)?;
         let paths = self.container_paths(id);
         if berth_shim::state::shim_alive(&paths) {
@@ -142,14 +149,20 @@ impl Engine {
         signal: Option<String>,
     ) -> Result<()> {
         let id = self.lookup(reference)?;
-        let state = self.state(&id)?;
-        let alive = berth_shim::state::shim_alive(&self.container_paths(&id));
+        let _op = self.op_lock(&id)?;
+        self.stop_locked(&id, timeout, signal)
+    }
+
+    fn stop_locked(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
+        let state = self.state(id)?;
+        let alive = berth_shim::state::shim_alive(&self.container_paths(id));
         if !alive || !(state.status.is_live() || state.status == Status::Created) {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
         let timeout = timeout.map(|t| if t < 0 { u32::MAX } else { t as u32 });
-        self.ask(&id, Request::Stop { timeout, signal })?;
-        self.wait_shim_gone(&id, Duration::from_secs(30));
+        // The shim answers once the container has stopped.
+        self.ask(id, Request::Stop { timeout, signal })?;
+        self.wait_shim_gone(id, Duration::from_secs(30));
         Ok(())
     }
 
@@ -187,11 +200,12 @@ impl Engine {
         signal: Option<String>,
     ) -> Result<()> {
         let id = self.lookup(reference)?;
-        match self.stop(&id, timeout, signal) {
+        let _op = self.op_lock(&id)?;
+        match self.stop_locked(&id, timeout, signal) {
             Ok(()) | Err(EngineError::NotModified(_)) => {}
             Err(e) => return Err(e),
         }
-        self.start(&id)
+        self.start_locked(&id)
     }
 
     pub fn pause(&self, reference: &str) -> Result<()> {
@@ -233,6 +247,7 @@ impl Engine {
     /// docker rm. 409 for a running container without force.
     pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
         let id = self.lookup(reference)?;
+        let _op = self.op_lock(&id)?;
         let paths = self.container_paths(&id);
         let state = self.state(&id)?;
         let alive = berth_shim::state::shim_alive(&paths);

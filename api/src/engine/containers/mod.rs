@@ -94,6 +94,20 @@ impl Engine {
         Err(not_found())
     }
 
+    /// Serialise the operations that change one container (start, stop, restart, remove,
+    /// update): held for the operation, released on drop. Different containers never wait on
+    /// each other; signals, pause and resize go straight to the shim, which serialises them.
+    pub(crate) fn op_lock(&self, id: &str) -> Result<berth_shim::fsutil::FileLock> {
+        let path = self.container_paths(id).dir.join("op.lock");
+        berth_shim::fsutil::FileLock::acquire(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                EngineError::NotFound(format!("No such container: {id}"))
+            } else {
+                EngineError::system(path.display(), e)
+            }
+        })
+    }
+
     pub fn record(&self, id: &str) -> Result<ContainerRecord> {
         let path = self.container_paths(id).dir.join("container.json");
         let data = std::fs::read(&path).map_err(|e| {

@@ -10,6 +10,7 @@ impl Engine {
     /// RestartPolicy) to the container.
     pub fn update(&self, reference: &str, update: &serde_json::Value) -> Result<Vec<String>> {
         let id = self.lookup(reference)?;
+        let _op = self.op_lock(&id)?;
         let mut record = self.record(&id)?;
         // Overlay the sent fields on the current HostConfig, then check the result as a whole.
         let mut merged = serde_json::to_value(&record.host_config)
