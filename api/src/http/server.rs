@@ -34,9 +34,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         ),
     };
     let listener = UnixListener::from_std(std_listener).context("registering the listener")?;
-    let router = router(AppState {
-        engine: Engine::new(settings.paths()),
-    });
+    let engine = Engine::new(settings.paths());
+    // What a crashed process left half-made (never visible to clients) goes, off the accept path.
+    let sweeper = engine.clone();
+    tokio::task::spawn_blocking(move || sweeper.sweep());
+    let router = router(AppState { engine });
     let result = accept_loop(listener, router, settings.idle_timeout_secs).await;
     // Under socket activation the socket is systemd's: it keeps listening (and queueing) for the
     // next berth. A socket we bound goes with us.

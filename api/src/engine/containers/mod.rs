@@ -62,6 +62,27 @@ impl Engine {
             .collect()
     }
 
+    /// Delete what a process killed mid-way left behind, none of which clients ever see:
+    /// containers being created (`.creating-<id>`, older than a minute, so that a create in
+    /// progress is not touched) and removal tombstones (`.removing-<id>`).
+    pub fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(self.paths.containers()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale_create = name.starts_with(".creating-")
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > 60);
+            if stale_create || name.starts_with(berth_shim::remove::TOMBSTONE_PREFIX) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     /// Find a container by full id, name (with or without '/') or unique id prefix.
     pub fn lookup(&self, reference: &str) -> Result<String> {
         let not_found = || EngineError::NotFound(format!("No such container: {reference}"));
@@ -135,5 +156,33 @@ impl Engine {
             }
             other => EngineError::system("reading state", other),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_removes_tombstones_and_old_creates_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = Engine::new(berth_shim::Paths::new(tmp.path(), tmp.path().join("run")));
+        let c = engine.paths.containers();
+        for d in [".removing-aaa/upper", ".creating-new", ".creating-old", "0123"] {
+            std::fs::create_dir_all(c.join(d)).unwrap();
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        std::fs::File::open(c.join(".creating-old"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        engine.sweep();
+        let mut left: Vec<String> = std::fs::read_dir(&c)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![".creating-new", "0123"]);
     }
 }
