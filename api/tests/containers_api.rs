@@ -350,8 +350,18 @@ async fn attach_hijack_stdin_to_stdout() {
         .await
         .expect("the attach stream did not end after stdin closed")
         .expect("reading the attach stream");
-    assert_eq!(frames(&out), [(1, b"hello\n".to_vec())], "attach output");
-    assert_eq!(b.wait(&id).await, 0, "cat's exit code");
+    let code = b.wait(&id).await;
+    let logs = b
+        .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+        .await;
+    let state = &b.inspect(&id).await["State"];
+    assert_eq!(
+        frames(&out),
+        [(1, b"hello\n".to_vec())],
+        "attach output (exit code {code}, logged {:?}, state {state})",
+        frames(&logs.body)
+    );
+    assert_eq!(code, 0, "cat's exit code");
 }
 
 /// Count of the stdout lines logged so far.
