@@ -1,0 +1,358 @@
+//! A real `berth serve` in a temporary directory and a hyper 1 client over its unix socket.
+//! Needs root (the server chowns its socket and the shims create namespaces) and
+//! `cargo build --workspace` first, so that `berth-shim` sits next to `berth`.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::HeaderMap;
+use hyper::StatusCode;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+/// No single request of these tests may take longer.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// `berth serve` on `<tmp>/b.sock` with `<tmp>/root` and `<tmp>/run`. On drop every container
+/// under the root is removed with `DELETE ?force=1`, then the server is killed.
+pub struct Berth {
+    tmp: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Berth {
+    pub fn start() -> Berth {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut b = Berth { tmp, child: None };
+        b.serve();
+        b
+    }
+
+    /// A server started and an image `busybox:latest` imported through it.
+    pub async fn with_busybox() -> Berth {
+        let b = Berth::start();
+        let r = b
+            .call(
+                "POST",
+                "/images/create?fromSrc=-&repo=busybox&tag=latest",
+                busybox_tar(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "importing busybox: {}", r.text());
+        let text = r.text();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("import answer is not NDJSON ({e}): {text}"));
+        assert!(
+            last["status"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("sha256:")),
+            "import did not end with the image id: {text}"
+        );
+        b
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.tmp.path().join("b.sock")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.tmp.path().join("root")
+    }
+
+    /// Start a server (again) on the same socket and root; return once it answers.
+    pub fn serve(&mut self) {
+        let base = self.tmp.path();
+        let mut child = Command::new(BERTH)
+            .arg("serve")
+            .arg("--socket")
+            .arg(self.sock())
+            .arg("--root")
+            .arg(self.root())
+            .arg("--run-root")
+            .arg(base.join("run"))
+            .args(["--idle-timeout", "0"])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting berth serve");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(self.sock()).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("berth serve exited before listening: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berth serve did not listen in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+    }
+
+    /// SIGKILL the API process (not its containers) and reap it.
+    pub fn kill_server(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// One request on a connection of its own; the whole body is read.
+    pub async fn call(&self, method: &str, path: &str, body: impl Into<Bytes>) -> Reply {
+        let what = format!("{method} {path}");
+        let fut = async {
+            let mut tx = connect(&self.sock()).await;
+            let resp = tx.send_request(request(method, path, body.into())).await;
+            let resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await;
+            let body = body.unwrap_or_else(|e| panic!("{what}: body: {e}"));
+            Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body: body.to_bytes(),
+            }
+        };
+        tokio::time::timeout(LIMIT, fut)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no complete answer in {LIMIT:?}"))
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, Bytes::new()).await
+    }
+
+    pub async fn post(&self, path: &str) -> Reply {
+        self.call("POST", path, Bytes::new()).await
+    }
+
+    pub async fn post_json(&self, path: &str, v: &Value) -> Reply {
+        self.call("POST", path, v.to_string()).await
+    }
+
+    /// Create a container (named when `name` is given) and return its id.
+    pub async fn create(&self, name: Option<&str>, config: &Value) -> String {
+        let path = match name {
+            Some(n) => format!("/containers/create?name={n}"),
+            None => "/containers/create".into(),
+        };
+        let r = self.post_json(&path, config).await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "POST {path} {config}: {}",
+            r.text()
+        );
+        r.json()["Id"].as_str().expect("no Id").to_string()
+    }
+
+    /// Create and start; return the id.
+    pub async fn run(&self, name: Option<&str>, config: &Value) -> String {
+        let id = self.create(name, config).await;
+        let r = self.post(&format!("/containers/{id}/start")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "start {config}: {}",
+            r.text()
+        );
+        id
+    }
+
+    pub async fn inspect(&self, reference: &str) -> Value {
+        let r = self.get(&format!("/containers/{reference}/json")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "inspect {reference}: {}",
+            r.text()
+        );
+        r.json()
+    }
+
+    /// `POST wait` (condition not-running) to the end; the exit code.
+    pub async fn wait(&self, id: &str) -> i64 {
+        let r = self.post(&format!("/containers/{id}/wait")).await;
+        assert_eq!(r.status, StatusCode::OK, "wait {id}: {}", r.text());
+        r.json()["StatusCode"].as_i64().expect("no StatusCode")
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let ids = std::fs::read_dir(self.root().join("containers"))
+                .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            for id in ids {
+                let path = format!("/containers/{}?force=1", id.to_string_lossy());
+                if let Err(e) = raw_request(&self.sock(), "DELETE", &path) {
+                    eprintln!("cleanup: DELETE {path}: {e}");
+                }
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A blocking request for `Drop`, where no runtime may be entered: the status line.
+fn raw_request(sock: &std::path::Path, method: &str, path: &str) -> std::io::Result<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(LIMIT))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.lines().next().unwrap_or_default().to_string())
+}
+
+/// An HTTP/1.1 connection to the socket, upgrades allowed.
+pub async fn connect(sock: &std::path::Path) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::UnixStream::connect(sock)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {sock:?}: {e}"));
+    let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(conn.with_upgrades());
+    tx
+}
+
+/// A request with `Host: docker` and, when there is a body, `Content-Type: application/json`.
+pub fn request(method: &str, path: &str, body: Bytes) -> hyper::Request<Full<Bytes>> {
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", "docker");
+    if !body.is_empty() {
+        b = b.header("Content-Type", "application/json");
+    }
+    b.body(Full::new(body)).unwrap()
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
+    }
+    /// Assert a Docker error: this status, `Content-Type: application/json`, this message.
+    pub fn assert_error(&self, status: u16, message: &str, what: &str) {
+        assert_eq!(self.status.as_u16(), status, "{what}: {}", self.text());
+        assert_eq!(
+            self.header("Content-Type"),
+            Some("application/json"),
+            "{what}: error Content-Type"
+        );
+        assert_eq!(self.json()["message"], message, "{what}");
+    }
+}
+
+/// Split a multiplexed stream into (stream byte, payload) frames; panics on a torn frame.
+pub fn frames(mut raw: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while !raw.is_empty() {
+        assert!(raw.len() >= 8, "torn frame header: {raw:?}");
+        assert_eq!(raw[1..4], [0, 0, 0], "bad frame header: {:?}", &raw[..8]);
+        let n = u32::from_be_bytes(raw[4..8].try_into().unwrap()) as usize;
+        assert!(
+            raw.len() >= 8 + n,
+            "torn frame: want {n} bytes, have {}",
+            raw.len() - 8
+        );
+        out.push((raw[0], raw[8..8 + n].to_vec()));
+        raw = &raw[8 + n..];
+    }
+    out
+}
+
+/// Payloads of one stream, concatenated.
+pub fn stream_text(frames: &[(u8, Vec<u8>)], stream: u8) -> String {
+    let bytes: Vec<u8> = frames
+        .iter()
+        .filter(|(s, _)| *s == stream)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Percent-encode a query value (the `filters` JSON).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn entry(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(1_700_000_000);
+    h
+}
+
+/// A busybox root filesystem: the static /bin/busybox (Debian busybox-static), a symlink per
+/// applet, /etc/passwd, /etc/group and a 1777 /tmp.
+pub fn busybox_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (dir, mode) in [("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777)] {
+        let mut h = entry(tar::EntryType::Directory, mode, 0);
+        b.append_data(&mut h, dir, &[][..]).unwrap();
+    }
+    b.append_path_with_name("/bin/busybox", "bin/busybox")
+        .expect("the static busybox at /bin/busybox (Debian busybox-static)");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    assert!(list.status.success(), "busybox --list: {list:?}");
+    for applet in String::from_utf8(list.stdout).unwrap().split_whitespace() {
+        if applet == "busybox" {
+            continue;
+        }
+        let mut h = entry(tar::EntryType::Symlink, 0o777, 0);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    let files: [(&str, &[u8]); 2] = [
+        (
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        ),
+        ("etc/group", b"root:x:0:\nnogroup:x:65534:\n"),
+    ];
+    for (name, data) in files {
+        let mut h = entry(tar::EntryType::Regular, 0o644, data.len() as u64);
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
