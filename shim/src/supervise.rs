@@ -16,7 +16,7 @@ use crate::{restart, signals, sys};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
@@ -558,9 +558,9 @@ impl Supervisor {
         while let Ok((stream, _)) = self.attach.accept() {
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut line = String::new();
-            let hello: AttachHello = match BufReader::new(&stream).read_line(&mut line) {
-                Ok(_) => serde_json::from_str(&line).unwrap_or_default(),
+            // Exactly the hello line: stdin the client sent right behind it stays in the socket.
+            let hello: AttachHello = match read_line_exact(&stream) {
+                Ok(line) => serde_json::from_slice(&line).unwrap_or_default(),
                 Err(_) => continue,
             };
             let _ = stream.set_read_timeout(None);
@@ -579,11 +579,10 @@ impl Supervisor {
         while let Ok((mut stream, _)) = self.control.accept() {
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut line = String::new();
-            if BufReader::new(&stream).read_line(&mut line).is_err() {
+            let Ok(line) = read_line_exact(&stream) else {
                 continue;
-            }
-            let response = match serde_json::from_str::<Request>(&line) {
+            };
+            let response = match serde_json::from_slice::<Request>(&line) {
                 Ok(req) => match self.handle(req, &mut stream) {
                     Some(r) => r,
                     None => continue,
@@ -725,6 +724,23 @@ enum Source {
     Attach,
     Output(u8),
     Client(usize),
+}
+
+/// Read one line (without its newline) and not a byte more: what follows belongs to the stream.
+fn read_line_exact(mut stream: &UnixStream) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(line)
 }
 
 fn error(message: String, conflict: bool) -> Response {

@@ -238,6 +238,7 @@ async fn wait(State(s): State<AppState>, Path(reference): Path<String>, Query(q)
 
 async fn wait_for(e: &Engine, id: &str, condition: &str, initial: berth_shim::State) -> i32 {
     let mut last_code = initial.exit_code;
+    let mut delay = Duration::from_millis(1);
     loop {
         let state = {
             let (e, id) = (e.clone(), id.to_string());
@@ -272,7 +273,9 @@ async fn wait_for(e: &Engine, id: &str, condition: &str, initial: berth_shim::St
             // container's shim left its exit code behind.
             _ => return berth_shim::remove::last_exit(&e.container_paths(id)).unwrap_or(last_code),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Short waits first (a `docker run` of a quick command), then at most 50 ms.
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(50));
     }
 }
 

@@ -168,7 +168,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let engine = Engine::new(berth_shim::Paths::new(tmp.path(), tmp.path().join("run")));
         let c = engine.paths.containers();
-        for d in [".removing-aaa/upper", ".creating-new", ".creating-old", "0123"] {
+        for d in [
+            ".removing-aaa/upper",
+            ".creating-new",
+            ".creating-old",
+            "0123",
+        ] {
             std::fs::create_dir_all(c.join(d)).unwrap();
         }
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
