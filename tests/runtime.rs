@@ -29,6 +29,11 @@ fn container_is_pid_1_with_its_hostname_and_dockers_defaults() {
     );
     assert!(out.contains("CapEff:\t00000000a80425fb"), "caps: {out}");
     assert!(out.contains("Seccomp:\t2"), "seccomp: {out}");
+    assert_eq!(
+        env.state(&spec.id).root_mode,
+        berth_shim::state::RootMode::PivotRoot,
+        "the state says how the root was entered"
+    );
     for dev in [
         "null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue", "fd",
         "stdin", "stdout", "stderr",

@@ -37,6 +37,13 @@ impl Prepared {
         let seccomp = if spec.process.privileged && spec.process.seccomp == SeccompSpec::Default {
             None
         } else {
+            // libseccomp's compile grows the heap by a megabyte that glibc keeps: on a cache
+            // miss, compile in a child that writes the cache and exits, then read the cache.
+            if let Ok(sys::Forked::Child) = sys::fork() {
+                let ok = seccomp::compile(&spec.process.seccomp, &caps, Some(cache_dir)).is_ok();
+                sys::exit_now(if ok { 0 } else { 1 });
+            }
+            let _ = sys::waitpid(-1, 0);
             seccomp::compile(&spec.process.seccomp, &caps, Some(cache_dir))
                 .map_err(|e| fail("seccomp", e))?
         };
@@ -129,7 +136,12 @@ fn prepare_and_exec(
     namespaces::unshare_cgroup(&spec.namespaces).map_err(|e| fail("cgroup namespace", e))?;
     // 3. The root filesystem; from here on paths are the container's.
     let root_mode = rootfs::setup(spec, paths).map_err(|e| fail("preparing the root", e))?;
-    let _ = root_mode;
+    // Tell the shim how the root was entered: the first byte on the error pipe.
+    let mode_byte: &[u8] = match root_mode {
+        crate::state::RootMode::PivotRoot => b"P",
+        crate::state::RootMode::Chroot => b"C",
+    };
+    sys::write_all(errors, mode_byte).map_err(|e| fail("reporting the root mode", e))?;
     // 4. Names and the loopback interface.
     if spec.namespaces.uts == NsMode::Private {
         let hostname = if spec.hostname.is_empty() {

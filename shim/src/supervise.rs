@@ -243,18 +243,32 @@ impl Supervisor {
         drop(go);
         let mut report = Vec::new();
         let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut report);
-        if !report.is_empty() {
+        // First the root mode (a byte, once the root is entered), then an error if any.
+        let root_mode = match report.first() {
+            Some(b'C') => Some(crate::state::RootMode::Chroot),
+            Some(b'P') => Some(crate::state::RootMode::PivotRoot),
+            _ => None,
+        };
+        let failure = &report[usize::from(root_mode.is_some())..];
+        if !failure.is_empty() || root_mode.is_none() {
             let _ = sys::waitpid(pid, 0);
-            return Err(match serde_json::from_slice::<Response>(&report) {
+            return Err(match serde_json::from_slice::<Response>(failure) {
                 Ok(Response::Error {
                     message, exit_code, ..
                 }) => InitFailure {
                     message,
                     exit_code: exit_code.unwrap_or(127),
                 },
-                _ => fail("starting the container", String::from_utf8_lossy(&report)),
+                _ => fail(
+                    "starting the container",
+                    format!(
+                        "the container's first process died: {}",
+                        String::from_utf8_lossy(failure)
+                    ),
+                ),
             });
         }
+        let root_mode = root_mode.unwrap_or_default();
         self.io = Some(shim_io);
         self.child = Some(Child {
             pid,
@@ -277,6 +291,7 @@ impl Supervisor {
             s.restart_count = restart_count;
             s.manually_stopped = false;
             s.cgroup_id = cgroup_id;
+            s.root_mode = root_mode;
         });
         if let Err(e) = r {
             eprintln!("berth-shim {}: recording the start: {e}", self.cpaths.id);
