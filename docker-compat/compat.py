@@ -134,6 +134,12 @@ class Berth:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        # The cgroup parent every container of ours lived under, when nothing else uses it.
+        for h in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(os.path.join("/sys/fs/cgroup", h, "berth"))
+            except OSError:
+                pass
 
 
 def main():

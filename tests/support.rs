@@ -252,8 +252,14 @@ pub fn remove_cgroup_leaf(parent: &str, id: &str) {
     };
     for e in entries.flatten() {
         let d = e.path().join(parent).join(id);
-        if d.is_dir() {
-            let _ = std::fs::remove_dir(&d);
+        // A killed process leaves its cgroup a moment later: retry while it is busy.
+        for _ in 0..200 {
+            match std::fs::remove_dir(&d) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => break,
+            }
         }
     }
 }
