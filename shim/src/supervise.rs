@@ -714,12 +714,11 @@ impl Supervisor {
 
     /// The container is done: release what it held; with auto-remove, remove it entirely.
     fn cleanup(&mut self) {
-        if let Err(e) = self.cgroup.remove() {
-            eprintln!("berth-shim {}: removing the cgroup: {e}", self.cpaths.id);
-        }
         let _ = std::fs::remove_file(self.cpaths.control_socket());
         let _ = std::fs::remove_file(self.cpaths.attach_socket());
         let _ = std::fs::remove_dir(self.cpaths.rootfs());
+        // The removal a client may be waiting for (`docker run --rm`) comes first; the empty
+        // cgroup goes after, where nobody waits on it.
         if self.spec.auto_remove {
             // A `wait?condition=removed` learns the exit code from here once the container's
             // directory is gone.
@@ -729,6 +728,9 @@ impl Supervisor {
             if let Err(e) = crate::remove::remove_container_files(&self.cpaths) {
                 eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
             }
+        }
+        if let Err(e) = self.cgroup.remove() {
+            eprintln!("berth-shim {}: removing the cgroup: {e}", self.cpaths.id);
         }
     }
 }
