@@ -132,7 +132,8 @@ def main():
 
         print("== shim memory while a container runs")
         b.out("run", "-d", "--name", "mem", "busybox", "sleep", "1000")
-        print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB, private {figures.get('shim_private_kib')} KiB")
+        print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB, private {figures.get('shim_private_kib')} KiB, "
+              f"anonymous (what each further shim costs) {figures.get('shim_marginal_kib')} KiB")
         if d:
             subprocess.run(["docker", "run", "-d", "--name", "mem", "busybox", "sleep", "1000"], env=d.env,
                            check=True, capture_output=True)
