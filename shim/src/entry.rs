@@ -14,6 +14,9 @@ const SEALED_FLAG: &str = "--sealed";
 
 #[derive(Debug, PartialEq)]
 struct Parsed {
+    /// "run" (a container) or "exec" (a process in a running container).
+    verb: String,
+    exec_id: Option<String>,
     root: PathBuf,
     run_root: PathBuf,
     id: String,
@@ -23,12 +26,16 @@ struct Parsed {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut it = args.iter();
-    if it.next().map(String::as_str) != Some("run") {
-        return Err(
-            "usage: berth-shim run --root DIR --run-root DIR --id ID [--wait-start]".into(),
-        );
-    }
+    let verb = match it.next().map(String::as_str) {
+        Some(v @ ("run" | "exec")) => v.to_string(),
+        _ => return Err(
+            "usage: berth-shim run|exec --root DIR --run-root DIR --id ID [--exec EXEC] [--wait-start]"
+                .into(),
+        ),
+    };
     let mut p = Parsed {
+        verb,
+        exec_id: None,
         root: PathBuf::from(crate::paths::DEFAULT_ROOT),
         run_root: PathBuf::from(crate::paths::DEFAULT_RUN_ROOT),
         id: String::new(),
@@ -42,12 +49,21 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             "--run-root" => p.run_root = value()?.into(),
             "--id" => p.id = value()?,
             "--wait-start" => p.wait_start = true,
+            "--exec" => p.exec_id = Some(value()?),
             SEALED_FLAG => p.sealed = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if p.id.is_empty() || !p.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err("--id must be a container id".into());
+    }
+    if p.verb == "exec"
+        && !p
+            .exec_id
+            .as_ref()
+            .is_some_and(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return Err("exec needs --exec with an exec id".into());
     }
     Ok(p)
 }
@@ -67,6 +83,15 @@ pub fn main(args: Vec<String>) -> i32 {
     redirect_stderr(&parsed);
     // The caller (spawn::start) put the ready pipe at READY_FD; a shim run by hand has none.
     let ready = sys::take_fd_if_open(READY_FD);
+    if let Some(exec_id) = parsed.exec_id.filter(|_| parsed.verb == "exec") {
+        return crate::exec::run(
+            &Paths::new(parsed.root, parsed.run_root),
+            &parsed.id,
+            &exec_id,
+            parsed.wait_start,
+            ready,
+        );
+    }
     supervise::run(Args {
         paths: Paths::new(parsed.root, parsed.run_root),
         id: parsed.id,

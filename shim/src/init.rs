@@ -13,7 +13,7 @@ use crate::sys;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use std::ffi::CString;
 use std::io::Read;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -55,12 +55,8 @@ impl Prepared {
 pub struct InitFds {
     /// Read end: one byte from the shim once the process is in its cgroup (and id-mapped).
     pub go: OwnedFd,
-    /// Become fds 0, 1 and 2.
-    pub stdin: OwnedFd,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-    /// The stdio is a terminal: make it the controlling one.
-    pub tty: bool,
+    /// Its standard streams (pipes, or a terminal it opens itself).
+    pub stdio: crate::stdio::ChildIo,
 }
 
 /// A failure before execve: Docker's message and the exit code `docker run` returns.
@@ -105,7 +101,7 @@ pub fn run(
     sys::exit_now(failure.exit_code)
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 fn prepare_and_exec(
     spec: &ContainerSpec,
@@ -158,28 +154,31 @@ fn prepare_and_exec(
         sys::loopback_up().map_err(|e| fail("bringing up lo", e))?;
     }
     // 5. Standard streams and a session of our own.
-    for (fd, target) in [(&fds.stdin, 0), (&fds.stdout, 1), (&fds.stderr, 2)] {
-        sys::dup2(fd.as_raw_fd(), target).map_err(|e| fail("setting up stdio", e))?;
-    }
-    drop((fds.stdin, fds.stdout, fds.stderr));
-    nix::unistd::setsid().map_err(|e| fail("setsid", e))?;
-    if fds.tty {
-        sys::set_controlling_tty(0).map_err(|e| fail("setting the terminal", e))?;
-    }
+    fds.stdio
+        .install()
+        .map_err(|e| fail("setting up stdio", e))?;
+    // 6-8. The user, the program and its privileges.
+    become_process(&spec.process, prepared, errors)
+}
+
+/// Turn the current process, already inside the container's namespaces and cgroup, into
+/// `p`: the user, working directory and program as the container sees them, then limits,
+/// seccomp, capabilities, and execve. Shared by a container's first process and by exec.
+pub(crate) fn become_process(
+    p: &crate::spec::ProcessSpec,
+    prepared: &Prepared,
+    errors: RawFd,
+) -> Result<Never, InitFailure> {
     // 6. The user, the working directory and the program, as the container sees them.
-    let u = user::resolve(
-        Path::new("/"),
-        &spec.process.user,
-        &spec.process.additional_groups,
-    )
-    .map_err(|e| InitFailure {
-        message: e.to_string(),
-        exit_code: 127,
-    })?;
-    let cwd = if spec.process.cwd.is_empty() {
+    let u =
+        user::resolve(Path::new("/"), &p.user, &p.additional_groups).map_err(|e| InitFailure {
+            message: e.to_string(),
+            exit_code: 127,
+        })?;
+    let cwd = if p.cwd.is_empty() {
         "/"
     } else {
-        spec.process.cwd.as_str()
+        p.cwd.as_str()
     };
     if !Path::new(cwd).is_dir() {
         std::fs::create_dir_all(cwd).map_err(|e| fail("creating the working directory", e))?;
@@ -189,7 +188,7 @@ fn prepare_and_exec(
         message: format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"),
         exit_code: 127,
     })?;
-    let mut env = spec.process.env.clone();
+    let mut env = p.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", u.home));
     }
@@ -199,7 +198,7 @@ fn prepare_and_exec(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .to_string();
-    let args = &spec.process.args;
+    let args = &p.args;
     let Some(arg0) = args.first() else {
         return Err(InitFailure {
             message: "no command specified".to_string(),
@@ -211,9 +210,9 @@ fn prepare_and_exec(
     //    no_new_privs lets an unprivileged process load it), then user and capabilities.
     let capset = &prepared.caps;
     let filter = prepared.seccomp.as_ref();
-    rlimits::apply(&spec.process.rlimits).map_err(|e| fail("rlimits", e))?;
+    rlimits::apply(&p.rlimits).map_err(|e| fail("rlimits", e))?;
     let mut filter = filter;
-    if spec.process.no_new_privileges {
+    if p.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privileges", e))?;
     } else if let Some(f) = filter.take() {
         seccomp::load_bpf(f).map_err(|e| fail("loading seccomp", e))?;
@@ -232,7 +231,7 @@ fn prepare_and_exec(
     let cenv = cstrings(&env)?;
     let cprog = CString::new(program.as_os_str().as_encoded_bytes())
         .map_err(|e| fail("program path", e))?;
-    if spec.process.init {
+    if p.init {
         return reaper::run(&cprog, &cargs, &cenv, errors);
     }
     let err = sys::execve(&cprog, &cargs, &cenv);

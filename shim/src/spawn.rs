@@ -6,7 +6,7 @@ use crate::control::{Ready, Response};
 use crate::paths::Paths;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The descriptor on which the shim finds its ready pipe.
@@ -70,23 +70,43 @@ pub fn shim_binary() -> PathBuf {
 /// Spawn the shim for container `id` (its `config.json` written already) and wait for it to
 /// report. Returns when the container's process has exec'd, or with the reason it could not.
 pub fn start(paths: &Paths, id: &str, opts: &StartOptions) -> Result<Started> {
-    let binary = opts.shim_binary.clone().unwrap_or_else(shim_binary);
+    let mut args = vec!["run".to_string(), "--id".to_string(), id.to_string()];
+    if opts.wait_start {
+        args.push("--wait-start".to_string());
+    }
+    spawn(paths, id, &args, opts.shim_binary.clone())
+}
+
+/// Spawn the helper that runs exec `exec_id` in container `id`. With `wait_attach` the
+/// process starts when the first client attaches (so that none of its output is lost).
+pub fn start_exec(paths: &Paths, id: &str, exec_id: &str, wait_attach: bool) -> Result<Started> {
+    let mut args = vec![
+        "exec".to_string(),
+        "--id".to_string(),
+        id.to_string(),
+        "--exec".to_string(),
+        exec_id.to_string(),
+    ];
+    if wait_attach {
+        args.push("--wait-start".to_string());
+    }
+    spawn(paths, id, &args, None)
+}
+
+fn spawn(paths: &Paths, id: &str, args: &[String], binary: Option<PathBuf>) -> Result<Started> {
+    let binary = binary.unwrap_or_else(shim_binary);
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e.into()))?;
     let mut cmd = Command::new(&binary);
-    cmd.arg("run")
+    cmd.args(&args[..1])
         .arg("--root")
         .arg(&paths.root)
         .arg("--run-root")
         .arg(&paths.run_root)
-        .arg("--id")
-        .arg(id)
+        .args(&args[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if opts.wait_start {
-        cmd.arg("--wait-start");
-    }
     crate::sys::pass_fd(&mut cmd, write_end.as_raw_fd(), READY_FD);
     let mut child = cmd.spawn().map_err(|source| SpawnError::Exec {
         path: binary.clone(),
@@ -126,9 +146,4 @@ pub fn report(fd: std::os::fd::OwnedFd, ready: &Ready) {
     if let Ok(data) = serde_json::to_vec(ready) {
         let _ = f.write_all(&data);
     }
-}
-
-/// Is `path` a `berth-shim` we can run? (For callers that want to fail early.)
-pub fn shim_exists(path: &Path) -> bool {
-    path.is_file()
 }

@@ -17,46 +17,44 @@ pub struct ShimIo {
     pub stderr: Option<OwnedFd>,
     /// The terminal's master side, for resizes.
     pub tty: Option<OwnedFd>,
+    /// With a terminal: where the container's process sends the master it opened.
+    tty_socket: Option<OwnedFd>,
+    open_stdin: bool,
 }
 
-/// The container's ends, which become its fds 0, 1 and 2.
+/// The container's ends: pipes that become its fds 0, 1 and 2, or (with a terminal) a socket
+/// to send the shim the master of a terminal it opens in its own /dev/pts.
 pub struct ChildIo {
-    pub stdin: OwnedFd,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-    pub tty: bool,
+    pipes: Option<[OwnedFd; 3]>,
+    tty_socket: Option<OwnedFd>,
+    console_size: Option<(u16, u16)>,
 }
 
 /// Make the streams for one run of the container's process.
 pub fn create(p: &ProcessSpec) -> io::Result<(ShimIo, ChildIo)> {
     if p.tty {
-        let size = p.console_size.map(|(rows, cols)| nix::pty::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        });
-        let pty = nix::pty::openpty(size.as_ref(), None).map_err(io::Error::from)?;
-        crate::sys::set_cloexec(pty.master.as_raw_fd(), true)?;
-        crate::sys::set_cloexec(pty.slave.as_raw_fd(), true)?;
-        crate::sys::set_nonblocking(pty.master.as_raw_fd())?;
-        let shim = ShimIo {
-            stdin: if p.open_stdin {
-                Some(pty.master.try_clone()?)
-            } else {
-                None
+        let (shim_end, child_end) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        return Ok((
+            ShimIo {
+                stdin: None,
+                stdout: None,
+                stderr: None,
+                tty: None,
+                tty_socket: Some(shim_end),
+                open_stdin: p.open_stdin,
             },
-            stdout: Some(pty.master.try_clone()?),
-            stderr: None,
-            tty: Some(pty.master),
-        };
-        let child = ChildIo {
-            stdin: pty.slave.try_clone()?,
-            stdout: pty.slave.try_clone()?,
-            stderr: pty.slave,
-            tty: true,
-        };
-        return Ok((shim, child));
+            ChildIo {
+                pipes: None,
+                tty_socket: Some(child_end),
+                console_size: p.console_size,
+            },
+        ));
     }
     let (stdin_child, stdin_shim) = if p.open_stdin {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -75,14 +73,72 @@ pub fn create(p: &ProcessSpec) -> io::Result<(ShimIo, ChildIo)> {
             stdout: Some(out_r),
             stderr: Some(err_r),
             tty: None,
+            tty_socket: None,
+            open_stdin: p.open_stdin,
         },
         ChildIo {
-            stdin: stdin_child,
-            stdout: out_w,
-            stderr: err_w,
-            tty: false,
+            pipes: Some([stdin_child, out_w, err_w]),
+            tty_socket: None,
+            console_size: None,
         },
     ))
+}
+
+impl ChildIo {
+    /// In the container's process, inside its mount namespace: make fds 0, 1 and 2 and a
+    /// session of its own. With a terminal: open one in the container's /dev/pts (so that
+    /// `tty` names it), make it the controlling terminal, and send the master to the shim.
+    pub fn install(self) -> io::Result<()> {
+        if let Some(pipes) = self.pipes {
+            for (fd, target) in pipes.iter().zip(0..) {
+                crate::sys::dup2(fd.as_raw_fd(), target)?;
+            }
+            drop(pipes);
+            nix::unistd::setsid().map_err(io::Error::from)?;
+            return Ok(());
+        }
+        let socket = self
+            .tty_socket
+            .ok_or_else(|| io::Error::other("no terminal socket"))?;
+        let (master, slave) = crate::sys::open_pty("/dev/ptmx")?;
+        if let Some((rows, cols)) = self.console_size {
+            crate::sys::set_winsize(master.as_raw_fd(), rows, cols)?;
+        }
+        crate::sys::send_fd(socket.as_raw_fd(), master.as_raw_fd())?;
+        drop(master);
+        for target in 0..3 {
+            crate::sys::dup2(slave.as_raw_fd(), target)?;
+        }
+        drop(slave);
+        nix::unistd::setsid().map_err(io::Error::from)?;
+        crate::sys::set_controlling_tty(0)
+    }
+}
+
+impl ShimIo {
+    /// Drop the shim's copies of what belongs to the child (call in the child after fork).
+    pub fn close(self) {}
+
+    /// With a terminal: receive the master the container's process opened. Returns without
+    /// one (and the caller learns why from the error pipe) when the process died first.
+    pub fn receive_terminal(&mut self) -> io::Result<()> {
+        let Some(socket) = self.tty_socket.take() else {
+            return Ok(());
+        };
+        let Some(master) = crate::sys::recv_fd(socket.as_raw_fd())? else {
+            return Ok(());
+        };
+        crate::sys::set_cloexec(master.as_raw_fd(), true)?;
+        crate::sys::set_nonblocking(master.as_raw_fd())?;
+        self.stdin = if self.open_stdin {
+            Some(master.try_clone()?)
+        } else {
+            None
+        };
+        self.stdout = Some(master.try_clone()?);
+        self.tty = Some(master);
+        Ok(())
+    }
 }
 
 /// Read what is there now without blocking. `Ok(None)`: the stream ended.
@@ -148,13 +204,14 @@ mod tests {
         let p = ProcessSpec::default();
         let (shim, child) = create(&p).unwrap();
         assert!(shim.stdin.is_none(), "no stdin unless OpenStdin");
-        let mut w = std::fs::File::from(child.stdout);
+        let [stdin, stdout, stderr] = child.pipes.unwrap();
+        let mut w = std::fs::File::from(stdout);
         w.write_all(b"out").unwrap();
         drop(w);
         let mut buf = [0u8; 16];
         let n = read_available(shim.stdout.as_ref().unwrap(), &mut buf).unwrap();
         assert_eq!(n, Some(3));
-        drop((child.stdin, child.stderr));
+        drop((stdin, stderr));
         assert_eq!(
             read_available(shim.stdout.as_ref().unwrap(), &mut buf).unwrap(),
             None

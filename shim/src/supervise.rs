@@ -222,10 +222,7 @@ impl Supervisor {
                 drop((go_w, err_r, shim_io));
                 let fds = InitFds {
                     go: go_r,
-                    stdin: child_io.stdin,
-                    stdout: child_io.stdout,
-                    stderr: child_io.stderr,
-                    tty: child_io.tty,
+                    stdio: child_io,
                 };
                 init::run(&self.spec, &self.cpaths, &self.prepared, fds, err_w)
             }
@@ -241,6 +238,11 @@ impl Supervisor {
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
         drop(go);
+        let mut shim_io = shim_io;
+        // With a terminal, the process sends the master of the one it opened (before exec).
+        if let Err(e) = shim_io.receive_terminal() {
+            eprintln!("berth-shim {}: receiving the terminal: {e}", self.cpaths.id);
+        }
         let mut report = Vec::new();
         let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut report);
         // First the root mode (a byte, once the root is entered), then an error if any.
@@ -744,7 +746,7 @@ enum Source {
 }
 
 /// Read one line (without its newline) and not a byte more: what follows belongs to the stream.
-fn read_line_exact(mut stream: &UnixStream) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_line_exact(mut stream: &UnixStream) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut line = Vec::new();
     let mut byte = [0u8; 1];

@@ -335,6 +335,71 @@ pub fn seccomp_set_filter(program: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Open a new terminal from the ptmx at `ptmx` (the caller's own /dev/pts instance): the master,
+/// unlocked, and its slave (TIOCGPTPEER, so no path lookup is involved).
+pub fn open_pty(ptmx: &str) -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let path = std::ffi::CString::new(ptmx).map_err(io::Error::other)?;
+    // SAFETY: `path` is a valid C string for the call; open returns a new descriptor or -1.
+    let m = check(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the descriptor was just opened and is owned by nothing else.
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int from our stack.
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor for the slave.
+    let s = check(unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: as above, a new descriptor owned by nothing else.
+    let slave = unsafe { OwnedFd::from_raw_fd(s) };
+    Ok((master, slave))
+}
+
+/// Send one descriptor over a unix socket (SCM_RIGHTS).
+pub fn send_fd(socket: RawFd, fd: RawFd) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [std::io::IoSlice::new(b"t")];
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(socket, &iov, &cmsg, MsgFlags::empty(), None).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Receive one descriptor sent with [`send_fd`]; None when the other side closed first.
+pub fn recv_fd(socket: RawFd) -> io::Result<Option<std::os::fd::OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor in our table for us.
+                return Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) }));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Take ownership of descriptor `fd` inherited from our parent, if it is open, and mark it
 /// close-on-exec. Call once per descriptor: after this the returned value owns it.
 pub fn take_fd_if_open(fd: RawFd) -> Option<std::os::fd::OwnedFd> {

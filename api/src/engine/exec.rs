@@ -1,0 +1,158 @@
+//! docker exec: create records the exec under its container (and an index by exec id), start
+//! spawns the exec helper, inspect reads what the helper recorded.
+
+use super::{Engine, EngineError, Result};
+use berth_shim::exec::{ExecPaths, ExecSpec};
+use berth_shim::spawn::{self, SpawnError};
+use berth_shim::state::Status;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Docker's exec create body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecConfig {
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub tty: bool,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub privileged: bool,
+    pub user: String,
+    pub working_dir: String,
+    pub console_size: Option<Vec<u16>>,
+    pub detach_keys: String,
+}
+
+impl Engine {
+    fn exec_index(&self, exec_id: &str) -> std::path::PathBuf {
+        self.paths.root.join("execs").join(exec_id)
+    }
+
+    /// The container an exec belongs to, and the exec's files.
+    pub fn exec_paths(&self, exec_id: &str) -> Result<(String, ExecPaths)> {
+        let not_found = || EngineError::NotFound(format!("No such exec instance: {exec_id}"));
+        if exec_id.is_empty() || !exec_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let cid = std::fs::read_to_string(self.exec_index(exec_id)).map_err(|_| not_found())?;
+        let cid = cid.trim().to_string();
+        let ep = ExecPaths::new(&self.container_paths(&cid), exec_id);
+        if !ep.spec().exists() {
+            return Err(not_found());
+        }
+        Ok((cid, ep))
+    }
+
+    fn check_exec_allowed(&self, id: &str) -> Result<()> {
+        let st = self.state(id)?;
+        match st.status {
+            Status::Running => Ok(()),
+            Status::Paused => Err(EngineError::Conflict(format!(
+                "container {id} is paused, unpause the container before exec"
+            ))),
+            _ => Err(EngineError::Conflict(format!(
+                "container {id} is not running"
+            ))),
+        }
+    }
+
+    pub fn exec_create(&self, reference: &str, cfg: ExecConfig) -> Result<String> {
+        let id = self.lookup(reference)?;
+        self.check_exec_allowed(&id)?;
+        let args = cfg.cmd.clone().unwrap_or_default();
+        if args.is_empty() {
+            return Err(EngineError::InvalidParameter(
+                "No exec command specified".into(),
+            ));
+        }
+        let exec_id = super::names::new_id();
+        let spec = ExecSpec {
+            id: exec_id.clone(),
+            container_id: id.clone(),
+            args,
+            env: cfg.env.unwrap_or_default(),
+            user: cfg.user,
+            working_dir: cfg.working_dir,
+            tty: cfg.tty,
+            attach_stdin: cfg.attach_stdin,
+            attach_stdout: cfg.attach_stdout,
+            attach_stderr: cfg.attach_stderr,
+            privileged: cfg.privileged,
+            console_size: cfg
+                .console_size
+                .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+                .map(|s| (s[0], s[1])),
+        };
+        let ep = ExecPaths::new(&self.container_paths(&id), &exec_id);
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&ep.dir)?;
+            let data = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
+            berth_shim::fsutil::write_atomic(&ep.spec(), &data)?;
+            let index = self.exec_index(&exec_id);
+            std::fs::create_dir_all(index.parent().unwrap_or(&self.paths.root))?;
+            berth_shim::fsutil::write_atomic(&index, id.as_bytes())
+        };
+        write().map_err(|e| EngineError::system("recording the exec", e))?;
+        Ok(exec_id)
+    }
+
+    /// Start an exec. `attached`: the helper waits for the client's attach before it starts
+    /// the process; the caller then attaches with `berth_shim::exec::attach`.
+    pub fn exec_start(&self, exec_id: &str, attached: bool) -> Result<ExecPaths> {
+        let (cid, ep) = self.exec_paths(exec_id)?;
+        self.check_exec_allowed(&cid)?;
+        if ep.state().exists() || berth_shim::fsutil::is_locked(&ep.lock()) {
+            return Err(EngineError::Conflict(format!(
+                "Error: Exec command {exec_id} has already run"
+            )));
+        }
+        match spawn::start_exec(&self.paths, &cid, exec_id, attached) {
+            Ok(_) => Ok(ep),
+            Err(SpawnError::Start { message, .. }) if !attached => Err(EngineError::System(
+                format!("OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"),
+            )),
+            Err(SpawnError::Start { message, conflict: true, .. }) => Err(EngineError::Conflict(message)),
+            Err(e) => Err(EngineError::system("starting the exec", e)),
+        }
+    }
+
+    pub fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
+        let (_, ep) = self.exec_paths(exec_id)?;
+        berth_shim::exec::resize(&ep, rows, cols)
+            .map_err(|e| EngineError::Conflict(format!("exec {exec_id} is not running: {e}")))
+    }
+
+    pub fn exec_inspect(&self, exec_id: &str) -> Result<Value> {
+        let (cid, ep) = self.exec_paths(exec_id)?;
+        let data = std::fs::read(ep.spec()).map_err(|e| EngineError::system("exec", e))?;
+        let spec: ExecSpec =
+            serde_json::from_slice(&data).map_err(|e| EngineError::system("exec", e))?;
+        let st = berth_shim::exec::read_state(&ep);
+        let (entrypoint, arguments) = spec
+            .args
+            .split_first()
+            .map(|(a, rest)| (a.clone(), rest.to_vec()))
+            .unwrap_or_default();
+        Ok(json!({
+            "ID": exec_id,
+            "Running": st.running,
+            "ExitCode": st.exit_code,
+            "ProcessConfig": {
+                "tty": spec.tty,
+                "entrypoint": entrypoint,
+                "arguments": arguments,
+                "privileged": spec.privileged,
+                "user": spec.user,
+            },
+            "OpenStdin": spec.attach_stdin,
+            "OpenStderr": spec.attach_stderr,
+            "OpenStdout": spec.attach_stdout,
+            "CanRemove": false,
+            "ContainerID": cid,
+            "DetachKeys": "",
+            "Pid": st.pid,
+        }))
+    }
+}

@@ -1,0 +1,56 @@
+"""docker exec through the real CLI and docker-py."""
+import json
+import subprocess
+
+from compat import case, check
+
+
+@case
+def exec_output_exit_codes_and_errors(b):
+    b.out("run", "-d", "--name", "ex", "busybox", "sleep", "1000")
+    check(b.out("exec", "ex", "echo", "hi") == "hi", "exec output")
+    p = b.docker("exec", "ex", "sh", "-c", "echo out; echo err >&2; exit 7")
+    check(p.returncode == 7 and p.stdout == b"out\n" and p.stderr == b"err\n", f"{p.returncode} {p.stdout!r} {p.stderr!r}")
+    p = b.docker("exec", "ex", "nosuchcmd")
+    check(p.returncode == 127 and b"executable file not found in $PATH" in p.stderr, f"{p.returncode} {p.stderr!r}")
+    p = b.docker("exec", "-i", "ex", "sh", "-c", "tr a-z A-Z", input=b"hello\n")
+    check(p.returncode == 0 and p.stdout == b"HELLO\n", f"{p.returncode} {p.stdout!r}")
+    out = b.out("exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "65534", "ex", "sh", "-c",
+                "echo $FOO; pwd; id -u; grep -E '^(CapEff|Seccomp):' /proc/self/status")
+    check(out.split("\n")[:3] == ["bar", "/tmp", "65534"], out)
+    check("Seccomp:\t2" in out, "the container's seccomp profile applies: " + out)
+    out = b.out("exec", "ex", "grep", "CapEff", "/proc/self/status")
+    check("00000000a80425fb" in out, "the container's capabilities: " + out)
+    # The exec runs in the container's namespaces: it sees the container's processes.
+    out = b.out("exec", "ex", "ps", "-o", "pid,comm")
+    check("sleep" in out and " 1 " in f" {out} ", out)
+    b.out("exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d")
+    check(b.out("exec", "ex", "cat", "/tmp/d") == "detached", "exec -d ran")
+    b.out("rm", "-f", "ex")
+
+
+@case
+def exec_tty_and_refusals(b):
+    b.out("run", "-d", "--name", "ext", "busybox", "sleep", "1000")
+    p = b.docker("exec", "-t", "ext", "tty")
+    check(p.returncode == 0 and p.stdout.strip().startswith(b"/dev/pts/"), f"tty: {p.stdout!r}")
+    b.out("pause", "ext")
+    p = b.docker("exec", "ext", "true")
+    check(p.returncode != 0 and b"is paused" in p.stderr, p.stderr.decode())
+    b.out("unpause", "ext")
+    b.out("stop", "-t", "0", "ext")
+    p = b.docker("exec", "ext", "true")
+    check(p.returncode != 0 and b"is not running" in p.stderr, p.stderr.decode())
+    b.out("rm", "ext")
+
+
+@case
+def py_exec_run(b):
+    import docker
+    c = docker.DockerClient(base_url="unix://" + b.sock, version="auto", timeout=60)
+    ctr = c.containers.run("busybox", ["sleep", "1000"], detach=True, name="pyex")
+    res = ctr.exec_run(["sh", "-c", "echo py; exit 3"])
+    check(res.exit_code == 3 and res.output == b"py\n", str(res))
+    res = ctr.exec_run("echo tty", tty=True)
+    check(res.exit_code == 0 and res.output == b"tty\r\n", str(res))
+    ctr.remove(force=True)

@@ -1,0 +1,602 @@
+//! `docker exec`: a detached helper (the same binary, sealed the same way as the shim) that runs
+//! one process inside a running container and owns it: it joins the container's cgroup and
+//! namespaces, keeps the container's security settings, carries stdio to one attached client,
+//! and records the exit code before it lets the client go (the docker CLI reads it right after).
+//!
+//! Files: `<root>/containers/<id>/execs/<exec>/spec.json` (written by the API),
+//! `state.json` (written here); `<run>/containers/<id>/execs/<exec>.sock` (attach) and
+//! `<exec>.ctl` (resize), `<exec>.lock` (held while the helper lives).
+
+use crate::cgroups::{self, Cgroup};
+use crate::control::{AttachHello, Request, Response};
+use crate::fsutil::{self, FileLock};
+use crate::init::{become_process, fail, InitFailure, Prepared};
+use crate::paths::{ContainerPaths, Paths};
+use crate::spec::{ContainerSpec, ProcessSpec};
+use crate::state::{self, Status};
+use crate::stdio::{self, Client};
+use crate::sys;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the API asks for (Docker's exec config).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ExecSpec {
+    pub id: String,
+    pub container_id: String,
+    pub args: Vec<String>,
+    /// Added to the container's environment.
+    pub env: Vec<String>,
+    /// Empty: the container's user.
+    pub user: String,
+    /// Empty: the container's working directory.
+    pub working_dir: String,
+    pub tty: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub privileged: bool,
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// What the helper records.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ExecState {
+    pub running: bool,
+    pub pid: i32,
+    /// None until the process has ended (or failed to start).
+    pub exit_code: Option<i32>,
+}
+
+/// The files of one exec.
+#[derive(Debug, Clone)]
+pub struct ExecPaths {
+    pub dir: PathBuf,
+    pub run: PathBuf,
+    pub id: String,
+}
+
+impl ExecPaths {
+    pub fn new(container: &ContainerPaths, exec_id: &str) -> ExecPaths {
+        ExecPaths {
+            dir: container.dir.join("execs").join(exec_id),
+            run: container.run.join("execs"),
+            id: exec_id.to_string(),
+        }
+    }
+    pub fn spec(&self) -> PathBuf {
+        self.dir.join("spec.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    pub fn attach_socket(&self) -> PathBuf {
+        self.run.join(format!("{}.sock", self.id))
+    }
+    pub fn control_socket(&self) -> PathBuf {
+        self.run.join(format!("{}.ctl", self.id))
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.run.join(format!("{}.lock", self.id))
+    }
+}
+
+/// The exec's state as a client should see it: running only while its helper lives.
+pub fn read_state(p: &ExecPaths) -> ExecState {
+    let mut s: ExecState = std::fs::read(p.state())
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_default();
+    if s.running && !fsutil::is_locked(&p.lock()) {
+        s.running = false;
+        s.exit_code.get_or_insert(state::LOST_EXIT_CODE);
+    }
+    s
+}
+
+fn write_state(p: &ExecPaths, s: &ExecState) {
+    if let Ok(data) = serde_json::to_vec(s) {
+        let _ = fsutil::write_atomic(&p.state(), &data);
+    }
+}
+
+/// Resize the exec's terminal (through its helper).
+pub fn resize(p: &ExecPaths, rows: u16, cols: u16) -> std::io::Result<()> {
+    let mut s = crate::control::connect(&p.control_socket())?;
+    let mut line =
+        serde_json::to_vec(&Request::Resize { rows, cols }).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    s.write_all(&line)?;
+    let mut answer = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let _ = s.read_to_end(&mut answer);
+    Ok(())
+}
+
+/// Attach to an exec's helper (it starts the process on the first attach when it waits).
+pub fn attach(p: &ExecPaths, hello: AttachHello) -> std::io::Result<UnixStream> {
+    let mut stream = crate::control::connect(&p.attach_socket())?;
+    let mut line = serde_json::to_vec(&hello).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    Ok(stream)
+}
+
+fn report(ready: &mut Option<OwnedFd>, r: &Response) {
+    if let Some(fd) = ready.take() {
+        crate::spawn::report(fd, r);
+    }
+}
+
+fn failure_response(f: InitFailure) -> Response {
+    Response::Error {
+        message: f.message,
+        exit_code: Some(f.exit_code),
+        conflict: false,
+    }
+}
+
+/// The helper's main: returns its exit code.
+pub fn run(
+    paths: &Paths,
+    id: &str,
+    exec_id: &str,
+    wait_attach: bool,
+    mut ready: Option<OwnedFd>,
+) -> i32 {
+    let cpaths = paths.container(id);
+    let ep = ExecPaths::new(&cpaths, exec_id);
+    match Helper::new(paths, &cpaths, &ep) {
+        Ok(mut h) => {
+            if wait_attach {
+                report(&mut ready, &Response::Ok);
+                let Some(client) = h.accept_first_client() else {
+                    h.finish(None, 126);
+                    return 1;
+                };
+                h.client = Some(client);
+            }
+            match h.start() {
+                Ok(pid) => report(&mut ready, &Response::Started { pid }),
+                Err(f) => {
+                    // The client sees why, as dockerd writes it into the stream.
+                    let msg = format!("OCI runtime exec failed: exec failed: unable to start container process: {}: unknown\r\n", f.message);
+                    let code = f.exit_code;
+                    report(&mut ready, &failure_response(f));
+                    h.finish(Some(msg), code);
+                    return 1;
+                }
+            }
+            h.serve();
+            0
+        }
+        Err(f) => {
+            report(&mut ready, &failure_response(f));
+            1
+        }
+    }
+}
+
+struct Helper {
+    ep: ExecPaths,
+    spec: ExecSpec,
+    process: ProcessSpec,
+    prepared: Prepared,
+    cgroup: Cgroup,
+    target_pid: i32,
+    userns: bool,
+    _lock: FileLock,
+    attach: UnixListener,
+    control: UnixListener,
+    sigfd: SignalFd,
+    client: Option<Client>,
+    io: Option<stdio::ShimIo>,
+    pid: i32,
+}
+
+impl Helper {
+    fn new(paths: &Paths, cpaths: &ContainerPaths, ep: &ExecPaths) -> Result<Helper, InitFailure> {
+        std::fs::create_dir_all(&ep.run).map_err(|e| fail("exec run directory", e))?;
+        let lock = FileLock::try_acquire(&ep.lock())
+            .map_err(|e| fail("locking the exec", e))?
+            .ok_or_else(|| fail("exec", "this exec has been started already"))?;
+        let spec: ExecSpec = read_json(&ep.spec())?;
+        let cspec: ContainerSpec = read_json(&cpaths.config())?;
+        let st = state::read(cpaths).map_err(|e| fail("container state", e))?;
+        if st.status == Status::Paused {
+            return Err(fail(
+                "exec",
+                format!(
+                    "container {} is paused, unpause the container before exec",
+                    cpaths.id
+                ),
+            ));
+        }
+        if st.status != Status::Running || st.pid <= 0 {
+            return Err(fail(
+                "exec",
+                format!("container {} is not running", cpaths.id),
+            ));
+        }
+        // The pid must still be the container's: same start time as recorded.
+        if sys::process_start_time(st.pid).ok() != Some(st.pid_start_time) {
+            return Err(fail(
+                "exec",
+                format!("container {} is not running", cpaths.id),
+            ));
+        }
+        let mut process = cspec.process.clone();
+        process.args = spec.args.clone();
+        for e in &spec.env {
+            let key = e.split('=').next().unwrap_or(e);
+            process.env.retain(|x| x.split('=').next() != Some(key));
+            process.env.push(e.clone());
+        }
+        if !spec.user.is_empty() {
+            process.user = spec.user.clone();
+        }
+        if !spec.working_dir.is_empty() {
+            process.cwd = spec.working_dir.clone();
+        }
+        process.tty = spec.tty;
+        process.open_stdin = spec.attach_stdin;
+        process.stdin_once = true;
+        process.console_size = spec.console_size;
+        process.init = false;
+        if spec.privileged {
+            process.privileged = true;
+        }
+        let exec_container = ContainerSpec {
+            process: process.clone(),
+            ..cspec.clone()
+        };
+        let prepared = Prepared::new(&exec_container, &paths.root.join("cache/seccomp"))?;
+        let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
+        let cgroup = Cgroup::new(&layout, &cspec.cgroup_parent, &cpaths.id)
+            .map_err(|e| fail("the container's cgroup", e))?;
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.thread_block()
+            .map_err(|e| fail("blocking signals", e))?;
+        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| fail("signalfd", e))?;
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+        let attach =
+            crate::control::bind(&ep.attach_socket()).map_err(|e| fail("attach socket", e))?;
+        let control =
+            crate::control::bind(&ep.control_socket()).map_err(|e| fail("control socket", e))?;
+        control
+            .set_nonblocking(true)
+            .map_err(|e| fail("socket", e))?;
+        Ok(Helper {
+            ep: ep.clone(),
+            spec,
+            process,
+            prepared,
+            cgroup,
+            target_pid: st.pid,
+            userns: cspec.namespaces.user.is_some(),
+            _lock: lock,
+            attach,
+            control,
+            sigfd,
+            client: None,
+            io: None,
+            pid: 0,
+        })
+    }
+
+    fn accept_first_client(&mut self) -> Option<Client> {
+        let _ = self.attach.set_nonblocking(false);
+        let (stream, _) = self.attach.accept().ok()?;
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let line = crate::supervise::read_line_exact(&stream).ok()?;
+        let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
+        let _ = stream.set_read_timeout(None);
+        Some(Client {
+            stream,
+            hello,
+            stdin_done: !hello.stdin,
+        })
+    }
+
+    /// Start the process: a child joins the cgroup and the namespaces, then clones the process
+    /// as our own child (CLONE_PARENT) inside the container's pid namespace.
+    fn start(&mut self) -> Result<i32, InitFailure> {
+        let (shim_io, child_io) = stdio::create(&self.process).map_err(|e| fail("stdio", e))?;
+        let (err_r, err_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+        let (pid_r, pid_w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+        // Open every namespace before entering any: after the mount namespace, /proc is the
+        // container's.
+        let mut kinds = vec![
+            ("ipc", CloneFlags::CLONE_NEWIPC),
+            ("uts", CloneFlags::CLONE_NEWUTS),
+            ("net", CloneFlags::CLONE_NEWNET),
+            ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+            ("pid", CloneFlags::CLONE_NEWPID),
+            ("mnt", CloneFlags::CLONE_NEWNS),
+        ];
+        if self.userns {
+            kinds.insert(0, ("user", CloneFlags::CLONE_NEWUSER));
+        }
+        let mut ns = Vec::new();
+        for (kind, flag) in kinds {
+            let f = std::fs::File::open(format!("/proc/{}/ns/{kind}", self.target_pid))
+                .map_err(|e| fail("opening the container's namespaces", e))?;
+            ns.push((f, flag));
+        }
+        let intermediate = match sys::fork().map_err(|e| fail("fork", e))? {
+            sys::Forked::Child => {
+                drop((err_r, pid_r, shim_io));
+                // Not readable by the container's processes while this is still our binary.
+                let _ = nix::sys::prctl::set_dumpable(false);
+                let go = || -> Result<(), InitFailure> {
+                    self.cgroup
+                        .add_pid(std::process::id() as i32)
+                        .map_err(|e| fail("joining the cgroup", e))?;
+                    for (f, flag) in &ns {
+                        nix::sched::setns(f, *flag).map_err(|e| fail("joining a namespace", e))?;
+                    }
+                    Ok(())
+                };
+                if let Err(f) = go() {
+                    let _ = sys::write_all(
+                        err_w.as_raw_fd(),
+                        &serde_json::to_vec(&failure_response(f)).unwrap_or_default(),
+                    );
+                    sys::exit_now(1);
+                }
+                match sys::clone_with_flags(libc::CLONE_PARENT) {
+                    Ok(sys::Forked::Child) => {
+                        drop(pid_w);
+                        let errors = err_w.into_raw_fd();
+                        let r = (|| -> Result<crate::init::Never, InitFailure> {
+                            child_io.install().map_err(|e| fail("stdio", e))?;
+                            // The mount namespace put us at its root; the mark for the
+                            // error pipe's protocol (see the shim) comes first.
+                            sys::write_all(errors, b"P").map_err(|e| fail("pipe", e))?;
+                            become_process(&self.process, &self.prepared, errors)
+                        })();
+                        // become_process only comes back with a failure.
+                        let Err(f) = r;
+                        let code = f.exit_code;
+                        let _ = sys::write_all(
+                            errors,
+                            &serde_json::to_vec(&failure_response(f)).unwrap_or_default(),
+                        );
+                        sys::exit_now(code)
+                    }
+                    Ok(sys::Forked::Parent { child }) => {
+                        let _ = sys::write_all(pid_w.as_raw_fd(), &child.to_ne_bytes());
+                        sys::exit_now(0)
+                    }
+                    Err(e) => {
+                        let _ = sys::write_all(
+                            err_w.as_raw_fd(),
+                            &serde_json::to_vec(&failure_response(fail("clone", e)))
+                                .unwrap_or_default(),
+                        );
+                        sys::exit_now(1)
+                    }
+                }
+            }
+            sys::Forked::Parent { child } => child,
+        };
+        drop((err_w, pid_w, child_io, ns));
+        let mut shim_io = shim_io;
+        let _ = shim_io.receive_terminal();
+        let _ = sys::waitpid(intermediate, 0);
+        let mut pid_bytes = Vec::new();
+        let _ = std::fs::File::from(pid_r).read_to_end(&mut pid_bytes);
+        let mut report = Vec::new();
+        let _ = std::fs::File::from(err_r).read_to_end(&mut report);
+        let failure = report.strip_prefix(b"P").unwrap_or(&report);
+        let pid = <[u8; 4]>::try_from(pid_bytes.as_slice())
+            .map(i32::from_ne_bytes)
+            .unwrap_or(0);
+        if !failure.is_empty() || pid == 0 {
+            if pid > 0 {
+                let _ = sys::waitpid(pid, 0);
+            }
+            return Err(match serde_json::from_slice::<Response>(failure) {
+                Ok(Response::Error {
+                    message, exit_code, ..
+                }) => InitFailure {
+                    message,
+                    exit_code: exit_code.unwrap_or(126),
+                },
+                _ => fail("exec", String::from_utf8_lossy(failure)),
+            });
+        }
+        self.pid = pid;
+        self.io = Some(shim_io);
+        write_state(
+            &self.ep,
+            &ExecState {
+                running: true,
+                pid,
+                exit_code: None,
+            },
+        );
+        Ok(pid)
+    }
+
+    fn serve(&mut self) {
+        let mut buf = vec![0u8; 32 * 1024];
+        let tty = self.spec.tty;
+        let mut status = None;
+        while status.is_none() {
+            let mut fds = vec![
+                libc::pollfd {
+                    fd: self.sigfd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.control.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            let out = self
+                .io
+                .as_ref()
+                .and_then(|io| io.stdout.as_ref())
+                .map(|f| f.as_raw_fd())
+                .unwrap_or(-1);
+            let err = self
+                .io
+                .as_ref()
+                .and_then(|io| io.stderr.as_ref())
+                .map(|f| f.as_raw_fd())
+                .unwrap_or(-1);
+            let stdin_open = self.io.as_ref().is_some_and(|io| io.stdin.is_some());
+            let cl = match &self.client {
+                Some(c) if stdin_open && !c.stdin_done => c.stream.as_raw_fd(),
+                _ => -1,
+            };
+            for fd in [out, err, cl] {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            if sys::poll(&mut fds, -1).is_err() {
+                continue;
+            }
+            if fds[2].revents != 0 {
+                self.forward(1, &mut buf, tty);
+            }
+            if fds[3].revents != 0 {
+                self.forward(2, &mut buf, tty);
+            }
+            if fds[4].revents != 0 {
+                self.client_input(&mut buf);
+            }
+            if fds[1].revents != 0 {
+                self.on_control();
+            }
+            if fds[0].revents != 0 {
+                while let Ok(Some(_)) = self.sigfd.read_signal() {}
+                while let Ok(Some((p, st))) = sys::waitpid(-1, libc::WNOHANG) {
+                    if p == self.pid {
+                        status = Some(sys::exit_code_of(st));
+                    }
+                }
+            }
+        }
+        // Output written just before the end still goes out.
+        for stream in [1u8, 2] {
+            for _ in 0..64 {
+                if !self.forward(stream, &mut buf, tty) {
+                    break;
+                }
+            }
+        }
+        self.finish(None, status.unwrap_or(255));
+    }
+
+    /// Record the exit code, then let the client go: it reads the code right after EOF.
+    fn finish(&mut self, message: Option<String>, code: i32) {
+        if let (Some(msg), Some(c)) = (message, self.client.as_mut()) {
+            let _ = c.send(2, msg.as_bytes(), self.spec.tty);
+        }
+        write_state(
+            &self.ep,
+            &ExecState {
+                running: false,
+                pid: self.pid,
+                exit_code: Some(code),
+            },
+        );
+        if let Some(c) = self.client.take() {
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = std::fs::remove_file(self.ep.attach_socket());
+        let _ = std::fs::remove_file(self.ep.control_socket());
+    }
+
+    fn forward(&mut self, stream: u8, buf: &mut [u8], tty: bool) -> bool {
+        let Some(io) = &mut self.io else { return false };
+        let slot = if stream == 1 {
+            &mut io.stdout
+        } else {
+            &mut io.stderr
+        };
+        let Some(fd) = slot else { return false };
+        match stdio::read_available(fd, buf) {
+            Ok(Some(0)) => false,
+            Ok(Some(n)) => {
+                if let Some(c) = &mut self.client {
+                    if !c.send(stream, &buf[..n], tty) {
+                        self.client = None;
+                    }
+                }
+                true
+            }
+            _ => {
+                *slot = None;
+                false
+            }
+        }
+    }
+
+    fn client_input(&mut self, buf: &mut [u8]) {
+        let Some(c) = &mut self.client else { return };
+        let n = c.stream.read(buf).unwrap_or(0);
+        let Some(io) = &mut self.io else { return };
+        if n == 0 {
+            c.stdin_done = true;
+            io.stdin = None;
+            return;
+        }
+        if let Some(fd) = &io.stdin {
+            if sys::write_all(fd.as_raw_fd(), &buf[..n]).is_err() {
+                io.stdin = None;
+            }
+        }
+    }
+
+    fn on_control(&mut self) {
+        while let Ok((mut stream, _)) = self.control.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let Ok(line) = crate::supervise::read_line_exact(&stream) else {
+                continue;
+            };
+            let response = match serde_json::from_slice::<Request>(&line) {
+                Ok(Request::Resize { rows, cols }) => {
+                    match self.io.as_ref().and_then(|io| io.tty.as_ref()) {
+                        Some(t) => match sys::set_winsize(t.as_raw_fd(), rows, cols) {
+                            Ok(()) => Response::Ok,
+                            Err(e) => failure_response(fail("resize", e)),
+                        },
+                        None => Response::Ok,
+                    }
+                }
+                _ => failure_response(fail("exec control", "only resize is supported")),
+            };
+            if let Ok(mut data) = serde_json::to_vec(&response) {
+                data.push(b'\n');
+                let _ = stream.write_all(&data);
+            }
+        }
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, InitFailure> {
+    let data = std::fs::read(path).map_err(|e| fail(&format!("reading {}", path.display()), e))?;
+    serde_json::from_slice(&data).map_err(|e| fail(&format!("decoding {}", path.display()), e))
+}
