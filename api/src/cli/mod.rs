@@ -1,7 +1,24 @@
-//! berth's command line. `berth serve` runs the Docker Engine API server; other subcommands
-//! drive the engine directly.
+//! berth's command line. `berth serve` runs the Docker Engine API server; every other command
+//! drives the same engine functions in-process, so no API process is needed. One file per
+//! command group; flags are spelled as the docker CLI spells them.
 
-use crate::config::{Settings, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_SOCKET};
+mod attach;
+mod completion;
+mod create;
+mod images;
+mod inspect;
+mod lifecycle;
+mod list;
+mod logs;
+mod serve;
+mod status;
+mod table;
+#[allow(unsafe_code)]
+mod terminal;
+
+pub use serve::ServeArgs;
+
+use crate::engine::{Engine, EngineError};
 use berth_shim::paths::{DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -10,66 +27,210 @@ use std::path::PathBuf;
 #[command(
     name = "berth",
     version,
-    about = "A daemonless container engine that speaks the Docker Engine API"
+    about = "A daemonless container engine that speaks the Docker Engine API",
+    long_about = "A daemonless container engine that speaks the Docker Engine API.\n\n\
+        Every command but `serve` works on the state under --root and --run-root directly: \
+        no server needs to run, and any `berth serve` on the same root sees the same containers."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Where the state lives; the same options and environment as `berth serve`.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Persistent state: containers, images, volumes.
+    #[arg(long, global = true, env = "BERTH_ROOT", default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Runtime state that a reboot clears: locks and shim sockets.
+    #[arg(long, global = true, env = "BERTH_RUN_ROOT", default_value = DEFAULT_RUN_ROOT)]
+    pub run_root: PathBuf,
+}
+
+impl Global {
+    pub fn engine(&self) -> Engine {
+        Engine::new(berth_shim::Paths::new(&self.root, &self.run_root))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create and start a container from an image (attached unless -d).
+    Run(create::RunArgs),
+    /// Create a container without starting it; prints its id.
+    Create(create::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(lifecycle::StartArgs),
+    /// Stop one or more running containers (the stop signal, then SIGKILL after a timeout).
+    Stop(lifecycle::StopArgs),
+    /// Restart one or more containers.
+    Restart(lifecycle::RestartArgs),
+    /// Send a signal (SIGKILL by default) to one or more running containers.
+    Kill(lifecycle::KillArgs),
+    /// Remove one or more containers.
+    Rm(lifecycle::RmArgs),
+    /// List containers (running ones unless -a).
+    #[command(visible_alias = "ps")]
+    List(list::ListArgs),
+    /// Show a container's state, pid, uptime or exit code, restarts and resource use.
+    Status(status::StatusArgs),
+    /// Freeze every process of one or more containers.
+    #[command(visible_alias = "pause")]
+    Freeze(lifecycle::Targets),
+    /// Thaw one or more frozen containers.
+    #[command(visible_alias = "unpause")]
+    Thaw(lifecycle::Targets),
+    /// Print a container's logs.
+    Logs(logs::LogsArgs),
+    /// Show containers or images as Docker's inspect JSON.
+    Inspect(inspect::InspectArgs),
+    /// Rename a container.
+    Rename(lifecycle::RenameArgs),
+    /// Change the resource limits or restart policy of one or more containers.
+    Update(lifecycle::UpdateArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Manage images (`berth image ls`).
+    #[command(subcommand)]
+    Image(images::ImageCommand),
+    /// Load images from a tar archive made by `docker save` (or an OCI layout).
+    Load(images::LoadArgs),
+    /// Import a root filesystem tarball as an image; prints its id.
+    Import(images::ImportArgs),
+    /// Remove one or more images.
+    Rmi(images::RmiArgs),
+    /// Give an image another name: SOURCE TARGET.
+    Tag(images::TagArgs),
+    /// Print a shell completion script.
+    Completion(completion::CompletionArgs),
     /// Serve the Docker Engine API on a unix socket (or the socket systemd passes).
     Serve(ServeArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// The socket to listen on, unless systemd passes one.
-    #[arg(long, env = "BERTH_SOCKET", default_value = DEFAULT_SOCKET)]
-    pub socket: PathBuf,
-    /// Persistent state: containers, images, volumes.
-    #[arg(long, env = "BERTH_ROOT", default_value = DEFAULT_ROOT)]
-    pub root: PathBuf,
-    /// Runtime state that a reboot clears: locks and shim sockets.
-    #[arg(long, env = "BERTH_RUN_ROOT", default_value = DEFAULT_RUN_ROOT)]
-    pub run_root: PathBuf,
-    /// Exit after this many seconds with no open connection; 0 never.
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS)]
-    pub idle_timeout: u64,
+/// Why a command failed, and the exit code the docker CLI would give.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// A flag value that can never work ("invalid argument ... for --memory").
+    #[error("{0}")]
+    Usage(String),
+    /// The container could not start: 126 or 127 when the command cannot run, else 125.
+    #[error("{0}")]
+    Start(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{0:#}")]
+    Serve(anyhow::Error),
+    /// Several targets failed; each error is printed already.
+    #[error("")]
+    Reported,
 }
 
-impl ServeArgs {
-    pub fn settings(&self) -> Settings {
-        Settings {
-            root: self.root.clone(),
-            run_root: self.run_root.clone(),
-            socket: self.socket.clone(),
-            idle_timeout_secs: self.idle_timeout,
+pub type Result<T> = std::result::Result<T, CliError>;
+
+impl CliError {
+    pub fn io(context: impl std::fmt::Display, source: std::io::Error) -> CliError {
+        CliError::Io {
+            context: context.to_string(),
+            source,
+        }
+    }
+
+    /// The docker CLI's codes: 125 for its own errors, 126/127 when the command cannot run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Start(m) => start_failure_code(m),
+            _ => 125,
         }
     }
 }
 
-/// Run a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(crate::http::server::serve(args.settings()))
+/// The docker CLI's mapping of a failed start to an exit code (`runStartContainerErr`).
+pub fn start_failure_code(message: &str) -> i32 {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Parse the process's arguments and run the command; the process's exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return code;
         }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(CliError::Reported) => 125,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Run a parsed command line; the exit code on success (a container's own for attached runs).
+pub fn run(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Serve(args) => serve::run(g, &args),
+        Command::Run(args) => create::run(g, args),
+        Command::Create(args) => create::create(g, args),
+        Command::Start(args) => lifecycle::start(g, args),
+        Command::Stop(args) => lifecycle::stop(g, args),
+        Command::Restart(args) => lifecycle::restart(g, args),
+        Command::Kill(args) => lifecycle::kill(g, args),
+        Command::Rm(args) => lifecycle::rm(g, args),
+        Command::List(args) => list::run(g, args),
+        Command::Status(args) => status::run(g, args),
+        Command::Freeze(t) => lifecycle::each(g, &t.containers, |e, c| e.pause(c)),
+        Command::Thaw(t) => lifecycle::each(g, &t.containers, |e, c| e.unpause(c)),
+        Command::Logs(args) => logs::run(g, args),
+        Command::Inspect(args) => inspect::run(g, args),
+        Command::Rename(args) => lifecycle::rename(g, args),
+        Command::Update(args) => lifecycle::update(g, args),
+        Command::Images(args) => images::list(g, args),
+        Command::Image(images::ImageCommand::Ls(args)) => images::list(g, args),
+        Command::Load(args) => images::load(g, args),
+        Command::Import(args) => images::import(g, args),
+        Command::Rmi(args) => images::rmi(g, args),
+        Command::Tag(args) => images::tag(g, args),
+        Command::Completion(args) => completion::run(args),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn serve_defaults_and_flags() {
         let cli = Cli::try_parse_from(["berth", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         // The environment may set BERTH_*; only check what it does not.
         if std::env::var_os("BERTH_SOCKET").is_none() {
             assert_eq!(args.socket, PathBuf::from("/run/berth/berth.sock"));
@@ -88,11 +249,48 @@ mod tests {
             "0",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
-        let s = args.settings();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let s = args.settings(&cli.global);
         assert_eq!(
             (s.socket, s.root, s.run_root, s.idle_timeout_secs),
             ("/s".into(), "/r".into(), "/rr".into(), 0)
         );
+    }
+
+    #[test]
+    fn start_failures_map_to_dockers_codes() {
+        assert_eq!(
+            start_failure_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(
+            start_failure_code("open /x: no such file or directory"),
+            127
+        );
+        assert_eq!(start_failure_code("exec: \"/etc\": permission denied"), 126);
+        assert_eq!(start_failure_code("cgroup: EBUSY"), 125);
+    }
+
+    #[test]
+    fn run_keeps_the_command_after_the_image() {
+        let cli = Cli::try_parse_from([
+            "berth", "run", "-it", "--rm", "-h", "box", "busybox", "sh", "-c", "echo -d",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert!(r.flags.interactive && r.flags.tty && r.flags.rm);
+        assert_eq!(r.flags.hostname.as_deref(), Some("box"));
+        assert_eq!(r.flags.image(), "busybox");
+        assert_eq!(r.flags.command(), ["sh", "-c", "echo -d"]);
+        let cli = Cli::try_parse_from(["berth", "run", "busybox", "-d", "-c", "x"]).unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run")
+        };
+        assert!(!r.detach, "flags end at the image");
+        assert_eq!(r.flags.command(), ["-d", "-c", "x"]);
     }
 }

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod list;
 pub mod logs;
+pub mod stats;
 pub mod update;
 
 pub use docker::{CreateBody, DockerConfig, HostConfig, StringOrList};

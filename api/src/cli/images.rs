@@ -1,0 +1,178 @@
+//! Images: `images` (`image ls`), `load`, `import`, `rmi` and `tag`, printing what the docker
+//! CLI prints.
+
+use super::table::{self, ago, human_size};
+use super::{CliError, Global, Result};
+use crate::engine::images::created_unix;
+use clap::{Args, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print image ids only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show full image ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read the archive from this file instead of stdin.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, WORKDIR, USER, ...).
+    #[arg(short, long, value_name = "CHANGE")]
+    pub change: Vec<String>,
+    /// The commit message shown in the image's history.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// The tarball (optionally gzip, bzip2, xz or zstd compressed); "-" for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// The name to give the image.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove the image even when stopped containers use it, and every tag of it.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Images, by name or id.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The image to name.
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
+    pub source: String,
+    /// Its new name.
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
+    pub target: String,
+}
+
+fn short_id(id: &str, trunc: bool) -> String {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    if trunc {
+        hex[..hex.len().min(12)].to_string()
+    } else {
+        id.to_string()
+    }
+}
+
+pub fn list(g: &Global, args: ImagesArgs) -> Result<i32> {
+    let images = g.engine().images()?;
+    let trunc = !args.no_trunc;
+    if args.quiet {
+        for img in &images {
+            println!("{}", short_id(&img.id, trunc));
+        }
+        return Ok(0);
+    }
+    let mut rows = Vec::new();
+    for img in &images {
+        let id = short_id(&img.id, trunc);
+        let created = ago(created_unix(&img.created));
+        let size = human_size(img.size);
+        let tags: Vec<(String, String)> = if img.repo_tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            img.repo_tags
+                .iter()
+                .map(|t| match t.rsplit_once(':') {
+                    Some((r, tag)) if !tag.contains('/') => (r.to_string(), tag.to_string()),
+                    _ => (t.clone(), "<none>".into()),
+                })
+                .collect()
+        };
+        for (repo, tag) in tags {
+            rows.push(vec![repo, tag, id.clone(), created.clone(), size.clone()]);
+        }
+    }
+    table::print(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    Ok(0)
+}
+
+/// A file, or stdin for "-" or none.
+fn input(path: Option<&std::path::Path>) -> Result<Box<dyn Read>> {
+    match path {
+        Some(p) if p != std::path::Path::new("-") => {
+            let f = std::fs::File::open(p)
+                .map_err(|e| CliError::io(format!("opening {}", p.display()), e))?;
+            Ok(Box::new(std::io::BufReader::new(f)))
+        }
+        _ => Ok(Box::new(std::io::stdin().lock())),
+    }
+}
+
+pub fn load(g: &Global, args: LoadArgs) -> Result<i32> {
+    if args.input.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(CliError::Usage(
+            "requested load from stdin, but stdin is empty".into(),
+        ));
+    }
+    let lines = g.engine().load(input(args.input.as_deref())?)?;
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(0)
+}
+
+pub fn import(g: &Global, args: ImportArgs) -> Result<i32> {
+    let path = PathBuf::from(&args.file);
+    let image = g.engine().import(
+        input(Some(&path))?,
+        args.reference.as_deref(),
+        &args.change,
+        args.message.as_deref().unwrap_or(""),
+    )?;
+    println!("{}", image.id);
+    Ok(0)
+}
+
+pub fn rmi(g: &Global, args: RmiArgs) -> Result<i32> {
+    let engine = g.engine();
+    let mut failed = false;
+    for i in &args.images {
+        match engine.remove_image(i, args.force) {
+            Ok(items) => {
+                for item in items {
+                    for (k, v) in item.as_object().into_iter().flatten() {
+                        println!("{k}: {}", v.as_str().unwrap_or_default());
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("berth: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(CliError::Reported)
+    } else {
+        Ok(0)
+    }
+}
+
+pub fn tag(g: &Global, args: TagArgs) -> Result<i32> {
+    g.engine().tag(&args.source, &args.target, "")?;
+    Ok(0)
+}

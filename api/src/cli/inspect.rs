@@ -1,0 +1,70 @@
+//! `berth inspect`: Docker's inspect JSON of containers (or images), as one array.
+
+use super::{CliError, Global, Result};
+use crate::engine::EngineError;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    Container,
+    Image,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Only look for this kind of object (containers first, then images, by default).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<Kind>,
+    /// Containers or images, by name or id.
+    #[arg(required = true, value_name = "NAME|ID")]
+    pub objects: Vec<String>,
+}
+
+/// The docker CLI's indentation: four spaces.
+fn pretty(v: &Value) -> String {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    let _ = v.serialize(&mut ser);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn run(g: &Global, args: InspectArgs) -> Result<i32> {
+    let engine = g.engine();
+    let mut found = Vec::new();
+    let mut failed = false;
+    for o in &args.objects {
+        let container = match args.kind {
+            Some(Kind::Image) => Err(EngineError::NotFound(String::new())),
+            _ => engine.inspect(o),
+        };
+        let v = match (container, args.kind) {
+            (Ok(v), _) => Ok(v),
+            (Err(EngineError::NotFound(_)), Some(Kind::Image) | None) => engine
+                .image(o)
+                .map(|img| crate::http::images::inspect(&img))
+                .map_err(|e| match (e, args.kind) {
+                    (EngineError::NotFound(_), None) => {
+                        EngineError::NotFound(format!("No such object: {o}"))
+                    }
+                    (e, _) => e,
+                }),
+            (Err(e), _) => Err(e),
+        };
+        match v {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("berth: {e}");
+                failed = true;
+            }
+        }
+    }
+    println!("{}", pretty(&Value::Array(found)));
+    if failed {
+        Err(CliError::Reported)
+    } else {
+        Ok(0)
+    }
+}

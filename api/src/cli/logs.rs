@@ -1,0 +1,92 @@
+//! `berth logs`: the json-file log, stdout entries to stdout and stderr entries to stderr; with
+//! -f the new entries until the container stops.
+
+use super::{CliError, Global, Result};
+use crate::engine::containers::logs::{parse_time_arg, LogCursor, LogOptions};
+use berth_shim::logs::{Entry, Stream};
+use clap::Args;
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow the log until the container stops.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Prefix each line with its RFC 3339 time.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show only the last N lines ("all" for every line).
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub tail: String,
+    /// Show lines since a time (RFC 3339 or unix seconds).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Show lines until a time (RFC 3339 or unix seconds).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// The container, by name, id or unique id prefix.
+    pub container: String,
+}
+
+fn print(opts: &LogOptions, e: &Entry) -> bool {
+    let bytes = opts.render(e);
+    let r = match e.stream {
+        Stream::Stdout => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(&bytes).and_then(|_| o.flush())
+        }
+        Stream::Stderr => {
+            let mut o = std::io::stderr().lock();
+            o.write_all(&bytes).and_then(|_| o.flush())
+        }
+    };
+    r.is_ok()
+}
+
+pub fn run(g: &Global, args: LogsArgs) -> Result<i32> {
+    let tail = match args.tail.as_str() {
+        "all" | "" => None,
+        n => Some(
+            n.parse::<i64>()
+                .map(|n| n.max(0) as usize)
+                .map_err(|_| CliError::Usage(format!("invalid value for --tail: {n}")))?,
+        ),
+    };
+    let opts = LogOptions {
+        stdout: true,
+        stderr: true,
+        timestamps: args.timestamps,
+        tail,
+        since: args.since.as_deref().and_then(parse_time_arg),
+        until: args.until.as_deref().and_then(parse_time_arg),
+    };
+    let engine = g.engine();
+    let id = engine.lookup(&args.container)?;
+    let (entries, path) = engine.logs(&id, &opts)?;
+    // The cursor starts where the snapshot ended, so nothing is printed twice.
+    let mut cursor = LogCursor::at_end(path);
+    for e in &entries {
+        if !print(&opts, e) {
+            return Ok(0);
+        }
+    }
+    if !args.follow {
+        return Ok(0);
+    }
+    loop {
+        let running = engine
+            .state(&id)
+            .map(|st| st.status.is_live())
+            .unwrap_or(false);
+        for e in cursor.read_new() {
+            if opts.wants(&e) && !print(&opts, &e) {
+                return Ok(0);
+            }
+        }
+        if !running {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

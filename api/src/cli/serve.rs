@@ -1,0 +1,38 @@
+//! `berth serve`: the Docker Engine API server.
+
+use super::{CliError, Global, Result};
+use crate::config::{Settings, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_SOCKET};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The socket to listen on, unless systemd passes one.
+    #[arg(long, env = "BERTH_SOCKET", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    /// Exit after this many seconds with no open connection; 0 never.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS)]
+    pub idle_timeout: u64,
+}
+
+impl ServeArgs {
+    pub fn settings(&self, g: &Global) -> Settings {
+        Settings {
+            root: g.root.clone(),
+            run_root: g.run_root.clone(),
+            socket: self.socket.clone(),
+            idle_timeout_secs: self.idle_timeout,
+        }
+    }
+}
+
+pub fn run(g: &Global, args: &ServeArgs) -> Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("starting the runtime", e))?;
+    runtime
+        .block_on(crate::http::server::serve(args.settings(g)))
+        .map_err(CliError::Serve)?;
+    Ok(0)
+}

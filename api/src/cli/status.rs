@@ -1,0 +1,118 @@
+//! `berth status`: one container's state, pid, uptime or exit code, restarts, and memory and
+//! pids in use against their limits (from its cgroup), as aligned "Key: value" lines or JSON.
+
+use super::table::binary_size;
+use super::{Global, Result};
+use crate::engine::containers::list::human_duration;
+use berth_shim::state::Status;
+use clap::Args;
+use serde_json::json;
+use std::time::SystemTime;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON object instead of lines.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    pub format: Option<String>,
+    /// The container, by name, id or unique id prefix.
+    pub container: String,
+}
+
+fn since(rfc3339: &str) -> Option<std::time::Duration> {
+    let t = humantime::parse_rfc3339_weak(rfc3339).ok()?;
+    SystemTime::now().duration_since(t).ok()
+}
+
+fn limit_text(limit: Option<u64>, show: impl Fn(u64) -> String) -> String {
+    match limit {
+        Some(l) => show(l),
+        None => "unlimited".into(),
+    }
+}
+
+pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
+    let engine = g.engine();
+    let id = engine.lookup(&args.container)?;
+    let record = engine.record(&id)?;
+    let state = engine.state(&id)?;
+    let stats = engine.cgroup_stats(&id)?;
+    let mut v = json!({
+        "ID": id,
+        "Name": record.name.trim_start_matches('/'),
+        "Image": record.image_ref,
+        "State": state.status.as_str(),
+        "RestartCount": state.restart_count,
+        "Health": "none",
+    });
+    if state.status.is_live() {
+        v["Pid"] = json!(state.pid);
+        v["StartedAt"] = json!(state.started_at);
+        if let Some(d) = since(&state.started_at) {
+            v["UptimeSeconds"] = json!(d.as_secs());
+        }
+    } else if state.status != Status::Created {
+        v["ExitCode"] = json!(state.exit_code);
+        v["FinishedAt"] = json!(state.finished_at);
+        v["OOMKilled"] = json!(state.oom_killed);
+        if !state.error.is_empty() {
+            v["Error"] = json!(state.error);
+        }
+    }
+    if let Some(s) = &stats {
+        v["Memory"] = json!({"Usage": s.memory.usage, "Limit": s.memory.limit});
+        v["Pids"] = json!({"Current": s.pids.current, "Limit": s.pids.limit});
+    }
+    if args.format.is_some() {
+        println!("{v}");
+        return Ok(0);
+    }
+    let mut lines: Vec<(&str, String)> = vec![
+        ("ID", id.clone()),
+        ("Name", record.name.trim_start_matches('/').to_string()),
+        ("Image", record.image_ref.clone()),
+        ("State", state.status.as_str().to_string()),
+    ];
+    if state.status.is_live() {
+        lines.push(("PID", state.pid.to_string()));
+        if let Some(d) = since(&state.started_at) {
+            lines.push(("Uptime", human_duration(d)));
+        }
+    } else if state.status != Status::Created {
+        let mut code = state.exit_code.to_string();
+        if state.oom_killed {
+            code.push_str(" (OOM killed)");
+        }
+        lines.push(("Exit code", code));
+        if let Some(d) = since(&state.finished_at) {
+            lines.push(("Finished", format!("{} ago", human_duration(d))));
+        }
+        if !state.error.is_empty() {
+            lines.push(("Error", state.error.clone()));
+        }
+    }
+    lines.push(("Restarts", state.restart_count.to_string()));
+    if let Some(s) = &stats {
+        lines.push((
+            "Memory",
+            format!(
+                "{} / {}",
+                binary_size(s.memory.usage),
+                limit_text(s.memory.limit, binary_size)
+            ),
+        ));
+        lines.push((
+            "PIDs",
+            format!(
+                "{} / {}",
+                s.pids.current,
+                limit_text(s.pids.limit, |l| l.to_string())
+            ),
+        ));
+    }
+    lines.push(("Health", "none".into()));
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    for (k, val) in lines {
+        println!("{:<width$} {val}", format!("{k}:"));
+    }
+    Ok(0)
+}

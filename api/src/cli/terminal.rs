@@ -1,0 +1,53 @@
+//! The local terminal of an attached `berth run -t`: its size (an ioctl, the one unsafe call of
+//! the command line) and raw mode, restored when the guard drops.
+
+use nix::sys::termios::{self, SetArg, Termios};
+use std::io::IsTerminal;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+/// Rows and columns of the terminal on `fd`; None when it is no terminal or has no size.
+pub fn size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes exactly one `struct winsize` through the pointer, which points
+    // to `ws`, alive and exclusively borrowed for the call; `fd` is an open descriptor borrowed
+    // for the call, and on a descriptor that is no terminal the kernel returns ENOTTY without
+    // writing.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// The size of whichever of stdout and stdin is a terminal.
+pub fn local_size() -> Option<(u16, u16)> {
+    size(std::io::stdout().as_fd()).or_else(|| size(std::io::stdin().as_fd()))
+}
+
+/// Stdin in raw mode until dropped.
+pub struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    /// Put stdin in raw mode when it is a terminal; None otherwise.
+    pub fn enter() -> Option<RawMode> {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return None;
+        }
+        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
