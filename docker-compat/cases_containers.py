@@ -222,6 +222,9 @@ def update_resources_and_restart_policy(b):
     check(cgroup_file(cid, "cpu", "cpu.cfs_quota_us") == "50000", "cpu quota")
     hc = json.loads(b.out("inspect", "up"))[0]["HostConfig"]
     check(hc["Memory"] == 96 << 20 and hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}, str(hc)[:300])
+    b.out("update", "--memory", "128m", "up")
+    hc = json.loads(b.out("inspect", "up"))[0]["HostConfig"]
+    check(hc["RestartPolicy"]["Name"] == "on-failure", f"an update without --restart keeps the policy: {hc['RestartPolicy']}")
     p = b.docker("update", "--memory", "1k", "up")
     check(p.returncode != 0 and b"Minimum memory limit" in p.stderr, p.stderr.decode())
     b.out("rm", "-f", "up")

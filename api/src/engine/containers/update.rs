@@ -18,7 +18,13 @@ impl Engine {
         if let (Some(m), Some(u)) = (merged.as_object_mut(), update.as_object()) {
             for (k, v) in u {
                 let zero = v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!("");
-                if !zero || k == "RestartPolicy" {
+                // The docker CLI always sends RestartPolicy; an empty name leaves it as it is.
+                let empty_policy = k == "RestartPolicy"
+                    && v.get("Name")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or("")
+                        .is_empty();
+                if !zero && !empty_policy {
                     m.insert(k.clone(), v.clone());
                 }
             }
