@@ -6,6 +6,7 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod images;
 #[allow(unsafe_code)]
 mod listener;
@@ -85,6 +86,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(system::routes());
     all.extend(containers::routes());
     all.extend(images::routes());
+    all.extend(events::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all
