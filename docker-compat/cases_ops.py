@@ -95,3 +95,52 @@ def py_events_decode(b):
     actions = [e["Action"] for e in evs]
     check(actions == ["create", "start", "die", "destroy"], f"actions {actions}")
     check(all(e["id"] == ctr.id for e in evs), str(evs))
+
+
+@case
+def stats_no_stream_moves_under_load(b):
+    b.out("run", "-d", "--name", "stbusy", "busybox", "sh", "-c", "while :; do :; done")
+    b.out("run", "-d", "--name", "stidle", "--memory", "64m", "busybox", "sleep", "1000")
+    out = b.out("stats", "--no-stream", "--format", "{{json .}}", "stbusy", "stidle")
+    rows = {r["Name"]: r for r in (json.loads(line) for line in out.splitlines())}
+    busy = float(rows["stbusy"]["CPUPerc"].rstrip("%"))
+    check(busy > 10, f"busy loop at {busy}% CPU: {rows['stbusy']}")
+    idle = float(rows["stidle"]["CPUPerc"].rstrip("%"))
+    check(idle < 5, f"sleeping container at {idle}% CPU")
+    check(rows["stidle"]["MemUsage"].endswith("/ 64MiB"), f"memory {rows['stidle']['MemUsage']}")
+    check(not rows["stbusy"]["MemUsage"].startswith("0B"), f"memory {rows['stbusy']['MemUsage']}")
+    check(rows["stbusy"]["PIDs"] == "1", f"pids {rows['stbusy']['PIDs']}")
+    b.out("rm", "-f", "stbusy", "stidle")
+
+
+@case
+def top_lists_container_processes(b):
+    b.out("run", "-d", "--name", "topc", "busybox", "sh", "-c", "sleep 1000 & sleep 999")
+    wait_until("two processes", lambda: len(b.out("top", "topc").splitlines()) == 3)
+    out = b.out("top", "topc")
+    lines = out.splitlines()
+    check(lines[0].split()[:3] == ["UID", "PID", "PPID"], out)
+    check(any(line.endswith("sleep 1000") for line in lines) and any(line.endswith("sleep 999") for line in lines), out)
+    out = b.out("top", "topc", "-o", "pid,comm")
+    check(out.splitlines()[0].split() == ["PID", "COMMAND"], out)
+    b.out("rm", "-f", "topc")
+    p = b.docker("top", "topc")
+    check(p.returncode != 0 and b"No such container" in p.stderr, p.stderr.decode())
+
+
+@case
+def py_stats_and_top(b):
+    c = docker.DockerClient(base_url="unix://" + b.sock, version="auto", timeout=60)
+    ctr = c.containers.run("busybox", ["sh", "-c", "while :; do :; done"], detach=True, name="pystat")
+    try:
+        s = ctr.stats(stream=False)
+        cpu = s["cpu_stats"]["cpu_usage"]["total_usage"] - s["precpu_stats"]["cpu_usage"]["total_usage"]
+        system = s["cpu_stats"]["system_cpu_usage"] - s["precpu_stats"]["system_cpu_usage"]
+        pct = cpu / system * s["cpu_stats"]["online_cpus"] * 100 if system else 0
+        check(pct > 10, f"{pct:.1f}% CPU: {s}")
+        check(s["memory_stats"]["usage"] > 0 and s["name"] == "/pystat", str(s))
+        t = ctr.top()
+        check("PID" in t["Titles"] and len(t["Processes"]) == 1, str(t))
+        check(t["Processes"][0][-1] == "sh -c while :; do :; done", str(t))
+    finally:
+        ctr.remove(force=True)

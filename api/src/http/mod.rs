@@ -10,6 +10,7 @@ pub mod events;
 pub mod images;
 #[allow(unsafe_code)]
 mod listener;
+pub mod ops;
 pub mod query;
 pub mod server;
 pub mod system;
@@ -85,6 +86,7 @@ pub fn routes() -> Vec<Route> {
     let mut all = Vec::new();
     all.extend(system::routes());
     all.extend(containers::routes());
+    all.extend(ops::routes());
     all.extend(images::routes());
     all.extend(events::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
