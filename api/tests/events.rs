@@ -1,7 +1,9 @@
 //! `GET /events` of a real `berth serve`: a container's life replayed in order, events written
-//! by the shim while no API process is alive, live followers, filters, and the stats and top
-//! endpoints of a running container. Needs root and `cargo build --workspace` first.
+//! by the shim while no API process is alive, live followers, filters, and the operations and
+//! image changes that are logged. Needs root and `cargo build --workspace` first.
 
+// Each test binary uses part of the shared helpers.
+#[allow(dead_code)]
 mod common;
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 //! under load, memory with a limit, NDJSON once a second, and `ps` rows of the container's
 //! processes only. Needs root and `cargo build --workspace` first.
 
+// Each test binary uses part of the shared helpers.
+#[allow(dead_code)]
 mod common;
 
 use bytes::Bytes;
