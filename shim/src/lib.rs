@@ -7,6 +7,7 @@
 pub mod cgroups;
 pub mod control;
 pub mod entry;
+pub mod events;
 pub mod exec;
 pub mod fsutil;
 mod init;

@@ -90,6 +90,8 @@ struct Child {
 }
 
 struct Supervisor {
+    /// The root, for the events log.
+    root: std::path::PathBuf,
     cpaths: ContainerPaths,
     spec: ContainerSpec,
     cgroup: Cgroup,
@@ -176,6 +178,7 @@ impl Supervisor {
             l.set_nonblocking(true).map_err(|e| fail("socket", e))?;
         }
         Ok(Supervisor {
+            root: args.paths.root.clone(),
             cpaths,
             spec,
             cgroup,
@@ -298,6 +301,8 @@ impl Supervisor {
         if let Err(e) = r {
             eprintln!("berth-shim {}: recording the start: {e}", self.cpaths.id);
         }
+        // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
+        self.event("start", &[]);
         Ok(pid)
     }
 
@@ -508,6 +513,17 @@ impl Supervisor {
         if let Err(e) = r {
             eprintln!("berth-shim {}: recording the exit: {e}", self.cpaths.id);
         }
+        if oom {
+            self.event("oom", &[]);
+        }
+        let ran_for = format!("{}", child.started.elapsed().as_secs());
+        self.event(
+            "die",
+            &[
+                ("exitCode", exit_code.to_string()),
+                ("execDuration", ran_for),
+            ],
+        );
         self.restart_at = delay.map(|d| Instant::now() + d);
         if !restart {
             for mut w in self.stop_waiters.drain(..) {
@@ -714,6 +730,20 @@ impl Supervisor {
         })
     }
 
+    /// Append a container event to the events log; a failure is logged, never fatal.
+    fn event(&self, action: &str, extra: &[(&str, String)]) {
+        let r = crate::events::container_event(
+            &self.root,
+            &self.cpaths.dir,
+            &self.cpaths.id,
+            action,
+            extra,
+        );
+        if let Err(e) = r {
+            eprintln!("berth-shim {}: event {action}: {e}", self.cpaths.id);
+        }
+    }
+
     /// The container is done: release what it held; with auto-remove, remove it entirely.
     fn cleanup(&mut self) {
         let _ = std::fs::remove_file(self.cpaths.control_socket());
@@ -727,6 +757,7 @@ impl Supervisor {
             if let Ok(st) = state::read_raw(&self.cpaths) {
                 crate::remove::record_last_exit(&self.cpaths, st.exit_code);
             }
+            self.event("destroy", &[]);
             if let Err(e) = crate::remove::remove_container_files(&self.cpaths) {
                 eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
             }

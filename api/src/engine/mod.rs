@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod names;

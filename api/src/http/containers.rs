@@ -431,9 +431,12 @@ async fn attach(
         let (e, id2) = (s.engine.clone(), id.clone());
         let sock = blocking(move || {
             e.prepare_attach(&id2)?;
-            berth_shim::control::attach(&e.container_paths(&id2), hello).map_err(|err| {
-                EngineError::Conflict(format!("cannot attach to container {id2}: {err}"))
-            })
+            let sock =
+                berth_shim::control::attach(&e.container_paths(&id2), hello).map_err(|err| {
+                    EngineError::Conflict(format!("cannot attach to container {id2}: {err}"))
+                })?;
+            e.attach_event(&id2);
+            Ok(sock)
         })
         .await?;
         sock.set_nonblocking(true)

@@ -6,10 +6,12 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod images;
 #[allow(unsafe_code)]
 mod listener;
+pub mod ops;
 pub mod query;
 pub mod server;
 pub mod system;
@@ -85,8 +87,10 @@ pub fn routes() -> Vec<Route> {
     let mut all = Vec::new();
     all.extend(system::routes());
     all.extend(containers::routes());
+    all.extend(ops::routes());
     all.extend(images::routes());
     all.extend(exec::routes());
+    all.extend(events::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all

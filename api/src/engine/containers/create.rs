@@ -82,6 +82,7 @@ impl Engine {
             return Err(EngineError::system("creating the container", e));
         }
         drop(lock);
+        self.container_event(&id, "create", &[]);
         Ok(Created {
             id,
             warnings: Vec::new(),

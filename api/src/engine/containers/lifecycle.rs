@@ -160,9 +160,16 @@ impl Engine {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
         let timeout = timeout.map(|t| if t < 0 { u32::MAX } else { t as u32 });
+        // dockerd's order: kill (with the stop signal), die (the shim's), stop.
+        let stop_signal = signal
+            .clone()
+            .or_else(|| self.record(id).ok().and_then(|r| r.config.stop_signal))
+            .unwrap_or_else(|| "SIGTERM".into());
+        self.container_event(id, "kill", &[("signal", signal_number(&stop_signal))]);
         // The shim answers once the container has stopped.
         self.ask(id, Request::Stop { timeout, signal })?;
         self.wait_shim_gone(id, Duration::from_secs(30));
+        self.container_event(id, "stop", &[]);
         Ok(())
     }
 
@@ -183,6 +190,8 @@ impl Engine {
                 "cannot kill container: {reference}: container {id} is not running"
             )));
         }
+        // Logged before the signal goes, so that it comes before the `die` it may cause.
+        self.container_event(&id, "kill", &[("signal", signal_number(&signal))]);
         self.ask(&id, Request::Kill { signal })
             .map_err(|e| match e {
                 EngineError::Conflict(_) => EngineError::Conflict(format!(
@@ -205,7 +214,9 @@ impl Engine {
             Ok(()) | Err(EngineError::NotModified(_)) => {}
             Err(e) => return Err(e),
         }
-        self.start_locked(&id)
+        self.start_locked(&id)?;
+        self.container_event(&id, "restart", &[]);
+        Ok(())
     }
 
     pub fn pause(&self, reference: &str) -> Result<()> {
@@ -215,7 +226,11 @@ impl Engine {
             Status::Paused => Err(EngineError::Conflict(format!(
                 "container {id} is already paused"
             ))),
-            Status::Running => self.ask(&id, Request::Pause).map(drop),
+            Status::Running => {
+                self.ask(&id, Request::Pause)?;
+                self.container_event(&id, "pause", &[]);
+                Ok(())
+            }
             _ => Err(EngineError::Conflict(format!(
                 "container {id} is not running"
             ))),
@@ -230,7 +245,9 @@ impl Engine {
                 "container {id} is not paused"
             )));
         }
-        self.ask(&id, Request::Resume).map(drop)
+        self.ask(&id, Request::Resume)?;
+        self.container_event(&id, "unpause", &[]);
+        Ok(())
     }
 
     pub fn resize(&self, reference: &str, rows: u16, cols: u16) -> Result<()> {
@@ -241,7 +258,10 @@ impl Engine {
                 "container {id} is not running"
             )));
         }
-        self.ask(&id, Request::Resize { rows, cols }).map(drop)
+        self.ask(&id, Request::Resize { rows, cols })?;
+        let size = [("height", rows.to_string()), ("width", cols.to_string())];
+        self.container_event(&id, "resize", &size);
+        Ok(())
     }
 
     /// docker rm. 409 for a running container without force.
@@ -277,6 +297,8 @@ impl Engine {
             }
         }
         let record = self.record(&id).ok();
+        // Read before the record goes: `destroy` carries the container's name and labels.
+        let attributes = berth_shim::events::container_attributes(&paths.dir);
         let names = self.names();
         let lock = names.lock()?;
         match berth_shim::remove::remove_container_files(&paths) {
@@ -287,6 +309,10 @@ impl Engine {
         if let Some(r) = record {
             lock.release(&r.name, &id);
         }
+        drop(lock);
+        self.log_event(berth_shim::events::Event::container(
+            &id, "destroy", attributes,
+        ));
         Ok(())
     }
 
@@ -315,6 +341,8 @@ impl Engine {
             return Err(e);
         }
         lock.release(&old, &id);
+        drop(lock);
+        self.container_event(&id, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }
 
@@ -354,6 +382,13 @@ impl Engine {
         }
         true
     }
+}
+
+/// A signal as dockerd writes it in events: its number ("15"); as given when unknown.
+fn signal_number(signal: &str) -> String {
+    berth_shim::signals::parse(signal)
+        .map(|s| (s as i32).to_string())
+        .unwrap_or_else(|_| signal.to_string())
 }
 
 /// A failed start, as dockerd words it (the CLI prints it after "Error response from daemon:").

@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod list;
 pub mod logs;
 pub mod stats;
+pub mod top;
 pub mod update;
 
 pub use docker::{CreateBody, DockerConfig, HostConfig, StringOrList};

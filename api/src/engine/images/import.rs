@@ -73,6 +73,11 @@ impl Engine {
                 )))
             }
         };
+        let name = tags
+            .first()
+            .map(|t| t.familiar())
+            .unwrap_or_else(|| done.id.clone());
+        self.image_event(&done.id, "import", &name);
         self.image(&done.id)
     }
 

@@ -172,6 +172,10 @@ impl Engine {
                 .map(|t| Reference::parse(t).map(Reference::with_default_tag))
                 .collect::<Result<Vec<_>>>()?;
             let id = self.load_one(&spool, &f, &tags)?;
+            self.image_event(&id, "load", &id);
+            for t in &tags {
+                self.image_event(&id, "tag", &t.familiar());
+            }
             if tags.is_empty() {
                 lines.push(format!("Loaded image ID: {id}"));
             }

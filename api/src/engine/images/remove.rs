@@ -54,6 +54,21 @@ impl Engine {
     /// Remove an image or one of its references; returns dockerd's
     /// `[{"Untagged": ...}, {"Deleted": ...}]` list.
     pub fn remove_image(&self, reference: &str, force: bool) -> Result<Vec<Value>> {
+        let id = self.image(reference)?.id;
+        let records = self.remove_image_records(reference, force)?;
+        // dockerd logs untag for each reference and delete for the image (not its layers).
+        for r in &records {
+            if let Some(name) = r["Untagged"].as_str() {
+                self.image_event(&id, "untag", name);
+            }
+            if r["Deleted"].as_str() == Some(id.as_str()) {
+                self.image_event(&id, "delete", &id);
+            }
+        }
+        Ok(records)
+    }
+
+    fn remove_image_records(&self, reference: &str, force: bool) -> Result<Vec<Value>> {
         let img = self.image(reference)?;
         let id = img.id.clone();
         let store = self.store();

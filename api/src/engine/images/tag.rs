@@ -25,7 +25,10 @@ impl Engine {
             return Err(EngineError::NotFound(format!("No such image: {source}")));
         }
         let mut index = store.read_index()?;
-        index.references.insert(r.key(), img.id);
-        store.write_index(&index, &lock)
+        index.references.insert(r.key(), img.id.clone());
+        store.write_index(&index, &lock)?;
+        drop(lock);
+        self.image_event(&img.id, "tag", &r.familiar());
+        Ok(())
     }
 }

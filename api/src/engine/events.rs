@@ -1,0 +1,347 @@
+//! Events: appended to the on-disk log by whoever causes them (see `berth_shim::events`), and
+//! read back for `GET /events`: a replay of what the log holds since a time, then the lines
+//! that come, read by polling the file (every [`POLL`]) and following it across a rotation.
+
+use super::{Engine, EngineError, Result};
+use berth_shim::events::{self, Event, EventsPaths};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime};
+
+/// `filters` as parsed: each key with its values.
+pub type Filters = std::collections::BTreeMap<String, Vec<String>>;
+
+/// How often a follower looks for new lines.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// The filter keys dockerd accepts for `/events`.
+const KEYS: &[&str] = &[
+    "config",
+    "container",
+    "daemon",
+    "event",
+    "image",
+    "label",
+    "network",
+    "node",
+    "plugin",
+    "scope",
+    "secret",
+    "service",
+    "type",
+    "volume",
+];
+
+impl Engine {
+    fn events_paths(&self) -> EventsPaths {
+        EventsPaths::new(&self.paths.root)
+    }
+
+    /// Log an event about a container (its record's name, image and labels, plus `extra`). A
+    /// failure to log never fails the operation that caused it.
+    pub(crate) fn container_event(&self, id: &str, action: &str, extra: &[(&str, String)]) {
+        let dir = self.container_paths(id).dir;
+        if let Err(e) = events::container_event(&self.paths.root, &dir, id, action, extra) {
+            eprintln!("berth: event {action} of {id}: {e}");
+        }
+    }
+
+    /// Log an event as it is.
+    pub(crate) fn log_event(&self, event: Event) {
+        if let Err(e) = events::append(&self.events_paths(), event) {
+            eprintln!("berth: event: {e}");
+        }
+    }
+
+    /// A client attached to a container.
+    pub fn attach_event(&self, id: &str) {
+        self.container_event(id, "attach", &[]);
+    }
+
+    /// Log an event about an image.
+    pub(crate) fn image_event(&self, id: &str, action: &str, name: &str) {
+        if let Err(e) = events::append(&self.events_paths(), Event::image(id, action, name)) {
+            eprintln!("berth: event {action} of image {id}: {e}");
+        }
+    }
+
+    /// A reader of the events log positioned for `since`: None means only events to come.
+    pub fn events_reader(&self, since: Option<SystemTime>) -> EventReader {
+        EventReader::open(self.events_paths(), since)
+    }
+}
+
+/// Check `filters` keys as dockerd does.
+pub fn check_filters(f: &Filters) -> Result<()> {
+    for k in f.keys() {
+        if !KEYS.contains(&k.as_str()) {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid filter '{k}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Does the event pass the filters (moby's `events.Filter.Include`)? Within a key any value may
+/// match; every key given must match.
+pub fn include(f: &Filters, ev: &Event) -> bool {
+    let exact = |key: &str, candidates: &[&str]| match f.get(key) {
+        None => true,
+        Some(vals) => vals.iter().any(|v| candidates.contains(&v.as_str())),
+    };
+    // The actor's id (or a prefix of it) or its name, for events of that type only.
+    let fuzzy = |key: &str| match f.get(key) {
+        None => true,
+        Some(vals) => {
+            ev.kind == key && {
+                let name = ev.actor.attributes.get("name").map(String::as_str);
+                vals.iter()
+                    .any(|v| ev.actor.id.starts_with(v.as_str()) || name == Some(v.as_str()))
+            }
+        }
+    };
+    let image_name = ev
+        .actor
+        .attributes
+        .get(if ev.kind == "image" { "name" } else { "image" })
+        .map(String::as_str)
+        .unwrap_or("");
+    let labels = match f.get("label") {
+        None => true,
+        Some(vals) => vals.iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => ev.actor.attributes.get(k).is_some_and(|x| x == v),
+            None => ev.actor.attributes.contains_key(l.as_str()),
+        }),
+    };
+    exact("event", &[ev.action.as_str(), strip_exec(&ev.action)])
+        && exact("type", &[ev.kind.as_str()])
+        && exact("scope", &[ev.scope.as_str()])
+        && fuzzy("container")
+        && fuzzy("volume")
+        && fuzzy("network")
+        && exact(
+            "image",
+            &[
+                ev.actor.id.as_str(),
+                image_name,
+                strip_tag(&ev.actor.id),
+                strip_tag(image_name),
+            ],
+        )
+        && labels
+}
+
+/// "exec_start: sh" -> "exec_start".
+fn strip_exec(action: &str) -> &str {
+    action.split_once(": ").map_or(action, |(a, _)| a)
+}
+
+/// "busybox:latest" -> "busybox" (a registry port is not a tag).
+fn strip_tag(image: &str) -> &str {
+    match image.rfind(':') {
+        Some(i) if !image[i..].contains('/') && !image.starts_with("sha256:") => &image[..i],
+        _ => image,
+    }
+}
+
+/// Reads the log from a position, returning whole lines as events, and follows the current
+/// file across a rotation (it keeps the old file open until it has read it to the end).
+pub struct EventReader {
+    paths: EventsPaths,
+    file: Option<File>,
+    /// A line begun but not yet ended.
+    partial: Vec<u8>,
+    /// Events before this are skipped.
+    since: Option<SystemTime>,
+    /// Events replayed from the previous file, served first.
+    backlog: Vec<Event>,
+}
+
+impl EventReader {
+    fn open(paths: EventsPaths, since: Option<SystemTime>) -> EventReader {
+        let mut r = EventReader {
+            paths,
+            file: None,
+            partial: Vec::new(),
+            since,
+            backlog: Vec::new(),
+        };
+        // Open the current file first: a rotation right after leaves us on what became the
+        // previous file, which `read_new` finishes before switching.
+        r.file = File::open(r.paths.current()).ok();
+        match since {
+            Some(_) => {
+                let same = |a: &File, b: &File| matches!((a.metadata(), b.metadata()), (Ok(x), Ok(y)) if x.ino() == y.ino());
+                if let Ok(mut prev) = File::open(r.paths.previous()) {
+                    if !r.file.as_ref().is_some_and(|cur| same(cur, &prev)) {
+                        let mut data = Vec::new();
+                        let _ = prev.read_to_end(&mut data);
+                        r.backlog = parse_lines(&data, &mut Vec::new());
+                    }
+                }
+            }
+            None => {
+                if let Some(f) = &mut r.file {
+                    let _ = f.seek(SeekFrom::End(0));
+                }
+            }
+        }
+        r
+    }
+
+    /// Every whole event written since the last call (after `since`), oldest first.
+    pub fn read_new(&mut self) -> Vec<Event> {
+        let mut out = std::mem::take(&mut self.backlog);
+        loop {
+            if let Some(f) = &mut self.file {
+                let mut data = Vec::new();
+                let _ = f.read_to_end(&mut data);
+                out.extend(parse_lines(&data, &mut self.partial));
+            }
+            // Rotated (or created) since we opened it: finish the old file, then the new one.
+            let current = std::fs::metadata(self.paths.current()).ok();
+            let ours = self.file.as_ref().and_then(|f| f.metadata().ok());
+            let moved = match (&current, &ours) {
+                (Some(c), Some(o)) => c.ino() != o.ino() || c.dev() != o.dev(),
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if !moved {
+                break;
+            }
+            self.partial.clear();
+            self.file = File::open(self.paths.current()).ok();
+            if self.file.is_none() {
+                break;
+            }
+        }
+        if let Some(since) = self.since {
+            out.retain(|e| e.system_time() >= since);
+        }
+        out
+    }
+}
+
+/// Whole lines of `data` (after what `partial` holds) as events; the unended rest goes back to
+/// `partial`. Torn or foreign lines are skipped.
+fn parse_lines(data: &[u8], partial: &mut Vec<u8>) -> Vec<Event> {
+    partial.extend_from_slice(data);
+    let Some(end) = partial.iter().rposition(|&b| b == b'\n') else {
+        return Vec::new();
+    };
+    let rest = partial.split_off(end + 1);
+    let whole = std::mem::replace(partial, rest);
+    whole
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(events::parse_line)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn ev(kind: &str, action: &str, id: &str, attrs: &[(&str, &str)]) -> Event {
+        let attributes: BTreeMap<String, String> = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match kind {
+            "image" => Event::image(id, action, attrs[0].1),
+            _ => Event::container(id, action, attributes),
+        }
+    }
+
+    fn filters(pairs: &[(&str, &[&str])]) -> Filters {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn filters_follow_moby() {
+        let c = ev(
+            "container",
+            "die",
+            "abcdef",
+            &[
+                ("name", "web"),
+                ("image", "busybox:latest"),
+                ("env", "prod"),
+            ],
+        );
+        let i = ev("image", "tag", "sha256:123", &[("name", "busybox:1")]);
+        let yes = |f: Filters, e: &Event| assert!(include(&f, e), "{f:?} should pass {e:?}");
+        let no = |f: Filters, e: &Event| assert!(!include(&f, e), "{f:?} should drop {e:?}");
+        yes(filters(&[]), &c);
+        yes(filters(&[("type", &["container"])]), &c);
+        no(filters(&[("type", &["container"])]), &i);
+        yes(filters(&[("container", &["web"])]), &c);
+        yes(filters(&[("container", &["abc"])]), &c);
+        no(filters(&[("container", &["we"])]), &c);
+        no(filters(&[("container", &["web"])]), &i);
+        yes(filters(&[("event", &["start", "die"])]), &c);
+        no(filters(&[("event", &["start"])]), &c);
+        yes(filters(&[("image", &["busybox"])]), &c);
+        yes(filters(&[("image", &["busybox:latest"])]), &c);
+        yes(filters(&[("image", &["busybox"])]), &i);
+        no(filters(&[("image", &["alpine"])]), &c);
+        yes(filters(&[("label", &["env"])]), &c);
+        yes(filters(&[("label", &["env=prod"])]), &c);
+        no(filters(&[("label", &["env=dev"])]), &c);
+        no(filters(&[("volume", &["v1"])]), &c);
+        no(filters(&[("network", &["bridge"])]), &c);
+        assert!(check_filters(&filters(&[("nope", &["x"])])).is_err());
+        assert!(check_filters(&filters(&[("type", &["x"]), ("label", &["a"])])).is_ok());
+    }
+
+    #[test]
+    fn partial_lines_wait_for_their_end() {
+        let mut partial = Vec::new();
+        let line = serde_json::to_vec(&ev("container", "start", "a", &[])).unwrap();
+        let (a, b) = line.split_at(10);
+        assert!(parse_lines(a, &mut partial).is_empty());
+        let mut rest = b.to_vec();
+        rest.push(b'\n');
+        assert_eq!(parse_lines(&rest, &mut partial).len(), 1);
+        assert!(partial.is_empty());
+    }
+
+    #[test]
+    fn a_reader_replays_since_and_follows_across_a_rotation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = EventsPaths::new(tmp.path());
+        events::append(&paths, ev("container", "create", "old", &[])).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let since = SystemTime::now();
+        events::append(&paths, ev("container", "start", "a", &[])).unwrap();
+        let mut from_start = EventReader::open(paths.clone(), Some(since));
+        let mut live = EventReader::open(paths.clone(), None);
+        let got: Vec<String> = from_start
+            .read_new()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(got, ["start"]);
+        assert!(
+            live.read_new().is_empty(),
+            "a live reader starts at the end"
+        );
+        // A rotation by hand, with a line written to each side of it.
+        events::append(&paths, ev("container", "die", "a", &[])).unwrap();
+        std::fs::rename(paths.current(), paths.previous()).unwrap();
+        events::append(&paths, ev("container", "destroy", "a", &[])).unwrap();
+        for r in [&mut from_start, &mut live] {
+            let got: Vec<String> = r.read_new().into_iter().map(|e| e.action).collect();
+            assert_eq!(got, ["die", "destroy"]);
+        }
+        let mut replay = EventReader::open(paths, Some(since));
+        let got: Vec<String> = replay.read_new().into_iter().map(|e| e.action).collect();
+        assert_eq!(got, ["start", "die", "destroy"], "replay reads both files");
+    }
+}
