@@ -26,6 +26,8 @@ def exec_output_exit_codes_and_errors(b):
     check("sleep" in out and " 1 " in f" {out} ", out)
     b.out("exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d")
     check(b.out("exec", "ex", "cat", "/tmp/d") == "detached", "exec -d ran")
+    ev = b.out("events", "--since", "0", "--until", "0s", "--filter", "container=ex", "--format", "{{.Action}}")
+    check("exec_create: echo hi" in ev and "exec_start: echo hi" in ev and "exec_die" in ev, ev)
     b.out("rm", "-f", "ex")
 
 

@@ -187,6 +187,8 @@ pub fn run(
 }
 
 struct Helper {
+    root: PathBuf,
+    container_dir: PathBuf,
     ep: ExecPaths,
     spec: ExecSpec,
     process: ProcessSpec,
@@ -278,6 +280,8 @@ impl Helper {
             .set_nonblocking(true)
             .map_err(|e| fail("socket", e))?;
         Ok(Helper {
+            root: paths.root.clone(),
+            container_dir: cpaths.dir.clone(),
             ep: ep.clone(),
             spec,
             process,
@@ -520,6 +524,16 @@ impl Helper {
                 pid: self.pid,
                 exit_code: Some(code),
             },
+        );
+        let _ = crate::events::container_event(
+            &self.root,
+            &self.container_dir,
+            &self.spec.container_id,
+            "exec_die",
+            &[
+                ("execID", self.ep.id.clone()),
+                ("exitCode", code.to_string()),
+            ],
         );
         if let Some(c) = self.client.take() {
             let _ = c.stream.shutdown(std::net::Shutdown::Both);

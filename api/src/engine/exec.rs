@@ -95,6 +95,11 @@ impl Engine {
             berth_shim::fsutil::write_atomic(&index, id.as_bytes())
         };
         write().map_err(|e| EngineError::system("recording the exec", e))?;
+        self.container_event(
+            &id,
+            &format!("exec_create: {}", spec.args.join(" ")),
+            &[("execID", exec_id.clone())],
+        );
         Ok(exec_id)
     }
 
@@ -108,6 +113,16 @@ impl Engine {
                 "Error: Exec command {exec_id} has already run"
             )));
         }
+        let args = std::fs::read(ep.spec())
+            .ok()
+            .and_then(|d| serde_json::from_slice::<ExecSpec>(&d).ok())
+            .map(|s| s.args.join(" "))
+            .unwrap_or_default();
+        self.container_event(
+            &cid,
+            &format!("exec_start: {args}"),
+            &[("execID", exec_id.to_string())],
+        );
         match spawn::start_exec(&self.paths, &cid, exec_id, attached) {
             Ok(_) => Ok(ep),
             Err(SpawnError::Start { message, .. }) if !attached => Err(EngineError::System(
