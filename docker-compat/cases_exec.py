@@ -1,5 +1,6 @@
 """docker exec through the real CLI and docker-py."""
 import json
+import time
 import subprocess
 
 from compat import case, check
@@ -26,6 +27,7 @@ def exec_output_exit_codes_and_errors(b):
     check("sleep" in out and " 1 " in f" {out} ", out)
     b.out("exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d")
     check(b.out("exec", "ex", "cat", "/tmp/d") == "detached", "exec -d ran")
+    time.sleep(1.1)  # `--until 0s` is whole seconds
     ev = b.out("events", "--since", "0", "--until", "0s", "--filter", "container=ex", "--format", "{{.Action}}")
     check("exec_create: echo hi" in ev and "exec_start: echo hi" in ev and "exec_die" in ev, ev)
     b.out("rm", "-f", "ex")
@@ -56,3 +58,34 @@ def py_exec_run(b):
     res = ctr.exec_run("echo tty", tty=True)
     check(res.exit_code == 0 and res.output == b"tty\r\n", str(res))
     ctr.remove(force=True)
+
+
+@case
+def health_check_goes_healthy_then_unhealthy(b):
+    import time
+    b.out("run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "300ms",
+          "--health-retries", "2", "--health-timeout", "2s", "busybox", "sh", "-c",
+          "touch /tmp/ok; sleep 2; rm /tmp/ok; sleep 1000")
+
+    def health():
+        return json.loads(b.out("inspect", "hc"))[0]["State"].get("Health", {})
+
+    deadline = time.time() + 20
+    while time.time() < deadline and health().get("Status") != "healthy":
+        time.sleep(0.1)
+    check(health().get("Status") == "healthy", f"never healthy: {health()}")
+    check("(healthy)" in b.out("ps", "--filter", "name=hc", "--format", "{{.Status}}"), "ps shows health")
+    check(b.out("ps", "-q", "--filter", "health=healthy") != "", "health filter")
+    deadline = time.time() + 20
+    while time.time() < deadline and health().get("Status") != "unhealthy":
+        time.sleep(0.1)
+    h = health()
+    check(h.get("Status") == "unhealthy" and h["FailingStreak"] >= 2, f"never unhealthy: {h}")
+    last = h["Log"][-1]
+    check(last["ExitCode"] == 1 and "No such file" in last["Output"], str(last))
+    check(len(h["Log"]) <= 5, "Docker keeps five results")
+    # `--until 0s` reaches the server as whole seconds (as with dockerd): let this second end.
+    time.sleep(1.1)
+    ev = b.out("events", "--since", "0", "--until", "0s", "--filter", "container=hc", "--format", "{{.Action}}")
+    check("health_status: healthy" in ev and "health_status: unhealthy" in ev, "\n".join(l for l in ev.splitlines() if not l.startswith("exec_")) + f" ({len(ev.splitlines())} lines)")
+    b.out("rm", "-f", "hc")

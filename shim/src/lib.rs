@@ -10,6 +10,7 @@ pub mod entry;
 pub mod events;
 pub mod exec;
 pub mod fsutil;
+pub mod health;
 mod init;
 pub mod logs;
 pub mod namespaces;

@@ -32,6 +32,34 @@ pub struct ContainerSpec {
     pub auto_remove: bool,
     /// Parent of the container's cgroup, relative to each hierarchy's root.
     pub cgroup_parent: String,
+    /// A health check the shim runs on its schedule.
+    pub healthcheck: Option<HealthSpec>,
+}
+
+/// Docker's HEALTHCHECK, durations in nanoseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct HealthSpec {
+    /// The command, ready to exec (CMD-SHELL already turned into /bin/sh -c).
+    pub test: Vec<String>,
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    pub start_period_ns: u64,
+    pub start_interval_ns: u64,
+    pub retries: u32,
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        HealthSpec {
+            test: Vec::new(),
+            interval_ns: 30_000_000_000,
+            timeout_ns: 30_000_000_000,
+            start_period_ns: 0,
+            start_interval_ns: 5_000_000_000,
+            retries: 3,
+        }
+    }
 }
 
 impl Default for ContainerSpec {
@@ -57,6 +85,7 @@ impl Default for ContainerSpec {
             restart: RestartPolicy::default(),
             auto_remove: false,
             cgroup_parent: "berth".to_string(),
+            healthcheck: None,
         }
     }
 }

@@ -112,6 +112,26 @@ pub struct State {
     pub root_mode: RootMode,
     /// The cgroup v2 inode that eBPF reports for the container (0 when unknown).
     pub cgroup_id: u64,
+    /// Docker's State.Health, when the container has a health check.
+    pub health: Option<HealthState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthState {
+    /// "starting", "healthy" or "unhealthy".
+    pub status: String,
+    pub failing_streak: u32,
+    pub log: Vec<HealthLog>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthLog {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
 }
 
 impl Default for State {
@@ -132,6 +152,7 @@ impl Default for State {
             manually_stopped: false,
             root_mode: RootMode::PivotRoot,
             cgroup_id: 0,
+            health: None,
         }
     }
 }

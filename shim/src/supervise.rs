@@ -113,6 +113,7 @@ struct Supervisor {
     restart_count: u32,
     oom_base: u64,
     prepared: Prepared,
+    health: Option<crate::health::HealthMonitor>,
 }
 
 impl Supervisor {
@@ -137,6 +138,10 @@ impl Supervisor {
             ));
         }
         let prepared = Prepared::new(&spec, &args.paths.root.join("cache/seccomp"))?;
+        let spec_health = spec
+            .healthcheck
+            .clone()
+            .map(|h| crate::health::HealthMonitor::new(h, args.paths.clone(), cpaths.clone()));
         let restart_count = state::read_raw(&cpaths)
             .map(|s| s.restart_count)
             .unwrap_or(0);
@@ -200,6 +205,7 @@ impl Supervisor {
             restart_count,
             oom_base: 0,
             prepared,
+            health: spec_health,
         })
     }
 
@@ -371,6 +377,9 @@ impl Supervisor {
                     add(fd.as_raw_fd(), Source::Output(2));
                 }
             }
+            if let Some(fd) = self.health.as_ref().and_then(|h| h.fd()) {
+                add(fd, Source::Health);
+            }
             let stdin_open = self.io.as_ref().is_some_and(|io| io.stdin.is_some());
             for (i, c) in self.clients.iter().enumerate() {
                 if stdin_open && !c.stdin_done {
@@ -398,6 +407,11 @@ impl Supervisor {
                         self.on_output(stream, &mut buf);
                     }
                     Source::Client(i) => self.on_client_input(i, &mut buf),
+                    Source::Health => {
+                        if let Some(h) = &mut self.health {
+                            h.on_readable();
+                        }
+                    }
                 }
             }
             self.clients
@@ -408,7 +422,12 @@ impl Supervisor {
 
     fn next_timeout(&self) -> i32 {
         let now = Instant::now();
-        [self.kill_at, self.restart_at]
+        let health = self
+            .health
+            .as_ref()
+            .filter(|_| self.child.is_some() && !self.paused)
+            .map(|h| h.deadline());
+        [self.kill_at, self.restart_at, health]
             .into_iter()
             .flatten()
             .map(|t| t.saturating_duration_since(now).as_millis() as i32 + 1)
@@ -418,6 +437,11 @@ impl Supervisor {
 
     fn on_timers(&mut self) {
         let now = Instant::now();
+        if self.child.is_some() && !self.paused {
+            if let Some(h) = &mut self.health {
+                h.on_timer();
+            }
+        }
         if self.kill_at.is_some_and(|t| t <= now) {
             self.kill_at = None;
             if let Some(c) = &self.child {
@@ -458,6 +482,9 @@ impl Supervisor {
         let Some(child) = self.child.take() else {
             return;
         };
+        if let Some(h) = &mut self.health {
+            h.cancel();
+        }
         // Whatever the process wrote before it died still belongs in the log.
         let mut buf = vec![0u8; 32 * 1024];
         for stream in [1u8, 2] {
@@ -774,6 +801,7 @@ enum Source {
     Attach,
     Output(u8),
     Client(usize),
+    Health,
 }
 
 /// Read one line (without its newline) and not a byte more: what follows belongs to the stream.

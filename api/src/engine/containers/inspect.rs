@@ -17,7 +17,7 @@ impl Engine {
 /// Docker's `State` object.
 pub fn state_json(state: &State) -> Value {
     let status = state.status;
-    json!({
+    let mut v = json!({
         "Status": status.as_str(),
         "Running": matches!(status, Status::Running | Status::Paused | Status::Restarting),
         "Paused": status == Status::Paused,
@@ -29,7 +29,11 @@ pub fn state_json(state: &State) -> Value {
         "Error": state.error,
         "StartedAt": state.started_at,
         "FinishedAt": state.finished_at,
-    })
+    });
+    if let Some(h) = &state.health {
+        v["Health"] = serde_json::to_value(h).unwrap_or_default();
+    }
+    v
 }
 
 fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {

@@ -72,7 +72,12 @@ fn since(rfc3339: &str) -> Duration {
 
 /// `docker ps`'s STATUS column.
 pub fn human_status(state: &State) -> String {
-    match state.status {
+    let health = match (&state.health, state.status) {
+        (Some(h), Status::Running) if h.status == "starting" => " (health: starting)".to_string(),
+        (Some(h), Status::Running) => format!(" ({})", h.status),
+        _ => String::new(),
+    };
+    let base = match state.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", human_duration(since(&state.started_at))),
         Status::Paused => format!("Up {} (Paused)", human_duration(since(&state.started_at))),
@@ -87,7 +92,8 @@ pub fn human_status(state: &State) -> String {
             human_duration(since(&state.finished_at))
         ),
         Status::Dead => "Dead".into(),
-    }
+    };
+    base + &health
 }
 
 /// `label` filters: each "key" or "key=value" must hold.
@@ -164,6 +170,16 @@ impl Engine {
             }
             if let Some(statuses) = status_filter.filter(|v| !v.is_empty()) {
                 if !statuses.iter().any(|s| s == st.status.as_str()) {
+                    continue;
+                }
+            }
+            if let Some(wanted) = f("health") {
+                let have = st
+                    .health
+                    .as_ref()
+                    .map(|h| h.status.as_str())
+                    .unwrap_or("none");
+                if !wanted.iter().any(|w| w == have) {
                     continue;
                 }
             }

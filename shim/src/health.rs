@@ -1,0 +1,280 @@
+//! Health checks, run by the container's shim on their schedule (no daemon is there to do it):
+//! each probe is an exec of the check's command whose output the shim reads as an attached
+//! client; the result goes into the state's `health` (Docker's State.Health), with a
+//! `health_status` event when the status changes.
+
+use crate::control::AttachHello;
+use crate::exec::{self, ExecPaths, ExecSpec};
+use crate::paths::{ContainerPaths, Paths};
+use crate::spec::HealthSpec;
+use crate::state::{self, HealthLog, HealthState};
+use std::collections::VecDeque;
+use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Docker keeps this many results.
+const LOG_ENTRIES: usize = 5;
+/// And this much of each probe's output.
+const MAX_OUTPUT: usize = 4096;
+
+struct Probe {
+    exec_id: String,
+    stream: UnixStream,
+    output: Vec<u8>,
+    started: String,
+    deadline: Instant,
+}
+
+pub struct HealthMonitor {
+    spec: HealthSpec,
+    paths: Paths,
+    cpaths: ContainerPaths,
+    container_started: Instant,
+    next_at: Instant,
+    probe: Option<Probe>,
+    status: String,
+    failing_streak: u32,
+    log: VecDeque<HealthLog>,
+}
+
+impl HealthMonitor {
+    pub fn new(spec: HealthSpec, paths: Paths, cpaths: ContainerPaths) -> HealthMonitor {
+        let now = Instant::now();
+        HealthMonitor {
+            spec,
+            paths,
+            cpaths,
+            container_started: now,
+            next_at: now,
+            probe: None,
+            status: "starting".into(),
+            failing_streak: 0,
+            log: VecDeque::new(),
+        }
+    }
+
+    fn in_start_period(&self) -> bool {
+        self.container_started.elapsed() < Duration::from_nanos(self.spec.start_period_ns)
+    }
+
+    fn interval(&self) -> Duration {
+        if self.in_start_period() && self.spec.start_interval_ns > 0 && self.status == "starting" {
+            Duration::from_nanos(self.spec.start_interval_ns)
+        } else {
+            Duration::from_nanos(self.spec.interval_ns)
+        }
+    }
+
+    /// The container (re)started: health starts over.
+    pub fn container_started(&mut self) {
+        self.cancel();
+        self.container_started = Instant::now();
+        self.next_at = Instant::now() + self.interval();
+        self.status = "starting".into();
+        self.failing_streak = 0;
+        self.write_state();
+    }
+
+    /// The container stopped: no probe runs until it starts again.
+    pub fn cancel(&mut self) {
+        if let Some(p) = self.probe.take() {
+            self.discard(&p.exec_id);
+        }
+        self.next_at = Instant::now() + Duration::from_secs(3600 * 24 * 365);
+    }
+
+    /// When the loop must wake for us.
+    pub fn deadline(&self) -> Instant {
+        match &self.probe {
+            Some(p) => p.deadline,
+            None => self.next_at,
+        }
+    }
+
+    /// The probe's output stream, while one runs.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.probe.as_ref().map(|p| p.stream.as_raw_fd())
+    }
+
+    /// Timers: start a probe when one is due, give up on one past its timeout.
+    pub fn on_timer(&mut self) {
+        let now = Instant::now();
+        if let Some(p) = &self.probe {
+            if p.deadline <= now {
+                let p = self.probe.take().expect("checked above");
+                let ep = ExecPaths::new(&self.cpaths, &p.exec_id);
+                let pid = exec::read_state(&ep).pid;
+                if pid > 0 {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                let timeout = Duration::from_nanos(self.spec.timeout_ns);
+                self.record(
+                    p.started,
+                    -1,
+                    format!("Health check exceeded timeout ({timeout:?})"),
+                );
+                self.discard(&p.exec_id);
+            }
+            return;
+        }
+        if self.next_at <= now {
+            if let Err(e) = self.start_probe() {
+                let started = state::now_rfc3339();
+                self.record(started, -1, e);
+            }
+        }
+    }
+
+    fn start_probe(&mut self) -> Result<(), String> {
+        let exec_id = crate_new_id();
+        let ep = ExecPaths::new(&self.cpaths, &exec_id);
+        let spec = ExecSpec {
+            id: exec_id.clone(),
+            container_id: self.cpaths.id.clone(),
+            args: self.spec.test.clone(),
+            attach_stdout: true,
+            attach_stderr: true,
+            ..ExecSpec::default()
+        };
+        std::fs::create_dir_all(&ep.dir).map_err(|e| e.to_string())?;
+        let data = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
+        crate::fsutil::write_replace(&ep.spec(), &data).map_err(|e| e.to_string())?;
+        let started = state::now_rfc3339();
+        crate::spawn::start_exec(&self.paths, &self.cpaths.id, &exec_id, true)
+            .map_err(|e| e.to_string())?;
+        let stream = exec::attach(
+            &ep,
+            AttachHello {
+                stdin: false,
+                stdout: true,
+                stderr: true,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+        self.probe = Some(Probe {
+            exec_id,
+            stream,
+            output: Vec::new(),
+            started,
+            deadline: Instant::now() + Duration::from_nanos(self.spec.timeout_ns),
+        });
+        Ok(())
+    }
+
+    /// The probe's stream is readable: collect output; at its end, record the result.
+    pub fn on_readable(&mut self) {
+        let Some(p) = &mut self.probe else { return };
+        let mut buf = [0u8; 8192];
+        loop {
+            match p.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    p.output.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => break,
+            }
+        }
+        let p = self.probe.take().expect("checked above");
+        // The helper records the exit code before it closes the stream.
+        let code = exec::read_state(&ExecPaths::new(&self.cpaths, &p.exec_id))
+            .exit_code
+            .unwrap_or(-1);
+        let output = demux(&p.output);
+        self.record(p.started, code, output);
+        self.discard(&p.exec_id);
+    }
+
+    fn discard(&self, exec_id: &str) {
+        let _ = std::fs::remove_dir_all(ExecPaths::new(&self.cpaths, exec_id).dir);
+    }
+
+    fn record(&mut self, started: String, exit_code: i32, mut output: String) {
+        if output.len() > MAX_OUTPUT {
+            let mut cut = MAX_OUTPUT;
+            while !output.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            output.truncate(cut);
+        }
+        self.log.push_back(HealthLog {
+            start: started,
+            end: state::now_rfc3339(),
+            exit_code,
+            output,
+        });
+        while self.log.len() > LOG_ENTRIES {
+            self.log.pop_front();
+        }
+        let before = self.status.clone();
+        if exit_code == 0 {
+            self.failing_streak = 0;
+            self.status = "healthy".into();
+        } else if !(self.in_start_period() && self.status == "starting") {
+            // Failures in the start period do not count (until the first success).
+            self.failing_streak += 1;
+            if self.failing_streak >= self.spec.retries.max(1) {
+                self.status = "unhealthy".into();
+            }
+        }
+        self.next_at = Instant::now() + self.interval();
+        self.write_state();
+        if self.status != before {
+            let _ = crate::events::container_event(
+                &self.paths.root,
+                &self.cpaths.dir,
+                &self.cpaths.id,
+                &format!("health_status: {}", self.status),
+                &[],
+            );
+        }
+    }
+
+    fn write_state(&self) {
+        let health = HealthState {
+            status: self.status.clone(),
+            failing_streak: self.failing_streak,
+            log: self.log.iter().cloned().collect(),
+        };
+        let _ = state::update(&self.cpaths, |s| s.health = Some(health));
+    }
+}
+
+/// The payload of Docker's multiplexed frames, both streams in order.
+fn demux(mut data: &[u8]) -> String {
+    let mut out = Vec::new();
+    while data.len() >= 8 {
+        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
+        let end = (8 + len).min(data.len());
+        out.extend_from_slice(&data[8..end]);
+        data = &data[end..];
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn crate_new_id() -> String {
+    let mut b = [0u8; 32];
+    if let Ok(f) = std::fs::File::open("/dev/urandom") {
+        let _ = (&f).read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_joined() {
+        let mut d = crate::stdio::frame(1, b"ok ");
+        d.extend(crate::stdio::frame(2, b"warn"));
+        assert_eq!(demux(&d), "ok warn");
+    }
+}
