@@ -153,6 +153,7 @@ def main():
         return 1
     import cases_containers  # noqa: F401  (registers cases)
     import cases_exec  # noqa: F401
+    import cases_tty  # noqa: F401
     import cases_py  # noqa: F401
     import cases_ops  # noqa: F401
     b = Berth(args.berth)
