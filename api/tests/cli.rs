@@ -562,3 +562,91 @@ fn help_and_completion() {
         "{images}"
     );
 }
+
+#[test]
+fn exec_runs_in_the_container_and_events_tell_its_life() {
+    let r = Root::new();
+    r.berth(&["run", "-d", "--name", "ex", "busybox", "sleep", "1000"])
+        .expect(0, "berth run -d");
+    let out = r
+        .berth(&["exec", "ex", "sh", "-c", "echo in; echo err >&2; exit 4"])
+        .expect(4, "berth exec");
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("in\n", "err\n")
+    );
+    let out = r
+        .berth_with(&["exec", "-i", "ex", "tr", "a-z", "A-Z"], Some(b"quiet\n"))
+        .expect(0, "berth exec -i");
+    assert_eq!(out.stdout, "QUIET\n");
+    let out = r
+        .berth(&[
+            "exec",
+            "-u",
+            "65534",
+            "-w",
+            "/tmp",
+            "-e",
+            "X=1",
+            "ex",
+            "sh",
+            "-c",
+            "id -u; pwd; echo $X",
+        ])
+        .expect(0, "berth exec -u -w -e");
+    assert_eq!(out.stdout, "65534\n/tmp\n1\n");
+    let out = r.berth(&["exec", "ex", "nosuchcmd"]);
+    assert_eq!(out.code, 127, "a missing command: {}", out.stderr);
+    r.berth(&["exec", "-d", "ex", "touch", "/tmp/detached"])
+        .expect(0, "berth exec -d");
+    eventually("the detached exec", || {
+        r.berth(&["exec", "ex", "ls", "/tmp/detached"]).code == 0
+    });
+    r.berth(&["freeze", "ex"]).expect(0, "freeze");
+    let out = r
+        .berth(&["exec", "ex", "true"])
+        .expect(125, "exec in a frozen container");
+    assert!(out.stderr.contains("is paused"), "{}", out.stderr);
+    r.berth(&["thaw", "ex"]).expect(0, "thaw");
+    r.berth(&["rm", "-f", "ex"]).expect(0, "rm -f");
+
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        + 1.0;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = r
+        .berth(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &format!("{until:.3}"),
+            "--filter",
+            "container=ex",
+            "--format",
+            "json",
+        ])
+        .expect(0, "berth events");
+    let actions: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["Action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let pos = |a: &str| {
+        actions
+            .iter()
+            .position(|x| x.starts_with(a))
+            .unwrap_or_else(|| panic!("no {a} in {actions:?}"))
+    };
+    assert!(pos("create") < pos("start"), "{actions:?}");
+    assert!(pos("start") < pos("exec_create"), "{actions:?}");
+    assert!(pos("pause") < pos("unpause"), "{actions:?}");
+    assert!(pos("die") < pos("destroy"), "{actions:?}");
+}

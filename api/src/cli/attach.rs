@@ -166,7 +166,7 @@ pub fn wait_exit(engine: &Engine, id: &str) -> i32 {
 }
 
 /// Copy the shim's output to stdout and stderr until it ends.
-fn copy_output(mut sock: UnixStream, tty: bool) {
+pub(super) fn copy_output(mut sock: UnixStream, tty: bool) {
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
     if tty {

@@ -5,6 +5,7 @@
 mod attach;
 mod completion;
 mod create;
+mod exec;
 mod images;
 mod inspect;
 mod lifecycle;
@@ -72,6 +73,10 @@ pub enum Command {
     Kill(lifecycle::KillArgs),
     /// Remove one or more containers.
     Rm(lifecycle::RmArgs),
+    /// Run a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Show the events log: container and image life cycles (follows until --until).
+    Events(exec::EventsArgs),
     /// List containers (running ones unless -a).
     #[command(visible_alias = "ps")]
     List(list::ListArgs),
@@ -197,6 +202,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Restart(args) => lifecycle::restart(g, args),
         Command::Kill(args) => lifecycle::kill(g, args),
         Command::Rm(args) => lifecycle::rm(g, args),
+        Command::Exec(args) => exec::exec(g, args),
+        Command::Events(args) => exec::events(g, args),
         Command::List(args) => list::run(g, args),
         Command::Status(args) => status::run(g, args),
         Command::Freeze(t) => lifecycle::each(g, &t.containers, |e, c| e.pause(c)),
