@@ -21,12 +21,14 @@ pub fn routes() -> Vec<Route> {
         Route::get("/images/json", list),
         Route::post("/images/create", create),
         Route::post("/images/load", load),
+        Route::get("/images/get", save_many),
         // Image names contain '/' and ':': one wildcard per method, dispatched on the suffix.
         Route::get("/images/{*rest}", by_name_get),
         Route::post("/images/{*rest}", by_name_post),
         Route::delete("/images/{*rest}", remove),
         Route::dispatched("GET", "/images/{name}/json"),
         Route::dispatched("GET", "/images/{name}/history"),
+        Route::dispatched("GET", "/images/{name}/get"),
         Route::dispatched("POST", "/images/{name}/tag"),
         Route::dispatched("DELETE", "/images/{name}"),
     ]
@@ -431,6 +433,21 @@ async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
     }
 }
 
+/// `GET /images/get?names=a&names=b`
+async fn save_many(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let names = QueryPairs::parse(q.as_deref()).all("names");
+    save(st.engine, names).await
+}
+
+/// Resolve every name first (a 404 before any byte), then stream the archive.
+async fn save(engine: Engine, names: Vec<String>) -> Response {
+    let plan = match blocking(move || engine.plan_save(&names)).await {
+        Ok(p) => p,
+        Err(e) => return error_response(e),
+    };
+    super::stream::streamed("application/x-tar", move |w| plan.write(w))
+}
+
 async fn by_name_get(
     State(st): State<AppState>,
     axum::extract::Path(rest): axum::extract::Path<String>,
@@ -450,10 +467,8 @@ async fn by_name_get(
             Err(e) => error_response(e),
         };
     }
-    if rest.ends_with("/get") || rest == "get" {
-        return error_response(EngineError::NotImplemented(
-            "image save is not supported yet".into(),
-        ));
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save(engine, vec![name.to_string()]).await;
     }
     error_response(EngineError::NotFound(format!(
         "page not found: /images/{rest}"

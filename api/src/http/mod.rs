@@ -11,6 +11,7 @@ pub mod images;
 mod listener;
 pub mod query;
 pub mod server;
+pub mod stream;
 pub mod system;
 pub mod version;
 

@@ -1,12 +1,14 @@
 //! Images: a content-addressed store of layers unpacked once into directories that overlayfs
 //! uses as lower dirs, and image records naming them (layout in [`store`]). One file per verb:
-//! `import.rs`, `load.rs`, `tag.rs`, `remove.rs`; lookups are here.
+//! `import.rs`, `load.rs`, `save.rs`, `tag.rs`, `remove.rs`; lookups are here.
 
 pub mod changes;
 mod import;
 mod load;
+pub mod pack;
 pub mod reference;
 mod remove;
+pub mod save;
 pub mod store;
 mod tag;
 pub mod unpack;

@@ -1,0 +1,86 @@
+//! Response bodies produced by blocking engine work: the engine writes to a [`ChannelWriter`] on
+//! a blocking thread, the client reads the other end as the body streams. A failure after the
+//! first byte can only cut the stream short (the status line is gone), so the body ends with an
+//! error and the client sees a truncated archive, as with dockerd.
+
+use crate::engine::EngineError;
+use axum::body::Body;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::io::{self, Write};
+use tokio::sync::mpsc;
+
+/// A `Write` whose bytes become a response body, in chunks of up to 256 KiB.
+pub struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<bytes::Bytes>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+
+    /// End the body with an error (the client sees the stream cut).
+    pub fn fail(mut self, e: &EngineError) {
+        let _ = self.send();
+        let _ = self.tx.blocking_send(Err(io::Error::other(e.to_string())));
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+/// A streamed body of `content_type` written by `work` on a blocking thread.
+pub fn streamed(
+    content_type: &'static str,
+    work: impl FnOnce(&mut ChannelWriter) -> Result<(), EngineError> + Send + 'static,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        match work(&mut w) {
+            Ok(()) => drop(w),
+            Err(e) => {
+                // Logged here, where it is handled: the client only sees the stream cut.
+                eprintln!("berth: streamed response failed: {e}");
+                w.fail(&e)
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
