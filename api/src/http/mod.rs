@@ -4,6 +4,8 @@
 //! nothing else, so [`route_table`] (which the openapi test checks against `openapi.yaml`) cannot
 //! miss a route the router serves. Each endpoint group's file exposes `routes() -> Vec<Route>`.
 
+pub mod commit;
+pub mod container_fs;
 pub mod containers;
 pub mod error;
 pub mod images;
@@ -85,7 +87,9 @@ pub fn routes() -> Vec<Route> {
     let mut all = Vec::new();
     all.extend(system::routes());
     all.extend(containers::routes());
+    all.extend(container_fs::routes());
     all.extend(images::routes());
+    all.extend(commit::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all

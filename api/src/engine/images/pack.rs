@@ -17,7 +17,7 @@ use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
@@ -33,17 +33,24 @@ fn nix_io(what: &str) -> impl Fn(Errno) -> io::Error + '_ {
     move |e| io::Error::new(io::Error::from(e).kind(), format!("{what}: {e}"))
 }
 
-/// A layer tar of `dir` (whiteouts back as `.wh.` entries) written to `out`.
-pub fn pack_layer<W: Write>(dir: &Path, out: W) -> io::Result<W> {
-    pack(&[dir], true, out)
+/// A layer tar of `dir` (whiteouts back as `.wh.` entries) written to `out`. Paths in `skip`
+/// ("etc/hosts", "proc") are left out when they are an empty file or directory: the mount points
+/// berth makes in a container's upper dir.
+pub fn pack_layer<W: Write>(dir: &Path, skip: &BTreeSet<String>, out: W) -> io::Result<W> {
+    pack(&[dir], true, skip, out)
 }
 
 /// A tar of the merged view of `dirs` (top first), whiteouts applied, written to `out`.
 pub fn pack_merged<W: Write, P: AsRef<Path>>(dirs: &[P], out: W) -> io::Result<W> {
-    pack(dirs, false, out)
+    pack(dirs, false, &BTreeSet::new(), out)
 }
 
-fn pack<W: Write, P: AsRef<Path>>(dirs: &[P], as_layer: bool, out: W) -> io::Result<W> {
+fn pack<W: Write, P: AsRef<Path>>(
+    dirs: &[P],
+    as_layer: bool,
+    skip: &BTreeSet<String>,
+    out: W,
+) -> io::Result<W> {
     let mut fds = Vec::new();
     for d in dirs {
         let d = d.as_ref();
@@ -59,6 +66,7 @@ fn pack<W: Write, P: AsRef<Path>>(dirs: &[P], as_layer: bool, out: W) -> io::Res
         b: tar::Builder::new(out),
         links: HashMap::new(),
         as_layer,
+        skip: skip.clone(),
     };
     p.walk(&fds, "")?;
     p.b.into_inner()
@@ -69,6 +77,7 @@ struct Packer<W: Write> {
     /// (dev, ino) of files with several links -> the first path written.
     links: HashMap<(u64, u64), String>,
     as_layer: bool,
+    skip: BTreeSet<String>,
 }
 
 fn kind(st: &FileStat) -> SFlag {
@@ -113,6 +122,20 @@ fn xattrs(fd: &OwnedFd) -> Vec<(OsString, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+fn is_empty(parent: &OwnedFd, name: &OsStr, st: &FileStat) -> bool {
+    match kind(st) {
+        SFlag::S_IFREG => st.st_size == 0,
+        SFlag::S_IFDIR => open_child(parent, name, true)
+            .and_then(|fd| Dir::from_fd(fd).map_err(nix_io("dir")))
+            .is_ok_and(|mut d| {
+                d.iter()
+                    .flatten()
+                    .all(|e| matches!(e.file_name().to_bytes(), b"." | b".."))
+            }),
+        _ => false,
+    }
 }
 
 fn header(st: &FileStat, ty: tar::EntryType) -> tar::Header {
@@ -181,6 +204,9 @@ impl<W: Write> Packer<W> {
         for (name, found) in names {
             let (top, st) = found[0];
             let path = format!("{rel}{}", name.to_string_lossy());
+            if self.skip.contains(&path) && is_empty(&fds[top], &name, &st) {
+                continue;
+            }
             if is_whiteout(&st) {
                 if self.as_layer {
                     let wh = format!("{rel}{WHITEOUT_PREFIX}{}", name.to_string_lossy());

@@ -242,9 +242,13 @@ impl SavePlan {
         let tmp = self.store.tmp_dir()?;
         let p = tmp.path.join("layer.tar");
         let f = File::create(&p).map_err(|e| EngineError::system(p.display(), e))?;
-        pack_layer(&self.store.layer_diff(hex), io::BufWriter::new(f))
-            .and_then(|mut w| w.flush())
-            .map_err(|e| EngineError::system(p.display(), e))?;
+        pack_layer(
+            &self.store.layer_diff(hex),
+            &BTreeSet::new(),
+            io::BufWriter::new(f),
+        )
+        .and_then(|mut w| w.flush())
+        .map_err(|e| EngineError::system(p.display(), e))?;
         let mut check =
             Checked::new(File::open(&p).map_err(|e| EngineError::system(p.display(), e))?);
         io::copy(&mut check, &mut io::sink()).map_err(|e| EngineError::system(p.display(), e))?;

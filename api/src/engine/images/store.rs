@@ -151,6 +151,14 @@ impl Store {
         read_record_at(&self.records().join(format!("{hex}.json")))
     }
 
+    /// A live record, or a retired one (an image removed by force that containers still use).
+    pub fn read_record_or_retired(&self, hex: &str) -> Result<Option<Record>> {
+        match self.read_record(hex)? {
+            Some(r) => Ok(Some(r)),
+            None => read_record_at(&self.retired().join(format!("{hex}.json"))),
+        }
+    }
+
     /// The ids (hex) of all live records.
     pub fn record_ids(&self) -> Result<Vec<String>> {
         list_json(&self.records())
