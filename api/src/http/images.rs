@@ -22,6 +22,7 @@ pub fn routes() -> Vec<Route> {
         Route::post("/images/create", create),
         Route::post("/images/load", load),
         Route::get("/images/get", save_many),
+        Route::post("/images/prune", prune),
         // Image names contain '/' and ':': one wildcard per method, dispatched on the suffix.
         Route::get("/images/{*rest}", by_name_get),
         Route::post("/images/{*rest}", by_name_post),
@@ -414,20 +415,59 @@ pub fn parse_filters(raw: Option<&str>) -> Result<BTreeMap<String, Vec<String>>,
     Ok(out)
 }
 
+const LIST_FILTERS: [&str; 5] = ["before", "dangling", "label", "reference", "since"];
+
 async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let q = QueryPairs::parse(q.as_deref());
     let filters = match parse_filters(q.get("filters")) {
         Ok(f) => f,
         Err(e) => return error_response(e),
     };
+    if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
+        return error_response(EngineError::InvalidParameter(format!(
+            "invalid filter '{k}'"
+        )));
+    }
     let engine = st.engine;
-    match blocking(move || engine.images()).await {
-        Ok(imgs) => Json(
-            imgs.iter()
-                .filter(|i| keep(i, &filters))
-                .map(summary)
-                .collect::<Vec<_>>(),
-        )
+    let r = blocking(move || {
+        // before/since name an image: keep those created strictly before/after it.
+        let mut bounds = (None, None);
+        for (key, slot) in [("before", &mut bounds.0), ("since", &mut bounds.1)] {
+            if let Some(name) = filters.get(key).and_then(|v| v.last()) {
+                *slot = Some(created_unix(&engine.image(name)?.created));
+            }
+        }
+        let imgs = engine.images()?;
+        Ok(imgs
+            .iter()
+            .filter(|i| keep(i, &filters))
+            .filter(|i| bounds.0.is_none_or(|b| created_unix(&i.created) < b))
+            .filter(|i| bounds.1.is_none_or(|s| created_unix(&i.created) > s))
+            .map(summary)
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match r {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `POST /images/prune?filters=...`
+async fn prune(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let q = QueryPairs::parse(q.as_deref());
+    let opts = match parse_filters(q.get("filters"))
+        .and_then(|f| crate::engine::images::prune::PruneOptions::from_filters(&f))
+    {
+        Ok(o) => o,
+        Err(e) => return error_response(e),
+    };
+    let engine = st.engine;
+    match blocking(move || engine.prune_images(&opts)).await {
+        Ok((deleted, space)) => Json(json!({
+            "ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+            "SpaceReclaimed": space,
+        }))
         .into_response(),
         Err(e) => error_response(e),
     }

@@ -7,6 +7,7 @@ pub mod commit;
 mod import;
 mod load;
 pub mod pack;
+pub mod prune;
 pub mod reference;
 mod remove;
 pub mod save;
