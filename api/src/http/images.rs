@@ -4,6 +4,7 @@
 
 use super::{AppState, Route};
 use crate::engine::images::reference::Reference;
+use crate::engine::images::registry::Credentials;
 use crate::engine::images::{created_unix, Image};
 use crate::engine::{Engine, EngineError};
 use axum::body::Body;
@@ -31,6 +32,7 @@ pub fn routes() -> Vec<Route> {
         Route::dispatched("GET", "/images/{name}/history"),
         Route::dispatched("GET", "/images/{name}/get"),
         Route::dispatched("POST", "/images/{name}/tag"),
+        Route::dispatched("POST", "/images/{name}/push"),
         Route::dispatched("DELETE", "/images/{name}"),
     ]
 }
@@ -122,7 +124,7 @@ pub enum CreateRequest {
         changes: Vec<String>,
         message: String,
     },
-    /// `fromImage=x&tag=y`: a pull (not yet: only images already here are "pulled").
+    /// `fromImage=x&tag=y`: a pull from the registry.
     Pull { reference: String },
 }
 
@@ -223,7 +225,21 @@ fn stream_error(e: EngineError) -> Value {
     json!({"errorDetail": {"message": m}, "error": m})
 }
 
-async fn create(State(st): State<AppState>, RawQuery(q): RawQuery, body: Body) -> Response {
+/// `X-Registry-Auth`, decoded.
+fn registry_auth(headers: &axum::http::HeaderMap) -> Option<Credentials> {
+    headers
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Credentials::from_header)
+}
+
+async fn create(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
+    let creds = registry_auth(&headers);
     let req = match CreateRequest::parse(&QueryPairs::parse(q.as_deref())) {
         Ok(r) => r,
         Err(e) => return error_response(e),
@@ -231,18 +247,7 @@ async fn create(State(st): State<AppState>, RawQuery(q): RawQuery, body: Body) -
     let engine = st.engine;
     match req {
         CreateRequest::Pull { reference } => {
-            let r = reference.clone();
-            match blocking(move || engine.image(&r)).await {
-                Ok(_) => {
-                    let shown = Reference::parse(&reference)
-                        .map(|r| r.with_default_tag().familiar())
-                        .unwrap_or(reference);
-                    ndjson(vec![
-                        json!({"status": format!("Status: Image is up to date for {shown}")}),
-                    ])
-                }
-                Err(e) => error_response(e),
-            }
+            super::stream::progress(move |out| engine.pull(&reference, creds, out)).await
         }
         CreateRequest::Import {
             repo_tag,
@@ -519,6 +524,7 @@ async fn by_name_post(
     State(st): State<AppState>,
     axum::extract::Path(rest): axum::extract::Path<String>,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let q = QueryPairs::parse(q.as_deref());
     let engine = st.engine;
@@ -534,10 +540,11 @@ async fn by_name_post(
             Err(e) => error_response(e),
         };
     }
-    if rest.ends_with("/push") {
-        return error_response(EngineError::NotImplemented(
-            "image push is not supported yet".into(),
-        ));
+    if let Some(name) = rest.strip_suffix("/push") {
+        let name = name.to_string();
+        let tag = q.get("tag").unwrap_or("").to_string();
+        let creds = registry_auth(&headers);
+        return super::stream::progress(move |out| engine.push(&name, &tag, creds, out)).await;
     }
     error_response(EngineError::NotFound(format!(
         "page not found: /images/{rest}"

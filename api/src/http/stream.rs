@@ -84,3 +84,49 @@ pub fn streamed(
     )
         .into_response()
 }
+
+enum Progress {
+    Line(serde_json::Value),
+    Fail(EngineError),
+}
+
+/// dockerd's progress stream (pull, push): JSON lines as `work` reports them. A failure before
+/// the first line is an ordinary HTTP error (dockerd answers 404 for an unknown image); after it,
+/// the failure is the stream's last line, as `{"errorDetail":{"message":..},"error":..}`.
+pub async fn progress(
+    work: impl FnOnce(&mut dyn FnMut(serde_json::Value)) -> Result<(), EngineError> + Send + 'static,
+) -> Response {
+    let (tx, mut rx) = mpsc::channel::<Progress>(64);
+    tokio::task::spawn_blocking(move || {
+        let line_tx = tx.clone();
+        let mut send = move |v: serde_json::Value| {
+            let _ = line_tx.blocking_send(Progress::Line(v));
+        };
+        if let Err(e) = work(&mut send) {
+            let _ = tx.blocking_send(Progress::Fail(e));
+        }
+    });
+    let first = match rx.recv().await {
+        Some(Progress::Fail(e)) => return e.into_response(),
+        Some(Progress::Line(v)) => Some(v),
+        None => None,
+    };
+    let line = |v: serde_json::Value| {
+        let mut b = v.to_string().into_bytes();
+        b.push(b'\n');
+        Ok::<_, io::Error>(bytes::Bytes::from(b))
+    };
+    let head = futures_util::stream::iter(first.map(line));
+    let rest = futures_util::stream::unfold(rx, move |mut rx| async move {
+        let item = match rx.recv().await? {
+            Progress::Line(v) => v,
+            Progress::Fail(e) => {
+                let m = e.to_string();
+                serde_json::json!({"errorDetail": {"message": m}, "error": m})
+            }
+        };
+        Some((line(item), rx))
+    });
+    let body = Body::from_stream(futures_util::StreamExt::chain(head, rest));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -9,6 +9,7 @@ mod load;
 pub mod pack;
 pub mod prune;
 pub mod reference;
+pub mod registry;
 mod remove;
 pub mod save;
 pub mod store;
