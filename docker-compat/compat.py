@@ -152,6 +152,7 @@ def main():
         print("0 passed, 1 failed")
         return 1
     import cases_containers  # noqa: F401  (registers cases)
+    import cases_images  # noqa: F401
     import cases_py  # noqa: F401
     b = Berth(args.berth)
     passed = failed = 0

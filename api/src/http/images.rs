@@ -363,10 +363,7 @@ fn keep(img: &Image, filters: &BTreeMap<String, Vec<String>>) -> bool {
         }
     }
     if let Some(pats) = filters.get("reference") {
-        let hit = img.repo_tags.iter().any(|t| {
-            let repo = t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r);
-            pats.iter().any(|p| glob(p, t) || glob(p, repo))
-        });
+        let hit = img.repo_tags.iter().any(|t| tag_matches(pats, t));
         if !hit {
             return false;
         }
@@ -382,6 +379,12 @@ fn keep(img: &Image, filters: &BTreeMap<String, Vec<String>>) -> bool {
         }
     }
     true
+}
+
+/// A `reference` filter against "repo:tag": the whole or the repository part.
+fn tag_matches(pats: &[String], tag: &str) -> bool {
+    let repo = tag.rsplit_once(':').map_or(tag, |(r, _)| r);
+    pats.iter().any(|p| glob(p, tag) || glob(p, repo))
 }
 
 fn glob(pat: &str, s: &str) -> bool {
@@ -448,7 +451,19 @@ async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
             .filter(|i| keep(i, &filters))
             .filter(|i| bounds.0.is_none_or(|b| created_unix(&i.created) < b))
             .filter(|i| bounds.1.is_none_or(|s| created_unix(&i.created) > s))
-            .map(summary)
+            .map(|i| {
+                let mut v = summary(i);
+                // As dockerd: with a reference filter, only the matching tags are shown.
+                if let Some(pats) = filters.get("reference") {
+                    let tags: Vec<&String> = i
+                        .repo_tags
+                        .iter()
+                        .filter(|t| tag_matches(pats, t))
+                        .collect();
+                    v["RepoTags"] = json!(tags);
+                }
+                v
+            })
             .collect::<Vec<_>>())
     })
     .await;
