@@ -13,7 +13,21 @@ import time
 
 import docker
 
-from compat import Failed, case, check
+from compat import Failed, case as register, check
+
+
+def case(fn):
+    """A case that removes the containers it made (later cases count containers)."""
+    def run(b):
+        before = set(b.out("ps", "-aq", "--no-trunc").split())
+        try:
+            fn(b)
+        finally:
+            made = set(b.out("ps", "-aq", "--no-trunc").split()) - before
+            if made:
+                b.docker("rm", "-f", *made)
+    run.__name__ = fn.__name__
+    return register(run)
 
 
 def free_port():
