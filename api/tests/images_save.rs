@@ -220,3 +220,53 @@ async fn save_over_http() {
     let resp = app.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+/// A layer dir packs back into a layer tar with its whiteouts as `.wh.` entries, and that tar
+/// unpacks to the same tree.
+#[test]
+fn pack_layer_turns_overlay_whiteouts_back() {
+    use berth::engine::images::pack::pack_layer;
+    use berth::engine::images::unpack::{unpack_layer, Limits};
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    b.append_data(&mut dir.clone(), "opq/", &[][..]).unwrap();
+    for name in ["opq/.wh..wh..opq", ".wh.gone"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, &[][..]).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o600);
+    b.append_data(&mut h, "opq/kept", &b"ok"[..]).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let d1 = tmp.path().join("one");
+    std::fs::create_dir(&d1).unwrap();
+    unpack_layer(&b.into_inner().unwrap()[..], &d1, &Limits::default()).unwrap();
+
+    let packed = pack_layer(&d1, &Default::default(), Vec::new()).unwrap();
+    let names: Vec<String> = files_of(&packed).into_keys().collect();
+    assert_eq!(
+        names,
+        [".wh.gone", "opq/", "opq/.wh..wh..opq", "opq/kept"],
+        "entries of the packed layer"
+    );
+    let d2 = tmp.path().join("two");
+    std::fs::create_dir(&d2).unwrap();
+    unpack_layer(&packed[..], &d2, &Limits::default()).unwrap();
+    let again = pack_layer(&d2, &Default::default(), Vec::new()).unwrap();
+    assert_eq!(
+        files_of(&again),
+        files_of(&packed),
+        "a second round trip changes nothing"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(d2.join("gone"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}

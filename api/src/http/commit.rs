@@ -1,8 +1,7 @@
 //! `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: the container's upper
 //! dir becomes a new image layer. Answers 201 `{"Id":"sha256:..."}` as dockerd does.
 
-use super::images::QueryPairs;
-use super::query::truthy;
+use super::query::{truthy, QueryPairs};
 use super::{AppState, Route};
 use crate::engine::images::commit::CommitOptions;
 use crate::engine::EngineError;
