@@ -10,6 +10,8 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 import docker
 
@@ -43,8 +45,16 @@ class Registry:
 
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="berth-compat-registry-")
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
+        # A port found free may be taken before the registry binds it: then it exits, try another.
+        for _ in range(5):
+            if self.try_port(free_port()):
+                return
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        raise Failed("docker-registry did not come up")
+
+    def try_port(self, port):
+        self.port = port
+        self.host = f"127.0.0.1:{port}"
         cfg = os.path.join(self.tmp, "config.yml")
         with open(cfg, "w") as f:
             f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
@@ -53,13 +63,21 @@ class Registry:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
+                with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2) as r:
+                    if r.headers.get("Docker-Distribution-Api-Version"):
+                        return True
+            except urllib.error.HTTPError as e:
+                if e.headers.get("Docker-Distribution-Api-Version"):
+                    return True
             except OSError:
-                time.sleep(0.02)
-        self.close()
-        raise Failed("docker-registry did not listen")
+                pass
+            time.sleep(0.02)
+        self.proc.kill()
+        self.proc.wait()
+        return False
 
     def close(self):
         self.proc.kill()

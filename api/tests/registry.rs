@@ -42,7 +42,17 @@ impl Registry {
             eprintln!("skipping: docker-registry is not installed (scripts/install-deps.sh)");
             return None;
         }
-        let port = free_port();
+        // A port found free may be taken again before the registry binds it (another test's
+        // listener): then the registry exits, and we try another port.
+        for _ in 0..5 {
+            if let Some(r) = Registry::try_port(dir, htpasswd, free_port()) {
+                return Some(r);
+            }
+        }
+        panic!("docker-registry did not come up on any of 5 ports");
+    }
+
+    fn try_port(dir: &Path, htpasswd: Option<&Path>, port: u16) -> Option<Registry> {
         let auth = htpasswd.map_or(String::new(), |p| {
             format!(
                 "auth:\n  htpasswd:\n    realm: berth\n    path: {}\n",
@@ -63,12 +73,27 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting docker-registry");
+        let mut reg = Registry { child, port };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if reg.child.try_wait().unwrap().is_some() {
+                return None; // the port was taken
+            }
+            // The registry, and not some other listener, answers: its API version header.
+            if let Ok(r) = agent.get(format!("http://127.0.0.1:{port}/v2/")).call() {
+                if r.headers().contains_key("docker-distribution-api-version") {
+                    return Some(reg);
+                }
+                let _ = reg.child.kill();
+                return None;
+            }
             assert!(Instant::now() < deadline, "docker-registry did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(Registry { child, port })
     }
 }
 
