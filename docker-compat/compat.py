@@ -154,6 +154,7 @@ def main():
     import cases_containers  # noqa: F401  (registers cases)
     import cases_exec  # noqa: F401
     import cases_tty  # noqa: F401
+    import cases_images  # noqa: F401
     import cases_py  # noqa: F401
     import cases_ops  # noqa: F401
     b = Berth(args.berth)

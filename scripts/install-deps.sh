@@ -12,6 +12,7 @@ packages=(
   iproute2         # ip, tc
   curl             # compat cases speak HTTP over the socket
   systemd          # systemd-socket-activate for the activation test
+  docker-registry  # registry v2 (distribution 2.8) for the pull and push tests
 )
 
 missing=()

@@ -424,8 +424,16 @@ async fn http_routes() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(body, r#"{"message":"No such image: nope:latest"}"#);
 
-    let (s, body) = call("POST", "/images/create?fromImage=nope&tag=1", vec![]).await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    // A pull asks the registry (here one that is not there): an error before any progress line
+    // is an HTTP error, as with dockerd. tests/registry.rs pulls from a real one.
+    let (s, body) = call(
+        "POST",
+        "/images/create?fromImage=127.0.0.1:1/nope&tag=1",
+        vec![],
+    )
+    .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("http://127.0.0.1:1/v2/"), "{body}");
 
     let (s, body) = call("DELETE", "/images/localhost:5000/a/web:2", vec![]).await;
     assert_eq!(s, StatusCode::OK);

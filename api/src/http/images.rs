@@ -2,8 +2,10 @@
 //! Image names hold '/' and ':', so `/images/{*rest}` is split by its last segment here.
 //! Handlers decode, then call the engine on a blocking thread.
 
+use super::query::QueryPairs;
 use super::{AppState, Route};
 use crate::engine::images::reference::Reference;
+use crate::engine::images::registry::Credentials;
 use crate::engine::images::{created_unix, Image};
 use crate::engine::{Engine, EngineError};
 use axum::body::Body;
@@ -21,13 +23,17 @@ pub fn routes() -> Vec<Route> {
         Route::get("/images/json", list),
         Route::post("/images/create", create),
         Route::post("/images/load", load),
+        Route::get("/images/get", save_many),
+        Route::post("/images/prune", prune),
         // Image names contain '/' and ':': one wildcard per method, dispatched on the suffix.
         Route::get("/images/{*rest}", by_name_get),
         Route::post("/images/{*rest}", by_name_post),
         Route::delete("/images/{*rest}", remove),
         Route::dispatched("GET", "/images/{name}/json"),
         Route::dispatched("GET", "/images/{name}/history"),
+        Route::dispatched("GET", "/images/{name}/get"),
         Route::dispatched("POST", "/images/{name}/tag"),
+        Route::dispatched("POST", "/images/{name}/push"),
         Route::dispatched("DELETE", "/images/{name}"),
     ]
 }
@@ -45,71 +51,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| EngineError::system("engine task", e))?
 }
 
-/// Query pairs in order, percent- and '+'-decoded; repeated keys kept (`changes`).
-#[derive(Debug, Default)]
-pub struct QueryPairs(Vec<(String, String)>);
-
-impl QueryPairs {
-    pub fn parse(q: Option<&str>) -> QueryPairs {
-        let dec = |s: &str| -> String {
-            let b = s.as_bytes();
-            let mut out = Vec::with_capacity(b.len());
-            let mut i = 0;
-            while i < b.len() {
-                match b[i] {
-                    b'+' => out.push(b' '),
-                    b'%' if i + 2 < b.len() => {
-                        match std::str::from_utf8(&b[i + 1..i + 3])
-                            .ok()
-                            .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        {
-                            Some(v) => {
-                                out.push(v);
-                                i += 2;
-                            }
-                            None => out.push(b'%'),
-                        }
-                    }
-                    c => out.push(c),
-                }
-                i += 1;
-            }
-            String::from_utf8_lossy(&out).into_owned()
-        };
-        QueryPairs(
-            q.unwrap_or("")
-                .split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (dec(k), dec(v))
-                })
-                .collect(),
-        )
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn all(&self, key: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// dockerd's boolean query values: "1", "true", "True".
-    pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("1" | "true" | "True" | "TRUE"))
-    }
-}
-
 /// `POST /images/create`, decoded.
 #[derive(Debug, PartialEq)]
 pub enum CreateRequest {
@@ -119,7 +60,7 @@ pub enum CreateRequest {
         changes: Vec<String>,
         message: String,
     },
-    /// `fromImage=x&tag=y`: a pull (not yet: only images already here are "pulled").
+    /// `fromImage=x&tag=y`: a pull from the registry.
     Pull { reference: String },
 }
 
@@ -220,7 +161,21 @@ fn stream_error(e: EngineError) -> Value {
     json!({"errorDetail": {"message": m}, "error": m})
 }
 
-async fn create(State(st): State<AppState>, RawQuery(q): RawQuery, body: Body) -> Response {
+/// `X-Registry-Auth`, decoded.
+fn registry_auth(headers: &axum::http::HeaderMap) -> Option<Credentials> {
+    headers
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Credentials::from_header)
+}
+
+async fn create(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
+    let creds = registry_auth(&headers);
     let req = match CreateRequest::parse(&QueryPairs::parse(q.as_deref())) {
         Ok(r) => r,
         Err(e) => return error_response(e),
@@ -228,18 +183,7 @@ async fn create(State(st): State<AppState>, RawQuery(q): RawQuery, body: Body) -
     let engine = st.engine;
     match req {
         CreateRequest::Pull { reference } => {
-            let r = reference.clone();
-            match blocking(move || engine.image(&r)).await {
-                Ok(_) => {
-                    let shown = Reference::parse(&reference)
-                        .map(|r| r.with_default_tag().familiar())
-                        .unwrap_or(reference);
-                    ndjson(vec![
-                        json!({"status": format!("Status: Image is up to date for {shown}")}),
-                    ])
-                }
-                Err(e) => error_response(e),
-            }
+            super::stream::progress(move |out| engine.pull(&reference, creds, out)).await
         }
         CreateRequest::Import {
             repo_tag,
@@ -355,10 +299,7 @@ fn keep(img: &Image, filters: &BTreeMap<String, Vec<String>>) -> bool {
         }
     }
     if let Some(pats) = filters.get("reference") {
-        let hit = img.repo_tags.iter().any(|t| {
-            let repo = t.rsplit_once(':').map_or(t.as_str(), |(r, _)| r);
-            pats.iter().any(|p| glob(p, t) || glob(p, repo))
-        });
+        let hit = img.repo_tags.iter().any(|t| tag_matches(pats, t));
         if !hit {
             return false;
         }
@@ -374,6 +315,12 @@ fn keep(img: &Image, filters: &BTreeMap<String, Vec<String>>) -> bool {
         }
     }
     true
+}
+
+/// A `reference` filter against "repo:tag": the whole or the repository part.
+fn tag_matches(pats: &[String], tag: &str) -> bool {
+    let repo = tag.rsplit_once(':').map_or(tag, |(r, _)| r);
+    pats.iter().any(|p| glob(p, tag) || glob(p, repo))
 }
 
 fn glob(pat: &str, s: &str) -> bool {
@@ -412,23 +359,89 @@ pub fn parse_filters(raw: Option<&str>) -> Result<BTreeMap<String, Vec<String>>,
     Ok(out)
 }
 
+const LIST_FILTERS: [&str; 5] = ["before", "dangling", "label", "reference", "since"];
+
 async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let q = QueryPairs::parse(q.as_deref());
     let filters = match parse_filters(q.get("filters")) {
         Ok(f) => f,
         Err(e) => return error_response(e),
     };
+    if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
+        return error_response(EngineError::InvalidParameter(format!(
+            "invalid filter '{k}'"
+        )));
+    }
     let engine = st.engine;
-    match blocking(move || engine.images()).await {
-        Ok(imgs) => Json(
-            imgs.iter()
-                .filter(|i| keep(i, &filters))
-                .map(summary)
-                .collect::<Vec<_>>(),
-        )
+    let r = blocking(move || {
+        // before/since name an image: keep those created strictly before/after it.
+        let mut bounds = (None, None);
+        for (key, slot) in [("before", &mut bounds.0), ("since", &mut bounds.1)] {
+            if let Some(name) = filters.get(key).and_then(|v| v.last()) {
+                *slot = Some(created_unix(&engine.image(name)?.created));
+            }
+        }
+        let imgs = engine.images()?;
+        Ok(imgs
+            .iter()
+            .filter(|i| keep(i, &filters))
+            .filter(|i| bounds.0.is_none_or(|b| created_unix(&i.created) < b))
+            .filter(|i| bounds.1.is_none_or(|s| created_unix(&i.created) > s))
+            .map(|i| {
+                let mut v = summary(i);
+                // As dockerd: with a reference filter, only the matching tags are shown.
+                if let Some(pats) = filters.get("reference") {
+                    let tags: Vec<&String> = i
+                        .repo_tags
+                        .iter()
+                        .filter(|t| tag_matches(pats, t))
+                        .collect();
+                    v["RepoTags"] = json!(tags);
+                }
+                v
+            })
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match r {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `POST /images/prune?filters=...`
+async fn prune(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let q = QueryPairs::parse(q.as_deref());
+    let opts = match parse_filters(q.get("filters"))
+        .and_then(|f| crate::engine::images::prune::PruneOptions::from_filters(&f))
+    {
+        Ok(o) => o,
+        Err(e) => return error_response(e),
+    };
+    let engine = st.engine;
+    match blocking(move || engine.prune_images(&opts)).await {
+        Ok((deleted, space)) => Json(json!({
+            "ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+            "SpaceReclaimed": space,
+        }))
         .into_response(),
         Err(e) => error_response(e),
     }
+}
+
+/// `GET /images/get?names=a&names=b`
+async fn save_many(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let names = QueryPairs::parse(q.as_deref()).all("names");
+    save(st.engine, names).await
+}
+
+/// Resolve every name first (a 404 before any byte), then stream the archive.
+async fn save(engine: Engine, names: Vec<String>) -> Response {
+    let plan = match blocking(move || engine.plan_save(&names)).await {
+        Ok(p) => p,
+        Err(e) => return error_response(e),
+    };
+    super::stream::streamed("application/x-tar", move |w| plan.write(w))
 }
 
 async fn by_name_get(
@@ -450,10 +463,8 @@ async fn by_name_get(
             Err(e) => error_response(e),
         };
     }
-    if rest.ends_with("/get") || rest == "get" {
-        return error_response(EngineError::NotImplemented(
-            "image save is not supported yet".into(),
-        ));
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save(engine, vec![name.to_string()]).await;
     }
     error_response(EngineError::NotFound(format!(
         "page not found: /images/{rest}"
@@ -464,6 +475,7 @@ async fn by_name_post(
     State(st): State<AppState>,
     axum::extract::Path(rest): axum::extract::Path<String>,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let q = QueryPairs::parse(q.as_deref());
     let engine = st.engine;
@@ -479,10 +491,11 @@ async fn by_name_post(
             Err(e) => error_response(e),
         };
     }
-    if rest.ends_with("/push") {
-        return error_response(EngineError::NotImplemented(
-            "image push is not supported yet".into(),
-        ));
+    if let Some(name) = rest.strip_suffix("/push") {
+        let name = name.to_string();
+        let tag = q.get("tag").unwrap_or("").to_string();
+        let creds = registry_auth(&headers);
+        return super::stream::progress(move |out| engine.push(&name, &tag, creds, out)).await;
     }
     error_response(EngineError::NotFound(format!(
         "page not found: /images/{rest}"

@@ -4,6 +4,8 @@
 //! nothing else, so [`route_table`] (which the openapi test checks against `openapi.yaml`) cannot
 //! miss a route the router serves. Each endpoint group's file exposes `routes() -> Vec<Route>`.
 
+pub mod commit;
+pub mod container_fs;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -14,6 +16,7 @@ mod listener;
 pub mod ops;
 pub mod query;
 pub mod server;
+pub mod stream;
 pub mod system;
 pub mod version;
 
@@ -91,6 +94,8 @@ pub fn routes() -> Vec<Route> {
     all.extend(images::routes());
     all.extend(exec::routes());
     all.extend(events::routes());
+    all.extend(container_fs::routes());
+    all.extend(commit::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all

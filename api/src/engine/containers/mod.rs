@@ -4,6 +4,7 @@
 
 pub mod create;
 mod docker;
+pub mod export;
 pub mod inspect;
 pub mod lifecycle;
 pub mod list;

@@ -81,18 +81,62 @@ impl Engine {
         self.image(&done.id)
     }
 
-    /// Unpack a layer into a private temp dir: `<tmp>/layer/{diff,layer.json}`.
+    /// Unpack a layer into a private temp dir: `<tmp>/layer/{diff,blob,layer.json}`; the bytes
+    /// read are kept as they came in `blob`.
     pub(super) fn unpack_aside(&self, r: impl Read) -> Result<(TmpDir, Unpacked)> {
         let store = self.store();
         let tmp = store.tmp_dir()?;
         let layer = tmp.path.join("layer");
         let diff = layer.join("diff");
         std::fs::create_dir_all(&diff).map_err(|e| EngineError::system(diff.display(), e))?;
-        let unpacked = unpack_layer(r, &diff, &Limits::default())?;
+        let blob_path = layer.join("blob");
+        let blob = std::fs::File::create(&blob_path)
+            .map_err(|e| EngineError::system(blob_path.display(), e))?;
+        let mut tee = Tee {
+            inner: r,
+            copy: std::io::BufWriter::with_capacity(1 << 20, blob),
+            failed: None,
+        };
+        let unpacked = unpack_layer(&mut tee, &diff, &Limits::default());
+        if let Some(e) = tee.failed.take() {
+            return Err(EngineError::system(blob_path.display(), e));
+        }
+        let unpacked = unpacked?;
+        // Whatever follows the tar's end marker (gzip padding) is kept too.
+        std::io::copy(&mut tee, &mut std::io::sink())
+            .map_err(|e| EngineError::system(blob_path.display(), e))?;
+        tee.copy
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(|e| EngineError::system(blob_path.display(), e))?;
+        self.finish_aside(tmp, unpacked)
+    }
+
+    /// Unpack a layer from a file that is moved (by hard link) into the layer as its blob.
+    pub(super) fn unpack_aside_file(&self, file: &std::path::Path) -> Result<(TmpDir, Unpacked)> {
+        let store = self.store();
+        let tmp = store.tmp_dir()?;
+        let layer = tmp.path.join("layer");
+        let diff = layer.join("diff");
+        std::fs::create_dir_all(&diff).map_err(|e| EngineError::system(diff.display(), e))?;
+        let blob_path = layer.join("blob");
+        if std::fs::hard_link(file, &blob_path).is_err() {
+            std::fs::copy(file, &blob_path)
+                .map_err(|e| EngineError::system(blob_path.display(), e))?;
+        }
+        let f = std::fs::File::open(&blob_path)
+            .map_err(|e| EngineError::system(blob_path.display(), e))?;
+        let unpacked = unpack_layer(std::io::BufReader::new(f), &diff, &Limits::default())?;
+        self.finish_aside(tmp, unpacked)
+    }
+
+    fn finish_aside(&self, tmp: TmpDir, unpacked: Unpacked) -> Result<(TmpDir, Unpacked)> {
+        let layer = tmp.path.join("layer");
         let meta = LayerMeta {
             version: RECORD_VERSION,
             diff_id: unpacked.diff_id.clone(),
             size: unpacked.size,
+            tar_size: Some(unpacked.tar_size),
         };
         let p = layer.join("layer.json");
         let b = serde_json::to_vec(&meta).map_err(|e| EngineError::system(p.display(), e))?;
@@ -146,5 +190,25 @@ impl Engine {
         }
         debug_assert_eq!(sha256_hex(config), hex);
         Ok(Ok(done))
+    }
+}
+
+/// A reader that copies what it reads into `copy`; a failed write is kept for the caller (the
+/// read goes on so that the unpacker's own error, if any, is the one reported).
+struct Tee<R, W> {
+    inner: R,
+    copy: W,
+    failed: Option<std::io::Error>,
+}
+
+impl<R: Read, W: std::io::Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.failed.is_none() {
+            if let Err(e) = self.copy.write_all(&buf[..n]) {
+                self.failed = Some(e);
+            }
+        }
+        Ok(n)
     }
 }

@@ -213,7 +213,7 @@ impl Engine {
                     layers.push(NewLayer { hex, tmp: None });
                     continue;
                 }
-                let (tmp, got) = self.unpack_aside(io::BufReader::new(spool.open(name)?))?;
+                let (tmp, got) = self.unpack_aside_file(spool.path(name)?)?;
                 if got.diff_id != *diff_id {
                     return Err(bad(format!(
                         "layer {name} has diff id {}, the config says {diff_id}",

@@ -1,12 +1,17 @@
 //! Images: a content-addressed store of layers unpacked once into directories that overlayfs
 //! uses as lower dirs, and image records naming them (layout in [`store`]). One file per verb:
-//! `import.rs`, `load.rs`, `tag.rs`, `remove.rs`; lookups are here.
+//! `import.rs`, `load.rs`, `save.rs`, `tag.rs`, `remove.rs`; lookups are here.
 
 pub mod changes;
+pub mod commit;
 mod import;
 mod load;
+pub mod pack;
+pub mod prune;
 pub mod reference;
+pub mod registry;
 mod remove;
+pub mod save;
 pub mod store;
 mod tag;
 pub mod unpack;
@@ -145,6 +150,16 @@ impl Engine {
             Some(r) => not_found(&r.familiar()),
             None => not_found(reference),
         })
+    }
+
+    /// The image a container was created from, even after a forced rmi retired it.
+    pub fn container_image(&self, image_id: &str) -> Result<Image> {
+        let store = self.store();
+        let hex = hex_of(image_id);
+        match store.read_record_or_retired(hex)? {
+            Some(rec) => self.image_of(&store, &rec, &store.read_index()?),
+            None => Err(EngineError::NotFound(format!("No such image: {image_id}"))),
+        }
     }
 
     /// Every image, newest first.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A container using an image.
 #[derive(Debug, Clone)]
-struct User {
+pub(crate) struct User {
     id: String,
     running: bool,
 }
@@ -25,7 +25,7 @@ fn short(id: &str) -> &str {
 impl Engine {
     /// The containers using each image id, from `<root>/containers/<id>/container.json`'s
     /// `"Image"`, and whether each runs (its shim's state). Unreadable records are skipped.
-    fn image_users(&self) -> BTreeMap<String, Vec<User>> {
+    pub(crate) fn image_users(&self) -> BTreeMap<String, Vec<User>> {
         let mut out: BTreeMap<String, Vec<User>> = BTreeMap::new();
         let Ok(rd) = std::fs::read_dir(self.paths.containers()) else {
             return out;

@@ -6,7 +6,8 @@
 //! images/records/<hex>.json     {"Version":1,"Id":"sha256:<hex>","Config":<the config JSON, byte for byte>}
 //! images/retired/<hex>.json     records removed (rmi -f) while a container still uses them
 //! layers/<hex>/diff/            an unpacked layer (hex of its diff id): an overlay lower dir
-//! layers/<hex>/layer.json       {"Version":1,"DiffId":"sha256:..","Size":n}
+//! layers/<hex>/layer.json       {"Version":1,"DiffId":"sha256:..","Size":n,"TarSize":n}
+//! layers/<hex>/blob             the layer tar exactly as it came (plain, gzip or zstd)
 //! tmp/<nonce>/                  work in progress, with `lock` flocked by its owner
 //! ```
 //!
@@ -54,6 +55,9 @@ pub struct LayerMeta {
     pub version: u32,
     pub diff_id: String,
     pub size: u64,
+    /// Bytes of the uncompressed layer tar (absent for layers stored before blobs were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tar_size: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +97,12 @@ impl Store {
     }
     pub fn layer_dir(&self, hex: &str) -> PathBuf {
         self.layers().join(hex)
+    }
+    /// The layer tar as it came (plain, gzip or zstd): its uncompressed bytes hash to the diff
+    /// id, which a tar rebuilt from the unpacked dir would not (header formats, entry order,
+    /// names of owners, PAX records all vary between the tools that made it).
+    pub fn layer_blob(&self, hex: &str) -> PathBuf {
+        self.layer_dir(hex).join("blob")
     }
     /// The overlay lower dir of a layer.
     pub fn layer_diff(&self, hex: &str) -> PathBuf {
@@ -139,6 +149,14 @@ impl Store {
 
     pub fn read_record(&self, hex: &str) -> Result<Option<Record>> {
         read_record_at(&self.records().join(format!("{hex}.json")))
+    }
+
+    /// A live record, or a retired one (an image removed by force that containers still use).
+    pub fn read_record_or_retired(&self, hex: &str) -> Result<Option<Record>> {
+        match self.read_record(hex)? {
+            Some(r) => Ok(Some(r)),
+            None => read_record_at(&self.retired().join(format!("{hex}.json"))),
+        }
     }
 
     /// The ids (hex) of all live records.

@@ -97,6 +97,8 @@ pub struct Unpacked {
     pub diff_id: String,
     /// Bytes of regular files.
     pub size: u64,
+    /// Bytes of the uncompressed tar.
+    pub tar_size: u64,
 }
 
 /// Wrap `r` in the decompressor its first bytes call for.
@@ -198,6 +200,7 @@ pub fn unpack_layer(r: impl Read, dest: &Path, limits: &Limits) -> Result<Unpack
     io::copy(&mut tap, &mut io::sink()).map_err(|e| archive_error(e, max))?;
     layer.finish_dirs()?;
     Ok(Unpacked {
+        tar_size: tap.count,
         diff_id: format!("sha256:{}", hex::encode(tap.sha.finalize())),
         size: layer.size,
     })

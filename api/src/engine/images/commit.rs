@@ -1,0 +1,173 @@
+//! `docker commit`: a container's upper dir becomes a new layer on top of its image's layers; the
+//! new image's config is the container's Config (already merged with the image's at create) with
+//! `changes` applied, and a history entry with the author and comment.
+
+use super::changes;
+use super::import::NewLayer;
+use super::pack::pack_layer;
+use super::reference::Reference;
+use super::store::hex_of;
+use super::ImageConfig;
+use crate::engine::containers::StringOrList;
+use crate::engine::{Engine, EngineError, Result};
+use std::io::Write;
+
+/// `POST /commit`, decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitOptions {
+    pub container: String,
+    /// "repo[:tag]" or None for a dangling image.
+    pub repo_tag: Option<String>,
+    pub comment: String,
+    pub author: String,
+    /// Freeze a running container while its upper dir is read (the default, as in dockerd).
+    pub pause: bool,
+    pub changes: Vec<String>,
+}
+
+/// Unpauses on drop: a commit that fails half way never leaves the container frozen.
+struct Paused<'a> {
+    engine: &'a Engine,
+    id: String,
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        let _ = self.engine.unpause(&self.id);
+    }
+}
+
+impl Engine {
+    /// Commit the container; returns the new image id.
+    pub fn commit(&self, opts: &CommitOptions) -> Result<String> {
+        let tag = opts
+            .repo_tag
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| Reference::parse(s).map(Reference::with_default_tag))
+            .transpose()?;
+        if tag.as_ref().is_some_and(|t| t.digest.is_some()) {
+            return Err(EngineError::InvalidParameter(
+                "refusing to create a tag with a digest reference".into(),
+            ));
+        }
+        let id = self.lookup(&opts.container)?;
+        let record = self.record(&id)?;
+        let stack = self.container_stack(&id)?;
+        let parent = self.container_image(&record.image_id)?;
+        let parent_file: serde_json::Value = {
+            let rec = self
+                .store()
+                .read_record_or_retired(hex_of(&parent.id))?
+                .ok_or_else(|| EngineError::NotFound(format!("No such image: {}", parent.id)))?;
+            serde_json::from_str(rec.config.get())
+                .map_err(|e| EngineError::system(format!("image {}", parent.id), e))?
+        };
+        let mut config = image_config(&record.config);
+        changes::apply(&mut config, &opts.changes)?;
+
+        // The layer: the upper dir packed to a temp file (the container frozen meanwhile when
+        // asked), then unpacked like any other layer, which keeps the tar as its blob.
+        let store = self.store();
+        let tmp = store.tmp_dir()?;
+        let tar_path = tmp.path.join("layer.tar");
+        {
+            let _paused = if opts.pause && self.state(&id)?.status.can_pause() {
+                self.pause(&id)?;
+                Some(Paused {
+                    engine: self,
+                    id: id.clone(),
+                })
+            } else {
+                None
+            };
+            let f = std::fs::File::create(&tar_path)
+                .map_err(|e| EngineError::system(tar_path.display(), e))?;
+            pack_layer_skipping(&stack, std::io::BufWriter::new(f))
+                .map_err(|e| EngineError::system(format!("committing container {id}"), e))?;
+        }
+        let (layer_tmp, unpacked) = self.unpack_aside_file(&tar_path)?;
+        drop(tmp);
+
+        let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        let mut file = parent_file;
+        let created_by = std::iter::once(record.path.clone())
+            .chain(record.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut history = file
+            .get("history")
+            .and_then(|h| h.as_array().cloned())
+            .unwrap_or_default();
+        let mut entry = serde_json::json!({"created": now, "created_by": created_by});
+        if !opts.author.is_empty() {
+            entry["author"] = opts.author.clone().into();
+        }
+        if !opts.comment.is_empty() {
+            entry["comment"] = opts.comment.clone().into();
+        }
+        history.push(entry);
+        let mut diff_ids = parent.diff_ids.clone();
+        diff_ids.push(unpacked.diff_id.clone());
+        file["created"] = now.into();
+        file["author"] = opts.author.clone().into();
+        file["comment"] = opts.comment.clone().into();
+        file["container"] = id.clone().into();
+        file["config"] =
+            serde_json::to_value(&config).map_err(|e| EngineError::system("image config", e))?;
+        file["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diff_ids});
+        file["history"] = history.into();
+        if let Some(o) = file.as_object_mut() {
+            o.remove("container_config");
+        }
+        let bytes =
+            serde_json::to_vec(&file).map_err(|e| EngineError::system("image config", e))?;
+
+        let mut layers: Vec<NewLayer> = parent
+            .diff_ids
+            .iter()
+            .map(|d| NewLayer {
+                hex: hex_of(d).to_string(),
+                tmp: None,
+            })
+            .collect();
+        layers.push(NewLayer {
+            hex: hex_of(&unpacked.diff_id).to_string(),
+            tmp: Some(layer_tmp),
+        });
+        let tags: Vec<Reference> = tag.into_iter().collect();
+        match self.commit_image(layers, &bytes, &tags)? {
+            Ok(done) => Ok(done.id),
+            Err(missing) => Err(EngineError::Conflict(format!(
+                "the image's layers {missing:?} were removed while committing"
+            ))),
+        }
+    }
+}
+
+/// The upper dir as a layer tar, without the mount points berth itself made in it.
+fn pack_layer_skipping<W: Write>(
+    stack: &crate::engine::containers::export::Stack,
+    out: W,
+) -> std::io::Result<()> {
+    let mut w = pack_layer(&stack.upper, &stack.mount_points, out)?;
+    w.flush()
+}
+
+/// An image config from a container's Config (Docker copies these fields on commit).
+fn image_config(c: &crate::engine::containers::DockerConfig) -> ImageConfig {
+    let list = |v: &Option<StringOrList>| v.as_ref().map(StringOrList::to_vec);
+    ImageConfig {
+        user: (!c.user.is_empty()).then(|| c.user.clone()),
+        exposed_ports: c.exposed_ports.clone(),
+        env: c.env.clone(),
+        cmd: list(&c.cmd),
+        healthcheck: c.healthcheck.clone(),
+        entrypoint: list(&c.entrypoint),
+        volumes: c.volumes.clone(),
+        working_dir: (!c.working_dir.is_empty()).then(|| c.working_dir.clone()),
+        labels: c.labels.clone().filter(|l| !l.is_empty()),
+        stop_signal: c.stop_signal.clone(),
+        on_build: None,
+    }
+}

@@ -1,0 +1,134 @@
+//! `docker image prune`: remove dangling images (no tags), or with `all` every image no container
+//! uses; `until` and `label` narrow the set as in dockerd. Images are removed one by one through
+//! [`Engine::remove_image`], so the store's lock and layer collection rules are the usual ones.
+
+use super::created_unix;
+use crate::engine::containers::list::labels_match;
+use crate::engine::{Engine, EngineError, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// What to prune.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PruneOptions {
+    /// Every unused image, not only dangling ones (`dangling=false`).
+    pub all: bool,
+    /// Only images created before this (unix seconds).
+    pub until: Option<i64>,
+    /// `label=k` / `label=k=v`: all must match.
+    pub labels: Vec<String>,
+    /// `label!=k` / `label!=k=v`: none may match.
+    pub not_labels: Vec<String>,
+}
+
+impl PruneOptions {
+    /// From dockerd's `filters`: dangling, until, label, label!.
+    pub fn from_filters(f: &BTreeMap<String, Vec<String>>) -> Result<PruneOptions> {
+        let mut o = PruneOptions::default();
+        for (k, vals) in f {
+            match k.as_str() {
+                "dangling" => {
+                    for v in vals {
+                        o.all = match v.as_str() {
+                            "true" | "1" => false,
+                            "false" | "0" => true,
+                            _ => {
+                                return Err(EngineError::InvalidParameter(format!(
+                                    "invalid filter 'dangling={v}'"
+                                )))
+                            }
+                        }
+                    }
+                }
+                "until" => {
+                    let v = vals.last().map(String::as_str).unwrap_or("");
+                    o.until = Some(parse_until(v).ok_or_else(|| {
+                        EngineError::InvalidParameter(format!("invalid filter 'until={v}'"))
+                    })?);
+                }
+                "label" => o.labels = vals.clone(),
+                "label!" => o.not_labels = vals.clone(),
+                other => {
+                    return Err(EngineError::InvalidParameter(format!(
+                        "invalid filter '{other}'"
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// `until`: a Go duration ago ("24h"), unix seconds, or an RFC 3339 time.
+pub fn parse_until(s: &str) -> Option<i64> {
+    let now = SystemTime::now();
+    let t = match humantime::parse_duration(s) {
+        Ok(d) => now.checked_sub(d)?,
+        Err(_) => crate::engine::containers::logs::parse_time_arg(s)?,
+    };
+    Some(
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    )
+}
+
+impl Engine {
+    /// Returns dockerd's ImagesDeleted records and the bytes of layers freed.
+    pub fn prune_images(&self, o: &PruneOptions) -> Result<(Vec<Value>, u64)> {
+        let store = self.store();
+        let layer_sizes = |names: &mut BTreeMap<String, u64>| -> Result<()> {
+            let rd = match std::fs::read_dir(store.layers()) {
+                Ok(rd) => rd,
+                Err(_) => return Ok(()),
+            };
+            for e in rd.flatten() {
+                let hex = e.file_name().to_string_lossy().into_owned();
+                if let Some(m) = store.layer_meta(&hex)? {
+                    names.insert(hex, m.size);
+                }
+            }
+            Ok(())
+        };
+        let mut before = BTreeMap::new();
+        layer_sizes(&mut before)?;
+        let used = self.image_users();
+        let mut records = Vec::new();
+        for img in self.images()? {
+            if used.contains_key(&img.id) {
+                continue;
+            }
+            let dangling = img.repo_tags.is_empty() && img.repo_digests.is_empty();
+            if !o.all && !dangling {
+                continue;
+            }
+            if o.until.is_some_and(|u| created_unix(&img.created) >= u) {
+                continue;
+            }
+            let labels = img.config.labels.clone().unwrap_or_default();
+            if !labels_match(&labels, &o.labels) {
+                continue;
+            }
+            if o.not_labels
+                .iter()
+                .any(|l| labels_match(&labels, std::slice::from_ref(l)))
+            {
+                continue;
+            }
+            match self.remove_image(&img.id, true) {
+                Ok(r) => records.extend(r),
+                // Removed or taken into use meanwhile: not ours to prune.
+                Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut after = BTreeMap::new();
+        layer_sizes(&mut after)?;
+        let reclaimed = before
+            .iter()
+            .filter(|(h, _)| !after.contains_key(*h))
+            .map(|(_, s)| s)
+            .sum();
+        Ok((records, reclaimed))
+    }
+}

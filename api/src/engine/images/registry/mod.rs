@@ -1,0 +1,178 @@
+//! The registry v2 protocol (distribution): pull and push of Docker schema2 and OCI images,
+//! manifest lists and OCI indexes, bearer and basic auth.
+//!
+//! A small blocking client on `ureq` rather than a registry crate: the engine works on blocking
+//! threads, and `oci-client` (the maintained crate) brings reqwest and an async stack and does
+//! not report per-chunk progress on push, which the docker CLI's bars need. TLS is rustls.
+//!
+//! Plain HTTP, as dockerd allows it: registries on loopback (`localhost`, 127.0.0.0/8, ::1) are
+//! spoken to over HTTP; any other host only over HTTPS unless it is listed in
+//! `BERTH_INSECURE_REGISTRIES` (comma-separated `host[:port]`), dockerd's insecure-registries.
+
+mod client;
+mod pull;
+mod push;
+
+pub use client::{Client, Credentials};
+
+use super::reference::Reference;
+use crate::engine::{EngineError, Result};
+
+pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const MEDIA_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Where a reference's repository lives: base URL and the repository path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// "http://127.0.0.1:5000" or "https://registry-1.docker.io"
+    pub base: String,
+    /// "library/busybox"
+    pub repository: String,
+    /// "127.0.0.1:5000", "docker.io": the key of blob sources and of credentials.
+    pub domain: String,
+}
+
+/// Whether a registry host (with or without port) is on this machine's loopback.
+pub fn is_loopback(domain: &str) -> bool {
+    let host = match domain.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => domain.rsplit_once(':').map_or(domain, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                domain
+            }
+        }),
+    };
+    if host == "localhost" {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Endpoint {
+    pub fn of(r: &Reference) -> Result<Endpoint> {
+        Endpoint::with_insecure(
+            r,
+            &std::env::var("BERTH_INSECURE_REGISTRIES").unwrap_or_default(),
+        )
+    }
+
+    fn with_insecure(r: &Reference, insecure: &str) -> Result<Endpoint> {
+        let domain = r.domain.clone();
+        let host = if domain == super::reference::DEFAULT_DOMAIN {
+            "registry-1.docker.io".to_string()
+        } else {
+            domain.clone()
+        };
+        let plain = is_loopback(&domain)
+            || insecure
+                .split(',')
+                .map(str::trim)
+                .any(|h| !h.is_empty() && h == domain);
+        let scheme = if plain { "http" } else { "https" };
+        Ok(Endpoint {
+            base: format!("{scheme}://{host}"),
+            repository: r.path.clone(),
+            domain,
+        })
+    }
+
+    pub fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base, self.repository)
+    }
+}
+
+/// dockerd's short layer id in progress lines: 12 hex digits of the digest.
+pub fn short(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    hex[..hex.len().min(12)].to_string()
+}
+
+/// dockerd's progress bar text: "[=====>      ]  1.2MB/3.4MB".
+pub fn progress_text(current: u64, total: u64) -> String {
+    let width = 50usize;
+    let bar = if total > 0 {
+        let done = ((current.min(total) as u128 * width as u128) / total as u128) as usize;
+        let mut b = "=".repeat(done);
+        if done < width {
+            b.push('>');
+            b.push_str(&" ".repeat(width - done - 1));
+        }
+        format!("[{b}] ")
+    } else {
+        String::new()
+    };
+    format!("{bar}{}/{}", human(current), human(total))
+}
+
+fn human(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", units[i])
+    }
+}
+
+pub(crate) fn registry_error(what: impl std::fmt::Display) -> EngineError {
+    EngineError::System(what.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_plain_http() {
+        let r = |s: &str| Reference::parse(s).unwrap();
+        let e = Endpoint::with_insecure(&r("busybox"), "").unwrap();
+        assert_eq!(e.base, "https://registry-1.docker.io");
+        assert_eq!(e.repository, "library/busybox");
+        let e = Endpoint::with_insecure(&r("localhost:5000/a/b:1"), "").unwrap();
+        assert_eq!(e.base, "http://localhost:5000");
+        assert_eq!(
+            e.url("manifests/1"),
+            "http://localhost:5000/v2/a/b/manifests/1"
+        );
+        assert_eq!(
+            Endpoint::with_insecure(&r("127.0.0.2:80/x"), "")
+                .unwrap()
+                .base,
+            "http://127.0.0.2:80"
+        );
+        assert_eq!(
+            Endpoint::with_insecure(&r("reg.example:5000/x"), "")
+                .unwrap()
+                .base,
+            "https://reg.example:5000"
+        );
+        assert_eq!(
+            Endpoint::with_insecure(&r("reg.example:5000/x"), "other, reg.example:5000")
+                .unwrap()
+                .base,
+            "http://reg.example:5000"
+        );
+        assert!(is_loopback("[::1]:5000"));
+        assert!(!is_loopback("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn progress_texts() {
+        assert_eq!(human(512), "512B");
+        assert_eq!(human(1_500_000), "1.5MB");
+        assert!(progress_text(1, 2).starts_with("[=========================>"));
+        assert_eq!(short("sha256:0123456789abcdef"), "0123456789ab");
+    }
+}
