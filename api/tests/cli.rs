@@ -87,16 +87,24 @@ impl Root {
     }
 
     /// The container directories under the root.
+    /// The container directories, once any removal in progress (a shim's auto-remove may still
+    /// be deleting its tombstone when the command returns) has finished.
     fn containers(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.root().join("containers"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        let list = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(self.root().join("containers"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        eventually("removals in progress to finish", || {
+            !list().iter().any(|n| n.starts_with('.'))
+        });
+        list()
     }
 
     /// `berth status`'s value for `key`.
