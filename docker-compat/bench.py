@@ -94,6 +94,45 @@ def cold_and_warm(berth_bin, runs):
     return statistics.median(cold), statistics.median(warm)
 
 
+def load_benchmark(b, d):
+    """`docker load` of a ~200 MB image into each engine; then an image sharing its layer."""
+    tmp = tempfile.mkdtemp(prefix="berth-bench-load-")
+    try:
+        rootfs = os.path.join(tmp, "big.tar")
+        with open(os.path.join(tmp, "blob"), "wb") as f:
+            f.write(os.urandom(200 * 1024 * 1024))
+        subprocess.run(["tar", "-cf", rootfs, "-C", tmp, "blob"], check=True)
+        subprocess.run(["docker", "import", rootfs, "big:1"], env=d.env, check=True, capture_output=True)
+        subprocess.run(["docker", "create", "--name", "bigc", "big:1", "x"], env=d.env, check=True, capture_output=True)
+        subprocess.run(["docker", "cp", "/etc/hostname", "bigc:/h"], env=d.env, check=True, capture_output=True)
+        subprocess.run(["docker", "commit", "bigc", "big:2"], env=d.env, check=True, capture_output=True)
+        a = os.path.join(tmp, "a.tar")
+        both = os.path.join(tmp, "b.tar")
+        subprocess.run(["docker", "save", "-o", a, "big:1"], env=d.env, check=True)
+        subprocess.run(["docker", "save", "-o", both, "big:2"], env=d.env, check=True)
+        subprocess.run(["docker", "rm", "-f", "bigc"], env=d.env, capture_output=True)
+        subprocess.run(["docker", "rmi", "big:1", "big:2"], env=d.env, capture_output=True)
+        size_mb = os.path.getsize(a) / 1e6
+        print(f"== docker load of a {size_mb:.0f} MB image")
+        out = {}
+        for env, who in [(b.env, "berth"), (d.env, "dockerd")]:
+            t = time.perf_counter()
+            subprocess.run(["docker", "load", "-i", a], env=env, check=True, capture_output=True)
+            secs = time.perf_counter() - t
+            out[who] = size_mb / secs
+            print(f"{who:7s} {secs * 1000:8.0f} ms  {out[who]:6.1f} MB/s")
+        print(f"berth/dockerd throughput = {out['berth'] / out['dockerd']:.2f} (goal >= 1)")
+        layers = os.path.join(b.root, "layers")
+        before = len(os.listdir(layers))
+        t = time.perf_counter()
+        b.docker("load", "-i", both, check_rc=0)
+        secs = time.perf_counter() - t
+        added = len(os.listdir(layers)) - before
+        print(f"second image sharing the layer: {secs * 1000:.0f} ms, layers unpacked: {added} (the shared one not again)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
@@ -142,6 +181,19 @@ def main():
                 shim_rss = max(rss_kib(int(p)) for p in pids)
                 print(f"containerd-shim RSS {shim_rss} KiB   berth/containerd-shim = "
                       f"{int(figures.get('shim_rss_kib', 0)) / shim_rss:.2f} (goal: berth <= 1024 KiB)")
+
+        print("== docker exec c true (median of %d)" % args.runs)
+        b.out("run", "-d", "--name", "ex", "busybox", "sleep", "1000")
+        berth_exec = timed(b.env, ["exec", "ex", "true"], args.runs)
+        print(f"berth   {berth_exec:8.1f} ms")
+        if d:
+            subprocess.run(["docker", "run", "-d", "--name", "ex", "busybox", "sleep", "1000"], env=d.env,
+                           check=True, capture_output=True)
+            dockerd_exec = timed(d.env, ["exec", "ex", "true"], args.runs)
+            print(f"dockerd {dockerd_exec:8.1f} ms   berth/dockerd = {berth_exec / dockerd_exec:.2f} (goal <= 1)")
+
+        if d:
+            load_benchmark(b, d)
 
         print(f"== docker ps -a with {args.containers} containers (median of 5)")
         for env, who in [(b.env, "berth")] + ([(d.env, "dockerd")] if d else []):
