@@ -63,3 +63,34 @@ def sigkill_mid_load_leaves_no_half_image(b):
         b.out("rmi", "crashy:1")
     finally:
         subprocess.run(["rm", "-rf", tmp])
+
+
+@case
+def two_api_processes_share_one_root(b):
+    import signal
+    import socket as sk
+    sock2 = os.path.join(b.tmp, "second.sock")
+    p = subprocess.Popen([b.binary, "serve", "--socket", sock2, "--root", b.root, "--run-root", b.run_root,
+                          "--idle-timeout", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                s = sk.socket(sk.AF_UNIX)
+                s.connect(sock2)
+                s.close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        env2 = dict(b.env, DOCKER_HOST="unix://" + sock2)
+        cid = b.out("run", "-d", "--name", "shared", "busybox", "sleep", "1000")
+        out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}} {{.Id}}", "shared"], env=env2,
+                             capture_output=True, text=True)
+        check(out.stdout.strip() == f"true {cid}", f"the second API sees it: {out.stdout!r} {out.stderr!r}")
+        check(subprocess.run(["docker", "stop", "-t", "1", "shared"], env=env2, capture_output=True).returncode == 0,
+              "stopped through the second API")
+        check(json.loads(b.out("inspect", "shared"))[0]["State"]["Status"] == "exited", "the first API sees it stopped")
+        b.out("rm", "shared")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
