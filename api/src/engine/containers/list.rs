@@ -257,6 +257,9 @@ impl Engine {
     /// thousand small files to read and decode).
     fn read_all_containers(&self) -> Vec<(ListRecord, State)> {
         let ids = self.container_ids();
+        // Relative opens from the containers directory: no walk of the long prefix per file.
+        let dir = std::fs::File::open(self.paths.containers()).ok();
+        let dir = &dir;
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -268,12 +271,7 @@ impl Engine {
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .filter_map(|id| {
-                                let path = self.container_paths(id).dir.join("container.json");
-                                let data = std::fs::read(path).ok()?;
-                                let rec: ListRecord = serde_json::from_slice(&data).ok()?;
-                                Some((rec, self.state(id).ok()?))
-                            })
+                            .filter_map(|id| self.read_for_list(dir.as_ref(), id))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -283,6 +281,38 @@ impl Engine {
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
         })
+    }
+
+    /// One container's listing record and state, read relative to the containers directory.
+    fn read_for_list(&self, dir: Option<&std::fs::File>, id: &str) -> Option<(ListRecord, State)> {
+        use std::os::fd::AsFd;
+        let read = |name: &str| -> std::io::Result<Vec<u8>> {
+            let Some(dir) = dir else {
+                return std::fs::read(self.paths.containers().join(id).join(name));
+            };
+            let fd = nix::fcntl::openat(
+                dir.as_fd(),
+                format!("{id}/{name}").as_str(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )?;
+            let mut data = Vec::with_capacity(4096);
+            std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut data)?;
+            Ok(data)
+        };
+        let rec: ListRecord = serde_json::from_slice(&read("container.json").ok()?).ok()?;
+        let state = match read("state.json") {
+            Ok(data) => serde_json::from_slice::<State>(&data).ok()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(_) => return None,
+        };
+        // A live status needs the liveness check (is its shim there?).
+        let state = if state.status.is_live() {
+            self.state(id).ok()?
+        } else {
+            state
+        };
+        Some((rec, state))
     }
 
     fn summary(&self, r: &ListRecord, st: &State, size: bool) -> Value {
