@@ -2,6 +2,9 @@
 //! that carries its output to the log and to attached clients, answers control requests,
 //! records its exit, restarts it when its policy says so, and cleans up when it is done.
 
+mod exit;
+mod requests;
+
 use crate::cgroups::{self, Cgroup};
 use crate::control::{self, AttachHello, Request, Response};
 use crate::fsutil::FileLock;
@@ -478,87 +481,6 @@ impl Supervisor {
         }
     }
 
-    fn on_exit(&mut self, status: i32) {
-        let Some(child) = self.child.take() else {
-            return;
-        };
-        if let Some(h) = &mut self.health {
-            h.cancel();
-        }
-        // Whatever the process wrote before it died still belongs in the log.
-        let mut buf = vec![0u8; 32 * 1024];
-        for stream in [1u8, 2] {
-            for _ in 0..64 {
-                if !self.on_output(stream, &mut buf) {
-                    break;
-                }
-            }
-        }
-        let _ = self.log.flush_partial();
-        self.io = None;
-        self.clients.clear();
-        self.kill_at = None;
-        // Anything left in the cgroup (a shared pid namespace) dies with the container.
-        let _ = self.cgroup.kill_all(Signal::SIGKILL);
-        if self.paused {
-            let _ = self.cgroup.thaw();
-            self.paused = false;
-        }
-        let exit_code = sys::exit_code_of(status);
-        let oom = self.cgroup.oom_kills() > self.oom_base;
-        // `docker update` may have changed the policy while the container ran.
-        if let Ok(spec) = std::fs::read(self.cpaths.config())
-            .map_err(|_| ())
-            .and_then(|d| serde_json::from_slice::<ContainerSpec>(&d).map_err(|_| ()))
-        {
-            self.spec.restart = spec.restart;
-        }
-        let restart = restart::should_restart(
-            &self.spec.restart,
-            exit_code,
-            self.restart_count,
-            self.manual_stop,
-        );
-        let delay = restart.then(|| {
-            let d = restart::next_delay(self.last_delay, child.started.elapsed());
-            self.last_delay = Some(d);
-            d
-        });
-        let manual = self.manual_stop;
-        let r = state::update(&self.cpaths, |s| {
-            s.status = if restart {
-                Status::Restarting
-            } else {
-                Status::Exited
-            };
-            s.pid = 0;
-            s.exit_code = exit_code;
-            s.oom_killed = oom;
-            s.finished_at = state::now_rfc3339();
-            s.manually_stopped = manual;
-        });
-        if let Err(e) = r {
-            eprintln!("berth-shim {}: recording the exit: {e}", self.cpaths.id);
-        }
-        if oom {
-            self.event("oom", &[]);
-        }
-        let ran_for = format!("{}", child.started.elapsed().as_secs());
-        self.event(
-            "die",
-            &[
-                ("exitCode", exit_code.to_string()),
-                ("execDuration", ran_for),
-            ],
-        );
-        self.restart_at = delay.map(|d| Instant::now() + d);
-        if !restart {
-            for mut w in self.stop_waiters.drain(..) {
-                let _ = answer(&mut w, &Response::Ok);
-            }
-        }
-    }
-
     /// Carry one read of output to the log and the clients; false when nothing was read.
     fn on_output(&mut self, stream: u8, buf: &mut [u8]) -> bool {
         let Some(io) = &mut self.io else { return false };
@@ -633,128 +555,6 @@ impl Supervisor {
                 stdin_done: !hello.stdin,
             });
         }
-    }
-
-    fn on_control(&mut self) {
-        while let Ok((mut stream, _)) = self.control.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let Ok(line) = read_line_exact(&stream) else {
-                continue;
-            };
-            let response = match serde_json::from_slice::<Request>(&line) {
-                Ok(req) => match self.handle(req, &mut stream) {
-                    Some(r) => r,
-                    None => continue,
-                },
-                Err(e) => error(format!("bad request: {e}"), false),
-            };
-            let _ = answer(&mut stream, &response);
-        }
-    }
-
-    /// Carry out one control request; None when the answer is deferred (stop).
-    fn handle(&mut self, req: Request, stream: &mut UnixStream) -> Option<Response> {
-        let id = self.cpaths.id.clone();
-        let not_running = || error(format!("Container {id} is not running"), true);
-        Some(match req {
-            Request::Start => {
-                if self.child.is_some() || !self.awaiting_start {
-                    return Some(error(format!("Container {id} is already running"), true));
-                }
-                match self.start_process() {
-                    Ok(pid) => Response::Started { pid },
-                    Err(failure) => {
-                        self.record_start_failure(&failure);
-                        self.awaiting_start = false;
-                        failure.into_response()
-                    }
-                }
-            }
-            Request::Stop { timeout, signal } => {
-                self.manual_stop = true;
-                let _ = state::update(&self.cpaths, |s| s.manually_stopped = true);
-                if self.restart_at.take().is_some() {
-                    let _ = state::update(&self.cpaths, |s| s.status = Status::Exited);
-                    return Some(Response::Ok);
-                }
-                if self.awaiting_start {
-                    self.awaiting_start = false;
-                    return Some(Response::Ok);
-                }
-                let Some(child) = &self.child else {
-                    return Some(Response::Ok);
-                };
-                let sig = signal.unwrap_or_else(|| self.spec.process.stop_signal.clone());
-                let sig = signals::parse(&sig).unwrap_or(Signal::SIGTERM);
-                let timeout = timeout.unwrap_or(self.spec.process.stop_timeout);
-                let _ = nix::sys::signal::kill(Pid::from_raw(child.pid), sig);
-                if self.paused {
-                    let _ = self.cgroup.thaw();
-                    self.paused = false;
-                }
-                self.kill_at = Some(Instant::now() + Duration::from_secs(timeout as u64));
-                match stream.try_clone() {
-                    Ok(s) => self.stop_waiters.push(s),
-                    Err(_) => return Some(Response::Ok),
-                }
-                return None;
-            }
-            Request::Kill { signal } => {
-                let Some(child) = &self.child else {
-                    return Some(not_running());
-                };
-                let sig = match signals::parse(&signal) {
-                    Ok(s) => s,
-                    Err(e) => return Some(error(e.to_string(), false)),
-                };
-                if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
-                    self.manual_stop = true;
-                }
-                match nix::sys::signal::kill(Pid::from_raw(child.pid), sig) {
-                    Ok(()) => Response::Ok,
-                    Err(e) => error(format!("Cannot kill container {id}: {e}"), false),
-                }
-            }
-            Request::Resize { rows, cols } => match self.io.as_ref().and_then(|io| io.tty.as_ref())
-            {
-                Some(tty) => match sys::set_winsize(tty.as_raw_fd(), rows, cols) {
-                    Ok(()) => Response::Ok,
-                    Err(e) => error(format!("resize: {e}"), false),
-                },
-                None if self.child.is_none() => not_running(),
-                None => Response::Ok,
-            },
-            Request::Pause => {
-                if self.child.is_none() {
-                    return Some(not_running());
-                }
-                if self.paused {
-                    return Some(error(format!("Container {id} is already paused"), true));
-                }
-                match self.cgroup.freeze() {
-                    Ok(()) => {
-                        self.paused = true;
-                        let _ = state::update(&self.cpaths, |s| s.status = Status::Paused);
-                        Response::Ok
-                    }
-                    Err(e) => error(format!("Cannot pause container {id}: {e}"), false),
-                }
-            }
-            Request::Resume => {
-                if !self.paused {
-                    return Some(error(format!("Container {id} is not paused"), true));
-                }
-                match self.cgroup.thaw() {
-                    Ok(()) => {
-                        self.paused = false;
-                        let _ = state::update(&self.cpaths, |s| s.status = Status::Running);
-                        Response::Ok
-                    }
-                    Err(e) => error(format!("Cannot unpause container {id}: {e}"), false),
-                }
-            }
-        })
     }
 
     /// Append a container event to the events log; a failure is logged, never fatal.

@@ -1,0 +1,87 @@
+//! A container's process has ended: its last output, its exit record, and the restart policy's
+//! decision.
+
+use super::*;
+
+impl Supervisor {
+    pub(super) fn on_exit(&mut self, status: i32) {
+        let Some(child) = self.child.take() else {
+            return;
+        };
+        if let Some(h) = &mut self.health {
+            h.cancel();
+        }
+        // Whatever the process wrote before it died still belongs in the log.
+        let mut buf = vec![0u8; 32 * 1024];
+        for stream in [1u8, 2] {
+            for _ in 0..64 {
+                if !self.on_output(stream, &mut buf) {
+                    break;
+                }
+            }
+        }
+        let _ = self.log.flush_partial();
+        self.io = None;
+        self.clients.clear();
+        self.kill_at = None;
+        // Anything left in the cgroup (a shared pid namespace) dies with the container.
+        let _ = self.cgroup.kill_all(Signal::SIGKILL);
+        if self.paused {
+            let _ = self.cgroup.thaw();
+            self.paused = false;
+        }
+        let exit_code = sys::exit_code_of(status);
+        let oom = self.cgroup.oom_kills() > self.oom_base;
+        // `docker update` may have changed the policy while the container ran.
+        if let Ok(spec) = std::fs::read(self.cpaths.config())
+            .map_err(|_| ())
+            .and_then(|d| serde_json::from_slice::<ContainerSpec>(&d).map_err(|_| ()))
+        {
+            self.spec.restart = spec.restart;
+        }
+        let restart = restart::should_restart(
+            &self.spec.restart,
+            exit_code,
+            self.restart_count,
+            self.manual_stop,
+        );
+        let delay = restart.then(|| {
+            let d = restart::next_delay(self.last_delay, child.started.elapsed());
+            self.last_delay = Some(d);
+            d
+        });
+        let manual = self.manual_stop;
+        let r = state::update(&self.cpaths, |s| {
+            s.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
+            s.pid = 0;
+            s.exit_code = exit_code;
+            s.oom_killed = oom;
+            s.finished_at = state::now_rfc3339();
+            s.manually_stopped = manual;
+        });
+        if let Err(e) = r {
+            eprintln!("berth-shim {}: recording the exit: {e}", self.cpaths.id);
+        }
+        if oom {
+            self.event("oom", &[]);
+        }
+        let ran_for = format!("{}", child.started.elapsed().as_secs());
+        self.event(
+            "die",
+            &[
+                ("exitCode", exit_code.to_string()),
+                ("execDuration", ran_for),
+            ],
+        );
+        self.restart_at = delay.map(|d| Instant::now() + d);
+        if !restart {
+            for mut w in self.stop_waiters.drain(..) {
+                let _ = answer(&mut w, &Response::Ok);
+            }
+        }
+    }
+}

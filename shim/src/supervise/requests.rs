@@ -1,0 +1,127 @@
+//! Control requests from callers: start, stop, kill, resize, pause and resume.
+
+use super::*;
+
+impl Supervisor {
+    pub(super) fn on_control(&mut self) {
+        while let Ok((mut stream, _)) = self.control.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let Ok(line) = read_line_exact(&stream) else {
+                continue;
+            };
+            let response = match serde_json::from_slice::<Request>(&line) {
+                Ok(req) => match self.handle(req, &mut stream) {
+                    Some(r) => r,
+                    None => continue,
+                },
+                Err(e) => error(format!("bad request: {e}"), false),
+            };
+            let _ = answer(&mut stream, &response);
+        }
+    }
+
+    /// Carry out one control request; None when the answer is deferred (stop).
+    fn handle(&mut self, req: Request, stream: &mut UnixStream) -> Option<Response> {
+        let id = self.cpaths.id.clone();
+        let not_running = || error(format!("Container {id} is not running"), true);
+        Some(match req {
+            Request::Start => {
+                if self.child.is_some() || !self.awaiting_start {
+                    return Some(error(format!("Container {id} is already running"), true));
+                }
+                match self.start_process() {
+                    Ok(pid) => Response::Started { pid },
+                    Err(failure) => {
+                        self.record_start_failure(&failure);
+                        self.awaiting_start = false;
+                        failure.into_response()
+                    }
+                }
+            }
+            Request::Stop { timeout, signal } => {
+                self.manual_stop = true;
+                let _ = state::update(&self.cpaths, |s| s.manually_stopped = true);
+                if self.restart_at.take().is_some() {
+                    let _ = state::update(&self.cpaths, |s| s.status = Status::Exited);
+                    return Some(Response::Ok);
+                }
+                if self.awaiting_start {
+                    self.awaiting_start = false;
+                    return Some(Response::Ok);
+                }
+                let Some(child) = &self.child else {
+                    return Some(Response::Ok);
+                };
+                let sig = signal.unwrap_or_else(|| self.spec.process.stop_signal.clone());
+                let sig = signals::parse(&sig).unwrap_or(Signal::SIGTERM);
+                let timeout = timeout.unwrap_or(self.spec.process.stop_timeout);
+                let _ = nix::sys::signal::kill(Pid::from_raw(child.pid), sig);
+                if self.paused {
+                    let _ = self.cgroup.thaw();
+                    self.paused = false;
+                }
+                self.kill_at = Some(Instant::now() + Duration::from_secs(timeout as u64));
+                match stream.try_clone() {
+                    Ok(s) => self.stop_waiters.push(s),
+                    Err(_) => return Some(Response::Ok),
+                }
+                return None;
+            }
+            Request::Kill { signal } => {
+                let Some(child) = &self.child else {
+                    return Some(not_running());
+                };
+                let sig = match signals::parse(&signal) {
+                    Ok(s) => s,
+                    Err(e) => return Some(error(e.to_string(), false)),
+                };
+                if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
+                    self.manual_stop = true;
+                }
+                match nix::sys::signal::kill(Pid::from_raw(child.pid), sig) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => error(format!("Cannot kill container {id}: {e}"), false),
+                }
+            }
+            Request::Resize { rows, cols } => match self.io.as_ref().and_then(|io| io.tty.as_ref())
+            {
+                Some(tty) => match sys::set_winsize(tty.as_raw_fd(), rows, cols) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => error(format!("resize: {e}"), false),
+                },
+                None if self.child.is_none() => not_running(),
+                None => Response::Ok,
+            },
+            Request::Pause => {
+                if self.child.is_none() {
+                    return Some(not_running());
+                }
+                if self.paused {
+                    return Some(error(format!("Container {id} is already paused"), true));
+                }
+                match self.cgroup.freeze() {
+                    Ok(()) => {
+                        self.paused = true;
+                        let _ = state::update(&self.cpaths, |s| s.status = Status::Paused);
+                        Response::Ok
+                    }
+                    Err(e) => error(format!("Cannot pause container {id}: {e}"), false),
+                }
+            }
+            Request::Resume => {
+                if !self.paused {
+                    return Some(error(format!("Container {id} is not paused"), true));
+                }
+                match self.cgroup.thaw() {
+                    Ok(()) => {
+                        self.paused = false;
+                        let _ = state::update(&self.cpaths, |s| s.status = Status::Running);
+                        Response::Ok
+                    }
+                    Err(e) => error(format!("Cannot unpause container {id}: {e}"), false),
+                }
+            }
+        })
+    }
+}
