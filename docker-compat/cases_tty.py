@@ -49,11 +49,26 @@ class Terminal:
                 self.buf += chunk
         return self.buf
 
+    def drain(self):
+        """Read what the terminal still holds (the CLI's last words)."""
+        while True:
+            try:
+                r, _, _ = select.select([self.fd], [], [], 0.2)
+                if not r:
+                    return
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.buf += chunk
+
     def wait(self, timeout=15):
         deadline = time.time() + timeout
         while time.time() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
+                self.drain()
                 return os.waitstatus_to_exitcode(status)
             try:
                 r, _, _ = select.select([self.fd], [], [], 0.1)

@@ -174,6 +174,10 @@ def main():
                 failed += 1
                 detail = str(e) if isinstance(e, Failed) else traceback.format_exc()
                 print(f"FAIL {fn.__name__}: {detail}", flush=True)
+                # A failed case may leave containers behind: the next cases start clean.
+                ids = b.docker("ps", "-aq").stdout.decode().split()
+                if ids:
+                    b.docker("rm", "-f", *ids)
     finally:
         b.close()
     print(f"{passed} passed, {failed} failed")
