@@ -114,6 +114,8 @@ struct Supervisor {
     oom_base: u64,
     prepared: Prepared,
     health: Option<crate::health::HealthMonitor>,
+    /// The eBPF watch of the container's cgroup.
+    watch: crate::monitor::Watch,
 }
 
 impl Supervisor {
@@ -206,6 +208,7 @@ impl Supervisor {
             oom_base: 0,
             prepared,
             health: spec_health,
+            watch: crate::monitor::Watch::new(&args.id),
         })
     }
 
@@ -244,6 +247,9 @@ impl Supervisor {
             let _ = sys::waitpid(pid, 0);
             return Err(failure);
         }
+        // Counted from here: the cgroup holds the process and it has not exec'd yet, so the
+        // container's first execve is counted (and so is the init's own set-up in the cgroup).
+        self.watch.start(self.cgroup.cgroup_id().unwrap_or(0));
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
         drop(go);
@@ -262,6 +268,7 @@ impl Supervisor {
         };
         let failure = &report[usize::from(root_mode.is_some())..];
         if !failure.is_empty() || root_mode.is_none() {
+            self.watch.stop();
             let _ = sys::waitpid(pid, 0);
             return Err(match serde_json::from_slice::<Response>(failure) {
                 Ok(Response::Error {
@@ -504,6 +511,7 @@ impl Supervisor {
             let _ = self.cgroup.thaw();
             self.paused = false;
         }
+        self.watch.stop();
         let exit_code = sys::exit_code_of(status);
         let oom = self.cgroup.oom_kills() > self.oom_base;
         // `docker update` may have changed the policy while the container ran.
