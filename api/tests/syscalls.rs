@@ -1,5 +1,6 @@
 //! `GET /containers/{id}/syscalls` of a real `berth serve`: the eBPF monitor's counts for a
-//! container running a loop of 1000 `cat /dev/null`, read after it exited, and gone with it.
+//! container running a loop of 1000 `cat /dev/null`, read after it exited, and gone with it;
+//! its 1001 execs of cat as `process_exec` events on `/events`.
 //! Needs root, a kernel that loads the programs and `cargo build --workspace` first.
 
 // Each test binary uses part of the shared helpers.
@@ -9,6 +10,7 @@ mod common;
 use common::Berth;
 use hyper::StatusCode;
 use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn calls(v: &Value, name: &str) -> (u64, u64) {
     v["Syscalls"]
@@ -26,6 +28,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     let b = Berth::with_busybox().await;
     let looping = json!({
         "Image": "busybox",
+        "Labels": {"berth.monitor": "exec"},
         "Cmd": ["sh", "-c", "for i in $(seq 1 1000); do cat /dev/null; done; cat /nonexistent 2>/dev/null; exit 0"],
     });
     let id = b.run(Some("loop"), &looping).await;
@@ -56,6 +59,74 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     assert!(
         !names.iter().any(|n| n.starts_with("syscall_")),
         "unnamed calls: {names:?}"
+    );
+
+    // Its execs are on /events, drained by its shim, with the program and the container's name.
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let filters = common::encode(r#"{"event":["process_exec"],"container":["loop"]}"#);
+    let r = b
+        .get(&format!("/events?since=0&until={until}&filters={filters}"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let execs: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // busybox sh runs its applets through /proc/self/exe: argv names them.
+    let args = |e: &Value| {
+        e["Actor"]["Attributes"]["args"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let cats = execs.iter().filter(|e| args(e) == "cat /dev/null").count();
+    assert_eq!(
+        cats,
+        1000,
+        "exec events of `cat /dev/null`, of {} execs",
+        execs.len()
+    );
+    assert!(
+        execs.iter().any(|e| args(e) == "cat /nonexistent"),
+        "no exec event of `cat /nonexistent`"
+    );
+    let e = &execs[0];
+    assert_eq!(
+        (&e["Type"], &e["Actor"]["ID"]),
+        (&json!("container"), &json!(id)),
+        "{e}"
+    );
+    assert_eq!(e["Actor"]["Attributes"]["name"], "loop", "{e}");
+    assert!(e["Actor"]["Attributes"]["pid"].as_str().is_some(), "{e}");
+
+    // Without the label, counts but no exec events.
+    let quiet = b
+        .run(
+            Some("quiet"),
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", "cat /dev/null"]}),
+        )
+        .await;
+    assert_eq!(b.wait(&quiet).await, 0);
+    let v = b.get("/containers/quiet/syscalls").await.json();
+    assert!(calls(&v, "execve").0 >= 2, "execve of sh and cat: {v}");
+    let filters = common::encode(r#"{"event":["process_exec"],"container":["quiet"]}"#);
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let r = b
+        .get(&format!("/events?since=0&until={until}&filters={filters}"))
+        .await;
+    assert_eq!(
+        r.text(),
+        "",
+        "exec events of a container that did not ask for them"
     );
 
     // A container that never ran has no counts; an unknown one is Docker's 404.

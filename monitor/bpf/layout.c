@@ -14,8 +14,10 @@ int main(void)
 	C(BERTH_MONITOR_ABI);
 	C(BERTH_COMM_LEN);
 	C(BERTH_FILENAME_LEN);
+	C(BERTH_ARGS_LEN);
 	C(BERTH_CONTAINER_ID_LEN);
 	C(BERTH_EVENT_EXEC);
+	C(BERTH_RINGBUF_BYTES);
 	S(berth_watch);
 	O(berth_watch, container_id);
 	S(berth_count_key);
@@ -28,5 +30,8 @@ int main(void)
 	O(berth_exec_event, time_ns);
 	O(berth_exec_event, comm);
 	O(berth_exec_event, filename);
+	O(berth_exec_event, args_len);
+	O(berth_exec_event, args);
+	O(berth_exec_event, argc);
 	return 0;
 }

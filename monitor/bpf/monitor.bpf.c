@@ -25,10 +25,19 @@ struct {
 	__type(value, struct berth_count);
 } counts SEC(".maps");
 
-struct {
+/* Each container's own ring buffer, created and drained by its shim, keyed by cgroup id:
+ * no reader ever takes another container's events. */
+struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, BERTH_RINGBUF_BYTES);
-} events SEC(".maps");
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, BERTH_MAX_WATCHED);
+	__type(key, __u64);
+	__array(values, struct ring);
+} rings SEC(".maps");
 
 static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 {
@@ -75,7 +84,8 @@ int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm). */
+/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm): an
+ * exec event into the container's ring, if it has one; counted as dropped when it is full. */
 SEC("raw_tracepoint/sched_process_exec")
 int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -83,7 +93,10 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
 	if (!w)
 		return 0;
-	struct berth_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	if (!ring)
+		return 0; /* nobody asked for this container's events */
+	struct berth_exec_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&w->dropped, 1);
 		return 0;
@@ -92,7 +105,6 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	e->kind = BERTH_EVENT_EXEC;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
-	e->pad = 0;
 	e->cgroup_id = cg;
 	e->time_ns = bpf_ktime_get_boot_ns();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -100,6 +112,20 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	const char *filename = BPF_CORE_READ(bprm, filename);
 	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename) < 0)
 		e->filename[0] = 0;
+	/* argv as the new program sees it, on its fresh stack between arg_start and arg_end
+	 * (never the environment, which may hold secrets), cut to BERTH_ARGS_LEN - 1 bytes. */
+	e->argc = BPF_CORE_READ(bprm, argc);
+	e->pad = 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
+	__u32 len = end > start ? end - start : 0;
+	if (len > BERTH_ARGS_LEN - 1)
+		len = BERTH_ARGS_LEN - 1;
+	len &= BERTH_ARGS_LEN - 1;
+	if (len == 0 || bpf_probe_read_user(e->args, len, (const void *)start) < 0)
+		len = 0;
+	e->args_len = len;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

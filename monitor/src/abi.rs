@@ -11,7 +11,9 @@ pub(crate) mod layout {
 pub const ABI: usize = layout::BERTH_MONITOR_ABI;
 pub const COMM_LEN: usize = layout::BERTH_COMM_LEN;
 pub const FILENAME_LEN: usize = layout::BERTH_FILENAME_LEN;
+pub const ARGS_LEN: usize = layout::BERTH_ARGS_LEN;
 pub const CONTAINER_ID_LEN: usize = layout::BERTH_CONTAINER_ID_LEN;
+pub const RINGBUF_BYTES: usize = layout::BERTH_RINGBUF_BYTES;
 pub const EVENT_EXEC: u32 = layout::BERTH_EVENT_EXEC as u32;
 
 /// `struct berth_watch`: the value of the watched map, keyed by cgroup id.
@@ -46,11 +48,14 @@ pub struct ExecEvent {
     pub kind: u32,
     pub pid: u32,
     pub tid: u32,
-    pub pad: u32,
+    pub args_len: u32,
     pub cgroup_id: u64,
     pub time_ns: u64,
+    pub argc: u32,
+    pub pad: u32,
     pub comm: [u8; COMM_LEN],
     pub filename: [u8; FILENAME_LEN],
+    pub args: [u8; ARGS_LEN],
 }
 
 // SAFETY: each is #[repr(C)], made only of integers and byte arrays (every bit pattern is a
@@ -74,17 +79,39 @@ impl ExecEvent {
             kind: u32_at(0),
             pid: u32_at(4),
             tid: u32_at(layout::OFFSETOF_berth_exec_event_tid),
-            pad: 0,
+            args_len: u32_at(layout::OFFSETOF_berth_exec_event_args_len),
             cgroup_id: u64_at(layout::OFFSETOF_berth_exec_event_cgroup_id),
             time_ns: u64_at(layout::OFFSETOF_berth_exec_event_time_ns),
+            argc: u32_at(layout::OFFSETOF_berth_exec_event_argc),
+            pad: 0,
             comm: b[layout::OFFSETOF_berth_exec_event_comm..][..COMM_LEN]
                 .try_into()
                 .unwrap(),
             filename: b[layout::OFFSETOF_berth_exec_event_filename..][..FILENAME_LEN]
                 .try_into()
                 .unwrap(),
+            args: b[layout::OFFSETOF_berth_exec_event_args..][..ARGS_LEN]
+                .try_into()
+                .unwrap(),
         };
         (e.kind == EVENT_EXEC).then_some(e)
+    }
+}
+
+impl ExecEvent {
+    /// argv: the NUL-terminated strings in `args` (at most `argc`), the last one possibly cut.
+    pub fn argv(&self) -> Vec<String> {
+        let used = (self.args_len as usize).min(ARGS_LEN);
+        let bytes = &self.args[..used];
+        let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+        if bytes.is_empty() {
+            return Vec::new();
+        }
+        bytes
+            .split(|&c| c == 0)
+            .take(self.argc as usize)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
     }
 }
 
@@ -141,6 +168,18 @@ mod tests {
             offset_of!(ExecEvent, filename),
             layout::OFFSETOF_berth_exec_event_filename
         );
+        assert_eq!(
+            offset_of!(ExecEvent, args_len),
+            layout::OFFSETOF_berth_exec_event_args_len
+        );
+        assert_eq!(
+            offset_of!(ExecEvent, args),
+            layout::OFFSETOF_berth_exec_event_args
+        );
+        assert_eq!(
+            offset_of!(ExecEvent, argc),
+            layout::OFFSETOF_berth_exec_event_argc
+        );
     }
 
     #[test]
@@ -155,6 +194,21 @@ mod tests {
         assert_eq!((e.pid, e.cgroup_id), (42, 7));
         assert_eq!(c_str(&e.comm), "cat");
         assert_eq!(c_str(&e.filename), "/bin/cat");
+        assert_eq!(e.argv(), Vec::<String>::new());
+        let mut with_args = e;
+        with_args.args[..12].copy_from_slice(b"cat\0/dev/nul");
+        with_args.args_len = 12;
+        with_args.argc = 2;
+        assert_eq!(with_args.argv(), ["cat", "/dev/nul"], "a cut last argument");
+        with_args.args[12] = b'l';
+        with_args.args[13] = 0;
+        with_args.args[14..20].copy_from_slice(b"PATH=\0");
+        with_args.args_len = 20;
+        assert_eq!(
+            with_args.argv(),
+            ["cat", "/dev/null"],
+            "more strings than argc"
+        );
         assert!(
             ExecEvent::from_bytes(&b[..10]).is_none(),
             "short record accepted"

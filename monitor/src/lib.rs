@@ -5,9 +5,12 @@
 //! cgroups in the `watched` map. There is no monitor daemon: [`ensure_loaded`] loads and pins
 //! everything under bpffs once, and any process opens the pins with [`Monitor::open`].
 //!
-//! Exec events: the ring buffer is shared by all containers. Whoever calls
-//! [`Monitor::drain`] (under an flock, so one reader at a time) takes every pending record,
-//! whatever container it belongs to, and names the container from the watched map.
+//! Exec events: each watched container has a ring buffer of its own, created by its reader
+//! (the container's shim, [`Monitor::open_ring`]) and registered in the `rings` map under its
+//! cgroup id, so a reader only ever takes its own container's events. A container with no ring
+//! emits none; events that find its ring full are counted as dropped in the watched map, never
+//! silently lost. The ring lives as
+//! long as its reader holds it: when the shim is gone, so are the events not yet read.
 #![deny(unsafe_code)]
 
 pub mod abi;
@@ -17,8 +20,8 @@ pub mod syscalls;
 pub use loader::{ensure_loaded, unload};
 
 use abi::{Count, CountKey, ExecEvent, Watch};
-use aya::maps::{HashMap, MapData, RingBuf};
-use nix::fcntl::{Flock, FlockArg};
+use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -72,14 +75,13 @@ pub struct SyscallCount {
 /// One exec seen in a watched cgroup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exec {
-    /// The container's id as given to [`Monitor::watch`]; empty when it was unwatched
-    /// before the record was read.
-    pub container_id: String,
     pub cgroup_id: u64,
     pub pid: u32,
     pub tid: u32,
     pub comm: String,
     pub filename: String,
+    /// argv, as much as fits in the record (the last argument may be cut).
+    pub argv: Vec<String>,
     /// CLOCK_BOOTTIME, in nanoseconds.
     pub time_ns: u64,
 }
@@ -89,6 +91,7 @@ pub struct Monitor {
     dir: PathBuf,
     watched: HashMap<MapData, u64, Watch>,
     counts: HashMap<MapData, CountKey, Count>,
+    rings: HashOfMaps<MapData, u64>,
 }
 
 impl Monitor {
@@ -100,10 +103,14 @@ impl Monitor {
         let counts = loader::open_map(dir, "counts")?
             .try_into()
             .map_err(|e| MonitorError::Map("counts", e))?;
+        let rings = loader::open_map(dir, "rings")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("rings", e))?;
         Ok(Monitor {
             dir: dir.to_path_buf(),
             watched,
             counts,
+            rings,
         })
     }
 
@@ -127,8 +134,13 @@ impl Monitor {
             .map_err(|e| MonitorError::Map("watched", e))
     }
 
-    /// Stops counting for `cgroup_id`. Its counts stay readable until [`Monitor::forget`].
+    /// Stops counting for `cgroup_id` and unregisters its ring. Its counts stay readable until
+    /// [`Monitor::forget`].
     pub fn unwatch(&mut self, cgroup_id: u64) -> Result<()> {
+        match self.rings.remove(&cgroup_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(MonitorError::Map("rings", e)),
+        }
         match self.watched.remove(&cgroup_id) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
             Err(e) => Err(MonitorError::Map("watched", e)),
@@ -184,39 +196,60 @@ impl Monitor {
         }
     }
 
-    /// Takes every pending exec record from the shared ring buffer. One reader at a time
-    /// (an flock on the pin directory); returns an empty list when another reader holds it.
-    pub fn drain(&self) -> Result<Vec<Exec>> {
-        let v = loader::versioned(&self.dir);
-        let handle = std::fs::File::open(&v).map_err(|e| MonitorError::io("opening", &v, e))?;
-        let _lock = match Flock::lock(handle, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Ok(Vec::new()),
-            Err((_, e)) => return Err(MonitorError::io("locking", &v, e.into())),
-        };
-        let mut ring: RingBuf<MapData> = loader::open_map(&self.dir, "events")?
-            .try_into()
-            .map_err(|e| MonitorError::Map("events", e))?;
+    /// Creates a ring buffer for the exec events of `cgroup_id` and registers it; the
+    /// programs write into it as long as the returned reader (or the registration) lives.
+    pub fn open_ring(&mut self, cgroup_id: u64) -> Result<ExecRing> {
+        let def = aya_obj::Map::new_from_params(
+            aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
+            0,
+            0,
+            abi::RINGBUF_BYTES as u32,
+            0,
+        );
+        let ring = MapData::create(def, "berth_ring", None)
+            .map_err(|e| MonitorError::Map("a new ring", e))?;
+        self.rings
+            .insert(cgroup_id, &ring, 0)
+            .map_err(|e| MonitorError::Map("rings", e))?;
+        let ring = RingBuf::try_from(aya::maps::Map::RingBuf(ring))
+            .map_err(|e| MonitorError::Map("a new ring", e))?;
+        Ok(ExecRing { ring })
+    }
+
+    /// Where the maps are pinned.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The reader of one container's exec events; poll its descriptor for input.
+pub struct ExecRing {
+    ring: RingBuf<MapData>,
+}
+
+impl AsFd for ExecRing {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ring.as_fd()
+    }
+}
+
+impl ExecRing {
+    /// Takes every pending record.
+    pub fn drain(&mut self) -> Vec<Exec> {
         let mut out = Vec::new();
-        while let Some(item) = ring.next() {
-            let Some(e) = ExecEvent::from_bytes(&item) else {
-                continue;
-            };
-            let container_id = self
-                .watched
-                .get(&e.cgroup_id, 0)
-                .map(|w| abi::c_str(&w.container_id))
-                .unwrap_or_default();
-            out.push(Exec {
-                container_id,
-                cgroup_id: e.cgroup_id,
-                pid: e.pid,
-                tid: e.tid,
-                comm: abi::c_str(&e.comm),
-                filename: abi::c_str(&e.filename),
-                time_ns: e.time_ns,
-            });
+        while let Some(item) = self.ring.next() {
+            if let Some(e) = ExecEvent::from_bytes(&item) {
+                out.push(Exec {
+                    cgroup_id: e.cgroup_id,
+                    pid: e.pid,
+                    tid: e.tid,
+                    comm: abi::c_str(&e.comm),
+                    filename: abi::c_str(&e.filename),
+                    argv: e.argv(),
+                    time_ns: e.time_ns,
+                });
+            }
         }
-        Ok(out)
+        out
     }
 }

@@ -4,9 +4,10 @@
 //!
 //! Layout under the bpffs directory (default /sys/fs/bpf/berth):
 //!   (the directory itself is flocked while loading: bpffs holds no regular files)
-//!   v<ABI>/maps/{watched,counts,events}
-//!   v<ABI>/progs/{sys_enter,sys_exit,exec}
-//!   v<ABI>/links/{sys_enter,sys_exit,exec}   (pinned last: their presence means "loaded")
+//!   v<ABI>-<object hash>/maps/{watched,counts,rings}
+//!   v<ABI>-<object hash>/progs/{sys_enter,sys_exit,exec}
+//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit,exec}   (their presence means "loaded")
+//! A build with other programs loads its own and removes the older pins.
 
 use crate::{MonitorError, Result};
 use aya::maps::MapData;
@@ -25,12 +26,33 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
     ("berth_sys_exit", "sys_exit", "sys_exit"),
     ("berth_exec", "sched_process_exec", "exec"),
 ];
-pub(crate) const MAPS: [&str; 3] = ["watched", "counts", "events"];
+pub(crate) const MAPS: [&str; 3] = ["watched", "counts", "rings"];
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
+/// The pins of this build's programs: `v<ABI>-<hash of the object>`, so a berth whose programs
+/// differ in any way never reads maps written by others.
 pub(crate) fn versioned(dir: &Path) -> PathBuf {
-    dir.join(format!("v{}", crate::abi::ABI))
+    // FNV-1a: a name, not a defence.
+    let hash = OBJECT.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    dir.join(format!("v{}-{hash:016x}", crate::abi::ABI))
+}
+
+/// Removes the pins of other builds: their links go, so their programs detach once no process
+/// holds them (the containers they watched are no longer counted).
+fn remove_other_versions(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with('v');
+        if ours && path != keep && path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 pub(crate) fn map_pin(dir: &Path, name: &str) -> PathBuf {
@@ -65,6 +87,7 @@ pub fn ensure_loaded(dir: &Path) -> Result<bool> {
         std::fs::remove_dir_all(&v).map_err(|e| MonitorError::io("removing stale", &v, e))?;
     }
     load_and_pin(&v)?;
+    remove_other_versions(dir, &v);
     Ok(true)
 }
 

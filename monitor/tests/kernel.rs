@@ -51,10 +51,13 @@ fn child() {
             }
         }
         "exec" => {
-            let st = Command::new("/bin/true")
-                .status()
-                .expect("running /bin/true");
-            assert!(st.success());
+            for _ in 0..n.max(1) {
+                let st = Command::new("/bin/true")
+                    .arg("--berth-arg")
+                    .status()
+                    .expect("running /bin/true");
+                assert!(st.success());
+            }
         }
         "reopen" => {
             let dir = PathBuf::from(std::env::var("BERTH_DIR").unwrap());
@@ -167,19 +170,62 @@ fn load_pin_watch_count_and_drain() {
         "another cgroup's calls were counted"
     );
 
-    // Exec events carry the container's id.
-    let _ = m.drain().unwrap();
+    // Exec events: with no ring, the container emits none and nothing is dropped.
     run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
-    let execs = m.drain().unwrap();
+    let dropped = m.dropped(a.id()).unwrap();
+    assert_eq!(dropped, 0, "an exec with no ring was counted as dropped");
+    // With a ring, the exec comes out of it with its filename.
+    let mut ring = m.open_ring(a.id()).expect("creating the ring");
+    run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
+    let execs = ring.drain();
     let e = execs
         .iter()
         .find(|e| e.filename == "/bin/true")
         .unwrap_or_else(|| panic!("no exec of /bin/true among {execs:?}"));
+    assert_eq!((e.cgroup_id, e.comm.as_str()), (a.id(), "true"), "{e:?}");
+    assert_eq!(e.argv, ["/bin/true", "--berth-arg"], "{e:?}");
+    assert!(e.pid > 0 && e.tid > 0, "{e:?}");
     assert_eq!(
-        (e.container_id.as_str(), e.cgroup_id),
-        ("container-a", a.id())
+        m.dropped(a.id()).unwrap(),
+        dropped,
+        "dropped with a ring in place"
     );
-    assert_eq!(m.dropped(a.id()).unwrap(), 0);
+    // The other cgroup's ring sees nothing of it.
+    let mut ring_b = m.open_ring(b.id()).expect("creating the second ring");
+    run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
+    assert_eq!(
+        ring_b.drain(),
+        vec![],
+        "another container's execs in this ring"
+    );
+    assert!(
+        !ring.drain().is_empty(),
+        "the exec did not reach its own ring"
+    );
+
+    // A full ring: what does not fit is counted, what fits is read; none is lost uncounted.
+    const EXECS: u64 = 2000;
+    run_child(&[
+        (ROLE, "exec".into()),
+        ("BERTH_CGROUP", a_path.clone()),
+        ("BERTH_N", EXECS.to_string()),
+    ]);
+    let read = ring
+        .drain()
+        .iter()
+        .filter(|e| e.filename == "/bin/true")
+        .count() as u64;
+    let dropped = m.dropped(a.id()).unwrap();
+    assert!(
+        dropped > 0,
+        "{EXECS} execs into a {} byte ring dropped none ({read} read)",
+        berth_monitor::abi::RINGBUF_BYTES
+    );
+    assert_eq!(
+        read + dropped,
+        EXECS,
+        "read {read} + dropped {dropped} of {EXECS} execs"
+    );
 
     // Another process opens the same pins and what it writes is seen here.
     run_child(&[

@@ -184,6 +184,11 @@ impl Supervisor {
         for l in [&control, &attach] {
             l.set_nonblocking(true).map_err(|e| fail("socket", e))?;
         }
+        let execs = crate::events::container_attributes(&cpaths.dir)
+            .get(crate::monitor::LABEL)
+            .map(|v| crate::monitor::wants_execs(Some(v)))
+            .unwrap_or(false);
+        let watch = crate::monitor::Watch::new(&args.id, execs);
         Ok(Supervisor {
             root: args.paths.root.clone(),
             cpaths,
@@ -208,7 +213,7 @@ impl Supervisor {
             oom_base: 0,
             prepared,
             health: spec_health,
-            watch: crate::monitor::Watch::new(&args.id),
+            watch,
         })
     }
 
@@ -387,6 +392,9 @@ impl Supervisor {
             if let Some(fd) = self.health.as_ref().and_then(|h| h.fd()) {
                 add(fd, Source::Health);
             }
+            if let Some(fd) = self.watch.ring_fd() {
+                add(fd, Source::Execs);
+            }
             let stdin_open = self.io.as_ref().is_some_and(|io| io.stdin.is_some());
             for (i, c) in self.clients.iter().enumerate() {
                 if stdin_open && !c.stdin_done {
@@ -419,6 +427,7 @@ impl Supervisor {
                             h.on_readable();
                         }
                     }
+                    Source::Execs => self.on_execs(),
                 }
             }
             self.clients
@@ -511,6 +520,7 @@ impl Supervisor {
             let _ = self.cgroup.thaw();
             self.paused = false;
         }
+        self.on_execs();
         self.watch.stop();
         let exit_code = sys::exit_code_of(status);
         let oom = self.cgroup.oom_kills() > self.oom_base;
@@ -766,6 +776,28 @@ impl Supervisor {
     }
 
     /// Append a container event to the events log; a failure is logged, never fatal.
+    /// The container's exec events from the eBPF monitor, into the events log.
+    fn on_execs(&mut self) {
+        let execs = self.watch.drain();
+        if execs.is_empty() {
+            return;
+        }
+        let attributes = crate::events::container_attributes(&self.cpaths.dir);
+        let paths = crate::events::EventsPaths::new(&self.root);
+        for e in execs {
+            let mut attributes = attributes.clone();
+            attributes.insert("pid".into(), e.pid.to_string());
+            attributes.insert("tid".into(), e.tid.to_string());
+            attributes.insert("comm".into(), e.comm);
+            attributes.insert("filename".into(), e.filename);
+            attributes.insert("args".into(), e.argv.join(" "));
+            let ev = crate::events::Event::container(&self.cpaths.id, "process_exec", attributes);
+            if let Err(err) = crate::events::append(&paths, ev) {
+                eprintln!("berth-shim {}: exec event: {err}", self.cpaths.id);
+            }
+        }
+    }
+
     fn event(&self, action: &str, extra: &[(&str, String)]) {
         let r = crate::events::container_event(
             &self.root,
@@ -804,6 +836,7 @@ impl Supervisor {
 }
 
 enum Source {
+    Execs,
     Signal,
     Control,
     Attach,
