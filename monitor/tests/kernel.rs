@@ -69,6 +69,12 @@ fn child() {
             let cg: u64 = std::env::var("BERTH_CGROUP_ID").unwrap().parse().unwrap();
             m.watch(cg, "from-another-process").unwrap();
         }
+        "load" => {
+            let dir = PathBuf::from(std::env::var("BERTH_DIR").unwrap());
+            let loaded = ensure_loaded(&dir).expect("loading");
+            let out = std::env::var("BERTH_OUT").unwrap();
+            std::fs::write(out, if loaded { "loaded" } else { "opened" }).unwrap();
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -261,4 +267,38 @@ fn load_pin_watch_count_and_drain() {
     assert_eq!(m.counts(a.id()).unwrap(), vec![]);
     m.unwatch(b.id()).unwrap();
     m.forget(b.id()).unwrap();
+}
+
+#[test]
+fn concurrent_first_loaders_agree() {
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/berth-test-race-{}",
+        std::process::id()
+    ));
+    let _pins = Pins(dir.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child", "--test-threads=1", "--quiet"])
+                .env(ROLE, "load")
+                .env("BERTH_DIR", &dir)
+                .env("BERTH_OUT", tmp.path().join(i.to_string()))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawning a loader")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a loader failed");
+    }
+    let results: Vec<String> = (0..4)
+        .map(|i| std::fs::read_to_string(tmp.path().join(i.to_string())).unwrap())
+        .collect();
+    let loaded = results.iter().filter(|r| *r == "loaded").count();
+    assert_eq!(
+        loaded, 1,
+        "exactly one of four concurrent callers loads: {results:?}"
+    );
+    Monitor::open(&dir).expect("the pins the winner left");
 }
