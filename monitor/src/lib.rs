@@ -1,14 +1,255 @@
-//! berth's eBPF monitor.
+//! berth's eBPF monitor: what each container asks of the kernel.
 //!
-//! The programs, their loader and the per-container counters are the work of the eBPF issue
-//! (#7); until it lands this crate only gives the one fact the runtime needs from it: how the
-//! kernel names a container to eBPF (the inode of its cgroup v2 directory).
+//! Programs in `monitor/bpf/` (compiled by build.rs, embedded here) count system calls and
+//! their errors per (cgroup v2 id, syscall) and put exec events in a ring buffer, only for the
+//! cgroups in the `watched` map. There is no monitor daemon: [`ensure_loaded`] loads and pins
+//! everything under bpffs once, and any process opens the pins with [`Monitor::open`].
+//!
+//! Exec events: each watched container has a ring buffer of its own, created by its reader
+//! (the container's shim, [`Monitor::open_ring`]) and registered in the `rings` map under its
+//! cgroup id, so a reader only ever takes its own container's events. A container with no ring
+//! emits none; events that find its ring full are counted as dropped in the watched map, never
+//! silently lost. The ring lives as
+//! long as its reader holds it: when the shim is gone, so are the events not yet read.
 #![deny(unsafe_code)]
 
+pub mod abi;
+mod loader;
+pub mod syscalls;
+
+pub use loader::{ensure_loaded, unload};
+
+use abi::{Count, CountKey, ExecEvent, Watch};
+use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where berth pins its programs and maps.
+pub const DEFAULT_DIR: &str = "/sys/fs/bpf/berth";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("loading the eBPF programs: {0}")]
+    Load(String),
+    #[error("pinning {0}: {1}")]
+    Pin(String, String),
+    #[error("opening the pinned map {0}: {1}")]
+    Open(PathBuf, String),
+    #[error("{0} map: {1}")]
+    Map(&'static str, aya::maps::MapError),
+}
+
+impl MonitorError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> MonitorError {
+        MonitorError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, MonitorError>;
 
 /// The id `bpf_get_current_cgroup_id()` reports for processes in the cgroup v2 directory `dir`.
 pub fn cgroup_id(dir: &Path) -> std::io::Result<u64> {
     Ok(std::fs::metadata(dir)?.ino())
+}
+
+/// One row of a container's syscall counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallCount {
+    pub name: String,
+    pub nr: u32,
+    pub calls: u64,
+    pub errors: u64,
+}
+
+/// One exec seen in a watched cgroup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub filename: String,
+    /// argv, as much as fits in the record (the last argument may be cut).
+    pub argv: Vec<String>,
+    /// CLOCK_BOOTTIME, in nanoseconds.
+    pub time_ns: u64,
+}
+
+/// Handles on the pinned maps.
+pub struct Monitor {
+    dir: PathBuf,
+    watched: HashMap<MapData, u64, Watch>,
+    counts: HashMap<MapData, CountKey, Count>,
+    rings: HashOfMaps<MapData, u64>,
+}
+
+impl Monitor {
+    /// Opens the maps pinned under `dir` (see [`ensure_loaded`]).
+    pub fn open(dir: &Path) -> Result<Monitor> {
+        let watched = loader::open_map(dir, "watched")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("watched", e))?;
+        let counts = loader::open_map(dir, "counts")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("counts", e))?;
+        let rings = loader::open_map(dir, "rings")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("rings", e))?;
+        Ok(Monitor {
+            dir: dir.to_path_buf(),
+            watched,
+            counts,
+            rings,
+        })
+    }
+
+    /// Loads the programs if nothing is pinned yet, then opens the pins.
+    pub fn ensure(dir: &Path) -> Result<Monitor> {
+        ensure_loaded(dir)?;
+        Monitor::open(dir)
+    }
+
+    /// Starts counting for the processes of cgroup `cgroup_id`, which belongs to `container_id`.
+    pub fn watch(&mut self, cgroup_id: u64, container_id: &str) -> Result<()> {
+        let mut w = Watch {
+            dropped: 0,
+            container_id: [0; abi::CONTAINER_ID_LEN],
+        };
+        let id = container_id.as_bytes();
+        let n = id.len().min(abi::CONTAINER_ID_LEN);
+        w.container_id[..n].copy_from_slice(&id[..n]);
+        self.watched
+            .insert(cgroup_id, w, 0)
+            .map_err(|e| MonitorError::Map("watched", e))
+    }
+
+    /// Stops counting for `cgroup_id` and unregisters its ring. Its counts stay readable until
+    /// [`Monitor::forget`].
+    pub fn unwatch(&mut self, cgroup_id: u64) -> Result<()> {
+        match self.rings.remove(&cgroup_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(MonitorError::Map("rings", e)),
+        }
+        match self.watched.remove(&cgroup_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(MonitorError::Map("watched", e)),
+        }
+    }
+
+    /// Removes the counts of `cgroup_id` (when its container is removed).
+    pub fn forget(&mut self, cgroup_id: u64) -> Result<()> {
+        let keys: Vec<CountKey> = self
+            .counts
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| k.cgroup_id == cgroup_id)
+            .collect();
+        for k in keys {
+            match self.counts.remove(&k) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(MonitorError::Map("counts", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls and errors per system call for `cgroup_id`, most called first.
+    pub fn counts(&self, cgroup_id: u64) -> Result<Vec<SyscallCount>> {
+        let mut out = Vec::new();
+        for entry in self.counts.iter() {
+            let (k, v) = match entry {
+                Ok(kv) => kv,
+                // An entry removed while we walk the map.
+                Err(aya::maps::MapError::KeyNotFound) => continue,
+                Err(e) => return Err(MonitorError::Map("counts", e)),
+            };
+            if k.cgroup_id == cgroup_id {
+                out.push(SyscallCount {
+                    name: syscalls::name(k.nr),
+                    nr: k.nr,
+                    calls: v.calls,
+                    errors: v.errors,
+                });
+            }
+        }
+        out.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.nr.cmp(&b.nr)));
+        Ok(out)
+    }
+
+    /// Events of `cgroup_id` lost because the ring buffer was full (0 when not watched).
+    pub fn dropped(&self, cgroup_id: u64) -> Result<u64> {
+        match self.watched.get(&cgroup_id, 0) {
+            Ok(w) => Ok(w.dropped),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(0),
+            Err(e) => Err(MonitorError::Map("watched", e)),
+        }
+    }
+
+    /// Creates a ring buffer for the exec events of `cgroup_id` and registers it; the
+    /// programs write into it as long as the returned reader (or the registration) lives.
+    pub fn open_ring(&mut self, cgroup_id: u64) -> Result<ExecRing> {
+        let def = aya_obj::Map::new_from_params(
+            aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
+            0,
+            0,
+            abi::RINGBUF_BYTES as u32,
+            0,
+        );
+        let ring = MapData::create(def, "berth_ring", None)
+            .map_err(|e| MonitorError::Map("a new ring", e))?;
+        self.rings
+            .insert(cgroup_id, &ring, 0)
+            .map_err(|e| MonitorError::Map("rings", e))?;
+        let ring = RingBuf::try_from(aya::maps::Map::RingBuf(ring))
+            .map_err(|e| MonitorError::Map("a new ring", e))?;
+        Ok(ExecRing { ring })
+    }
+
+    /// Where the maps are pinned.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The reader of one container's exec events; poll its descriptor for input.
+pub struct ExecRing {
+    ring: RingBuf<MapData>,
+}
+
+impl AsFd for ExecRing {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ring.as_fd()
+    }
+}
+
+impl ExecRing {
+    /// Takes every pending record.
+    pub fn drain(&mut self) -> Vec<Exec> {
+        let mut out = Vec::new();
+        while let Some(item) = self.ring.next() {
+            if let Some(e) = ExecEvent::from_bytes(&item) {
+                out.push(Exec {
+                    cgroup_id: e.cgroup_id,
+                    pid: e.pid,
+                    tid: e.tid,
+                    comm: abi::c_str(&e.comm),
+                    filename: abi::c_str(&e.filename),
+                    argv: e.argv(),
+                    time_ns: e.time_ns,
+                });
+            }
+        }
+        out
+    }
 }

@@ -16,13 +16,18 @@ pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     let tomb = parent.join(format!("{TOMBSTONE_PREFIX}{}", cpaths.id));
+    let cgroup_id = crate::state::read_raw(cpaths).map_or(0, |s| s.cgroup_id);
     // Only the process whose rename succeeds deletes: two removers at once (a shim's
     // auto-remove and a client's rm) never delete the same tree concurrently.
     match std::fs::rename(&cpaths.dir, &tomb) {
-        Ok(()) => match std::fs::remove_dir_all(&tomb) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        },
+        Ok(()) => {
+            // The container's syscall counts go with it.
+            crate::monitor::forget(cgroup_id);
+            match std::fs::remove_dir_all(&tomb) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }

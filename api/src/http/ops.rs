@@ -1,5 +1,5 @@
 //! Reading a running container: `/containers/{id}/stats` (one object, or one a second as
-//! NDJSON) and `/containers/{id}/top`.
+//! NDJSON), `/containers/{id}/top` and `/containers/{id}/syscalls` (berth's eBPF counts).
 
 use super::query::truthy;
 use super::{AppState, Route};
@@ -23,6 +23,7 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/containers/{id}/stats", stats),
         Route::get("/containers/{id}/top", top),
+        Route::get("/containers/{id}/syscalls", syscalls),
     ]
 }
 
@@ -107,4 +108,15 @@ async fn top(
         .await
         .map_err(|err| EngineError::system("engine task", err))??;
     Ok(Json(top).into_response())
+}
+
+async fn syscalls(
+    State(s): State<AppState>,
+    Path(reference): Path<String>,
+) -> Result<Response, EngineError> {
+    let e = s.engine;
+    let counts = tokio::task::spawn_blocking(move || e.syscalls(&reference))
+        .await
+        .map_err(|err| EngineError::system("engine task", err))??;
+    Ok(Json(counts).into_response())
 }

@@ -63,7 +63,7 @@ impl Berth {
         self.tmp.path().join("b.sock")
     }
 
-    fn root(&self) -> PathBuf {
+    pub fn root(&self) -> PathBuf {
         self.tmp.path().join("root")
     }
 

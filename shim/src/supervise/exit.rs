@@ -30,6 +30,8 @@ impl Supervisor {
             let _ = self.cgroup.thaw();
             self.paused = false;
         }
+        self.on_execs();
+        self.watch.stop();
         let exit_code = sys::exit_code_of(status);
         let oom = self.cgroup.oom_kills() > self.oom_base;
         // `docker update` may have changed the policy while the container ran.

@@ -117,6 +117,8 @@ struct Supervisor {
     oom_base: u64,
     prepared: Prepared,
     health: Option<crate::health::HealthMonitor>,
+    /// The eBPF watch of the container's cgroup.
+    watch: crate::monitor::Watch,
 }
 
 impl Supervisor {
@@ -185,6 +187,11 @@ impl Supervisor {
         for l in [&control, &attach] {
             l.set_nonblocking(true).map_err(|e| fail("socket", e))?;
         }
+        let execs = crate::events::container_attributes(&cpaths.dir)
+            .get(crate::monitor::LABEL)
+            .map(|v| crate::monitor::wants_execs(Some(v)))
+            .unwrap_or(false);
+        let watch = crate::monitor::Watch::new(&args.id, execs);
         Ok(Supervisor {
             root: args.paths.root.clone(),
             cpaths,
@@ -209,6 +216,7 @@ impl Supervisor {
             oom_base: 0,
             prepared,
             health: spec_health,
+            watch,
         })
     }
 
@@ -247,6 +255,9 @@ impl Supervisor {
             let _ = sys::waitpid(pid, 0);
             return Err(failure);
         }
+        // Counted from here: the cgroup holds the process and it has not exec'd yet, so the
+        // container's first execve is counted (and so is the init's own set-up in the cgroup).
+        self.watch.start(self.cgroup.cgroup_id().unwrap_or(0));
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
         drop(go);
@@ -265,6 +276,7 @@ impl Supervisor {
         };
         let failure = &report[usize::from(root_mode.is_some())..];
         if !failure.is_empty() || root_mode.is_none() {
+            self.watch.stop();
             let _ = sys::waitpid(pid, 0);
             return Err(match serde_json::from_slice::<Response>(failure) {
                 Ok(Response::Error {
@@ -383,6 +395,9 @@ impl Supervisor {
             if let Some(fd) = self.health.as_ref().and_then(|h| h.fd()) {
                 add(fd, Source::Health);
             }
+            if let Some(fd) = self.watch.ring_fd() {
+                add(fd, Source::Execs);
+            }
             let stdin_open = self.io.as_ref().is_some_and(|io| io.stdin.is_some());
             for (i, c) in self.clients.iter().enumerate() {
                 if stdin_open && !c.stdin_done {
@@ -415,6 +430,7 @@ impl Supervisor {
                             h.on_readable();
                         }
                     }
+                    Source::Execs => self.on_execs(),
                 }
             }
             self.clients
@@ -558,6 +574,28 @@ impl Supervisor {
     }
 
     /// Append a container event to the events log; a failure is logged, never fatal.
+    /// The container's exec events from the eBPF monitor, into the events log.
+    fn on_execs(&mut self) {
+        let execs = self.watch.drain();
+        if execs.is_empty() {
+            return;
+        }
+        let attributes = crate::events::container_attributes(&self.cpaths.dir);
+        let paths = crate::events::EventsPaths::new(&self.root);
+        for e in execs {
+            let mut attributes = attributes.clone();
+            attributes.insert("pid".into(), e.pid.to_string());
+            attributes.insert("tid".into(), e.tid.to_string());
+            attributes.insert("comm".into(), e.comm);
+            attributes.insert("filename".into(), e.filename);
+            attributes.insert("args".into(), e.argv.join(" "));
+            let ev = crate::events::Event::container(&self.cpaths.id, "process_exec", attributes);
+            if let Err(err) = crate::events::append(&paths, ev) {
+                eprintln!("berth-shim {}: exec event: {err}", self.cpaths.id);
+            }
+        }
+    }
+
     fn event(&self, action: &str, extra: &[(&str, String)]) {
         let r = crate::events::container_event(
             &self.root,
@@ -596,6 +634,7 @@ impl Supervisor {
 }
 
 enum Source {
+    Execs,
     Signal,
     Control,
     Attach,

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod list;
 pub mod logs;
 pub mod stats;
+pub mod syscalls;
 pub mod top;
 pub mod update;
 

@@ -1,0 +1,37 @@
+/* build.rs compiles and runs this on the host: it prints monitor.h's constants and layouts as
+ * Rust, so the Rust side never restates them by hand. */
+#include <linux/types.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "monitor.h"
+
+#define C(name) printf("pub const %s: usize = %lu;\n", #name, (unsigned long)(name))
+#define S(t) printf("pub const SIZEOF_%s: usize = %lu;\n", #t, (unsigned long)sizeof(struct t))
+#define O(t, f) printf("pub const OFFSETOF_%s_%s: usize = %lu;\n", #t, #f, (unsigned long)offsetof(struct t, f))
+
+int main(void)
+{
+	C(BERTH_MONITOR_ABI);
+	C(BERTH_COMM_LEN);
+	C(BERTH_FILENAME_LEN);
+	C(BERTH_ARGS_LEN);
+	C(BERTH_CONTAINER_ID_LEN);
+	C(BERTH_EVENT_EXEC);
+	C(BERTH_RINGBUF_BYTES);
+	S(berth_watch);
+	O(berth_watch, container_id);
+	S(berth_count_key);
+	O(berth_count_key, nr);
+	S(berth_count);
+	O(berth_count, errors);
+	S(berth_exec_event);
+	O(berth_exec_event, tid);
+	O(berth_exec_event, cgroup_id);
+	O(berth_exec_event, time_ns);
+	O(berth_exec_event, comm);
+	O(berth_exec_event, filename);
+	O(berth_exec_event, args_len);
+	O(berth_exec_event, args);
+	O(berth_exec_event, argc);
+	return 0;
+}

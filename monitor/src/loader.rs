@@ -1,0 +1,168 @@
+//! Daemonless loading: the first berth process that needs the monitor loads the programs and
+//! pins their maps, programs and links under bpffs; everyone after opens the pins. Nothing
+//! stays running: the pinned links keep the programs attached after the loader exits.
+//!
+//! Layout under the bpffs directory (default /sys/fs/bpf/berth):
+//!   (the directory itself is flocked while loading: bpffs holds no regular files)
+//!   v<ABI>-<object hash>/maps/{watched,counts,rings}
+//!   v<ABI>-<object hash>/progs/{sys_enter,sys_exit,exec}
+//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit,exec}   (their presence means "loaded")
+//! A build with other programs loads its own and removes the older pins.
+
+use crate::{MonitorError, Result};
+use aya::maps::MapData;
+use aya::programs::links::FdLink;
+use aya::programs::RawTracePoint;
+use aya::{include_bytes_aligned, EbpfLoader};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor.bpf.o"));
+
+/// (program symbol, raw tracepoint, pin name)
+const PROGRAMS: [(&str, &str, &str); 3] = [
+    ("berth_sys_enter", "sys_enter", "sys_enter"),
+    ("berth_sys_exit", "sys_exit", "sys_exit"),
+    ("berth_exec", "sched_process_exec", "exec"),
+];
+pub(crate) const MAPS: [&str; 3] = ["watched", "counts", "rings"];
+
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+/// The pins of this build's programs: `v<ABI>-<hash of the object>`, so a berth whose programs
+/// differ in any way never reads maps written by others.
+pub(crate) fn versioned(dir: &Path) -> PathBuf {
+    // FNV-1a: a name, not a defence.
+    let hash = OBJECT.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    dir.join(format!("v{}-{hash:016x}", crate::abi::ABI))
+}
+
+/// Removes the pins of other builds: their links go, so their programs detach once no process
+/// holds them (the containers they watched are no longer counted).
+fn remove_other_versions(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with('v');
+        if ours && path != keep && path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+pub(crate) fn map_pin(dir: &Path, name: &str) -> PathBuf {
+    versioned(dir).join("maps").join(name)
+}
+
+fn complete(v: &Path) -> bool {
+    PROGRAMS
+        .iter()
+        .all(|(_, _, pin)| v.join("links").join(pin).exists())
+        && MAPS.iter().all(|m| v.join("maps").join(m).exists())
+}
+
+/// Makes sure the programs are loaded, attached and pinned under `dir`; true when this call
+/// loaded them, false when they were already there.
+pub fn ensure_loaded(dir: &Path) -> Result<bool> {
+    let v = versioned(dir);
+    if complete(&v) {
+        return Ok(false);
+    }
+    mount_bpffs(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| MonitorError::io("creating", dir, e))?;
+    let handle = File::open(dir).map_err(|e| MonitorError::io("opening", dir, e))?;
+    // Concurrent first users agree: one loads, the others wait here and then find the pins.
+    let _lock = Flock::lock(handle, FlockArg::LockExclusive)
+        .map_err(|(_, e)| MonitorError::io("locking", dir, e.into()))?;
+    if complete(&v) {
+        return Ok(false);
+    }
+    // A loader that died half way left some pins: start over.
+    if v.exists() {
+        std::fs::remove_dir_all(&v).map_err(|e| MonitorError::io("removing stale", &v, e))?;
+    }
+    load_and_pin(&v)?;
+    remove_other_versions(dir, &v);
+    Ok(true)
+}
+
+/// Mounts bpffs at /sys/fs/bpf when `dir` lies under it and it is not mounted yet.
+fn mount_bpffs(dir: &Path) -> Result<()> {
+    let root = Path::new("/sys/fs/bpf");
+    if !dir.starts_with(root) {
+        return Ok(());
+    }
+    match nix::sys::statfs::statfs(root) {
+        Ok(s) if s.filesystem_type().0 == BPF_FS_MAGIC => return Ok(()),
+        _ => {}
+    }
+    nix::mount::mount(
+        Some("bpf"),
+        root,
+        Some("bpf"),
+        nix::mount::MsFlags::empty(),
+        Some("mode=0700"),
+    )
+    .map_err(|e| MonitorError::io("mounting bpffs on", root, e.into()))
+}
+
+/// Loads the object, pins its maps and programs, attaches each program and pins its link.
+fn load_and_pin(v: &Path) -> Result<()> {
+    for sub in ["maps", "progs", "links"] {
+        let d = v.join(sub);
+        std::fs::create_dir_all(&d).map_err(|e| MonitorError::io("creating", &d, e))?;
+    }
+    let mut ebpf = EbpfLoader::new()
+        .load(OBJECT)
+        .map_err(|e| MonitorError::Load(e.to_string()))?;
+    for name in MAPS {
+        let map = ebpf
+            .map(name)
+            .ok_or_else(|| MonitorError::Load(format!("no map {name} in the object")))?;
+        map.pin(v.join("maps").join(name))
+            .map_err(|e| MonitorError::Pin(name.into(), e.to_string()))?;
+    }
+    for (symbol, tracepoint, pin) in PROGRAMS {
+        let prog: &mut RawTracePoint = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+        let id = prog
+            .attach(tracepoint)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
+        let link: FdLink = prog
+            .take_link(id)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+            .into();
+        link.pin(v.join("links").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Detaches everything pinned under `dir` (the links go with their pins once no process holds
+/// them) and removes the pins.
+pub fn unload(dir: &Path) -> Result<()> {
+    let v = versioned(dir);
+    if v.exists() {
+        std::fs::remove_dir_all(&v).map_err(|e| MonitorError::io("removing", &v, e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn open_map(dir: &Path, name: &str) -> Result<aya::maps::Map> {
+    let path = map_pin(dir, name);
+    let data =
+        MapData::from_pin(&path).map_err(|e| MonitorError::Open(path.clone(), e.to_string()))?;
+    aya::maps::Map::from_map_data(data).map_err(|e| MonitorError::Open(path, e.to_string()))
+}

@@ -1,0 +1,304 @@
+//! Root tests against the real kernel: load and pin, reopen from another handle and another
+//! process, count a watched cgroup's calls and not an unwatched one's, drain exec events.
+//!
+//! The children are this test binary run again: `child` does the work its environment asks
+//! for (join a cgroup, call getppid N times, fail N opens, exec a program) and returns.
+
+use berth_monitor::{ensure_loaded, unload, Monitor};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROLE: &str = "BERTH_MONITOR_TEST_ROLE";
+
+/// Runs this binary's `child` test with `env`; panics unless it succeeds.
+fn run_child(env: &[(&str, String)]) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--test-threads=1", "--quiet"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running the child");
+    assert!(
+        out.status.success(),
+        "child {env:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn child() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return; // run as a plain test: nothing to do
+    };
+    if let Ok(cg) = std::env::var("BERTH_CGROUP") {
+        std::fs::write(
+            Path::new(&cg).join("cgroup.procs"),
+            std::process::id().to_string(),
+        )
+        .expect("joining the cgroup");
+    }
+    let n: u64 = std::env::var("BERTH_N").map_or(0, |v| v.parse().unwrap());
+    match role.as_str() {
+        "getppid" => {
+            for _ in 0..n {
+                std::hint::black_box(nix::unistd::getppid());
+            }
+        }
+        "fail-open" => {
+            for _ in 0..n {
+                assert!(std::fs::File::open("/nonexistent/berth-monitor").is_err());
+            }
+        }
+        "exec" => {
+            for _ in 0..n.max(1) {
+                let st = Command::new("/bin/true")
+                    .arg("--berth-arg")
+                    .status()
+                    .expect("running /bin/true");
+                assert!(st.success());
+            }
+        }
+        "reopen" => {
+            let dir = PathBuf::from(std::env::var("BERTH_DIR").unwrap());
+            assert!(
+                !ensure_loaded(&dir).unwrap(),
+                "a second process loaded again"
+            );
+            let mut m = Monitor::open(&dir).expect("opening the pins from another process");
+            let cg: u64 = std::env::var("BERTH_CGROUP_ID").unwrap().parse().unwrap();
+            m.watch(cg, "from-another-process").unwrap();
+        }
+        "load" => {
+            let dir = PathBuf::from(std::env::var("BERTH_DIR").unwrap());
+            let loaded = ensure_loaded(&dir).expect("loading");
+            let out = std::env::var("BERTH_OUT").unwrap();
+            std::fs::write(out, if loaded { "loaded" } else { "opened" }).unwrap();
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+struct Cgroup(PathBuf);
+
+impl Cgroup {
+    fn new(name: &str) -> Cgroup {
+        let p = Path::new("/sys/fs/cgroup/unified").join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("creating {}: {e}", p.display()));
+        Cgroup(p)
+    }
+    fn id(&self) -> u64 {
+        berth_monitor::cgroup_id(&self.0).unwrap()
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+struct Pins(PathBuf);
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = unload(&self.0);
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+fn count_of(m: &Monitor, cg: u64, name: &str) -> (u64, u64) {
+    m.counts(cg)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == name)
+        .map_or((0, 0), |c| (c.calls, c.errors))
+}
+
+#[test]
+fn load_pin_watch_count_and_drain() {
+    let dir = PathBuf::from(format!("/sys/fs/bpf/berth-test-{}", std::process::id()));
+    let _pins = Pins(dir.clone());
+    assert!(
+        ensure_loaded(&dir).expect("loading"),
+        "the first call did not load"
+    );
+    assert!(
+        !ensure_loaded(&dir).unwrap(),
+        "the second call loaded again"
+    );
+    let mut m = Monitor::open(&dir).expect("opening the pins");
+
+    let a = Cgroup::new("berth-monitor-a");
+    let b = Cgroup::new("berth-monitor-b");
+    m.watch(a.id(), "container-a").unwrap();
+
+    const N: u64 = 20_000;
+    let a_path = a.0.display().to_string();
+    run_child(&[
+        (ROLE, "getppid".into()),
+        ("BERTH_CGROUP", a_path.clone()),
+        ("BERTH_N", N.to_string()),
+    ]);
+    let (calls, errors) = count_of(&m, a.id(), "getppid");
+    assert!(
+        calls >= N,
+        "getppid calls in the watched cgroup: {calls}, expected >= {N}"
+    );
+    assert_eq!(errors, 0, "getppid never fails");
+
+    run_child(&[
+        (ROLE, "fail-open".into()),
+        ("BERTH_CGROUP", a_path.clone()),
+        ("BERTH_N", "500".into()),
+    ]);
+    let (_, errors) = count_of(&m, a.id(), "openat");
+    assert!(
+        errors >= 500,
+        "failed openat counted {errors}, expected >= 500"
+    );
+
+    // Outside the watched cgroup: nothing counted for it, and the watched one does not move.
+    let before = count_of(&m, a.id(), "getppid");
+    run_child(&[
+        (ROLE, "getppid".into()),
+        ("BERTH_CGROUP", b.0.display().to_string()),
+        ("BERTH_N", N.to_string()),
+    ]);
+    assert_eq!(
+        m.counts(b.id()).unwrap(),
+        vec![],
+        "an unwatched cgroup was counted"
+    );
+    assert_eq!(
+        count_of(&m, a.id(), "getppid"),
+        before,
+        "another cgroup's calls were counted"
+    );
+
+    // Exec events: with no ring, the container emits none and nothing is dropped.
+    run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
+    let dropped = m.dropped(a.id()).unwrap();
+    assert_eq!(dropped, 0, "an exec with no ring was counted as dropped");
+    // With a ring, the exec comes out of it with its filename.
+    let mut ring = m.open_ring(a.id()).expect("creating the ring");
+    run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
+    let execs = ring.drain();
+    let e = execs
+        .iter()
+        .find(|e| e.filename == "/bin/true")
+        .unwrap_or_else(|| panic!("no exec of /bin/true among {execs:?}"));
+    assert_eq!((e.cgroup_id, e.comm.as_str()), (a.id(), "true"), "{e:?}");
+    assert_eq!(e.argv, ["/bin/true", "--berth-arg"], "{e:?}");
+    assert!(e.pid > 0 && e.tid > 0, "{e:?}");
+    assert_eq!(
+        m.dropped(a.id()).unwrap(),
+        dropped,
+        "dropped with a ring in place"
+    );
+    // The other cgroup's ring sees nothing of it.
+    let mut ring_b = m.open_ring(b.id()).expect("creating the second ring");
+    run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
+    assert_eq!(
+        ring_b.drain(),
+        vec![],
+        "another container's execs in this ring"
+    );
+    assert!(
+        !ring.drain().is_empty(),
+        "the exec did not reach its own ring"
+    );
+
+    // A full ring: what does not fit is counted, what fits is read; none is lost uncounted.
+    const EXECS: u64 = 2000;
+    run_child(&[
+        (ROLE, "exec".into()),
+        ("BERTH_CGROUP", a_path.clone()),
+        ("BERTH_N", EXECS.to_string()),
+    ]);
+    let read = ring
+        .drain()
+        .iter()
+        .filter(|e| e.filename == "/bin/true")
+        .count() as u64;
+    let dropped = m.dropped(a.id()).unwrap();
+    assert!(
+        dropped > 0,
+        "{EXECS} execs into a {} byte ring dropped none ({read} read)",
+        berth_monitor::abi::RINGBUF_BYTES
+    );
+    assert_eq!(
+        read + dropped,
+        EXECS,
+        "read {read} + dropped {dropped} of {EXECS} execs"
+    );
+
+    // Another process opens the same pins and what it writes is seen here.
+    run_child(&[
+        (ROLE, "reopen".into()),
+        ("BERTH_DIR", dir.display().to_string()),
+        ("BERTH_CGROUP_ID", b.id().to_string()),
+    ]);
+    run_child(&[
+        (ROLE, "getppid".into()),
+        ("BERTH_CGROUP", b.0.display().to_string()),
+        ("BERTH_N", N.to_string()),
+    ]);
+    let (calls, _) = count_of(&m, b.id(), "getppid");
+    assert!(
+        calls >= N,
+        "cgroup watched by another process: {calls} getppid, expected >= {N}"
+    );
+
+    // Unwatched: no more counting; forget removes the rows.
+    m.unwatch(a.id()).unwrap();
+    let before = count_of(&m, a.id(), "getppid");
+    run_child(&[
+        (ROLE, "getppid".into()),
+        ("BERTH_CGROUP", a_path),
+        ("BERTH_N", N.to_string()),
+    ]);
+    assert_eq!(
+        count_of(&m, a.id(), "getppid"),
+        before,
+        "counted after unwatch"
+    );
+    m.forget(a.id()).unwrap();
+    assert_eq!(m.counts(a.id()).unwrap(), vec![]);
+    m.unwatch(b.id()).unwrap();
+    m.forget(b.id()).unwrap();
+}
+
+#[test]
+fn concurrent_first_loaders_agree() {
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/berth-test-race-{}",
+        std::process::id()
+    ));
+    let _pins = Pins(dir.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child", "--test-threads=1", "--quiet"])
+                .env(ROLE, "load")
+                .env("BERTH_DIR", &dir)
+                .env("BERTH_OUT", tmp.path().join(i.to_string()))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawning a loader")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a loader failed");
+    }
+    let results: Vec<String> = (0..4)
+        .map(|i| std::fs::read_to_string(tmp.path().join(i.to_string())).unwrap())
+        .collect();
+    let loaded = results.iter().filter(|r| *r == "loaded").count();
+    assert_eq!(
+        loaded, 1,
+        "exactly one of four concurrent callers loads: {results:?}"
+    );
+    Monitor::open(&dir).expect("the pins the winner left");
+}
