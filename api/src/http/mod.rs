@@ -19,6 +19,7 @@ pub mod server;
 pub mod stream;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 use crate::engine::Engine;
 use axum::handler::Handler;
@@ -96,6 +97,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(events::routes());
     all.extend(container_fs::routes());
     all.extend(commit::routes());
+    all.extend(volumes::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all

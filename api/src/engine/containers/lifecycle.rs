@@ -266,6 +266,12 @@ impl Engine {
 
     /// docker rm. 409 for a running container without force.
     pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(reference, force, false)
+    }
+
+    /// docker rm [-v]: with `volumes`, the container's anonymous volumes go too (those no other
+    /// container uses).
+    pub fn remove_with_volumes(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
         let id = self.lookup(reference)?;
         let _op = self.op_lock(&id)?;
         let paths = self.container_paths(&id);
@@ -306,10 +312,19 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(EngineError::system("removing the container", e)),
         }
-        if let Some(r) = record {
+        if let Some(r) = &record {
             lock.release(&r.name, &id);
         }
         drop(lock);
+        if let Some(r) = record.filter(|_| volumes) {
+            let names: Vec<String> = r
+                .mount_points
+                .iter()
+                .filter(|m| m.kind == "volume")
+                .map(|m| m.name.clone())
+                .collect();
+            self.remove_anonymous_volumes(&names);
+        }
         self.log_event(berth_shim::events::Event::container(
             &id, "destroy", attributes,
         ));

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod list;
 pub mod logs;
+pub mod mounts;
 pub mod stats;
 pub mod top;
 pub mod update;
@@ -42,6 +43,9 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     #[serde(default)]
     pub networking_config: serde_json::Value,
+    /// The mounts as inspect shows them (volumes resolved to their names).
+    #[serde(default)]
+    pub mount_points: Vec<mounts::MountPoint>,
 }
 
 impl Engine {

@@ -1,0 +1,94 @@
+"""Storage and sharing through the docker CLI and docker-py: volumes, mounts, docker cp."""
+import json
+
+import docker
+
+from compat import case, check
+
+
+def client(b):
+    return docker.DockerClient(base_url="unix://" + b.sock, version="auto", timeout=60)
+
+
+@case
+def volume_carries_a_file_from_one_container_to_the_next(b):
+    b.out("volume", "create", "--label", "k=v", "stvol")
+    b.out("run", "--rm", "-v", "stvol:/data", "busybox", "sh", "-c", "echo through > /data/f")
+    got = b.out("run", "--rm", "--mount", "type=volume,src=stvol,dst=/d,readonly", "busybox", "cat", "/d/f")
+    check(got == "through", f"read back {got!r}")
+    ro = b.docker("run", "--rm", "--mount", "type=volume,src=stvol,dst=/d,readonly", "busybox",
+                  "touch", "/d/x")
+    check(ro.returncode != 0, "a readonly volume mount was writable")
+    info = json.loads(b.out("volume", "inspect", "stvol"))[0]
+    check(info["Driver"] == "local" and info["Labels"] == {"k": "v"}, f"inspect {info}")
+    check(info["Mountpoint"].endswith("/volumes/stvol/_data"), f"mountpoint {info}")
+    names = b.out("volume", "ls", "-q", "--filter", "label=k=v").split()
+    check(names == ["stvol"], f"ls {names}")
+    b.out("volume", "rm", "stvol")
+    gone = b.docker("volume", "inspect", "stvol")
+    check(gone.returncode != 0 and b"no such volume" in gone.stderr, gone.stderr)
+
+
+@case
+def volume_rm_refuses_a_volume_in_use(b):
+    b.out("create", "--name", "stuser", "-v", "stbusy:/x", "busybox", "true")
+    p = b.docker("volume", "rm", "stbusy")
+    check(p.returncode != 0 and b"volume is in use" in p.stderr, p.stderr)
+    b.out("rm", "stuser")
+    b.out("volume", "rm", "stbusy")
+
+
+@case
+def image_content_appears_in_a_new_volume(b):
+    b.out("run", "--name", "stmk", "busybox", "sh", "-c", "mkdir -p /app && echo seeded > /app/seed")
+    b.out("commit", "-c", "VOLUME /app", "stmk", "stseeded")
+    b.out("rm", "stmk")
+    # An anonymous volume (the image's VOLUME) and a new named one both get the image's content.
+    got = b.out("run", "--name", "stanon", "stseeded", "cat", "/app/seed")
+    check(got == "seeded", f"anonymous volume: {got!r}")
+    mounts = json.loads(b.out("inspect", "--format", "{{json .Mounts}}", "stanon"))
+    check(len(mounts) == 1 and mounts[0]["Type"] == "volume" and mounts[0]["Destination"] == "/app",
+          f"mounts {mounts}")
+    anon = mounts[0]["Name"]
+    got = b.out("run", "--rm", "-v", "stnamed:/app", "stseeded", "cat", "/app/seed")
+    check(got == "seeded", f"named volume: {got!r}")
+    b.out("rm", "-v", "stanon")
+    check(b.docker("volume", "inspect", anon).returncode != 0, "rm -v left the anonymous volume")
+    b.out("volume", "rm", "stnamed")
+    b.out("rmi", "stseeded")
+
+
+@case
+def volumes_from_and_prune(b):
+    b.out("create", "--name", "stsrc", "-v", "/shared", "busybox", "true")
+    got = b.out("run", "--rm", "--volumes-from", "stsrc", "busybox", "sh", "-c",
+                "echo a > /shared/a && cat /shared/a")
+    check(got == "a", got)
+    b.out("volume", "create", "stkeep")
+    out = b.out("volume", "prune", "-f")
+    check("stkeep" not in out, f"prune removed a named volume: {out}")
+    b.out("rm", "-v", "stsrc")
+    out = b.out("volume", "prune", "-af")
+    check("stkeep" in out, f"prune -a kept a named volume: {out}")
+
+
+@case
+def docker_py_volumes_create_and_list(b):
+    c = client(b)
+    v = c.volumes.create(name="stpy", driver="local", labels={"via": "py"})
+    check(v.name == "stpy" and v.attrs["Labels"] == {"via": "py"}, v.attrs)
+    names = [x.name for x in c.volumes.list(filters={"label": "via=py"})]
+    check(names == ["stpy"], names)
+    v.remove()
+    check([x.name for x in c.volumes.list(filters={"name": "stpy"})] == [], "removed volume listed")
+
+
+@case
+def tmpfs_volume_and_mount_sizes(b):
+    b.out("volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
+          "--opt", "o=size=3m", "sttmp")
+    df = b.out("run", "--rm", "-v", "sttmp:/v", "--mount", "type=tmpfs,dst=/t,tmpfs-size=2m",
+               "busybox", "df", "-k", "/v", "/t")
+    sizes = [line.split()[1] for line in df.splitlines()[1:]]
+    check(sizes == ["3072", "2048"], f"df {df}")
+    b.out("volume", "rm", "sttmp")
