@@ -1,9 +1,14 @@
 """Storage and sharing through the docker CLI and docker-py: volumes, mounts, docker cp."""
 import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
 
 import docker
 
-from compat import case, check
+from compat import Failed, case, check
 
 
 def client(b):
@@ -92,3 +97,55 @@ def tmpfs_volume_and_mount_sizes(b):
     sizes = [line.split()[1] for line in df.splitlines()[1:]]
     check(sizes == ["3072", "2048"], f"df {df}")
     b.out("volume", "rm", "sttmp")
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def wait_for(what, fn, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fn():
+            return
+        time.sleep(0.05)
+    raise Failed(f"timed out waiting for {what}")
+
+
+@case
+def rshared_bind_carries_mounts_both_ways(b):
+    base = tempfile.mkdtemp(prefix="berth-prop-")
+    src, plain = os.path.join(base, "src"), os.path.join(base, "plain")
+    for d in (src + "/fromc", src + "/fromh", plain):
+        os.makedirs(d)
+    sh("mount", "--bind", src, src)
+    sh("mount", "--make-shared", src)
+    sh("mount", "--bind", plain, plain)
+    sh("mount", "--make-private", plain)
+    try:
+        p = b.docker("run", "--rm", "-v", f"{plain}:/m:rshared", "busybox", "true")
+        want = f"path {plain} is mounted on {plain} but it is not a shared mount"
+        check(p.returncode != 0 and want.encode() in p.stderr, p.stderr)
+        # A mount made inside a privileged container under the rshared bind appears on the host.
+        writer = b.out("run", "-d", "--privileged", "-v", f"{src}:/m:rshared", "busybox", "sh", "-c",
+                       "mount -t tmpfs tmpfs /m/fromc && echo c > /m/fromc/f && sleep 1000")
+        wait_for("the container's mount on the host", lambda: os.path.exists(src + "/fromc/f"))
+        # A second container with the same path rslave sees it; a host mount appears in both.
+        reader = b.out("run", "-d", "-v", f"{src}:/m:rslave", "busybox", "sleep", "1000")
+        got = b.out("exec", reader, "cat", "/m/fromc/f")
+        check(got == "c", f"rslave container read {got!r}")
+        sh("mount", "-t", "tmpfs", "tmpfs", src + "/fromh")
+        with open(src + "/fromh/g", "w") as f:
+            f.write("h")
+        for c in (writer, reader):
+            got = b.out("exec", c, "cat", "/m/fromh/g")
+            check(got == "h", f"host mount in {c[:12]}: {got!r}")
+        prop = json.loads(b.out("inspect", "--format", "{{json .Mounts}}", writer))[0]["Propagation"]
+        check(prop == "rshared", f"propagation {prop}")
+    finally:
+        for c in ("writer", "reader"):
+            if c in locals():
+                b.docker("rm", "-f", locals()[c])
+        subprocess.run(["umount", "-R", "-l", src], capture_output=True)
+        subprocess.run(["umount", "-l", plain], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

@@ -98,14 +98,8 @@ fn ensure_file(path: &Path) -> Result<()> {
 /// namespace, before any privilege is dropped. Each step is one call with its own error.
 pub fn setup(spec: &ContainerSpec, paths: &ContainerPaths) -> Result<RootMode> {
     let root = paths.rootfs();
-    // 1. Nothing we mount may propagate back to the host.
-    do_mount(
-        None,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )?;
+    // 1. Nothing we mount may propagate back to the host, except through a shared bind.
+    propagation(spec, &root)?;
     // 2. The root itself: overlayfs of the layers plus the container's upper dir.
     ensure_dir(&root)?;
     mount_root(spec, paths, &root)?;
@@ -453,6 +447,10 @@ fn copy_host_devices(dev: &Path) -> Result<()> {
         } else {
             continue;
         };
+        // /dev/ptmx is the container's own devpts's (a symlink made after this).
+        if entry.file_name() == "ptmx" {
+            continue;
+        }
         let path = dev.join(entry.file_name());
         if path.exists() {
             continue;
@@ -540,12 +538,66 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
     Ok(())
 }
 
+/// Step 1 of [`setup`], by `root_propagation`:
+/// - "" : every mount rprivate.
+/// - "rslave": every mount a slave of the host's (host mounts reach the container, not back).
+/// - "shared": the mounts stay as copied (peers of the host's shared mounts, so that a shared
+///   bind carries mounts both ways); only "/" and the mount holding the container's root are made
+///   private, so that the root's own mounts stay in this namespace (runc's
+///   rootfsParentMountPrivate) and pivot_root accepts them.
+fn propagation(spec: &ContainerSpec, root: &Path) -> Result<()> {
+    match spec.root_propagation.as_str() {
+        "shared" => {
+            do_mount(None, Path::new("/"), None, MsFlags::MS_PRIVATE, None)?;
+            let parent = root.parent().unwrap_or(root);
+            let holder = crate::mountinfo::current_mount_of(parent).map_err(|source| {
+                RootfsError::Prepare {
+                    path: parent.to_path_buf(),
+                    source,
+                }
+            })?;
+            do_mount(None, &holder.mount_point, None, MsFlags::MS_PRIVATE, None)
+        }
+        "rslave" => do_mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None,
+        ),
+        _ => do_mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None,
+        ),
+    }
+}
+
 /// pivot_root into `root` and detach the old root; chroot where pivot_root is refused.
 fn enter(root: &Path) -> Result<RootMode> {
+    // The old root, to come back to after pivot_root: "." then names the new root (runc does
+    // the same fchdir).
+    let old_root = prep(Path::new("/"), std::fs::File::open("/"))?;
     prep(root, std::env::set_current_dir(root))?;
     match nix::unistd::pivot_root(".", ".") {
         Ok(()) => {
-            // The old root is stacked under the new one at "/": detach it.
+            // The old root is stacked under the new one at "/": make it rslave first (its
+            // mounts may be peers of the host's, and an unmount would propagate there), then
+            // detach it.
+            nix::unistd::fchdir(&old_root).map_err(|source| RootfsError::Pivot {
+                root: root.to_path_buf(),
+                source,
+            })?;
+            do_mount(
+                None,
+                Path::new("."),
+                None,
+                MsFlags::MS_REC | MsFlags::MS_SLAVE,
+                None,
+            )?;
+            drop(old_root);
             umount2(".", MntFlags::MNT_DETACH).map_err(|source| RootfsError::Mount {
                 what: "old root".to_string(),
                 target: PathBuf::from("/"),

@@ -24,6 +24,10 @@ pub struct ContainerSpec {
     pub resources: Resources,
     pub network: NetworkFiles,
     pub mounts: Vec<MountSpec>,
+    /// Propagation of the container's mounts: "" (rprivate), "rslave" (a mount asks for slave:
+    /// host mounts reach the container) or "shared" (a mount asks for shared: the bind sources
+    /// stay peers of the host's mounts, both ways). dockerd's RootfsPropagation.
+    pub root_propagation: String,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub log: LogSpec,
@@ -76,6 +80,7 @@ impl Default for ContainerSpec {
             resources: Resources::default(),
             network: NetworkFiles::default(),
             mounts: Vec::new(),
+            root_propagation: String::new(),
             masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
             readonly_paths: DEFAULT_READONLY_PATHS
                 .iter()

@@ -211,6 +211,9 @@ pub fn translate(
     let engine = Engine::new(berth_shim::Paths::new(root, "/nonexistent"));
     let resolved = super::mounts::resolve(&engine, h, Some(&config_volumes), &image.layers)?;
     let mounts = resolved.specs;
+    let root_propagation = super::mounts::root_propagation(&mounts)
+        .unwrap_or_default()
+        .to_string();
     let console_size = h
         .console_size
         .as_ref()
@@ -258,6 +261,7 @@ pub fn translate(
             dns_options: h.dns_options.clone().unwrap_or_default(),
         },
         mounts,
+        root_propagation,
         log,
         restart,
         auto_remove: h.auto_remove,

@@ -411,45 +411,21 @@ pub fn check_propagation(src: &str, propagation: &str) -> Result<()> {
     if !need_shared && !need_slave {
         return Ok(());
     }
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| EngineError::system("/proc/self/mountinfo", e))?;
     let path = std::fs::canonicalize(src).map_err(|e| EngineError::system(src, e))?;
-    let (mount_point, optional) = mount_of(&info, &path);
-    let shared = optional.iter().any(|o| o.starts_with("shared:"));
-    let slave = optional.iter().any(|o| o.starts_with("master:"));
-    if need_shared && !shared {
+    let m = berth_shim::mountinfo::current_mount_of(&path)
+        .map_err(|e| EngineError::system("/proc/self/mountinfo", e))?;
+    let mount_point = m.mount_point.display();
+    if need_shared && !m.shared() {
         return Err(invalid(format!(
             "path {src} is mounted on {mount_point} but it is not a shared mount"
         )));
     }
-    if need_slave && !shared && !slave {
+    if need_slave && !m.shared() && !m.slave() {
         return Err(invalid(format!(
             "path {src} is mounted on {mount_point} but it is not a shared or slave mount"
         )));
     }
     Ok(())
-}
-
-/// The mount point holding `path` (the last, deepest match of mountinfo) and its optional
-/// fields ("shared:1", "master:2", ...).
-fn mount_of(mountinfo: &str, path: &std::path::Path) -> (String, Vec<String>) {
-    let mut best = ("/".to_string(), Vec::new());
-    let mut best_len = 0;
-    for line in mountinfo.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let Some(mp) = f.get(4) else { continue };
-        let mp = mp.replace("\\040", " ");
-        if path.starts_with(&mp) && mp.len() >= best_len {
-            best_len = mp.len();
-            let optional = f[6..]
-                .iter()
-                .take_while(|x| **x != "-")
-                .map(|x| x.to_string())
-                .collect();
-            best = (mp, optional);
-        }
-    }
-    best
 }
 
 /// Every mount of a create request, volumes created as needed.
@@ -574,16 +550,5 @@ mod tests {
         assert!(err(&["a1:rel"]).contains("must be absolute"));
         assert!(err(&["a1:/x:bogus"]).contains("invalid mode: bogus"));
         assert!(err(&["a1:/x:rshared"]).contains("Propagation must not be specified"));
-    }
-
-    #[test]
-    fn the_mount_holding_a_path() {
-        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
-                    30 22 0:5 / /mnt/x rw master:3 - tmpfs tmpfs rw\n";
-        assert_eq!(
-            mount_of(info, std::path::Path::new("/mnt/x/y")),
-            ("/mnt/x".to_string(), vec!["master:3".to_string()])
-        );
-        assert_eq!(mount_of(info, std::path::Path::new("/srv")).0, "/");
     }
 }
