@@ -1,8 +1,10 @@
 """Storage and sharing through the docker CLI and docker-py: volumes, mounts, docker cp."""
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 
@@ -149,3 +151,120 @@ def rshared_bind_carries_mounts_both_ways(b):
         subprocess.run(["umount", "-R", "-l", src], capture_output=True)
         subprocess.run(["umount", "-l", plain], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def tar_of(files):
+    """A tar (bytes) of {name: content}; content None is a directory, ("->", t) a symlink."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, content in files.items():
+            ti = tarfile.TarInfo(name)
+            if content is None:
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(ti)
+            elif isinstance(content, tuple):
+                ti.type, ti.linkname = tarfile.SYMTYPE, content[1]
+                t.addfile(ti)
+            else:
+                ti.size, ti.mode = len(content), 0o644
+                t.addfile(ti, io.BytesIO(content))
+    return buf.getvalue()
+
+
+@case
+def cp_both_ways_on_stopped_and_running_containers(b):
+    base = tempfile.mkdtemp(prefix="berth-cp-")
+    try:
+        os.makedirs(base + "/d/sub")
+        with open(base + "/d/sub/f", "w") as f:
+            f.write("deep")
+        with open(base + "/file", "w") as f:
+            f.write("flat")
+        b.out("create", "--name", "stcp", "busybox", "sleep", "1000")
+        b.out("cp", base + "/file", "stcp:/file")
+        b.out("cp", base + "/d", "stcp:/d")
+        b.out("start", "stcp")
+        got = b.out("exec", "stcp", "cat", "/file", "/d/sub/f")
+        check(got == "flatdeep", f"in the container: {got!r}")
+        b.out("exec", "stcp", "sh", "-c", "mkdir -p /made/in && echo c > /made/in/g")
+        b.out("cp", "stcp:/made", base + "/made")
+        with open(base + "/made/in/g") as f:
+            check(f.read() == "c\n", "copied out of a running container")
+        b.out("cp", base + "/file", "stcp:/tmp/")
+        check(b.out("exec", "stcp", "cat", "/tmp/file") == "flat", "cp into a running container")
+        b.out("stop", "-t", "0", "stcp")
+        b.out("cp", "stcp:/tmp/file", base + "/again")
+        with open(base + "/again") as f:
+            check(f.read() == "flat", "copied out of a stopped container")
+        p = b.docker("cp", "stcp:/nope", base + "/x")
+        check(p.returncode != 0 and b"Could not find the file /nope" in p.stderr, p.stderr)
+    finally:
+        b.docker("rm", "-f", "stcp")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@case
+def cp_symlink_escape_is_contained(b):
+    base = tempfile.mkdtemp(prefix="berth-cpesc-")
+    try:
+        host_secret = base + "/secret"
+        with open(host_secret, "w") as f:
+            f.write("host")
+        cid = b.out("run", "-d", "--name", "stesc", "busybox", "sh", "-c",
+                    f"echo container > /etc/shadow; ln -s /etc/shadow /sl; "
+                    f"ln -s ../../../../../../../.. /up; ln -s {base} /hostdir; sleep 1000")
+        wait_for("the symlinks", lambda: b.docker("exec", cid, "test", "-L", "/hostdir").returncode == 0)
+        # Reads through the symlinks stay in the container.
+        got = b.docker("cp", "stesc:/up/etc/shadow", "-", check_rc=0).stdout
+        with tarfile.open(fileobj=io.BytesIO(got)) as t:
+            data = t.extractfile("shadow").read()
+        check(data == b"container\n", f"read {data!r}")
+        p = b.docker("cp", f"stesc:/hostdir/secret", "-")
+        check(p.returncode != 0, "read the host's file through a symlink")
+        # Writes too: the host's file is untouched, the container's path gets the file.
+        with open(base + "/payload", "w") as f:
+            f.write("pwned")
+        b.docker("cp", base + "/payload", "stesc:/hostdir/")
+        b.docker("cp", base + "/payload", "stesc:/up" + base + "/")
+        check(sorted(os.listdir(base)) == ["payload", "secret"], f"host dir {os.listdir(base)}")
+        with open(host_secret) as f:
+            check(f.read() == "host", "the host's file changed")
+        c = client(b)
+        ctr = c.containers.get("stesc")
+        try:
+            ctr.put_archive("/hostdir", tar_of({"secret": b"pwned"}))
+            raise Failed("put_archive into a dangling symlink (a host path) succeeded")
+        except docker.errors.NotFound:
+            pass
+        with open(host_secret) as f:
+            check(f.read() == "host", "put_archive through a symlink reached the host")
+    finally:
+        b.docker("rm", "-f", "stesc")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@case
+def docker_py_put_and_get_archive(b):
+    c = client(b)
+    ctr = c.containers.run("busybox", "sleep 1000", detach=True, name="starch")
+    try:
+        ok = ctr.put_archive("/tmp", tar_of({"pydir": None, "pydir/a": b"alpha", "pydir/l": ("->", "a")}))
+        check(ok is True, f"put_archive {ok}")
+        check(b.out("exec", "starch", "cat", "/tmp/pydir/l") == "alpha", "put_archive content")
+        chunks, stat = ctr.get_archive("/tmp/pydir")
+        check(stat["name"] == "pydir" and stat["mode"] & (1 << 31), f"stat {stat}")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+            names = sorted(t.getnames())
+            check(names == ["pydir", "pydir/a", "pydir/l"], names)
+            check(t.extractfile("pydir/a").read() == b"alpha", "get_archive content")
+            check(t.getmember("pydir/l").linkname == "a", "symlink kept")
+        r = c.api.head(c.api._url("/containers/starch/archive"), params={"path": "/nope"})
+        check(r.status_code == 404 and r.content == b"", f"HEAD 404 {r.status_code} {r.content!r}")
+        # noOverwriteDirNonDir: a file may not replace a directory.
+        r = c.api._put(c.api._url("/containers/starch/archive"),
+                       params={"path": "/tmp", "noOverwriteDirNonDir": "true"},
+                       data=tar_of({"pydir": b"file"}))
+        check(r.status_code == 400 and "cannot overwrite directory" in r.text,
+              f"noOverwriteDirNonDir {r.status_code} {r.text}")
+    finally:
+        ctr.remove(force=True)
