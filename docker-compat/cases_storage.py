@@ -3,6 +3,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -268,3 +269,39 @@ def docker_py_put_and_get_archive(b):
               f"noOverwriteDirNonDir {r.status_code} {r.text}")
     finally:
         ctr.remove(force=True)
+
+
+@case
+def ipc_shareable_shares_dev_shm_and_its_size(b):
+    # busybox has no ipcmk/ipcs: the SysV side is shown by the IPC namespace being the same.
+    b.out("run", "-d", "--name", "stipc", "--ipc", "shareable", "--shm-size", "4m", "busybox", "sh", "-c",
+          "echo shared > /dev/shm/f; sleep 1000")
+    wait_for("the donor's file", lambda: b.docker("exec", "stipc", "test", "-f", "/dev/shm/f").returncode == 0)
+    got = b.out("run", "--rm", "--ipc", "container:stipc", "busybox", "sh", "-c",
+                "cat /dev/shm/f; readlink /proc/self/ns/ipc; df -k /dev/shm | tail -1")
+    lines = got.splitlines()
+    check(lines[0] == "shared", f"joined /dev/shm: {got}")
+    donor_ns = b.out("exec", "stipc", "readlink", "/proc/self/ns/ipc")
+    check(lines[1] == donor_ns, f"ipc namespaces {lines[1]} {donor_ns}")
+    check(lines[2].split()[1] == "4096", f"shm size {lines[2]}")
+    size = b.out("run", "--rm", "--shm-size", "8m", "busybox", "df", "-k", "/dev/shm").splitlines()[1].split()[1]
+    check(size == "8192", f"--shm-size 8m: {size}")
+    b.out("run", "-d", "--name", "stpriv", "busybox", "sleep", "1000")
+    p = b.docker("run", "--rm", "--ipc", "container:stpriv", "busybox", "true")
+    check(p.returncode != 0, "joined a private IPC namespace")
+    b.out("rm", "-f", "stipc", "stpriv")
+
+
+@case
+def pid_uts_and_network_sharing(b):
+    b.out("run", "-d", "--name", "stpid", "busybox", "sleep", "1001")
+    ps = b.out("run", "--rm", "--pid", "container:stpid", "busybox", "ps", "-o", "args")
+    check("sleep 1001" in ps, f"--pid container: {ps}")
+    host_ps = b.out("run", "--rm", "--pid", "host", "busybox", "ps", "-o", "pid")
+    check(len(host_ps.splitlines()) > 5, "--pid host shows few processes")
+    check(b.out("run", "--rm", "--uts", "host", "busybox", "hostname") == socket.gethostname(), "--uts host")
+    net = b.out("run", "--rm", "--network", "container:stpid", "busybox", "readlink", "/proc/self/ns/net")
+    check(net == b.out("exec", "stpid", "readlink", "/proc/self/ns/net"), "--network container:")
+    links = b.out("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+    check(links.split() == ["lo"], f"--network none: {links}")
+    b.out("rm", "-f", "stpid")

@@ -20,6 +20,7 @@ pub mod remove;
 pub mod restart;
 mod rootfs;
 pub mod security;
+pub mod shm;
 pub mod signals;
 pub mod spawn;
 pub mod spec;

@@ -16,6 +16,7 @@ pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     let tomb = parent.join(format!("{TOMBSTONE_PREFIX}{}", cpaths.id));
+    crate::shm::release(cpaths);
     // Only the process whose rename succeeds deletes: two removers at once (a shim's
     // auto-remove and a client's rm) never delete the same tree concurrently.
     match std::fs::rename(&cpaths.dir, &tomb) {

@@ -104,7 +104,7 @@ pub fn setup(spec: &ContainerSpec, paths: &ContainerPaths) -> Result<RootMode> {
     ensure_dir(&root)?;
     mount_root(spec, paths, &root)?;
     // 3. Kernel filesystems and devices.
-    mount_kernel_filesystems(spec, &root)?;
+    mount_kernel_filesystems(spec, paths, &root)?;
     make_devices(spec, &root)?;
     // 4. The per-container files dockerd bind-mounts into /etc.
     for (file, dest) in [
@@ -188,7 +188,11 @@ fn mount_root(spec: &ContainerSpec, paths: &ContainerPaths, root: &Path) -> Resu
     )
 }
 
-fn mount_kernel_filesystems(spec: &ContainerSpec, root: &Path) -> Result<()> {
+fn mount_kernel_filesystems(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    root: &Path,
+) -> Result<()> {
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let proc_dir = root.join("proc");
     ensure_dir(&proc_dir)?;
@@ -220,13 +224,24 @@ fn mount_kernel_filesystems(spec: &ContainerSpec, root: &Path) -> Result<()> {
     )?;
     let shm = dev.join("shm");
     ensure_dir(&shm)?;
-    do_mount(
-        Some("shm"),
-        &shm,
-        Some("tmpfs"),
-        nosuid_noexec_nodev,
-        Some("mode=1777,size=65536k"),
-    )?;
+    match spec.shm_source.as_str() {
+        "" => do_mount(
+            Some("shm"),
+            &shm,
+            Some("tmpfs"),
+            nosuid_noexec_nodev,
+            Some(crate::shm::options(spec.shm_size).as_str()),
+        )?,
+        "none" => {}
+        source => {
+            let source = if source == "shareable" {
+                crate::shm::shareable_path(paths)
+            } else {
+                PathBuf::from(source)
+            };
+            do_mount(source.to_str(), &shm, None, MsFlags::MS_BIND, None)?;
+        }
+    }
     let mqueue = dev.join("mqueue");
     ensure_dir(&mqueue)?;
     do_mount(

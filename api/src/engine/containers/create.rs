@@ -262,6 +262,14 @@ pub fn translate(
         },
         mounts,
         root_propagation,
+        shm_size: h.shm_size.max(0) as u64,
+        shm_source: match h.ipc_mode.as_str() {
+            "shareable" => "shareable".to_string(),
+            "host" => "/dev/shm".to_string(),
+            "none" => "none".to_string(),
+            // container:<id> is resolved at every start (lifecycle::resolve_joins).
+            _ => String::new(),
+        },
         log,
         restart,
         auto_remove: h.auto_remove,

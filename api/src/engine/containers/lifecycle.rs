@@ -68,6 +68,12 @@ impl Engine {
             _ => {}
         }
         self.resolve_joins(&id)?;
+        let record = self.record(&id)?;
+        if record.host_config.ipc_mode == "shareable" {
+            let size = record.host_config.shm_size.max(0) as u64;
+            berth_shim::shm::prepare_shareable(&paths, size)
+                .map_err(|e| EngineError::system("mounting the shareable /dev/shm", e))?;
+        }
         match spawn::start(&self.paths, &id, &StartOptions::default()) {
             Ok(_) => Ok(()),
             Err(e) => Err(start_error(&id, e)),
@@ -128,6 +134,20 @@ impl Engine {
                 )));
             }
             let join = NsMode::Join(PathBuf::from(format!("/proc/{}/ns/{kind}", st.pid)));
+            if kind == "ipc" {
+                // The donor's /dev/shm too, which only a shareable (or host) IPC has.
+                spec.shm_source = match self.record(&other_id)?.host_config.ipc_mode.as_str() {
+                    "shareable" => berth_shim::shm::shareable_path(&self.container_paths(&other_id))
+                        .display()
+                        .to_string(),
+                    "host" => "/dev/shm".to_string(),
+                    _ => {
+                        return Err(EngineError::Conflict(format!(
+                            "cannot join IPC of container {other_id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+                        )))
+                    }
+                };
+            }
             match kind {
                 "pid" => spec.namespaces.pid = join,
                 "net" => spec.namespaces.net = join,
