@@ -305,3 +305,13 @@ def pid_uts_and_network_sharing(b):
     links = b.out("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
     check(links.split() == ["lo"], f"--network none: {links}")
     b.out("rm", "-f", "stpid")
+
+
+@case
+def run_rm_removes_its_anonymous_volumes(b):
+    before = set(b.out("volume", "ls", "-q").split())
+    b.out("volume", "create", "stnamedrm")
+    b.out("run", "--rm", "-v", "/anon", "-v", "stnamedrm:/named", "busybox", "touch", "/anon/x")
+    after = set(b.out("volume", "ls", "-q").split())
+    check(after - before == {"stnamedrm"}, f"left behind: {after - before}")
+    b.out("volume", "rm", "stnamedrm")

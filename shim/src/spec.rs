@@ -34,6 +34,9 @@ pub struct ContainerSpec {
     /// the caller mounted under the run dir (`shm::prepare_shareable`), any other value a path
     /// to bind (another container's shareable /dev/shm, or the host's /dev/shm).
     pub shm_source: String,
+    /// Anonymous volumes (names under `<root>/volumes/`) to remove with an auto-removed
+    /// container, as `docker run --rm` does, when no other container uses them.
+    pub anonymous_volumes: Vec<String>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub log: LogSpec,
@@ -89,6 +92,7 @@ impl Default for ContainerSpec {
             root_propagation: String::new(),
             shm_size: 0,
             shm_source: String::new(),
+            anonymous_volumes: Vec::new(),
             masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
             readonly_paths: DEFAULT_READONLY_PATHS
                 .iter()

@@ -211,6 +211,13 @@ pub fn translate(
     let engine = Engine::new(berth_shim::Paths::new(root, "/nonexistent"));
     let resolved = super::mounts::resolve(&engine, h, Some(&config_volumes), &image.layers)?;
     let mounts = resolved.specs;
+    let anonymous_volumes: Vec<String> = resolved
+        .points
+        .iter()
+        .filter(|p| p.kind == "volume")
+        .filter(|p| engine.volume(&p.name).is_ok_and(|v| v.anonymous()))
+        .map(|p| p.name.clone())
+        .collect();
     let root_propagation = super::mounts::root_propagation(&mounts)
         .unwrap_or_default()
         .to_string();
@@ -262,6 +269,7 @@ pub fn translate(
         },
         mounts,
         root_propagation,
+        anonymous_volumes,
         shm_size: h.shm_size.max(0) as u64,
         shm_source: match h.ipc_mode.as_str() {
             "shareable" => "shareable".to_string(),
