@@ -315,3 +315,24 @@ def run_rm_removes_its_anonymous_volumes(b):
     after = set(b.out("volume", "ls", "-q").split())
     check(after - before == {"stnamedrm"}, f"left behind: {after - before}")
     b.out("volume", "rm", "stnamedrm")
+
+
+@case
+def a_mount_destination_symlink_stays_in_the_container(b):
+    base = tempfile.mkdtemp(prefix="berth-mntesc-")
+    try:
+        b.out("run", "--name", "stlinkmk", "busybox", "sh", "-c",
+              f"mkdir -p /inside{base} && ln -s {base} /m && ln -s /inside{base} /ok")
+        b.out("commit", "stlinkmk", "stlinked")
+        # /m points at a path missing in the container: refused; /ok resolves inside it.
+        p = b.docker("run", "--rm", "-v", "stmvol:/m", "stlinked", "true")
+        check(p.returncode != 0, "a mount through a dangling symlink was made")
+        got = b.out("run", "--rm", "-v", "stmvol:/ok", "stlinked", "sh", "-c",
+                    f"echo x > /ok/f && cat /inside{base}/f")
+        check(got == "x", f"through /ok: {got!r}")
+        check(os.listdir(base) == [], f"the host dir got {os.listdir(base)}")
+    finally:
+        b.docker("rm", "-f", "stlinkmk")
+        b.docker("rmi", "stlinked")
+        b.docker("volume", "rm", "stmvol")
+        shutil.rmtree(base, ignore_errors=True)

@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod health;
 mod init;
 pub mod logs;
+pub mod mount_target;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod paths;

@@ -478,7 +478,16 @@ fn copy_host_devices(dev: &Path) -> Result<()> {
 }
 
 fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
-    let target = inside(root, &m.destination)?;
+    inside(root, &m.destination)?;
+    let file_bind = m.kind == "bind" && !Path::new(&m.source).is_dir();
+    let held = crate::mount_target::resolve(root, &m.destination, file_bind).map_err(|source| {
+        RootfsError::Mount {
+            what: format!("the destination {}", m.destination),
+            target: root.to_path_buf(),
+            source,
+        }
+    })?;
+    let target = held.path();
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     let mut propagation = MsFlags::empty();
@@ -503,21 +512,23 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
     }
     match m.kind.as_str() {
         "bind" => {
-            let src = Path::new(&m.source);
-            if src.is_dir() {
-                ensure_dir(&target)?;
-            } else {
-                ensure_file(&target)?;
-            }
             let mut bflags = MsFlags::MS_BIND;
             if recursive {
                 bflags |= MsFlags::MS_REC;
             }
             do_mount(Some(&m.source), &target, None, bflags, None)?;
             if !flags.is_empty() {
+                // The fd held names the directory under the mount: address the new mount.
+                let top = crate::mount_target::resolve(root, &m.destination, file_bind).map_err(
+                    |source| RootfsError::Mount {
+                        what: format!("the destination {}", m.destination),
+                        target: root.to_path_buf(),
+                        source,
+                    },
+                )?;
                 do_mount(
                     None,
-                    &target,
+                    &top.path(),
                     None,
                     MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
                     None,
@@ -525,7 +536,6 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             }
         }
         "tmpfs" => {
-            ensure_dir(&target)?;
             let data = data.join(",");
             do_mount(
                 Some("tmpfs"),
@@ -536,7 +546,6 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             )?;
         }
         other => {
-            ensure_dir(&target)?;
             let data = data.join(",");
             do_mount(
                 Some(&m.source),
@@ -548,7 +557,15 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
         }
     }
     if !propagation.is_empty() {
-        do_mount(None, &target, None, propagation, None)?;
+        let top =
+            crate::mount_target::resolve(root, &m.destination, file_bind).map_err(|source| {
+                RootfsError::Mount {
+                    what: format!("the destination {}", m.destination),
+                    target: root.to_path_buf(),
+                    source,
+                }
+            })?;
+        do_mount(None, &top.path(), None, propagation, None)?;
     }
     Ok(())
 }
