@@ -158,6 +158,7 @@ def main():
     import cases_py  # noqa: F401
     import cases_ops  # noqa: F401
     import cases_crash  # noqa: F401
+    import cases_storage  # noqa: F401
     b = Berth(args.berth)
     passed = failed = 0
     try:

@@ -134,15 +134,22 @@ fn seal_and_exec(args: &[String]) -> String {
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWNS) {
         return format!("unshare mount namespace: {e}");
     }
-    // Host mounts still reach us (slave); ours never reach the host.
+    // The mount holding the binary becomes a slave: host mounts still reach it, the bind below
+    // never reaches the host. Only that one: the other mounts stay peers of the host's, so that
+    // a container's shared bind (`-v /x:/x:rshared`) can carry mounts back to the host. The shim
+    // mounts nothing else in this namespace.
+    let holder = match crate::mountinfo::current_mount_of(&exe) {
+        Ok(m) => m.mount_point,
+        Err(e) => return format!("finding the mount of {}: {e}", exe.display()),
+    };
     if let Err(e) = mount(
         None::<&str>,
-        "/",
+        &holder,
         None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        MsFlags::MS_SLAVE,
         None::<&str>,
     ) {
-        return format!("making mounts slave: {e}");
+        return format!("making {} slave: {e}", holder.display());
     }
     if let Err(e) = mount(
         Some(&exe),

@@ -17,6 +17,7 @@ pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
         .unwrap_or_else(|| PathBuf::from("."));
     let tomb = parent.join(format!("{TOMBSTONE_PREFIX}{}", cpaths.id));
     let cgroup_id = crate::state::read_raw(cpaths).map_or(0, |s| s.cgroup_id);
+    crate::shm::release(cpaths);
     // Only the process whose rename succeeds deletes: two removers at once (a shim's
     // auto-remove and a client's rm) never delete the same tree concurrently.
     match std::fs::rename(&cpaths.dir, &tomb) {
@@ -34,6 +35,37 @@ pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
     match std::fs::remove_dir_all(&cpaths.run) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Before an auto-remove: delete the container's anonymous volumes that no other container's
+/// record names (so that a client waiting for the removal finds them gone too), under the volume store's lock (the engine's `volumes.lock`), each renamed aside
+/// first so that it disappears whole.
+pub fn remove_anonymous_volumes(cpaths: &ContainerPaths, names: &[String]) {
+    let Some(root) = cpaths.dir.parent().and_then(|c| c.parent()) else {
+        return;
+    };
+    let (volumes, containers) = (root.join("volumes"), root.join("containers"));
+    let Ok(_lock) = crate::fsutil::FileLock::acquire(&volumes.join("volumes.lock")) else {
+        return;
+    };
+    let records: Vec<String> = std::fs::read_dir(&containers)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path() != cpaths.dir)
+                .filter_map(|e| std::fs::read_to_string(e.path().join("container.json")).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in names {
+        let valid = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid || records.iter().any(|r| r.contains(name.as_str())) {
+            continue;
+        }
+        let aside = volumes.join(format!(".removing-{name}"));
+        if std::fs::rename(volumes.join(name), &aside).is_ok() {
+            let _ = std::fs::remove_dir_all(&aside);
+        }
     }
 }
 
@@ -97,5 +129,28 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "tombstone left behind: {left:?}");
         remove_container_files(&c).unwrap();
+    }
+
+    #[test]
+    fn anonymous_volumes_go_unless_another_container_names_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path().join("root"), tmp.path().join("run"));
+        let (mine, other) = (paths.container("mine"), paths.container("other"));
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        for c in [&mine, &other] {
+            std::fs::create_dir_all(&c.dir).unwrap();
+        }
+        std::fs::write(mine.dir.join("container.json"), format!("{a} {b}")).unwrap();
+        std::fs::write(other.dir.join("container.json"), &b).unwrap();
+        for v in [&a, &b] {
+            std::fs::create_dir_all(tmp.path().join("root/volumes").join(v).join("_data")).unwrap();
+        }
+        remove_anonymous_volumes(&mine, &[a.clone(), b.clone(), "../x".into()]);
+        let vols = tmp.path().join("root/volumes");
+        assert!(!vols.join(&a).exists(), "an unused anonymous volume stayed");
+        assert!(
+            vols.join(&b).exists(),
+            "a volume another container uses went"
+        );
     }
 }

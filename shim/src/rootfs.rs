@@ -98,19 +98,13 @@ fn ensure_file(path: &Path) -> Result<()> {
 /// namespace, before any privilege is dropped. Each step is one call with its own error.
 pub fn setup(spec: &ContainerSpec, paths: &ContainerPaths) -> Result<RootMode> {
     let root = paths.rootfs();
-    // 1. Nothing we mount may propagate back to the host.
-    do_mount(
-        None,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )?;
+    // 1. Nothing we mount may propagate back to the host, except through a shared bind.
+    propagation(spec, &root)?;
     // 2. The root itself: overlayfs of the layers plus the container's upper dir.
     ensure_dir(&root)?;
     mount_root(spec, paths, &root)?;
     // 3. Kernel filesystems and devices.
-    mount_kernel_filesystems(spec, &root)?;
+    mount_kernel_filesystems(spec, paths, &root)?;
     make_devices(spec, &root)?;
     // 4. The per-container files dockerd bind-mounts into /etc.
     for (file, dest) in [
@@ -194,7 +188,11 @@ fn mount_root(spec: &ContainerSpec, paths: &ContainerPaths, root: &Path) -> Resu
     )
 }
 
-fn mount_kernel_filesystems(spec: &ContainerSpec, root: &Path) -> Result<()> {
+fn mount_kernel_filesystems(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    root: &Path,
+) -> Result<()> {
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let proc_dir = root.join("proc");
     ensure_dir(&proc_dir)?;
@@ -226,13 +224,24 @@ fn mount_kernel_filesystems(spec: &ContainerSpec, root: &Path) -> Result<()> {
     )?;
     let shm = dev.join("shm");
     ensure_dir(&shm)?;
-    do_mount(
-        Some("shm"),
-        &shm,
-        Some("tmpfs"),
-        nosuid_noexec_nodev,
-        Some("mode=1777,size=65536k"),
-    )?;
+    match spec.shm_source.as_str() {
+        "" => do_mount(
+            Some("shm"),
+            &shm,
+            Some("tmpfs"),
+            nosuid_noexec_nodev,
+            Some(crate::shm::options(spec.shm_size).as_str()),
+        )?,
+        "none" => {}
+        source => {
+            let source = if source == "shareable" {
+                crate::shm::shareable_path(paths)
+            } else {
+                PathBuf::from(source)
+            };
+            do_mount(source.to_str(), &shm, None, MsFlags::MS_BIND, None)?;
+        }
+    }
     let mqueue = dev.join("mqueue");
     ensure_dir(&mqueue)?;
     do_mount(
@@ -453,6 +462,10 @@ fn copy_host_devices(dev: &Path) -> Result<()> {
         } else {
             continue;
         };
+        // /dev/ptmx is the container's own devpts's (a symlink made after this).
+        if entry.file_name() == "ptmx" {
+            continue;
+        }
         let path = dev.join(entry.file_name());
         if path.exists() {
             continue;
@@ -465,7 +478,16 @@ fn copy_host_devices(dev: &Path) -> Result<()> {
 }
 
 fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
-    let target = inside(root, &m.destination)?;
+    inside(root, &m.destination)?;
+    let file_bind = m.kind == "bind" && !Path::new(&m.source).is_dir();
+    let held = crate::mount_target::resolve(root, &m.destination, file_bind).map_err(|source| {
+        RootfsError::Mount {
+            what: format!("the destination {}", m.destination),
+            target: root.to_path_buf(),
+            source,
+        }
+    })?;
+    let target = held.path();
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     let mut propagation = MsFlags::empty();
@@ -490,21 +512,23 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
     }
     match m.kind.as_str() {
         "bind" => {
-            let src = Path::new(&m.source);
-            if src.is_dir() {
-                ensure_dir(&target)?;
-            } else {
-                ensure_file(&target)?;
-            }
             let mut bflags = MsFlags::MS_BIND;
             if recursive {
                 bflags |= MsFlags::MS_REC;
             }
             do_mount(Some(&m.source), &target, None, bflags, None)?;
             if !flags.is_empty() {
+                // The fd held names the directory under the mount: address the new mount.
+                let top = crate::mount_target::resolve(root, &m.destination, file_bind).map_err(
+                    |source| RootfsError::Mount {
+                        what: format!("the destination {}", m.destination),
+                        target: root.to_path_buf(),
+                        source,
+                    },
+                )?;
                 do_mount(
                     None,
-                    &target,
+                    &top.path(),
                     None,
                     MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
                     None,
@@ -512,7 +536,6 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             }
         }
         "tmpfs" => {
-            ensure_dir(&target)?;
             let data = data.join(",");
             do_mount(
                 Some("tmpfs"),
@@ -523,7 +546,6 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             )?;
         }
         other => {
-            ensure_dir(&target)?;
             let data = data.join(",");
             do_mount(
                 Some(&m.source),
@@ -535,17 +557,79 @@ fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
         }
     }
     if !propagation.is_empty() {
-        do_mount(None, &target, None, propagation, None)?;
+        let top =
+            crate::mount_target::resolve(root, &m.destination, file_bind).map_err(|source| {
+                RootfsError::Mount {
+                    what: format!("the destination {}", m.destination),
+                    target: root.to_path_buf(),
+                    source,
+                }
+            })?;
+        do_mount(None, &top.path(), None, propagation, None)?;
     }
     Ok(())
 }
 
+/// Step 1 of [`setup`], by `root_propagation`:
+/// - "" : every mount rprivate.
+/// - "rslave": every mount a slave of the host's (host mounts reach the container, not back).
+/// - "shared": the mounts stay as copied (peers of the host's shared mounts, so that a shared
+///   bind carries mounts both ways); only "/" and the mount holding the container's root are made
+///   private, so that the root's own mounts stay in this namespace (runc's
+///   rootfsParentMountPrivate) and pivot_root accepts them.
+fn propagation(spec: &ContainerSpec, root: &Path) -> Result<()> {
+    match spec.root_propagation.as_str() {
+        "shared" => {
+            do_mount(None, Path::new("/"), None, MsFlags::MS_PRIVATE, None)?;
+            let parent = root.parent().unwrap_or(root);
+            let holder = crate::mountinfo::current_mount_of(parent).map_err(|source| {
+                RootfsError::Prepare {
+                    path: parent.to_path_buf(),
+                    source,
+                }
+            })?;
+            do_mount(None, &holder.mount_point, None, MsFlags::MS_PRIVATE, None)
+        }
+        "rslave" => do_mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None,
+        ),
+        _ => do_mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None,
+        ),
+    }
+}
+
 /// pivot_root into `root` and detach the old root; chroot where pivot_root is refused.
 fn enter(root: &Path) -> Result<RootMode> {
+    // The old root, to come back to after pivot_root: "." then names the new root (runc does
+    // the same fchdir).
+    let old_root = prep(Path::new("/"), std::fs::File::open("/"))?;
     prep(root, std::env::set_current_dir(root))?;
     match nix::unistd::pivot_root(".", ".") {
         Ok(()) => {
-            // The old root is stacked under the new one at "/": detach it.
+            // The old root is stacked under the new one at "/": make it rslave first (its
+            // mounts may be peers of the host's, and an unmount would propagate there), then
+            // detach it.
+            nix::unistd::fchdir(&old_root).map_err(|source| RootfsError::Pivot {
+                root: root.to_path_buf(),
+                source,
+            })?;
+            do_mount(
+                None,
+                Path::new("."),
+                None,
+                MsFlags::MS_REC | MsFlags::MS_SLAVE,
+                None,
+            )?;
+            drop(old_root);
             umount2(".", MntFlags::MNT_DETACH).map_err(|source| RootfsError::Mount {
                 what: "old root".to_string(),
                 target: PathBuf::from("/"),

@@ -24,6 +24,19 @@ pub struct ContainerSpec {
     pub resources: Resources,
     pub network: NetworkFiles,
     pub mounts: Vec<MountSpec>,
+    /// Propagation of the container's mounts: "" (rprivate), "rslave" (a mount asks for slave:
+    /// host mounts reach the container) or "shared" (a mount asks for shared: the bind sources
+    /// stay peers of the host's mounts, both ways). dockerd's RootfsPropagation.
+    pub root_propagation: String,
+    /// /dev/shm's size in bytes (0: 64 MiB), for a tmpfs of the container's own.
+    pub shm_size: u64,
+    /// Where /dev/shm comes from: "" a tmpfs of its own, "none" nothing, "shareable" the tmpfs
+    /// the caller mounted under the run dir (`shm::prepare_shareable`), any other value a path
+    /// to bind (another container's shareable /dev/shm, or the host's /dev/shm).
+    pub shm_source: String,
+    /// Anonymous volumes (names under `<root>/volumes/`) to remove with an auto-removed
+    /// container, as `docker run --rm` does, when no other container uses them.
+    pub anonymous_volumes: Vec<String>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub log: LogSpec,
@@ -76,6 +89,10 @@ impl Default for ContainerSpec {
             resources: Resources::default(),
             network: NetworkFiles::default(),
             mounts: Vec::new(),
+            root_propagation: String::new(),
+            shm_size: 0,
+            shm_source: String::new(),
+            anonymous_volumes: Vec::new(),
             masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
             readonly_paths: DEFAULT_READONLY_PATHS
                 .iter()

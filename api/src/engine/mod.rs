@@ -9,6 +9,7 @@ pub mod exec;
 pub mod images;
 pub mod names;
 pub mod system;
+pub mod volumes;
 
 pub use error::{EngineError, Result};
 

@@ -189,8 +189,9 @@ async fn update(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
 
 async fn remove(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
     let force = flag(&q, "force");
+    let volumes = flag(&q, "v");
     let e = s.engine;
-    blocking(move || e.remove(&id, force)).await?;
+    blocking(move || e.remove_with_volumes(&id, force, volumes)).await?;
     Ok(no_content())
 }
 

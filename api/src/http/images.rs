@@ -3,6 +3,7 @@
 //! Handlers decode, then call the engine on a blocking thread.
 
 use super::query::QueryPairs;
+use super::stream::BodyReader;
 use super::{AppState, Route};
 use crate::engine::images::reference::Reference;
 use crate::engine::images::registry::Credentials;
@@ -13,10 +14,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{self, Read};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -103,47 +102,6 @@ impl CreateRequest {
             changes: q.all("changes"),
             message: q.get("message").unwrap_or("").to_string(),
         })
-    }
-}
-
-/// A request body as a blocking reader, for engine work on a blocking thread.
-struct BodyReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
-    cur: bytes::Bytes,
-}
-
-impl BodyReader {
-    fn new(body: Body) -> BodyReader {
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        tokio::spawn(async move {
-            let mut s = body.into_data_stream();
-            while let Some(chunk) = s.next().await {
-                let item = chunk.map_err(io::Error::other);
-                let stop = item.is_err();
-                if tx.send(item).await.is_err() || stop {
-                    break;
-                }
-            }
-        });
-        BodyReader {
-            rx,
-            cur: bytes::Bytes::new(),
-        }
-    }
-}
-
-impl Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.cur = chunk?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
     }
 }
 

@@ -4,6 +4,7 @@
 //! nothing else, so [`route_table`] (which the openapi test checks against `openapi.yaml`) cannot
 //! miss a route the router serves. Each endpoint group's file exposes `routes() -> Vec<Route>`.
 
+pub mod archive;
 pub mod commit;
 pub mod container_fs;
 pub mod containers;
@@ -19,6 +20,7 @@ pub mod server;
 pub mod stream;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 use crate::engine::Engine;
 use axum::handler::Handler;
@@ -96,6 +98,8 @@ pub fn routes() -> Vec<Route> {
     all.extend(events::routes());
     all.extend(container_fs::routes());
     all.extend(commit::routes());
+    all.extend(volumes::routes());
+    all.extend(archive::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all

@@ -130,3 +130,44 @@ pub async fn progress(
     let body = Body::from_stream(futures_util::StreamExt::chain(head, rest));
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
+
+/// A request body as a blocking reader, for engine work on a blocking thread.
+pub struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
+    cur: bytes::Bytes,
+}
+
+impl BodyReader {
+    pub fn new(body: axum::body::Body) -> BodyReader {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut s = body.into_data_stream();
+            while let Some(chunk) = futures_util::StreamExt::next(&mut s).await {
+                let item = chunk.map_err(io::Error::other);
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        BodyReader {
+            rx,
+            cur: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.cur = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        let _ = self.cur.split_to(n);
+        Ok(n)
+    }
+}

@@ -63,6 +63,12 @@ impl Berth {
         self.tmp.path().join("b.sock")
     }
 
+    /// A container's overlay upper dir.
+    #[allow(dead_code)] // only some test crates look at it
+    pub fn paths_upper(&self, id: &str) -> PathBuf {
+        self.root().join("containers").join(id).join("upper")
+    }
+
     pub fn root(&self) -> PathBuf {
         self.tmp.path().join("root")
     }

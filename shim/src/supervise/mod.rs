@@ -623,6 +623,7 @@ impl Supervisor {
                 crate::remove::record_last_exit(&self.cpaths, st.exit_code);
             }
             self.event("destroy", &[]);
+            crate::remove::remove_anonymous_volumes(&self.cpaths, &self.spec.anonymous_volumes);
             if let Err(e) = crate::remove::remove_container_files(&self.cpaths) {
                 eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
             }

@@ -6,8 +6,8 @@ use super::docker::{CreateBody, StringOrList};
 use super::{ContainerRecord, RECORD_VERSION};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::{
-    ContainerSpec, LogSpec, MountSpec, NsMode, ProcessSpec, RestartName, RestartPolicy, Rlimit,
-    RootfsSpec, SeccompSpec, ThrottleDevice,
+    ContainerSpec, LogSpec, NsMode, ProcessSpec, RestartName, RestartPolicy, Rlimit, RootfsSpec,
+    SeccompSpec, ThrottleDevice,
 };
 
 /// dockerd's smallest memory limit.
@@ -39,6 +39,8 @@ impl Engine {
         }
         let image = self.image(&body.config.image)?;
         let id = super::super::names::new_id();
+        // Held until the container appears: a volume it will use is not removed meanwhile.
+        let volumes_lock = self.volumes_lock()?;
         let (record, spec) = translate(&id, &body, &image, &self.paths.root)?;
 
         let names = self.names();
@@ -82,6 +84,7 @@ impl Engine {
             return Err(EngineError::system("creating the container", e));
         }
         drop(lock);
+        drop(volumes_lock);
         self.container_event(&id, "create", &[]);
         Ok(Created {
             id,
@@ -203,7 +206,21 @@ pub fn translate(
         .collect::<Result<Vec<_>>>()?;
     let log = log_spec(&h.log_config.kind, &h.log_config.config)?;
     let namespaces = namespaces(h, root)?;
-    let mounts = mounts(h)?;
+    let mut config_volumes = ic.volumes.clone().unwrap_or_default();
+    config_volumes.extend(c.volumes.clone().unwrap_or_default());
+    let engine = Engine::new(berth_shim::Paths::new(root, "/nonexistent"));
+    let resolved = super::mounts::resolve(&engine, h, Some(&config_volumes), &image.layers)?;
+    let mounts = resolved.specs;
+    let anonymous_volumes: Vec<String> = resolved
+        .points
+        .iter()
+        .filter(|p| p.kind == "volume")
+        .filter(|p| engine.volume(&p.name).is_ok_and(|v| v.anonymous()))
+        .map(|p| p.name.clone())
+        .collect();
+    let root_propagation = super::mounts::root_propagation(&mounts)
+        .unwrap_or_default()
+        .to_string();
     let console_size = h
         .console_size
         .as_ref()
@@ -251,6 +268,16 @@ pub fn translate(
             dns_options: h.dns_options.clone().unwrap_or_default(),
         },
         mounts,
+        root_propagation,
+        anonymous_volumes,
+        shm_size: h.shm_size.max(0) as u64,
+        shm_source: match h.ipc_mode.as_str() {
+            "shareable" => "shareable".to_string(),
+            "host" => "/dev/shm".to_string(),
+            "none" => "none".to_string(),
+            // container:<id> is resolved at every start (lifecycle::resolve_joins).
+            _ => String::new(),
+        },
         log,
         restart,
         auto_remove: h.auto_remove,
@@ -306,6 +333,7 @@ pub fn translate(
         config,
         host_config,
         networking_config: body.networking_config.clone(),
+        mount_points: resolved.points,
     };
     Ok((record, spec))
 }
@@ -585,65 +613,6 @@ fn namespaces(
         cgroup: NsMode::Private,
         user: None,
     })
-}
-
-/// Binds ("src:dst[:opts]") and tmpfs mounts.
-fn mounts(h: &super::HostConfig) -> Result<Vec<MountSpec>> {
-    let mut out = Vec::new();
-    for b in h.binds.iter().flatten() {
-        let parts: Vec<&str> = b.split(':').collect();
-        let (src, dst, opts) = match parts.as_slice() {
-            [s, d] => (*s, *d, ""),
-            [s, d, o] => (*s, *d, *o),
-            _ => return Err(invalid(format!("invalid volume specification: '{b}'"))),
-        };
-        if !src.starts_with('/') {
-            return Err(EngineError::NotImplemented(format!(
-                "named volumes are not supported yet: '{b}'"
-            )));
-        }
-        if !dst.starts_with('/') {
-            return Err(invalid(format!(
-                "invalid volume specification: '{b}': invalid mount config: invalid mount path: '{dst}' mount path must be absolute"
-            )));
-        }
-        let mut options: Vec<String> = vec!["rbind".to_string()];
-        for o in opts.split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "ro" | "rw" | "private" | "rprivate" | "shared" | "rshared" | "slave"
-                | "rslave" | "z" | "Z" | "nocopy" => {
-                    if !matches!(o, "z" | "Z" | "nocopy") {
-                        options.push(o.to_string())
-                    }
-                }
-                _ => return Err(invalid(format!("invalid mode: {o}"))),
-            }
-        }
-        if !std::path::Path::new(src).exists() {
-            std::fs::create_dir_all(src).map_err(|e| {
-                invalid(format!("invalid mount config: bind source path {src}: {e}"))
-            })?;
-        }
-        out.push(MountSpec {
-            kind: "bind".to_string(),
-            source: src.to_string(),
-            destination: dst.to_string(),
-            options,
-        });
-    }
-    for (dst, opts) in h.tmpfs.iter().flatten() {
-        out.push(MountSpec {
-            kind: "tmpfs".to_string(),
-            source: "tmpfs".to_string(),
-            destination: dst.clone(),
-            options: opts
-                .split(',')
-                .filter(|o| !o.is_empty())
-                .map(String::from)
-                .collect(),
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -130,8 +130,60 @@ pub struct HostConfig {
     pub oom_kill_disable: Option<bool>,
     pub pids_limit: Option<i64>,
     pub ulimits: Option<Vec<UlimitJson>>,
+    pub mounts: Option<Vec<MountJson>>,
+    pub volumes_from: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// One entry of HostConfig.Mounts (`--mount`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountJson {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<BindOptionsJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptionsJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<TmpfsOptionsJson>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptionsJson {
+    pub propagation: String,
+    pub non_recursive: bool,
+    pub create_mountpoint: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptionsJson {
+    pub no_copy: bool,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub driver_config: Option<DriverConfigJson>,
+    pub subpath: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DriverConfigJson {
+    pub name: String,
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptionsJson {
+    pub size_bytes: i64,
+    pub mode: u32,
 }
 
 /// The create request body: Config with HostConfig and NetworkingConfig inside.

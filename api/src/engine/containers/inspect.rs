@@ -74,21 +74,25 @@ fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {
     } else {
         json!({ "bridge": endpoint(&r.id) })
     };
-    let mounts: Vec<Value> = r
-        .host_config
-        .binds
-        .iter()
-        .flatten()
-        .filter_map(|b| {
-            let parts: Vec<&str> = b.split(':').collect();
-            let (src, dst) = (parts.first()?, parts.get(1)?);
-            let ro = parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"));
-            Some(json!({
-                "Type": "bind", "Source": src, "Destination": dst, "Mode": parts.get(2).unwrap_or(&""),
-                "RW": !ro, "Propagation": "rprivate"
-            }))
-        })
-        .collect();
+    // Records written before mount points were kept show their binds.
+    let mounts: Vec<Value> = if !r.mount_points.is_empty() {
+        r.mount_points.iter().map(|m| json!(m)).collect()
+    } else {
+        r.host_config
+            .binds
+            .iter()
+            .flatten()
+            .filter_map(|b| {
+                let parts: Vec<&str> = b.split(':').collect();
+                let (src, dst) = (parts.first()?, parts.get(1)?);
+                let ro = parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"));
+                Some(json!({
+                    "Type": "bind", "Source": src, "Destination": dst, "Mode": parts.get(2).unwrap_or(&""),
+                    "RW": !ro, "Propagation": "rprivate"
+                }))
+            })
+            .collect()
+    };
     json!({
         "Id": r.id,
         "Created": r.created,

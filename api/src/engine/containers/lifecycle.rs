@@ -68,6 +68,12 @@ impl Engine {
             _ => {}
         }
         self.resolve_joins(&id)?;
+        let record = self.record(&id)?;
+        if record.host_config.ipc_mode == "shareable" {
+            let size = record.host_config.shm_size.max(0) as u64;
+            berth_shim::shm::prepare_shareable(&paths, size)
+                .map_err(|e| EngineError::system("mounting the shareable /dev/shm", e))?;
+        }
         match spawn::start(&self.paths, &id, &StartOptions::default()) {
             Ok(_) => Ok(()),
             Err(e) => Err(start_error(&id, e)),
@@ -128,6 +134,20 @@ impl Engine {
                 )));
             }
             let join = NsMode::Join(PathBuf::from(format!("/proc/{}/ns/{kind}", st.pid)));
+            if kind == "ipc" {
+                // The donor's /dev/shm too, which only a shareable (or host) IPC has.
+                spec.shm_source = match self.record(&other_id)?.host_config.ipc_mode.as_str() {
+                    "shareable" => berth_shim::shm::shareable_path(&self.container_paths(&other_id))
+                        .display()
+                        .to_string(),
+                    "host" => "/dev/shm".to_string(),
+                    _ => {
+                        return Err(EngineError::Conflict(format!(
+                            "cannot join IPC of container {other_id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+                        )))
+                    }
+                };
+            }
             match kind {
                 "pid" => spec.namespaces.pid = join,
                 "net" => spec.namespaces.net = join,
@@ -266,6 +286,12 @@ impl Engine {
 
     /// docker rm. 409 for a running container without force.
     pub fn remove(&self, reference: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(reference, force, false)
+    }
+
+    /// docker rm [-v]: with `volumes`, the container's anonymous volumes go too (those no other
+    /// container uses).
+    pub fn remove_with_volumes(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
         let id = self.lookup(reference)?;
         let _op = self.op_lock(&id)?;
         let paths = self.container_paths(&id);
@@ -306,10 +332,19 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(EngineError::system("removing the container", e)),
         }
-        if let Some(r) = record {
+        if let Some(r) = &record {
             lock.release(&r.name, &id);
         }
         drop(lock);
+        if let Some(r) = record.filter(|_| volumes) {
+            let names: Vec<String> = r
+                .mount_points
+                .iter()
+                .filter(|m| m.kind == "volume")
+                .map(|m| m.name.clone())
+                .collect();
+            self.remove_anonymous_volumes(&names);
+        }
         self.log_event(berth_shim::events::Event::container(
             &id, "destroy", attributes,
         ));

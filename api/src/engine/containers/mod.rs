@@ -2,6 +2,8 @@
 //! `container.json` (Docker's Config and HostConfig as created, written once and on rename or
 //! update), the shim's `config.json` (what the shim obeys) and the shim's `state.json`.
 
+pub mod archive;
+mod archive_fs;
 pub mod create;
 mod docker;
 pub mod export;
@@ -9,6 +11,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod list;
 pub mod logs;
+pub mod mounts;
 pub mod stats;
 pub mod syscalls;
 pub mod top;
@@ -43,6 +46,9 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     #[serde(default)]
     pub networking_config: serde_json::Value,
+    /// The mounts as inspect shows them (volumes resolved to their names).
+    #[serde(default)]
+    pub mount_points: Vec<mounts::MountPoint>,
 }
 
 impl Engine {

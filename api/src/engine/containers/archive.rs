@@ -1,0 +1,354 @@
+//! `docker cp`: stat, read (a tar) and write (extract a tar) paths of a container, running or
+//! not. Every path is resolved inside the container's root, never on the host: the first step
+//! is one `openat2(RESOLVE_IN_ROOT)` from a directory fd of that root (so `..` and absolute
+//! symlinks stop at the container's "/"), and every later step is an `*at` call on one name with
+//! `O_NOFOLLOW` from a held directory fd, so that a container swapping a directory for a symlink
+//! meanwhile cannot send a read or a write to the host (the CVE-2018-15664 class).
+//!
+//! The root is `/proc/<pid>/root` of a running container (its mounts and volumes included), or,
+//! for a stopped one, its overlay (layers, upper and work dirs) mounted in a mount namespace of a
+//! dedicated thread, which the host never sees; writes land in the upper dir either way.
+
+use super::archive_fs;
+use crate::engine::{Engine, EngineError, Result};
+use base64::Engine as _;
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use serde::Serialize;
+use std::os::fd::OwnedFd;
+
+/// Go's os.FileMode type bits, as `X-Docker-Container-Path-Stat` carries them.
+const GO_DIR: u32 = 1 << 31;
+const GO_SYMLINK: u32 = 1 << 27;
+const GO_DEVICE: u32 = 1 << 26;
+const GO_NAMED_PIPE: u32 = 1 << 25;
+const GO_SOCKET: u32 = 1 << 24;
+const GO_SETUID: u32 = 1 << 23;
+const GO_SETGID: u32 = 1 << 22;
+const GO_CHAR_DEVICE: u32 = 1 << 21;
+const GO_STICKY: u32 = 1 << 20;
+
+/// The stat dockerd sends (base64 JSON) in `X-Docker-Container-Path-Stat`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    pub mode: u32,
+    pub mtime: String,
+    pub link_target: String,
+}
+
+impl PathStat {
+    pub fn header_value(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+}
+
+/// A stat's mode as Go's os.FileMode.
+pub fn go_mode(st_mode: u32) -> u32 {
+    let mut m = st_mode & 0o777;
+    match SFlag::from_bits_truncate(st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFDIR => m |= GO_DIR,
+        SFlag::S_IFLNK => m |= GO_SYMLINK,
+        SFlag::S_IFBLK => m |= GO_DEVICE,
+        SFlag::S_IFCHR => m |= GO_DEVICE | GO_CHAR_DEVICE,
+        SFlag::S_IFIFO => m |= GO_NAMED_PIPE,
+        SFlag::S_IFSOCK => m |= GO_SOCKET,
+        _ => {}
+    }
+    if st_mode & 0o4000 != 0 {
+        m |= GO_SETUID;
+    }
+    if st_mode & 0o2000 != 0 {
+        m |= GO_SETGID;
+    }
+    if st_mode & 0o1000 != 0 {
+        m |= GO_STICKY;
+    }
+    m
+}
+
+/// "/a/./b/../c/" -> ("/a/c", trailing slash); the path stays inside "/".
+pub fn clean(path: &str) -> (String, bool) {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let trailing = path.ends_with('/') || path.ends_with("/.") || path == ".";
+    (format!("/{}", parts.join("/")), trailing)
+}
+
+fn rfc3339(sec: i64, nsec: i64) -> String {
+    let t = std::time::UNIX_EPOCH
+        + std::time::Duration::new(sec.max(0) as u64, nsec.clamp(0, 999_999_999) as u32);
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+/// Open `path` inside the root: every symlink on the way (and the last one, with `follow`)
+/// resolved as if the root were "/".
+pub fn resolve(root: &OwnedFd, path: &str, follow: bool) -> nix::Result<OwnedFd> {
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    if !follow {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(root, rel, how)
+}
+
+fn stat_of(fd: &OwnedFd, path: &str) -> nix::Result<PathStat> {
+    let st: FileStat = nix::sys::stat::fstat(fd)?;
+    let name = path
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("/")
+        .to_string();
+    let link_target = if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() {
+        let target = nix::fcntl::readlinkat(fd, "")?;
+        let target = target.to_string_lossy();
+        let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        if target.starts_with('/') {
+            clean(&target).0
+        } else {
+            clean(&format!("{parent}/{target}")).0
+        }
+    } else {
+        String::new()
+    };
+    Ok(PathStat {
+        name,
+        size: st.st_size,
+        mode: go_mode(st.st_mode),
+        mtime: rfc3339(st.st_mtime, st.st_mtime_nsec),
+        link_target,
+    })
+}
+
+/// Options of `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub no_overwrite_dir_non_dir: bool,
+    pub copy_uid_gid: bool,
+}
+
+impl Engine {
+    fn not_found_in(&self, path: &str, reference: &str) -> EngineError {
+        EngineError::NotFound(format!(
+            "Could not find the file {path} in container {reference}"
+        ))
+    }
+
+    /// Run `f` on a directory fd of the container's root (see the module's comment).
+    fn with_container_root<T: Send>(
+        &self,
+        reference: &str,
+        f: impl FnOnce(&OwnedFd) -> Result<T> + Send,
+    ) -> Result<T> {
+        let id = self.lookup(reference)?;
+        let state = self.state(&id)?;
+        let paths = self.container_paths(&id);
+        if state.status.is_live() && state.pid > 0 && berth_shim::state::shim_alive(&paths) {
+            let proc_root = format!("/proc/{}/root", state.pid);
+            let root = nix::fcntl::open(
+                proc_root.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| EngineError::system(&proc_root, e))?;
+            return f(&root);
+        }
+        // Stopped: no start may mount the same upper dir meanwhile.
+        let _op = self.op_lock(&id)?;
+        let record = self.record(&id)?;
+        let image = self.container_image(&record.image_id)?;
+        let target = paths.dir.join("cp-root");
+        std::thread::scope(|s| {
+            s.spawn(|| -> Result<T> {
+                let step = |what: &str, e: Errno| EngineError::system(what, e);
+                // This thread's own mount namespace: the overlay is seen by nobody else and
+                // goes when the thread ends.
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| step("unshare mount namespace", e))?;
+                mount(
+                    None::<&str>,
+                    "/",
+                    None::<&str>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .map_err(|e| step("making mounts private", e))?;
+                for d in [&target, &paths.upper(), &paths.work()] {
+                    std::fs::create_dir_all(d).map_err(|e| EngineError::system(d.display(), e))?;
+                }
+                if image.layers.is_empty() {
+                    mount(
+                        Some(&paths.upper()),
+                        &target,
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                    .map_err(|e| step("binding the upper dir", e))?;
+                } else {
+                    let lower: Vec<String> = image
+                        .layers
+                        .iter()
+                        .rev()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    let data = format!(
+                        "lowerdir={},upperdir={},workdir={}",
+                        lower.join(":"),
+                        paths.upper().display(),
+                        paths.work().display()
+                    );
+                    mount(
+                        Some("overlay"),
+                        &target,
+                        Some("overlay"),
+                        MsFlags::empty(),
+                        Some(data.as_str()),
+                    )
+                    .map_err(|e| step("mounting the container's root", e))?;
+                }
+                let root = nix::fcntl::open(
+                    &target,
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| step("opening the container's root", e));
+                let out = root.and_then(|r| f(&r));
+                let _ = umount2(&target, MntFlags::MNT_DETACH);
+                let _ = std::fs::remove_dir(&target);
+                out
+            })
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::System("docker cp: worker panicked".into())))
+        })
+    }
+
+    /// `HEAD /containers/{id}/archive`: the path's stat (a final symlink not followed).
+    pub fn archive_stat(&self, reference: &str, path: &str) -> Result<PathStat> {
+        let (clean_path, trailing) = clean(path);
+        self.with_container_root(reference, |root| {
+            let fd = resolve(root, &clean_path, trailing).map_err(|e| match e {
+                Errno::ENOENT | Errno::ENOTDIR => self.not_found_in(path, reference),
+                e => EngineError::system(path, e),
+            })?;
+            stat_of(&fd, &clean_path).map_err(|e| EngineError::system(path, e))
+        })
+    }
+
+    /// `GET /containers/{id}/archive`: the stat, then a tar of the path written to `out`.
+    pub fn archive_get(
+        &self,
+        reference: &str,
+        path: &str,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<()> {
+        let (clean_path, trailing) = clean(path);
+        let name = if path.ends_with("/.") || clean_path == "/" {
+            ".".to_string()
+        } else {
+            clean_path.rsplit('/').next().unwrap_or(".").to_string()
+        };
+        self.with_container_root(reference, |root| {
+            let fd = resolve(root, &clean_path, trailing).map_err(|e| match e {
+                Errno::ENOENT | Errno::ENOTDIR => self.not_found_in(path, reference),
+                e => EngineError::system(path, e),
+            })?;
+            archive_fs::write_tar(&fd, &name, out).map_err(|e| EngineError::system(path, e))
+        })
+    }
+
+    /// `PUT /containers/{id}/archive`: extract a tar into the directory at `path`.
+    pub fn archive_put(
+        &self,
+        reference: &str,
+        path: &str,
+        opts: &PutOptions,
+        tar: &mut (dyn std::io::Read + Send),
+    ) -> Result<()> {
+        let (clean_path, _) = clean(path);
+        self.with_container_root(reference, |root| {
+            let fd = resolve(root, &clean_path, true).map_err(|e| match e {
+                Errno::ENOENT => self.not_found_in(path, reference),
+                Errno::ENOTDIR => {
+                    EngineError::InvalidParameter("extraction point is not a directory".into())
+                }
+                e => EngineError::system(path, e),
+            })?;
+            let st = nix::sys::stat::fstat(&fd).map_err(|e| EngineError::system(path, e))?;
+            if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFDIR.bits() {
+                return Err(EngineError::InvalidParameter(
+                    "extraction point is not a directory".into(),
+                ));
+            }
+            archive_fs::extract(&fd, tar, opts)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_cleaned_inside_the_root() {
+        assert_eq!(clean("/a/./b/../c/"), ("/a/c".to_string(), true));
+        assert_eq!(
+            clean("../../etc/shadow"),
+            ("/etc/shadow".to_string(), false)
+        );
+        assert_eq!(clean("/etc/."), ("/etc".to_string(), true));
+        assert_eq!(clean("/"), ("/".to_string(), true));
+    }
+
+    #[test]
+    fn go_file_modes() {
+        assert_eq!(go_mode(0o040755), (1 << 31) | 0o755);
+        assert_eq!(go_mode(0o120777), (1 << 27) | 0o777);
+        assert_eq!(go_mode(0o100644), 0o644);
+        assert_eq!(go_mode(0o104755), (1 << 23) | 0o755);
+        assert_eq!(go_mode(0o020666), (1 << 26) | (1 << 21) | 0o666);
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/shadow"), "inside").unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", root.join("up")).unwrap();
+        let rootfd =
+            nix::fcntl::open(&root, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        let read = |p: &str| {
+            let fd = resolve(&rootfd, p, true).unwrap();
+            std::fs::read_to_string(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ))
+            .unwrap()
+        };
+        assert_eq!(read("/abs"), "inside");
+        assert_eq!(read("/up/shadow"), "inside");
+        assert_eq!(read("/../../etc/shadow"), "inside");
+        let st = stat_of(&resolve(&rootfd, "/abs", false).unwrap(), "/abs").unwrap();
+        assert_eq!(st.link_target, "/etc/shadow");
+        assert_eq!(st.mode & GO_SYMLINK, GO_SYMLINK);
+    }
+}

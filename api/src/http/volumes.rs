@@ -1,0 +1,141 @@
+//! `/volumes`: create (201), list, inspect, remove and prune, in dockerd's shapes.
+
+use super::query::{parse_filters, truthy, Filters};
+use super::{AppState, Route};
+use crate::engine::volumes::CreateVolume;
+use crate::engine::EngineError;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+type Q = Query<HashMap<String, String>>;
+type HResult = Result<Response, EngineError>;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/volumes", list),
+        Route::post("/volumes/create", create),
+        Route::post("/volumes/prune", prune),
+        Route::get("/volumes/{name}", inspect),
+        Route::delete("/volumes/{name}", remove),
+    ]
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::system("engine task", e))?
+}
+
+/// The create body; an empty body is an anonymous volume.
+pub fn parse_create(body: &[u8]) -> Result<CreateVolume, EngineError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(CreateVolume::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))
+}
+
+/// Prune's filters: `all` (named volumes too) and `label`/`label!`.
+pub fn parse_prune(f: &Filters) -> Result<(bool, Vec<String>), EngineError> {
+    let mut labels = f.get("label").cloned().unwrap_or_default();
+    for k in f.keys() {
+        if !matches!(k.as_str(), "all" | "label" | "label!") {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid filter '{k}'"
+            )));
+        }
+    }
+    if let Some(not) = f.get("label!") {
+        if !not.is_empty() {
+            return Err(EngineError::NotImplemented(
+                "the label! filter is not supported by berth".into(),
+            ));
+        }
+    }
+    labels.sort();
+    let all = f.get("all").is_some_and(|v| v.iter().any(|x| truthy(x)));
+    Ok((all, labels))
+}
+
+async fn create(State(s): State<AppState>, body: Bytes) -> HResult {
+    let req = parse_create(&body)?;
+    let e = s.engine;
+    let v = blocking(move || {
+        let v = e.create_volume(&req)?;
+        Ok(e.volume_json(&v))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+async fn list(State(s): State<AppState>, Query(q): Q) -> HResult {
+    let filters = parse_filters(q.get("filters").map(String::as_str))?;
+    let e = s.engine;
+    let vols = blocking(move || {
+        let list = e.list_volumes(&filters)?;
+        Ok(list
+            .iter()
+            .map(|v| e.volume_json(v))
+            .collect::<Vec<Value>>())
+    })
+    .await?;
+    Ok(Json(json!({"Volumes": vols, "Warnings": Value::Null})).into_response())
+}
+
+async fn inspect(State(s): State<AppState>, Path(name): Path<String>) -> HResult {
+    let e = s.engine;
+    let v = blocking(move || e.volume(&name).map(|v| e.volume_json(&v))).await?;
+    Ok(Json(v).into_response())
+}
+
+async fn remove(State(s): State<AppState>, Path(name): Path<String>, Query(q): Q) -> HResult {
+    let force = q.get("force").is_some_and(|v| truthy(v));
+    let e = s.engine;
+    blocking(move || e.remove_volume(&name, force)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn prune(State(s): State<AppState>, Query(q): Q) -> HResult {
+    let filters = parse_filters(q.get("filters").map(String::as_str))?;
+    let (all, labels) = parse_prune(&filters)?;
+    let e = s.engine;
+    let (deleted, space) = blocking(move || e.prune_volumes(all, &labels)).await?;
+    Ok(Json(json!({
+        "VolumesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": space,
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_bodies() {
+        assert_eq!(parse_create(b"").unwrap().name, "");
+        let c = parse_create(
+            br#"{"Name":"v1","Driver":"local","DriverOpts":{"type":"tmpfs","device":"tmpfs","o":"size=1m"},"Labels":{"a":"b"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.name, "v1");
+        assert_eq!(c.driver_opts.unwrap()["o"], "size=1m");
+        assert!(parse_create(b"{").is_err());
+    }
+
+    #[test]
+    fn prune_filters() {
+        let f = parse_filters(Some(r#"{"all":["true"],"label":["a=1"]}"#)).unwrap();
+        assert_eq!(parse_prune(&f).unwrap(), (true, vec!["a=1".to_string()]));
+        assert_eq!(parse_prune(&Filters::new()).unwrap(), (false, vec![]));
+        let bad = parse_filters(Some(r#"{"dangling":["true"]}"#)).unwrap();
+        assert!(parse_prune(&bad).is_err());
+    }
+}

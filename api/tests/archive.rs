@@ -1,0 +1,183 @@
+//! docker cp through a real `berth serve`: HEAD (the stat header, no body even for a 404), PUT
+//! into a stopped container then GET back, noOverwriteDirNonDir, and symlinks that point out of
+//! the container resolved inside it. Needs root and `cargo build --workspace` first.
+
+#[allow(dead_code)] // each test crate uses a part of the helpers
+mod common;
+
+use base64::Engine as _;
+use common::Berth;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use std::io::Read;
+
+fn tar_of(entries: &[(&str, Option<&str>, Option<&str>)]) -> Vec<u8> {
+    // (name, file content, symlink target); neither: a directory.
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, content, link) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        match (content, link) {
+            (Some(c), _) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(c.len() as u64);
+                b.append_data(&mut h, name, c.as_bytes()).unwrap();
+            }
+            (None, Some(t)) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, name, t).unwrap();
+            }
+            (None, None) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                b.append_data(&mut h, name, std::io::empty()).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn files(body: &[u8]) -> Vec<(String, String)> {
+    let mut a = tar::Archive::new(body);
+    let mut out = Vec::new();
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut s = String::new();
+        let _ = e.read_to_string(&mut s);
+        out.push((e.path().unwrap().display().to_string(), s));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stat_put_get_on_a_stopped_container() {
+    let b = Berth::with_busybox().await;
+    let id = b
+        .create(Some("cpme"), &json!({"Image": "busybox", "Cmd": ["true"]}))
+        .await;
+    let host = tempfile::tempdir().unwrap();
+    let secret = host.path().join("secret");
+    std::fs::write(&secret, "host").unwrap();
+
+    let tar = tar_of(&[
+        ("d", None, None),
+        ("d/f", Some("inside"), None),
+        ("d/out", None, Some(host.path().to_str().unwrap())),
+        ("d/up", None, Some("../../../../../../..")),
+    ]);
+    let r = b.call("PUT", "/containers/cpme/archive?path=/", tar).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        b.paths_upper(&id).join("d/f").is_file(),
+        "the write went to the upper dir"
+    );
+
+    let r = b.call("HEAD", "/containers/cpme/archive?path=/d", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let raw = r
+        .header("X-Docker-Container-Path-Stat")
+        .expect("no stat header");
+    let stat: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stat["name"], "d");
+    assert_eq!(
+        stat["mode"].as_u64().unwrap() & (1 << 31),
+        1 << 31,
+        "{stat}"
+    );
+    let r = b
+        .call("HEAD", "/containers/cpme/archive?path=/d/out", "")
+        .await;
+    let raw = r.header("X-Docker-Container-Path-Stat").unwrap();
+    let stat: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stat["mode"].as_u64().unwrap() & (1 << 27),
+        1 << 27,
+        "{stat}"
+    );
+
+    let r = b
+        .call("HEAD", "/containers/cpme/archive?path=/nope", "")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(
+        r.body.is_empty(),
+        "a HEAD answer had a body: {:?}",
+        r.text()
+    );
+
+    let r = b.get("/containers/cpme/archive?path=/d").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let got = files(&r.body);
+    assert!(
+        got.contains(&("d/f".to_string(), "inside".to_string())),
+        "{got:?}"
+    );
+
+    // Through symlinks that point out: reads and writes stay in the container.
+    let r = b.get("/containers/cpme/archive?path=/d/up/d/f").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        files(&r.body),
+        vec![("f".to_string(), "inside".to_string())]
+    );
+    let r = b.get("/containers/cpme/archive?path=/d/out/secret").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    let r = b
+        .call(
+            "PUT",
+            "/containers/cpme/archive?path=/d/out",
+            tar_of(&[("secret", Some("pwned"), None)]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    let r = b
+        .call(
+            "PUT",
+            "/containers/cpme/archive?path=/d",
+            tar_of(&[("up/tmp/x", Some("pwned"), None)]),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a tar entry crossed a symlink: {}",
+        r.text()
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "host");
+
+    let r = b
+        .call(
+            "PUT",
+            "/containers/cpme/archive?path=/&noOverwriteDirNonDir=1",
+            tar_of(&[("d", Some("file"), None)]),
+        )
+        .await;
+    r.assert_error(
+        400,
+        "cannot overwrite directory \"/d\" with non-directory \"/d\"",
+        "noOverwriteDirNonDir",
+    );
+    let r = b
+        .call(
+            "PUT",
+            "/containers/cpme/archive?path=/d/f",
+            tar_of(&[("x", Some("1"), None)]),
+        )
+        .await;
+    r.assert_error(
+        400,
+        "extraction point is not a directory",
+        "PUT onto a file",
+    );
+}
