@@ -2,7 +2,7 @@
 //! -f the new entries until the container stops.
 
 use super::{CliError, Global, Result};
-use crate::engine::containers::logs::{parse_time_arg, LogCursor, LogOptions};
+use crate::engine::containers::logs::{parse_time_arg, LogOptions};
 use berth_shim::logs::{Entry, Stream};
 use clap::Args;
 use std::io::Write;
@@ -63,9 +63,8 @@ pub fn run(g: &Global, args: LogsArgs) -> Result<i32> {
     };
     let engine = g.engine();
     let id = engine.lookup(&args.container)?;
-    let (entries, path) = engine.logs(&id, &opts)?;
-    // The cursor starts where the snapshot ended, so nothing is printed twice.
-    let mut cursor = LogCursor::at_end(path);
+    // The cursor is where the snapshot ended: nothing is lost or printed twice.
+    let (entries, mut cursor) = engine.logs(&id, &opts)?;
     for e in &entries {
         if !print(&opts, e) {
             return Ok(0);

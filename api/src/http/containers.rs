@@ -5,7 +5,7 @@ use super::query::{parse_filters, truthy};
 use super::{AppState, Route};
 use crate::engine::containers::create::Created;
 use crate::engine::containers::list::ListOptions;
-use crate::engine::containers::logs::{parse_time_arg, LogCursor, LogOptions};
+use crate::engine::containers::logs::{parse_time_arg, LogOptions};
 use crate::engine::{Engine, EngineError};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -333,19 +333,18 @@ async fn logs(State(s): State<AppState>, Path(reference): Path<String>, Query(q)
     let opts = log_options(&q)?;
     let follow = flag(&q, "follow");
     let e = s.engine.clone();
-    let (id, tty, entries, path) = blocking(move || {
+    let (id, tty, entries, mut cursor) = blocking(move || {
         let id = e.lookup(&reference)?;
         let tty = e.record(&id)?.config.tty;
-        let (entries, path) = e.logs(&id, &opts)?;
-        Ok((id, tty, entries, path))
+        let (entries, cursor) = e.logs(&id, &opts)?;
+        Ok((id, tty, entries, cursor))
     })
     .await?;
     let opts = log_options(&q)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let e = s.engine.clone();
     tokio::spawn(async move {
-        // The cursor starts where the snapshot ended, so nothing is sent twice.
-        let mut cursor = LogCursor::at_end(path);
+        // The cursor is where the snapshot ended: nothing is lost or sent twice.
         for entry in &entries {
             if tx
                 .send(Ok(frame(tty, entry.stream, &opts.render(entry))))

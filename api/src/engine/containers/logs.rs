@@ -72,8 +72,9 @@ impl LogOptions {
 }
 
 impl Engine {
-    /// The log as it is now, filtered; and the path to follow.
-    pub fn logs(&self, id: &str, opts: &LogOptions) -> Result<(Vec<Entry>, PathBuf)> {
+    /// The log as it is now, filtered; and a cursor at exactly where that read of the live file
+    /// ended, to follow it without losing or repeating a line.
+    pub fn logs(&self, id: &str, opts: &LogOptions) -> Result<(Vec<Entry>, LogCursor)> {
         if !opts.stdout && !opts.stderr {
             return Err(EngineError::InvalidParameter(
                 "Bad parameters: you must choose at least one stream".into(),
@@ -86,23 +87,29 @@ impl Engine {
             ));
         }
         let path = self.container_paths(id).log();
-        let max_file = rec
+        let max_file: u32 = rec
             .host_config
             .log_config
             .config
             .get("max-file")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
-        let mut entries: Vec<Entry> = logs::read_all(&path, max_file)
-            .map_err(|e| EngineError::system("reading the log", e))?
-            .into_iter()
-            .filter(|e| opts.wants(e))
-            .collect();
+        // The live file is read through the cursor; rotated files (oldest first) before it.
+        let mut cursor = LogCursor::at_start(path.clone());
+        let mut entries: Vec<Entry> = Vec::new();
+        for k in (1..max_file).rev() {
+            let rotated = PathBuf::from(format!("{}.{k}", path.display()));
+            if let Ok(data) = std::fs::read(&rotated) {
+                entries.extend(data.split(|b| *b == b'\n').filter_map(logs::parse_line));
+            }
+        }
+        entries.extend(cursor.read_new());
+        entries.retain(|e| opts.wants(e));
         if let Some(n) = opts.tail {
             let skip = entries.len().saturating_sub(n);
             entries.drain(..skip);
         }
-        Ok((entries, path))
+        Ok((entries, cursor))
     }
 }
 
@@ -115,15 +122,13 @@ pub struct LogCursor {
 }
 
 impl LogCursor {
-    /// A cursor at the current end of the log.
-    pub fn at_end(path: PathBuf) -> LogCursor {
-        let (ino, offset) = std::fs::metadata(&path)
-            .map(|m| (m.ino(), m.len()))
-            .unwrap_or((0, 0));
+    /// A cursor at the start of the live file.
+    pub fn at_start(path: PathBuf) -> LogCursor {
+        let ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
         LogCursor {
             path,
             ino,
-            offset,
+            offset: 0,
             partial: Vec::new(),
         }
     }
