@@ -2,6 +2,7 @@
 //! PUT (extract a tar into a directory), each with dockerd's `X-Docker-Container-Path-Stat`
 //! header where dockerd sends it. HEAD answers never carry a body, not even an error's.
 
+use super::blocking;
 use super::query::truthy;
 use super::stream::{streamed, BodyReader};
 use super::{AppState, Route};
@@ -40,14 +41,6 @@ pub fn put_options(q: &HashMap<String, String>) -> PutOptions {
         no_overwrite_dir_non_dir: flag("noOverwriteDirNonDir"),
         copy_uid_gid: flag("copyUIDGID"),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EngineError::system("engine task", e))?
 }
 
 fn with_stat(mut r: Response, value: &str) -> Response {

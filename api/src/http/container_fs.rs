@@ -2,8 +2,8 @@
 //! `GET /containers/{id}/changes` (docker diff). Both read the layer dirs and the upper dir, so
 //! they work on stopped and running containers alike.
 
+use super::blocking;
 use super::{AppState, Route};
-use crate::engine::EngineError;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,14 +14,6 @@ pub fn routes() -> Vec<Route> {
         Route::get("/containers/{id}/export", export),
         Route::get("/containers/{id}/changes", changes),
     ]
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EngineError::system("engine task", e))?
 }
 
 async fn export(State(st): State<AppState>, Path(id): Path<String>) -> Response {

@@ -1,6 +1,7 @@
 //! `/containers/...`: each handler decodes the request, runs the engine off the async threads,
 //! and answers in dockerd's shape. Attach is hijacked (101); wait and logs stream.
 
+use super::blocking;
 use super::query::{parse_filters, truthy};
 use super::{AppState, Route};
 use crate::engine::containers::create::Created;
@@ -40,15 +41,6 @@ pub fn routes() -> Vec<Route> {
         Route::post("/containers/prune", prune),
         Route::post("/containers/{id}/update", update),
     ]
-}
-
-/// Run engine work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EngineError::system("engine task", e))?
 }
 
 fn flag(q: &HashMap<String, String>, k: &str) -> bool {

@@ -1,6 +1,7 @@
 //! `/containers/{id}/exec` and `/exec/...`: create, start (hijacked unless detached), inspect,
 //! resize.
 
+use super::blocking;
 use super::{AppState, Route};
 use crate::engine::exec::ExecConfig;
 use crate::engine::EngineError;
@@ -21,14 +22,6 @@ pub fn routes() -> Vec<Route> {
         Route::post("/exec/{id}/resize", resize),
         Route::get("/exec/{id}/json", inspect),
     ]
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EngineError::system("engine task", e))?
 }
 
 async fn create(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> HResult {

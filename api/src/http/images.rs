@@ -2,6 +2,7 @@
 //! Image names hold '/' and ':', so `/images/{*rest}` is split by its last segment here.
 //! Handlers decode, then call the engine on a blocking thread.
 
+use super::blocking;
 use super::query::QueryPairs;
 use super::stream::BodyReader;
 use super::{AppState, Route};
@@ -39,15 +40,6 @@ pub fn routes() -> Vec<Route> {
 
 fn error_response(e: EngineError) -> Response {
     e.into_response()
-}
-
-/// Run engine work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EngineError::system("engine task", e))?
 }
 
 /// `POST /images/create`, decoded.

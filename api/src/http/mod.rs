@@ -26,6 +26,15 @@ use crate::engine::Engine;
 use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter};
 
+/// Run engine work (files, locks, shims: blocking calls) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::engine::EngineError> + Send + 'static,
+) -> Result<T, crate::engine::EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::engine::EngineError::system("engine task", e))?
+}
+
 /// What every handler gets.
 #[derive(Debug, Clone)]
 pub struct AppState {

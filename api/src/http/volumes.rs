@@ -1,5 +1,6 @@
 //! `/volumes`: create (201), list, inspect, remove and prune, in dockerd's shapes.
 
+use super::blocking;
 use super::query::{parse_filters, truthy, Filters};
 use super::{AppState, Route};
 use crate::engine::volumes::CreateVolume;
@@ -23,14 +24,6 @@ pub fn routes() -> Vec<Route> {
         Route::get("/volumes/{name}", inspect),
         Route::delete("/volumes/{name}", remove),
     ]
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EngineError::system("engine task", e))?
 }
 
 /// The create body; an empty body is an anonymous volume.
