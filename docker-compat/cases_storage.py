@@ -336,3 +336,40 @@ def a_mount_destination_symlink_stays_in_the_container(b):
         b.docker("rmi", "stlinked")
         b.docker("volume", "rm", "stmvol")
         shutil.rmtree(base, ignore_errors=True)
+
+
+@case
+def cp_stays_inside_while_the_container_swaps_a_dir_for_a_symlink(b):
+    """The CVE-2018-15664 race: the container keeps swapping /data between a directory and a
+    symlink to a host path while `docker cp` reads and writes through it."""
+    import tempfile
+    host_dir = tempfile.mkdtemp(prefix="berth-escape-")
+    try:
+        with open(os.path.join(host_dir, "secret"), "w") as f:
+            f.write("HOST-SECRET\n")
+        b.out("run", "-d", "--name", "swap", "busybox", "sh", "-c",
+              f"while :; do rm -rf /data; mkdir /data; echo inside > /data/secret; usleep 2000; "
+              f"rm -rf /data; ln -s {host_dir} /data; usleep 2000; done")
+        payload = os.path.join(host_dir + "-src")
+        os.makedirs(payload, exist_ok=True)
+        with open(os.path.join(payload, "dropped"), "w") as f:
+            f.write("from the host\n")
+        leaks = []
+        inside = 0
+        for _ in range(60):
+            p = b.docker("cp", "swap:/data/secret", "-", timeout=30)
+            if b"HOST-SECRET" in p.stdout:
+                leaks.append("read")
+            if b"inside" in p.stdout:
+                inside += 1
+            b.docker("cp", os.path.join(payload, "dropped"), "swap:/data/", timeout=30)
+        written = sorted(os.listdir(host_dir))
+        check(not leaks, f"docker cp read the host's file {len(leaks)} times")
+        # The race was really run: some copies met the directory, not only the symlink.
+        check(inside > 0, "no copy ever met the directory: the race was not exercised")
+        check(written == ["secret"], f"docker cp wrote into the host directory: {written}")
+        with open(os.path.join(host_dir, "secret")) as f:
+            check(f.read() == "HOST-SECRET\n", "the host's file was changed")
+        b.out("rm", "-f", "swap")
+    finally:
+        subprocess.run(["rm", "-rf", host_dir, host_dir + "-src"])
