@@ -424,27 +424,7 @@ mod tests {
         }
     }
 
-    /// What the docker CLI 28 sends for `docker run --rm busybox true` (captured).
-    const DOCKER_RUN_RM: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,
-        "AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,
-        "StdinOnce":false,"Env":null,"Cmd":["true"],"Image":"busybox","Volumes":{},
-        "WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},
-        "HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},
-        "NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},
-        "AutoRemove":true,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],
-        "CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],
-        "ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,
-        "PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,
-        "SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"",
-        "CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,
-        "BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],
-        "BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,
-        "CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"",
-        "Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,
-        "MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,
-        "Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,
-        "MaskedPaths":null,"ReadonlyPaths":null},
-        "NetworkingConfig":{"EndpointsConfig":{"default":{}}}}"#;
+    use crate::engine::containers::docker::CLI_RUN_RM_BODY as DOCKER_RUN_RM;
 
     #[test]
     fn a_plain_run_sends_what_the_docker_cli_sends() {

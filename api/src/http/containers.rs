@@ -160,12 +160,7 @@ async fn rename(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) 
 }
 
 async fn resize(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
-    let num = |k: &str| -> Result<u16, EngineError> {
-        q.get(k)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| EngineError::InvalidParameter(format!("invalid {k}")))
-    };
-    let (h, w) = (num("h")?, num("w")?);
+    let (h, w) = super::query::terminal_size(&q)?;
     let e = s.engine;
     blocking(move || e.resize(&id, h, w)).await?;
     Ok(StatusCode::OK.into_response())

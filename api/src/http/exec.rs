@@ -120,12 +120,7 @@ async fn resize(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> HResult {
-    let num = |k: &str| -> Result<u16, EngineError> {
-        q.get(k)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| EngineError::InvalidParameter(format!("invalid {k}")))
-    };
-    let (h, w) = (num("h")?, num("w")?);
+    let (h, w) = super::query::terminal_size(&q)?;
     let e = s.engine;
     blocking(move || e.exec_resize(&id, h, w)).await?;
     Ok(StatusCode::OK.into_response())

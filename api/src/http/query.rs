@@ -22,6 +22,18 @@ pub fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(truthy(&s))
 }
 
+/// The `h` and `w` of a resize request.
+pub fn terminal_size(
+    q: &std::collections::HashMap<String, String>,
+) -> Result<(u16, u16), EngineError> {
+    let num = |k: &str| -> Result<u16, EngineError> {
+        q.get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| EngineError::InvalidParameter(format!("invalid {k}")))
+    };
+    Ok((num("h")?, num("w")?))
+}
+
 /// Parse the `filters` parameter. Accepts `{"k":["v",...]}` and the legacy
 /// `{"k":{"v":true}}`; in the legacy form every listed value counts, whatever its boolean (as in
 /// moby, which only checks presence). Absent or empty means no filters.

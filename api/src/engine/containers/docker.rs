@@ -198,13 +198,9 @@ pub struct CreateBody {
     pub networking_config: Value,
 }
 
+/// What the docker CLI 28 sends for `docker run --rm busybox true` (captured), for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_clis_create_body_decodes() {
-        let body = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,
+pub(crate) const CLI_RUN_RM_BODY: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,
             "AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,
             "StdinOnce":false,"Env":null,"Cmd":["true"],"Image":"busybox","Volumes":{},
             "WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},
@@ -224,6 +220,14 @@ mod tests {
             "Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,
             "MaskedPaths":null,"ReadonlyPaths":null},
             "NetworkingConfig":{"EndpointsConfig":{"default":{}}}}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clis_create_body_decodes() {
+        let body = CLI_RUN_RM_BODY;
         let b: CreateBody = serde_json::from_str(body).unwrap();
         assert_eq!(b.config.image, "busybox");
         assert_eq!(b.config.cmd, Some(StringOrList::List(vec!["true".into()])));

@@ -5,7 +5,7 @@
 pub mod archive;
 mod archive_fs;
 pub mod create;
-mod docker;
+pub(crate) mod docker;
 pub mod export;
 pub mod inspect;
 pub mod lifecycle;
