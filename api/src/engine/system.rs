@@ -156,16 +156,7 @@ pub mod host {
 
     /// Go's name for this architecture (`Arch` in `/version`).
     pub fn go_arch() -> &'static str {
-        match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            "arm" => "arm",
-            "s390x" => "s390x",
-            "riscv64" => "riscv64",
-            other => other,
-        }
+        crate::engine::images::host_arch()
     }
 
     /// `PRETTY_NAME` from /etc/os-release, else "Linux".
