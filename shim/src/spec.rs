@@ -47,6 +47,37 @@ pub struct ContainerSpec {
     pub cgroup_parent: String,
     /// A health check the shim runs on its schedule.
     pub healthcheck: Option<HealthSpec>,
+    /// Published ports (`-p`, `-P`): host ports the shim reserves at start and forwards to the
+    /// container's address once its endpoint is up.
+    pub ports: Vec<PortSpec>,
+    /// Bandwidth limits on the container's interface.
+    pub bandwidth: Bandwidth,
+}
+
+/// One published port. A host port of 0 is picked by the kernel at start; a range
+/// (`host_port`..=`host_port_end`) takes the first free port in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct PortSpec {
+    /// "tcp" or "udp".
+    pub proto: String,
+    pub container_port: u16,
+    /// An IPv4 address of the host; "" (all of them) is 0.0.0.0.
+    pub host_ip: String,
+    pub host_port: u16,
+    /// The end of a host port range; 0 when `host_port` alone is asked for.
+    pub host_port_end: u16,
+}
+
+/// Bandwidth limits in bits per second, as the labels `berth.net.egress` and `berth.net.ingress`
+/// give them; 0 is no limit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct Bandwidth {
+    /// What the container sends.
+    pub egress_bps: u64,
+    /// What the container receives.
+    pub ingress_bps: u64,
 }
 
 /// Docker's HEALTHCHECK, durations in nanoseconds.
@@ -103,6 +134,8 @@ impl Default for ContainerSpec {
             auto_remove: false,
             cgroup_parent: "berth".to_string(),
             healthcheck: None,
+            ports: Vec::new(),
+            bandwidth: Bandwidth::default(),
         }
     }
 }
