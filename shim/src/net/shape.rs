@@ -53,7 +53,7 @@ pub fn parse_rate(s: &str) -> Result<u64> {
     let n: f64 = num.parse().map_err(|_| ShapeError::Rate(s.to_string()))?;
     let bps = n * mult;
     // tbf needs at least a few packets a second; 8 kbit is the least we take.
-    if !bps.is_finite() || bps < 8000.0 || bps > 1e13 {
+    if !bps.is_finite() || !(8000.0..=1e13).contains(&bps) {
         return Err(ShapeError::Rate(s.to_string()));
     }
     Ok(bps as u64)
