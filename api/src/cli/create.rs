@@ -52,6 +52,15 @@ pub struct CreateFlags {
     /// Network: bridge (the default), host or none.
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Publish a container's port on the host: [IP:][HOST_PORT:]PORT[/udp] (ranges allowed).
+    #[arg(short, long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Publish every exposed port on a random host port.
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Expose a port (or a range) without publishing it: PORT[/udp].
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<String>,
     /// Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,
@@ -228,6 +237,34 @@ fn labels(list: &[String]) -> Map<String, Value> {
         .collect()
 }
 
+/// ExposedPorts and PortBindings from `-p` and `--expose`, as the docker CLI makes them.
+fn ports(publish: &[String], expose: &[String]) -> Result<(Value, Value)> {
+    use crate::engine::containers::ports::{parse_port_key, parse_publish};
+    let mut exposed = Map::new();
+    let mut bindings = Map::new();
+    for p in publish {
+        for (key, b) in parse_publish(p).map_err(|e| bad_flag(p, "-p, --publish", e))? {
+            exposed.insert(key.clone(), json!({}));
+            let list = bindings.entry(key).or_insert_with(|| json!([]));
+            if let Some(list) = list.as_array_mut() {
+                list.push(json!(b));
+            }
+        }
+    }
+    for e in expose {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+        let bad = || bad_flag(e, "--expose", "invalid range format for --expose");
+        let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        for port in a..=b {
+            let (port, proto) = parse_port_key(&format!("{port}/{proto}"))
+                .map_err(|err| bad_flag(e, "--expose", err))?;
+            exposed.insert(format!("{port}/{proto}"), json!({}));
+        }
+    }
+    Ok((Value::Object(exposed), Value::Object(bindings)))
+}
+
 /// HostConfig as the docker CLI (28) sends it when no flag is given.
 const HOST_DEFAULTS: &str = r#"{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},
     "NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},
@@ -324,6 +361,7 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
             json!(v)
         }
     };
+    let (exposed, bindings) = ports(&f.publish, &f.expose)?;
     let console = console.filter(|_| f.tty).unwrap_or((0, 0));
     let mut host: Value =
         serde_json::from_str(HOST_DEFAULTS).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -344,6 +382,8 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
         ("MemorySwap", json!(memory_swap)),
         ("PidsLimit", json!(f.pids_limit.unwrap_or(0))),
         ("Ulimits", json!(ulimits)),
+        ("PortBindings", bindings),
+        ("PublishAllPorts", json!(f.publish_all)),
     ] {
         host[k] = v;
     }
@@ -352,6 +392,9 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
         host["Init"] = json!(true);
     }
     let mut body = config;
+    if let Some(e) = exposed.as_object().filter(|e| !e.is_empty()) {
+        body["ExposedPorts"] = json!(e);
+    }
     body["HostConfig"] = host;
     body["NetworkingConfig"] = json!({"EndpointsConfig": {network: {}}});
     Ok(body)
@@ -425,6 +468,33 @@ mod tests {
     }
 
     use crate::engine::containers::docker::CLI_RUN_RM_BODY as DOCKER_RUN_RM;
+
+    #[test]
+    fn ports_are_sent_as_the_docker_cli_sends_them() {
+        let (detach, f) = flags(&[
+            "-p",
+            "8080:80",
+            "-p",
+            "127.0.0.1::53/udp",
+            "-P",
+            "--expose",
+            "90-91",
+            "busybox",
+        ]);
+        let body = create_body(&f, detach, None).unwrap();
+        assert_eq!(
+            body["ExposedPorts"],
+            json!({"80/tcp": {}, "53/udp": {}, "90/tcp": {}, "91/tcp": {}})
+        );
+        assert_eq!(
+            body["HostConfig"]["PortBindings"],
+            json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                   "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}]})
+        );
+        assert_eq!(body["HostConfig"]["PublishAllPorts"], true);
+        let (detach, f) = flags(&["-p", "80:x", "busybox"]);
+        assert!(create_body(&f, detach, None).is_err());
+    }
 
     #[test]
     fn a_plain_run_sends_what_the_docker_cli_sends() {

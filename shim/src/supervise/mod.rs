@@ -119,6 +119,8 @@ struct Supervisor {
     health: Option<crate::health::HealthMonitor>,
     /// The eBPF watch of the container's cgroup.
     watch: crate::monitor::Watch,
+    /// Published ports and bandwidth limits.
+    host_side: crate::net::host_side::HostSide,
 }
 
 impl Supervisor {
@@ -192,6 +194,7 @@ impl Supervisor {
             .map(|v| crate::monitor::wants_execs(Some(v)))
             .unwrap_or(false);
         let watch = crate::monitor::Watch::new(&args.id, execs);
+        let host_side = crate::net::host_side::HostSide::new(&args.paths.root, &cpaths.run, &spec);
         Ok(Supervisor {
             root: args.paths.root.clone(),
             cpaths,
@@ -217,11 +220,18 @@ impl Supervisor {
             prepared,
             health: spec_health,
             watch,
+            host_side,
         })
     }
 
     /// Create the container's first process and wait until it has exec'd (or failed to).
     fn start_process(&mut self) -> Result<i32, InitFailure> {
+        self.host_side
+            .reserve(&self.spec)
+            .map_err(|message| InitFailure {
+                message,
+                exit_code: 128,
+            })?;
         let (shim_io, child_io) =
             stdio::create(&self.spec.process).map_err(|e| fail("creating stdio", e))?;
         let (go_r, go_w) =
@@ -611,6 +621,9 @@ impl Supervisor {
 
     /// The container is done: release what it held; with auto-remove, remove it entirely.
     fn cleanup(&mut self) {
+        if let Err(e) = self.host_side.release() {
+            eprintln!("berth-shim {}: unpublishing ports: {e}", self.cpaths.id);
+        }
         let _ = std::fs::remove_file(self.cpaths.control_socket());
         let _ = std::fs::remove_file(self.cpaths.attach_socket());
         let _ = std::fs::remove_dir(self.cpaths.rootfs());

@@ -88,7 +88,7 @@ impl Engine {
         self.container_event(&id, "create", &[]);
         Ok(Created {
             id,
-            warnings: Vec::new(),
+            warnings: super::ports::warnings(&body.host_config),
         })
     }
 }
@@ -206,6 +206,12 @@ pub fn translate(
         .collect::<Result<Vec<_>>>()?;
     let log = log_spec(&h.log_config.kind, &h.log_config.config)?;
     let namespaces = namespaces(h, root)?;
+    // The image's exposed ports and the request's (its bindings' included), as dockerd
+    // merges them; `-P` publishes them all.
+    let mut exposed = ic.exposed_ports.clone().unwrap_or_default();
+    exposed.extend(super::ports::exposed_with_bindings(c, h).unwrap_or_default());
+    let ports = super::ports::port_specs(h, Some(&exposed), &h.network_mode)?;
+    let bandwidth = super::ports::bandwidth(&labels)?;
     let mut config_volumes = ic.volumes.clone().unwrap_or_default();
     config_volumes.extend(c.volumes.clone().unwrap_or_default());
     let engine = Engine::new(berth_shim::Paths::new(root, "/nonexistent"));
@@ -281,6 +287,8 @@ pub fn translate(
         log,
         restart,
         auto_remove: h.auto_remove,
+        ports,
+        bandwidth,
         ..ContainerSpec::default()
     };
 
@@ -302,9 +310,7 @@ pub fn translate(
     config.labels = Some(labels);
     config.stop_signal =
         (stop_signal != "SIGTERM" || c.stop_signal.is_some()).then_some(stop_signal);
-    if config.exposed_ports.is_none() {
-        config.exposed_ports = ic.exposed_ports.clone();
-    }
+    config.exposed_ports = (!exposed.is_empty()).then_some(exposed);
     if config.volumes.is_none() {
         config.volumes = ic.volumes.clone();
     }

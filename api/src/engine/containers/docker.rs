@@ -132,8 +132,21 @@ pub struct HostConfig {
     pub ulimits: Option<Vec<UlimitJson>>,
     pub mounts: Option<Vec<MountJson>>,
     pub volumes_from: Option<Vec<String>>,
+    /// "80/tcp" -> the host bindings (`-p`); a null or empty list publishes nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingJson>>>>,
+    /// `-P`: every exposed port on a random host port.
+    pub publish_all_ports: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// One host binding of a published port.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBindingJson {
+    pub host_ip: String,
+    pub host_port: String,
 }
 
 /// One entry of HostConfig.Mounts (`--mount`).
@@ -233,8 +246,9 @@ mod tests {
         assert_eq!(b.config.cmd, Some(StringOrList::List(vec!["true".into()])));
         assert!(b.host_config.auto_remove);
         assert_eq!(b.host_config.network_mode, "default");
+        assert_eq!(b.host_config.port_bindings, Some(BTreeMap::new()));
         assert!(
-            b.host_config.extra.contains_key("PortBindings"),
+            b.host_config.extra.contains_key("CgroupnsMode"),
             "unknown fields kept"
         );
     }

@@ -65,6 +65,15 @@ fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {
         c.entry("Labels").or_insert(json!({}));
         c.entry("OnBuild").or_insert(Value::Null);
     }
+    // Ports as the live shim published them (none while the container does not run).
+    let ports = if state.status.is_live() {
+        super::ports::ports_json(
+            r.config.exposed_ports.as_ref(),
+            &berth_shim::net::ports::read_published(&paths.run),
+        )
+    } else {
+        json!({})
+    };
     let network_mode = r.host_config.network_mode.clone();
     let networks = if network_mode == "host"
         || network_mode == "none"
@@ -127,7 +136,7 @@ fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {
             "Bridge": "",
             "SandboxID": "",
             "SandboxKey": "",
-            "Ports": {},
+            "Ports": ports,
             "HairpinMode": false,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,

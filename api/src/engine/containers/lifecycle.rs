@@ -323,6 +323,18 @@ impl Engine {
             }
         }
         let record = self.record(&id).ok();
+        if record
+            .as_ref()
+            .is_some_and(|r| super::ports::publishes_any(&r.host_config))
+        {
+            // Rules a killed shim could not take down go with the container.
+            if let Err(e) = berth_shim::net::ports::Table::for_root(&self.paths.root).remove(&id) {
+                return Err(EngineError::system(
+                    "removing the container's port rules",
+                    e,
+                ));
+            }
+        }
         // Read before the record goes: `destroy` carries the container's name and labels.
         let attributes = berth_shim::events::container_attributes(&paths.dir);
         let names = self.names();
@@ -434,6 +446,8 @@ fn start_error(id: &str, e: SpawnError) -> EngineError {
         } => {
             if conflict {
                 EngineError::Conflict(message)
+            } else if message.starts_with("driver failed programming external connectivity") {
+                EngineError::System(message)
             } else if message.starts_with("exec: ") {
                 EngineError::System(format!(
                     "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {message}: unknown"

@@ -28,6 +28,9 @@ pub struct ListRecord {
 pub struct ListConfig {
     #[serde(rename = "Labels")]
     pub labels: Option<BTreeMap<String, String>>,
+    /// Only the keys ("80/tcp"): the values are empty objects.
+    #[serde(rename = "ExposedPorts")]
+    pub exposed_ports: Option<BTreeMap<String, serde::de::IgnoredAny>>,
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -315,6 +318,23 @@ impl Engine {
         Some((rec, state))
     }
 
+    /// Ports show while the container runs, as dockerd shows them; the published ones are read
+    /// (from the shim's `ports.json`) only for a container that exposes some, so most
+    /// containers cost nothing more.
+    fn summary_ports(&self, r: &ListRecord, st: &State) -> Value {
+        let exposed: Vec<String> = r
+            .config
+            .exposed_ports
+            .iter()
+            .flat_map(|e| e.keys().cloned())
+            .collect();
+        if exposed.is_empty() || !st.status.is_live() {
+            return json!([]);
+        }
+        let published = berth_shim::net::ports::read_published(&self.container_paths(&r.id).run);
+        super::ports::summary_ports(&exposed, &published)
+    }
+
     fn summary(&self, r: &ListRecord, st: &State, size: bool) -> Value {
         let command = std::iter::once(r.path.clone())
             .chain(r.args.iter().cloned())
@@ -327,7 +347,7 @@ impl Engine {
             "ImageID": r.image_id,
             "Command": command,
             "Created": unix_secs(&r.created),
-            "Ports": [],
+            "Ports": self.summary_ports(r, st),
             "Labels": r.config.labels.clone().unwrap_or_default(),
             "State": st.status.as_str(),
             "Status": human_status(st),

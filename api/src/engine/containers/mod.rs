@@ -12,12 +12,13 @@ pub mod lifecycle;
 pub mod list;
 pub mod logs;
 pub mod mounts;
+pub mod ports;
 pub mod stats;
 pub mod syscalls;
 pub mod top;
 pub mod update;
 
-pub use docker::{CreateBody, DockerConfig, HostConfig, StringOrList};
+pub use docker::{CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList};
 
 use super::{Engine, EngineError, Result};
 use berth_shim::ContainerPaths;
