@@ -47,10 +47,25 @@ impl HostSide {
         Ok(())
     }
 
-    /// The container's endpoint is up (its process has not run yet): forward the published
-    /// ports to it and shape its traffic. `netns` is its network namespace, `ifname` its end
-    /// of the veth pair there.
-    pub fn connect(
+    /// The container's endpoints are plugged in (its process has not run yet): forward the
+    /// published ports to the first one (eth0) and shape its traffic.
+    pub fn connect(&self, spec: &ContainerSpec, attached: &[super::Attached]) -> Result<(), String> {
+        let (Some(a), Some(ep)) = (attached.first(), spec.endpoints.first()) else {
+            return Ok(());
+        };
+        let endpoint = Endpoint {
+            ip: a.address,
+            prefix_len: ep.prefix_len,
+            bridge: ep.bridge.clone(),
+            host_veth: a.host_veth.clone(),
+        };
+        let netns = PathBuf::from(format!("/proc/{}/ns/net", a.pid));
+        self.connect_endpoint(spec, &endpoint, &netns, &a.ifname)
+    }
+
+    /// Forward and shape for one endpoint: `netns` is the container's network namespace,
+    /// `ifname` its end of the veth pair there.
+    pub fn connect_endpoint(
         &self,
         spec: &ContainerSpec,
         ep: &Endpoint,
