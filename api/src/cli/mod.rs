@@ -11,6 +11,7 @@ mod inspect;
 mod lifecycle;
 mod list;
 mod logs;
+mod network;
 mod serve;
 mod status;
 mod table;
@@ -109,6 +110,9 @@ pub enum Command {
     Rmi(images::RmiArgs),
     /// Give an image another name: SOURCE TARGET.
     Tag(images::TagArgs),
+    /// Manage networks (`berth network ls`, `rm`, `teardown`).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Serve the Docker Engine API on a unix socket (or the socket systemd passes).
@@ -218,6 +222,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => images::import(g, args),
         Command::Rmi(args) => images::rmi(g, args),
         Command::Tag(args) => images::tag(g, args),
+        Command::Network(cmd) => network::run(g, cmd),
         Command::Completion(args) => completion::run(args),
     }
 }

@@ -366,6 +366,20 @@ pub fn release_container(root: &Path, container_id: &str) -> Result<()> {
             hosts::refresh(&paths, rec, &all);
         }
     }
+    drop(locked);
+    let events = crate::events::EventsPaths::new(root);
+    for rec in &changed {
+        let ev = crate::events::Event::network(
+            &rec.id,
+            "disconnect",
+            &rec.name,
+            &rec.driver,
+            Some(container_id),
+        );
+        if let Err(e) = crate::events::append(&events, ev) {
+            eprintln!("berth: network event: {e}");
+        }
+    }
     Ok(())
 }
 

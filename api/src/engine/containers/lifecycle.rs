@@ -348,6 +348,7 @@ impl Engine {
             lock.release(&r.name, &id);
         }
         drop(lock);
+        self.release_endpoints(&id);
         if let Some(r) = record.filter(|_| volumes) {
             let names: Vec<String> = r
                 .mount_points
