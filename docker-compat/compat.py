@@ -164,6 +164,7 @@ def main():
     import cases_crash  # noqa: F401
     import cases_storage  # noqa: F401
     import cases_net  # noqa: F401
+    import cases_ports  # noqa: F401
     b = Berth(args.berth)
     passed = failed = 0
     try:

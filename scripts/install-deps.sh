@@ -18,6 +18,8 @@ packages=(
   docker.io        # a real dockerd: archives must load into it, and the benchmarks compare
   python3          # the compat suite
   gcc              # the start-latency benchmark's static probe
+  libc6-dev        # static C helpers: that probe, the compat cases' UDP echo server
+  util-linux       # nsenter: tc in a container's network namespace (bandwidth limits)
 )
 
 missing=()
