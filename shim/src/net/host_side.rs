@@ -49,7 +49,11 @@ impl HostSide {
 
     /// The container's endpoints are plugged in (its process has not run yet): forward the
     /// published ports to the first one (eth0) and shape its traffic.
-    pub fn connect(&self, spec: &ContainerSpec, attached: &[super::Attached]) -> Result<(), String> {
+    pub fn connect(
+        &self,
+        spec: &ContainerSpec,
+        attached: &[super::Attached],
+    ) -> Result<(), String> {
         let (Some(a), Some(ep)) = (attached.first(), spec.endpoints.first()) else {
             return Ok(());
         };
