@@ -86,6 +86,10 @@ def ports_published_port_answers_on_loopback_host_address_and_from_containers(b)
         check("from-pweb" in got, f"another container through the host's address: {got!r}")
         got = b.out("exec", "pweb", "sh", "-c", FETCH.format(host=f"{hostip}:{port}"))
         check("from-pweb" in got, f"the container itself through the host's address: {got!r}")
+        b.out("network", "create", "pother")
+        got = b.out("run", "--rm", "--network", "pother", "busybox", "sh", "-c",
+                    FETCH.format(host=f"{hostip}:{port}"))
+        check("from-pweb" in got, f"a container of another network through the host's address: {got!r}")
         check(b.out("port", "pweb") == f"80/tcp -> 0.0.0.0:{port}", b.out("port", "pweb"))
         check(b.out("port", "pweb", "80") == f"0.0.0.0:{port}", b.out("port", "pweb", "80"))
         info = json.loads(b.out("inspect", "pweb"))[0]
@@ -101,6 +105,7 @@ def ports_published_port_answers_on_loopback_host_address_and_from_containers(b)
         check(len(rules_of(b, cid)) == 2, f"one forward and one masquerade: {rules_of(b, cid)}")
     finally:
         b.docker("rm", "-f", "pweb")
+        b.docker("network", "rm", "pother")
     check(rules_of(b, cid) == [], f"rules left after rm: {rules_of(b, cid)}")
     check(not bound(port), f"port {port} still held after rm")
     check(fetch("127.0.0.1", port, tries=1) is None, "the port still answers after rm")

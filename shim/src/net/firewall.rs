@@ -46,7 +46,9 @@ pub fn ruleset(table: &str, networks: &[NetworkRecord]) -> String {
         } else {
             for other in bridges.iter().filter(|o| o.id != n.id) {
                 forward.push_str(&format!(
-                    "    iifname \"{b}\" oifname \"{}\" drop\n",
+                    // Published ports (DNAT to a container, `net::ports`) are reachable from
+                    // other networks through the host's address, as with dockerd.
+                    "    iifname \"{b}\" oifname \"{}\" ct status & dnat == 0 drop\n",
                     other.bridge
                 ));
             }
@@ -146,8 +148,12 @@ mod tests {
             ],
         );
         assert!(s.starts_with("table inet berth-t\ndelete table inet berth-t\n"));
-        assert!(s.contains("iifname \"br-aaaaaaaaaaaa\" oifname \"br-bbbbbbbbbbbb\" drop"));
-        assert!(s.contains("iifname \"br-bbbbbbbbbbbb\" oifname \"br-aaaaaaaaaaaa\" drop"));
+        assert!(s.contains(
+            "iifname \"br-aaaaaaaaaaaa\" oifname \"br-bbbbbbbbbbbb\" ct status & dnat == 0 drop"
+        ));
+        assert!(s.contains(
+            "iifname \"br-bbbbbbbbbbbb\" oifname \"br-aaaaaaaaaaaa\" ct status & dnat == 0 drop"
+        ));
         assert!(s.contains("ip saddr 10.213.0.0/24 oifname != \"br-aaaaaaaaaaaa\" masquerade"));
         assert!(
             !s.contains("ip saddr 10.213.2.0/24"),
