@@ -272,36 +272,49 @@ impl Table {
         )
     }
 
-    /// The rules of a chain: (handle, comment).
-    fn rules(&self, chain: &str) -> Result<Vec<(u64, String)>> {
+    /// The rules of the table's container chains: (chain, handle, comment); None when there
+    /// is no table.
+    fn rules(&self) -> Result<Option<Vec<(String, u64, String)>>> {
         let out = Command::new("nft")
-            .args(["-j", "-a", "list", "chain", "ip", &self.name, chain])
+            .args(["-j", "-a", "list", "table", "ip", &self.name])
+            .env("LC_ALL", "C")
             .stdin(Stdio::null())
             .output()
             .map_err(PortError::Spawn)?;
         if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if stderr.contains("No such file or directory") {
+                return Ok(None);
+            }
             return Err(PortError::Nft {
                 what: "listing",
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                stderr,
             });
         }
         let v: serde_json::Value =
             serde_json::from_slice(&out.stdout).map_err(PortError::Listing)?;
-        Ok(v["nftables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| {
-                let r = e.get("rule")?;
-                Some((
-                    r.get("handle")?.as_u64()?,
-                    r.get("comment")
-                        .and_then(|c| c.as_str())
-                        .unwrap_or("")
-                        .to_string(),
-                ))
-            })
-            .collect())
+        Ok(Some(
+            v["nftables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| {
+                    let r = e.get("rule")?;
+                    let chain = r.get("chain")?.as_str()?;
+                    if chain != "ports" && chain != "masq" {
+                        return None;
+                    }
+                    Some((
+                        chain.to_string(),
+                        r.get("handle")?.as_u64()?,
+                        r.get("comment")
+                            .and_then(|c| c.as_str())
+                            .unwrap_or("")
+                            .to_string(),
+                    ))
+                })
+                .collect(),
+        ))
     }
 
     fn apply(&self, what: &'static str, script: &str) -> Result<()> {
@@ -329,25 +342,28 @@ impl Table {
 
     /// Deletions for the rules of container `id`, and for other containers' rules that clash
     /// with `published`.
-    fn deletions(&self, id: &str, published: &[Published]) -> Result<String> {
+    fn deletions(
+        &self,
+        rules: &[(String, u64, String)],
+        id: &str,
+        published: &[Published],
+    ) -> String {
         let mut script = String::new();
-        for chain in ["ports", "masq"] {
-            for (handle, comment) in self.rules(chain)? {
-                let Some(owner) = parse_comment(&comment) else {
-                    continue;
-                };
-                let stale = owner
-                    .port
-                    .is_some_and(|o| published.iter().any(|p| clashes(o, p)));
-                if owner.id == id || stale {
-                    script.push_str(&format!(
-                        "delete rule ip {} {chain} handle {handle}\n",
-                        self.name
-                    ));
-                }
+        for (chain, handle, comment) in rules {
+            let Some(owner) = parse_comment(comment) else {
+                continue;
+            };
+            let stale = owner
+                .port
+                .is_some_and(|o| published.iter().any(|p| clashes(o, p)));
+            if owner.id == id || stale {
+                script.push_str(&format!(
+                    "delete rule ip {} {chain} handle {handle}\n",
+                    self.name
+                ));
             }
         }
-        Ok(script)
+        script
     }
 
     /// Forward `published` to the container at `ep` (replacing what the container had).
@@ -364,9 +380,11 @@ impl Table {
             format!("/sys/class/net/{}/brport/hairpin_mode", ep.host_veth),
             "1",
         );
-        self.apply("creating the table", &self.skeleton())?;
+        // One transaction: the skeleton (made again), the old rules out, the new ones in.
+        let rules = self.rules()?.unwrap_or_default();
         let t = &self.name;
-        let mut script = self.deletions(id, published)?;
+        let mut script = self.skeleton();
+        script.push_str(&self.deletions(&rules, id, published));
         for p in published {
             let daddr = if p.host_ip == "0.0.0.0" {
                 String::new()
@@ -402,42 +420,26 @@ impl Table {
     /// Remove the rules of container `id` (nothing to do when there are none, or no table).
     pub fn remove(&self, id: &str) -> Result<()> {
         let _lock = self.locked()?;
-        if !self.exists() {
+        let Some(rules) = self.rules()? else {
             return Ok(());
-        }
-        let script = self.deletions(id, &[])?;
+        };
+        let script = self.deletions(&rules, id, &[]);
         if script.is_empty() {
             return Ok(());
         }
         self.apply("removing the container's rules", &script)
     }
 
-    pub fn exists(&self) -> bool {
-        Command::new("nft")
-            .args(["list", "table", "ip", &self.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    /// The rules' comments, chain by chain (for tests and diagnostics).
+    /// The comments of the containers' rules (for tests and diagnostics).
     pub fn comments(&self) -> Result<Vec<String>> {
-        if !self.exists() {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        for chain in ["ports", "masq"] {
-            out.extend(self.rules(chain)?.into_iter().map(|(_, c)| c));
-        }
-        Ok(out)
+        let rules = self.rules()?.unwrap_or_default();
+        Ok(rules.into_iter().map(|(_, _, c)| c).collect())
     }
 
     /// Delete the whole table (a root that goes away, or a test that ends).
     pub fn delete(&self) -> Result<()> {
         let _lock = self.locked()?;
-        if !self.exists() {
+        if self.rules()?.is_none() {
             return Ok(());
         }
         self.apply(
