@@ -124,6 +124,18 @@ def ports_random_host_port_ip_binding_and_publish_all(b):
         ports = json.loads(b.out("inspect", "prand"))[0]["NetworkSettings"]["Ports"]
         check(ports.get("81/tcp", "missing") is None, f"exposed but not published: {ports}")
 
+        # docker-py's ports= and Container.ports; a stopped container holds no port.
+        c = docker.DockerClient(base_url="unix://" + b.sock, version="auto", timeout=60)
+        py = c.containers.run("busybox", ["sh", "-c", HTTPD.format(text="from-py")], name="ppy",
+                              ports={"80/tcp": None}, detach=True)
+        py.reload()
+        py_port = py.ports["80/tcp"][0]["HostPort"]
+        check(fetch("127.0.0.1", py_port) == "from-py\n", f"docker-py's published port {py.ports}")
+        py.stop(timeout=0)
+        py.reload()
+        check(py.ports == {}, f"a stopped container shows no ports: {py.ports}")
+        check(not bound(int(py_port)), "a stopped container's port is given back")
+
         lo = free_port()
         b.out("run", "-d", "--name", "plo", "-p", f"127.0.0.1:{lo}:80", "busybox", "sh", "-c",
               HTTPD.format(text="from-plo"))
@@ -143,7 +155,7 @@ def ports_random_host_port_ip_binding_and_publish_all(b):
         ps = b.out("ps", "--format", "{{.Ports}}", "--filter", "name=pall")
         check("->80/tcp" in ps and "->9999/udp" in ps, f"docker ps Ports: {ps!r}")
     finally:
-        b.docker("rm", "-f", "prand", "plo", "pall")
+        b.docker("rm", "-f", "prand", "plo", "pall", "ppy")
         b.docker("rmi", "busybox-web:exposed")
 
 
