@@ -5,6 +5,9 @@ Prints figures and ratios; never fails on a speed goal (these are not tests).
   shim: spawn to the container's first instruction (median), shim memory (berth-bench-shim)
   run:  `docker run --rm busybox true` through the docker CLI, median of N
   ps:   `docker ps -a` with 1000 containers, median of N
+  ports: a published port (nftables DNAT) against the container's own address, and the start
+        cost of publishing (berth only: the bench's dockerd runs without networking, which
+        would rewrite the host's iptables)
 """
 import argparse
 import os
@@ -133,6 +136,34 @@ def load_benchmark(b, d):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def ports_benchmark(b, runs):
+    """Throughput through a published port on 127.0.0.1 and straight to the container's address;
+    `docker run -d` with and without `-p`."""
+    print("== published port (berth): curl of 200 MB, and docker run -d with -p 80 (median of %d)" % runs)
+    b.out("run", "-d", "--name", "pweb", "-p", "80", "busybox", "sh", "-c",
+          "mkdir -p /www && dd if=/dev/zero of=/www/big bs=1M count=200 2>/dev/null && exec httpd -f -p 80 -h /www")
+    port = b.out("port", "pweb", "80").rsplit(":", 1)[1]
+    ip = b.out("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "pweb")
+    rates = {}
+    for what, url in [("published 127.0.0.1", f"http://127.0.0.1:{port}/big"), ("container address", f"http://{ip}/big")]:
+        best = 0.0
+        for _ in range(3):
+            out = subprocess.run(["curl", "-s", "-o", "/dev/null", "--retry", "20", "--retry-connrefused",
+                                  "--retry-delay", "0", "-w", "%{speed_download}", url],
+                                 capture_output=True, text=True, check=True).stdout
+            best = max(best, float(out) / 1e6)
+        rates[what] = best
+        print(f"{what:20s} {best:8.0f} MB/s")
+    print(f"published/direct = {rates['published 127.0.0.1'] / rates['container address']:.2f}")
+    b.out("rm", "-f", "pweb")
+    plain = timed(b.env, ["run", "-d", "busybox", "true"], runs)
+    published = timed(b.env, ["run", "-d", "-p", "80", "busybox", "true"], runs)
+    print(f"docker run -d: {plain:.1f} ms, with -p 80: {published:.1f} ms (+{published - plain:.1f} ms)")
+    ids = b.out("ps", "-aq").split()
+    if ids:
+        b.docker("rm", "-f", *ids)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
@@ -194,6 +225,8 @@ def main():
 
         if d:
             load_benchmark(b, d)
+
+        ports_benchmark(b, args.runs)
 
         print(f"== docker ps -a with {args.containers} containers (median of 5)")
         for env, who in [(b.env, "berth")] + ([(d.env, "dockerd")] if d else []):
