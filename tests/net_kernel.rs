@@ -368,3 +368,78 @@ fn bandwidth_limits_hold_within_ten_percent() {
     assert_eq!(shape::current_rate(&w.veth("b")), Some(8_000_000));
     assert_within_ten_percent(transfer_rate(&w, 2_500_000), 8_000_000, "ingress of b");
 }
+
+#[test]
+fn containers_cannot_reach_the_hosts_loopback_through_the_bridge() {
+    let w = World::new();
+    // A host service on loopback only (127.0.0.2: b keeps 127.0.0.1 as its own address).
+    let l = TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    // Publishing turns route_localnet on for the bridge (loopback DNAT needs it).
+    let held = ports::reserve(&[spec("tcp", 80)]).unwrap();
+    let table = w.table();
+    table
+        .install("ctr-a", &w.endpoint("a"), &held.published)
+        .unwrap();
+    // b sends to 127.0.0.1 through its gateway, as a hostile container with NET_ADMIN could.
+    let ns = w.netns("b");
+    let gw = w.ip(1).to_string();
+    sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "route",
+        "del",
+        "local",
+        "127.0.0.0/8",
+        "dev",
+        "lo",
+        "table",
+        "local",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "route",
+        "add",
+        "127.0.0.0/8",
+        "via",
+        &gw,
+        "dev",
+        "eth0",
+    ]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.eth0.route_localnet=1",
+    ]);
+    let try_connect = |w: &World| {
+        w.in_ns("b", move || {
+            TcpStream::connect_timeout(
+                &SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), port).into(),
+                Duration::from_secs(1),
+            )
+            .is_ok()
+        })
+    };
+    assert!(
+        !try_connect(&w),
+        "a container reached the host's 127.0.0.2:{port}"
+    );
+    // Without the guard it would have: the test sees what it claims to.
+    sh(&["nft", "flush", "chain", "ip", &table.name, "guard"]);
+    assert!(
+        try_connect(&w),
+        "the route to the host's loopback is not what the test thinks"
+    );
+    table
+        .install("ctr-a", &w.endpoint("a"), &held.published)
+        .unwrap();
+    assert!(!try_connect(&w), "installing again restores the guard");
+}

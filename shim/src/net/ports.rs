@@ -9,7 +9,10 @@
 //! (prerouting for what arrives, output for what the host sends, loopback included) that jump to
 //! the `ports` chain for local destinations, and a postrouting chain that masquerades what was
 //! forwarded from loopback or from the container's own network (so replies come back through the
-//! host, and a container can reach itself through the host's address). Each rule carries the
+//! host, and a container can reach itself through the host's address). Loopback addresses are
+//! routed on the bridge for that (`route_localnet`), so a guard chain drops any packet for
+//! 127.0.0.0/8 that arrives from elsewhere than `lo` (a container could otherwise reach the
+//! host's loopback services, CVE-2020-8558). Each rule carries the
 //! container's id in its comment: a container's rules are removed by id, and a rule left by a
 //! shim that died for a port now reserved by another container is removed as stale.
 
@@ -261,11 +264,14 @@ impl Table {
              add chain ip {t} prerouting {{ type nat hook prerouting priority -100; policy accept; }}\n\
              add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}\n\
              add chain ip {t} postrouting {{ type nat hook postrouting priority 100; policy accept; }}\n\
+             add chain ip {t} guard {{ type filter hook prerouting priority -300; policy accept; }}\n\
              add chain ip {t} ports\n\
              add chain ip {t} masq\n\
+             flush chain ip {t} guard\n\
              flush chain ip {t} prerouting\n\
              flush chain ip {t} output\n\
              flush chain ip {t} postrouting\n\
+             add rule ip {t} guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n\
              add rule ip {t} prerouting fib daddr type local jump ports\n\
              add rule ip {t} output fib daddr type local jump ports\n\
              add rule ip {t} postrouting ct status dnat jump masq\n"
