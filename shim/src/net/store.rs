@@ -184,12 +184,8 @@ impl Locked<'_> {
         requested: &str,
     ) -> Result<EndpointRecord> {
         let now = now_secs();
-        rec.endpoints.retain(|cid, ep| {
-            cid == id
-                || containers.join(cid).exists()
-                || containers.join(format!(".creating-{cid}")).exists()
-                || now.saturating_sub(ep.created) < STALE_AFTER_SECS
-        });
+        rec.endpoints
+            .retain(|cid, ep| cid == id || !is_stale(containers, cid, ep, now));
         let mut ep = EndpointRecord {
             container_name: name.to_string(),
             endpoint_id: super::random_id(),
@@ -239,6 +235,36 @@ impl Locked<'_> {
         Ok(ep)
     }
 
+    /// Drop the endpoints of containers that are gone (a process killed between an allocation
+    /// and the container's appearance, or before a remove freed them); the records changed.
+    pub fn reclaim(&self, containers: &Path) -> Result<Vec<NetworkRecord>> {
+        let now = now_secs();
+        let mut changed = Vec::new();
+        for mut rec in self.list() {
+            let before = rec.endpoints.len();
+            rec.endpoints
+                .retain(|cid, ep| !is_stale(containers, cid, ep, now));
+            if rec.endpoints.len() != before {
+                self.save(&rec)?;
+                changed.push(rec);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Set the container name of `id`'s endpoints (a rename); the records changed.
+    pub fn rename(&self, id: &str, name: &str) -> Result<Vec<NetworkRecord>> {
+        let mut changed = Vec::new();
+        for mut rec in self.list() {
+            if let Some(ep) = rec.endpoints.get_mut(id) {
+                ep.container_name = name.to_string();
+                self.save(&rec)?;
+                changed.push(rec);
+            }
+        }
+        Ok(changed)
+    }
+
     /// Drop container `id`'s endpoint on network `net_id`; the updated record, if it had one.
     pub fn release(&self, net_id: &str, id: &str) -> Result<Option<NetworkRecord>> {
         let Some(mut rec) = self.get(net_id) else {
@@ -250,6 +276,14 @@ impl Locked<'_> {
         self.save(&rec)?;
         Ok(Some(rec))
     }
+}
+
+/// An endpoint whose container has no directory (nor one being created) and that is older
+/// than a create takes.
+fn is_stale(containers: &Path, cid: &str, ep: &EndpointRecord, now: u64) -> bool {
+    !containers.join(cid).exists()
+        && !containers.join(format!(".creating-{cid}")).exists()
+        && now.saturating_sub(ep.created) >= STALE_AFTER_SECS
 }
 
 /// Held while a new subnet is chosen and its bridge given the gateway address: the host's
@@ -319,5 +353,18 @@ mod tests {
         let after = locked.release(&rec.id, &c2).unwrap().unwrap();
         assert!(!after.endpoints.contains_key(&c2));
         assert!(locked.release(&rec.id, &c2).unwrap().is_none());
+        // A sweep reclaims what a killed process left; a rename reaches the records.
+        let mut rec = store.get(&rec.id).unwrap();
+        rec.endpoints.get_mut(&c3).unwrap().created = 0;
+        locked.save(&rec).unwrap();
+        assert_eq!(locked.rename(&c3, "renamed").unwrap().len(), 1);
+        assert_eq!(
+            store.get(&rec.id).unwrap().endpoints[&c3].container_name,
+            "renamed"
+        );
+        let changed = locked.reclaim(&containers).unwrap();
+        assert_eq!(changed.len(), 1);
+        assert!(store.get(&rec.id).unwrap().endpoints.is_empty());
+        assert!(locked.reclaim(&containers).unwrap().is_empty());
     }
 }

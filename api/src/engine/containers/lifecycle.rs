@@ -390,6 +390,7 @@ impl Engine {
         }
         lock.release(&old, &id);
         drop(lock);
+        self.rename_endpoints(&id, new);
         self.container_event(&id, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

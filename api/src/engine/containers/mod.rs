@@ -92,6 +92,7 @@ impl Engine {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
+        self.sweep_networks();
     }
 
     /// Find a container by full id, name (with or without '/') or unique id prefix.

@@ -146,7 +146,10 @@ impl Engine {
                 "invalid name: name is empty".into(),
             ));
         }
-        if !super::names::valid(&req.name) {
+        let mut chars = req.name.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid {
             return Err(EngineError::InvalidParameter(format!(
                 "invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                 req.name
@@ -253,8 +256,10 @@ impl Engine {
                 rec.name, rec.id
             )));
         }
-        locked.delete(&rec.id).map_err(net_error)?;
+        // The bridge first: a process killed in between leaves a record whose bridge the next
+        // container start makes again, never a bridge that nothing names.
         net::delete_bridge(&rec.bridge).map_err(net_error)?;
+        locked.delete(&rec.id).map_err(net_error)?;
         net::firewall::sync(&self.paths.root).map_err(net_error)?;
         drop(locked);
         self.network_event(rec, "destroy", None);
@@ -412,6 +417,33 @@ impl Engine {
             "Options": n.options,
             "Labels": n.labels,
         })
+    }
+
+    /// At an API process's start: reclaim the addresses of containers that are gone.
+    pub(crate) fn sweep_networks(&self) {
+        let store = self.net_store();
+        if !store.dir.is_dir() {
+            return;
+        }
+        let Ok(locked) = store.lock() else { return };
+        if let Ok(changed) = locked.reclaim(&self.paths.containers()) {
+            let all = locked.list();
+            for rec in &changed {
+                net::hosts::refresh(&self.paths, rec, &all);
+            }
+        }
+    }
+
+    /// A container was renamed: its peers know it by the new name.
+    pub(crate) fn rename_endpoints(&self, id: &str, name: &str) {
+        let store = self.net_store();
+        let Ok(locked) = store.lock() else { return };
+        if let Ok(changed) = locked.rename(id, name) {
+            let all = locked.list();
+            for rec in &changed {
+                net::hosts::refresh(&self.paths, rec, &all);
+            }
+        }
     }
 
     /// Log a network event (create, connect, disconnect, destroy).
