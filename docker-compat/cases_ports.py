@@ -284,3 +284,22 @@ def ports_stats_show_network_io(b):
         check(m is not None and (m.group(4) == "MB" and float(m.group(3)) >= 2), f"docker stats NET I/O: {netio!r}")
     finally:
         b.docker("rm", "-f", "pstat")
+
+
+@case
+def ports_follow_a_restart_by_policy(b):
+    port = free_port()
+    try:
+        # httpd in the background, then the container fails: its policy starts it again, on a
+        # new veth, while the shim keeps the host port.
+        b.out("run", "-d", "--name", "prestart", "--restart", "on-failure", "-p", f"{port}:80", "busybox",
+              "sh", "-c", "mkdir -p /www && echo again > /www/index.html && httpd -p 80 -h /www && sleep 1 && exit 3")
+        deadline = time.time() + 20
+        while time.time() < deadline and b.out("inspect", "-f", "{{.RestartCount}}", "prestart") in ("", "0"):
+            time.sleep(0.2)
+        check(b.out("inspect", "-f", "{{.RestartCount}}", "prestart") not in ("", "0"), "no restart")
+        check(fetch("127.0.0.1", port) == "again\n", "the port answers after a restart by policy")
+        check(bound(port), "the shim holds the port across restarts")
+    finally:
+        b.docker("rm", "-f", "prestart")
+    check(not bound(port), "the port is given back at rm")
