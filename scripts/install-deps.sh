@@ -15,7 +15,8 @@ packages=(
   docker-registry  # registry v2 (distribution 2.8) for the pull and push tests
   docker.io        # a real dockerd: archives must load into it, and the benchmarks compare
   python3          # the compat suite
-  gcc              # the start-latency benchmark's static probe
+  gcc              # static probes: the start-latency benchmark's, the SysV IPC tests' (tests/*.c)
+  libc6-dev        # libc.a for gcc -static (only recommended by gcc)
 )
 
 missing=()
