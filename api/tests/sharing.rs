@@ -124,7 +124,9 @@ async fn sysv_ipc_and_dev_shm_are_shared_only_with_the_ipc_namespace() {
     .await;
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("shmget: No such file or directory") && !out.contains("shm=") && !out.contains("LEAK"),
+        out.contains("shmget: No such file or directory")
+            && !out.contains("shm=")
+            && !out.contains("LEAK"),
         "a private IPC namespace saw the donor's objects: {out}"
     );
     let df = out.lines().find(|l| l.ends_with(" /dev/shm"));
@@ -133,7 +135,9 @@ async fn sysv_ipc_and_dev_shm_are_shared_only_with_the_ipc_namespace() {
         Some("8192"),
         "ShmSize 8 MiB: {out}"
     );
-    let r = b.call("DELETE", &format!("/containers/{donor}?force=1"), "").await;
+    let r = b
+        .call("DELETE", &format!("/containers/{donor}?force=1"), "")
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 
     // The host's IPC namespace and /dev/shm.
@@ -147,7 +151,10 @@ async fn sysv_ipc_and_dev_shm_are_shared_only_with_the_ipc_namespace() {
     )
     .await;
     let on_host = std::fs::read_to_string(Path::new("/dev/shm").join(&shm_file));
-    let host_look = Command::new(&ipc).args(["look", &host_key]).output().unwrap();
+    let host_look = Command::new(&ipc)
+        .args(["look", &host_key])
+        .output()
+        .unwrap();
     let removed = Command::new(&ipc).args(["rm", &host_key]).status().unwrap();
     let _ = std::fs::remove_file(Path::new("/dev/shm").join(&shm_file));
     assert_eq!(code, 0, "{out}");
@@ -157,7 +164,11 @@ async fn sysv_ipc_and_dev_shm_are_shared_only_with_the_ipc_namespace() {
         "the host must see what an --ipc host container made: {host_look:?}"
     );
     assert!(removed.success(), "removing the host's segment");
-    assert_eq!(on_host.ok().as_deref(), Some("host\n"), "the host's /dev/shm");
+    assert_eq!(
+        on_host.ok().as_deref(),
+        Some("host\n"),
+        "the host's /dev/shm"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

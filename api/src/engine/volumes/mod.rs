@@ -172,16 +172,7 @@ impl Engine {
     }
 
     fn volume_event(&self, name: &str, action: &str) {
-        self.log_event(berth_shim::events::Event {
-            kind: "volume".into(),
-            action: action.into(),
-            actor: berth_shim::events::Actor {
-                id: name.to_string(),
-                attributes: [("driver".to_string(), "local".to_string())].into(),
-            },
-            scope: "local".into(),
-            ..berth_shim::events::Event::default()
-        });
+        self.log_event(berth_shim::events::Event::volume(name, action));
     }
 
     /// The ids of the containers whose mounts use the volume.
