@@ -23,7 +23,7 @@ pub struct InspectArgs {
 }
 
 /// The docker CLI's indentation: four spaces.
-fn pretty(v: &Value) -> String {
+pub(super) fn pretty(v: &Value) -> String {
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);

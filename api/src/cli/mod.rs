@@ -16,6 +16,7 @@ mod status;
 mod table;
 #[allow(unsafe_code)]
 mod terminal;
+mod volumes;
 
 pub use serve::ServeArgs;
 
@@ -109,6 +110,9 @@ pub enum Command {
     Rmi(images::RmiArgs),
     /// Give an image another name: SOURCE TARGET.
     Tag(images::TagArgs),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Serve the Docker Engine API on a unix socket (or the socket systemd passes).
@@ -218,6 +222,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => images::import(g, args),
         Command::Rmi(args) => images::rmi(g, args),
         Command::Tag(args) => images::tag(g, args),
+        Command::Volume(cmd) => volumes::run(g, cmd),
         Command::Completion(args) => completion::run(args),
     }
 }
