@@ -397,6 +397,18 @@ fn help_and_completion_name_the_volume_commands() {
             "volume create --help lacks {flag}: {help}"
         );
     }
+    let help = r.berth(&["run", "--help"]).expect(0, "run --help").stdout;
+    for flag in [
+        "--mount",
+        "--tmpfs",
+        "--volumes-from",
+        "--ipc",
+        "--shm-size",
+        "--pid",
+        "--uts",
+    ] {
+        assert!(help.contains(flag), "run --help lacks {flag}: {help}");
+    }
     let help = r.berth(&["rm", "--help"]).expect(0, "rm --help").stdout;
     assert!(help.contains("-v, --volumes"), "{help}");
     let bash = r
@@ -407,4 +419,108 @@ fn help_and_completion_name_the_volume_commands() {
         bash.contains("berth__subcmd__volume,prune)"),
         "the bash completion lacks volume prune"
     );
+}
+
+#[test]
+fn run_with_mounts_and_shared_namespaces() {
+    let r = Root::new();
+    let out = r
+        .berth(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=mv,dst=/m",
+            "--tmpfs",
+            "/t:size=1m",
+            "--shm-size",
+            "2m",
+            "busybox",
+            "sh",
+            "-c",
+            "echo through > /m/f && df -k /t /dev/shm | tail -2 | awk '{print $2}'",
+        ])
+        .expect(0, "run --mount --tmpfs --shm-size");
+    assert_eq!(out.stdout, "1024\n2048\n", "tmpfs and /dev/shm sizes");
+    let out = r
+        .berth(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=mv,dst=/m,readonly",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /m/f; touch /m/x 2>/dev/null && echo WRITABLE; true",
+        ])
+        .expect(0, "run --mount readonly");
+    assert_eq!(out.stdout, "through\n");
+
+    r.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "-v",
+        "/shared",
+        "busybox",
+        "sh",
+        "-c",
+        "echo s > /dev/shm/f && echo v > /shared/v && sleep 1000",
+    ])
+    .expect(0, "run -d --ipc shareable");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = r.berth(&["exec", "donor", "test", "-f", "/shared/v"]);
+        if out.code == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the donor never wrote its files");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Attached (the shim is spawned for the attach before the start).
+    let out = r
+        .berth(&[
+            "run",
+            "--rm",
+            "--ipc",
+            "container:donor",
+            "--pid",
+            "container:donor",
+            "--volumes-from",
+            "donor:ro",
+            "--uts",
+            "host",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /dev/shm/f /shared/v; ps -o args | grep -c '^sleep 1000'; hostname",
+        ])
+        .expect(
+            0,
+            "run --ipc container: --pid container: --volumes-from --uts host",
+        );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(out.stdout, format!("s\nv\n1\n{}", host));
+    let bad = r
+        .berth(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,src=/tmp",
+            "busybox",
+            "true",
+        ])
+        .expect(125, "a --mount without a target");
+    assert!(bad.stderr.contains("target is required"), "{}", bad.stderr);
+    r.berth(&["rm", "-f", "-v", "donor"]).expect(0, "rm -f -v");
+    let left: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(String::from))
+        .filter(|m| m.starts_with(&r.tmp.path().display().to_string()))
+        .collect();
+    assert!(left.is_empty(), "still mounted: {left:?}");
+    assert_eq!(r.volumes(), vec!["mv".to_string()]);
 }

@@ -91,6 +91,8 @@ pub struct CreateFlags {
     /// Container host name.
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+    #[command(flatten)]
+    pub storage: super::storage_flags::StorageFlags,
     /// The image (NAME[:TAG], NAME@DIGEST or an id), then the command and its arguments (the
     /// image's by default). Flags end at the image, as with the docker CLI.
     #[arg(
@@ -347,6 +349,7 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
     ] {
         host[k] = v;
     }
+    super::storage_flags::apply(&f.storage, &mut host)?;
     // Only a given --init is sent (nil otherwise, so the daemon's default applies).
     if f.init {
         host["Init"] = json!(true);

@@ -13,6 +13,7 @@ mod list;
 mod logs;
 mod serve;
 mod status;
+mod storage_flags;
 mod table;
 #[allow(unsafe_code)]
 mod terminal;
