@@ -187,6 +187,14 @@ fn volume_commands_with_no_server() {
             .display()
             .to_string()
     );
+    for args in [
+        &["inspect", "scratch"][..],
+        &["inspect", "--type", "volume", "scratch"][..],
+    ] {
+        let out = r.berth(args).expect(0, "berth inspect of a volume");
+        let got: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(got, v, "berth {args:?}");
+    }
     let missing = r
         .berth(&["volume", "inspect", "nope"])
         .expect(125, "inspect of a missing volume");

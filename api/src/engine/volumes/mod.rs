@@ -329,8 +329,12 @@ impl Engine {
                 json!(m)
             }
         };
+        // dockerd's CreatedAt is RFC 3339 to the second.
+        let created = humantime::parse_rfc3339_weak(&v.created_at)
+            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+            .unwrap_or_else(|_| v.created_at.clone());
         json!({
-            "CreatedAt": v.created_at,
+            "CreatedAt": created,
             "Driver": v.driver,
             "Labels": map(&v.labels),
             "Mountpoint": self.volume_data(&v.name),
@@ -377,6 +381,11 @@ mod tests {
             .unwrap();
         assert!(e.volume_data("data").is_dir());
         assert_eq!(e.volume("data").unwrap(), v);
+        let created = e.volume_json(&v)["CreatedAt"].as_str().unwrap().to_string();
+        assert!(
+            created.len() == 20 && created.ends_with('Z'),
+            "CreatedAt to the second: {created}"
+        );
         let again = e
             .create_volume(&CreateVolume {
                 name: "data".into(),
