@@ -182,8 +182,15 @@ async fn nothing_stays_mounted_on_the_host_after_a_removal() {
             "{what}: still mounted on the host: {left:?}"
         );
     };
+    let r = b
+        .post_json(
+            "/volumes/create",
+            &json!({"Name": "tvol", "DriverOpts": {"type": "tmpfs", "device": "tmpfs"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let kinds = json!({"IpcMode": "shareable",
-                       "Binds": ["named:/named"],
+                       "Binds": ["named:/named", "tvol:/tvol"],
                        "Mounts": [{"Type": "tmpfs", "Target": "/t"}]});
 
     // Removed by its shim (auto-remove), with a shareable /dev/shm, volumes and a tmpfs.
