@@ -255,8 +255,12 @@ fn rm_v_and_prune_remove_anonymous_volumes() {
     let anon_of = |id: &str| -> String {
         let out = r.berth(&["inspect", id]).expect(0, "berth inspect");
         let v: Value = serde_json::from_str(&out.stdout).unwrap();
-        v[0]["Mounts"][0]["Name"]
-            .as_str()
+        v[0]["Mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["Destination"] == "/anon")
+            .and_then(|m| m["Name"].as_str())
             .unwrap_or_else(|| panic!("no anonymous volume: {v}"))
             .to_string()
     };
