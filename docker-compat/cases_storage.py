@@ -11,7 +11,7 @@ import time
 
 import docker
 
-from compat import Failed, case, check
+from compat import REPO, Failed, case, check
 
 
 def client(b):
@@ -271,25 +271,79 @@ def docker_py_put_and_get_archive(b):
         ctr.remove(force=True)
 
 
+def sysvipc_tool():
+    """tests/sysvipc.c built static (busybox has no ipcmk/ipcs): make|look|rm KEY [TEXT]."""
+    out = os.path.join(tempfile.mkdtemp(prefix="berth-sysvipc-"), "sysvipc")
+    subprocess.run(["gcc", "-static", "-O2", "-o", out, os.path.join(REPO, "tests", "sysvipc.c")],
+                   check=True, capture_output=True)
+    return out
+
+
 @case
-def ipc_shareable_shares_dev_shm_and_its_size(b):
-    # busybox has no ipcmk/ipcs: the SysV side is shown by the IPC namespace being the same.
-    b.out("run", "-d", "--name", "stipc", "--ipc", "shareable", "--shm-size", "4m", "busybox", "sh", "-c",
-          "echo shared > /dev/shm/f; sleep 1000")
-    wait_for("the donor's file", lambda: b.docker("exec", "stipc", "test", "-f", "/dev/shm/f").returncode == 0)
-    got = b.out("run", "--rm", "--ipc", "container:stipc", "busybox", "sh", "-c",
-                "cat /dev/shm/f; readlink /proc/self/ns/ipc; df -k /dev/shm | tail -1")
-    lines = got.splitlines()
-    check(lines[0] == "shared", f"joined /dev/shm: {got}")
-    donor_ns = b.out("exec", "stipc", "readlink", "/proc/self/ns/ipc")
-    check(lines[1] == donor_ns, f"ipc namespaces {lines[1]} {donor_ns}")
-    check(lines[2].split()[1] == "4096", f"shm size {lines[2]}")
-    size = b.out("run", "--rm", "--shm-size", "8m", "busybox", "df", "-k", "/dev/shm").splitlines()[1].split()[1]
-    check(size == "8192", f"--shm-size 8m: {size}")
-    b.out("run", "-d", "--name", "stpriv", "busybox", "sleep", "1000")
-    p = b.docker("run", "--rm", "--ipc", "container:stpriv", "busybox", "true")
-    check(p.returncode != 0, "joined a private IPC namespace")
-    b.out("rm", "-f", "stipc", "stpriv")
+def ipc_shareable_shares_sysv_objects_dev_shm_and_its_size(b):
+    tool = sysvipc_tool()
+    bind = f"{tool}:/sysvipc:ro"
+    key = str(0x50000000 | (os.getpid() & 0xffff) << 8)
+    try:
+        b.out("run", "-d", "--name", "stipc", "--ipc", "shareable", "--shm-size", "4m", "-v", bind, "busybox",
+              "sh", "-c", f"/sysvipc make {key} from-donor && echo shared > /dev/shm/f; sleep 1000")
+        wait_for("the donor's file", lambda: b.docker("exec", "stipc", "test", "-f", "/dev/shm/f").returncode == 0)
+        got = b.out("run", "--rm", "--ipc", "container:stipc", "-v", bind, "busybox", "sh", "-c",
+                    f"/sysvipc look {key}; cat /dev/shm/f; df -k /dev/shm | tail -1")
+        lines = got.splitlines()
+        check(lines[0] == "shm=from-donor sem=7", f"the donor's SysV segment and semaphore: {got}")
+        check(lines[1] == "shared", f"joined /dev/shm: {got}")
+        check(lines[2].split()[1] == "4096", f"shm size {lines[2]}")
+        # A private IPC namespace sees none of it.
+        p = b.docker("run", "--rm", "-v", bind, "busybox", "sh", "-c",
+                     f"/sysvipc look {key} || echo none; test -e /dev/shm/f && echo LEAK; true")
+        check(p.stdout.decode().split() == ["none"], f"private IPC: {p.stdout} {p.stderr}")
+        size = b.out("run", "--rm", "--shm-size", "8m", "busybox", "df", "-k", "/dev/shm").splitlines()[1].split()[1]
+        check(size == "8192", f"--shm-size 8m: {size}")
+        b.out("run", "-d", "--name", "stpriv", "busybox", "sleep", "1000")
+        p = b.docker("run", "--rm", "--ipc", "container:stpriv", "busybox", "true")
+        check(p.returncode != 0, "joined a private IPC namespace")
+    finally:
+        b.docker("rm", "-f", "stipc", "stpriv")
+        shutil.rmtree(os.path.dirname(tool), ignore_errors=True)
+
+
+@case
+def ipc_host_shares_the_hosts_sysv_objects_and_dev_shm(b):
+    tool = sysvipc_tool()
+    key = str(0x51000000 | (os.getpid() & 0xffff) << 8)
+    name = f"berth-compat-{key}"
+    try:
+        b.out("run", "--rm", "--ipc", "host", "-v", f"{tool}:/sysvipc:ro", "busybox", "sh", "-c",
+              f"/sysvipc make {key} from-container && echo host > /dev/shm/{name}")
+        got = subprocess.run([tool, "look", key], capture_output=True, text=True).stdout
+        check(got == "shm=from-container sem=7\n", f"the host's view: {got!r}")
+        with open(f"/dev/shm/{name}") as f:
+            check(f.read() == "host\n", "the host's /dev/shm")
+    finally:
+        subprocess.run([tool, "rm", key], capture_output=True)
+        if os.path.exists(f"/dev/shm/{name}"):
+            os.remove(f"/dev/shm/{name}")
+        shutil.rmtree(os.path.dirname(tool), ignore_errors=True)
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
+@case
+def nothing_stays_mounted_after_any_removal(b):
+    # Attached with --rm: the shim spawned for the attach needs the shareable /dev/shm already.
+    got = b.out("run", "--rm", "--ipc", "shareable", "--shm-size", "2m", "-v", "/anon", "--tmpfs", "/t",
+                "busybox", "sh", "-c", "echo x > /dev/shm/f && df -k /dev/shm | tail -1")
+    check(got.split()[1] == "2048", f"attached run --ipc shareable: {got}")
+    check(mounts_under(b.tmp) == [], f"left mounted after run --rm: {mounts_under(b.tmp)}")
+    cid = b.out("run", "-d", "--ipc", "shareable", "-v", "stmnt:/named", "busybox", "sleep", "1000")
+    check(any(m.endswith("/shm") for m in mounts_under(b.tmp)), "a shareable /dev/shm is not on the host")
+    b.out("rm", "-f", "-v", cid)
+    check(mounts_under(b.tmp) == [], f"left mounted after rm -f: {mounts_under(b.tmp)}")
+    b.out("volume", "rm", "stmnt")
 
 
 @case
@@ -311,10 +365,41 @@ def pid_uts_and_network_sharing(b):
 def run_rm_removes_its_anonymous_volumes(b):
     before = set(b.out("volume", "ls", "-q").split())
     b.out("volume", "create", "stnamedrm")
+    since = str(int(time.time()))
     b.out("run", "--rm", "-v", "/anon", "-v", "stnamedrm:/named", "busybox", "touch", "/anon/x")
     after = set(b.out("volume", "ls", "-q").split())
     check(after - before == {"stnamedrm"}, f"left behind: {after - before}")
+    # The shim removed it, and said so on /events as dockerd does.
+    evs = b.out("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "type=volume",
+                "--filter", "event=destroy", "--format", "{{.Actor.ID}}").split()
+    check(len(evs) == 1 and evs[0] not in after and len(evs[0]) == 64, f"volume destroy events: {evs}")
     b.out("volume", "rm", "stnamedrm")
+
+
+@case
+def cp_reaches_a_stopped_containers_volumes_and_binds(b):
+    base = tempfile.mkdtemp(prefix="berth-cpvol-")
+    try:
+        os.makedirs(base + "/bind")
+        with open(base + "/bind/b", "w") as f:
+            f.write("bound")
+        with open(base + "/file", "w") as f:
+            f.write("in")
+        b.out("run", "--name", "stcpvol", "-v", "stcpdata:/v", "-v", f"{base}/bind:/b", "-v", f"{base}/bind:/ro:ro",
+              "busybox", "sh", "-c", "printf vol > /v/f")
+        b.out("cp", "stcpvol:/v/f", base + "/got")
+        b.out("cp", "stcpvol:/b/b", base + "/gotb")
+        with open(base + "/got") as f, open(base + "/gotb") as g:
+            check((f.read(), g.read()) == ("vol", "bound"), "copied out of a stopped container's mounts")
+        b.out("cp", base + "/file", "stcpvol:/v/new")
+        got = b.out("run", "--rm", "-v", "stcpdata:/v", "busybox", "cat", "/v/new")
+        check(got == "in", f"copied into the stopped container's volume: {got!r}")
+        p = b.docker("cp", base + "/file", "stcpvol:/ro/new")
+        check(p.returncode != 0 and b"mounted volume is marked read-only" in p.stderr, p.stderr)
+    finally:
+        b.docker("rm", "-f", "stcpvol")
+        b.docker("volume", "rm", "stcpdata")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @case

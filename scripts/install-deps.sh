@@ -17,8 +17,8 @@ packages=(
   docker-registry  # registry v2 (distribution 2.8) for the pull and push tests
   docker.io        # a real dockerd: archives must load into it, and the benchmarks compare
   python3          # the compat suite
-  gcc              # the start-latency benchmark's static probe
-  libc6-dev        # static C helpers: that probe, the compat cases' UDP echo server
+  gcc              # static probes: the start-latency benchmark's, the SysV IPC tests' (tests/*.c), the compat UDP echo
+  libc6-dev        # libc.a for gcc -static (only recommended by gcc)
   util-linux       # nsenter: tc in a container's network namespace (bandwidth limits)
 )
 

@@ -181,3 +181,140 @@ async fn stat_put_get_on_a_stopped_container() {
         "PUT onto a file",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_containers_volumes_and_binds_are_copied_through() {
+    let b = Berth::with_busybox().await;
+    let host = tempfile::tempdir().unwrap();
+    let (rw, ro) = (host.path().join("rw"), host.path().join("ro"));
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::write(rw.join("b.txt"), "bound").unwrap();
+    std::fs::write(ro.join("r.txt"), "read-only").unwrap();
+    let outside = host.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let id = b
+        .run(
+            Some("cpvol"),
+            &json!({"Image": "busybox",
+                    "Cmd": ["sh", "-c", format!("printf vol > /v/f && ln -s {} /v/out", outside.display())],
+                    "HostConfig": {"Binds": ["cpdata:/v", format!("{}:/b", rw.display()), format!("{}:/ro:ro", ro.display())],
+                                   "Mounts": [{"Type": "tmpfs", "Target": "/t"}]}}),
+        )
+        .await;
+    assert_eq!(b.wait(&id).await, 0);
+
+    // Reads see the volume and the binds, not the directories under them.
+    for (path, name, content) in [
+        ("/v/f", "f", "vol"),
+        ("/b/b.txt", "b.txt", "bound"),
+        ("/ro/r.txt", "r.txt", "read-only"),
+    ] {
+        let r = b
+            .get(&format!("/containers/cpvol/archive?path={path}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "GET {path}: {}", r.text());
+        assert_eq!(
+            files(&r.body),
+            vec![(name.to_string(), content.to_string())],
+            "GET {path}"
+        );
+    }
+    let r = b
+        .call("HEAD", "/containers/cpvol/archive?path=/t", "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "HEAD /t");
+
+    // Writes land in the volume and the bind; a read-only bind refuses them as dockerd does.
+    for path in ["/v", "/b"] {
+        let r = b
+            .call(
+                "PUT",
+                &format!("/containers/cpvol/archive?path={path}"),
+                tar_of(&[("new", Some("copied"), None)]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "PUT {path}: {}", r.text());
+    }
+    let data = b.root().join("volumes/cpdata/_data");
+    assert_eq!(
+        std::fs::read_to_string(data.join("new")).ok().as_deref(),
+        Some("copied"),
+        "the write did not reach the volume"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rw.join("new")).ok().as_deref(),
+        Some("copied"),
+        "the write did not reach the bind's source"
+    );
+    assert!(
+        !b.paths_upper(&id).join("v/new").exists() && !b.paths_upper(&id).join("b/new").exists(),
+        "a write went to the upper dir under the mounts"
+    );
+    let r = b
+        .call(
+            "PUT",
+            "/containers/cpvol/archive?path=/ro",
+            tar_of(&[("new", Some("copied"), None)]),
+        )
+        .await;
+    r.assert_error(
+        400,
+        "mounted volume is marked read-only",
+        "PUT into a :ro bind",
+    );
+    assert!(!ro.join("new").exists(), "a :ro bind was written");
+
+    // A symlink in the volume still resolves inside the container.
+    let r = b
+        .call(
+            "PUT",
+            "/containers/cpvol/archive?path=/v/out",
+            tar_of(&[("escaped", Some("pwned"), None)]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "a write through the volume's symlink reached the host"
+    );
+
+    // A read-only root refuses writes outside its mounts (dockerd's words and 500).
+    b.create(
+        Some("cpro"),
+        &json!({"Image": "busybox", "Cmd": ["true"],
+                "HostConfig": {"ReadonlyRootfs": true, "Binds": ["cpscratch:/scratch"]}}),
+    )
+    .await;
+    let put = |path: &'static str| {
+        b.call(
+            "PUT",
+            if path == "/" {
+                "/containers/cpro/archive?path=/"
+            } else {
+                "/containers/cpro/archive?path=/scratch"
+            },
+            tar_of(&[("x", Some("1"), None)]),
+        )
+    };
+    put("/").await.assert_error(
+        500,
+        "container rootfs is marked read-only",
+        "PUT into a read-only root",
+    );
+    let r = put("/scratch").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "PUT into a volume of a read-only root: {}",
+        r.text()
+    );
+
+    let left: Vec<_> = std::fs::read_dir(b.root().join("containers").join(&id))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n == "cp-root")
+        .collect();
+    assert!(left.is_empty(), "the copy's mount point stayed");
+}

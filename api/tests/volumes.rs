@@ -202,3 +202,67 @@ async fn tmpfs_volume_and_tmpfs_mount_with_size() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_remove_destroys_anonymous_volumes_with_their_events() {
+    let b = Berth::with_busybox().await;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let id = b
+        .create(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo x > /anon/f"],
+                    "Volumes": {"/anon": {}}, "HostConfig": {"AutoRemove": true}}),
+        )
+        .await;
+    let anon = b.inspect(&id).await["Mounts"][0]["Name"]
+        .as_str()
+        .expect("an anonymous volume in Mounts")
+        .to_string();
+    let r = b.post(&format!("/containers/{id}/start")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = b
+        .post(&format!("/containers/{id}/wait?condition=removed"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    b.get(&format!("/volumes/{anon}")).await.assert_error(
+        404,
+        &format!("get {anon}: no such volume"),
+        "after auto-remove",
+    );
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let r = b.get(&format!("/events?since={since}&until={until}")).await;
+    let evs: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String, String)> = evs
+        .iter()
+        .filter(|e| e["Action"] == "destroy")
+        .map(|e| {
+            (
+                e["Type"].as_str().unwrap_or_default().to_string(),
+                e["Actor"]["ID"].as_str().unwrap_or_default().to_string(),
+                e["Actor"]["Attributes"]["driver"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("volume".to_string(), anon, "local".to_string()),
+            ("container".to_string(), id, String::new()),
+        ],
+        "dockerd logs the volume's destroy, then the container's: {evs:?}"
+    );
+}

@@ -167,6 +167,20 @@ impl Event {
         }
     }
 
+    /// An event about a volume of the local driver (`create`, `destroy`).
+    pub fn volume(name: &str, action: &str) -> Event {
+        Event {
+            kind: "volume".into(),
+            action: action.to_string(),
+            actor: Actor {
+                id: name.to_string(),
+                attributes: [("driver".to_string(), "local".to_string())].into(),
+            },
+            scope: "local".into(),
+            ..Default::default()
+        }
+    }
+
     /// The event's time as a `SystemTime`.
     pub fn system_time(&self) -> SystemTime {
         UNIX_EPOCH + std::time::Duration::from_nanos(self.time_nano.max(0) as u64)

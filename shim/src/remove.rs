@@ -39,15 +39,17 @@ pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
 }
 
 /// Before an auto-remove: delete the container's anonymous volumes that no other container's
-/// record names (so that a client waiting for the removal finds them gone too), under the volume store's lock (the engine's `volumes.lock`), each renamed aside
-/// first so that it disappears whole.
-pub fn remove_anonymous_volumes(cpaths: &ContainerPaths, names: &[String]) {
+/// record names (so that a client waiting for the removal finds them gone too), under the
+/// volume store's lock (the engine's `volumes.lock`), each renamed aside first so that it
+/// disappears whole. Returns the names of the volumes removed.
+pub fn remove_anonymous_volumes(cpaths: &ContainerPaths, names: &[String]) -> Vec<String> {
+    let mut removed = Vec::new();
     let Some(root) = cpaths.dir.parent().and_then(|c| c.parent()) else {
-        return;
+        return removed;
     };
     let (volumes, containers) = (root.join("volumes"), root.join("containers"));
     let Ok(_lock) = crate::fsutil::FileLock::acquire(&volumes.join("volumes.lock")) else {
-        return;
+        return removed;
     };
     let records: Vec<String> = std::fs::read_dir(&containers)
         .map(|d| {
@@ -65,8 +67,10 @@ pub fn remove_anonymous_volumes(cpaths: &ContainerPaths, names: &[String]) {
         let aside = volumes.join(format!(".removing-{name}"));
         if std::fs::rename(volumes.join(name), &aside).is_ok() {
             let _ = std::fs::remove_dir_all(&aside);
+            removed.push(name.clone());
         }
     }
+    removed
 }
 
 /// Where the exit code of an auto-removed container is kept: in the run root (gone at reboot),
@@ -145,7 +149,8 @@ mod tests {
         for v in [&a, &b] {
             std::fs::create_dir_all(tmp.path().join("root/volumes").join(v).join("_data")).unwrap();
         }
-        remove_anonymous_volumes(&mine, &[a.clone(), b.clone(), "../x".into()]);
+        let removed = remove_anonymous_volumes(&mine, &[a.clone(), b.clone(), "../x".into()]);
+        assert_eq!(removed, vec![a.clone()]);
         let vols = tmp.path().join("root/volumes");
         assert!(!vols.join(&a).exists(), "an unused anonymous volume stayed");
         assert!(

@@ -41,9 +41,14 @@ pub fn prepare_shareable(paths: &ContainerPaths, size: u64) -> io::Result<PathBu
     Ok(dir)
 }
 
-/// Unmount the shareable /dev/shm, if any.
+/// Unmount the shareable /dev/shm, if any, and remove its directory. The removal is what frees
+/// the host's mount when a shim auto-removes the container: the shim lives in a mount namespace
+/// of its own, where the unmount only reaches its copy (unless propagation carries it), but
+/// removing a directory detaches the mounts on it in every other namespace (Linux 3.18+).
 pub fn release(paths: &ContainerPaths) {
-    let _ = umount2(&shareable_path(paths), MntFlags::MNT_DETACH);
+    let dir = shareable_path(paths);
+    let _ = umount2(&dir, MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_dir(&dir);
 }
 
 #[cfg(test)]

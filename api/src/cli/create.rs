@@ -100,6 +100,8 @@ pub struct CreateFlags {
     /// Container host name.
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+    #[command(flatten)]
+    pub storage: super::storage_flags::StorageFlags,
     /// The image (NAME[:TAG], NAME@DIGEST or an id), then the command and its arguments (the
     /// image's by default). Flags end at the image, as with the docker CLI.
     #[arg(
@@ -294,6 +296,13 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
         Some("") => json!([]),
         Some(e) => json!([e]),
     };
+    // `-v /path` (no source) is an anonymous volume: Config.Volumes, as the docker CLI.
+    let anonymous: Map<String, Value> = f
+        .volume
+        .iter()
+        .filter(|v| !v.contains(':'))
+        .map(|v| (v.clone(), json!({})))
+        .collect();
     let attach_std = !detach;
     let attach_stdin = f.interactive && !detach;
     let config = json!({
@@ -309,7 +318,7 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
         "Env": if env.is_empty() { Value::Null } else { json!(env) },
         "Cmd": cmd,
         "Image": f.image(),
-        "Volumes": {},
+        "Volumes": anonymous,
         "WorkingDir": f.workdir.clone().unwrap_or_default(),
         "Entrypoint": entrypoint,
         "OnBuild": null,
@@ -318,6 +327,7 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
     let binds: Vec<String> = f
         .volume
         .iter()
+        .filter(|v| v.contains(':'))
         .map(|v| {
             // A relative host path starting with "." is made absolute, as the docker CLI does.
             match v.split_once(':') {
@@ -387,6 +397,7 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
     ] {
         host[k] = v;
     }
+    super::storage_flags::apply(&f.storage, &mut host)?;
     // Only a given --init is sent (nil otherwise, so the daemon's default applies).
     if f.init {
         host["Init"] = json!(true);
@@ -516,6 +527,8 @@ mod tests {
             "A=1",
             "-v",
             "/a:/b:ro",
+            "-v",
+            "/anon",
             "-m",
             "64m",
             "--memory-swap",
@@ -572,6 +585,7 @@ mod tests {
         assert_eq!(b["Hostname"], "box");
         assert_eq!(b["Labels"], json!({"a": "b", "c": ""}));
         assert_eq!(h["Binds"], json!(["/a:/b:ro"]));
+        assert_eq!(b["Volumes"], json!({"/anon": {}}));
         assert_eq!(h["Memory"], 64 << 20);
         assert_eq!(h["MemorySwap"], -1);
         assert_eq!(h["NanoCpus"], 1_500_000_000i64);

@@ -10,11 +10,13 @@ use serde_json::Value;
 pub enum Kind {
     Container,
     Image,
+    Volume,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Only look for this kind of object (containers first, then images, by default).
+    /// Only look for this kind of object (containers first, then images, then volumes, by
+    /// default).
     #[arg(long = "type", value_name = "TYPE")]
     pub kind: Option<Kind>,
     /// Containers or images, by name or id.
@@ -23,7 +25,7 @@ pub struct InspectArgs {
 }
 
 /// The docker CLI's indentation: four spaces.
-fn pretty(v: &Value) -> String {
+pub(super) fn pretty(v: &Value) -> String {
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
@@ -37,21 +39,27 @@ pub fn run(g: &Global, args: InspectArgs) -> Result<i32> {
     let mut failed = false;
     for o in &args.objects {
         let container = match args.kind {
-            Some(Kind::Image) => Err(EngineError::NotFound(String::new())),
+            Some(Kind::Image | Kind::Volume) => Err(EngineError::NotFound(String::new())),
             _ => engine.inspect(o),
         };
-        let v = match (container, args.kind) {
+        let image = match (container, args.kind) {
             (Ok(v), _) => Ok(v),
             (Err(EngineError::NotFound(_)), Some(Kind::Image) | None) => engine
                 .image(o)
-                .map(|img| crate::http::images::inspect(&img))
+                .map(|img| crate::http::images::inspect(&img)),
+            (Err(e), _) => Err(e),
+        };
+        let v = match (image, args.kind) {
+            (Err(EngineError::NotFound(_)), Some(Kind::Volume) | None) => engine
+                .volume(o)
+                .map(|v| engine.volume_json(&v))
                 .map_err(|e| match (e, args.kind) {
                     (EngineError::NotFound(_), None) => {
                         EngineError::NotFound(format!("No such object: {o}"))
                     }
                     (e, _) => e,
                 }),
-            (Err(e), _) => Err(e),
+            (r, _) => r,
         };
         match v {
             Ok(v) => found.push(v),

@@ -73,6 +73,9 @@ pub struct RmArgs {
     /// Kill and remove running containers too.
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the containers' anonymous volumes too (those no other container uses).
+    #[arg(short, long)]
+    pub volumes: bool,
     #[command(flatten)]
     pub targets: Targets,
 }
@@ -206,7 +209,9 @@ pub fn kill(g: &Global, args: KillArgs) -> Result<i32> {
 }
 
 pub fn rm(g: &Global, args: RmArgs) -> Result<i32> {
-    each(g, &args.targets.containers, |e, c| e.remove(c, args.force))
+    each(g, &args.targets.containers, |e, c| {
+        e.remove_with_volumes(c, args.force, args.volumes)
+    })
 }
 
 pub fn rename(g: &Global, args: RenameArgs) -> Result<i32> {

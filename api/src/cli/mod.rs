@@ -14,9 +14,11 @@ mod logs;
 mod network;
 mod serve;
 mod status;
+mod storage_flags;
 mod table;
 #[allow(unsafe_code)]
 mod terminal;
+mod volumes;
 
 pub use serve::ServeArgs;
 
@@ -113,6 +115,9 @@ pub enum Command {
     /// Manage networks (`berth network ls`, `rm`, `teardown`).
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
     /// Serve the Docker Engine API on a unix socket (or the socket systemd passes).
@@ -223,6 +228,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Rmi(args) => images::rmi(g, args),
         Command::Tag(args) => images::tag(g, args),
         Command::Network(cmd) => network::run(g, cmd),
+        Command::Volume(cmd) => volumes::run(g, cmd),
         Command::Completion(args) => completion::run(args),
     }
 }

@@ -667,8 +667,18 @@ impl Supervisor {
             if let Ok(st) = state::read_raw(&self.cpaths) {
                 crate::remove::record_last_exit(&self.cpaths, st.exit_code);
             }
+            // dockerd's order: the volumes' `destroy`, then the container's.
+            let removed =
+                crate::remove::remove_anonymous_volumes(&self.cpaths, &self.spec.anonymous_volumes);
+            let events = crate::events::EventsPaths::new(&self.root);
+            for name in removed {
+                if let Err(e) =
+                    crate::events::append(&events, crate::events::Event::volume(&name, "destroy"))
+                {
+                    eprintln!("berth-shim {}: event volume destroy: {e}", self.cpaths.id);
+                }
+            }
             self.event("destroy", &[]);
-            crate::remove::remove_anonymous_volumes(&self.cpaths, &self.spec.anonymous_volumes);
             if let Err(e) = crate::net::release_container(&self.root, &self.cpaths.id) {
                 eprintln!("berth-shim {}: releasing addresses: {e}", self.cpaths.id);
             }

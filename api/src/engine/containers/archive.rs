@@ -12,6 +12,7 @@
 use super::archive_fs;
 use crate::engine::{Engine, EngineError, Result};
 use base64::Engine as _;
+use berth_shim::spec::MountSpec;
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -137,6 +138,90 @@ fn stat_of(fd: &OwnedFd, path: &str) -> nix::Result<PathStat> {
     })
 }
 
+/// A stopped container's binds and volumes, mounted on its root as its shim would (dockerd
+/// mounts them for a copy too): each destination resolved inside the root, `ro` kept. A tmpfs
+/// holds nothing while the container is stopped and is left out. Only for the private mount
+/// namespace of a copy.
+fn mount_user_mounts(root: &std::path::Path, mounts: &[MountSpec]) -> Result<()> {
+    for m in mounts.iter().filter(|m| m.kind != "tmpfs") {
+        let err = |what: &str, e: Errno| {
+            EngineError::system(format!("{what} {} for the copy", m.destination), e)
+        };
+        let file = m.kind == "bind" && !std::path::Path::new(&m.source).is_dir();
+        let dest = berth_shim::mount_target::resolve(root, &m.destination, file)
+            .map_err(|e| err("resolving", e))?;
+        let ro = m.options.iter().any(|o| o == "ro" || o == "readonly");
+        if m.kind == "bind" {
+            mount(
+                Some(m.source.as_str()),
+                &dest.path(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| err("binding", e))?;
+            if ro {
+                // The fd held names the directory under the new mount: resolve it again.
+                let top = berth_shim::mount_target::resolve(root, &m.destination, file)
+                    .map_err(|e| err("resolving", e))?;
+                mount(
+                    None::<&str>,
+                    &top.path(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .map_err(|e| err("making read-only", e))?;
+            }
+        } else {
+            // A device of the local driver (`type`, `device`, `o`).
+            let data: Vec<&str> = m
+                .options
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !matches!(*o, "ro" | "readonly" | "rw"))
+                .collect();
+            let data = data.join(",");
+            let flags = if ro {
+                MsFlags::MS_RDONLY
+            } else {
+                MsFlags::empty()
+            };
+            mount(
+                Some(m.source.as_str()),
+                &dest.path(),
+                Some(m.kind.as_str()),
+                flags,
+                (!data.is_empty()).then_some(data.as_str()),
+            )
+            .map_err(|e| err("mounting", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// dockerd's checks before a write: into a read-only mount, 400; elsewhere on a read-only
+/// root, refused. The longest mount destination holding `path` decides.
+fn check_writable(record: &super::ContainerRecord, path: &str) -> Result<()> {
+    let holder = record
+        .mount_points
+        .iter()
+        .filter(|m| {
+            let d = m.destination.trim_end_matches('/');
+            path == d || path.starts_with(&format!("{d}/"))
+        })
+        .max_by_key(|m| m.destination.len());
+    match holder {
+        Some(m) if !m.rw => Err(EngineError::InvalidParameter(
+            "mounted volume is marked read-only".into(),
+        )),
+        None if record.host_config.readonly_rootfs => Err(EngineError::System(
+            "container rootfs is marked read-only".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Options of `PUT /containers/{id}/archive`.
 #[derive(Debug, Clone, Default)]
 pub struct PutOptions {
@@ -174,6 +259,12 @@ impl Engine {
         let _op = self.op_lock(&id)?;
         let record = self.record(&id)?;
         let image = self.container_image(&record.image_id)?;
+        let spec_path = paths.config();
+        let spec: berth_shim::spec::ContainerSpec = std::fs::read(&spec_path)
+            .map_err(|e| EngineError::system(spec_path.display(), e))
+            .and_then(|d| {
+                serde_json::from_slice(&d).map_err(|e| EngineError::system(spec_path.display(), e))
+            })?;
         let target = paths.dir.join("cp-root");
         std::thread::scope(|s| {
             s.spawn(|| -> Result<T> {
@@ -224,12 +315,14 @@ impl Engine {
                     )
                     .map_err(|e| step("mounting the container's root", e))?;
                 }
-                let root = nix::fcntl::open(
-                    &target,
-                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| step("opening the container's root", e));
+                let root = mount_user_mounts(&target, &spec.mounts).and_then(|()| {
+                    nix::fcntl::open(
+                        &target,
+                        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| step("opening the container's root", e))
+                });
                 let out = root.and_then(|r| f(&r));
                 let _ = umount2(&target, MntFlags::MNT_DETACH);
                 let _ = std::fs::remove_dir(&target);
@@ -283,6 +376,7 @@ impl Engine {
         tar: &mut (dyn std::io::Read + Send),
     ) -> Result<()> {
         let (clean_path, _) = clean(path);
+        check_writable(&self.record(&self.lookup(reference)?)?, &clean_path)?;
         self.with_container_root(reference, |root| {
             let fd = resolve(root, &clean_path, true).map_err(|e| match e {
                 Errno::ENOENT => self.not_found_in(path, reference),

@@ -67,13 +67,7 @@ impl Engine {
             }
             _ => {}
         }
-        self.resolve_joins(&id)?;
-        let record = self.record(&id)?;
-        if record.host_config.ipc_mode == "shareable" {
-            let size = record.host_config.shm_size.max(0) as u64;
-            berth_shim::shm::prepare_shareable(&paths, size)
-                .map_err(|e| EngineError::system("mounting the shareable /dev/shm", e))?;
-        }
+        self.prepare_spawn(&id)?;
         match spawn::start(&self.paths, &id, &StartOptions::default()) {
             Ok(_) => Ok(()),
             Err(e) => Err(start_error(&id, e)),
@@ -92,7 +86,7 @@ impl Engine {
         if !state.status.can_start() {
             return Ok(());
         }
-        self.resolve_joins(id)?;
+        self.prepare_spawn(id)?;
         let opts = StartOptions {
             wait_start: true,
             ..Default::default()
@@ -101,6 +95,20 @@ impl Engine {
             Ok(Started::Created) | Ok(Started::Running { .. }) => Ok(()),
             Err(e) => Err(start_error(id, e)),
         }
+    }
+
+    /// What must be in place before a shim is spawned, since its mount namespace is a copy of
+    /// the host's made then: the namespaces it joins, and a shareable /dev/shm mounted on the
+    /// host (for a `docker run`, the shim is spawned by the attach, before the start).
+    fn prepare_spawn(&self, id: &str) -> Result<()> {
+        self.resolve_joins(id)?;
+        let record = self.record(id)?;
+        if record.host_config.ipc_mode == "shareable" {
+            let size = record.host_config.shm_size.max(0) as u64;
+            berth_shim::shm::prepare_shareable(&self.container_paths(id), size)
+                .map_err(|e| EngineError::system("mounting the shareable /dev/shm", e))?;
+        }
+        Ok(())
     }
 
     /// Namespaces shared with another container (`container:<name>`) are joined through that

@@ -172,16 +172,7 @@ impl Engine {
     }
 
     fn volume_event(&self, name: &str, action: &str) {
-        self.log_event(berth_shim::events::Event {
-            kind: "volume".into(),
-            action: action.into(),
-            actor: berth_shim::events::Actor {
-                id: name.to_string(),
-                attributes: [("driver".to_string(), "local".to_string())].into(),
-            },
-            scope: "local".into(),
-            ..berth_shim::events::Event::default()
-        });
+        self.log_event(berth_shim::events::Event::volume(name, action));
     }
 
     /// The ids of the containers whose mounts use the volume.
@@ -198,18 +189,25 @@ impl Engine {
             .collect()
     }
 
-    /// docker volume rm: 409 while a container uses it, unless forced.
+    /// docker volume rm: 409 while a container uses it, forced or not (dockerd's `force` only
+    /// makes a volume that is not there no error).
     pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
         let _lock = self.volumes_lock()?;
-        self.volume(name)?;
+        let gone = |r: Result<()>| match r {
+            Err(EngineError::NotFound(_)) if force => Ok(()),
+            r => r,
+        };
+        if let Err(e) = self.volume(name) {
+            return gone(Err(e));
+        }
         let users = self.volume_users(name);
-        if !users.is_empty() && !force {
+        if !users.is_empty() {
             return Err(EngineError::Conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
             )));
         }
-        self.delete_volume(name)
+        gone(self.delete_volume(name))
     }
 
     fn delete_volume(&self, name: &str) -> Result<()> {
@@ -295,14 +293,16 @@ impl Engine {
     }
 
     /// docker volume prune: unused anonymous volumes, or every unused volume with `all`; label
-    /// filters ("k", "k=v", and "label!").
+    /// filters ("k", "k=v", and "label!"). As dockerd, a volume with driver options (a tmpfs or
+    /// a device: nothing on disk to reclaim) is left alone, and one `prune` event says how much
+    /// was reclaimed.
     pub fn prune_volumes(&self, all: bool, labels: &[String]) -> Result<(Vec<String>, u64)> {
         let _lock = self.volumes_lock()?;
         let used = self.used_volumes();
         let mut deleted = Vec::new();
         let mut space = 0;
         for v in self.volumes() {
-            if used.contains_key(&v.name) || (!all && !v.anonymous()) {
+            if used.contains_key(&v.name) || (!all && !v.anonymous()) || !v.options.is_empty() {
                 continue;
             }
             if !super::containers::list::labels_match(&v.labels, labels) {
@@ -314,6 +314,9 @@ impl Engine {
                 deleted.push(v.name);
             }
         }
+        let mut event = berth_shim::events::Event::volume("", "prune");
+        event.actor.attributes = [("reclaimed".to_string(), space.to_string())].into();
+        self.log_event(event);
         Ok((deleted, space))
     }
 
@@ -326,8 +329,12 @@ impl Engine {
                 json!(m)
             }
         };
+        // dockerd's CreatedAt is RFC 3339 to the second.
+        let created = humantime::parse_rfc3339_weak(&v.created_at)
+            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+            .unwrap_or_else(|_| v.created_at.clone());
         json!({
-            "CreatedAt": v.created_at,
+            "CreatedAt": created,
             "Driver": v.driver,
             "Labels": map(&v.labels),
             "Mountpoint": self.volume_data(&v.name),
@@ -374,6 +381,11 @@ mod tests {
             .unwrap();
         assert!(e.volume_data("data").is_dir());
         assert_eq!(e.volume("data").unwrap(), v);
+        let created = e.volume_json(&v)["CreatedAt"].as_str().unwrap().to_string();
+        assert!(
+            created.len() == 20 && created.ends_with('Z'),
+            "CreatedAt to the second: {created}"
+        );
         let again = e
             .create_volume(&CreateVolume {
                 name: "data".into(),
@@ -395,6 +407,44 @@ mod tests {
         assert_eq!(
             e.remove_volume("data", false).unwrap_err(),
             EngineError::NotFound("get data: no such volume".into())
+        );
+        e.remove_volume("data", true)
+            .expect("a forced remove of a missing volume is no error");
+    }
+
+    #[test]
+    fn prune_takes_unused_volumes_without_options() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = engine(&tmp);
+        let make = |name: &str, anonymous: bool, opts: &[(&str, &str)]| {
+            let labels = anonymous.then(|| [(ANONYMOUS_LABEL.to_string(), String::new())].into());
+            let options = opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            e.create_volume(&CreateVolume {
+                name: name.into(),
+                labels,
+                driver_opts: Some(options),
+                ..Default::default()
+            })
+            .unwrap();
+        };
+        make("anon", true, &[]);
+        make("named", false, &[]);
+        make("tmpfs", true, &[("type", "tmpfs"), ("device", "tmpfs")]);
+        std::fs::write(e.volume_data("anon").join("f"), "12345").unwrap();
+        assert_eq!(
+            e.prune_volumes(false, &[]).unwrap(),
+            (vec!["anon".to_string()], 5)
+        );
+        assert_eq!(
+            e.prune_volumes(true, &[]).unwrap(),
+            (vec!["named".to_string()], 0)
+        );
+        assert!(
+            e.volume("tmpfs").is_ok(),
+            "a volume with options was pruned"
         );
     }
 
