@@ -203,6 +203,9 @@ pub fn short_hash(s: &str) -> String {
     format!("{h:08x}")
 }
 
+/// The base chains of a table, each with one fixed rule.
+const BASE_CHAINS: [&str; 4] = ["guard", "prerouting", "output", "postrouting"];
+
 /// The nftables table of one berth root.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -278,8 +281,7 @@ impl Table {
         )
     }
 
-    /// The rules of the table's container chains: (chain, handle, comment); None when there
-    /// is no table.
+    /// The rules of the table: (chain, handle, comment); None when there is no table.
     fn rules(&self) -> Result<Option<Vec<(String, u64, String)>>> {
         let out = Command::new("nft")
             .args(["-j", "-a", "list", "table", "ip", &self.name])
@@ -307,9 +309,6 @@ impl Table {
                 .filter_map(|e| {
                     let r = e.get("rule")?;
                     let chain = r.get("chain")?.as_str()?;
-                    if chain != "ports" && chain != "masq" {
-                        return None;
-                    }
                     Some((
                         chain.to_string(),
                         r.get("handle")?.as_u64()?,
@@ -321,6 +320,13 @@ impl Table {
                 })
                 .collect(),
         ))
+    }
+
+    /// Whether the base chains hold their one rule each (else the skeleton is written again).
+    fn skeleton_complete(rules: &[(String, u64, String)]) -> bool {
+        BASE_CHAINS
+            .iter()
+            .all(|c| rules.iter().filter(|(chain, _, _)| chain == c).count() == 1)
     }
 
     fn apply(&self, what: &'static str, script: &str) -> Result<()> {
@@ -356,6 +362,9 @@ impl Table {
     ) -> String {
         let mut script = String::new();
         for (chain, handle, comment) in rules {
+            if chain != "ports" && chain != "masq" {
+                continue;
+            }
             let Some(owner) = parse_comment(comment) else {
                 continue;
             };
@@ -386,10 +395,15 @@ impl Table {
             format!("/sys/class/net/{}/brport/hairpin_mode", ep.host_veth),
             "1",
         );
-        // One transaction: the skeleton (made again), the old rules out, the new ones in.
+        // One transaction: the skeleton when it is not whole (a first use, or someone flushed
+        // a chain), the old rules out, the new ones in.
         let rules = self.rules()?.unwrap_or_default();
         let t = &self.name;
-        let mut script = self.skeleton();
+        let mut script = if Self::skeleton_complete(&rules) {
+            String::new()
+        } else {
+            self.skeleton()
+        };
         script.push_str(&self.deletions(&rules, id, published));
         for p in published {
             let daddr = if p.host_ip == "0.0.0.0" {
@@ -439,7 +453,11 @@ impl Table {
     /// The comments of the containers' rules (for tests and diagnostics).
     pub fn comments(&self) -> Result<Vec<String>> {
         let rules = self.rules()?.unwrap_or_default();
-        Ok(rules.into_iter().map(|(_, _, c)| c).collect())
+        Ok(rules
+            .into_iter()
+            .filter(|(chain, _, _)| chain == "ports" || chain == "masq")
+            .map(|(_, _, c)| c)
+            .collect())
     }
 
     /// Delete the whole table (a root that goes away, or a test that ends).
