@@ -125,8 +125,12 @@ class Berth:
             ids = self.out("ps", "-aq").split()
             if ids:
                 self.docker("rm", "-f", *ids)
+            self.docker("network", "prune", "-f")
         except Exception:
             pass
+        # The root's bridges and nftables table (the default bridge is made on first use).
+        subprocess.run([self.binary, "--root", self.root, "--run-root", self.run_root,
+                        "network", "teardown"], stdout=subprocess.DEVNULL)
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -159,6 +163,7 @@ def main():
     import cases_ops  # noqa: F401
     import cases_crash  # noqa: F401
     import cases_storage  # noqa: F401
+    import cases_net  # noqa: F401
     b = Berth(args.berth)
     passed = failed = 0
     try:

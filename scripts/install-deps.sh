@@ -10,6 +10,8 @@ packages=(
   libbpf-dev
   bpftool
   iproute2         # ip, tc
+  nftables         # nft: each root's firewall table (masquerade, isolation)
+  docker-compose   # docker-compose v1 for the compat cases
   curl             # compat cases speak HTTP over the socket
   systemd          # systemd-socket-activate for the activation test
   docker-registry  # registry v2 (distribution 2.8) for the pull and push tests

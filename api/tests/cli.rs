@@ -128,6 +128,11 @@ impl Drop for Root {
                 }
             }
         }
+        // The root's bridges and firewall table (the default bridge is made on first use).
+        let out = self.berth(&["network", "teardown"]);
+        if out.code != 0 {
+            eprintln!("cleanup: berth network teardown: {}", out.stderr);
+        }
     }
 }
 

@@ -57,6 +57,15 @@ struct Dirs {
     base: PathBuf,
 }
 
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        // The root's bridges and firewall table, if a container made the default bridge.
+        if let Err(e) = berth_shim::net::teardown(&self.base.join("root")) {
+            eprintln!("cleanup: network teardown: {e}");
+        }
+    }
+}
+
 impl Dirs {
     fn new() -> Dirs {
         let tmp = tempfile::tempdir().unwrap();

@@ -140,6 +140,33 @@ impl Event {
         }
     }
 
+    /// An event about a network (create, connect, disconnect, destroy), as dockerd logs it:
+    /// the network's name and driver, and the container for connect and disconnect.
+    pub fn network(
+        id: &str,
+        action: &str,
+        name: &str,
+        driver: &str,
+        container: Option<&str>,
+    ) -> Event {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("name".to_string(), name.to_string());
+        attributes.insert("type".to_string(), driver.to_string());
+        if let Some(c) = container {
+            attributes.insert("container".to_string(), c.to_string());
+        }
+        Event {
+            kind: "network".into(),
+            action: action.to_string(),
+            actor: Actor {
+                id: id.to_string(),
+                attributes,
+            },
+            scope: "local".into(),
+            ..Default::default()
+        }
+    }
+
     /// An event about a volume of the local driver (`create`, `destroy`).
     pub fn volume(name: &str, action: &str) -> Event {
         Event {

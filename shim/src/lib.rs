@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod mount_target;
 pub mod mountinfo;
 pub mod namespaces;
+pub mod net;
 pub mod paths;
 pub mod remove;
 pub mod restart;

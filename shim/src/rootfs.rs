@@ -737,23 +737,24 @@ pub fn prepare_for_userns(spec: &ContainerSpec, paths: &ContainerPaths) -> io::R
 }
 
 /// Write the files the container gets at /etc/hostname, /etc/hosts and /etc/resolv.conf.
-pub fn write_network_files(spec: &ContainerSpec, paths: &ContainerPaths) -> io::Result<()> {
+/// On user-defined networks /etc/hosts also names the other containers there (`net::hosts`).
+pub fn write_network_files(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    root: &Path,
+) -> io::Result<()> {
     let hostname = if spec.hostname.is_empty() {
         spec.id.chars().take(12).collect()
     } else {
         spec.hostname.clone()
     };
     crate::fsutil::write_replace(&paths.hostname(), format!("{hostname}\n").as_bytes())?;
-    let mut hosts = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
-         ff02::2\tip6-allrouters\n",
-    );
-    for entry in &spec.network.extra_hosts {
-        if let Some((name, ip)) = entry.split_once(':') {
-            hosts.push_str(&format!("{ip}\t{name}\n"));
-        }
-    }
+    let networks = if spec.endpoints.is_empty() {
+        Vec::new()
+    } else {
+        crate::net::store::Store::new(root).list()
+    };
+    let hosts = crate::net::hosts::content(spec, &networks);
     crate::fsutil::write_replace(&paths.hosts(), hosts.as_bytes())?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     crate::fsutil::write_replace(

@@ -23,6 +23,10 @@ pub struct ContainerSpec {
     pub namespaces: Namespaces,
     pub resources: Resources,
     pub network: NetworkFiles,
+    /// The container's endpoints on bridge networks (eth0, eth1, ... in this order), plugged
+    /// in by the shim before the process runs, at every start. Empty for host, none and
+    /// container:<id> network modes.
+    pub endpoints: Vec<EndpointSpec>,
     pub mounts: Vec<MountSpec>,
     /// Propagation of the container's mounts: "" (rprivate), "rslave" (a mount asks for slave:
     /// host mounts reach the container) or "shared" (a mount asks for shared: the bind sources
@@ -88,6 +92,7 @@ impl Default for ContainerSpec {
             namespaces: Namespaces::default(),
             resources: Resources::default(),
             network: NetworkFiles::default(),
+            endpoints: Vec::new(),
             mounts: Vec::new(),
             root_propagation: String::new(),
             shm_size: 0,
@@ -300,6 +305,27 @@ pub struct NetworkFiles {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+}
+
+/// One endpoint of a container on a bridge network: what the shim needs to plug it in with no
+/// API process alive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct EndpointSpec {
+    pub network_id: String,
+    pub network_name: String,
+    /// The network's Linux bridge.
+    pub bridge: String,
+    /// The container's IPv4 address and the subnet's prefix length.
+    pub address: String,
+    pub prefix_len: u8,
+    /// The network's gateway (the bridge's address).
+    pub gateway: String,
+    /// An internal network: no default route out.
+    pub internal: bool,
+    /// "02:42:..."
+    pub mac: String,
+    pub aliases: Vec<String>,
 }
 
 /// A mount inside the container (bind, tmpfs, ...); volumes are resolved to binds by the caller.

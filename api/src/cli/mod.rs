@@ -11,6 +11,7 @@ mod inspect;
 mod lifecycle;
 mod list;
 mod logs;
+mod network;
 mod serve;
 mod status;
 mod storage_flags;
@@ -111,6 +112,9 @@ pub enum Command {
     Rmi(images::RmiArgs),
     /// Give an image another name: SOURCE TARGET.
     Tag(images::TagArgs),
+    /// Manage networks (`berth network ls`, `rm`, `teardown`).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Manage volumes: create, ls, inspect, rm, prune.
     #[command(subcommand)]
     Volume(volumes::VolumeCommand),
@@ -223,6 +227,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => images::import(g, args),
         Command::Rmi(args) => images::rmi(g, args),
         Command::Tag(args) => images::tag(g, args),
+        Command::Network(cmd) => network::run(g, cmd),
         Command::Volume(cmd) => volumes::run(g, cmd),
         Command::Completion(args) => completion::run(args),
     }

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod images;
 #[allow(unsafe_code)]
 mod listener;
+pub mod networks;
 pub mod ops;
 pub mod query;
 pub mod server;
@@ -108,6 +109,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(container_fs::routes());
     all.extend(commit::routes());
     all.extend(volumes::routes());
+    all.extend(networks::routes());
     all.extend(archive::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...

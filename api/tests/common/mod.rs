@@ -211,6 +211,10 @@ impl Drop for Berth {
             let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
             let _ = child.wait();
         }
+        // The root's bridges and firewall table (the default bridge is made on first use).
+        if let Err(e) = berth_shim::net::teardown(&self.root()) {
+            eprintln!("cleanup: network teardown: {e}");
+        }
     }
 }
 

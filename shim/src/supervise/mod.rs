@@ -119,6 +119,8 @@ struct Supervisor {
     health: Option<crate::health::HealthMonitor>,
     /// The eBPF watch of the container's cgroup.
     watch: crate::monitor::Watch,
+    /// The endpoints plugged in at the last start.
+    attached: Vec<crate::net::Attached>,
 }
 
 impl Supervisor {
@@ -176,7 +178,7 @@ impl Supervisor {
             let _ = cgroup.remove();
             return Err(fail("applying resource limits", e));
         }
-        crate::rootfs::write_network_files(&spec, &cpaths)
+        crate::rootfs::write_network_files(&spec, &cpaths, &args.paths.root)
             .map_err(|e| fail("writing /etc files", e))?;
         let log = JsonFileWriter::open(&cpaths.log(), &spec.log)
             .map_err(|e| fail("opening the log", e))?;
@@ -217,6 +219,7 @@ impl Supervisor {
             prepared,
             health: spec_health,
             watch,
+            attached: Vec::new(),
         })
     }
 
@@ -249,7 +252,7 @@ impl Supervisor {
             sys::Forked::Parent { child } => child,
         };
         drop((go_r, err_w, child_io));
-        let placed = self.place(pid);
+        let placed = self.place(pid).and_then(|()| self.plug_network(pid));
         if let Err(failure) = placed {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = sys::waitpid(pid, 0);
@@ -345,6 +348,26 @@ impl Supervisor {
             std::fs::write(format!("/proc/{pid}/gid_map"), map(&userns.gid_map))
                 .map_err(|e| fail("writing gid_map", e))?;
         }
+        Ok(())
+    }
+
+    /// Plug the container's endpoints into its new network namespace, before its process runs.
+    /// The list is read again from `config.json` at every start: a connect or disconnect while
+    /// the container was stopped (or waiting to restart) changed it. `self.attached` is where
+    /// the later per-endpoint steps (ports, shaping, counters) find the veths.
+    fn plug_network(&mut self, pid: i32) -> Result<(), InitFailure> {
+        self.attached.clear();
+        if self.spec.namespaces.net != crate::spec::NsMode::Private {
+            return Ok(());
+        }
+        if let Ok(data) = std::fs::read(self.cpaths.config()) {
+            if let Ok(now) = serde_json::from_slice::<ContainerSpec>(&data) {
+                self.spec.endpoints = now.endpoints;
+            }
+        }
+        self.attached =
+            crate::net::attach_all(&self.root, &self.spec.id, pid, &self.spec.endpoints)
+                .map_err(|e| fail("connecting the container to its networks", e))?;
         Ok(())
     }
 
@@ -636,6 +659,11 @@ impl Supervisor {
             self.event("destroy", &[]);
             if let Err(e) = crate::remove::remove_container_files(&self.cpaths) {
                 eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
+            }
+            // After the files, which a `docker run --rm` waits for: the addresses are nobody
+            // else's until freed here (or reclaimed by a sweep, should the shim die first).
+            if let Err(e) = crate::net::release_container(&self.root, &self.cpaths.id) {
+                eprintln!("berth-shim {}: releasing addresses: {e}", self.cpaths.id);
             }
         }
         if let Err(e) = self.cgroup.remove() {

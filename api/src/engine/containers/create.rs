@@ -42,6 +42,7 @@ impl Engine {
         // Held until the container appears: a volume it will use is not removed meanwhile.
         let volumes_lock = self.volumes_lock()?;
         let (record, spec) = translate(&id, &body, &image, &self.paths.root)?;
+        let plan = self.plan_networks(&body.host_config, &body.networking_config)?;
 
         let names = self.names();
         let lock = names.lock()?;
@@ -58,8 +59,10 @@ impl Engine {
             name: format!("/{name}"),
             ..record
         };
+        let endpoints = self.allocate_endpoints(&id, &name, &plan)?;
         let spec = ContainerSpec {
             name: name.clone(),
+            endpoints,
             ..spec
         };
         // Build the directory aside, then rename it into place: it appears whole or not at all.
@@ -73,19 +76,29 @@ impl Engine {
             berth_shim::fsutil::write_atomic(&tmp.join("config.json"), &sp)?;
             Ok(())
         };
-        if let Err(e) = write() {
+        let undo = |lock: Option<&super::super::names::NamesLock<'_>>| {
+            if let Some(lock) = lock {
+                lock.release(&name, &id);
+            }
             let _ = std::fs::remove_dir_all(&tmp);
+            self.release_endpoints(&id);
+        };
+        if let Err(e) = write() {
+            undo(None);
             return Err(EngineError::system("creating the container", e));
         }
-        lock.reserve(&name, &id)?;
+        if let Err(e) = lock.reserve(&name, &id) {
+            undo(None);
+            return Err(e);
+        }
         if let Err(e) = std::fs::rename(&tmp, containers.join(&id)) {
-            lock.release(&name, &id);
-            let _ = std::fs::remove_dir_all(&tmp);
+            undo(Some(&lock));
             return Err(EngineError::system("creating the container", e));
         }
         drop(lock);
         drop(volumes_lock);
         self.container_event(&id, "create", &[]);
+        self.announce_endpoints(&id, &spec.endpoints);
         Ok(Created {
             id,
             warnings: Vec::new(),

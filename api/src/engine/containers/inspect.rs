@@ -65,14 +65,12 @@ fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {
         c.entry("Labels").or_insert(json!({}));
         c.entry("OnBuild").or_insert(Value::Null);
     }
-    let network_mode = r.host_config.network_mode.clone();
-    let networks = if network_mode == "host"
-        || network_mode == "none"
-        || network_mode.starts_with("container:")
-    {
-        json!({})
-    } else {
-        json!({ "bridge": endpoint(&r.id) })
+    let (networks, bridge) = engine.container_networks(&r.id, &r.host_config.network_mode);
+    let top = |k: &str| -> Value {
+        bridge
+            .as_ref()
+            .and_then(|b| b.get(k).cloned())
+            .unwrap_or(json!(""))
     };
     // Records written before mount points were kept show their binds.
     let mounts: Vec<Value> = if !r.mount_points.is_empty() {
@@ -133,34 +131,15 @@ fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {
             "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": Value::Null,
             "SecondaryIPv6Addresses": Value::Null,
-            "EndpointID": "",
-            "Gateway": "",
+            "EndpointID": top("EndpointID"),
+            "Gateway": top("Gateway"),
             "GlobalIPv6Address": "",
             "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
+            "IPAddress": top("IPAddress"),
+            "IPPrefixLen": bridge.as_ref().and_then(|b| b.get("IPPrefixLen").cloned()).unwrap_or(json!(0)),
             "IPv6Gateway": "",
-            "MacAddress": "",
+            "MacAddress": top("MacAddress"),
             "Networks": networks,
         },
-    })
-}
-
-fn endpoint(id: &str) -> Value {
-    json!({
-        "IPAMConfig": Value::Null,
-        "Links": Value::Null,
-        "Aliases": Value::Null,
-        "MacAddress": "",
-        "NetworkID": "",
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DriverOpts": Value::Null,
-        "DNSNames": [id.get(..12).unwrap_or(id)],
     })
 }

@@ -344,6 +344,7 @@ impl Engine {
             lock.release(&r.name, &id);
         }
         drop(lock);
+        self.release_endpoints(&id);
         if let Some(r) = record.filter(|_| volumes) {
             let names: Vec<String> = r
                 .mount_points
@@ -385,6 +386,7 @@ impl Engine {
         }
         lock.release(&old, &id);
         drop(lock);
+        self.rename_endpoints(&id, new);
         self.container_event(&id, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

@@ -1,0 +1,533 @@
+//! Networks as Docker clients see them: the predefined `bridge`, `host` and `none`, and
+//! user-defined bridge networks. Records, addresses and kernel objects are the shim crate's
+//! (`berth_shim::net`), so a shim with no API alive can plug a container in and free its
+//! addresses; this module checks requests, keeps dockerd's rules and shapes the JSON.
+
+pub mod endpoints;
+
+use super::events::Filters;
+use super::{Engine, EngineError, Result};
+use berth_shim::net::store::{Locked, NetworkRecord, Store, NETWORK_VERSION};
+use berth_shim::net::{self, NetError, NewNetwork};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The names berth creates itself.
+pub const PREDEFINED: [&str; 3] = ["bridge", "host", "none"];
+
+/// `POST /networks/create`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateNetwork {
+    pub name: String,
+    pub check_duplicate: Option<bool>,
+    pub driver: String,
+    pub internal: bool,
+    pub attachable: bool,
+    pub ingress: bool,
+    #[serde(rename = "IPAM")]
+    pub ipam: Option<IpamJson>,
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: Option<bool>,
+    pub options: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamJson {
+    pub driver: String,
+    pub config: Option<Vec<IpamConfigJson>>,
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamConfigJson {
+    pub subnet: String,
+    #[serde(rename = "IPRange")]
+    pub ip_range: String,
+    pub gateway: String,
+}
+
+/// The store's errors as Docker's.
+pub(crate) fn net_error(e: NetError) -> EngineError {
+    match e {
+        NetError::Invalid(m) => EngineError::InvalidParameter(m),
+        NetError::InUse(m) => EngineError::Forbidden(m),
+        NetError::Exhausted(m) => EngineError::Forbidden(m),
+        other => EngineError::System(other.to_string()),
+    }
+}
+
+fn not_found(reference: &str) -> EngineError {
+    EngineError::NotFound(format!("network {reference} not found"))
+}
+
+impl Engine {
+    pub(crate) fn net_store(&self) -> Store {
+        Store::new(&self.paths.root)
+    }
+
+    /// Create `bridge`, `host` and `none` when this root has them not yet (under the lock).
+    pub(crate) fn ensure_predefined(&self, locked: &Locked<'_>) -> Result<()> {
+        let have: Vec<String> = locked
+            .list()
+            .into_iter()
+            .filter(|n| n.predefined)
+            .map(|n| n.name)
+            .collect();
+        if !have.iter().any(|n| n == "bridge") {
+            let mut options = BTreeMap::new();
+            options.insert(
+                "com.docker.network.bridge.default_bridge".to_string(),
+                "true".to_string(),
+            );
+            options.insert(
+                "com.docker.network.bridge.enable_ip_masquerade".to_string(),
+                "true".to_string(),
+            );
+            let rec = net::create_bridge_network(
+                &self.paths.root,
+                locked,
+                NewNetwork {
+                    name: "bridge".into(),
+                    predefined: true,
+                    options,
+                    ..NewNetwork::default()
+                },
+            )
+            .map_err(net_error)?;
+            let mut rec = rec;
+            rec.options.insert(
+                "com.docker.network.bridge.name".to_string(),
+                rec.bridge.clone(),
+            );
+            locked.save(&rec).map_err(net_error)?;
+        }
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if !have.iter().any(|n| n == name) {
+                let rec = NetworkRecord {
+                    version: NETWORK_VERSION,
+                    id: net::random_id(),
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: berth_shim::state::now_rfc3339(),
+                    predefined: true,
+                    ..NetworkRecord::default()
+                };
+                locked.save(&rec).map_err(net_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every network, the predefined ones made first if needed.
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        let store = self.net_store();
+        let locked = store.lock().map_err(net_error)?;
+        self.ensure_predefined(&locked)?;
+        Ok(locked.list())
+    }
+
+    /// A network by full id, name, or unique id prefix (dockerd's order). `default` is `bridge`.
+    pub fn network(&self, reference: &str) -> Result<NetworkRecord> {
+        let all = self.networks()?;
+        find(&all, reference)
+            .cloned()
+            .ok_or_else(|| not_found(reference))
+    }
+
+    /// docker network create.
+    pub fn create_network(&self, req: CreateNetwork) -> Result<NetworkRecord> {
+        if req.name.is_empty() {
+            return Err(EngineError::InvalidParameter(
+                "invalid name: name is empty".into(),
+            ));
+        }
+        let mut chars = req.name.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                req.name
+            )));
+        }
+        let driver = if req.driver.is_empty() {
+            "bridge"
+        } else {
+            req.driver.as_str()
+        };
+        match driver {
+            "bridge" => {}
+            "host" | "null" => {
+                return Err(EngineError::Forbidden(format!(
+                    "only one instance of \"{driver}\" network is allowed"
+                )))
+            }
+            other => {
+                return Err(EngineError::NotFound(format!(
+                    "could not find plugin {other} in v1 plugin registry: plugin not found"
+                )))
+            }
+        }
+        if req.ingress {
+            return Err(EngineError::Forbidden(
+                "ingress networks need swarm mode, which berth does not have".into(),
+            ));
+        }
+        if req.enable_ipv6 == Some(true) {
+            return Err(EngineError::NotImplemented(
+                "IPv6 networks are not supported by berth".into(),
+            ));
+        }
+        let ipam = req.ipam.clone().unwrap_or_default();
+        if !ipam.driver.is_empty() && ipam.driver != "default" {
+            return Err(EngineError::NotFound(format!(
+                "could not find plugin {} in v1 plugin registry: plugin not found",
+                ipam.driver
+            )));
+        }
+        let configs = ipam.config.unwrap_or_default();
+        if configs.len() > 1 {
+            return Err(EngineError::NotImplemented(
+                "berth networks have one IPv4 subnet".into(),
+            ));
+        }
+        let config = configs.into_iter().next().unwrap_or_default();
+        if config.subnet.is_empty() && (!config.gateway.is_empty() || !config.ip_range.is_empty()) {
+            return Err(EngineError::InvalidParameter(
+                "invalid pool request: a gateway or range needs a subnet".into(),
+            ));
+        }
+        let store = self.net_store();
+        let locked = store.lock().map_err(net_error)?;
+        self.ensure_predefined(&locked)?;
+        if locked.list().iter().any(|n| n.name == req.name) {
+            return Err(EngineError::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let rec = net::create_bridge_network(
+            &self.paths.root,
+            &locked,
+            NewNetwork {
+                name: req.name.clone(),
+                internal: req.internal,
+                attachable: req.attachable,
+                predefined: false,
+                subnet: config.subnet,
+                gateway: config.gateway,
+                ip_range: config.ip_range,
+                labels: req.labels.unwrap_or_default(),
+                options: req.options.unwrap_or_default(),
+            },
+        )
+        .map_err(net_error)?;
+        drop(locked);
+        self.network_event(&rec, "create", None);
+        Ok(rec)
+    }
+
+    /// docker network rm: 403 for a predefined network or one with endpoints.
+    pub fn remove_network(&self, reference: &str) -> Result<()> {
+        let store = self.net_store();
+        let locked = store.lock().map_err(net_error)?;
+        self.ensure_predefined(&locked)?;
+        let all = locked.list();
+        let rec = find(&all, reference).ok_or_else(|| not_found(reference))?;
+        if rec.predefined {
+            return Err(EngineError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                rec.name
+            )));
+        }
+        let containers = self.paths.containers();
+        if rec
+            .endpoints
+            .keys()
+            .any(|cid| containers.join(cid).exists())
+        {
+            return Err(EngineError::Forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                rec.name, rec.id
+            )));
+        }
+        // The bridge first: a process killed in between leaves a record whose bridge the next
+        // container start makes again, never a bridge that nothing names.
+        net::delete_bridge(&rec.bridge).map_err(net_error)?;
+        locked.delete(&rec.id).map_err(net_error)?;
+        net::firewall::sync(&self.paths.root).map_err(net_error)?;
+        drop(locked);
+        self.network_event(rec, "destroy", None);
+        Ok(())
+    }
+
+    /// docker network prune: user-defined networks no container uses, matching the filters
+    /// (`label`, `label!`, `until`). Returns the names removed.
+    pub fn prune_networks(&self, filters: &Filters) -> Result<Vec<String>> {
+        for k in filters.keys() {
+            if !matches!(k.as_str(), "label" | "label!" | "until") {
+                return Err(EngineError::InvalidParameter(format!(
+                    "invalid filter '{k}'"
+                )));
+            }
+        }
+        let until = match filters.get("until").and_then(|v| v.first()) {
+            Some(u) => Some(super::images::prune::parse_until(u).ok_or_else(|| {
+                EngineError::InvalidParameter(format!("invalid filter 'until={u}'"))
+            })?),
+            None => None,
+        };
+        let containers = self.paths.containers();
+        let mut removed = Vec::new();
+        for rec in self.networks()? {
+            if rec.predefined
+                || rec.endpoints.keys().any(|c| containers.join(c).exists())
+                || !labels_match(filters, &rec.labels)
+            {
+                continue;
+            }
+            if let Some(until) = until {
+                let created = crate::engine::containers::logs::parse_time_arg(&rec.created)
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs() as i64);
+                if created.is_some_and(|c| c >= until) {
+                    continue;
+                }
+            }
+            match self.remove_network(&rec.id) {
+                Ok(()) => removed.push(rec.name.clone()),
+                Err(EngineError::Forbidden(_)) | Err(EngineError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// docker network ls, with dockerd's filters: name (substring), id (prefix), label,
+    /// driver, type (custom|builtin), dangling.
+    pub fn list_networks(&self, filters: &Filters) -> Result<Vec<NetworkRecord>> {
+        for (k, vals) in filters {
+            match k.as_str() {
+                "name" | "id" | "label" | "driver" | "scope" => {}
+                "type" => {
+                    if let Some(v) = vals
+                        .iter()
+                        .find(|v| !matches!(v.as_str(), "custom" | "builtin"))
+                    {
+                        return Err(EngineError::InvalidParameter(format!(
+                            "invalid filter: 'type'='{v}'"
+                        )));
+                    }
+                }
+                "dangling" => {
+                    if let Some(v) = vals
+                        .iter()
+                        .find(|v| !matches!(v.as_str(), "true" | "false" | "1" | "0"))
+                    {
+                        return Err(EngineError::InvalidParameter(format!(
+                            "invalid filter 'dangling={v}'"
+                        )));
+                    }
+                }
+                other => {
+                    return Err(EngineError::InvalidParameter(format!(
+                        "invalid filter '{other}'"
+                    )))
+                }
+            }
+        }
+        let containers = self.paths.containers();
+        let any = |key: &str, f: &dyn Fn(&str) -> bool| match filters.get(key) {
+            None => true,
+            Some(vals) => vals.iter().any(|v| f(v)),
+        };
+        Ok(self
+            .networks()?
+            .into_iter()
+            .filter(|n| any("name", &|v| n.name.contains(v)))
+            .filter(|n| any("id", &|v| n.id.starts_with(v)))
+            .filter(|n| any("driver", &|v| n.driver == v))
+            .filter(|_| any("scope", &|v| v == "local"))
+            .filter(|n| any("type", &|v| (v == "builtin") == n.predefined))
+            .filter(|n| {
+                any("dangling", &|v| {
+                    let used = n.endpoints.keys().any(|c| containers.join(c).exists());
+                    let want_dangling = matches!(v, "true" | "1");
+                    want_dangling == (!used && !n.predefined)
+                })
+            })
+            .filter(|n| labels_match(filters, &n.labels))
+            .collect())
+    }
+
+    /// Docker's network object. `with_containers` for inspect (list leaves it empty).
+    pub fn network_json(&self, n: &NetworkRecord, with_containers: bool) -> Value {
+        let mut containers = serde_json::Map::new();
+        let prefix = n.subnet().map(|s| s.prefix).unwrap_or(0);
+        if with_containers {
+            let dirs = self.paths.containers();
+            for (cid, ep) in &n.endpoints {
+                if !dirs.join(cid).exists() {
+                    continue;
+                }
+                containers.insert(
+                    cid.clone(),
+                    json!({
+                        "Name": ep.container_name,
+                        "EndpointID": ep.endpoint_id,
+                        "MacAddress": ep.mac,
+                        "IPv4Address": if ep.ip.is_empty() { String::new() } else { format!("{}/{prefix}", ep.ip) },
+                        "IPv6Address": "",
+                    }),
+                );
+            }
+        }
+        let mut config = serde_json::Map::new();
+        if !n.subnet.is_empty() {
+            config.insert("Subnet".into(), json!(n.subnet));
+            if !n.ip_range.is_empty() {
+                config.insert("IPRange".into(), json!(n.ip_range));
+            }
+            config.insert("Gateway".into(), json!(n.gateway));
+        }
+        json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created,
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv4": true,
+            "EnableIPv6": false,
+            "IPAM": {
+                "Driver": "default",
+                "Options": if n.predefined { Value::Null } else { json!({}) },
+                "Config": if config.is_empty() { json!([]) } else { json!([config]) },
+            },
+            "Internal": n.internal,
+            "Attachable": n.attachable,
+            "Ingress": false,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": n.options,
+            "Labels": n.labels,
+        })
+    }
+
+    /// At an API process's start: reclaim the addresses of containers that are gone.
+    pub(crate) fn sweep_networks(&self) {
+        let store = self.net_store();
+        if !store.dir.is_dir() {
+            return;
+        }
+        let Ok(locked) = store.lock() else { return };
+        if let Ok(changed) = locked.reclaim(&self.paths.containers()) {
+            let all = locked.list();
+            for rec in &changed {
+                net::hosts::refresh(&self.paths, rec, &all);
+            }
+        }
+    }
+
+    /// A container was renamed: its peers know it by the new name.
+    pub(crate) fn rename_endpoints(&self, id: &str, name: &str) {
+        let store = self.net_store();
+        let Ok(locked) = store.lock() else { return };
+        if let Ok(changed) = locked.rename(id, name) {
+            let all = locked.list();
+            for rec in &changed {
+                net::hosts::refresh(&self.paths, rec, &all);
+            }
+        }
+    }
+
+    /// Log a network event (create, connect, disconnect, destroy).
+    pub(crate) fn network_event(&self, n: &NetworkRecord, action: &str, container: Option<&str>) {
+        let ev = berth_shim::events::Event::network(&n.id, action, &n.name, &n.driver, container);
+        self.log_event(ev);
+    }
+}
+
+/// dockerd's lookup order: full id, exact name, unique id prefix.
+pub fn find<'a>(all: &'a [NetworkRecord], reference: &str) -> Option<&'a NetworkRecord> {
+    let reference = if reference == "default" {
+        "bridge"
+    } else {
+        reference
+    };
+    if reference.is_empty() {
+        return None;
+    }
+    all.iter()
+        .find(|n| n.id == reference)
+        .or_else(|| all.iter().find(|n| n.name == reference))
+        .or_else(|| {
+            let mut m = all.iter().filter(|n| n.id.starts_with(reference));
+            match (m.next(), m.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        })
+}
+
+/// The `label` (key or key=value, all must hold) and `label!` (none may hold) filters.
+fn labels_match(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
+    let holds = |l: &String| match l.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(l.as_str()),
+    };
+    filters
+        .get("label")
+        .is_none_or(|vals| vals.iter().all(holds))
+        && filters
+            .get("label!")
+            .is_none_or(|vals| !vals.iter().any(holds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, id: &str) -> NetworkRecord {
+        NetworkRecord {
+            name: name.into(),
+            id: id.into(),
+            ..NetworkRecord::default()
+        }
+    }
+
+    #[test]
+    fn networks_are_found_by_id_name_and_prefix() {
+        let all = vec![
+            rec("bridge", "abc1"),
+            rec("abc", "abd2"),
+            rec("web", "ff00"),
+        ];
+        assert_eq!(find(&all, "default").unwrap().name, "bridge");
+        assert_eq!(
+            find(&all, "abc").unwrap().id,
+            "abd2",
+            "a name before a prefix"
+        );
+        assert_eq!(find(&all, "ff").unwrap().name, "web");
+        assert!(find(&all, "ab").is_none(), "an ambiguous prefix");
+        assert!(find(&all, "").is_none());
+    }
+
+    #[test]
+    fn label_filters() {
+        let mut labels = BTreeMap::new();
+        labels.insert("a".to_string(), "1".to_string());
+        let f = crate::http::query::parse_filters(Some(r#"{"label":["a=1"]}"#)).unwrap();
+        assert!(labels_match(&f, &labels));
+        let f = crate::http::query::parse_filters(Some(r#"{"label!":["a"]}"#)).unwrap();
+        assert!(!labels_match(&f, &labels));
+        let f = crate::http::query::parse_filters(Some(r#"{"label":["b"]}"#)).unwrap();
+        assert!(!labels_match(&f, &labels));
+    }
+}

@@ -1,0 +1,137 @@
+//! Names without a resolver daemon: the /etc/hosts of every container on a user-defined network
+//! lists the others (name, short id, aliases) with their addresses. It is written whole when
+//! the container starts, and rewritten in place (it is bind-mounted, so a rename would not
+//! reach the container) for every member whenever a container joins or leaves the network,
+//! under the network store's lock.
+
+use super::store::NetworkRecord;
+use crate::paths::Paths;
+use crate::spec::ContainerSpec;
+use std::io::Write;
+
+const LOCALHOST: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+    fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+    ff02::2\tip6-allrouters\n";
+
+/// The /etc/hosts of container `spec`, given the records of the networks it is on.
+pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
+    let mut out = String::from(LOCALHOST);
+    for entry in &spec.network.extra_hosts {
+        if let Some((name, ip)) = entry.split_once(':') {
+            out.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    let hostname = if spec.hostname.is_empty() {
+        spec.id.chars().take(12).collect()
+    } else {
+        spec.hostname.clone()
+    };
+    let own_names = if spec.domainname.is_empty() {
+        hostname
+    } else {
+        format!("{hostname}.{} {hostname}", spec.domainname)
+    };
+    if let Some(ep) = spec.endpoints.first().filter(|e| !e.address.is_empty()) {
+        out.push_str(&format!("{}\t{own_names}\n", ep.address));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for net in networks.iter().filter(|n| n.resolves_names()) {
+        if !net.endpoints.contains_key(&spec.id) {
+            continue;
+        }
+        for (cid, ep) in &net.endpoints {
+            if cid == &spec.id || ep.ip.is_empty() {
+                continue;
+            }
+            let mut names = vec![
+                ep.container_name.clone(),
+                cid[..12.min(cid.len())].to_string(),
+            ];
+            names.extend(ep.aliases.iter().cloned());
+            names.retain(|n| !n.is_empty());
+            let line = format!("{}\t{}\n", ep.ip, names.join(" "));
+            if !seen.contains(&line) {
+                out.push_str(&line);
+                seen.push(line);
+            }
+        }
+    }
+    out
+}
+
+/// Rewrite, in place, the /etc/hosts of every container on `net` (call under the store's lock,
+/// with the records as they now are). A container whose files are gone is skipped.
+pub fn refresh(paths: &Paths, net: &NetworkRecord, networks: &[NetworkRecord]) {
+    if !net.resolves_names() {
+        return;
+    }
+    for cid in net.endpoints.keys() {
+        refresh_one(paths, cid, networks);
+    }
+}
+
+/// Rewrite one container's /etc/hosts in place.
+pub fn refresh_one(paths: &Paths, id: &str, networks: &[NetworkRecord]) {
+    let cpaths = paths.container(id);
+    let Ok(data) = std::fs::read(cpaths.config()) else {
+        return;
+    };
+    let Ok(spec) = serde_json::from_slice::<ContainerSpec>(&data) else {
+        return;
+    };
+    let text = content(&spec, networks);
+    // Not a rename: the file is bind-mounted into the running container.
+    let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(cpaths.hosts()) else {
+        return;
+    };
+    if f.write_all(text.as_bytes()).is_ok() {
+        let _ = f.set_len(text.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::store::EndpointRecord;
+    use crate::spec::EndpointSpec;
+
+    #[test]
+    fn peers_are_listed_by_name_short_id_and_alias() {
+        let (me, peer) = ("1".repeat(64), "2".repeat(64));
+        let ep = |name: &str, ip: &str, aliases: &[&str]| EndpointRecord {
+            container_name: name.into(),
+            ip: ip.into(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            ..EndpointRecord::default()
+        };
+        let mut net = NetworkRecord {
+            driver: "bridge".into(),
+            ..NetworkRecord::default()
+        };
+        net.endpoints.insert(me.clone(), ep("me", "10.1.0.2", &[]));
+        net.endpoints
+            .insert(peer.clone(), ep("web", "10.1.0.3", &["www"]));
+        let spec = ContainerSpec {
+            id: me.clone(),
+            hostname: "box".into(),
+            endpoints: vec![EndpointSpec {
+                address: "10.1.0.2".into(),
+                ..EndpointSpec::default()
+            }],
+            network: crate::spec::NetworkFiles {
+                extra_hosts: vec!["db:10.9.9.9".into()],
+                ..Default::default()
+            },
+            ..ContainerSpec::default()
+        };
+        let text = content(&spec, std::slice::from_ref(&net));
+        assert!(text.starts_with("127.0.0.1\tlocalhost\n"), "{text}");
+        assert!(text.contains("10.9.9.9\tdb\n"), "{text}");
+        assert!(text.contains("10.1.0.2\tbox\n"), "{text}");
+        assert!(text.contains("10.1.0.3\tweb 222222222222 www\n"), "{text}");
+        // The default bridge resolves no names.
+        net.predefined = true;
+        let text = content(&spec, &[net]);
+        assert!(!text.contains("web"), "{text}");
+    }
+}
