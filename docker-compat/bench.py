@@ -196,6 +196,10 @@ def main():
         print("== docker run --rm busybox true (median of %d)" % args.runs)
         berth_run = timed(b.env, ["run", "--rm", "busybox", "true"], args.runs)
         print(f"berth   {berth_run:8.1f} ms")
+        # dockerd here runs with --bridge=none: berth's figure above includes its default bridge
+        # (a veth, an address, the IPAM record); this one is the same run without a network.
+        berth_none = timed(b.env, ["run", "--rm", "--network", "none", "busybox", "true"], args.runs)
+        print(f"berth --network none {berth_none:8.1f} ms   the default bridge costs {berth_run - berth_none:+.1f} ms")
         if d:
             dockerd_run = timed(d.env, ["run", "--rm", "busybox", "true"], args.runs)
             print(f"dockerd {dockerd_run:8.1f} ms   berth/dockerd = {berth_run / dockerd_run:.2f} (goal <= 0.33)")

@@ -125,6 +125,8 @@ def net_connect_and_disconnect_a_running_container(b):
         check("eth1" not in after, f"eth1 after disconnect: {after}")
         gone = b.docker("exec", "napp", "sh", "-c", "timeout 3 wget -q -O - http://ndb/; exit $?")
         check(gone.returncode != 0, "ndb still reachable after disconnect")
+        hosts = b.out("exec", "ndb", "cat", "/etc/hosts")
+        check("napp" not in hosts, f"the peer still names napp after it left: {hosts}")
         nets = json.loads(b.out("inspect", "-f", "{{json .NetworkSettings.Networks}}", "napp"))
         check(set(nets) == {"bridge"}, f"{nets}")
         # A stopped container connects too, and has the interface when it starts.

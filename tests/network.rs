@@ -112,6 +112,33 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias() {
 }
 
 #[test]
+fn a_leftover_link_of_the_same_name_is_replaced() {
+    let env = TestEnv::new();
+    let _teardown = Teardown(env.paths.root.clone());
+    let n = new_network(&env, "leftover", false);
+    let mut spec = env.spec(&["sh", "-c", "ip -4 -o addr show eth0"]);
+    join(&env, &mut spec, &n.id, &[]);
+    // What a process killed after creating the host end would have left.
+    let name = net::host_veth_name(&spec.id, &n.id);
+    let peer = format!("vp{}", &spec.id[..10]);
+    let made = std::process::Command::new("ip")
+        .args(["link", "add", &name, "type", "veth", "peer", "name", &peer])
+        .status()
+        .unwrap();
+    assert!(made.success(), "ip link add {name}");
+    let (code, out) = env.run_to_end(&spec);
+    assert_eq!(code, 0, "output: {out}");
+    assert!(
+        out.contains(&spec.endpoints[0].address),
+        "eth0 has no address: {out}"
+    );
+    assert!(!link_exists(&peer), "the leftover pair was not deleted");
+    env.eventually("the veth to go with the container", LONG, || {
+        !link_exists(&name)
+    });
+}
+
+#[test]
 fn endpoints_are_plugged_in_again_at_every_restart() {
     let env = TestEnv::new();
     let _teardown = Teardown(env.paths.root.clone());

@@ -244,3 +244,65 @@ async fn dockerd_codes_messages_and_events() {
         "network events"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_api_process_reclaims_what_a_killed_one_allocated() {
+    let mut b = Berth::with_busybox().await;
+    let r = b
+        .post_json(
+            "/networks/create",
+            &json!({"Name": "crash", "IPAM": {"Config": [{"Subnet": "10.214.92.0/30"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let net_id = r.json()["Id"].as_str().unwrap().to_string();
+    // A create killed after its allocation and before its container appeared: the /30's only
+    // address held by a container that does not exist, allocated long ago.
+    b.kill_server();
+    {
+        let store = berth_shim::net::store::Store::new(&b.root());
+        let locked = store.lock().unwrap();
+        let mut rec = locked.get(&net_id).unwrap();
+        rec.endpoints.insert(
+            "f".repeat(64),
+            berth_shim::net::store::EndpointRecord {
+                container_name: "ghost".into(),
+                ip: "10.214.92.2".into(),
+                created: 0,
+                ..Default::default()
+            },
+        );
+        locked.save(&rec).unwrap();
+    }
+    b.serve();
+    // The new process's start-up sweep frees it, with no request needed.
+    let store = berth_shim::net::store::Store::new(&b.root());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store
+        .get(&net_id)
+        .unwrap()
+        .endpoints
+        .contains_key(&"f".repeat(64))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep did not reclaim the ghost's address"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let cfg = json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "crash"}});
+    let id = b.create(None, &cfg).await;
+    let ip = ip_of(&b.inspect(&id).await, "crash");
+    assert_eq!(
+        ip, "10.214.92.2",
+        "the ghost's address was not handed out again"
+    );
+    let net = b.get("/networks/crash").await.json();
+    assert!(
+        !net["Containers"]
+            .as_object()
+            .unwrap()
+            .contains_key(&"f".repeat(64)),
+        "{net}"
+    );
+}

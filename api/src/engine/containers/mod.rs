@@ -75,8 +75,10 @@ impl Engine {
 
     /// Delete what a process killed mid-way left behind, none of which clients ever see:
     /// containers being created (`.creating-<id>`, older than a minute, so that a create in
-    /// progress is not touched) and removal tombstones (`.removing-<id>`).
+    /// progress is not touched), removal tombstones (`.removing-<id>`), and the network
+    /// addresses of containers that are gone.
     pub fn sweep(&self) {
+        self.sweep_networks();
         let Ok(entries) = std::fs::read_dir(self.paths.containers()) else {
             return;
         };
@@ -92,7 +94,6 @@ impl Engine {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        self.sweep_networks();
     }
 
     /// Find a container by full id, name (with or without '/') or unique id prefix.
