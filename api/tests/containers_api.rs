@@ -464,7 +464,7 @@ async fn list_entry(b: &Berth, id: &str) -> Value {
 /// its own is never believed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_entries_follow_the_record() {
-    let b = Berth::with_busybox().await;
+    let mut b = Berth::with_busybox().await;
     let id = b
         .create(
             Some("first"),
@@ -513,7 +513,24 @@ async fn list_entries_follow_the_record() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "rename: {}", r.text());
     assert_eq!(list_entry(&b, &id).await["Names"], json!(["/second"]));
 
-    // A crash right after the record's write leaves the old summary: it must not be shown.
+    // The listing's cache follows the state too.
+    let r = b.post(&format!("/containers/{id}/start")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "start: {}", r.text());
+    assert_eq!(b.wait(&id).await, 0);
+    let e = list_entry(&b, &id).await;
+    assert_eq!(e["State"], "exited", "{e}");
+    assert!(
+        e["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Exited (0)"),
+        "{e}"
+    );
+
+    // A crash right after the record's write leaves the old summary: it must not be shown,
+    // by a server that has not seen the record before either.
+    b.kill_server();
+    b.serve();
     std::fs::write(&summary, &before).unwrap();
     assert_eq!(
         list_entry(&b, &id).await["Names"],

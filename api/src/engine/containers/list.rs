@@ -3,8 +3,27 @@
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::state::{State, Status};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+const STATE_FILE: &str = "state.json";
+
+/// The rows the last listings read, each with the versions of the files it came from. Only a
+/// cache: every listing checks each row against its files (two stats) before using it.
+#[derive(Debug, Default)]
+pub struct ListCache {
+    rows: Mutex<HashMap<String, Arc<CachedRow>>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CachedRow {
+    record: RecordStamp,
+    /// None: the container has no state.json yet (never started).
+    state_file: Option<RecordStamp>,
+    summary: Summary,
+    state: State,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
@@ -124,7 +143,7 @@ impl Engine {
             }
         }
         let mut rows = self.read_all_containers();
-        rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
+        rows.sort_by(|a, b| b.0.summary.created.cmp(&a.0.summary.created));
         let created_of = |reference: &str| -> Result<String> {
             let id = self.lookup(reference)?;
             Ok(self.record(&id)?.created)
@@ -139,7 +158,8 @@ impl Engine {
         };
         let status_filter = opts.filters.get("status");
         let mut out = Vec::new();
-        for (summary, st) in rows {
+        for (row, st) in rows {
+            let summary = &row.summary;
             let r = &summary.entry;
             let f = |k: &str| opts.filters.get(k).filter(|v| !v.is_empty());
             let show_all = opts.all
@@ -216,7 +236,7 @@ impl Engine {
                     continue;
                 }
             }
-            out.push(self.entry(summary.entry, &st, opts.size));
+            out.push(self.entry(&summary.entry, &st, opts.size));
             if opts.limit > 0 && out.len() >= opts.limit as usize {
                 break;
             }
@@ -225,8 +245,8 @@ impl Engine {
     }
 
     /// Every container's summary and state, read on all CPUs (a thousand containers are a few
-    /// thousand small files to read and decode).
-    fn read_all_containers(&self) -> Vec<(Summary, State)> {
+    /// thousand small files to read and decode), and unchanged ones taken from the cache.
+    fn read_all_containers(&self) -> Vec<(Arc<CachedRow>, State)> {
         let ids = self.container_ids();
         // Relative opens from the containers directory: no walk of the long prefix per file.
         let Ok(dir) = std::fs::File::open(self.paths.containers()) else {
@@ -238,7 +258,7 @@ impl Engine {
             .unwrap_or(1)
             .min(ids.len() / 64 + 1);
         let chunk = ids.len().div_ceil(workers.max(1)).max(1);
-        std::thread::scope(|scope| {
+        let rows: Vec<(Arc<CachedRow>, State)> = std::thread::scope(|scope| {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|part| {
@@ -254,58 +274,89 @@ impl Engine {
                 .into_iter()
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
-        })
+        });
+        // Forget removed containers.
+        if let Ok(mut cache) = self.list_cache.rows.lock() {
+            if cache.len() > rows.len() {
+                let listed: std::collections::HashSet<&str> = rows
+                    .iter()
+                    .map(|(r, _)| r.summary.entry.id.as_str())
+                    .collect();
+                cache.retain(|id, _| listed.contains(id.as_str()));
+            }
+        }
+        rows
     }
 
-    /// One container's summary and state, read relative to the containers directory: its
+    /// One container's summary and state, read relative to the containers directory: from the
+    /// cache when neither its `container.json` nor its `state.json` changed since, else its
     /// `summary.json` when that still stands for its `container.json`, else the record itself.
     fn read_for_list(
         &self,
         dir: &std::fs::File,
         id: &str,
         buf: &mut Vec<u8>,
-    ) -> Option<(Summary, State)> {
-        use nix::fcntl::AtFlags;
-        use std::os::fd::AsFd;
+    ) -> Option<(Arc<CachedRow>, State)> {
         // A directory without its record is a container being removed: not listed.
-        let st = nix::sys::stat::fstatat(
-            dir.as_fd(),
-            format!("{id}/{RECORD_FILE}").as_str(),
-            AtFlags::empty(),
-        )
-        .ok()?;
-        let stamp = RecordStamp {
-            ino: st.st_ino,
-            size: st.st_size as u64,
-            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
-        };
-        let summary = match read_at(dir, id, SUMMARY_FILE, buf)
-            .ok()
-            .and_then(|_| serde_json::from_slice::<Summary>(buf).ok())
-        {
-            Some(s) if s.describes(stamp) => s,
-            _ => {
-                read_at(dir, id, RECORD_FILE, buf).ok()?;
-                let rec: ListRecord = serde_json::from_slice(buf).ok()?;
-                Summary::new(&rec, stamp)
-            }
-        };
-        let state = match read_at(dir, id, "state.json", buf) {
-            Ok(()) => serde_json::from_slice::<State>(buf).ok()?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+        let record = stamp_at(dir, id, RECORD_FILE).ok()?;
+        let state_file = match stamp_at(dir, id, STATE_FILE) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(_) => return None,
         };
-        // A live status needs the liveness check (is its shim there?).
-        let state = if state.status.is_live() {
+        let cached = self.list_cache.rows.lock().ok().and_then(|c| {
+            c.get(id)
+                .filter(|r| r.record == record && r.state_file == state_file)
+                .cloned()
+        });
+        let row = match cached {
+            Some(row) => row,
+            None => {
+                let summary = match read_at(dir, id, SUMMARY_FILE, buf)
+                    .ok()
+                    .and_then(|_| serde_json::from_slice::<Summary>(buf).ok())
+                {
+                    Some(s) if s.describes(record) => s,
+                    _ => {
+                        read_at(dir, id, RECORD_FILE, buf).ok()?;
+                        let rec: ListRecord = serde_json::from_slice(buf).ok()?;
+                        Summary::new(&rec, record)
+                    }
+                };
+                let state = match state_file {
+                    None => State::default(),
+                    Some(_) => match read_at(dir, id, STATE_FILE, buf) {
+                        Ok(()) => serde_json::from_slice::<State>(buf).ok()?,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+                        Err(_) => return None,
+                    },
+                };
+                // Stamped with what was seen before the reads: a file replaced in between
+                // differs from its stamp at the next listing and is read again.
+                let row = Arc::new(CachedRow {
+                    record,
+                    state_file,
+                    summary,
+                    state,
+                });
+                if let Ok(mut c) = self.list_cache.rows.lock() {
+                    c.insert(id.to_string(), row.clone());
+                }
+                row
+            }
+        };
+        // A live status needs the liveness check (is its shim there?) at every listing.
+        let state = if row.state.status.is_live() {
             self.state(id).ok()?
         } else {
-            state
+            row.state.clone()
         };
-        Some((summary, state))
+        Some((row, state))
     }
 
     /// The summary completed with what changes while the container lives.
-    fn entry(&self, mut e: ListEntry, st: &State, size: bool) -> ListEntry {
+    fn entry(&self, e: &ListEntry, st: &State, size: bool) -> ListEntry {
+        let mut e = e.clone();
         e.state = st.status.as_str().to_string();
         e.status = human_status(st);
         if size {
@@ -316,6 +367,21 @@ impl Engine {
         }
         e
     }
+}
+
+/// What identifies one version of `<id>/<name>` (every write replaces the file).
+fn stamp_at(dir: &std::fs::File, id: &str, name: &str) -> std::io::Result<RecordStamp> {
+    use std::os::fd::AsFd;
+    let st = nix::sys::stat::fstatat(
+        dir.as_fd(),
+        format!("{id}/{name}").as_str(),
+        nix::fcntl::AtFlags::empty(),
+    )?;
+    Ok(RecordStamp {
+        ino: st.st_ino,
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+    })
 }
 
 /// Read `<id>/<name>` under the containers directory into `buf`.
