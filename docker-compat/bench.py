@@ -175,8 +175,11 @@ def main():
 
         print("== shim memory while a container runs")
         b.out("run", "-d", "--name", "mem", "busybox", "sleep", "1000")
-        print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB, private {figures.get('shim_private_kib')} KiB, "
-              f"anonymous (what each further shim costs) {figures.get('shim_marginal_kib')} KiB")
+        print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB (file-backed {figures.get('shim_rss_file_kib')}, "
+              f"anonymous {figures.get('shim_rss_anon_kib')}), PSS {figures.get('shim_pss_kib')} KiB, "
+              f"private {figures.get('shim_private_kib')} KiB; anonymous is what each further shim costs")
+        print(f"first shim of a fresh root (its seccomp profile compiled): RSS {figures.get('shim_cold_cache_rss_kib')} KiB, "
+              f"anonymous {figures.get('shim_cold_cache_rss_anon_kib')} KiB")
         if d:
             subprocess.run(["docker", "run", "-d", "--name", "mem", "busybox", "sleep", "1000"], env=d.env,
                            check=True, capture_output=True)

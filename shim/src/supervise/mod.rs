@@ -55,6 +55,7 @@ pub fn run(mut args: Args) -> i32 {
         }
         report(&mut args.ready, &Response::Ok);
         sup.awaiting_start = true;
+        sys::release_free_heap();
     } else {
         match sup.start_process() {
             Ok(pid) => report(&mut args.ready, &Response::Started { pid }),
@@ -327,6 +328,8 @@ impl Supervisor {
         }
         // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
         self.event("start", &[]);
+        // What the set-up freed goes back to the kernel: the shim now only carries output.
+        sys::release_free_heap();
         Ok(pid)
     }
 

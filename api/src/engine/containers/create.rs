@@ -72,6 +72,7 @@ impl Engine {
             std::fs::create_dir_all(&tmp)?;
             let rec = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
             berth_shim::fsutil::write_atomic(&tmp.join("container.json"), &rec)?;
+            super::summary::write(&tmp, &record)?;
             let sp = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
             berth_shim::fsutil::write_atomic(&tmp.join("config.json"), &sp)?;
             Ok(())
