@@ -1,6 +1,6 @@
 //! `GET /containers/{id}/syscalls` of a real `berth serve`: the eBPF monitor's counts for a
 //! container running a loop of 1000 `cat /dev/null`, read after it exited, and gone with it;
-//! its 1001 execs of cat as `process_exec` events on `/events`.
+//! its 1001 execs of cat as `process` `exec` events on `/events`.
 //! Needs root, a kernel that loads the programs and `cargo build --workspace` first.
 
 // Each test binary uses part of the shared helpers.
@@ -67,7 +67,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
         .unwrap()
         .as_secs()
         + 1;
-    let filters = common::encode(r#"{"event":["process_exec"],"container":["loop"]}"#);
+    let filters = common::encode(r#"{"type":["process"],"event":["exec"],"container":["loop"]}"#);
     let r = b
         .get(&format!("/events?since=0&until={until}&filters={filters}"))
         .await;
@@ -98,7 +98,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     let e = &execs[0];
     assert_eq!(
         (&e["Type"], &e["Actor"]["ID"]),
-        (&json!("container"), &json!(id)),
+        (&json!("process"), &json!(id)),
         "{e}"
     );
     assert_eq!(e["Actor"]["Attributes"]["name"], "loop", "{e}");
@@ -114,7 +114,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     assert_eq!(b.wait(&quiet).await, 0);
     let v = b.get("/containers/quiet/syscalls").await.json();
     assert!(calls(&v, "execve").0 >= 2, "execve of sh and cat: {v}");
-    let filters = common::encode(r#"{"event":["process_exec"],"container":["quiet"]}"#);
+    let filters = common::encode(r#"{"event":["exec"],"container":["quiet"]}"#);
     let until = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* berth's monitor: syscall counts and exec events for the cgroups in `watched`.
+/* berth's monitor: syscall counts and process and security events for the cgroups in
+ * `watched`.
  *
  * Every hook first looks its task's cgroup v2 id up in `watched`; a task outside berth's
  * containers costs that one lookup. Raw tracepoints are used (no BTF trampolines needed, and
@@ -38,6 +39,32 @@ struct {
 	__type(key, __u64);
 	__array(values, struct ring);
 } rings SEC(".maps");
+
+/* A security call between its sys_enter and sys_exit tracepoints, keyed by pid_tgid: the exit
+ * adds the return value and sends it. LRU: a thread killed inside the call leaves an entry
+ * that the map forgets by itself. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BERTH_MAX_PENDING);
+	__type(key, __u64);
+	__type(value, struct berth_event);
+} pending SEC(".maps");
+
+/* Paths whose open is an event (/etc/shadow, /proc/kcore, ...), filled by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_SENSITIVE);
+	__type(key, struct berth_path_key);
+	__type(value, __u8);
+} sensitive SEC(".maps");
+
+/* Where an event is built: too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct berth_event);
+} scratch SEC(".maps");
 
 static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 {
@@ -84,8 +111,34 @@ int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm): an
- * exec event into the container's ring, if it has one; counted as dropped when it is full. */
+/* The container's ring when its watch asks for `want`; NULL otherwise. */
+static __always_inline void *ring_for(__u64 cg, struct berth_watch **w, __u32 want)
+{
+	*w = bpf_map_lookup_elem(&watched, &cg);
+	if (!*w || !((*w)->events & want) || !(*w)->started)
+		return NULL;
+	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	if (!ring)
+		__sync_fetch_and_add(&(*w)->dropped, 1); /* asked for, but nobody reads */
+	return ring;
+}
+
+static __always_inline void fill_head(struct berth_event *e, __u32 kind, __u64 cg)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->kind = kind;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->nr = 0;
+	e->cgroup_id = cg;
+	e->time_ns = bpf_ktime_get_boot_ns();
+	e->ret = 0;
+	e->argc = 0;
+	e->args_len = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm). */
 SEC("raw_tracepoint/sched_process_exec")
 int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -93,21 +146,19 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
 	if (!w)
 		return 0;
-	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	/* The container's program: what comes before is the runtime setting it up. */
+	if (!w->started)
+		w->started = 1;
+	void *ring = ring_for(cg, &w, BERTH_WANT_EXEC);
 	if (!ring)
-		return 0; /* nobody asked for this container's events */
-	struct berth_exec_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+		return 0;
+	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&w->dropped, 1);
 		return 0;
 	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->kind = BERTH_EVENT_EXEC;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->cgroup_id = cg;
-	e->time_ns = bpf_ktime_get_boot_ns();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	fill_head(e, BERTH_EVENT_EXEC, cg);
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
 	struct linux_binprm *bprm = (struct linux_binprm *)((const __u64 *)ctx)[2];
 	const char *filename = BPF_CORE_READ(bprm, filename);
 	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename) < 0)
@@ -115,7 +166,6 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	/* argv as the new program sees it, on its fresh stack between arg_start and arg_end
 	 * (never the environment, which may hold secrets), cut to BERTH_ARGS_LEN - 1 bytes. */
 	e->argc = BPF_CORE_READ(bprm, argc);
-	e->pad = 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
@@ -127,5 +177,288 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 		len = 0;
 	e->args_len = len;
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* sched_process_fork(struct task_struct *parent, struct task_struct *child), in the parent:
+ * a new process (not a new thread), with the child's pid as `ret`. */
+SEC("raw_tracepoint/sched_process_fork")
+int berth_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *child = (struct task_struct *)((const __u64 *)ctx)[1];
+	__u32 child_pid = BPF_CORE_READ(child, pid);
+	if (child_pid != (__u32)BPF_CORE_READ(child, tgid))
+		return 0; /* a thread */
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct berth_watch *w;
+	void *ring = ring_for(cg, &w, BERTH_WANT_FORK);
+	if (!ring)
+		return 0;
+	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&w->dropped, 1);
+		return 0;
+	}
+	fill_head(e, BERTH_EVENT_FORK, cg);
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
+	e->ret = child_pid;
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* sched_process_exit(struct task_struct *p, ...), in the exiting task: a process ends when its
+ * leader does (the kernel waits for the other threads before it reports the group). */
+SEC("raw_tracepoint/sched_process_exit")
+int berth_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
+		return 0; /* a thread that is not the leader */
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct berth_watch *w;
+	void *ring = ring_for(cg, &w, BERTH_WANT_FORK);
+	if (!ring)
+		return 0;
+	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&w->dropped, 1);
+		return 0;
+	}
+	fill_head(e, BERTH_EVENT_EXIT, cg);
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->ret = BPF_CORE_READ(task, exit_code);
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* The records of the per-syscall tracepoints (their format files): the call's number, then
+ * its arguments; or its return value. */
+struct syscall_enter {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct syscall_exit {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+/* The caller's process id as its own pid namespace numbers it. */
+static __always_inline __u32 ns_tgid(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid upid = {};
+	bpf_probe_read_kernel(&upid, sizeof(upid), &pid->numbers[level & 31]);
+	return upid.nr;
+}
+
+/* x86_64 system call numbers (vmlinux.h has none). */
+#define __NR_open 2
+#define __NR_chmod 90
+#define __NR_fchmod 91
+#define __NR_connect 42
+#define __NR_kill 62
+#define __NR_ptrace 101
+#define __NR_mount 165
+#define __NR_umount2 166
+#define __NR_init_module 175
+#define __NR_tkill 200
+#define __NR_tgkill 234
+#define __NR_kexec_load 246
+#define __NR_openat 257
+#define __NR_fchmodat 268
+#define __NR_unshare 272
+#define __NR_setns 308
+#define __NR_finit_module 313
+#define __NR_bpf 321
+#define __NR_openat2 437
+#define __NR_fchmodat2 452
+
+#define S_ISUID 04000
+#define S_ISGID 02000
+#define AF_INET 2
+#define AF_INET6 10
+
+/* The security calls: which ones, and which group each belongs to (0: not watched). */
+static __always_inline __u32 group_of(long nr)
+{
+	switch (nr) {
+	case __NR_connect:
+		return BERTH_WANT_NET;
+	case __NR_ptrace:
+	case __NR_mount:
+	case __NR_umount2:
+	case __NR_setns:
+	case __NR_unshare:
+	case __NR_bpf:
+	case __NR_init_module:
+	case __NR_finit_module:
+	case __NR_kexec_load:
+	case __NR_open:
+	case __NR_openat:
+	case __NR_openat2:
+	case __NR_chmod:
+	case __NR_fchmod:
+	case __NR_fchmodat:
+	case __NR_fchmodat2:
+	case __NR_kill:
+	case __NR_tkill:
+	case __NR_tgkill:
+		return BERTH_WANT_SECURITY;
+	}
+	return 0;
+}
+
+/* Is the path the user passed at `upath` one of the sensitive ones? */
+static __always_inline int is_sensitive(struct berth_event *e, const char *upath)
+{
+	struct berth_path_key key = {};
+	if (bpf_probe_read_user_str(key.path, sizeof(key.path), upath) <= 0)
+		return 0;
+	if (!bpf_map_lookup_elem(&sensitive, &key))
+		return 0;
+	bpf_probe_read_user_str(e->filename, sizeof(e->filename), upath);
+	return 1;
+}
+
+/* Does the call kill (or signal) a process other than the caller? */
+static __always_inline int other_process(long pid)
+{
+	return pid <= 0 || (__u32)pid != ns_tgid();
+}
+
+/* sys_enter_<call> of every security call: keep the arguments until the call returns, when
+ * the call is worth an event (a sensitive path, a setuid mode, another process). */
+SEC("tracepoint/syscalls/sys_enter")
+int berth_sec_enter(struct syscall_enter *ctx)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	if (!w)
+		return 0;
+	long nr = ctx->nr;
+	if (!(w->events & group_of(nr)) || !w->started)
+		return 0;
+	__u32 zero = 0;
+	struct berth_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	fill_head(e, BERTH_EVENT_SYSCALL, cg);
+	e->nr = nr;
+	/* Not e->arg[i]: a direct read is checked against the smallest record the program is
+	 * attached to (kill has two arguments), and the attach fails with EACCES. Past the call's
+	 * own arguments the copy holds whatever follows; nothing reads it. */
+	if (bpf_probe_read_kernel(e->arg, sizeof(e->arg), ctx->args) < 0)
+		return 0;
+	e->filename[0] = 0;
+	const char *path = 0;
+	switch (nr) {
+	case __NR_open:
+		if (!is_sensitive(e, (const char *)e->arg[0]))
+			return 0;
+		break;
+	case __NR_openat:
+	case __NR_openat2:
+		if (!is_sensitive(e, (const char *)e->arg[1]))
+			return 0;
+		break;
+	case __NR_chmod:
+		if (!(e->arg[1] & (S_ISUID | S_ISGID)))
+			return 0;
+		path = (const char *)e->arg[0];
+		break;
+	case __NR_fchmod:
+		if (!(e->arg[1] & (S_ISUID | S_ISGID)))
+			return 0;
+		break;
+	case __NR_fchmodat:
+	case __NR_fchmodat2:
+		if (!(e->arg[2] & (S_ISUID | S_ISGID)))
+			return 0;
+		path = (const char *)e->arg[1];
+		break;
+	case __NR_kill:
+		if (e->arg[1] == 0 || !other_process((long)e->arg[0]))
+			return 0;
+		break;
+	case __NR_tkill:
+		if (e->arg[1] == 0)
+			return 0;
+		break;
+	case __NR_tgkill:
+		if (e->arg[2] == 0 || !other_process((long)e->arg[0]))
+			return 0;
+		break;
+	case __NR_mount: {
+		path = (const char *)e->arg[1];
+		/* source, then the file system type */
+		long n = bpf_probe_read_user_str(e->args, 128, (const char *)e->arg[0]);
+		if (n < 0) {
+			e->args[0] = 0;
+			n = 1;
+		}
+		n &= 127;
+		long m = bpf_probe_read_user_str(e->args + n, 64, (const char *)e->arg[2]);
+		if (m < 0) {
+			e->args[n] = 0;
+			m = 1;
+		}
+		e->args_len = (n + m) & (BERTH_ARGS_LEN - 1);
+		break;
+	}
+	case __NR_umount2:
+		path = (const char *)e->arg[0];
+		break;
+	case __NR_connect: {
+		__u32 len = e->arg[2];
+		if (len > 28)
+			len = 28;
+		if (len < 2 || bpf_probe_read_user(e->args, len & 31, (const void *)e->arg[1]) < 0)
+			return 0;
+		__u16 family = *(__u16 *)e->args;
+		if (family != AF_INET && family != AF_INET6)
+			return 0;
+		e->args_len = len;
+		break;
+	}
+	}
+	if (path && bpf_probe_read_user_str(e->filename, sizeof(e->filename), path) < 0)
+		e->filename[0] = 0;
+	__u64 key = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pending, &key, e, BPF_ANY);
+	return 0;
+}
+
+/* sys_exit_<call>: the kept call, with its return value, into the container's ring. */
+SEC("tracepoint/syscalls/sys_exit")
+int berth_sec_exit(struct syscall_exit *ctx)
+{
+	__u64 key = bpf_get_current_pid_tgid();
+	struct berth_event *p = bpf_map_lookup_elem(&pending, &key);
+	if (!p)
+		return 0;
+	__u64 cg = p->cgroup_id;
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
+	if (!e) {
+		if (w)
+			__sync_fetch_and_add(&w->dropped, 1);
+		bpf_map_delete_elem(&pending, &key);
+		return 0;
+	}
+	bpf_probe_read_kernel(e, sizeof(*e), p);
+	e->ret = ctx->ret;
+	bpf_ringbuf_submit(e, 0);
+	bpf_map_delete_elem(&pending, &key);
 	return 0;
 }

@@ -9,7 +9,7 @@
 #ifndef BERTH_MONITOR_H
 #define BERTH_MONITOR_H
 
-#define BERTH_MONITOR_ABI 2
+#define BERTH_MONITOR_ABI 3
 
 #define BERTH_COMM_LEN 16
 #define BERTH_FILENAME_LEN 256
@@ -19,12 +19,28 @@
 #define BERTH_MAX_WATCHED 4096
 #define BERTH_MAX_COUNTS 65536
 #define BERTH_RINGBUF_BYTES (256 * 1024)   /* each container's ring; a power of 2 pages */
+#define BERTH_MAX_PENDING 8192             /* security calls between their enter and exit */
+#define BERTH_PATH_KEY_LEN 32              /* sensitive paths are compared on this many bytes */
+#define BERTH_MAX_SENSITIVE 64
 
+/* Kinds of ring-buffer records (berth_event.kind). */
 #define BERTH_EVENT_EXEC 1
+#define BERTH_EVENT_FORK 2
+#define BERTH_EVENT_EXIT 3
+#define BERTH_EVENT_SYSCALL 4
+
+/* What a container asked for (berth_watch.events): bits. */
+#define BERTH_WANT_EXEC 1
+#define BERTH_WANT_FORK 2                  /* fork and exit of processes */
+#define BERTH_WANT_SECURITY 4              /* ptrace, mount, setns, ... (see monitor.bpf.c) */
+#define BERTH_WANT_NET 8                   /* connect */
 
 /* Key of the watched map is the cgroup v2 id (__u64); this is its value. */
 struct berth_watch {
 	__u64 dropped;                          /* events lost because the container's ring was full */
+	__u32 events;                           /* BERTH_WANT_* bits */
+	__u32 started;                          /* set by the first exec in the cgroup: events come
+						 * from then on, not from the runtime's set-up */
 	char container_id[BERTH_CONTAINER_ID_LEN]; /* who asked, for whoever reads the maps */
 };
 
@@ -41,18 +57,27 @@ struct berth_count {
 };
 
 /* One record in the ring buffer. */
-struct berth_exec_event {
-	__u32 kind;                             /* BERTH_EVENT_EXEC */
+struct berth_event {
+	__u32 kind;                             /* BERTH_EVENT_* */
 	__u32 pid;                              /* thread group id, as the host sees it */
 	__u32 tid;
-	__u32 args_len;                         /* bytes of args used */
+	__u32 nr;                               /* SYSCALL: the system call's number */
 	__u64 cgroup_id;
 	__u64 time_ns;                          /* bpf_ktime_get_boot_ns */
-	__u32 argc;                             /* argv has this many strings (args may hold fewer) */
-	__u32 pad;
+	__s64 ret;                              /* SYSCALL: its return value; FORK: the child's pid;
+						 * EXIT: the exit status (wait(2) encoding) */
+	__u64 arg[6];                           /* SYSCALL: its arguments as numbers */
+	__u32 argc;                             /* EXEC: argv has this many strings */
+	__u32 args_len;                         /* bytes of args used */
 	char comm[BERTH_COMM_LEN];
-	char filename[BERTH_FILENAME_LEN];
-	char args[BERTH_ARGS_LEN];              /* argv, each NUL-terminated, cut at the end */
+	char filename[BERTH_FILENAME_LEN];      /* EXEC: the program; SYSCALL: its path argument */
+	char args[BERTH_ARGS_LEN];              /* EXEC: argv, each NUL-terminated, cut at the end;
+						 * mount: source\0fstype\0; connect: the sockaddr */
+};
+
+/* A sensitive path's key in the `sensitive` map: the path, NUL-padded. */
+struct berth_path_key {
+	char path[BERTH_PATH_KEY_LEN];
 };
 
 #endif

@@ -1,11 +1,12 @@
 //! berth's eBPF monitor: what each container asks of the kernel.
 //!
 //! Programs in `monitor/bpf/` (compiled by build.rs, embedded here) count system calls and
-//! their errors per (cgroup v2 id, syscall) and put exec events in a ring buffer, only for the
-//! cgroups in the `watched` map. There is no monitor daemon: [`ensure_loaded`] loads and pins
+//! their errors per (cgroup v2 id, syscall) and put process events (exec, fork, exit) and
+//! security calls (mount, ptrace, connect, ...: see [`events`]) in a ring buffer, only for the
+//! cgroups in the `watched` map and only the kinds each asked for. There is no monitor daemon: [`ensure_loaded`] loads and pins
 //! everything under bpffs once, and any process opens the pins with [`Monitor::open`].
 //!
-//! Exec events: each watched container has a ring buffer of its own, created by its reader
+//! Events: each watched container has a ring buffer of its own, created by its reader
 //! (the container's shim, [`Monitor::open_ring`]) and registered in the `rings` map under its
 //! cgroup id, so a reader only ever takes its own container's events. A container with no ring
 //! emits none; events that find its ring full are counted as dropped in the watched map, never
@@ -14,12 +15,14 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod events;
 mod loader;
 pub mod syscalls;
 
-pub use loader::{ensure_loaded, unload};
+pub use events::Event;
+pub use loader::{ensure_loaded, unload, SENSITIVE_PATHS};
 
-use abi::{Count, CountKey, ExecEvent, Watch};
+use abi::{Count, CountKey, Watch};
 use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
@@ -72,20 +75,6 @@ pub struct SyscallCount {
     pub errors: u64,
 }
 
-/// One exec seen in a watched cgroup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exec {
-    pub cgroup_id: u64,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub filename: String,
-    /// argv, as much as fits in the record (the last argument may be cut).
-    pub argv: Vec<String>,
-    /// CLOCK_BOOTTIME, in nanoseconds.
-    pub time_ns: u64,
-}
-
 /// Handles on the pinned maps.
 pub struct Monitor {
     dir: PathBuf,
@@ -120,10 +109,14 @@ impl Monitor {
         Monitor::open(dir)
     }
 
-    /// Starts counting for the processes of cgroup `cgroup_id`, which belongs to `container_id`.
-    pub fn watch(&mut self, cgroup_id: u64, container_id: &str) -> Result<()> {
+    /// Starts counting for the processes of cgroup `cgroup_id`, which belongs to `container_id`,
+    /// and reporting the events `events` (`abi::WANT_*` bits, see [`events::wants`]) into its
+    /// ring ([`Monitor::open_ring`]).
+    pub fn watch(&mut self, cgroup_id: u64, container_id: &str, events: u32) -> Result<()> {
         let mut w = Watch {
             dropped: 0,
+            events,
+            started: 0,
             container_id: [0; abi::CONTAINER_ID_LEN],
         };
         let id = container_id.as_bytes();
@@ -196,9 +189,9 @@ impl Monitor {
         }
     }
 
-    /// Creates a ring buffer for the exec events of `cgroup_id` and registers it; the
+    /// Creates a ring buffer for the events of `cgroup_id` and registers it; the
     /// programs write into it as long as the returned reader (or the registration) lives.
-    pub fn open_ring(&mut self, cgroup_id: u64) -> Result<ExecRing> {
+    pub fn open_ring(&mut self, cgroup_id: u64) -> Result<EventRing> {
         let def = aya_obj::Map::new_from_params(
             aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
             0,
@@ -213,7 +206,7 @@ impl Monitor {
             .map_err(|e| MonitorError::Map("rings", e))?;
         let ring = RingBuf::try_from(aya::maps::Map::RingBuf(ring))
             .map_err(|e| MonitorError::Map("a new ring", e))?;
-        Ok(ExecRing { ring })
+        Ok(EventRing { ring })
     }
 
     /// Where the maps are pinned.
@@ -222,32 +215,25 @@ impl Monitor {
     }
 }
 
-/// The reader of one container's exec events; poll its descriptor for input.
-pub struct ExecRing {
+/// The reader of one container's events; poll its descriptor for input.
+pub struct EventRing {
     ring: RingBuf<MapData>,
 }
 
-impl AsFd for ExecRing {
+impl AsFd for EventRing {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.ring.as_fd()
     }
 }
 
-impl ExecRing {
-    /// Takes every pending record.
-    pub fn drain(&mut self) -> Vec<Exec> {
+impl EventRing {
+    /// Takes pending records, at most `max` of them.
+    pub fn drain(&mut self, max: usize) -> Vec<Event> {
         let mut out = Vec::new();
-        while let Some(item) = self.ring.next() {
-            if let Some(e) = ExecEvent::from_bytes(&item) {
-                out.push(Exec {
-                    cgroup_id: e.cgroup_id,
-                    pid: e.pid,
-                    tid: e.tid,
-                    comm: abi::c_str(&e.comm),
-                    filename: abi::c_str(&e.filename),
-                    argv: e.argv(),
-                    time_ns: e.time_ns,
-                });
+        while out.len() < max {
+            let Some(item) = self.ring.next() else { break };
+            if let Some(e) = Event::from_bytes(&item) {
+                out.push(e);
             }
         }
         out

@@ -4,15 +4,22 @@
 //!
 //! Layout under the bpffs directory (default /sys/fs/bpf/berth):
 //!   (the directory itself is flocked while loading: bpffs holds no regular files)
-//!   v<ABI>-<object hash>/maps/{watched,counts,rings}
-//!   v<ABI>-<object hash>/progs/{sys_enter,sys_exit,exec}
-//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit,exec}   (their presence means "loaded")
+//!   v<ABI>-<object hash>/maps/{watched,counts,rings,pending,sensitive,scratch}
+//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit,exec,fork,exit}
+//!   v<ABI>-<object hash>/links/sec_{enter,exit}_<call>   (one per security call this kernel has)
+//!   v<ABI>-<object hash>/progs/{...}   (pinned last: progs/sec_exit means "loaded")
 //! A build with other programs loads its own and removes the older pins.
+//!
+//! The security calls are watched with their own tracepoints (syscalls/sys_enter_<call> and
+//! sys_exit_<call>), which cost nothing to other calls; their ids are read from tracefs, which
+//! is mounted on /sys/kernel/tracing when it is not there yet. A call this kernel was built
+//! without (no tracepoint: init_module without module support, kexec_load ...) is skipped:
+//! it fails with ENOSYS and is still counted by the syscall counters.
 
 use crate::{MonitorError, Result};
 use aya::maps::MapData;
 use aya::programs::links::FdLink;
-use aya::programs::RawTracePoint;
+use aya::programs::{RawTracePoint, TracePoint};
 use aya::{include_bytes_aligned, EbpfLoader};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
@@ -21,12 +28,60 @@ use std::path::{Path, PathBuf};
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor.bpf.o"));
 
 /// (program symbol, raw tracepoint, pin name)
-const PROGRAMS: [(&str, &str, &str); 3] = [
+const PROGRAMS: [(&str, &str, &str); 5] = [
     ("berth_sys_enter", "sys_enter", "sys_enter"),
     ("berth_sys_exit", "sys_exit", "sys_exit"),
     ("berth_exec", "sched_process_exec", "exec"),
+    ("berth_fork", "sched_process_fork", "fork"),
+    ("berth_exit", "sched_process_exit", "exit"),
 ];
-pub(crate) const MAPS: [&str; 3] = ["watched", "counts", "rings"];
+pub(crate) const MAPS: [&str; 6] = [
+    "watched",
+    "counts",
+    "rings",
+    "pending",
+    "sensitive",
+    "scratch",
+];
+
+/// The security calls, by the names of their tracepoints (umount2's is `umount`).
+const SECURITY_CALLS: [&str; 20] = [
+    "ptrace",
+    "mount",
+    "umount",
+    "setns",
+    "unshare",
+    "bpf",
+    "init_module",
+    "finit_module",
+    "kexec_load",
+    "open",
+    "openat",
+    "openat2",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "kill",
+    "tkill",
+    "tgkill",
+    "connect",
+];
+
+/// The paths whose open is an event.
+pub const SENSITIVE_PATHS: [&str; 8] = [
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/proc/kcore",
+    "/proc/sysrq-trigger",
+    "/dev/mem",
+    "/dev/kmem",
+    "/dev/port",
+];
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+const TRACEFS_MAGIC: i64 = 0x74726163;
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
@@ -64,6 +119,7 @@ fn complete(v: &Path) -> bool {
         .iter()
         .all(|(_, _, pin)| v.join("links").join(pin).exists())
         && MAPS.iter().all(|m| v.join("maps").join(m).exists())
+        && v.join("progs").join("sec_exit").exists()
 }
 
 /// Makes sure the programs are loaded, attached and pinned under `dir`; true when this call
@@ -111,8 +167,31 @@ fn mount_bpffs(dir: &Path) -> Result<()> {
     .map_err(|e| MonitorError::io("mounting bpffs on", root, e.into()))
 }
 
+/// Mounts tracefs on /sys/kernel/tracing when it is not mounted yet (the tracepoints' ids are
+/// read there).
+fn mount_tracefs() -> Result<()> {
+    let root = Path::new(TRACEFS);
+    match nix::sys::statfs::statfs(root) {
+        Ok(s) if s.filesystem_type().0 == TRACEFS_MAGIC => return Ok(()),
+        _ => {}
+    }
+    // Mounted under debugfs instead: aya finds it there.
+    if Path::new("/sys/kernel/debug/tracing/events").exists() {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("tracefs"),
+        root,
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        Some("mode=0700"),
+    )
+    .map_err(|e| MonitorError::io("mounting tracefs on", root, e.into()))
+}
+
 /// Loads the object, pins its maps and programs, attaches each program and pins its link.
 fn load_and_pin(v: &Path) -> Result<()> {
+    mount_tracefs()?;
     for sub in ["maps", "progs", "links"] {
         let d = v.join(sub);
         std::fs::create_dir_all(&d).map_err(|e| MonitorError::io("creating", &d, e))?;
@@ -126,6 +205,23 @@ fn load_and_pin(v: &Path) -> Result<()> {
             .ok_or_else(|| MonitorError::Load(format!("no map {name} in the object")))?;
         map.pin(v.join("maps").join(name))
             .map_err(|e| MonitorError::Pin(name.into(), e.to_string()))?;
+    }
+    {
+        let map = ebpf
+            .map_mut("sensitive")
+            .ok_or_else(|| MonitorError::Load("no map sensitive in the object".into()))?;
+        let mut sensitive: aya::maps::HashMap<_, crate::abi::PathKey, u8> = map
+            .try_into()
+            .map_err(|e| MonitorError::Map("sensitive", e))?;
+        for path in SENSITIVE_PATHS {
+            let mut key = crate::abi::PathKey {
+                path: [0; crate::abi::PATH_KEY_LEN],
+            };
+            key.path[..path.len()].copy_from_slice(path.as_bytes());
+            sensitive
+                .insert(key, 1, 0)
+                .map_err(|e| MonitorError::Map("sensitive", e))?;
+        }
     }
     for (symbol, tracepoint, pin) in PROGRAMS {
         let prog: &mut RawTracePoint = ebpf
@@ -147,7 +243,48 @@ fn load_and_pin(v: &Path) -> Result<()> {
         link.pin(v.join("links").join(pin))
             .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
     }
+    // The security calls: one program for every sys_enter_<call>, one for every sys_exit_<call>;
+    // pinned last, sec_exit last of all, which marks the load complete.
+    for (symbol, pin, phase) in [
+        ("berth_sec_enter", "sec_enter", "enter"),
+        ("berth_sec_exit", "sec_exit", "exit"),
+    ] {
+        let prog: &mut TracePoint = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        for call in SECURITY_CALLS {
+            let name = format!("sys_{phase}_{call}");
+            if !tracepoint_exists(&name) {
+                continue;
+            }
+            let id = prog
+                .attach("syscalls", &name)
+                .map_err(|e| MonitorError::Load(format!("attaching {symbol} to {name}: {e:?}")))?;
+            let link: FdLink = prog
+                .take_link(id)
+                .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+                .try_into()
+                .map_err(|e: aya::programs::links::LinkError| {
+                    MonitorError::Load(format!("{symbol} on {name}: {e}"))
+                })?;
+            link.pin(v.join("links").join(format!("sec_{name}")))
+                .map_err(|e| MonitorError::Pin(name.clone(), e.to_string()))?;
+        }
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
     Ok(())
+}
+
+/// Does this kernel have the tracepoint syscalls/`name`?
+fn tracepoint_exists(name: &str) -> bool {
+    [TRACEFS, "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|t| Path::new(t).join("events/syscalls").join(name).exists())
 }
 
 /// Detaches everything pinned under `dir` (the links go with their pins once no process holds

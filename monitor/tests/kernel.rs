@@ -4,7 +4,7 @@
 //! The children are this test binary run again: `child` does the work its environment asks
 //! for (join a cgroup, call getppid N times, fail N opens, exec a program) and returns.
 
-use berth_monitor::{ensure_loaded, unload, Monitor};
+use berth_monitor::{abi, ensure_loaded, unload, Monitor};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,7 +67,7 @@ fn child() {
             );
             let mut m = Monitor::open(&dir).expect("opening the pins from another process");
             let cg: u64 = std::env::var("BERTH_CGROUP_ID").unwrap().parse().unwrap();
-            m.watch(cg, "from-another-process").unwrap();
+            m.watch(cg, "from-another-process", 0).unwrap();
         }
         "load" => {
             let dir = PathBuf::from(std::env::var("BERTH_DIR").unwrap());
@@ -75,6 +75,7 @@ fn child() {
             let out = std::env::var("BERTH_OUT").unwrap();
             std::fs::write(out, if loaded { "loaded" } else { "opened" }).unwrap();
         }
+        "security" => security_calls(),
         other => panic!("unknown role {other}"),
     }
 }
@@ -131,7 +132,7 @@ fn load_pin_watch_count_and_drain() {
 
     let a = Cgroup::new("berth-monitor-a");
     let b = Cgroup::new("berth-monitor-b");
-    m.watch(a.id(), "container-a").unwrap();
+    m.watch(a.id(), "container-a", abi::WANT_EXEC).unwrap();
 
     const N: u64 = 20_000;
     let a_path = a.0.display().to_string();
@@ -176,20 +177,24 @@ fn load_pin_watch_count_and_drain() {
         "another cgroup's calls were counted"
     );
 
-    // Exec events: with no ring, the container emits none and nothing is dropped.
+    // Exec events: asked for with no ring to take them, the one exec is counted as dropped.
     run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
     let dropped = m.dropped(a.id()).unwrap();
-    assert_eq!(dropped, 0, "an exec with no ring was counted as dropped");
+    assert_eq!(
+        dropped, 1,
+        "an exec with no ring to go to, counted as dropped"
+    );
     // With a ring, the exec comes out of it with its filename.
     let mut ring = m.open_ring(a.id()).expect("creating the ring");
     run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
-    let execs = ring.drain();
+    let execs = ring.drain(usize::MAX);
     let e = execs
         .iter()
-        .find(|e| e.filename == "/bin/true")
+        .find(|e| e.attributes["filename"] == "/bin/true")
         .unwrap_or_else(|| panic!("no exec of /bin/true among {execs:?}"));
     assert_eq!((e.cgroup_id, e.comm.as_str()), (a.id(), "true"), "{e:?}");
-    assert_eq!(e.argv, ["/bin/true", "--berth-arg"], "{e:?}");
+    assert_eq!((e.kind, e.action.as_str()), ("process", "exec"), "{e:?}");
+    assert_eq!(e.attributes["args"], "/bin/true --berth-arg", "{e:?}");
     assert!(e.pid > 0 && e.tid > 0, "{e:?}");
     assert_eq!(
         m.dropped(a.id()).unwrap(),
@@ -200,12 +205,12 @@ fn load_pin_watch_count_and_drain() {
     let mut ring_b = m.open_ring(b.id()).expect("creating the second ring");
     run_child(&[(ROLE, "exec".into()), ("BERTH_CGROUP", a_path.clone())]);
     assert_eq!(
-        ring_b.drain(),
+        ring_b.drain(usize::MAX),
         vec![],
         "another container's execs in this ring"
     );
     assert!(
-        !ring.drain().is_empty(),
+        !ring.drain(usize::MAX).is_empty(),
         "the exec did not reach its own ring"
     );
 
@@ -217,11 +222,11 @@ fn load_pin_watch_count_and_drain() {
         ("BERTH_N", EXECS.to_string()),
     ]);
     let read = ring
-        .drain()
+        .drain(usize::MAX)
         .iter()
-        .filter(|e| e.filename == "/bin/true")
+        .filter(|e| e.attributes["filename"] == "/bin/true")
         .count() as u64;
-    let dropped = m.dropped(a.id()).unwrap();
+    let dropped = m.dropped(a.id()).unwrap() - dropped;
     assert!(
         dropped > 0,
         "{EXECS} execs into a {} byte ring dropped none ({read} read)",
@@ -301,4 +306,174 @@ fn concurrent_first_loaders_agree() {
         "exactly one of four concurrent callers loads: {results:?}"
     );
     Monitor::open(&dir).expect("the pins the winner left");
+}
+
+/// The calls the security test expects to see, made from a watched cgroup.
+fn security_calls() {
+    let tmp = std::env::var("BERTH_TMP").unwrap();
+    let tmp = Path::new(&tmp);
+    // Events start with the cgroup's first exec (before it, a runtime sets the container up).
+    let _ = std::fs::File::open("/etc/shadow");
+    assert!(Command::new("/bin/true").status().unwrap().success());
+    // A sensitive path (the open fails or not: the call is the event) and a harmless one.
+    let _ = std::fs::File::open("/etc/shadow");
+    let _ = std::fs::File::open("/etc/hostname");
+    // A setuid mode, and a plain one.
+    let f = tmp.join("suid");
+    std::fs::write(&f, b"").unwrap();
+    let st = Command::new("/usr/bin/chmod")
+        .arg("4755")
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = Command::new("/usr/bin/chmod")
+        .arg("0644")
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // unshare, then a mount and an umount in the new mount namespace.
+    let mnt = tmp.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let script = format!(
+        "mount -t tmpfs berth-test-src {0} && umount {0}",
+        mnt.display()
+    );
+    let st = Command::new("/usr/bin/unshare")
+        .args(["-m", "--propagation", "private", "/bin/sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(st.success(), "unshare and mount: {st}");
+    // A kill of another process.
+    let mut sleeper = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sleeper.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = sleeper.wait();
+    // A refused connect.
+    let port = std::env::var("BERTH_PORT").unwrap();
+    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+    // A process that exits with a code.
+    let st = Command::new("/bin/sh")
+        .args(["-c", "exit 7"])
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(7));
+}
+
+#[test]
+fn security_and_process_events() {
+    let dir = PathBuf::from(format!("/sys/fs/bpf/berth-test-sec-{}", std::process::id()));
+    let _pins = Pins(dir.clone());
+    let mut m = Monitor::ensure(&dir).expect("loading");
+    let cg = Cgroup::new("berth-monitor-sec");
+    let quiet = Cgroup::new("berth-monitor-quiet");
+    let mut ring = m.open_ring(cg.id()).expect("creating the ring");
+    let mut quiet_ring = m.open_ring(quiet.id()).expect("creating the second ring");
+    m.watch(
+        cg.id(),
+        "sec",
+        abi::WANT_SECURITY | abi::WANT_NET | abi::WANT_FORK,
+    )
+    .unwrap();
+    m.watch(quiet.id(), "quiet", abi::WANT_EXEC).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // A port nobody listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for cgroup in [&cg, &quiet] {
+        run_child(&[
+            (ROLE, "security".into()),
+            ("BERTH_CGROUP", cgroup.0.display().to_string()),
+            ("BERTH_TMP", tmp.path().display().to_string()),
+            ("BERTH_PORT", port.to_string()),
+        ]);
+    }
+    let events = ring.drain(usize::MAX);
+    let find = |action: &str, pred: &dyn Fn(&berth_monitor::Event) -> bool| {
+        events
+            .iter()
+            .find(|e| e.action == action && pred(e))
+            .unwrap_or_else(|| panic!("no {action} event as expected among {events:#?}"))
+    };
+    let e = find("openat", &|e| e.attributes["path"] == "/etc/shadow");
+    assert_eq!(e.kind, "syscall");
+    let shadow = events
+        .iter()
+        .filter(|e| e.attributes.get("path").is_some_and(|p| p == "/etc/shadow"));
+    assert_eq!(shadow.count(), 1, "the open before the first exec reported");
+    assert!(
+        !events.iter().any(|e| e
+            .attributes
+            .get("path")
+            .is_some_and(|p| p == "/etc/hostname")),
+        "an open of a harmless path reported"
+    );
+    let e = find("fchmodat", &|e| e.attributes["mode"] == "4755");
+    assert_eq!(e.comm, "chmod");
+    assert_eq!(e.attributes["ret"], "0", "{e:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.attributes.get("mode").is_some_and(|m| m == "644")),
+        "a chmod without setuid bits reported"
+    );
+    find("unshare", &|e| e.attributes["ret"] == "0");
+    let e = find("mount", &|e| e.attributes["source"] == "berth-test-src");
+    assert_eq!(
+        (
+            e.attributes["fstype"].as_str(),
+            e.attributes["ret"].as_str()
+        ),
+        ("tmpfs", "0"),
+        "{e:?}"
+    );
+    assert_eq!(e.comm, "mount");
+    find("umount2", &|e| e.attributes["ret"] == "0");
+    let e = find("kill", &|e| e.attributes["sig"] == "9");
+    assert_eq!(e.attributes["ret"], "0", "{e:?}");
+    let e = find("connect", &|e| e.attributes["port"] == port.to_string());
+    assert_eq!(
+        (
+            e.attributes["addr"].as_str(),
+            e.attributes["error"].as_str()
+        ),
+        ("127.0.0.1", "ECONNREFUSED"),
+        "{e:?}"
+    );
+    let e = find("exit", &|e| {
+        e.attributes.get("exitCode").is_some_and(|c| c == "7")
+    });
+    assert_eq!(e.kind, "process");
+    let sh = e.pid.to_string();
+    find("fork", &|e| e.attributes["child"] == sh);
+    assert!(
+        !events.iter().any(|e| e.action == "exec"),
+        "exec events that were not asked for"
+    );
+    for e in &events {
+        assert_eq!(e.cgroup_id, cg.id(), "{e:?}");
+        assert!(e.pid > 0 && e.tid > 0 && !e.comm.is_empty(), "{e:?}");
+    }
+    // The other container asked for execs only.
+    let quiet_events = quiet_ring.drain(usize::MAX);
+    assert!(
+        quiet_events.iter().all(|e| e.action == "exec"),
+        "{quiet_events:#?}"
+    );
+    assert!(
+        !quiet_events.is_empty(),
+        "no exec in the exec-only container"
+    );
+    assert_eq!(m.dropped(cg.id()).unwrap(), 0);
+    m.unwatch(cg.id()).unwrap();
+    m.unwatch(quiet.id()).unwrap();
+    m.forget(cg.id()).unwrap();
+    m.forget(quiet.id()).unwrap();
 }
