@@ -167,6 +167,21 @@ async fn security_events_reach_two_readers_and_survive_the_api() {
         );
     }
     assert_eq!(b.wait(&id).await, 3);
+    // The refused connect went over the container's loopback: a SYN out, a RST in.
+    let v = b.get("/containers/sec/syscalls").await.json();
+    let net = &v["Network"];
+    assert!(
+        net["TxPackets"].as_u64() >= Some(1) && net["RxPackets"].as_u64() >= Some(1),
+        "packets of the connect: {v}"
+    );
+    assert!(net["TxBytes"].as_u64() >= Some(40), "{v}");
+    let connects = v["Syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Name"] == "connect")
+        .unwrap_or_else(|| panic!("no connect counted: {v}"));
+    assert!(connects["Errors"].as_u64() >= Some(1), "{v}");
 
     // With the default label (security), no process events; all events written while no API
     // process lived are read after a restart.

@@ -133,7 +133,11 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     b.create(Some("idle"), &json!({"Image": "busybox", "Cmd": ["true"]}))
         .await;
     let v = b.get("/containers/idle/syscalls").await.json();
-    assert_eq!(v, json!({"Syscalls": [], "DroppedEvents": 0}));
+    assert_eq!(
+        v,
+        json!({"Syscalls": [], "DroppedEvents": 0,
+               "Network": {"RxBytes": 0, "RxPackets": 0, "TxBytes": 0, "TxPackets": 0}})
+    );
     b.get("/containers/nosuch/syscalls").await.assert_error(
         404,
         "No such container: nosuch",

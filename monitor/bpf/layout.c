@@ -47,5 +47,7 @@ int main(void)
 	O(berth_event, filename);
 	O(berth_event, args);
 	S(berth_path_key);
+	S(berth_net);
+	O(berth_net, tx_packets);
 	return 0;
 }

@@ -58,6 +58,13 @@ struct {
 	__type(value, __u8);
 } sensitive SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_WATCHED);
+	__type(key, __u64);
+	__type(value, struct berth_net);
+} netstat SEC(".maps");
+
 /* Where an event is built: too big for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -461,4 +468,40 @@ int berth_sec_exit(struct syscall_exit *ctx)
 	bpf_ringbuf_submit(e, 0);
 	bpf_map_delete_elem(&pending, &key);
 	return 0;
+}
+
+/* cgroup_skb ingress and egress, attached to each watched container's cgroup2 directory:
+ * bytes and packets of its sockets, by the socket's cgroup. They let every packet through. */
+static __always_inline void count_packet(struct __sk_buff *skb, int egress)
+{
+	__u64 cg = bpf_skb_cgroup_id(skb);
+	struct berth_net *n = bpf_map_lookup_elem(&netstat, &cg);
+	if (!n) {
+		struct berth_net zero = {};
+		bpf_map_update_elem(&netstat, &cg, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&netstat, &cg);
+		if (!n)
+			return;
+	}
+	if (egress) {
+		__sync_fetch_and_add(&n->tx_bytes, skb->len);
+		__sync_fetch_and_add(&n->tx_packets, 1);
+	} else {
+		__sync_fetch_and_add(&n->rx_bytes, skb->len);
+		__sync_fetch_and_add(&n->rx_packets, 1);
+	}
+}
+
+SEC("cgroup_skb/ingress")
+int berth_skb_in(struct __sk_buff *skb)
+{
+	count_packet(skb, 0);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int berth_skb_out(struct __sk_buff *skb)
+{
+	count_packet(skb, 1);
+	return 1;
 }

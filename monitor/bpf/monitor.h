@@ -75,6 +75,15 @@ struct berth_event {
 						 * mount: source\0fstype\0; connect: the sockaddr */
 };
 
+/* The value of the netstat map, keyed by cgroup id: what the container's sockets sent and
+ * received (cgroup_skb egress and ingress). */
+struct berth_net {
+	__u64 rx_bytes;
+	__u64 rx_packets;
+	__u64 tx_bytes;
+	__u64 tx_packets;
+};
+
 /* A sensitive path's key in the `sensitive` map: the path, NUL-padded. */
 struct berth_path_key {
 	char path[BERTH_PATH_KEY_LEN];

@@ -72,6 +72,16 @@ pub struct RawEvent {
     pub args: [u8; ARGS_LEN],
 }
 
+/// `struct berth_net`: the value of the netstat map, keyed by cgroup id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Net {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+}
+
 /// `struct berth_path_key`: a sensitive path, NUL-padded.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +99,8 @@ unsafe impl aya::Pod for CountKey {}
 unsafe impl aya::Pod for Count {}
 // SAFETY: as for Watch.
 unsafe impl aya::Pod for PathKey {}
+// SAFETY: as for Watch.
+unsafe impl aya::Pod for Net {}
 
 impl RawEvent {
     /// Decodes one ring-buffer record; None when it is too short or of an unknown kind.
@@ -159,6 +171,11 @@ mod tests {
         );
         assert_eq!(size_of::<RawEvent>(), layout::SIZEOF_berth_event);
         assert_eq!(size_of::<PathKey>(), layout::SIZEOF_berth_path_key);
+        assert_eq!(size_of::<Net>(), layout::SIZEOF_berth_net);
+        assert_eq!(
+            offset_of!(Net, tx_packets),
+            layout::OFFSETOF_berth_net_tx_packets
+        );
         assert_eq!(
             offset_of!(Watch, events),
             layout::OFFSETOF_berth_watch_events

@@ -34,9 +34,11 @@ pub fn wants(label: Option<&str>) -> Result<u32, String> {
             "none" => 0,
             w => match GROUPS.iter().find(|(name, _)| *name == w) {
                 Some((_, g)) => *g,
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "invalid berth.monitor value {w:?}: use exec, fork, security, net, all or none"
-                )),
+                ))
+                }
             },
         };
     }

@@ -22,11 +22,25 @@ pub mod syscalls;
 pub use events::Event;
 pub use loader::{ensure_loaded, unload, SENSITIVE_PATHS};
 
+pub use abi::Net;
 use abi::{Count, CountKey, Watch};
 use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+/// Is the map error that of a key that is not there? (aya reports a missing key on lookup as
+/// KeyNotFound, on delete as ENOENT.)
+fn absent(e: &aya::maps::MapError) -> bool {
+    match e {
+        aya::maps::MapError::KeyNotFound => true,
+        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}
+
+/// `bpf_map_update_elem`'s flag: only when the key is absent.
+const BPF_NOEXIST: u64 = 1;
 
 /// Where berth pins its programs and maps.
 pub const DEFAULT_DIR: &str = "/sys/fs/bpf/berth";
@@ -81,6 +95,7 @@ pub struct Monitor {
     watched: HashMap<MapData, u64, Watch>,
     counts: HashMap<MapData, CountKey, Count>,
     rings: HashOfMaps<MapData, u64>,
+    netstat: HashMap<MapData, u64, Net>,
 }
 
 impl Monitor {
@@ -95,11 +110,15 @@ impl Monitor {
         let rings = loader::open_map(dir, "rings")?
             .try_into()
             .map_err(|e| MonitorError::Map("rings", e))?;
+        let netstat = loader::open_map(dir, "netstat")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("netstat", e))?;
         Ok(Monitor {
             dir: dir.to_path_buf(),
             watched,
             counts,
             rings,
+            netstat,
         })
     }
 
@@ -127,15 +146,40 @@ impl Monitor {
             .map_err(|e| MonitorError::Map("watched", e))
     }
 
+    /// Counts the packets of the sockets of the cgroup2 directory `cgroup_dir` (whose id is
+    /// `cgroup_id`): attaches the cgroup_skb programs to it, pinned, until [`Monitor::unwatch`].
+    pub fn watch_net(&mut self, cgroup_dir: &Path, cgroup_id: u64) -> Result<()> {
+        match self.netstat.insert(cgroup_id, Net::default(), BPF_NOEXIST) {
+            Ok(()) => {}
+            // Counted already (a restart in the same cgroup): the figures go on.
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(MonitorError::Map("netstat", e)),
+        }
+        loader::attach_cgroup(&self.dir, cgroup_dir, cgroup_id)
+    }
+
+    /// Bytes and packets in and out of `cgroup_id`'s sockets (zero when never watched).
+    pub fn net(&self, cgroup_id: u64) -> Result<Net> {
+        match self.netstat.get(&cgroup_id, 0) {
+            Ok(n) => Ok(n),
+            Err(e) if absent(&e) => Ok(Net::default()),
+            Err(e) => Err(MonitorError::Map("netstat", e)),
+        }
+    }
+
     /// Stops counting for `cgroup_id` and unregisters its ring. Its counts stay readable until
     /// [`Monitor::forget`].
     pub fn unwatch(&mut self, cgroup_id: u64) -> Result<()> {
         match self.rings.remove(&cgroup_id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Ok(()) => {}
+            Err(e) if absent(&e) => {}
             Err(e) => return Err(MonitorError::Map("rings", e)),
         }
+        loader::detach_cgroup(&self.dir, cgroup_id)?;
         match self.watched.remove(&cgroup_id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if absent(&e) => Ok(()),
             Err(e) => Err(MonitorError::Map("watched", e)),
         }
     }
@@ -150,11 +194,16 @@ impl Monitor {
             .collect();
         for k in keys {
             match self.counts.remove(&k) {
-                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
                 Err(e) => return Err(MonitorError::Map("counts", e)),
             }
         }
-        Ok(())
+        match self.netstat.remove(&cgroup_id) {
+            Ok(()) => Ok(()),
+            Err(e) if absent(&e) => Ok(()),
+            Err(e) => Err(MonitorError::Map("netstat", e)),
+        }
     }
 
     /// Calls and errors per system call for `cgroup_id`, most called first.
@@ -164,7 +213,7 @@ impl Monitor {
             let (k, v) = match entry {
                 Ok(kv) => kv,
                 // An entry removed while we walk the map.
-                Err(aya::maps::MapError::KeyNotFound) => continue,
+                Err(e) if absent(&e) => continue,
                 Err(e) => return Err(MonitorError::Map("counts", e)),
             };
             if k.cgroup_id == cgroup_id {
@@ -184,7 +233,7 @@ impl Monitor {
     pub fn dropped(&self, cgroup_id: u64) -> Result<u64> {
         match self.watched.get(&cgroup_id, 0) {
             Ok(w) => Ok(w.dropped),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(0),
+            Err(e) if absent(&e) => Ok(0),
             Err(e) => Err(MonitorError::Map("watched", e)),
         }
     }

@@ -19,7 +19,7 @@
 use crate::{MonitorError, Result};
 use aya::maps::MapData;
 use aya::programs::links::FdLink;
-use aya::programs::{RawTracePoint, TracePoint};
+use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, RawTracePoint, TracePoint};
 use aya::{include_bytes_aligned, EbpfLoader};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
@@ -35,13 +35,21 @@ const PROGRAMS: [(&str, &str, &str); 5] = [
     ("berth_fork", "sched_process_fork", "fork"),
     ("berth_exit", "sched_process_exit", "exit"),
 ];
-pub(crate) const MAPS: [&str; 6] = [
+pub(crate) const MAPS: [&str; 7] = [
     "watched",
     "counts",
     "rings",
     "pending",
     "sensitive",
     "scratch",
+    "netstat",
+];
+
+/// Programs attached to each watched container's cgroup2 directory ([`attach_cgroup`]):
+/// (program symbol, pin name).
+pub(crate) const CGROUP_SKB: [(&str, &str, CgroupSkbAttachType); 2] = [
+    ("berth_skb_in", "skb_in", CgroupSkbAttachType::Ingress),
+    ("berth_skb_out", "skb_out", CgroupSkbAttachType::Egress),
 ];
 
 /// The security calls, by the names of their tracepoints (umount2's is `umount`).
@@ -243,6 +251,18 @@ fn load_and_pin(v: &Path) -> Result<()> {
         link.pin(v.join("links").join(pin))
             .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
     }
+    // Loaded and pinned, attached later to each container's cgroup (attach_cgroup).
+    for (symbol, pin, _) in CGROUP_SKB {
+        let prog: &mut CgroupSkb = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
     // The security calls: one program for every sys_enter_<call>, one for every sys_exit_<call>;
     // pinned last, sec_exit last of all, which marks the load complete.
     for (symbol, pin, phase) in [
@@ -295,6 +315,53 @@ pub fn unload(dir: &Path) -> Result<()> {
         std::fs::remove_dir_all(&v).map_err(|e| MonitorError::io("removing", &v, e))?;
     }
     Ok(())
+}
+
+/// Where the links of cgroup `cgroup_id`'s programs are pinned.
+fn cgroup_pins(dir: &Path, cgroup_id: u64) -> PathBuf {
+    versioned(dir).join("cgroups").join(cgroup_id.to_string())
+}
+
+/// Attaches the per-cgroup programs (packet counters) to the cgroup2 directory `cgroup_dir`
+/// and pins their links, so that they stay attached with no berth process alive; a cgroup
+/// already attached is left as it is. The kernel detaches them when the cgroup is removed;
+/// [`detach_cgroup`] removes the pins.
+pub(crate) fn attach_cgroup(dir: &Path, cgroup_dir: &Path, cgroup_id: u64) -> Result<()> {
+    let pins = cgroup_pins(dir, cgroup_id);
+    std::fs::create_dir_all(&pins).map_err(|e| MonitorError::io("creating", &pins, e))?;
+    let cgroup = File::open(cgroup_dir).map_err(|e| MonitorError::io("opening", cgroup_dir, e))?;
+    for (symbol, pin, attach_type) in CGROUP_SKB {
+        let at = pins.join(pin);
+        if at.exists() {
+            continue;
+        }
+        let mut prog = CgroupSkb::from_pin(versioned(dir).join("progs").join(pin), attach_type)
+            .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let id = prog
+            // A link never displaces others (links are always "multi"); the flag must be 0.
+            .attach(&cgroup, attach_type, CgroupAttachMode::Single)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
+        let link: FdLink = prog
+            .take_link(id)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+            .try_into()
+            .map_err(|e: aya::programs::links::LinkError| {
+                MonitorError::Load(format!("{symbol}: {e}"))
+            })?;
+        link.pin(&at)
+            .map_err(|e| MonitorError::Pin(at.display().to_string(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Detaches the per-cgroup programs of `cgroup_id` (removes their pinned links).
+pub(crate) fn detach_cgroup(dir: &Path, cgroup_id: u64) -> Result<()> {
+    let pins = cgroup_pins(dir, cgroup_id);
+    match std::fs::remove_dir_all(&pins) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(MonitorError::io("removing", &pins, e)),
+    }
 }
 
 pub(crate) fn open_map(dir: &Path, name: &str) -> Result<aya::maps::Map> {

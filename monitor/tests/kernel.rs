@@ -76,6 +76,12 @@ fn child() {
             std::fs::write(out, if loaded { "loaded" } else { "opened" }).unwrap();
         }
         "security" => security_calls(),
+        "send" => {
+            use std::io::Write;
+            let port = std::env::var("BERTH_PORT").unwrap();
+            let mut c = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+            c.write_all(&vec![7u8; n as usize]).unwrap();
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -476,4 +482,54 @@ fn security_and_process_events() {
     m.unwatch(quiet.id()).unwrap();
     m.forget(cg.id()).unwrap();
     m.forget(quiet.id()).unwrap();
+}
+
+#[test]
+fn packets_of_a_watched_cgroup_are_counted() {
+    let dir = PathBuf::from(format!("/sys/fs/bpf/berth-test-net-{}", std::process::id()));
+    let _pins = Pins(dir.clone());
+    let mut m = Monitor::ensure(&dir).expect("loading");
+    let cg = Cgroup::new("berth-monitor-net");
+    let other = Cgroup::new("berth-monitor-net-other");
+    m.watch(cg.id(), "net", 0).unwrap();
+    m.watch_net(&cg.0, cg.id())
+        .expect("attaching the packet counters");
+    // Twice is harmless: the attached programs stay as they are.
+    m.watch_net(&cg.0, cg.id()).expect("attaching again");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        let mut total = 0;
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            total += std::io::copy(&mut s, &mut std::io::sink()).unwrap();
+        }
+        total
+    });
+    const BYTES: u64 = 100_000;
+    for cgroup in [&cg, &other] {
+        run_child(&[
+            (ROLE, "send".into()),
+            ("BERTH_CGROUP", cgroup.0.display().to_string()),
+            ("BERTH_PORT", port.to_string()),
+            ("BERTH_N", BYTES.to_string()),
+        ]);
+    }
+    assert_eq!(reader.join().unwrap(), 2 * BYTES);
+    let n = m.net(cg.id()).unwrap();
+    assert!(
+        n.tx_bytes >= BYTES && n.tx_bytes < 2 * BYTES,
+        "sent {BYTES} bytes (and headers), counted {n:?}"
+    );
+    assert!(n.tx_packets >= 2 && n.rx_packets >= 2, "{n:?}");
+    assert_eq!(
+        m.net(other.id()).unwrap(),
+        berth_monitor::Net::default(),
+        "a cgroup without the counters attached"
+    );
+    // Unwatched: detached, the figures stay until forgotten.
+    m.unwatch(cg.id()).unwrap();
+    assert_eq!(m.net(cg.id()).unwrap(), n);
+    m.forget(cg.id()).unwrap();
+    assert_eq!(m.net(cg.id()).unwrap(), berth_monitor::Net::default());
 }

@@ -61,11 +61,13 @@ impl Watch {
         }
     }
 
-    /// Starts counting for `cgroup_id` (0: the cgroup has no v2 id, nothing to watch).
-    pub fn start(&mut self, cgroup_id: u64) {
-        if cgroup_id == 0 {
+    /// Starts counting for the cgroup2 directory `cgroup_dir` (None: the container has no v2
+    /// group, nothing to watch): syscalls, events and packets.
+    pub fn start(&mut self, cgroup_dir: Option<&std::path::Path>) {
+        let Some(cgroup_dir) = cgroup_dir else { return };
+        let Ok(cgroup_id) = berth_monitor::cgroup_id(cgroup_dir) else {
             return;
-        }
+        };
         let Some(dir) = pin_dir() else { return };
         if self.monitor.is_none() {
             match Monitor::ensure(&dir) {
@@ -87,6 +89,9 @@ impl Watch {
             match m.watch(cgroup_id, &self.id, self.events) {
                 Ok(()) => self.cgroup_id = cgroup_id,
                 Err(e) => eprintln!("berth-shim {}: watching cgroup {cgroup_id}: {e}", self.id),
+            }
+            if let Err(e) = m.watch_net(cgroup_dir, cgroup_id) {
+                eprintln!("berth-shim {}: counting packets: {e}", self.id);
             }
         }
     }

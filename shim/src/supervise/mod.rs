@@ -258,7 +258,7 @@ impl Supervisor {
         }
         // Counted from here: the cgroup holds the process and it has not exec'd yet, so the
         // container's first execve is counted (and so is the init's own set-up in the cgroup).
-        self.watch.start(self.cgroup.cgroup_id().unwrap_or(0));
+        self.watch.start(self.cgroup.v2_path().as_deref());
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
         drop(go);

@@ -1,7 +1,8 @@
 //! `GET /containers/{id}/syscalls` (a berth extension): the container's system calls as the
 //! eBPF monitor counted them (berth_monitor), read from the maps pinned under bpffs. The counts
 //! cover the container's cgroup since its shim placed the first process in it (the init's own
-//! set-up included) and stay readable after it exits, until it is removed.
+//! set-up included) and stay readable after it exits, until it is removed; so do the bytes and
+//! packets its sockets sent and received (cgroup_skb programs on its cgroup2 directory).
 
 use crate::engine::{Engine, EngineError, Result};
 use serde::Serialize;
@@ -15,13 +16,34 @@ pub struct SyscallRow {
     pub errors: u64,
 }
 
-/// `{"Syscalls": [...], "DroppedEvents": N}`; the rows most called first.
+/// What the container's sockets sent and received, headers included (loopback traffic
+/// counts both ways).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetRow {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+}
+
+/// `{"Syscalls": [...], "DroppedEvents": N, "Network": {...}}`; the rows most called first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Syscalls {
     pub syscalls: Vec<SyscallRow>,
-    /// Exec events lost to a full ring buffer while the container was watched.
+    /// Events lost to a full (or missing) ring buffer while the container was watched.
     pub dropped_events: u64,
+    pub network: NetRow,
+}
+
+impl Syscalls {
+    /// Calls and errors of every system call together.
+    pub fn totals(&self) -> (u64, u64) {
+        self.syscalls
+            .iter()
+            .fold((0, 0), |(c, e), r| (c + r.calls, e + r.errors))
+    }
 }
 
 impl Engine {
@@ -46,6 +68,9 @@ impl Engine {
         let dropped_events = monitor
             .dropped(state.cgroup_id)
             .map_err(|e| EngineError::system("reading the dropped events", e))?;
+        let net = monitor
+            .net(state.cgroup_id)
+            .map_err(|e| EngineError::system("reading the packet counts", e))?;
         Ok(Syscalls {
             syscalls: rows
                 .into_iter()
@@ -56,6 +81,12 @@ impl Engine {
                 })
                 .collect(),
             dropped_events,
+            network: NetRow {
+                rx_bytes: net.rx_bytes,
+                rx_packets: net.rx_packets,
+                tx_bytes: net.tx_bytes,
+                tx_packets: net.tx_packets,
+            },
         })
     }
 }
