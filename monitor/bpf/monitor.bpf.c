@@ -85,15 +85,25 @@ static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 	return bpf_map_lookup_elem(&counts, &key);
 }
 
-/* sys_enter(struct pt_regs *regs, long id): count the call. */
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+
+/* sys_enter(struct pt_regs *regs, long id): count the call, from the container's first execve
+ * on (the runtime's set-up before it is not the container's doing; the execve itself is). */
 SEC("raw_tracepoint/sys_enter")
 int berth_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
-	if (!bpf_map_lookup_elem(&watched, &cg))
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	if (!w)
 		return 0;
 	/* ctx->args[1] would be a CO-RE access aya rejects (see the eBPF notes). */
 	__u32 nr = (__u32)((const __u64 *)ctx)[1];
+	if (!w->started) {
+		if (nr != NR_EXECVE && nr != NR_EXECVEAT)
+			return 0;
+		w->started = 1;
+	}
 	struct berth_count *c = count_slot(cg, nr);
 	if (c)
 		__sync_fetch_and_add(&c->calls, 1);
@@ -108,7 +118,8 @@ int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (ret >= 0 || ret < -4095)
 		return 0;
 	__u64 cg = bpf_get_current_cgroup_id();
-	if (!bpf_map_lookup_elem(&watched, &cg))
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	if (!w || !w->started)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)((const __u64 *)ctx)[0];
 	__u32 nr = (__u32)BPF_CORE_READ(regs, orig_ax);

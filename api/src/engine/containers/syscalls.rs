@@ -47,6 +47,34 @@ impl Syscalls {
 }
 
 impl Engine {
+    /// `GET /containers/{id}/seccomp-profile` (a berth extension): a profile in Docker's JSON
+    /// format that allows exactly the system calls the monitor counted for the container, plus
+    /// those berth's init makes after it loads the filter (seccomp::RUNTIME_CALLS); anything
+    /// else fails with EPERM. A 409 when nothing was counted (the container never ran, or the
+    /// monitor is off), since an empty profile would only stop it from starting.
+    pub fn seccomp_profile(&self, reference: &str) -> Result<serde_json::Value> {
+        let counts = self.syscalls(reference)?;
+        if counts.syscalls.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "no system calls were counted for container {reference}: run it with the eBPF monitor on first"
+            )));
+        }
+        let mut names: Vec<String> = counts
+            .syscalls
+            .into_iter()
+            .filter(|r| r.calls > 0 && !r.name.starts_with("syscall_"))
+            .map(|r| r.name)
+            .chain(
+                berth_shim::security::seccomp::RUNTIME_CALLS
+                    .iter()
+                    .map(|s| s.to_string()),
+            )
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(profile_of(&names))
+    }
+
     /// Empty when the monitor is off or not loaded (no BPF on this machine), or the container
     /// never ran.
     pub fn syscalls(&self, reference: &str) -> Result<Syscalls> {
@@ -88,5 +116,40 @@ impl Engine {
                 tx_packets: net.tx_packets,
             },
         })
+    }
+}
+
+/// Docker's seccomp profile format: deny (EPERM) by default, allow `names`, for the native
+/// architecture and the ones it runs.
+pub fn profile_of(names: &[String]) -> serde_json::Value {
+    let architectures: &[&str] = if cfg!(target_arch = "x86_64") {
+        &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    } else if cfg!(target_arch = "aarch64") {
+        &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    } else {
+        &[]
+    };
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": architectures,
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_profile_allows_the_names_and_nothing_else() {
+        let p = super::profile_of(&["read".into(), "write".into()]);
+        assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(
+            p["syscalls"][0]["names"],
+            serde_json::json!(["read", "write"])
+        );
+        assert_eq!(p["syscalls"][0]["action"], "SCMP_ACT_ALLOW");
+        assert_eq!(p["syscalls"].as_array().unwrap().len(), 1);
+        let text = p.to_string();
+        berth_shim::security::seccomp::Profile::parse(&text).expect("the shim reads it");
     }
 }
