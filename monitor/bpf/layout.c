@@ -48,6 +48,12 @@ int main(void)
 	O(berth_event, args);
 	S(berth_path_key);
 	S(berth_net);
+	C(BERTH_EVENT_KILLED);
+	C(BERTH_EVENT_REFUSED);
+	S(berth_connect_key);
+	O(berth_connect_key, cgroup_id);
+	O(berth_connect_key, port);
+	O(berth_connect_key, addr);
 	O(berth_net, tx_packets);
 	return 0;
 }

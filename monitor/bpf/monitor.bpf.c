@@ -65,6 +65,24 @@ struct {
 	__type(value, struct berth_net);
 } netstat SEC(".maps");
 
+/* Policy: system calls that kill their caller, by (cgroup id, nr); set by the shim at start
+ * and by POST /containers/{id}/policy while the container runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_DENY);
+	__type(key, struct berth_count_key);
+	__type(value, __u8);
+} deny_calls SEC(".maps");
+
+/* Policy: destinations a container may not connect to (see struct berth_connect_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, BERTH_MAX_DENY);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct berth_connect_key);
+	__type(value, __u8);
+} deny_connect SEC(".maps");
+
 /* Where an event is built: too big for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -83,6 +101,33 @@ static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 	/* Another CPU may insert it first: NOEXIST then look up again either way. */
 	bpf_map_update_elem(&counts, &key, &zero, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&counts, &key);
+}
+
+/* A denied call: SIGKILL to the caller (it lands when the call returns: the call itself still
+ * happens) and a BERTH_EVENT_KILLED event into the container's ring. */
+static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 nr)
+{
+	bpf_send_signal(9);
+	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
+	if (!e) {
+		__sync_fetch_and_add(&w->dropped, 1);
+		return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->kind = BERTH_EVENT_KILLED;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->nr = nr;
+	e->cgroup_id = cg;
+	e->time_ns = bpf_ktime_get_boot_ns();
+	e->ret = 0;
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
+	e->argc = 0;
+	e->args_len = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, 0);
 }
 
 #define NR_EXECVE 59
@@ -107,6 +152,9 @@ int berth_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct berth_count *c = count_slot(cg, nr);
 	if (c)
 		__sync_fetch_and_add(&c->calls, 1);
+	struct berth_count_key deny = { .cgroup_id = cg, .nr = nr };
+	if (bpf_map_lookup_elem(&deny_calls, &deny))
+		kill_caller(w, cg, nr);
 	return 0;
 }
 
@@ -515,4 +563,83 @@ int berth_skb_out(struct __sk_buff *skb)
 {
 	count_packet(skb, 1);
 	return 1;
+}
+
+/* cgroup/connect4 and connect6, attached to each watched container's cgroup2 directory: a
+ * connect to a denied destination fails with EPERM before anything is sent (return 0), and a
+ * BERTH_EVENT_REFUSED event goes to the container's ring. */
+static __always_inline int check_connect(__u64 cg, __u16 port, const __u8 *addr16, void *sockaddr,
+					 __u32 salen)
+{
+	struct berth_connect_key key = {};
+	key.prefixlen = 64 + 16 + 128;
+	key.cgroup_id = cg;
+	key.port = port;
+	__builtin_memcpy(key.addr, addr16, 16);
+	if (!bpf_map_lookup_elem(&deny_connect, &key)) {
+		key.port = 0;
+		if (!bpf_map_lookup_elem(&deny_connect, &key))
+			return 1;
+	}
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
+	if (!e) {
+		if (w)
+			__sync_fetch_and_add(&w->dropped, 1);
+		return 0;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->kind = BERTH_EVENT_REFUSED;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->nr = __NR_connect;
+	e->cgroup_id = cg;
+	e->time_ns = bpf_ktime_get_boot_ns();
+	e->ret = -1; /* EPERM */
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
+	e->argc = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->filename[0] = 0;
+	__builtin_memcpy(e->args, sockaddr, 28);
+	e->args_len = salen;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int berth_connect4(struct bpf_sock_addr *ctx)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	__u32 ip = ctx->user_ip4;
+	__u16 port = (__u16)ctx->user_port;
+	__u8 addr[16] = {};
+	addr[10] = 0xff;
+	addr[11] = 0xff;
+	__builtin_memcpy(&addr[12], &ip, 4);
+	/* struct sockaddr_in as the caller passed it, for the event */
+	__u8 sa[28] = {};
+	__u16 family = AF_INET;
+	__builtin_memcpy(&sa[0], &family, 2);
+	__builtin_memcpy(&sa[2], &port, 2);
+	__builtin_memcpy(&sa[4], &ip, 4);
+	return check_connect(cg, port, addr, sa, 16);
+}
+
+SEC("cgroup/connect6")
+int berth_connect6(struct bpf_sock_addr *ctx)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	__u32 ip[4];
+	ip[0] = ctx->user_ip6[0];
+	ip[1] = ctx->user_ip6[1];
+	ip[2] = ctx->user_ip6[2];
+	ip[3] = ctx->user_ip6[3];
+	__u16 port = (__u16)ctx->user_port;
+	__u8 sa[28] = {};
+	__u16 family = AF_INET6;
+	__builtin_memcpy(&sa[0], &family, 2);
+	__builtin_memcpy(&sa[2], &port, 2);
+	__builtin_memcpy(&sa[8], ip, 16);
+	return check_connect(cg, port, (const __u8 *)ip, sa, 28);
 }

@@ -22,12 +22,15 @@
 #define BERTH_MAX_PENDING 8192             /* security calls between their enter and exit */
 #define BERTH_PATH_KEY_LEN 32              /* sensitive paths are compared on this many bytes */
 #define BERTH_MAX_SENSITIVE 64
+#define BERTH_MAX_DENY 16384               /* deny rules, all containers together */
 
 /* Kinds of ring-buffer records (berth_event.kind). */
 #define BERTH_EVENT_EXEC 1
 #define BERTH_EVENT_FORK 2
 #define BERTH_EVENT_EXIT 3
 #define BERTH_EVENT_SYSCALL 4
+#define BERTH_EVENT_KILLED 5               /* a denied syscall: the caller was sent SIGKILL */
+#define BERTH_EVENT_REFUSED 6              /* a denied connect: it failed with EPERM */
 
 /* What a container asked for (berth_watch.events): bits. */
 #define BERTH_WANT_EXEC 1
@@ -83,6 +86,18 @@ struct berth_net {
 	__u64 tx_bytes;
 	__u64 tx_packets;
 };
+
+/* A deny-connect rule's key in the `deny_connect` LPM trie: prefixlen counts the bits of
+ * cgroup_id (64), port (16, network order; 0 in a rule means any port, looked up second) and
+ * then of addr, an IPv6 address (IPv4 as ::ffff:a.b.c.d, so a v4 rule's prefix is 96 + its
+ * length). */
+struct berth_connect_key {
+	__u32 prefixlen;
+	__u64 cgroup_id;
+	__u16 port;
+	__u8 addr[16];
+	__u8 pad[6];
+} __attribute__((packed));
 
 /* A sensitive path's key in the `sensitive` map: the path, NUL-padded. */
 struct berth_path_key {

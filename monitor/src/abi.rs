@@ -18,6 +18,8 @@ pub const EVENT_EXEC: u32 = layout::BERTH_EVENT_EXEC as u32;
 pub const EVENT_FORK: u32 = layout::BERTH_EVENT_FORK as u32;
 pub const EVENT_EXIT: u32 = layout::BERTH_EVENT_EXIT as u32;
 pub const EVENT_SYSCALL: u32 = layout::BERTH_EVENT_SYSCALL as u32;
+pub const EVENT_KILLED: u32 = layout::BERTH_EVENT_KILLED as u32;
+pub const EVENT_REFUSED: u32 = layout::BERTH_EVENT_REFUSED as u32;
 pub const WANT_EXEC: u32 = layout::BERTH_WANT_EXEC as u32;
 pub const WANT_FORK: u32 = layout::BERTH_WANT_FORK as u32;
 pub const WANT_SECURITY: u32 = layout::BERTH_WANT_SECURITY as u32;
@@ -82,6 +84,18 @@ pub struct Net {
     pub tx_packets: u64,
 }
 
+/// `struct berth_connect_key` (packed) after its prefixlen, which aya's `lpm_trie::Key` puts
+/// in front: the data of a key of the deny_connect LPM trie.
+#[repr(C, packed)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectKey {
+    pub cgroup_id: u64,
+    /// Network order; 0 for any port.
+    pub port: u16,
+    pub addr: [u8; 16],
+    pub pad: [u8; 6],
+}
+
 /// `struct berth_path_key`: a sensitive path, NUL-padded.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +115,8 @@ unsafe impl aya::Pod for Count {}
 unsafe impl aya::Pod for PathKey {}
 // SAFETY: as for Watch.
 unsafe impl aya::Pod for Net {}
+// SAFETY: as for Watch (packed, as in C: there is no padding at all).
+unsafe impl aya::Pod for ConnectKey {}
 
 impl RawEvent {
     /// Decodes one ring-buffer record; None when it is too short or of an unknown kind.
@@ -112,7 +128,11 @@ impl RawEvent {
         // unaligned-safe, and RawEvent is made only of integers and byte arrays, for which
         // every bit pattern is a valid value.
         let e = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<RawEvent>()) };
-        matches!(e.kind, EVENT_EXEC | EVENT_FORK | EVENT_EXIT | EVENT_SYSCALL).then_some(e)
+        matches!(
+            e.kind,
+            EVENT_EXEC | EVENT_FORK | EVENT_EXIT | EVENT_SYSCALL | EVENT_KILLED | EVENT_REFUSED
+        )
+        .then_some(e)
     }
 
     /// The bytes of `args` in use.
@@ -172,6 +192,23 @@ mod tests {
         assert_eq!(size_of::<RawEvent>(), layout::SIZEOF_berth_event);
         assert_eq!(size_of::<PathKey>(), layout::SIZEOF_berth_path_key);
         assert_eq!(size_of::<Net>(), layout::SIZEOF_berth_net);
+        // The C key starts with the 4-byte prefixlen.
+        assert_eq!(
+            4 + size_of::<ConnectKey>(),
+            layout::SIZEOF_berth_connect_key
+        );
+        assert_eq!(
+            4 + offset_of!(ConnectKey, cgroup_id),
+            layout::OFFSETOF_berth_connect_key_cgroup_id
+        );
+        assert_eq!(
+            4 + offset_of!(ConnectKey, port),
+            layout::OFFSETOF_berth_connect_key_port
+        );
+        assert_eq!(
+            4 + offset_of!(ConnectKey, addr),
+            layout::OFFSETOF_berth_connect_key_addr
+        );
         assert_eq!(
             offset_of!(Net, tx_packets),
             layout::OFFSETOF_berth_net_tx_packets

@@ -1,6 +1,6 @@
 //! What the programs report, in words: a ring-buffer record ([`abi::RawEvent`]) becomes an
-//! [`Event`] with a type (`process` or `syscall`), an action (`exec`, `fork`, `exit`, or the
-//! system call's name) and attributes (pid, tid, comm, ret, args ...), as they appear on
+//! [`Event`] with a type (`process`, `syscall` or `policy`), an action (`exec`, `fork`,
+//! `exit`, the system call's name, or the policy's `kill` and `refuse`) and attributes (pid, tid, comm, ret, args ...), as they appear on
 //! `GET /events`. Which events a container emits is chosen by its `berth.monitor` label
 //! ([`wants`]).
 
@@ -54,7 +54,7 @@ pub struct Event {
     pub comm: String,
     /// CLOCK_BOOTTIME, in nanoseconds.
     pub time_ns: u64,
-    /// `process` or `syscall`.
+    /// `process`, `syscall` or `policy`.
     pub kind: &'static str,
     /// `exec`, `fork`, `exit`, or the system call's name.
     pub action: String,
@@ -91,6 +91,20 @@ impl Event {
                     a.insert("exitCode".into(), ((status >> 8) & 0xff).to_string());
                 }
                 ("process", "exit".to_string())
+            }
+            abi::EVENT_KILLED => {
+                a.insert("syscall".into(), crate::syscalls::name(r.nr));
+                a.insert("signal".into(), "9".into());
+                ("policy", "kill".to_string())
+            }
+            abi::EVENT_REFUSED => {
+                a.insert("syscall".into(), "connect".into());
+                if let Some((addr, port)) = sockaddr(r.args_bytes()) {
+                    a.insert("addr".into(), addr);
+                    a.insert("port".into(), port.to_string());
+                }
+                a.insert("error".into(), "EPERM".into());
+                ("policy", "refuse".to_string())
             }
             _ => {
                 let name = crate::syscalls::name(r.nr);

@@ -17,13 +17,16 @@
 pub mod abi;
 pub mod events;
 mod loader;
+pub mod policy;
 pub mod syscalls;
 
 pub use events::Event;
 pub use loader::{ensure_loaded, unload, SENSITIVE_PATHS};
+pub use policy::Policy;
 
 pub use abi::Net;
 use abi::{Count, CountKey, Watch};
+use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
@@ -61,6 +64,8 @@ pub enum MonitorError {
     Open(PathBuf, String),
     #[error("{0} map: {1}")]
     Map(&'static str, aya::maps::MapError),
+    #[error("{0}")]
+    Policy(String),
 }
 
 impl MonitorError {
@@ -96,6 +101,8 @@ pub struct Monitor {
     counts: HashMap<MapData, CountKey, Count>,
     rings: HashOfMaps<MapData, u64>,
     netstat: HashMap<MapData, u64, Net>,
+    deny_calls: HashMap<MapData, CountKey, u8>,
+    deny_connect: LpmTrie<MapData, abi::ConnectKey, u8>,
 }
 
 impl Monitor {
@@ -113,12 +120,20 @@ impl Monitor {
         let netstat = loader::open_map(dir, "netstat")?
             .try_into()
             .map_err(|e| MonitorError::Map("netstat", e))?;
+        let deny_calls = loader::open_map(dir, "deny_calls")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("deny_calls", e))?;
+        let deny_connect = loader::open_map(dir, "deny_connect")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("deny_connect", e))?;
         Ok(Monitor {
             dir: dir.to_path_buf(),
             watched,
             counts,
             rings,
             netstat,
+            deny_calls,
+            deny_connect,
         })
     }
 
@@ -168,6 +183,89 @@ impl Monitor {
         }
     }
 
+    /// Replaces the policy of `cgroup_id` (its deny rules) with `policy`, which must be valid
+    /// ([`Policy::validate`]). The rules apply to the running container at once.
+    pub fn set_policy(&mut self, cgroup_id: u64, policy: &Policy) -> Result<()> {
+        let calls = policy.syscall_numbers().map_err(MonitorError::Policy)?;
+        let dests = policy.destinations().map_err(MonitorError::Policy)?;
+        // New rules first, then the old ones that are not among them go: a rule kept across
+        // the change is never absent.
+        for &nr in &calls {
+            let k = CountKey {
+                cgroup_id,
+                nr,
+                pad: 0,
+            };
+            self.deny_calls
+                .insert(k, 1, 0)
+                .map_err(|e| MonitorError::Map("deny_calls", e))?;
+        }
+        let keys: Vec<(u32, abi::ConnectKey)> = dests.iter().map(|d| d.key(cgroup_id)).collect();
+        for (len, data) in &keys {
+            self.deny_connect
+                .insert(&LpmKey::new(*len, *data), 1, 0)
+                .map_err(|e| MonitorError::Map("deny_connect", e))?;
+        }
+        self.clear_policy(cgroup_id, &calls, &keys)
+    }
+
+    /// Removes the rules of `cgroup_id` except `keep_calls` and `keep_dests`.
+    fn clear_policy(
+        &mut self,
+        cgroup_id: u64,
+        keep_calls: &[u32],
+        keep_dests: &[(u32, abi::ConnectKey)],
+    ) -> Result<()> {
+        let old: Vec<CountKey> = self
+            .deny_calls
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| k.cgroup_id == cgroup_id && !keep_calls.contains(&k.nr))
+            .collect();
+        for k in old {
+            match self.deny_calls.remove(&k) {
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
+                Err(e) => return Err(MonitorError::Map("deny_calls", e)),
+            }
+        }
+        let old: Vec<LpmKey<abi::ConnectKey>> = self
+            .deny_connect
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| {
+                let data = k.data();
+                data.cgroup_id == cgroup_id && !keep_dests.contains(&(k.prefix_len(), data))
+            })
+            .collect();
+        for k in old {
+            match self.deny_connect.remove(&k) {
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
+                Err(e) => return Err(MonitorError::Map("deny_connect", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The deny rules in force for `cgroup_id`: system call numbers and connect keys.
+    pub fn policy_rules(&self, cgroup_id: u64) -> (Vec<u32>, usize) {
+        let calls = self
+            .deny_calls
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| k.cgroup_id == cgroup_id)
+            .map(|k| k.nr)
+            .collect();
+        let dests = self
+            .deny_connect
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| k.data().cgroup_id == cgroup_id)
+            .count();
+        (calls, dests)
+    }
+
     /// Stops counting for `cgroup_id` and unregisters its ring. Its counts stay readable until
     /// [`Monitor::forget`].
     pub fn unwatch(&mut self, cgroup_id: u64) -> Result<()> {
@@ -177,6 +275,7 @@ impl Monitor {
             Err(e) => return Err(MonitorError::Map("rings", e)),
         }
         loader::detach_cgroup(&self.dir, cgroup_id)?;
+        self.clear_policy(cgroup_id, &[], &[])?;
         match self.watched.remove(&cgroup_id) {
             Ok(()) => Ok(()),
             Err(e) if absent(&e) => Ok(()),

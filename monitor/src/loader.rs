@@ -18,8 +18,11 @@
 
 use crate::{MonitorError, Result};
 use aya::maps::MapData;
+use aya::programs::cgroup_sock_addr::CgroupSockAddrAttachType;
 use aya::programs::links::FdLink;
-use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, RawTracePoint, TracePoint};
+use aya::programs::{
+    CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint, TracePoint,
+};
 use aya::{include_bytes_aligned, EbpfLoader};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
@@ -35,7 +38,7 @@ const PROGRAMS: [(&str, &str, &str); 5] = [
     ("berth_fork", "sched_process_fork", "fork"),
     ("berth_exit", "sched_process_exit", "exit"),
 ];
-pub(crate) const MAPS: [&str; 7] = [
+pub(crate) const MAPS: [&str; 9] = [
     "watched",
     "counts",
     "rings",
@@ -43,6 +46,22 @@ pub(crate) const MAPS: [&str; 7] = [
     "sensitive",
     "scratch",
     "netstat",
+    "deny_calls",
+    "deny_connect",
+];
+
+/// The connect policy's programs, attached like CGROUP_SKB.
+pub(crate) const CGROUP_SOCK_ADDR: [(&str, &str, CgroupSockAddrAttachType); 2] = [
+    (
+        "berth_connect4",
+        "connect4",
+        CgroupSockAddrAttachType::Connect4,
+    ),
+    (
+        "berth_connect6",
+        "connect6",
+        CgroupSockAddrAttachType::Connect6,
+    ),
 ];
 
 /// Programs attached to each watched container's cgroup2 directory ([`attach_cgroup`]):
@@ -263,6 +282,17 @@ fn load_and_pin(v: &Path) -> Result<()> {
         prog.pin(v.join("progs").join(pin))
             .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
     }
+    for (symbol, pin, _) in CGROUP_SOCK_ADDR {
+        let prog: &mut CgroupSockAddr = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
     // The security calls: one program for every sys_enter_<call>, one for every sys_exit_<call>;
     // pinned last, sec_exit last of all, which marks the load complete.
     for (symbol, pin, phase) in [
@@ -322,7 +352,7 @@ fn cgroup_pins(dir: &Path, cgroup_id: u64) -> PathBuf {
     versioned(dir).join("cgroups").join(cgroup_id.to_string())
 }
 
-/// Attaches the per-cgroup programs (packet counters) to the cgroup2 directory `cgroup_dir`
+/// Attaches the per-cgroup programs (packet counters, connect policy) to the cgroup2 directory `cgroup_dir`
 /// and pins their links, so that they stay attached with no berth process alive; a cgroup
 /// already attached is left as it is. The kernel detaches them when the cgroup is removed;
 /// [`detach_cgroup`] removes the pins.
@@ -340,6 +370,27 @@ pub(crate) fn attach_cgroup(dir: &Path, cgroup_dir: &Path, cgroup_id: u64) -> Re
         let id = prog
             // A link never displaces others (links are always "multi"); the flag must be 0.
             .attach(&cgroup, attach_type, CgroupAttachMode::Single)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
+        let link: FdLink = prog
+            .take_link(id)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+            .try_into()
+            .map_err(|e: aya::programs::links::LinkError| {
+                MonitorError::Load(format!("{symbol}: {e}"))
+            })?;
+        link.pin(&at)
+            .map_err(|e| MonitorError::Pin(at.display().to_string(), e.to_string()))?;
+    }
+    for (symbol, pin, attach_type) in CGROUP_SOCK_ADDR {
+        let at = pins.join(pin);
+        if at.exists() {
+            continue;
+        }
+        let mut prog =
+            CgroupSockAddr::from_pin(versioned(dir).join("progs").join(pin), attach_type)
+                .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let id = prog
+            .attach(&cgroup, CgroupAttachMode::Single)
             .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
         let link: FdLink = prog
             .take_link(id)

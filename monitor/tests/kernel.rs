@@ -10,6 +10,17 @@ use std::process::Command;
 
 const ROLE: &str = "BERTH_MONITOR_TEST_ROLE";
 
+/// Runs this binary's `child` test with `env`; its exit status.
+fn child_status(env: &[(&str, String)]) -> std::process::ExitStatus {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--test-threads=1", "--quiet"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::null());
+    cmd.status().expect("running the child")
+}
+
 /// Runs this binary's `child` test with `env`; panics unless it succeeds.
 fn run_child(env: &[(&str, String)]) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
@@ -88,6 +99,19 @@ fn child() {
             std::fs::write(out, if loaded { "loaded" } else { "opened" }).unwrap();
         }
         "security" => security_calls(),
+        "mkdir" => {
+            let d = Path::new(&std::env::var("BERTH_TMP").unwrap())
+                .join(format!("d{}", std::process::id()));
+            std::fs::create_dir(&d).unwrap();
+        }
+        "connect" => {
+            let port = std::env::var("BERTH_PORT").unwrap();
+            match std::net::TcpStream::connect(format!("127.0.0.1:{port}")) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => std::process::exit(3),
+                Err(e) => panic!("connect: {e}"),
+            }
+        }
         "send" => {
             use std::io::Write;
             let port = std::env::var("BERTH_PORT").unwrap();
@@ -550,4 +574,107 @@ fn packets_of_a_watched_cgroup_are_counted() {
     assert_eq!(m.net(cg.id()).unwrap(), n);
     m.forget(cg.id()).unwrap();
     assert_eq!(m.net(cg.id()).unwrap(), berth_monitor::Net::default());
+}
+
+#[test]
+fn policy_kills_and_refuses_in_its_cgroup_only() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = PathBuf::from(format!(
+        "/sys/fs/bpf/berth-test-policy-{}",
+        std::process::id()
+    ));
+    let _pins = Pins(dir.clone());
+    let mut m = Monitor::ensure(&dir).expect("loading");
+    let cg = Cgroup::new("berth-monitor-policy");
+    let neighbour = Cgroup::new("berth-monitor-neighbour");
+    let mut ring = m.open_ring(cg.id()).unwrap();
+    for c in [&cg, &neighbour] {
+        m.watch(c.id(), "policy", 0).unwrap();
+        m.watch_net(&c.0, c.id()).unwrap();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let env = |c: &Cgroup, role: &str, port: u16| {
+        vec![
+            (ROLE, role.to_string()),
+            ("BERTH_CGROUP", c.0.display().to_string()),
+            ("BERTH_TMP", tmp.path().display().to_string()),
+            ("BERTH_PORT", port.to_string()),
+        ]
+    };
+    // No policy: both work.
+    assert!(child_status(&env(&cg, "mkdir", port)).success());
+    assert!(child_status(&env(&cg, "connect", port)).success());
+
+    // Set while the cgroup is in use: mkdir kills, the port is refused; the neighbour and
+    // another port are untouched.
+    let policy = berth_monitor::Policy {
+        deny_syscalls: vec!["mkdir".into(), "mkdirat".into()],
+        deny_connect: vec![format!("127.0.0.0/8:{port}")],
+    };
+    m.set_policy(cg.id(), &policy).unwrap();
+    let st = child_status(&env(&cg, "mkdir", port));
+    assert_eq!(st.signal(), Some(9), "a denied mkdir: {st:?}");
+    assert!(
+        child_status(&env(&neighbour, "mkdir", port)).success(),
+        "the neighbour"
+    );
+    assert_eq!(
+        child_status(&env(&cg, "connect", port)).code(),
+        Some(3),
+        "a denied connect"
+    );
+    assert!(
+        child_status(&env(&cg, "connect", other_port)).success(),
+        "another port"
+    );
+    assert!(
+        child_status(&env(&neighbour, "connect", port)).success(),
+        "the neighbour"
+    );
+    let events = ring.drain(usize::MAX);
+    let kill = events
+        .iter()
+        .find(|e| e.action == "kill")
+        .unwrap_or_else(|| panic!("no kill event: {events:#?}"));
+    assert_eq!(kill.kind, "policy");
+    assert!(kill.attributes["syscall"].starts_with("mkdir"), "{kill:?}");
+    let refuse = events
+        .iter()
+        .find(|e| e.action == "refuse")
+        .unwrap_or_else(|| panic!("no refuse event: {events:#?}"));
+    assert_eq!(refuse.attributes["port"], port.to_string(), "{refuse:?}");
+    assert_eq!(refuse.attributes["addr"], "127.0.0.1", "{refuse:?}");
+
+    // Changed again: only connects to any port of 127.0.0.1 are denied; mkdir works.
+    let policy = berth_monitor::Policy {
+        deny_syscalls: vec![],
+        deny_connect: vec!["127.0.0.1".into()],
+    };
+    m.set_policy(cg.id(), &policy).unwrap();
+    assert_eq!(m.policy_rules(cg.id()), (vec![], 1));
+    assert!(child_status(&env(&cg, "mkdir", port)).success());
+    assert_eq!(
+        child_status(&env(&cg, "connect", other_port)).code(),
+        Some(3)
+    );
+    // Bad rules are refused whole.
+    let bad = berth_monitor::Policy {
+        deny_syscalls: vec!["nosuchcall".into()],
+        deny_connect: vec![],
+    };
+    assert!(m.set_policy(cg.id(), &bad).is_err());
+    assert_eq!(
+        m.policy_rules(cg.id()),
+        (vec![], 1),
+        "a bad policy changed the rules"
+    );
+    // Unwatched: the rules go.
+    m.unwatch(cg.id()).unwrap();
+    m.unwatch(neighbour.id()).unwrap();
+    assert_eq!(m.policy_rules(cg.id()), (vec![], 0));
+    drop((listener, other));
 }

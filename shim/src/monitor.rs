@@ -40,21 +40,37 @@ pub fn wants(label: Option<&str>) -> u32 {
     berth_monitor::events::wants(label).unwrap_or(berth_monitor::events::DEFAULT_WANTS)
 }
 
+/// The file in a container's directory with the policy POST /containers/{id}/policy set last;
+/// without it, the labels' (berth_monitor::policy).
+pub const POLICY_FILE: &str = "policy.json";
+
+/// The container's policy: the last one set through the API, else its labels'.
+pub fn policy_of(container_dir: &std::path::Path) -> berth_monitor::Policy {
+    if let Ok(data) = std::fs::read(container_dir.join(POLICY_FILE)) {
+        if let Ok(p) = serde_json::from_slice(&data) {
+            return p;
+        }
+    }
+    berth_monitor::Policy::from_labels(&crate::events::container_attributes(container_dir))
+}
+
 /// One container's watch.
 pub struct Watch {
     id: String,
     events: u32,
+    policy: berth_monitor::Policy,
     monitor: Option<Monitor>,
     cgroup_id: u64,
     ring: Option<EventRing>,
 }
 
 impl Watch {
-    /// `events`: what the container asked for (see [`wants`]).
-    pub fn new(id: &str, events: u32) -> Watch {
+    /// `events`: what the container asked for (see [`wants`]); `policy`: its deny rules.
+    pub fn new(id: &str, events: u32, policy: berth_monitor::Policy) -> Watch {
         Watch {
             id: id.to_string(),
             events,
+            policy,
             monitor: None,
             cgroup_id: 0,
             ring: None,
@@ -79,8 +95,10 @@ impl Watch {
             }
         }
         if let Some(m) = &mut self.monitor {
-            // The ring first: an event between the two would otherwise find none.
-            if self.events != 0 {
+            // The ring first: an event between the two would otherwise find none. (Policy
+            // events need it too.)
+            let policy = self.policy != berth_monitor::Policy::default();
+            if self.events != 0 || policy {
                 match m.open_ring(cgroup_id) {
                     Ok(r) => self.ring = Some(r),
                     Err(e) => eprintln!("berth-shim {}: events ring: {e}", self.id),
@@ -92,6 +110,11 @@ impl Watch {
             }
             if let Err(e) = m.watch_net(cgroup_dir, cgroup_id) {
                 eprintln!("berth-shim {}: counting packets: {e}", self.id);
+            }
+            if policy {
+                if let Err(e) = m.set_policy(cgroup_id, &self.policy) {
+                    eprintln!("berth-shim {}: setting the policy: {e}", self.id);
+                }
             }
         }
     }

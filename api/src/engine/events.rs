@@ -73,7 +73,7 @@ impl Engine {
 }
 
 /// The types of the eBPF monitor's events, whose actor is a container.
-pub const MONITOR_TYPES: [&str; 2] = ["process", "syscall"];
+pub const MONITOR_TYPES: [&str; 3] = ["process", "syscall", "policy"];
 
 /// Check `filters` keys as dockerd does.
 pub fn check_filters(f: &Filters) -> Result<()> {

@@ -26,6 +26,7 @@ pub fn routes() -> Vec<Route> {
         Route::get("/containers/{id}/top", top),
         Route::get("/containers/{id}/syscalls", syscalls),
         Route::get("/containers/{id}/seccomp-profile", seccomp_profile),
+        Route::post("/containers/{id}/policy", set_policy),
     ]
 }
 
@@ -110,6 +111,20 @@ async fn top(
         .await
         .map_err(|err| EngineError::system("engine task", err))??;
     Ok(Json(top).into_response())
+}
+
+async fn set_policy(
+    State(s): State<AppState>,
+    Path(reference): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, EngineError> {
+    let policy: berth_monitor::Policy = serde_json::from_slice(&body)
+        .map_err(|e| EngineError::InvalidParameter(format!("decoding the policy: {e}")))?;
+    let e = s.engine;
+    tokio::task::spawn_blocking(move || e.set_policy(&reference, policy))
+        .await
+        .map_err(|err| EngineError::system("engine task", err))??;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
 async fn seccomp_profile(

@@ -192,7 +192,8 @@ impl Supervisor {
                 .get(crate::monitor::LABEL)
                 .map(String::as_str),
         );
-        let watch = crate::monitor::Watch::new(&args.id, wants);
+        let watch =
+            crate::monitor::Watch::new(&args.id, wants, crate::monitor::policy_of(&cpaths.dir));
         Ok(Supervisor {
             root: args.paths.root.clone(),
             cpaths,

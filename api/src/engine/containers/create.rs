@@ -41,6 +41,11 @@ impl Engine {
         if let Some(v) = label(berth_shim::monitor::LABEL) {
             berth_monitor::events::wants(Some(v)).map_err(invalid)?;
         }
+        if let Some(labels) = &body.config.labels {
+            berth_monitor::Policy::from_labels(labels)
+                .validate()
+                .map_err(invalid)?;
+        }
         let image = self.image(&body.config.image)?;
         let id = super::super::names::new_id();
         // Held until the container appears: a volume it will use is not removed meanwhile.

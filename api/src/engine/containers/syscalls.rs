@@ -47,6 +47,34 @@ impl Syscalls {
 }
 
 impl Engine {
+    /// `POST /containers/{id}/policy` (a berth extension): replaces the container's deny rules.
+    /// Kept in its directory (the shim sets them again at each start) and, when it runs, put
+    /// in the kernel's maps at once. A bad rule is a 400 and changes nothing.
+    pub fn set_policy(&self, reference: &str, policy: berth_monitor::Policy) -> Result<()> {
+        let id = self.lookup(reference)?;
+        policy.validate().map_err(EngineError::InvalidParameter)?;
+        let dir = self.container_paths(&id).dir;
+        let data = serde_json::to_vec_pretty(&policy)
+            .map_err(|e| EngineError::system("encoding the policy", e))?;
+        berth_shim::fsutil::write_atomic(&dir.join(berth_shim::monitor::POLICY_FILE), &data)
+            .map_err(|e| EngineError::system("writing the policy", e))?;
+        let state = self.state(&id)?;
+        if !state.status.is_live() || state.cgroup_id == 0 {
+            return Ok(());
+        }
+        let Some(pins) = berth_shim::monitor::pin_dir() else {
+            return Err(EngineError::system(
+                "setting the policy",
+                "the eBPF monitor is off (BERTH_MONITOR=0)",
+            ));
+        };
+        let mut monitor = berth_monitor::Monitor::open(&pins)
+            .map_err(|e| EngineError::system("opening the eBPF monitor", e))?;
+        monitor
+            .set_policy(state.cgroup_id, &policy)
+            .map_err(|e| EngineError::system("setting the policy", e))
+    }
+
     /// `GET /containers/{id}/seccomp-profile` (a berth extension): a profile in Docker's JSON
     /// format that allows exactly the system calls the monitor counted for the container, plus
     /// those berth's init makes after it loads the filter (seccomp::RUNTIME_CALLS); anything
