@@ -28,7 +28,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     let b = Berth::with_busybox().await;
     let looping = json!({
         "Image": "busybox",
-        "Labels": {"berth.monitor": "exec"},
+        "Labels": {"berth.monitor": "exec,counts"},
         "Cmd": ["sh", "-c", "for i in $(seq 1 1000); do cat /dev/null; done; cat /nonexistent 2>/dev/null; exit 0"],
     });
     let id = b.run(Some("loop"), &looping).await;
@@ -112,6 +112,30 @@ async fn syscalls_of_a_loop_of_1000_cats() {
         )
         .await;
     assert_eq!(b.wait(&quiet).await, 0);
+    // Both have exited: the all-syscalls hooks are detached (nothing taxes the machine).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while berth_monitor::counting(&b.bpf_dir()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the all-syscalls hooks stayed attached with no container counting"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A container that does not ask for counts does not attach them.
+    let uncounted = b
+        .run(
+            Some("uncounted"),
+            &json!({"Image": "busybox", "Labels": {"berth.monitor": "security"},
+                    "Cmd": ["sleep", "1"]}),
+        )
+        .await;
+    assert!(
+        !berth_monitor::counting(&b.bpf_dir()),
+        "attached for a container without counts"
+    );
+    assert_eq!(b.wait(&uncounted).await, 0);
+    let v = b.get("/containers/uncounted/syscalls").await.json();
+    assert_eq!(v["Syscalls"], json!([]), "{v}");
     let v = b.get("/containers/quiet/syscalls").await.json();
     assert!(calls(&v, "execve").0 >= 2, "execve of sh and cat: {v}");
     let filters = common::encode(r#"{"event":["exec"],"container":["quiet"]}"#);

@@ -8,21 +8,26 @@ use crate::abi::{self, RawEvent};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The label's words and the events each turns on.
-pub const GROUPS: [(&str, u32); 4] = [
+/// Not an event: the label's word for syscall counts (the all-syscalls hooks, which tax every
+/// process of the machine while any container counts).
+pub const WANT_COUNTS: u32 = 1 << 31;
+
+/// The label's words and what each turns on.
+pub const GROUPS: [(&str, u32); 5] = [
     ("exec", abi::WANT_EXEC),
     ("fork", abi::WANT_FORK),
     ("security", abi::WANT_SECURITY),
     ("net", abi::WANT_NET),
+    ("counts", WANT_COUNTS),
 ];
 
-/// What a container emits when its label does not say: the security calls, which are rare
-/// in a well-behaved program (execs, forks and connects of a busy script could fill the
-/// events log and rotate the lifecycle events out of it).
-pub const DEFAULT_WANTS: u32 = abi::WANT_SECURITY;
+/// What a container gets when its label does not say: syscall counts and the security calls,
+/// which are rare in a well-behaved program (execs, forks and connects of a busy script could
+/// fill the events log and rotate the lifecycle events out of it).
+pub const DEFAULT_WANTS: u32 = abi::WANT_SECURITY | WANT_COUNTS;
 
-/// The events a `berth.monitor` label value asks for: comma-separated words among `exec`,
-/// `fork`, `security`, `net`, or `all` / `none`; None (no label) is [`DEFAULT_WANTS`].
+/// What a `berth.monitor` label value asks for: comma-separated words among `exec`, `fork`,
+/// `security`, `net`, `counts`, or `all` / `none`; None (no label) is [`DEFAULT_WANTS`].
 pub fn wants(label: Option<&str>) -> Result<u32, String> {
     let Some(label) = label else {
         return Ok(DEFAULT_WANTS);
@@ -36,7 +41,7 @@ pub fn wants(label: Option<&str>) -> Result<u32, String> {
                 Some((_, g)) => *g,
                 None => {
                     return Err(format!(
-                    "invalid berth.monitor value {w:?}: use exec, fork, security, net, all or none"
+                    "invalid berth.monitor value {w:?}: use exec, fork, security, net, counts, all or none"
                 ))
                 }
             },
@@ -247,8 +252,9 @@ mod tests {
         assert_eq!(wants(Some("net, exec")), Ok(abi::WANT_EXEC | abi::WANT_NET));
         assert_eq!(
             wants(Some("all")),
-            Ok(abi::WANT_EXEC | abi::WANT_FORK | abi::WANT_SECURITY | abi::WANT_NET)
+            Ok(abi::WANT_EXEC | abi::WANT_FORK | abi::WANT_SECURITY | abi::WANT_NET | WANT_COUNTS)
         );
+        assert_eq!(wants(Some("exec,counts")), Ok(abi::WANT_EXEC | WANT_COUNTS));
         assert_eq!(wants(Some("none")), Ok(0));
         assert_eq!(wants(Some("")), Ok(0));
         assert!(wants(Some("executable"))

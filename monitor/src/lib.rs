@@ -21,7 +21,7 @@ pub mod policy;
 pub mod syscalls;
 
 pub use events::Event;
-pub use loader::{ensure_loaded, unload, SENSITIVE_PATHS};
+pub use loader::{counting, ensure_loaded, unload, SENSITIVE_PATHS};
 pub use policy::Policy;
 
 pub use abi::Net;
@@ -161,6 +161,13 @@ impl Monitor {
             .map_err(|e| MonitorError::Map("watched", e))
     }
 
+    /// Counts the system calls of `cgroup_id` (and lets its syscall policy act): the
+    /// all-syscalls hooks stay attached while at least one watched cgroup asked for them,
+    /// until its [`Monitor::unwatch`].
+    pub fn count(&mut self, cgroup_id: u64) -> Result<()> {
+        loader::count_start(&self.dir, cgroup_id)
+    }
+
     /// Counts the packets of the sockets of the cgroup2 directory `cgroup_dir` (whose id is
     /// `cgroup_id`): attaches the cgroup_skb programs to it, pinned, until [`Monitor::unwatch`].
     pub fn watch_net(&mut self, cgroup_dir: &Path, cgroup_id: u64) -> Result<()> {
@@ -184,10 +191,14 @@ impl Monitor {
     }
 
     /// Replaces the policy of `cgroup_id` (its deny rules) with `policy`, which must be valid
-    /// ([`Policy::validate`]). The rules apply to the running container at once.
+    /// ([`Policy::validate`]). The rules apply to the running container at once (denied
+    /// system calls attach the all-syscalls hooks for it, as [`Monitor::count`]).
     pub fn set_policy(&mut self, cgroup_id: u64, policy: &Policy) -> Result<()> {
         let calls = policy.syscall_numbers().map_err(MonitorError::Policy)?;
         let dests = policy.destinations().map_err(MonitorError::Policy)?;
+        if !calls.is_empty() {
+            self.count(cgroup_id)?;
+        }
         // New rules first, then the old ones that are not among them go: a rule kept across
         // the change is never absent.
         for &nr in &calls {
@@ -275,6 +286,7 @@ impl Monitor {
             Err(e) => return Err(MonitorError::Map("rings", e)),
         }
         loader::detach_cgroup(&self.dir, cgroup_id)?;
+        loader::count_stop(&self.dir, cgroup_id)?;
         self.clear_policy(cgroup_id, &[], &[])?;
         match self.watched.remove(&cgroup_id) {
             Ok(()) => Ok(()),

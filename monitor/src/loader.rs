@@ -5,7 +5,10 @@
 //! Layout under the bpffs directory (default /sys/fs/bpf/berth):
 //!   (the directory itself is flocked while loading: bpffs holds no regular files)
 //!   v<ABI>-<object hash>/maps/{watched,counts,rings,pending,sensitive,scratch}
-//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit,exec,fork,exit}
+//!   v<ABI>-<object hash>/links/{exec,fork,exit}
+//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit}   (only while counting/ is not empty)
+//!   v<ABI>-<object hash>/counting/<cgroup id>/        (the cgroups that need them)
+//!   v<ABI>-<object hash>/cgroups/<cgroup id>/{skb_in,skb_out,connect4,connect6}
 //!   v<ABI>-<object hash>/links/sec_{enter,exit}_<call>   (one per security call this kernel has)
 //!   v<ABI>-<object hash>/progs/{...}   (pinned last: progs/sec_exit means "loaded")
 //! A build with other programs loads its own and removes the older pins.
@@ -30,10 +33,15 @@ use std::path::{Path, PathBuf};
 
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor.bpf.o"));
 
-/// (program symbol, raw tracepoint, pin name)
-const PROGRAMS: [(&str, &str, &str); 5] = [
+/// The all-syscalls hooks (counts and the syscall policy), attached only while some cgroup
+/// needs them ([`count_start`]): (program symbol, raw tracepoint, pin name).
+const COUNTING: [(&str, &str, &str); 2] = [
     ("berth_sys_enter", "sys_enter", "sys_enter"),
     ("berth_sys_exit", "sys_exit", "sys_exit"),
+];
+
+/// Attached at load: (program symbol, raw tracepoint, pin name).
+const PROGRAMS: [(&str, &str, &str); 3] = [
     ("berth_exec", "sched_process_exec", "exec"),
     ("berth_fork", "sched_process_fork", "fork"),
     ("berth_exit", "sched_process_exit", "exit"),
@@ -250,6 +258,17 @@ fn load_and_pin(v: &Path) -> Result<()> {
                 .map_err(|e| MonitorError::Map("sensitive", e))?;
         }
     }
+    for (symbol, _, pin) in COUNTING {
+        let prog: &mut RawTracePoint = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
     for (symbol, tracepoint, pin) in PROGRAMS {
         let prog: &mut RawTracePoint = ebpf
             .program_mut(symbol)
@@ -345,6 +364,77 @@ pub fn unload(dir: &Path) -> Result<()> {
         std::fs::remove_dir_all(&v).map_err(|e| MonitorError::io("removing", &v, e))?;
     }
     Ok(())
+}
+
+/// Takes the bpffs directory's lock (bpffs holds no regular files: the directory itself).
+fn lock(dir: &Path) -> Result<Flock<File>> {
+    let handle = File::open(dir).map_err(|e| MonitorError::io("opening", dir, e))?;
+    Flock::lock(handle, FlockArg::LockExclusive)
+        .map_err(|(_, e)| MonitorError::io("locking", dir, e.into()))
+}
+
+/// Cgroup `cgroup_id` needs the all-syscalls hooks (for its counts or its syscall policy):
+/// marks it under `counting/` and, if it is the first, attaches them (links pinned). Under
+/// the directory's lock, so that a first and a last never cross.
+pub(crate) fn count_start(dir: &Path, cgroup_id: u64) -> Result<()> {
+    let v = versioned(dir);
+    let _lock = lock(dir)?;
+    let mark = v.join("counting").join(cgroup_id.to_string());
+    std::fs::create_dir_all(&mark).map_err(|e| MonitorError::io("creating", &mark, e))?;
+    for (symbol, tracepoint, pin) in COUNTING {
+        let at = v.join("links").join(pin);
+        if at.exists() {
+            continue;
+        }
+        let mut prog = RawTracePoint::from_pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let id = prog
+            .attach(tracepoint)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
+        let link: FdLink = prog
+            .take_link(id)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+            .into();
+        link.pin(&at)
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Cgroup `cgroup_id` no longer needs the all-syscalls hooks; the last one out detaches them,
+/// so that processes outside containers pay nothing.
+pub(crate) fn count_stop(dir: &Path, cgroup_id: u64) -> Result<()> {
+    let v = versioned(dir);
+    let counting = v.join("counting");
+    let mark = counting.join(cgroup_id.to_string());
+    if !mark.exists() {
+        return Ok(());
+    }
+    let _lock = lock(dir)?;
+    match std::fs::remove_dir(&mark) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(MonitorError::io("removing", &mark, e)),
+    }
+    let others = std::fs::read_dir(&counting).map(|d| d.count()).unwrap_or(0);
+    if others == 0 {
+        for (_, _, pin) in COUNTING {
+            let at = v.join("links").join(pin);
+            match std::fs::remove_file(&at) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(MonitorError::io("removing", &at, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Are the all-syscalls hooks attached?
+pub fn counting(dir: &Path) -> bool {
+    COUNTING
+        .iter()
+        .all(|(_, _, pin)| versioned(dir).join("links").join(pin).exists())
 }
 
 /// Where the links of cgroup `cgroup_id`'s programs are pinned.

@@ -91,6 +91,7 @@ fn child() {
             let mut m = Monitor::open(&dir).expect("opening the pins from another process");
             let cg: u64 = std::env::var("BERTH_CGROUP_ID").unwrap().parse().unwrap();
             m.watch(cg, "from-another-process", 0).unwrap();
+            m.count(cg).unwrap();
         }
         "load" => {
             let dir = PathBuf::from(std::env::var("BERTH_DIR").unwrap());
@@ -175,6 +176,12 @@ fn load_pin_watch_count_and_drain() {
     let a = Cgroup::new("berth-monitor-a");
     let b = Cgroup::new("berth-monitor-b");
     m.watch(a.id(), "container-a", abi::WANT_EXEC).unwrap();
+    assert!(
+        !berth_monitor::counting(&dir),
+        "the all-syscalls hooks attached before any cgroup counts"
+    );
+    m.count(a.id()).unwrap();
+    assert!(berth_monitor::counting(&dir), "counting, not attached");
 
     const N: u64 = 20_000;
     let a_path = a.0.display().to_string();
@@ -313,7 +320,12 @@ fn load_pin_watch_count_and_drain() {
     );
     m.forget(a.id()).unwrap();
     assert_eq!(m.counts(a.id()).unwrap(), vec![]);
+    assert!(berth_monitor::counting(&dir), "b still counts");
     m.unwatch(b.id()).unwrap();
+    assert!(
+        !berth_monitor::counting(&dir),
+        "the all-syscalls hooks stay attached with no cgroup counting"
+    );
     m.forget(b.id()).unwrap();
 }
 

@@ -98,15 +98,21 @@ impl Watch {
             // The ring first: an event between the two would otherwise find none. (Policy
             // events need it too.)
             let policy = self.policy != berth_monitor::Policy::default();
-            if self.events != 0 || policy {
+            if self.events & !berth_monitor::events::WANT_COUNTS != 0 || policy {
                 match m.open_ring(cgroup_id) {
                     Ok(r) => self.ring = Some(r),
                     Err(e) => eprintln!("berth-shim {}: events ring: {e}", self.id),
                 }
             }
-            match m.watch(cgroup_id, &self.id, self.events) {
+            let counts = berth_monitor::events::WANT_COUNTS;
+            match m.watch(cgroup_id, &self.id, self.events & !counts) {
                 Ok(()) => self.cgroup_id = cgroup_id,
                 Err(e) => eprintln!("berth-shim {}: watching cgroup {cgroup_id}: {e}", self.id),
+            }
+            if self.events & counts != 0 {
+                if let Err(e) = m.count(cgroup_id) {
+                    eprintln!("berth-shim {}: counting system calls: {e}", self.id);
+                }
             }
             if let Err(e) = m.watch_net(cgroup_dir, cgroup_id) {
                 eprintln!("berth-shim {}: counting packets: {e}", self.id);
@@ -193,8 +199,9 @@ mod tests {
             super::wants(Some("net, exec")),
             abi::WANT_EXEC | abi::WANT_NET
         );
-        assert_eq!(super::wants(None), abi::WANT_SECURITY, "the default");
-        assert_eq!(super::wants(Some("bogus")), abi::WANT_SECURITY);
+        let default = abi::WANT_SECURITY | berth_monitor::events::WANT_COUNTS;
+        assert_eq!(super::wants(None), default, "the default");
+        assert_eq!(super::wants(Some("bogus")), default);
         assert_eq!(super::wants(Some("none")), 0);
     }
 }
