@@ -83,6 +83,15 @@ struct {
 	__type(value, __u8);
 } deny_connect SEC(".maps");
 
+/* Events dropped while a cgroup was watched, moved here from its watched entry when it is
+ * unwatched (by the reader, never by a program), so that they stay readable until forgotten. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_WATCHED);
+	__type(key, __u64);
+	__type(value, __u64);
+} lost SEC(".maps");
+
 /* Where an event is built: too big for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

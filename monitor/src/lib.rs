@@ -103,6 +103,7 @@ pub struct Monitor {
     netstat: HashMap<MapData, u64, Net>,
     deny_calls: HashMap<MapData, CountKey, u8>,
     deny_connect: LpmTrie<MapData, abi::ConnectKey, u8>,
+    lost: HashMap<MapData, u64, u64>,
 }
 
 impl Monitor {
@@ -126,7 +127,11 @@ impl Monitor {
         let deny_connect = loader::open_map(dir, "deny_connect")?
             .try_into()
             .map_err(|e| MonitorError::Map("deny_connect", e))?;
+        let lost = loader::open_map(dir, "lost")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("lost", e))?;
         Ok(Monitor {
+            lost,
             dir: dir.to_path_buf(),
             watched,
             counts,
@@ -288,6 +293,13 @@ impl Monitor {
         loader::detach_cgroup(&self.dir, cgroup_id)?;
         loader::count_stop(&self.dir, cgroup_id)?;
         self.clear_policy(cgroup_id, &[], &[])?;
+        // Its dropped events outlive the watch (the programs no longer write them).
+        let dropped = self.dropped(cgroup_id)?;
+        if dropped > 0 {
+            self.lost
+                .insert(cgroup_id, dropped, 0)
+                .map_err(|e| MonitorError::Map("lost", e))?;
+        }
         match self.watched.remove(&cgroup_id) {
             Ok(()) => Ok(()),
             Err(e) if absent(&e) => Ok(()),
@@ -309,6 +321,11 @@ impl Monitor {
                 Err(e) if absent(&e) => {}
                 Err(e) => return Err(MonitorError::Map("counts", e)),
             }
+        }
+        match self.lost.remove(&cgroup_id) {
+            Ok(()) => {}
+            Err(e) if absent(&e) => {}
+            Err(e) => return Err(MonitorError::Map("lost", e)),
         }
         match self.netstat.remove(&cgroup_id) {
             Ok(()) => Ok(()),
@@ -340,11 +357,17 @@ impl Monitor {
         Ok(out)
     }
 
-    /// Events of `cgroup_id` lost because the ring buffer was full (0 when not watched).
+    /// Events of `cgroup_id` lost because the ring buffer was full (or missing), while it is
+    /// watched and after, until [`Monitor::forget`].
     pub fn dropped(&self, cgroup_id: u64) -> Result<u64> {
+        let before = match self.lost.get(&cgroup_id, 0) {
+            Ok(n) => n,
+            Err(e) if absent(&e) => 0,
+            Err(e) => return Err(MonitorError::Map("lost", e)),
+        };
         match self.watched.get(&cgroup_id, 0) {
-            Ok(w) => Ok(w.dropped),
-            Err(e) if absent(&e) => Ok(0),
+            Ok(w) => Ok(before + w.dropped),
+            Err(e) if absent(&e) => Ok(before),
             Err(e) => Err(MonitorError::Map("watched", e)),
         }
     }

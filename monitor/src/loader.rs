@@ -46,7 +46,7 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
     ("berth_fork", "sched_process_fork", "fork"),
     ("berth_exit", "sched_process_exit", "exit"),
 ];
-pub(crate) const MAPS: [&str; 9] = [
+pub(crate) const MAPS: [&str; 10] = [
     "watched",
     "counts",
     "rings",
@@ -56,6 +56,7 @@ pub(crate) const MAPS: [&str; 9] = [
     "netstat",
     "deny_calls",
     "deny_connect",
+    "lost",
 ];
 
 /// The connect policy's programs, attached like CGROUP_SKB.

@@ -305,8 +305,14 @@ fn load_pin_watch_count_and_drain() {
         "cgroup watched by another process: {calls} getppid, expected >= {N}"
     );
 
-    // Unwatched: no more counting; forget removes the rows.
+    // Unwatched: no more counting; the dropped events stay readable; forget removes the rows.
+    let dropped = m.dropped(a.id()).unwrap();
     m.unwatch(a.id()).unwrap();
+    assert_eq!(
+        m.dropped(a.id()).unwrap(),
+        dropped,
+        "dropped events gone with the watch"
+    );
     let before = count_of(&m, a.id(), "getppid");
     run_child(&[
         (ROLE, "getppid".into()),
@@ -320,6 +326,7 @@ fn load_pin_watch_count_and_drain() {
     );
     m.forget(a.id()).unwrap();
     assert_eq!(m.counts(a.id()).unwrap(), vec![]);
+    assert_eq!(m.dropped(a.id()).unwrap(), 0);
     assert!(berth_monitor::counting(&dir), "b still counts");
     m.unwatch(b.id()).unwrap();
     assert!(
