@@ -5,7 +5,7 @@ import time
 
 import docker
 
-from compat import Failed, case, check
+from compat import case, check
 
 WORKLOAD = ("ls / >/dev/null; mount -t tmpfs berth-src /tmp; "
             "nc 127.0.0.1 9 </dev/null 2>/dev/null; exit 0")
@@ -64,5 +64,3 @@ def docker_events_show_a_containers_process_and_security_events(b):
     check(any(e["Action"] == "mount" for e in evs), f"docker-py: {evs}")
     check(all(e["Type"] == "syscall" for e in evs), f"docker-py: {evs}")
     b.out("rm", "-f", "monweb", "monother")
-    if b.out("ps", "-aq"):
-        raise Failed("containers left")
