@@ -3,12 +3,15 @@
 //! drops its counts ([`forget`], from `remove::remove_container_files`). Every failure is logged and ignored: a machine without BPF (or a
 //! kernel that refuses the programs) still runs containers, only without counts.
 //!
-//! Events, chosen by the container's label `berth.monitor` (`exec,fork,security,net`, `all` or
-//! `none`; `security` when there is no label, see berth_monitor::events::wants): the shim
-//! creates its container's own ring buffer and drains it in its poll loop into the events log
-//! (type `process`: exec, fork, exit; type `syscall`: mount, ptrace, connect, ...), so events
-//! need no API process, every `/events` reader sees them, and an API restart loses none.
-//! Events that find the ring full (or missing) are counted as the container's DroppedEvents.
+//! Events and counts, chosen by the container's label `berth.monitor`
+//! (`exec,fork,security,net,counts`, `all` or `none`; `security,counts` when there is no label,
+//! see berth_monitor::events::wants): the shim creates its container's own ring buffer and
+//! drains it in its poll loop into the events log (type `process`: exec, fork, exit; type
+//! `syscall`: mount, ptrace, connect, ...; type `policy`: kill, refuse), so events need no API
+//! process, every `/events` reader sees them, and an API restart loses none. Events that find
+//! the ring full (or missing) are counted as the container's DroppedEvents. `counts` attaches
+//! the all-syscalls hooks for the container (berth_monitor::Monitor::count) until it exits.
+//! Its deny rules ([`policy_of`]) and packet counters are set when it starts.
 //!
 //! The programs are pinned under bpffs by whoever needs them first (berth_monitor::
 //! ensure_loaded); the shim loads them itself only when nothing is pinned yet, and otherwise
