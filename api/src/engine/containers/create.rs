@@ -37,6 +37,15 @@ impl Engine {
         if body.config.image.is_empty() {
             return Err(invalid("config.Image: image must be specified"));
         }
+        let label = |k: &str| body.config.labels.as_ref().and_then(|l| l.get(k));
+        if let Some(v) = label(berth_shim::monitor::LABEL) {
+            berth_monitor::events::wants(Some(v)).map_err(invalid)?;
+        }
+        if let Some(labels) = &body.config.labels {
+            berth_monitor::Policy::from_labels(labels)
+                .validate()
+                .map_err(invalid)?;
+        }
         let image = self.image(&body.config.image)?;
         let id = super::super::names::new_id();
         // Held until the container appears: a volume it will use is not removed meanwhile.
