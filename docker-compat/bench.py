@@ -8,8 +8,13 @@ Prints figures and ratios; never fails on a speed goal (these are not tests).
   ports: a published port (nftables DNAT) against the container's own address, and the start
         cost of publishing (berth only: the bench's dockerd runs without networking, which
         would rewrite the host's iptables)
+  monitor: a million getppid in a container with the eBPF monitor counting vs off, the same
+        loop outside containers with the all-syscalls hooks attached vs not, and security
+        events at 100,000/s for 10 s with what was delivered and what was counted as dropped
 """
 import argparse
+import glob
+import json
 import os
 import shutil
 import signal
@@ -18,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -164,13 +170,154 @@ def ports_benchmark(b, runs):
         b.docker("rm", "-f", *ids)
 
 
+def unix_get(sock, path):
+    """One GET over the unix socket; the JSON body."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b"chunked" in head.lower():
+        out, rest = b"", body
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size, 16)
+            if n == 0:
+                break
+            out, rest = out + rest[:n], rest[n + 2:]
+        body = out
+    return json.loads(body)
+
+
+class LogCounter(threading.Thread):
+    """Counts the lines of the events log holding `needle` as they are written, following the
+    file across rotations (it holds the old file until it has read it to the end)."""
+
+    def __init__(self, path, needle):
+        super().__init__(daemon=True)
+        self.path, self.needle, self.count, self.done = path, needle, 0, False
+
+    def run(self):
+        f, ino, tail = None, None, b""
+        keep = len(self.needle) - 1
+        while True:
+            if f is None:
+                try:
+                    f = open(self.path, "rb")
+                    ino = os.fstat(f.fileno()).st_ino
+                except FileNotFoundError:
+                    time.sleep(0.001)
+                    continue
+            chunk = f.read(1 << 22)
+            if chunk:
+                data = tail + chunk
+                self.count += data.count(self.needle)
+                # A needle cut by the chunk's end is counted with the next chunk.
+                tail = data[-keep:] if self.needle not in data[-keep:] else b""
+                continue
+            try:
+                rotated = os.stat(self.path).st_ino != ino
+            except FileNotFoundError:
+                rotated = False
+            if rotated:
+                f.close()
+                f, tail = None, b""
+                continue
+            if self.done:
+                return
+            time.sleep(0.001)
+
+
+def monitor_benchmark(berth_bin, runs):
+    """The eBPF monitor's cost, on a berth of its own (no other container counting)."""
+    tmp = tempfile.mkdtemp(prefix="berth-bench-mon-")
+    prog = os.path.join(tmp, "bench")
+    subprocess.run(["gcc", "-O2", "-static", "-o", prog, os.path.join(HERE, "monitor_bench.c")], check=True)
+    image = os.path.join(tmp, "image.tar")
+    subprocess.run(["tar", "-cf", image, "-C", tmp, "bench"], check=True)
+    b = compat.Berth(berth_bin)
+    n = 1_000_000
+    reps = max(5, runs // 4)
+    try:
+        b.docker("import", image, "monbench:1", check_rc=0)
+
+        def in_container(label):
+            out = [float(b.out("run", "--rm", "-l", label, "monbench:1", "/bench", "loop", str(n)))
+                   for _ in range(reps)]
+            return statistics.median(out)
+
+        def on_host():
+            out = [float(subprocess.run([prog, "loop", str(n)], capture_output=True, text=True,
+                                        check=True).stdout) for _ in range(reps)]
+            return statistics.median(out)
+
+        print(f"== eBPF monitor: {n} getppid, ns per call (median of {reps})")
+        others = [p for p in glob.glob("/sys/fs/bpf/*/v*/links/sys_enter")
+                  if not p.startswith(b.bpf_dir + "/")]
+        if others:
+            print(f"note: other berth roots have the all-syscalls hooks attached ({', '.join(others)}):"
+                  " every figure below pays for them too")
+        off = in_container("berth.monitor=none")
+        on = in_container("berth.monitor=counts")
+        print(f"in a container, monitor off       {off:7.1f}")
+        print(f"in a container, counting          {on:7.1f}   +{(on / off - 1) * 100:.1f}% (goal <= 5%)")
+        host_off = on_host()
+        b.out("run", "-d", "--name", "counting", "-l", "berth.monitor=counts", "monbench:1", "/bench",
+              "sleep", "1000")
+        host_on = on_host()
+        b.out("rm", "-f", "counting")
+        host_after = on_host()
+        print(f"outside, hooks detached           {host_off:7.1f}")
+        print(f"outside, a container counting     {host_on:7.1f}   +{(host_on / host_off - 1) * 100:.1f}%"
+              " (goal: no measurable change)")
+        print(f"outside, after it is gone         {host_after:7.1f}")
+
+        rate, secs = 100_000, 10
+        print(f"== eBPF monitor: security events at {rate}/s for {secs} s")
+        counter = LogCounter(os.path.join(b.root, "events", "events.log"), b'"path":"/etc/shadow"')
+        counter.start()
+        made = b.out("run", "--name", "events", "monbench:1", "/bench", "events", str(rate), str(secs))
+        cid = b.out("inspect", "-f", "{{.Id}}", "events")
+        time.sleep(0.5)
+        counter.done = True
+        counter.join(30)
+        dropped = unix_get(b.sock, f"/containers/{cid}/syscalls")["DroppedEvents"]
+        attempts, took = made.split()
+        attempts = int(attempts)
+        lost = attempts - counter.count - dropped
+        print(f"made {attempts} in {float(took):.1f} s ({attempts / float(took):.0f}/s): "
+              f"delivered {counter.count}, dropped and counted {dropped}, lost uncounted {lost} (goal 0)")
+        b.out("rm", "-f", "events")
+    finally:
+        b.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--containers", type=int, default=1000)
+    ap.add_argument("--only", choices=["monitor", "ports"], help="run one benchmark alone")
     args = ap.parse_args()
     release = os.path.join(REPO, "target", "release")
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
+    if args.only == "monitor":
+        monitor_benchmark(os.path.join(release, "berth"), args.runs)
+        return
+    if args.only == "ports":
+        b = compat.Berth(os.path.join(release, "berth"))
+        try:
+            b.docker("import", "-", "busybox:latest", input=compat.busybox_tar(), check_rc=0)
+            ports_benchmark(b, args.runs)
+        finally:
+            b.close()
+        return
     stamp = os.path.join(tempfile.mkdtemp(), "stamp")
     subprocess.run(["gcc", "-O2", "-static", "-o", stamp, os.path.join(REPO, "tests", "stamp.c")], check=True)
 
@@ -206,8 +353,11 @@ def main():
 
         print("== shim memory while a container runs")
         b.out("run", "-d", "--name", "mem", "busybox", "sleep", "1000")
-        print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB, private {figures.get('shim_private_kib')} KiB, "
-              f"anonymous (what each further shim costs) {figures.get('shim_marginal_kib')} KiB")
+        print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB (file-backed {figures.get('shim_rss_file_kib')}, "
+              f"anonymous {figures.get('shim_rss_anon_kib')}), PSS {figures.get('shim_pss_kib')} KiB, "
+              f"private {figures.get('shim_private_kib')} KiB; anonymous is what each further shim costs")
+        print(f"first shim of a fresh root (its seccomp profile compiled): RSS {figures.get('shim_cold_cache_rss_kib')} KiB, "
+              f"anonymous {figures.get('shim_cold_cache_rss_anon_kib')} KiB")
         if d:
             subprocess.run(["docker", "run", "-d", "--name", "mem", "busybox", "sleep", "1000"], env=d.env,
                            check=True, capture_output=True)
@@ -231,6 +381,7 @@ def main():
             load_benchmark(b, d)
 
         ports_benchmark(b, args.runs)
+        monitor_benchmark(os.path.join(release, "berth"), args.runs)
 
         print(f"== docker ps -a with {args.containers} containers (median of 5)")
         for env, who in [(b.env, "berth")] + ([(d.env, "dockerd")] if d else []):

@@ -82,6 +82,8 @@ class Berth:
         self.root = os.path.join(self.tmp, "root")
         self.run_root = os.path.join(self.tmp, "run")
         self.sock = os.path.join(self.tmp, "berth.sock")
+        # The eBPF monitor's pins, of this server alone (bpffs refuses names with a dot).
+        self.bpf_dir = "/sys/fs/bpf/" + os.path.basename(self.tmp).replace(".", "-")
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_CLI_HINTS="false")
         self.env.pop("DOCKER_CONTEXT", None)
         self.proc = None
@@ -91,6 +93,7 @@ class Berth:
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--socket", self.sock, "--root", self.root,
              "--run-root", self.run_root, "--idle-timeout", "0"],
+            env=dict(os.environ, BERTH_BPF_DIR=self.bpf_dir),
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "serve.log"), "ab"))
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -138,6 +141,7 @@ class Berth:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.bpf_dir, ignore_errors=True)
         # The cgroup parent every container of ours lived under, when nothing else uses it.
         for h in os.listdir("/sys/fs/cgroup"):
             try:
@@ -164,6 +168,7 @@ def main():
     import cases_crash  # noqa: F401
     import cases_storage  # noqa: F401
     import cases_net  # noqa: F401
+    import cases_monitor  # noqa: F401
     import cases_ports  # noqa: F401
     b = Berth(args.berth)
     passed = failed = 0

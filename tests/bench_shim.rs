@@ -42,6 +42,33 @@ fn main() {
     // A freshly built binary's pages sit dirty in the page cache and would count as private to
     // the one process mapping them; write them back first, as on an installed system.
     nix::unistd::sync();
+    let warm = memory(&env);
+    // The first container of a fresh root compiles its seccomp profile (no cache yet).
+    let cold = memory(&TestEnv::new());
+    println!("shim_first_instruction_ms_median {:.2}", median(&mut first));
+    println!("shim_start_returned_ms_median {:.2}", median(&mut ready));
+    for (prefix, m) in [("shim", &warm), ("shim_cold_cache", &cold)] {
+        println!("{prefix}_rss_kib {}", m.rss);
+        println!("{prefix}_rss_anon_kib {}", m.anon);
+        println!("{prefix}_rss_file_kib {}", m.file);
+        println!("{prefix}_pss_kib {}", m.pss);
+        println!("{prefix}_private_kib {}", m.private);
+    }
+    // What each further shim costs: its anonymous memory (the binary's and libc's pages are
+    // shared by every shim).
+    println!("shim_marginal_kib {}", warm.anon);
+}
+
+struct Memory {
+    rss: u64,
+    anon: u64,
+    file: u64,
+    pss: u64,
+    private: u64,
+}
+
+/// The memory of the shim of a `sleep` container of `env`, once it runs.
+fn memory(env: &TestEnv) -> Memory {
     let spec = env.spec(&["sleep", "1000"]);
     env.run(&spec);
     std::thread::sleep(Duration::from_millis(300));
@@ -62,15 +89,11 @@ fn main() {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     };
-    let private = kib("Private_Clean:") + kib("Private_Dirty:");
-    println!("shim_first_instruction_ms_median {:.2}", median(&mut first));
-    println!("shim_start_returned_ms_median {:.2}", median(&mut ready));
-    println!("shim_rss_kib {}", field("VmRSS:"));
-    println!("shim_rss_anon_kib {}", field("RssAnon:"));
-    println!("shim_rss_file_kib {}", field("RssFile:"));
-    println!("shim_pss_kib {}", kib("Pss:"));
-    println!("shim_private_kib {private}");
-    // What each further shim costs: its anonymous memory (the binary's and libc's pages are
-    // shared by every shim).
-    println!("shim_marginal_kib {}", field("RssAnon:"));
+    Memory {
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+        pss: kib("Pss:"),
+        private: kib("Private_Clean:") + kib("Private_Dirty:"),
+    }
 }

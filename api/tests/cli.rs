@@ -250,6 +250,22 @@ fn a_whole_life_cycle_with_no_server() {
     assert_eq!(r.status("web", "Memory").split(" / ").nth(1), Some("64MiB"));
     assert_eq!(r.status("web", "PIDs").split(" / ").nth(1), Some("50"));
     assert_eq!(r.status("web", "Health"), "none");
+    // The eBPF monitor's counts: "<n> calls, <m> errors (<name> <calls>, ...)".
+    let calls = r.status("web", "Syscalls");
+    let total: u64 = calls
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("Syscalls: {calls:?}"));
+    assert!(
+        total > 0 && calls.contains(" errors ("),
+        "Syscalls: {calls:?}"
+    );
+    let net = r.status("web", "Network");
+    assert!(
+        net.starts_with("rx ") && net.contains(", tx "),
+        "Network: {net:?}"
+    );
 
     r.berth(&["freeze", "web"]).expect(0, "berth freeze");
     assert_eq!(r.status("web", "State"), "paused");

@@ -446,6 +446,108 @@ async fn list_all_and_filters() {
         .assert_error(400, "invalid filter 'nosuch'", "an unknown filter key");
 }
 
+/// The one element of `GET /containers/json?all=1` with this id.
+async fn list_entry(b: &Berth, id: &str) -> Value {
+    let r = b.get("/containers/json?all=1").await;
+    assert_eq!(r.status, StatusCode::OK, "list: {}", r.text());
+    r.json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["Id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} is not listed: {}", r.text()))
+}
+
+/// The listing reads each container's summary file: it follows renames, shows labels and
+/// mounts as dockerd does, and a summary left stale by a crash between the record's write and
+/// its own is never believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_entries_follow_the_record() {
+    let mut b = Berth::with_busybox().await;
+    let id = b
+        .create(
+            Some("first"),
+            &json!({"Image": "busybox", "Cmd": ["sleep", "1"], "Labels": {"tier": "web"},
+                    "HostConfig": {"Binds": ["listvol:/data:ro"]}}),
+        )
+        .await;
+    let e = list_entry(&b, &id).await;
+    assert_eq!(e["Names"], json!(["/first"]), "{e}");
+    assert_eq!(e["Command"], "sleep 1", "{e}");
+    assert_eq!(e["Labels"], json!({"tier": "web"}), "{e}");
+    assert_eq!(
+        (&e["State"], &e["Status"]),
+        (&json!("created"), &json!("Created")),
+        "{e}"
+    );
+    let mounts = e["Mounts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(mounts.len(), 1, "one mount listed: {e}");
+    assert_eq!(
+        (
+            &mounts[0]["Type"],
+            &mounts[0]["Name"],
+            &mounts[0]["Destination"],
+            &mounts[0]["RW"]
+        ),
+        (
+            &json!("volume"),
+            &json!("listvol"),
+            &json!("/data"),
+            &json!(false)
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        mounts,
+        b.inspect(&id).await["Mounts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    );
+
+    let dir = b.root().join("containers").join(&id);
+    let summary = dir.join("summary.json");
+    let before = std::fs::read(&summary).expect("a summary is written with the container");
+    let r = b.post("/containers/first/rename?name=second").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "rename: {}", r.text());
+    assert_eq!(list_entry(&b, &id).await["Names"], json!(["/second"]));
+
+    // The listing's cache follows the state too.
+    let r = b.post(&format!("/containers/{id}/start")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "start: {}", r.text());
+    assert_eq!(b.wait(&id).await, 0);
+    let e = list_entry(&b, &id).await;
+    assert_eq!(e["State"], "exited", "{e}");
+    assert!(
+        e["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Exited (0)"),
+        "{e}"
+    );
+
+    // A crash right after the record's write leaves the old summary: it must not be shown,
+    // by a server that has not seen the record before either.
+    b.kill_server();
+    b.serve();
+    std::fs::write(&summary, &before).unwrap();
+    assert_eq!(
+        list_entry(&b, &id).await["Names"],
+        json!(["/second"]),
+        "a stale summary was believed"
+    );
+    // Nor a torn or missing one.
+    std::fs::write(&summary, &before[..before.len() / 2]).unwrap();
+    assert_eq!(list_entry(&b, &id).await["Names"], json!(["/second"]));
+    std::fs::remove_file(&summary).unwrap();
+    assert_eq!(list_entry(&b, &id).await["Names"], json!(["/second"]));
+    let r = b
+        .call("DELETE", &format!("/containers/{id}?v=1"), Bytes::new())
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "remove: {}", r.text());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rename_pause_unpause_remove() {
     let b = Berth::with_busybox().await;

@@ -1,6 +1,6 @@
 //! `GET /containers/{id}/syscalls` of a real `berth serve`: the eBPF monitor's counts for a
 //! container running a loop of 1000 `cat /dev/null`, read after it exited, and gone with it;
-//! its 1001 execs of cat as `process_exec` events on `/events`.
+//! its 1001 execs of cat as `process` `exec` events on `/events`.
 //! Needs root, a kernel that loads the programs and `cargo build --workspace` first.
 
 // Each test binary uses part of the shared helpers.
@@ -28,7 +28,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     let b = Berth::with_busybox().await;
     let looping = json!({
         "Image": "busybox",
-        "Labels": {"berth.monitor": "exec"},
+        "Labels": {"berth.monitor": "exec,counts"},
         "Cmd": ["sh", "-c", "for i in $(seq 1 1000); do cat /dev/null; done; cat /nonexistent 2>/dev/null; exit 0"],
     });
     let id = b.run(Some("loop"), &looping).await;
@@ -67,7 +67,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
         .unwrap()
         .as_secs()
         + 1;
-    let filters = common::encode(r#"{"event":["process_exec"],"container":["loop"]}"#);
+    let filters = common::encode(r#"{"type":["process"],"event":["exec"],"container":["loop"]}"#);
     let r = b
         .get(&format!("/events?since=0&until={until}&filters={filters}"))
         .await;
@@ -98,7 +98,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     let e = &execs[0];
     assert_eq!(
         (&e["Type"], &e["Actor"]["ID"]),
-        (&json!("container"), &json!(id)),
+        (&json!("process"), &json!(id)),
         "{e}"
     );
     assert_eq!(e["Actor"]["Attributes"]["name"], "loop", "{e}");
@@ -112,9 +112,33 @@ async fn syscalls_of_a_loop_of_1000_cats() {
         )
         .await;
     assert_eq!(b.wait(&quiet).await, 0);
+    // Both have exited: the all-syscalls hooks are detached (nothing taxes the machine).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while berth_monitor::counting(&b.bpf_dir()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the all-syscalls hooks stayed attached with no container counting"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A container that does not ask for counts does not attach them.
+    let uncounted = b
+        .run(
+            Some("uncounted"),
+            &json!({"Image": "busybox", "Labels": {"berth.monitor": "security"},
+                    "Cmd": ["sleep", "1"]}),
+        )
+        .await;
+    assert!(
+        !berth_monitor::counting(&b.bpf_dir()),
+        "attached for a container without counts"
+    );
+    assert_eq!(b.wait(&uncounted).await, 0);
+    let v = b.get("/containers/uncounted/syscalls").await.json();
+    assert_eq!(v["Syscalls"], json!([]), "{v}");
     let v = b.get("/containers/quiet/syscalls").await.json();
     assert!(calls(&v, "execve").0 >= 2, "execve of sh and cat: {v}");
-    let filters = common::encode(r#"{"event":["process_exec"],"container":["quiet"]}"#);
+    let filters = common::encode(r#"{"event":["exec"],"container":["quiet"]}"#);
     let until = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -133,7 +157,11 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     b.create(Some("idle"), &json!({"Image": "busybox", "Cmd": ["true"]}))
         .await;
     let v = b.get("/containers/idle/syscalls").await.json();
-    assert_eq!(v, json!({"Syscalls": [], "DroppedEvents": 0}));
+    assert_eq!(
+        v,
+        json!({"Syscalls": [], "DroppedEvents": 0,
+               "Network": {"RxBytes": 0, "RxPackets": 0, "TxBytes": 0, "TxPackets": 0}})
+    );
     b.get("/containers/nosuch/syscalls").await.assert_error(
         404,
         "No such container: nosuch",
@@ -144,8 +172,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     let cgroup_id = cgroup_id_of(&b, &id);
     let r = b.call("DELETE", "/containers/loop", "").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let m = berth_monitor::Monitor::open(std::path::Path::new(berth_monitor::DEFAULT_DIR))
-        .expect("the monitor's pins");
+    let m = berth_monitor::Monitor::open(&b.bpf_dir()).expect("the monitor's pins");
     assert_eq!(m.counts(cgroup_id).unwrap(), vec![], "counts left after rm");
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* berth's monitor: syscall counts and exec events for the cgroups in `watched`.
+/* berth's monitor: syscall counts and process and security events for the cgroups in
+ * `watched`.
  *
  * Every hook first looks its task's cgroup v2 id up in `watched`; a task outside berth's
  * containers costs that one lookup. Raw tracepoints are used (no BTF trampolines needed, and
@@ -39,6 +40,66 @@ struct {
 	__array(values, struct ring);
 } rings SEC(".maps");
 
+/* A security call between its sys_enter and sys_exit tracepoints, keyed by pid_tgid: the exit
+ * adds the return value and sends it. LRU: a thread killed inside the call leaves an entry
+ * that the map forgets by itself. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BERTH_MAX_PENDING);
+	__type(key, __u64);
+	__type(value, struct berth_event);
+} pending SEC(".maps");
+
+/* Paths whose open is an event (/etc/shadow, /proc/kcore, ...), filled by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_SENSITIVE);
+	__type(key, struct berth_path_key);
+	__type(value, __u8);
+} sensitive SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_WATCHED);
+	__type(key, __u64);
+	__type(value, struct berth_net);
+} netstat SEC(".maps");
+
+/* Policy: system calls that kill their caller, by (cgroup id, nr); set by the shim at start
+ * and by POST /containers/{id}/policy while the container runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_DENY);
+	__type(key, struct berth_count_key);
+	__type(value, __u8);
+} deny_calls SEC(".maps");
+
+/* Policy: destinations a container may not connect to (see struct berth_connect_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, BERTH_MAX_DENY);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct berth_connect_key);
+	__type(value, __u8);
+} deny_connect SEC(".maps");
+
+/* Events dropped while a cgroup was watched, moved here from its watched entry when it is
+ * unwatched (by the reader, never by a program), so that they stay readable until forgotten. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_WATCHED);
+	__type(key, __u64);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* Where an event is built: too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct berth_event);
+} scratch SEC(".maps");
+
 static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 {
 	struct berth_count_key key = { .cgroup_id = cgroup_id, .nr = nr };
@@ -51,18 +112,58 @@ static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 	return bpf_map_lookup_elem(&counts, &key);
 }
 
-/* sys_enter(struct pt_regs *regs, long id): count the call. */
+/* A denied call: SIGKILL to the caller (it lands when the call returns: the call itself still
+ * happens) and a BERTH_EVENT_KILLED event into the container's ring. */
+static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 nr)
+{
+	bpf_send_signal(9);
+	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
+	if (!e) {
+		__sync_fetch_and_add(&w->dropped, 1);
+		return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->kind = BERTH_EVENT_KILLED;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->nr = nr;
+	e->cgroup_id = cg;
+	e->time_ns = bpf_ktime_get_boot_ns();
+	e->ret = 0;
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
+	e->argc = 0;
+	e->args_len = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+
+/* sys_enter(struct pt_regs *regs, long id): count the call, from the container's first execve
+ * on (the runtime's set-up before it is not the container's doing; the execve itself is). */
 SEC("raw_tracepoint/sys_enter")
 int berth_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
-	if (!bpf_map_lookup_elem(&watched, &cg))
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	if (!w)
 		return 0;
 	/* ctx->args[1] would be a CO-RE access aya rejects (see the eBPF notes). */
 	__u32 nr = (__u32)((const __u64 *)ctx)[1];
+	if (!w->started) {
+		if (nr != NR_EXECVE && nr != NR_EXECVEAT)
+			return 0;
+		w->started = 1;
+	}
 	struct berth_count *c = count_slot(cg, nr);
 	if (c)
 		__sync_fetch_and_add(&c->calls, 1);
+	struct berth_count_key deny = { .cgroup_id = cg, .nr = nr };
+	if (bpf_map_lookup_elem(&deny_calls, &deny))
+		kill_caller(w, cg, nr);
 	return 0;
 }
 
@@ -74,7 +175,8 @@ int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (ret >= 0 || ret < -4095)
 		return 0;
 	__u64 cg = bpf_get_current_cgroup_id();
-	if (!bpf_map_lookup_elem(&watched, &cg))
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	if (!w || !w->started)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)((const __u64 *)ctx)[0];
 	__u32 nr = (__u32)BPF_CORE_READ(regs, orig_ax);
@@ -84,8 +186,34 @@ int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm): an
- * exec event into the container's ring, if it has one; counted as dropped when it is full. */
+/* The container's ring when its watch asks for `want`; NULL otherwise. */
+static __always_inline void *ring_for(__u64 cg, struct berth_watch **w, __u32 want)
+{
+	*w = bpf_map_lookup_elem(&watched, &cg);
+	if (!*w || !((*w)->events & want) || !(*w)->started)
+		return NULL;
+	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	if (!ring)
+		__sync_fetch_and_add(&(*w)->dropped, 1); /* asked for, but nobody reads */
+	return ring;
+}
+
+static __always_inline void fill_head(struct berth_event *e, __u32 kind, __u64 cg)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->kind = kind;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->nr = 0;
+	e->cgroup_id = cg;
+	e->time_ns = bpf_ktime_get_boot_ns();
+	e->ret = 0;
+	e->argc = 0;
+	e->args_len = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm). */
 SEC("raw_tracepoint/sched_process_exec")
 int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -93,21 +221,19 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
 	if (!w)
 		return 0;
-	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	/* The container's program: what comes before is the runtime setting it up. */
+	if (!w->started)
+		w->started = 1;
+	void *ring = ring_for(cg, &w, BERTH_WANT_EXEC);
 	if (!ring)
-		return 0; /* nobody asked for this container's events */
-	struct berth_exec_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+		return 0;
+	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&w->dropped, 1);
 		return 0;
 	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->kind = BERTH_EVENT_EXEC;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->cgroup_id = cg;
-	e->time_ns = bpf_ktime_get_boot_ns();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	fill_head(e, BERTH_EVENT_EXEC, cg);
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
 	struct linux_binprm *bprm = (struct linux_binprm *)((const __u64 *)ctx)[2];
 	const char *filename = BPF_CORE_READ(bprm, filename);
 	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename) < 0)
@@ -115,7 +241,6 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	/* argv as the new program sees it, on its fresh stack between arg_start and arg_end
 	 * (never the environment, which may hold secrets), cut to BERTH_ARGS_LEN - 1 bytes. */
 	e->argc = BPF_CORE_READ(bprm, argc);
-	e->pad = 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
@@ -129,3 +254,63 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
+
+/* sched_process_fork(struct task_struct *parent, struct task_struct *child), in the parent:
+ * a new process (not a new thread), with the child's pid as `ret`. */
+SEC("raw_tracepoint/sched_process_fork")
+int berth_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *child = (struct task_struct *)((const __u64 *)ctx)[1];
+	__u32 child_pid = BPF_CORE_READ(child, pid);
+	if (child_pid != (__u32)BPF_CORE_READ(child, tgid))
+		return 0; /* a thread */
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct berth_watch *w;
+	void *ring = ring_for(cg, &w, BERTH_WANT_FORK);
+	if (!ring)
+		return 0;
+	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&w->dropped, 1);
+		return 0;
+	}
+	fill_head(e, BERTH_EVENT_FORK, cg);
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
+	e->ret = child_pid;
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* sched_process_exit(struct task_struct *p, ...), in the exiting task: a process ends when its
+ * leader does (the kernel waits for the other threads before it reports the group). */
+SEC("raw_tracepoint/sched_process_exit")
+int berth_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
+		return 0; /* a thread that is not the leader */
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct berth_watch *w;
+	void *ring = ring_for(cg, &w, BERTH_WANT_FORK);
+	if (!ring)
+		return 0;
+	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&w->dropped, 1);
+		return 0;
+	}
+	fill_head(e, BERTH_EVENT_EXIT, cg);
+	__builtin_memset(e->arg, 0, sizeof(e->arg));
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->ret = BPF_CORE_READ(task, exit_code);
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* The security calls' own tracepoints. */
+#include "security.h"
+
+/* The programs attached to each container's cgroup2 directory: packets and connect policy. */
+#include "cgroup.h"

@@ -15,12 +15,26 @@ pub const ARGS_LEN: usize = layout::BERTH_ARGS_LEN;
 pub const CONTAINER_ID_LEN: usize = layout::BERTH_CONTAINER_ID_LEN;
 pub const RINGBUF_BYTES: usize = layout::BERTH_RINGBUF_BYTES;
 pub const EVENT_EXEC: u32 = layout::BERTH_EVENT_EXEC as u32;
+pub const EVENT_FORK: u32 = layout::BERTH_EVENT_FORK as u32;
+pub const EVENT_EXIT: u32 = layout::BERTH_EVENT_EXIT as u32;
+pub const EVENT_SYSCALL: u32 = layout::BERTH_EVENT_SYSCALL as u32;
+pub const EVENT_KILLED: u32 = layout::BERTH_EVENT_KILLED as u32;
+pub const EVENT_REFUSED: u32 = layout::BERTH_EVENT_REFUSED as u32;
+pub const WANT_EXEC: u32 = layout::BERTH_WANT_EXEC as u32;
+pub const WANT_FORK: u32 = layout::BERTH_WANT_FORK as u32;
+pub const WANT_SECURITY: u32 = layout::BERTH_WANT_SECURITY as u32;
+pub const WANT_NET: u32 = layout::BERTH_WANT_NET as u32;
+pub const PATH_KEY_LEN: usize = layout::BERTH_PATH_KEY_LEN;
 
 /// `struct berth_watch`: the value of the watched map, keyed by cgroup id.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Watch {
     pub dropped: u64,
+    /// `WANT_*` bits: the events the container asked for.
+    pub events: u32,
+    /// Set by the cgroup's first exec: events before it are the runtime's set-up.
+    pub started: u32,
     pub container_id: [u8; CONTAINER_ID_LEN],
 }
 
@@ -41,21 +55,52 @@ pub struct Count {
     pub errors: u64,
 }
 
-/// `struct berth_exec_event`: one record of the ring buffer.
+/// `struct berth_event`: one record of a container's ring buffer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct ExecEvent {
+pub struct RawEvent {
     pub kind: u32,
     pub pid: u32,
     pub tid: u32,
-    pub args_len: u32,
+    pub nr: u32,
     pub cgroup_id: u64,
     pub time_ns: u64,
+    pub ret: i64,
+    pub arg: [u64; 6],
     pub argc: u32,
-    pub pad: u32,
+    pub args_len: u32,
     pub comm: [u8; COMM_LEN],
     pub filename: [u8; FILENAME_LEN],
     pub args: [u8; ARGS_LEN],
+}
+
+/// `struct berth_net`: the value of the netstat map, keyed by cgroup id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Net {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+}
+
+/// `struct berth_connect_key` (packed) after its prefixlen, which aya's `lpm_trie::Key` puts
+/// in front: the data of a key of the deny_connect LPM trie.
+#[repr(C, packed)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectKey {
+    pub cgroup_id: u64,
+    /// Network order; 0 for any port.
+    pub port: u16,
+    pub addr: [u8; 16],
+    pub pad: [u8; 6],
+}
+
+/// `struct berth_path_key`: a sensitive path, NUL-padded.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PathKey {
+    pub path: [u8; PATH_KEY_LEN],
 }
 
 // SAFETY: each is #[repr(C)], made only of integers and byte arrays (every bit pattern is a
@@ -66,43 +111,40 @@ unsafe impl aya::Pod for Watch {}
 unsafe impl aya::Pod for CountKey {}
 // SAFETY: as for Watch.
 unsafe impl aya::Pod for Count {}
+// SAFETY: as for Watch.
+unsafe impl aya::Pod for PathKey {}
+// SAFETY: as for Watch.
+unsafe impl aya::Pod for Net {}
+// SAFETY: as for Watch (packed, as in C: there is no padding at all).
+unsafe impl aya::Pod for ConnectKey {}
 
-impl ExecEvent {
-    /// Decodes one ring-buffer record; None when it is not an exec event of this layout.
-    pub fn from_bytes(b: &[u8]) -> Option<ExecEvent> {
-        if b.len() < size_of::<ExecEvent>() {
+impl RawEvent {
+    /// Decodes one ring-buffer record; None when it is too short or of an unknown kind.
+    pub fn from_bytes(b: &[u8]) -> Option<RawEvent> {
+        if b.len() < size_of::<RawEvent>() {
             return None;
         }
-        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
-        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
-        let e = ExecEvent {
-            kind: u32_at(0),
-            pid: u32_at(4),
-            tid: u32_at(layout::OFFSETOF_berth_exec_event_tid),
-            args_len: u32_at(layout::OFFSETOF_berth_exec_event_args_len),
-            cgroup_id: u64_at(layout::OFFSETOF_berth_exec_event_cgroup_id),
-            time_ns: u64_at(layout::OFFSETOF_berth_exec_event_time_ns),
-            argc: u32_at(layout::OFFSETOF_berth_exec_event_argc),
-            pad: 0,
-            comm: b[layout::OFFSETOF_berth_exec_event_comm..][..COMM_LEN]
-                .try_into()
-                .unwrap(),
-            filename: b[layout::OFFSETOF_berth_exec_event_filename..][..FILENAME_LEN]
-                .try_into()
-                .unwrap(),
-            args: b[layout::OFFSETOF_berth_exec_event_args..][..ARGS_LEN]
-                .try_into()
-                .unwrap(),
-        };
-        (e.kind == EVENT_EXEC).then_some(e)
+        // SAFETY: `b` holds at least size_of::<RawEvent>() bytes (checked above), the read is
+        // unaligned-safe, and RawEvent is made only of integers and byte arrays, for which
+        // every bit pattern is a valid value.
+        let e = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<RawEvent>()) };
+        matches!(
+            e.kind,
+            EVENT_EXEC | EVENT_FORK | EVENT_EXIT | EVENT_SYSCALL | EVENT_KILLED | EVENT_REFUSED
+        )
+        .then_some(e)
+    }
+
+    /// The bytes of `args` in use.
+    pub fn args_bytes(&self) -> &[u8] {
+        &self.args[..(self.args_len as usize).min(ARGS_LEN)]
     }
 }
 
-impl ExecEvent {
+impl RawEvent {
     /// argv: the NUL-terminated strings in `args` (at most `argc`), the last one possibly cut.
     pub fn argv(&self) -> Vec<String> {
-        let used = (self.args_len as usize).min(ARGS_LEN);
-        let bytes = &self.args[..used];
+        let bytes = self.args_bytes();
         let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
         if bytes.is_empty() {
             return Vec::new();
@@ -147,50 +189,109 @@ mod tests {
             offset_of!(Count, errors),
             layout::OFFSETOF_berth_count_errors
         );
-        assert_eq!(size_of::<ExecEvent>(), layout::SIZEOF_berth_exec_event);
+        assert_eq!(size_of::<RawEvent>(), layout::SIZEOF_berth_event);
+        assert_eq!(size_of::<PathKey>(), layout::SIZEOF_berth_path_key);
+        assert_eq!(size_of::<Net>(), layout::SIZEOF_berth_net);
+        // The C key starts with the 4-byte prefixlen.
         assert_eq!(
-            offset_of!(ExecEvent, tid),
-            layout::OFFSETOF_berth_exec_event_tid
+            4 + size_of::<ConnectKey>(),
+            layout::SIZEOF_berth_connect_key
         );
         assert_eq!(
-            offset_of!(ExecEvent, cgroup_id),
-            layout::OFFSETOF_berth_exec_event_cgroup_id
+            4 + offset_of!(ConnectKey, cgroup_id),
+            layout::OFFSETOF_berth_connect_key_cgroup_id
         );
         assert_eq!(
-            offset_of!(ExecEvent, time_ns),
-            layout::OFFSETOF_berth_exec_event_time_ns
+            4 + offset_of!(ConnectKey, port),
+            layout::OFFSETOF_berth_connect_key_port
         );
         assert_eq!(
-            offset_of!(ExecEvent, comm),
-            layout::OFFSETOF_berth_exec_event_comm
+            4 + offset_of!(ConnectKey, addr),
+            layout::OFFSETOF_berth_connect_key_addr
         );
         assert_eq!(
-            offset_of!(ExecEvent, filename),
-            layout::OFFSETOF_berth_exec_event_filename
+            offset_of!(Net, tx_packets),
+            layout::OFFSETOF_berth_net_tx_packets
         );
         assert_eq!(
-            offset_of!(ExecEvent, args_len),
-            layout::OFFSETOF_berth_exec_event_args_len
+            offset_of!(Watch, events),
+            layout::OFFSETOF_berth_watch_events
         );
-        assert_eq!(
-            offset_of!(ExecEvent, args),
-            layout::OFFSETOF_berth_exec_event_args
-        );
-        assert_eq!(
-            offset_of!(ExecEvent, argc),
-            layout::OFFSETOF_berth_exec_event_argc
-        );
+        for (ours, theirs, field) in [
+            (
+                offset_of!(RawEvent, pid),
+                layout::OFFSETOF_berth_event_pid,
+                "pid",
+            ),
+            (
+                offset_of!(RawEvent, tid),
+                layout::OFFSETOF_berth_event_tid,
+                "tid",
+            ),
+            (
+                offset_of!(RawEvent, nr),
+                layout::OFFSETOF_berth_event_nr,
+                "nr",
+            ),
+            (
+                offset_of!(RawEvent, cgroup_id),
+                layout::OFFSETOF_berth_event_cgroup_id,
+                "cgroup_id",
+            ),
+            (
+                offset_of!(RawEvent, time_ns),
+                layout::OFFSETOF_berth_event_time_ns,
+                "time_ns",
+            ),
+            (
+                offset_of!(RawEvent, ret),
+                layout::OFFSETOF_berth_event_ret,
+                "ret",
+            ),
+            (
+                offset_of!(RawEvent, arg),
+                layout::OFFSETOF_berth_event_arg,
+                "arg",
+            ),
+            (
+                offset_of!(RawEvent, argc),
+                layout::OFFSETOF_berth_event_argc,
+                "argc",
+            ),
+            (
+                offset_of!(RawEvent, args_len),
+                layout::OFFSETOF_berth_event_args_len,
+                "args_len",
+            ),
+            (
+                offset_of!(RawEvent, comm),
+                layout::OFFSETOF_berth_event_comm,
+                "comm",
+            ),
+            (
+                offset_of!(RawEvent, filename),
+                layout::OFFSETOF_berth_event_filename,
+                "filename",
+            ),
+            (
+                offset_of!(RawEvent, args),
+                layout::OFFSETOF_berth_event_args,
+                "args",
+            ),
+        ] {
+            assert_eq!(ours, theirs, "offset of berth_event.{field}");
+        }
     }
 
     #[test]
     fn exec_events_decode() {
-        let mut b = vec![0u8; size_of::<ExecEvent>()];
+        let mut b = vec![0u8; size_of::<RawEvent>()];
         b[0..4].copy_from_slice(&EVENT_EXEC.to_ne_bytes());
         b[4..8].copy_from_slice(&42u32.to_ne_bytes());
         b[16..24].copy_from_slice(&7u64.to_ne_bytes());
-        b[layout::OFFSETOF_berth_exec_event_comm..][..3].copy_from_slice(b"cat");
-        b[layout::OFFSETOF_berth_exec_event_filename..][..8].copy_from_slice(b"/bin/cat");
-        let e = ExecEvent::from_bytes(&b).expect("an exec event");
+        b[layout::OFFSETOF_berth_event_comm..][..3].copy_from_slice(b"cat");
+        b[layout::OFFSETOF_berth_event_filename..][..8].copy_from_slice(b"/bin/cat");
+        let e = RawEvent::from_bytes(&b).expect("an exec event");
         assert_eq!((e.pid, e.cgroup_id), (42, 7));
         assert_eq!(c_str(&e.comm), "cat");
         assert_eq!(c_str(&e.filename), "/bin/cat");
@@ -210,8 +311,10 @@ mod tests {
             "more strings than argc"
         );
         assert!(
-            ExecEvent::from_bytes(&b[..10]).is_none(),
+            RawEvent::from_bytes(&b[..10]).is_none(),
             "short record accepted"
         );
+        b[0..4].copy_from_slice(&99u32.to_ne_bytes());
+        assert!(RawEvent::from_bytes(&b).is_none(), "unknown kind accepted");
     }
 }

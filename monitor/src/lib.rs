@@ -1,11 +1,12 @@
 //! berth's eBPF monitor: what each container asks of the kernel.
 //!
 //! Programs in `monitor/bpf/` (compiled by build.rs, embedded here) count system calls and
-//! their errors per (cgroup v2 id, syscall) and put exec events in a ring buffer, only for the
-//! cgroups in the `watched` map. There is no monitor daemon: [`ensure_loaded`] loads and pins
+//! their errors per (cgroup v2 id, syscall) and put process events (exec, fork, exit) and
+//! security calls (mount, ptrace, connect, ...: see [`events`]) in a ring buffer, only for the
+//! cgroups in the `watched` map and only the kinds each asked for. There is no monitor daemon: [`ensure_loaded`] loads and pins
 //! everything under bpffs once, and any process opens the pins with [`Monitor::open`].
 //!
-//! Exec events: each watched container has a ring buffer of its own, created by its reader
+//! Events: each watched container has a ring buffer of its own, created by its reader
 //! (the container's shim, [`Monitor::open_ring`]) and registered in the `rings` map under its
 //! cgroup id, so a reader only ever takes its own container's events. A container with no ring
 //! emits none; events that find its ring full are counted as dropped in the watched map, never
@@ -14,16 +15,35 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod events;
 mod loader;
+pub mod policy;
 pub mod syscalls;
 
-pub use loader::{ensure_loaded, unload};
+pub use events::Event;
+pub use loader::{counting, ensure_loaded, unload, SENSITIVE_PATHS};
+pub use policy::Policy;
 
-use abi::{Count, CountKey, ExecEvent, Watch};
+pub use abi::Net;
+use abi::{Count, CountKey, Watch};
+use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+/// Is the map error that of a key that is not there? (aya reports a missing key on lookup as
+/// KeyNotFound, on delete as ENOENT.)
+fn absent(e: &aya::maps::MapError) -> bool {
+    match e {
+        aya::maps::MapError::KeyNotFound => true,
+        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}
+
+/// `bpf_map_update_elem`'s flag: only when the key is absent.
+const BPF_NOEXIST: u64 = 1;
 
 /// Where berth pins its programs and maps.
 pub const DEFAULT_DIR: &str = "/sys/fs/bpf/berth";
@@ -44,6 +64,8 @@ pub enum MonitorError {
     Open(PathBuf, String),
     #[error("{0} map: {1}")]
     Map(&'static str, aya::maps::MapError),
+    #[error("{0}")]
+    Policy(String),
 }
 
 impl MonitorError {
@@ -72,26 +94,16 @@ pub struct SyscallCount {
     pub errors: u64,
 }
 
-/// One exec seen in a watched cgroup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exec {
-    pub cgroup_id: u64,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
-    pub filename: String,
-    /// argv, as much as fits in the record (the last argument may be cut).
-    pub argv: Vec<String>,
-    /// CLOCK_BOOTTIME, in nanoseconds.
-    pub time_ns: u64,
-}
-
 /// Handles on the pinned maps.
 pub struct Monitor {
     dir: PathBuf,
     watched: HashMap<MapData, u64, Watch>,
     counts: HashMap<MapData, CountKey, Count>,
     rings: HashOfMaps<MapData, u64>,
+    netstat: HashMap<MapData, u64, Net>,
+    deny_calls: HashMap<MapData, CountKey, u8>,
+    deny_connect: LpmTrie<MapData, abi::ConnectKey, u8>,
+    lost: HashMap<MapData, u64, u64>,
 }
 
 impl Monitor {
@@ -106,11 +118,27 @@ impl Monitor {
         let rings = loader::open_map(dir, "rings")?
             .try_into()
             .map_err(|e| MonitorError::Map("rings", e))?;
+        let netstat = loader::open_map(dir, "netstat")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("netstat", e))?;
+        let deny_calls = loader::open_map(dir, "deny_calls")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("deny_calls", e))?;
+        let deny_connect = loader::open_map(dir, "deny_connect")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("deny_connect", e))?;
+        let lost = loader::open_map(dir, "lost")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("lost", e))?;
         Ok(Monitor {
+            lost,
             dir: dir.to_path_buf(),
             watched,
             counts,
             rings,
+            netstat,
+            deny_calls,
+            deny_connect,
         })
     }
 
@@ -120,10 +148,14 @@ impl Monitor {
         Monitor::open(dir)
     }
 
-    /// Starts counting for the processes of cgroup `cgroup_id`, which belongs to `container_id`.
-    pub fn watch(&mut self, cgroup_id: u64, container_id: &str) -> Result<()> {
+    /// Starts counting for the processes of cgroup `cgroup_id`, which belongs to `container_id`,
+    /// and reporting the events `events` (`abi::WANT_*` bits, see [`events::wants`]) into its
+    /// ring ([`Monitor::open_ring`]).
+    pub fn watch(&mut self, cgroup_id: u64, container_id: &str, events: u32) -> Result<()> {
         let mut w = Watch {
             dropped: 0,
+            events,
+            started: 0,
             container_id: [0; abi::CONTAINER_ID_LEN],
         };
         let id = container_id.as_bytes();
@@ -134,15 +166,143 @@ impl Monitor {
             .map_err(|e| MonitorError::Map("watched", e))
     }
 
+    /// Counts the system calls of `cgroup_id` (and lets its syscall policy act): the
+    /// all-syscalls hooks stay attached while at least one watched cgroup asked for them,
+    /// until its [`Monitor::unwatch`].
+    pub fn count(&mut self, cgroup_id: u64) -> Result<()> {
+        loader::count_start(&self.dir, cgroup_id)
+    }
+
+    /// Counts the packets of the sockets of the cgroup2 directory `cgroup_dir` (whose id is
+    /// `cgroup_id`): attaches the cgroup_skb programs to it, pinned, until [`Monitor::unwatch`].
+    pub fn watch_net(&mut self, cgroup_dir: &Path, cgroup_id: u64) -> Result<()> {
+        match self.netstat.insert(cgroup_id, Net::default(), BPF_NOEXIST) {
+            Ok(()) => {}
+            // Counted already (a restart in the same cgroup): the figures go on.
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(MonitorError::Map("netstat", e)),
+        }
+        loader::attach_cgroup(&self.dir, cgroup_dir, cgroup_id)
+    }
+
+    /// Bytes and packets in and out of `cgroup_id`'s sockets (zero when never watched).
+    pub fn net(&self, cgroup_id: u64) -> Result<Net> {
+        match self.netstat.get(&cgroup_id, 0) {
+            Ok(n) => Ok(n),
+            Err(e) if absent(&e) => Ok(Net::default()),
+            Err(e) => Err(MonitorError::Map("netstat", e)),
+        }
+    }
+
+    /// Replaces the policy of `cgroup_id` (its deny rules) with `policy`, which must be valid
+    /// ([`Policy::validate`]). The rules apply to the running container at once (denied
+    /// system calls attach the all-syscalls hooks for it, as [`Monitor::count`]).
+    pub fn set_policy(&mut self, cgroup_id: u64, policy: &Policy) -> Result<()> {
+        let calls = policy.syscall_numbers().map_err(MonitorError::Policy)?;
+        let dests = policy.destinations().map_err(MonitorError::Policy)?;
+        if !calls.is_empty() {
+            self.count(cgroup_id)?;
+        }
+        // New rules first, then the old ones that are not among them go: a rule kept across
+        // the change is never absent.
+        for &nr in &calls {
+            let k = CountKey {
+                cgroup_id,
+                nr,
+                pad: 0,
+            };
+            self.deny_calls
+                .insert(k, 1, 0)
+                .map_err(|e| MonitorError::Map("deny_calls", e))?;
+        }
+        let keys: Vec<(u32, abi::ConnectKey)> = dests.iter().map(|d| d.key(cgroup_id)).collect();
+        for (len, data) in &keys {
+            self.deny_connect
+                .insert(&LpmKey::new(*len, *data), 1, 0)
+                .map_err(|e| MonitorError::Map("deny_connect", e))?;
+        }
+        self.clear_policy(cgroup_id, &calls, &keys)
+    }
+
+    /// Removes the rules of `cgroup_id` except `keep_calls` and `keep_dests`.
+    fn clear_policy(
+        &mut self,
+        cgroup_id: u64,
+        keep_calls: &[u32],
+        keep_dests: &[(u32, abi::ConnectKey)],
+    ) -> Result<()> {
+        let old: Vec<CountKey> = self
+            .deny_calls
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| k.cgroup_id == cgroup_id && !keep_calls.contains(&k.nr))
+            .collect();
+        for k in old {
+            match self.deny_calls.remove(&k) {
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
+                Err(e) => return Err(MonitorError::Map("deny_calls", e)),
+            }
+        }
+        let old: Vec<LpmKey<abi::ConnectKey>> = self
+            .deny_connect
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| {
+                let data = k.data();
+                data.cgroup_id == cgroup_id && !keep_dests.contains(&(k.prefix_len(), data))
+            })
+            .collect();
+        for k in old {
+            match self.deny_connect.remove(&k) {
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
+                Err(e) => return Err(MonitorError::Map("deny_connect", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The deny rules in force for `cgroup_id`: system call numbers and connect keys.
+    pub fn policy_rules(&self, cgroup_id: u64) -> (Vec<u32>, usize) {
+        let calls = self
+            .deny_calls
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| k.cgroup_id == cgroup_id)
+            .map(|k| k.nr)
+            .collect();
+        let dests = self
+            .deny_connect
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| k.data().cgroup_id == cgroup_id)
+            .count();
+        (calls, dests)
+    }
+
     /// Stops counting for `cgroup_id` and unregisters its ring. Its counts stay readable until
     /// [`Monitor::forget`].
     pub fn unwatch(&mut self, cgroup_id: u64) -> Result<()> {
         match self.rings.remove(&cgroup_id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Ok(()) => {}
+            Err(e) if absent(&e) => {}
             Err(e) => return Err(MonitorError::Map("rings", e)),
         }
+        loader::detach_cgroup(&self.dir, cgroup_id)?;
+        loader::count_stop(&self.dir, cgroup_id)?;
+        self.clear_policy(cgroup_id, &[], &[])?;
+        // Its dropped events outlive the watch (the programs no longer write them).
+        let dropped = self.dropped(cgroup_id)?;
+        if dropped > 0 {
+            self.lost
+                .insert(cgroup_id, dropped, 0)
+                .map_err(|e| MonitorError::Map("lost", e))?;
+        }
         match self.watched.remove(&cgroup_id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if absent(&e) => Ok(()),
             Err(e) => Err(MonitorError::Map("watched", e)),
         }
     }
@@ -157,11 +317,21 @@ impl Monitor {
             .collect();
         for k in keys {
             match self.counts.remove(&k) {
-                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
                 Err(e) => return Err(MonitorError::Map("counts", e)),
             }
         }
-        Ok(())
+        match self.lost.remove(&cgroup_id) {
+            Ok(()) => {}
+            Err(e) if absent(&e) => {}
+            Err(e) => return Err(MonitorError::Map("lost", e)),
+        }
+        match self.netstat.remove(&cgroup_id) {
+            Ok(()) => Ok(()),
+            Err(e) if absent(&e) => Ok(()),
+            Err(e) => Err(MonitorError::Map("netstat", e)),
+        }
     }
 
     /// Calls and errors per system call for `cgroup_id`, most called first.
@@ -171,7 +341,7 @@ impl Monitor {
             let (k, v) = match entry {
                 Ok(kv) => kv,
                 // An entry removed while we walk the map.
-                Err(aya::maps::MapError::KeyNotFound) => continue,
+                Err(e) if absent(&e) => continue,
                 Err(e) => return Err(MonitorError::Map("counts", e)),
             };
             if k.cgroup_id == cgroup_id {
@@ -187,18 +357,24 @@ impl Monitor {
         Ok(out)
     }
 
-    /// Events of `cgroup_id` lost because the ring buffer was full (0 when not watched).
+    /// Events of `cgroup_id` lost because the ring buffer was full (or missing), while it is
+    /// watched and after, until [`Monitor::forget`].
     pub fn dropped(&self, cgroup_id: u64) -> Result<u64> {
+        let before = match self.lost.get(&cgroup_id, 0) {
+            Ok(n) => n,
+            Err(e) if absent(&e) => 0,
+            Err(e) => return Err(MonitorError::Map("lost", e)),
+        };
         match self.watched.get(&cgroup_id, 0) {
-            Ok(w) => Ok(w.dropped),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(0),
+            Ok(w) => Ok(before + w.dropped),
+            Err(e) if absent(&e) => Ok(before),
             Err(e) => Err(MonitorError::Map("watched", e)),
         }
     }
 
-    /// Creates a ring buffer for the exec events of `cgroup_id` and registers it; the
+    /// Creates a ring buffer for the events of `cgroup_id` and registers it; the
     /// programs write into it as long as the returned reader (or the registration) lives.
-    pub fn open_ring(&mut self, cgroup_id: u64) -> Result<ExecRing> {
+    pub fn open_ring(&mut self, cgroup_id: u64) -> Result<EventRing> {
         let def = aya_obj::Map::new_from_params(
             aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
             0,
@@ -213,7 +389,7 @@ impl Monitor {
             .map_err(|e| MonitorError::Map("rings", e))?;
         let ring = RingBuf::try_from(aya::maps::Map::RingBuf(ring))
             .map_err(|e| MonitorError::Map("a new ring", e))?;
-        Ok(ExecRing { ring })
+        Ok(EventRing { ring })
     }
 
     /// Where the maps are pinned.
@@ -222,32 +398,25 @@ impl Monitor {
     }
 }
 
-/// The reader of one container's exec events; poll its descriptor for input.
-pub struct ExecRing {
+/// The reader of one container's events; poll its descriptor for input.
+pub struct EventRing {
     ring: RingBuf<MapData>,
 }
 
-impl AsFd for ExecRing {
+impl AsFd for EventRing {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.ring.as_fd()
     }
 }
 
-impl ExecRing {
-    /// Takes every pending record.
-    pub fn drain(&mut self) -> Vec<Exec> {
+impl EventRing {
+    /// Takes pending records, at most `max` of them.
+    pub fn drain(&mut self, max: usize) -> Vec<Event> {
         let mut out = Vec::new();
-        while let Some(item) = self.ring.next() {
-            if let Some(e) = ExecEvent::from_bytes(&item) {
-                out.push(Exec {
-                    cgroup_id: e.cgroup_id,
-                    pid: e.pid,
-                    tid: e.tid,
-                    comm: abi::c_str(&e.comm),
-                    filename: abi::c_str(&e.filename),
-                    argv: e.argv(),
-                    time_ns: e.time_ns,
-                });
+        while out.len() < max {
+            let Some(item) = self.ring.next() else { break };
+            if let Some(e) = Event::from_bytes(&item) {
+                out.push(e);
             }
         }
         out

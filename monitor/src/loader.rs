@@ -4,15 +4,28 @@
 //!
 //! Layout under the bpffs directory (default /sys/fs/bpf/berth):
 //!   (the directory itself is flocked while loading: bpffs holds no regular files)
-//!   v<ABI>-<object hash>/maps/{watched,counts,rings}
-//!   v<ABI>-<object hash>/progs/{sys_enter,sys_exit,exec}
-//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit,exec}   (their presence means "loaded")
+//!   v<ABI>-<object hash>/maps/{watched,counts,rings,pending,sensitive,scratch}
+//!   v<ABI>-<object hash>/links/{exec,fork,exit}
+//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit}   (only while counting/ is not empty)
+//!   v<ABI>-<object hash>/counting/<cgroup id>/        (the cgroups that need them)
+//!   v<ABI>-<object hash>/cgroups/<cgroup id>/{skb_in,skb_out,connect4,connect6}
+//!   v<ABI>-<object hash>/links/sec_{enter,exit}_<call>   (one per security call this kernel has)
+//!   v<ABI>-<object hash>/progs/{...}   (pinned last: progs/sec_exit means "loaded")
 //! A build with other programs loads its own and removes the older pins.
+//!
+//! The security calls are watched with their own tracepoints (syscalls/sys_enter_<call> and
+//! sys_exit_<call>), which cost nothing to other calls; their ids are read from tracefs, which
+//! is mounted on /sys/kernel/tracing when it is not there yet. A call this kernel was built
+//! without (no tracepoint: init_module without module support, kexec_load ...) is skipped:
+//! it fails with ENOSYS and is still counted by the syscall counters.
 
 use crate::{MonitorError, Result};
 use aya::maps::MapData;
+use aya::programs::cgroup_sock_addr::CgroupSockAddrAttachType;
 use aya::programs::links::FdLink;
-use aya::programs::RawTracePoint;
+use aya::programs::{
+    CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint, TracePoint,
+};
 use aya::{include_bytes_aligned, EbpfLoader};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
@@ -20,13 +33,91 @@ use std::path::{Path, PathBuf};
 
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor.bpf.o"));
 
-/// (program symbol, raw tracepoint, pin name)
-const PROGRAMS: [(&str, &str, &str); 3] = [
+/// The all-syscalls hooks (counts and the syscall policy), attached only while some cgroup
+/// needs them ([`count_start`]): (program symbol, raw tracepoint, pin name).
+const COUNTING: [(&str, &str, &str); 2] = [
     ("berth_sys_enter", "sys_enter", "sys_enter"),
     ("berth_sys_exit", "sys_exit", "sys_exit"),
-    ("berth_exec", "sched_process_exec", "exec"),
 ];
-pub(crate) const MAPS: [&str; 3] = ["watched", "counts", "rings"];
+
+/// Attached at load: (program symbol, raw tracepoint, pin name).
+const PROGRAMS: [(&str, &str, &str); 3] = [
+    ("berth_exec", "sched_process_exec", "exec"),
+    ("berth_fork", "sched_process_fork", "fork"),
+    ("berth_exit", "sched_process_exit", "exit"),
+];
+pub(crate) const MAPS: [&str; 10] = [
+    "watched",
+    "counts",
+    "rings",
+    "pending",
+    "sensitive",
+    "scratch",
+    "netstat",
+    "deny_calls",
+    "deny_connect",
+    "lost",
+];
+
+/// The connect policy's programs, attached like CGROUP_SKB.
+pub(crate) const CGROUP_SOCK_ADDR: [(&str, &str, CgroupSockAddrAttachType); 2] = [
+    (
+        "berth_connect4",
+        "connect4",
+        CgroupSockAddrAttachType::Connect4,
+    ),
+    (
+        "berth_connect6",
+        "connect6",
+        CgroupSockAddrAttachType::Connect6,
+    ),
+];
+
+/// Programs attached to each watched container's cgroup2 directory ([`attach_cgroup`]):
+/// (program symbol, pin name).
+pub(crate) const CGROUP_SKB: [(&str, &str, CgroupSkbAttachType); 2] = [
+    ("berth_skb_in", "skb_in", CgroupSkbAttachType::Ingress),
+    ("berth_skb_out", "skb_out", CgroupSkbAttachType::Egress),
+];
+
+/// The security calls, by the names of their tracepoints (umount2's is `umount`).
+const SECURITY_CALLS: [&str; 20] = [
+    "ptrace",
+    "mount",
+    "umount",
+    "setns",
+    "unshare",
+    "bpf",
+    "init_module",
+    "finit_module",
+    "kexec_load",
+    "open",
+    "openat",
+    "openat2",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "kill",
+    "tkill",
+    "tgkill",
+    "connect",
+];
+
+/// The paths whose open is an event.
+pub const SENSITIVE_PATHS: [&str; 8] = [
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/proc/kcore",
+    "/proc/sysrq-trigger",
+    "/dev/mem",
+    "/dev/kmem",
+    "/dev/port",
+];
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+const TRACEFS_MAGIC: i64 = 0x74726163;
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
@@ -64,6 +155,7 @@ fn complete(v: &Path) -> bool {
         .iter()
         .all(|(_, _, pin)| v.join("links").join(pin).exists())
         && MAPS.iter().all(|m| v.join("maps").join(m).exists())
+        && v.join("progs").join("sec_exit").exists()
 }
 
 /// Makes sure the programs are loaded, attached and pinned under `dir`; true when this call
@@ -111,8 +203,31 @@ fn mount_bpffs(dir: &Path) -> Result<()> {
     .map_err(|e| MonitorError::io("mounting bpffs on", root, e.into()))
 }
 
+/// Mounts tracefs on /sys/kernel/tracing when it is not mounted yet (the tracepoints' ids are
+/// read there).
+fn mount_tracefs() -> Result<()> {
+    let root = Path::new(TRACEFS);
+    match nix::sys::statfs::statfs(root) {
+        Ok(s) if s.filesystem_type().0 == TRACEFS_MAGIC => return Ok(()),
+        _ => {}
+    }
+    // Mounted under debugfs instead: aya finds it there.
+    if Path::new("/sys/kernel/debug/tracing/events").exists() {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("tracefs"),
+        root,
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        Some("mode=0700"),
+    )
+    .map_err(|e| MonitorError::io("mounting tracefs on", root, e.into()))
+}
+
 /// Loads the object, pins its maps and programs, attaches each program and pins its link.
 fn load_and_pin(v: &Path) -> Result<()> {
+    mount_tracefs()?;
     for sub in ["maps", "progs", "links"] {
         let d = v.join(sub);
         std::fs::create_dir_all(&d).map_err(|e| MonitorError::io("creating", &d, e))?;
@@ -126,6 +241,34 @@ fn load_and_pin(v: &Path) -> Result<()> {
             .ok_or_else(|| MonitorError::Load(format!("no map {name} in the object")))?;
         map.pin(v.join("maps").join(name))
             .map_err(|e| MonitorError::Pin(name.into(), e.to_string()))?;
+    }
+    {
+        let map = ebpf
+            .map_mut("sensitive")
+            .ok_or_else(|| MonitorError::Load("no map sensitive in the object".into()))?;
+        let mut sensitive: aya::maps::HashMap<_, crate::abi::PathKey, u8> = map
+            .try_into()
+            .map_err(|e| MonitorError::Map("sensitive", e))?;
+        for path in SENSITIVE_PATHS {
+            let mut key = crate::abi::PathKey {
+                path: [0; crate::abi::PATH_KEY_LEN],
+            };
+            key.path[..path.len()].copy_from_slice(path.as_bytes());
+            sensitive
+                .insert(key, 1, 0)
+                .map_err(|e| MonitorError::Map("sensitive", e))?;
+        }
+    }
+    for (symbol, _, pin) in COUNTING {
+        let prog: &mut RawTracePoint = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
     }
     for (symbol, tracepoint, pin) in PROGRAMS {
         let prog: &mut RawTracePoint = ebpf
@@ -147,7 +290,71 @@ fn load_and_pin(v: &Path) -> Result<()> {
         link.pin(v.join("links").join(pin))
             .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
     }
+    // Loaded and pinned, attached later to each container's cgroup (attach_cgroup).
+    for (symbol, pin, _) in CGROUP_SKB {
+        let prog: &mut CgroupSkb = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
+    for (symbol, pin, _) in CGROUP_SOCK_ADDR {
+        let prog: &mut CgroupSockAddr = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
+    // The security calls: one program for every sys_enter_<call>, one for every sys_exit_<call>;
+    // pinned last, sec_exit last of all, which marks the load complete.
+    for (symbol, pin, phase) in [
+        ("berth_sec_enter", "sec_enter", "enter"),
+        ("berth_sec_exit", "sec_exit", "exit"),
+    ] {
+        let prog: &mut TracePoint = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        for call in SECURITY_CALLS {
+            let name = format!("sys_{phase}_{call}");
+            if !tracepoint_exists(&name) {
+                continue;
+            }
+            let id = prog
+                .attach("syscalls", &name)
+                .map_err(|e| MonitorError::Load(format!("attaching {symbol} to {name}: {e:?}")))?;
+            let link: FdLink = prog
+                .take_link(id)
+                .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+                .try_into()
+                .map_err(|e: aya::programs::links::LinkError| {
+                    MonitorError::Load(format!("{symbol} on {name}: {e}"))
+                })?;
+            link.pin(v.join("links").join(format!("sec_{name}")))
+                .map_err(|e| MonitorError::Pin(name.clone(), e.to_string()))?;
+        }
+        prog.pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
     Ok(())
+}
+
+/// Does this kernel have the tracepoint syscalls/`name`?
+fn tracepoint_exists(name: &str) -> bool {
+    [TRACEFS, "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|t| Path::new(t).join("events/syscalls").join(name).exists())
 }
 
 /// Detaches everything pinned under `dir` (the links go with their pins once no process holds
@@ -158,6 +365,145 @@ pub fn unload(dir: &Path) -> Result<()> {
         std::fs::remove_dir_all(&v).map_err(|e| MonitorError::io("removing", &v, e))?;
     }
     Ok(())
+}
+
+/// Takes the bpffs directory's lock (bpffs holds no regular files: the directory itself).
+fn lock(dir: &Path) -> Result<Flock<File>> {
+    let handle = File::open(dir).map_err(|e| MonitorError::io("opening", dir, e))?;
+    Flock::lock(handle, FlockArg::LockExclusive)
+        .map_err(|(_, e)| MonitorError::io("locking", dir, e.into()))
+}
+
+/// Cgroup `cgroup_id` needs the all-syscalls hooks (for its counts or its syscall policy):
+/// marks it under `counting/` and, if it is the first, attaches them (links pinned). Under
+/// the directory's lock, so that a first and a last never cross.
+pub(crate) fn count_start(dir: &Path, cgroup_id: u64) -> Result<()> {
+    let v = versioned(dir);
+    let _lock = lock(dir)?;
+    let mark = v.join("counting").join(cgroup_id.to_string());
+    std::fs::create_dir_all(&mark).map_err(|e| MonitorError::io("creating", &mark, e))?;
+    for (symbol, tracepoint, pin) in COUNTING {
+        let at = v.join("links").join(pin);
+        if at.exists() {
+            continue;
+        }
+        let mut prog = RawTracePoint::from_pin(v.join("progs").join(pin))
+            .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let id = prog
+            .attach(tracepoint)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
+        let link: FdLink = prog
+            .take_link(id)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+            .into();
+        link.pin(&at)
+            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Cgroup `cgroup_id` no longer needs the all-syscalls hooks; the last one out detaches them,
+/// so that processes outside containers pay nothing.
+pub(crate) fn count_stop(dir: &Path, cgroup_id: u64) -> Result<()> {
+    let v = versioned(dir);
+    let counting = v.join("counting");
+    let mark = counting.join(cgroup_id.to_string());
+    if !mark.exists() {
+        return Ok(());
+    }
+    let _lock = lock(dir)?;
+    match std::fs::remove_dir(&mark) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(MonitorError::io("removing", &mark, e)),
+    }
+    let others = std::fs::read_dir(&counting).map(|d| d.count()).unwrap_or(0);
+    if others == 0 {
+        for (_, _, pin) in COUNTING {
+            let at = v.join("links").join(pin);
+            match std::fs::remove_file(&at) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(MonitorError::io("removing", &at, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Are the all-syscalls hooks attached?
+pub fn counting(dir: &Path) -> bool {
+    COUNTING
+        .iter()
+        .all(|(_, _, pin)| versioned(dir).join("links").join(pin).exists())
+}
+
+/// Where the links of cgroup `cgroup_id`'s programs are pinned.
+fn cgroup_pins(dir: &Path, cgroup_id: u64) -> PathBuf {
+    versioned(dir).join("cgroups").join(cgroup_id.to_string())
+}
+
+/// Attaches the per-cgroup programs (packet counters, connect policy) to the cgroup2 directory `cgroup_dir`
+/// and pins their links, so that they stay attached with no berth process alive; a cgroup
+/// already attached is left as it is. The kernel detaches them when the cgroup is removed;
+/// [`detach_cgroup`] removes the pins.
+pub(crate) fn attach_cgroup(dir: &Path, cgroup_dir: &Path, cgroup_id: u64) -> Result<()> {
+    let pins = cgroup_pins(dir, cgroup_id);
+    std::fs::create_dir_all(&pins).map_err(|e| MonitorError::io("creating", &pins, e))?;
+    let cgroup = File::open(cgroup_dir).map_err(|e| MonitorError::io("opening", cgroup_dir, e))?;
+    for (symbol, pin, attach_type) in CGROUP_SKB {
+        let at = pins.join(pin);
+        if at.exists() {
+            continue;
+        }
+        let mut prog = CgroupSkb::from_pin(versioned(dir).join("progs").join(pin), attach_type)
+            .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let id = prog
+            // A link never displaces others (links are always "multi"); the flag must be 0.
+            .attach(&cgroup, attach_type, CgroupAttachMode::Single)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
+        let link: FdLink = prog
+            .take_link(id)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+            .try_into()
+            .map_err(|e: aya::programs::links::LinkError| {
+                MonitorError::Load(format!("{symbol}: {e}"))
+            })?;
+        link.pin(&at)
+            .map_err(|e| MonitorError::Pin(at.display().to_string(), e.to_string()))?;
+    }
+    for (symbol, pin, attach_type) in CGROUP_SOCK_ADDR {
+        let at = pins.join(pin);
+        if at.exists() {
+            continue;
+        }
+        let mut prog =
+            CgroupSockAddr::from_pin(versioned(dir).join("progs").join(pin), attach_type)
+                .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let id = prog
+            .attach(&cgroup, CgroupAttachMode::Single)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
+        let link: FdLink = prog
+            .take_link(id)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+            .try_into()
+            .map_err(|e: aya::programs::links::LinkError| {
+                MonitorError::Load(format!("{symbol}: {e}"))
+            })?;
+        link.pin(&at)
+            .map_err(|e| MonitorError::Pin(at.display().to_string(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Detaches the per-cgroup programs of `cgroup_id` (removes their pinned links).
+pub(crate) fn detach_cgroup(dir: &Path, cgroup_id: u64) -> Result<()> {
+    let pins = cgroup_pins(dir, cgroup_id);
+    match std::fs::remove_dir_all(&pins) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(MonitorError::io("removing", &pins, e)),
+    }
 }
 
 pub(crate) fn open_map(dir: &Path, name: &str) -> Result<aya::maps::Map> {

@@ -17,6 +17,19 @@ pub fn name(nr: u32) -> String {
     format!("syscall_{nr}")
 }
 
+/// The number of system call `name` on this architecture.
+pub fn number(name: &str) -> Option<u32> {
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
+    X86_64
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .find(|(_, n)| *n == name)
+        .and_then(|(nr, _)| nr.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -32,5 +45,7 @@ mod tests {
             assert_eq!(super::name(nr), want, "syscall {nr}");
         }
         assert_eq!(super::name(100_000), "syscall_100000");
+        assert_eq!(super::number("mkdir"), Some(83));
+        assert_eq!(super::number("nosuch"), None);
     }
 }

@@ -121,6 +121,27 @@ impl Event {
         }
     }
 
+    /// An event the eBPF monitor saw in a container (type `process` or `syscall`): Actor.ID is
+    /// the container's id. No legacy `status`/`id`/`from`: those are for container and image
+    /// events (docker-compose v1 skips events without a status).
+    pub fn of_container_process(
+        id: &str,
+        kind: &str,
+        action: &str,
+        attributes: BTreeMap<String, String>,
+    ) -> Event {
+        Event {
+            kind: kind.to_string(),
+            action: action.to_string(),
+            actor: Actor {
+                id: id.to_string(),
+                attributes,
+            },
+            scope: "local".into(),
+            ..Default::default()
+        }
+    }
+
     /// An event about an image: `id` is the image id or the reference acted on, `name` the
     /// reference.
     pub fn image(id: &str, action: &str, name: &str) -> Event {
@@ -243,7 +264,13 @@ pub fn container_attributes(container_dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// Append one event, stamped now (under the lock, so that the file is in time order).
-pub fn append(paths: &EventsPaths, mut event: Event) -> Result<()> {
+pub fn append(paths: &EventsPaths, event: Event) -> Result<()> {
+    append_all(paths, vec![event])
+}
+
+/// Append events in their order under one taking of the lock, each stamped now, in writes of
+/// whole lines.
+pub fn append_all(paths: &EventsPaths, events: Vec<Event>) -> Result<()> {
     std::fs::create_dir_all(&paths.dir).map_err(|source| EventsError::Dir {
         path: paths.dir.clone(),
         source,
@@ -253,33 +280,46 @@ pub fn append(paths: &EventsPaths, mut event: Event) -> Result<()> {
         path: lock_path,
         source,
     })?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    event.time = now.as_secs() as i64;
-    event.time_nano = now.as_nanos() as i64;
-    let line = event.line()?;
     let current = paths.current();
-    let size = std::fs::metadata(&current).map(|m| m.len()).unwrap_or(0);
-    if size > 0 && size + line.len() as u64 > ROTATE_AT {
-        std::fs::rename(&current, paths.previous()).map_err(|source| EventsError::Rotate {
-            path: current.clone(),
-            source,
-        })?;
+    let mut file: Option<File> = None;
+    let mut size = std::fs::metadata(&current).map(|m| m.len()).unwrap_or(0);
+    for mut event in events {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        event.time = now.as_secs() as i64;
+        event.time_nano = now.as_nanos() as i64;
+        let line = event.line()?;
+        if size > 0 && size + line.len() as u64 > ROTATE_AT {
+            std::fs::rename(&current, paths.previous()).map_err(|source| EventsError::Rotate {
+                path: current.clone(),
+                source,
+            })?;
+            file = None;
+            size = 0;
+        }
+        if file.is_none() {
+            file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&current)
+                    .map_err(|source| EventsError::Append {
+                        path: current.clone(),
+                        source,
+                    })?,
+            );
+        }
+        // One write of the whole line: O_APPEND puts it at the end in one piece.
+        if let Some(f) = file.as_mut() {
+            f.write_all(&line).map_err(|source| EventsError::Append {
+                path: current.clone(),
+                source,
+            })?;
+        }
+        size += line.len() as u64;
     }
-    let mut file: File = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&current)
-        .map_err(|source| EventsError::Append {
-            path: current.clone(),
-            source,
-        })?;
-    // One write of the whole line: O_APPEND puts it at the end in one piece.
-    file.write_all(&line).map_err(|source| EventsError::Append {
-        path: current,
-        source,
-    })
+    Ok(())
 }
 
 /// Append an event about a container, with its record's attributes plus `extra`.

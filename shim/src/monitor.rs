@@ -3,18 +3,21 @@
 //! drops its counts ([`forget`], from `remove::remove_container_files`). Every failure is logged and ignored: a machine without BPF (or a
 //! kernel that refuses the programs) still runs containers, only without counts.
 //!
-//! Exec events, for a container created with the label `berth.monitor` naming `exec`
-//! (`berth.monitor=exec`; off by default, so that a busy script cannot rotate the lifecycle
-//! events out of the log): the shim creates its container's own ring buffer and drains it in its poll
-//! loop into the events log (`process_exec` events of type container), so events need no API
-//! process, every `/events` reader sees them, and an API restart loses none. Execs that find
-//! the ring full (or missing) are counted as the container's DroppedEvents.
+//! Events and counts, chosen by the container's label `berth.monitor`
+//! (`exec,fork,security,net,counts`, `all` or `none`; `security,counts` when there is no label,
+//! see berth_monitor::events::wants): the shim creates its container's own ring buffer and
+//! drains it in its poll loop into the events log (type `process`: exec, fork, exit; type
+//! `syscall`: mount, ptrace, connect, ...; type `policy`: kill, refuse), so events need no API
+//! process, every `/events` reader sees them, and an API restart loses none. Events that find
+//! the ring full (or missing) are counted as the container's DroppedEvents. `counts` attaches
+//! the all-syscalls hooks for the container (berth_monitor::Monitor::count) until it exits.
+//! Its deny rules ([`policy_of`]) and packet counters are set when it starts.
 //!
 //! The programs are pinned under bpffs by whoever needs them first (berth_monitor::
 //! ensure_loaded); the shim loads them itself only when nothing is pinned yet, and otherwise
 //! only opens the pinned maps, so a shim's memory stays small.
 
-use berth_monitor::{Exec, ExecRing, Monitor};
+use berth_monitor::{Event, EventRing, Monitor};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
 
@@ -31,40 +34,59 @@ pub fn pin_dir() -> Option<PathBuf> {
     )
 }
 
-/// The label that asks for events, and the value (one of its comma-separated words) for execs.
+/// The label that chooses the events.
 pub const LABEL: &str = "berth.monitor";
 
-/// Does the label's value ask for exec events?
-pub fn wants_execs(label: Option<&str>) -> bool {
-    label.is_some_and(|v| v.split(',').any(|w| w.trim() == "exec"))
+/// The events (`berth_monitor::abi::WANT_*` bits) a label value asks for; a value the API
+/// would have refused asks for the default.
+pub fn wants(label: Option<&str>) -> u32 {
+    berth_monitor::events::wants(label).unwrap_or(berth_monitor::events::DEFAULT_WANTS)
+}
+
+/// The file in a container's directory with the policy POST /containers/{id}/policy set last;
+/// without it, the labels' (berth_monitor::policy).
+pub const POLICY_FILE: &str = "policy.json";
+
+/// The container's policy: the last one set through the API, else its labels'.
+pub fn policy_of(container_dir: &std::path::Path) -> berth_monitor::Policy {
+    if let Ok(data) = std::fs::read(container_dir.join(POLICY_FILE)) {
+        if let Ok(p) = serde_json::from_slice(&data) {
+            return p;
+        }
+    }
+    berth_monitor::Policy::from_labels(&crate::events::container_attributes(container_dir))
 }
 
 /// One container's watch.
 pub struct Watch {
     id: String,
-    execs: bool,
+    events: u32,
+    policy: berth_monitor::Policy,
     monitor: Option<Monitor>,
     cgroup_id: u64,
-    ring: Option<ExecRing>,
+    ring: Option<EventRing>,
 }
 
 impl Watch {
-    /// `execs`: the container asked for exec events.
-    pub fn new(id: &str, execs: bool) -> Watch {
+    /// `events`: what the container asked for (see [`wants`]); `policy`: its deny rules.
+    pub fn new(id: &str, events: u32, policy: berth_monitor::Policy) -> Watch {
         Watch {
             id: id.to_string(),
-            execs,
+            events,
+            policy,
             monitor: None,
             cgroup_id: 0,
             ring: None,
         }
     }
 
-    /// Starts counting for `cgroup_id` (0: the cgroup has no v2 id, nothing to watch).
-    pub fn start(&mut self, cgroup_id: u64) {
-        if cgroup_id == 0 {
+    /// Starts counting for the cgroup2 directory `cgroup_dir` (None: the container has no v2
+    /// group, nothing to watch): syscalls, events and packets.
+    pub fn start(&mut self, cgroup_dir: Option<&std::path::Path>) {
+        let Some(cgroup_dir) = cgroup_dir else { return };
+        let Ok(cgroup_id) = berth_monitor::cgroup_id(cgroup_dir) else {
             return;
-        }
+        };
         let Some(dir) = pin_dir() else { return };
         if self.monitor.is_none() {
             match Monitor::ensure(&dir) {
@@ -76,28 +98,44 @@ impl Watch {
             }
         }
         if let Some(m) = &mut self.monitor {
-            // The ring first: an exec between the two would otherwise find none.
-            if self.execs {
+            // The ring first: an event between the two would otherwise find none. (Policy
+            // events need it too.)
+            let policy = self.policy != berth_monitor::Policy::default();
+            if self.events & !berth_monitor::events::WANT_COUNTS != 0 || policy {
                 match m.open_ring(cgroup_id) {
                     Ok(r) => self.ring = Some(r),
-                    Err(e) => eprintln!("berth-shim {}: exec events ring: {e}", self.id),
+                    Err(e) => eprintln!("berth-shim {}: events ring: {e}", self.id),
                 }
             }
-            match m.watch(cgroup_id, &self.id) {
+            let counts = berth_monitor::events::WANT_COUNTS;
+            match m.watch(cgroup_id, &self.id, self.events & !counts) {
                 Ok(()) => self.cgroup_id = cgroup_id,
                 Err(e) => eprintln!("berth-shim {}: watching cgroup {cgroup_id}: {e}", self.id),
+            }
+            if self.events & counts != 0 {
+                if let Err(e) = m.count(cgroup_id) {
+                    eprintln!("berth-shim {}: counting system calls: {e}", self.id);
+                }
+            }
+            if let Err(e) = m.watch_net(cgroup_dir, cgroup_id) {
+                eprintln!("berth-shim {}: counting packets: {e}", self.id);
+            }
+            if policy {
+                if let Err(e) = m.set_policy(cgroup_id, &self.policy) {
+                    eprintln!("berth-shim {}: setting the policy: {e}", self.id);
+                }
             }
         }
     }
 
-    /// The descriptor to poll for exec events.
+    /// The descriptor to poll for events.
     pub fn ring_fd(&self) -> Option<RawFd> {
         self.ring.as_ref().map(|r| r.as_fd().as_raw_fd())
     }
 
-    /// The exec events not read yet.
-    pub fn drain(&mut self) -> Vec<Exec> {
-        self.ring.as_mut().map(ExecRing::drain).unwrap_or_default()
+    /// Events not read yet, at most `max`.
+    pub fn drain(&mut self, max: usize) -> Vec<Event> {
+        self.ring.as_mut().map(|r| r.drain(max)).unwrap_or_default()
     }
 
     /// Stops counting (the counts stay readable) and drops the ring: read it first.
@@ -111,6 +149,33 @@ impl Watch {
                 eprintln!("berth-shim {}: unwatching: {e}", self.id);
             }
         }
+    }
+}
+
+/// Takes every event waiting in the watch's ring and appends them to the events log: type
+/// `process` or `syscall`, the action, Actor.ID the container's id, and as attributes the
+/// container's (name, image, labels) plus the event's own (pid, tid, comm, args, ret ...).
+pub fn log_events(
+    watch: &mut Watch,
+    root: &std::path::Path,
+    cpaths: &crate::paths::ContainerPaths,
+) {
+    let events = watch.drain(usize::MAX);
+    if events.is_empty() {
+        return;
+    }
+    let container = crate::events::container_attributes(&cpaths.dir);
+    let lines: Vec<crate::events::Event> = events
+        .into_iter()
+        .map(|e| {
+            let mut attributes = container.clone();
+            attributes.extend(e.attributes);
+            crate::events::Event::of_container_process(&cpaths.id, e.kind, &e.action, attributes)
+        })
+        .collect();
+    let paths = crate::events::EventsPaths::new(root);
+    if let Err(err) = crate::events::append_all(&paths, lines) {
+        eprintln!("berth-shim {}: monitor events: {err}", cpaths.id);
     }
 }
 
@@ -128,12 +193,18 @@ pub fn forget(cgroup_id: u64) {
 
 #[cfg(test)]
 mod tests {
+    use berth_monitor::abi;
+
     #[test]
-    fn the_label_asks_for_execs() {
-        assert!(super::wants_execs(Some("exec")));
-        assert!(super::wants_execs(Some("net, exec")));
-        assert!(!super::wants_execs(Some("executable")));
-        assert!(!super::wants_execs(Some("")));
-        assert!(!super::wants_execs(None));
+    fn the_label_chooses_the_events() {
+        assert_eq!(super::wants(Some("exec")), abi::WANT_EXEC);
+        assert_eq!(
+            super::wants(Some("net, exec")),
+            abi::WANT_EXEC | abi::WANT_NET
+        );
+        let default = abi::WANT_SECURITY | berth_monitor::events::WANT_COUNTS;
+        assert_eq!(super::wants(None), default, "the default");
+        assert_eq!(super::wants(Some("bogus")), default);
+        assert_eq!(super::wants(Some("none")), 0);
     }
 }

@@ -20,6 +20,15 @@ pub fn flock(fd: RawFd, op: libc::c_int) -> io::Result<()> {
     check(unsafe { libc::flock(fd, op) }).map(drop)
 }
 
+/// Give the heap's free memory back to the kernel (glibc's malloc_trim). Creating a container
+/// (compiling its seccomp profile above all) frees megabytes that would otherwise stay
+/// resident for the container's whole life.
+pub fn release_free_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists under its arena lock and
+    // returns their pages to the kernel; it touches no memory the program has allocated.
+    unsafe { libc::malloc_trim(0) };
+}
+
 /// Which side of a fork or clone we are on.
 pub enum Forked {
     Parent { child: libc::pid_t },

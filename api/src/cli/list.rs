@@ -142,7 +142,12 @@ pub fn run(g: &Global, args: ListArgs) -> Result<i32> {
         Some("json") | None => None,
         Some(f) => Some(fields(f)?),
     };
-    let summaries = g.engine().list_containers(&opts)?;
+    let summaries: Vec<Value> = g
+        .engine()
+        .list_containers(&opts)?
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap_or_default())
+        .collect();
     let trunc = !args.no_trunc;
     let rows: Vec<Map<String, Value>> = summaries.iter().map(|s| row(s, trunc)).collect();
     let text = |m: &Map<String, Value>, k: &str| -> String {

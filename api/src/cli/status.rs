@@ -1,5 +1,6 @@
 //! `berth status`: one container's state, pid, uptime or exit code, restarts, and memory and
-//! pids in use against their limits (from its cgroup), as aligned "Key: value" lines or JSON.
+//! pids in use against their limits (from its cgroup), and what the eBPF monitor counted
+//! (system calls, the most called ones, packets), as aligned "Key: value" lines or JSON.
 
 use super::table::binary_size;
 use super::{Global, Result};
@@ -36,6 +37,14 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     let record = engine.record(&id)?;
     let state = engine.state(&id)?;
     let stats = engine.cgroup_stats(&id)?;
+    let calls = engine.syscalls(&id)?;
+    let (total, errors) = calls.totals();
+    let top: Vec<String> = calls
+        .syscalls
+        .iter()
+        .take(5)
+        .map(|r| format!("{} {}", r.name, r.calls))
+        .collect();
     let mut v = json!({
         "ID": id,
         "Name": record.name.trim_start_matches('/'),
@@ -62,6 +71,9 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
         v["Memory"] = json!({"Usage": s.memory.usage, "Limit": s.memory.limit});
         v["Pids"] = json!({"Current": s.pids.current, "Limit": s.pids.limit});
     }
+    v["Syscalls"] = json!({"Calls": total, "Errors": errors, "Top": calls.syscalls.iter().take(5).collect::<Vec<_>>()});
+    v["Network"] = json!(calls.network);
+    v["DroppedEvents"] = json!(calls.dropped_events);
     if args.format.is_some() {
         println!("{v}");
         return Ok(0);
@@ -109,6 +121,25 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
             ),
         ));
     }
+    lines.push((
+        "Syscalls",
+        if top.is_empty() {
+            "none counted".to_string()
+        } else {
+            format!("{total} calls, {errors} errors ({})", top.join(", "))
+        },
+    ));
+    let n = &calls.network;
+    lines.push((
+        "Network",
+        format!(
+            "rx {} / {} packets, tx {} / {} packets",
+            binary_size(n.rx_bytes),
+            n.rx_packets,
+            binary_size(n.tx_bytes),
+            n.tx_packets
+        ),
+    ));
     lines.push(("Health", "none".into()));
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
     for (k, val) in lines {

@@ -72,6 +72,9 @@ impl Engine {
     }
 }
 
+/// The types of the eBPF monitor's events, whose actor is a container.
+pub const MONITOR_TYPES: [&str; 3] = ["process", "syscall", "policy"];
+
 /// Check `filters` keys as dockerd does.
 pub fn check_filters(f: &Filters) -> Result<()> {
     for k in f.keys() {
@@ -91,15 +94,17 @@ pub fn include(f: &Filters, ev: &Event) -> bool {
         None => true,
         Some(vals) => vals.iter().any(|v| candidates.contains(&v.as_str())),
     };
-    // The actor's id (or a prefix of it) or its name, for events of that type only.
+    // The actor's id (or a prefix of it) or its name, for events of that type only (the eBPF
+    // monitor's `process` and `syscall` events are about a container too).
     let fuzzy = |key: &str| match f.get(key) {
         None => true,
         Some(vals) => {
-            ev.kind == key && {
-                let name = ev.actor.attributes.get("name").map(String::as_str);
-                vals.iter()
-                    .any(|v| ev.actor.id.starts_with(v.as_str()) || name == Some(v.as_str()))
-            }
+            (ev.kind == key || (key == "container" && MONITOR_TYPES.contains(&ev.kind.as_str())))
+                && {
+                    let name = ev.actor.attributes.get("name").map(String::as_str);
+                    vals.iter()
+                        .any(|v| ev.actor.id.starts_with(v.as_str()) || name == Some(v.as_str()))
+                }
         }
     };
     let image_name = ev
@@ -252,6 +257,7 @@ mod tests {
             .collect();
         match kind {
             "image" => Event::image(id, action, attrs[0].1),
+            "process" | "syscall" => Event::of_container_process(id, kind, action, attributes),
             _ => Event::container(id, action, attributes),
         }
     }
@@ -296,6 +302,30 @@ mod tests {
         no(filters(&[("label", &["env=dev"])]), &c);
         no(filters(&[("volume", &["v1"])]), &c);
         no(filters(&[("network", &["bridge"])]), &c);
+        // The monitor's events are about a container: its filter, type and event select them.
+        let m = ev(
+            "syscall",
+            "mount",
+            "abcdef",
+            &[("name", "web"), ("comm", "mount")],
+        );
+        yes(filters(&[("container", &["web"])]), &m);
+        yes(
+            filters(&[("container", &["web"]), ("type", &["syscall"])]),
+            &m,
+        );
+        no(
+            filters(&[("container", &["web"]), ("type", &["container"])]),
+            &m,
+        );
+        no(filters(&[("container", &["db"])]), &m);
+        yes(filters(&[("event", &["mount"])]), &m);
+        let p = ev("process", "exec", "abcdef", &[("name", "web")]);
+        yes(
+            filters(&[("container", &["abc"]), ("event", &["exec"])]),
+            &p,
+        );
+        no(filters(&[("volume", &["web"])]), &p);
         assert!(check_filters(&filters(&[("nope", &["x"])])).is_err());
         assert!(check_filters(&filters(&[("type", &["x"]), ("label", &["a"])])).is_ok());
     }

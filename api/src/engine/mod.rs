@@ -20,10 +20,15 @@ use berth_shim::Paths;
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub paths: Paths,
+    /// What the last listings read, checked against the files at every use (shared by clones).
+    pub(crate) list_cache: std::sync::Arc<containers::list::ListCache>,
 }
 
 impl Engine {
     pub fn new(paths: Paths) -> Engine {
-        Engine { paths }
+        Engine {
+            paths,
+            list_cache: Default::default(),
+        }
     }
 }

@@ -59,8 +59,23 @@ async fn list(State(s): State<AppState>, Query(q): Q) -> HResult {
         filters: parse_filters(q.get("filters").map(String::as_str))?,
     };
     let e = s.engine;
-    let rows = blocking(move || e.list_containers(&opts)).await?;
-    Ok(Json(rows).into_response())
+    // Encoded on the blocking thread, into a buffer sized for the usual entry.
+    let body = blocking(move || {
+        let rows = e.list_containers(&opts)?;
+        let mut body = Vec::with_capacity(64 + rows.len() * 512);
+        serde_json::to_writer(&mut body, &rows)
+            .map_err(|err| EngineError::system("encoding the list", err))?;
+        Ok(body)
+    })
+    .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn create(State(s): State<AppState>, Query(q): Q, body: Bytes) -> HResult {

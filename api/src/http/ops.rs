@@ -1,5 +1,6 @@
 //! Reading a running container: `/containers/{id}/stats` (one object, or one a second as
-//! NDJSON), `/containers/{id}/top` and `/containers/{id}/syscalls` (berth's eBPF counts).
+//! NDJSON), `/containers/{id}/top` and `/containers/{id}/syscalls` (berth's eBPF counts) and
+//! `/containers/{id}/seccomp-profile` (a profile made from them).
 
 use super::query::truthy;
 use super::{AppState, Route};
@@ -24,6 +25,8 @@ pub fn routes() -> Vec<Route> {
         Route::get("/containers/{id}/stats", stats),
         Route::get("/containers/{id}/top", top),
         Route::get("/containers/{id}/syscalls", syscalls),
+        Route::get("/containers/{id}/seccomp-profile", seccomp_profile),
+        Route::post("/containers/{id}/policy", set_policy),
     ]
 }
 
@@ -108,6 +111,31 @@ async fn top(
         .await
         .map_err(|err| EngineError::system("engine task", err))??;
     Ok(Json(top).into_response())
+}
+
+async fn set_policy(
+    State(s): State<AppState>,
+    Path(reference): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, EngineError> {
+    let policy: berth_monitor::Policy = serde_json::from_slice(&body)
+        .map_err(|e| EngineError::InvalidParameter(format!("decoding the policy: {e}")))?;
+    let e = s.engine;
+    tokio::task::spawn_blocking(move || e.set_policy(&reference, policy))
+        .await
+        .map_err(|err| EngineError::system("engine task", err))??;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+async fn seccomp_profile(
+    State(s): State<AppState>,
+    Path(reference): Path<String>,
+) -> Result<Response, EngineError> {
+    let e = s.engine;
+    let profile = tokio::task::spawn_blocking(move || e.seccomp_profile(&reference))
+        .await
+        .map_err(|err| EngineError::system("engine task", err))??;
+    Ok(Json(profile).into_response())
 }
 
 async fn syscalls(

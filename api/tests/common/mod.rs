@@ -73,6 +73,14 @@ impl Berth {
         self.tmp.path().join("root")
     }
 
+    /// Where this server's shims pin the eBPF monitor (BERTH_BPF_DIR): a directory of its own,
+    /// so that test roots (and builds with other programs) never share or replace pins. (bpffs
+    /// refuses names with a dot, which temporary directories have.)
+    pub fn bpf_dir(&self) -> PathBuf {
+        let name = self.tmp.path().file_name().unwrap().to_string_lossy();
+        PathBuf::from(format!("/sys/fs/bpf/berth-test{}", name.replace('.', "-")))
+    }
+
     /// Start a server (again) on the same socket and root; return once it answers.
     pub fn serve(&mut self) {
         let base = self.tmp.path();
@@ -85,6 +93,7 @@ impl Berth {
             .arg("--run-root")
             .arg(base.join("run"))
             .args(["--idle-timeout", "0"])
+            .env("BERTH_BPF_DIR", self.bpf_dir())
             .process_group(0)
             .stdin(Stdio::null())
             .spawn()
@@ -215,6 +224,8 @@ impl Drop for Berth {
         if let Err(e) = berth_shim::net::teardown(&self.root()) {
             eprintln!("cleanup: network teardown: {e}");
         }
+        // The monitor's pins: their links go with them, detaching the programs.
+        let _ = std::fs::remove_dir_all(self.bpf_dir());
     }
 }
 

@@ -55,6 +55,7 @@ pub fn run(mut args: Args) -> i32 {
         }
         report(&mut args.ready, &Response::Ok);
         sup.awaiting_start = true;
+        sys::release_free_heap();
     } else {
         match sup.start_process() {
             Ok(pid) => report(&mut args.ready, &Response::Started { pid }),
@@ -191,11 +192,13 @@ impl Supervisor {
         for l in [&control, &attach] {
             l.set_nonblocking(true).map_err(|e| fail("socket", e))?;
         }
-        let execs = crate::events::container_attributes(&cpaths.dir)
-            .get(crate::monitor::LABEL)
-            .map(|v| crate::monitor::wants_execs(Some(v)))
-            .unwrap_or(false);
-        let watch = crate::monitor::Watch::new(&args.id, execs);
+        let wants = crate::monitor::wants(
+            crate::events::container_attributes(&cpaths.dir)
+                .get(crate::monitor::LABEL)
+                .map(String::as_str),
+        );
+        let watch =
+            crate::monitor::Watch::new(&args.id, wants, crate::monitor::policy_of(&cpaths.dir));
         let host_side = crate::net::host_side::HostSide::new(&args.paths.root, &cpaths.run, &spec);
         Ok(Supervisor {
             root: args.paths.root.clone(),
@@ -279,7 +282,7 @@ impl Supervisor {
         }
         // Counted from here: the cgroup holds the process and it has not exec'd yet, so the
         // container's first execve is counted (and so is the init's own set-up in the cgroup).
-        self.watch.start(self.cgroup.cgroup_id().unwrap_or(0));
+        self.watch.start(self.cgroup.v2_path().as_deref());
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
         drop(go);
@@ -346,6 +349,8 @@ impl Supervisor {
         }
         // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
         self.event("start", &[]);
+        // What the set-up freed goes back to the kernel: the shim now only carries output.
+        sys::release_free_heap();
         Ok(pid)
     }
 
@@ -615,29 +620,12 @@ impl Supervisor {
         }
     }
 
-    /// Append a container event to the events log; a failure is logged, never fatal.
-    /// The container's exec events from the eBPF monitor, into the events log.
+    /// The container's events from the eBPF monitor, into the events log.
     fn on_execs(&mut self) {
-        let execs = self.watch.drain();
-        if execs.is_empty() {
-            return;
-        }
-        let attributes = crate::events::container_attributes(&self.cpaths.dir);
-        let paths = crate::events::EventsPaths::new(&self.root);
-        for e in execs {
-            let mut attributes = attributes.clone();
-            attributes.insert("pid".into(), e.pid.to_string());
-            attributes.insert("tid".into(), e.tid.to_string());
-            attributes.insert("comm".into(), e.comm);
-            attributes.insert("filename".into(), e.filename);
-            attributes.insert("args".into(), e.argv.join(" "));
-            let ev = crate::events::Event::container(&self.cpaths.id, "process_exec", attributes);
-            if let Err(err) = crate::events::append(&paths, ev) {
-                eprintln!("berth-shim {}: exec event: {err}", self.cpaths.id);
-            }
-        }
+        crate::monitor::log_events(&mut self.watch, &self.root, &self.cpaths);
     }
 
+    /// Append a container event to the events log; a failure is logged, never fatal.
     fn event(&self, action: &str, extra: &[(&str, String)]) {
         let r = crate::events::container_event(
             &self.root,

@@ -37,6 +37,15 @@ impl Engine {
         if body.config.image.is_empty() {
             return Err(invalid("config.Image: image must be specified"));
         }
+        let label = |k: &str| body.config.labels.as_ref().and_then(|l| l.get(k));
+        if let Some(v) = label(berth_shim::monitor::LABEL) {
+            berth_monitor::events::wants(Some(v)).map_err(invalid)?;
+        }
+        if let Some(labels) = &body.config.labels {
+            berth_monitor::Policy::from_labels(labels)
+                .validate()
+                .map_err(invalid)?;
+        }
         let image = self.image(&body.config.image)?;
         let id = super::super::names::new_id();
         // Held until the container appears: a volume it will use is not removed meanwhile.
@@ -72,6 +81,7 @@ impl Engine {
             std::fs::create_dir_all(&tmp)?;
             let rec = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
             berth_shim::fsutil::write_atomic(&tmp.join("container.json"), &rec)?;
+            super::summary::write(&tmp, &record)?;
             let sp = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
             berth_shim::fsutil::write_atomic(&tmp.join("config.json"), &sp)?;
             Ok(())

@@ -1,43 +1,28 @@
 //! docker ps: the summaries, filters and dockerd's human status ("Up 5 seconds").
 
+use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::state::{State, Status};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-/// The fields of `container.json` a listing shows. Decoding only these (no flattened maps of
-/// every other field) is what keeps `docker ps -a` over a thousand containers quick.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default)]
-pub struct ListRecord {
-    pub id: String,
-    pub name: String,
-    pub created: String,
-    pub image_ref: String,
-    #[serde(rename = "Image")]
-    pub image_id: String,
-    pub path: String,
-    pub args: Vec<String>,
-    pub config: ListConfig,
-    pub host_config: ListHostConfig,
+const STATE_FILE: &str = "state.json";
+
+/// The rows the last listings read, each with the versions of the files it came from. Only a
+/// cache: every listing checks each row against its files (two stats) before using it.
+#[derive(Debug, Default)]
+pub struct ListCache {
+    rows: Mutex<HashMap<String, Arc<CachedRow>>>,
 }
 
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default)]
-pub struct ListConfig {
-    #[serde(rename = "Labels")]
-    pub labels: Option<BTreeMap<String, String>>,
-    /// Only the keys ("80/tcp"): the values are empty objects.
-    #[serde(rename = "ExposedPorts")]
-    pub exposed_ports: Option<BTreeMap<String, serde::de::IgnoredAny>>,
-}
-
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default)]
-pub struct ListHostConfig {
-    #[serde(rename = "NetworkMode")]
-    pub network_mode: String,
+#[derive(Debug)]
+pub(crate) struct CachedRow {
+    record: RecordStamp,
+    /// None: the container has no state.json yet (never started).
+    state_file: Option<RecordStamp>,
+    summary: Summary,
+    state: State,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -73,7 +58,7 @@ fn parse_time(s: &str) -> Option<SystemTime> {
         .or_else(|| humantime::parse_rfc3339(s).ok())
 }
 
-fn unix_secs(s: &str) -> i64 {
+pub(crate) fn unix_secs(s: &str) -> i64 {
     parse_time(s)
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map(|d| d.as_secs() as i64)
@@ -139,7 +124,7 @@ pub fn labels_match(have: &BTreeMap<String, String>, wanted: &[String]) -> bool 
 }
 
 impl Engine {
-    pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<Value>> {
+    pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ListEntry>> {
         for key in opts.filters.keys() {
             if !FILTERS.contains(&key.as_str()) {
                 return Err(EngineError::InvalidParameter(format!(
@@ -158,7 +143,7 @@ impl Engine {
             }
         }
         let mut rows = self.read_all_containers();
-        rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
+        rows.sort_by(|a, b| b.0.summary.created.cmp(&a.0.summary.created));
         let created_of = |reference: &str| -> Result<String> {
             let id = self.lookup(reference)?;
             Ok(self.record(&id)?.created)
@@ -173,7 +158,9 @@ impl Engine {
         };
         let status_filter = opts.filters.get("status");
         let mut out = Vec::new();
-        for (r, st) in rows {
+        for (row, st) in rows {
+            let summary = &row.summary;
+            let r = &summary.entry;
             let f = |k: &str| opts.filters.get(k).filter(|v| !v.is_empty());
             let show_all = opts.all
                 || status_filter.is_some()
@@ -189,7 +176,8 @@ impl Engine {
                 }
             }
             if let Some(names) = f("name") {
-                let name = r.name.trim_start_matches('/');
+                let name = r.names.first().map(String::as_str).unwrap_or_default();
+                let name = name.trim_start_matches('/');
                 if !names
                     .iter()
                     .any(|n| name.contains(n.trim_start_matches('/')))
@@ -198,7 +186,7 @@ impl Engine {
                 }
             }
             if let Some(labels) = f("label") {
-                if !labels_match(&r.config.labels.clone().unwrap_or_default(), labels) {
+                if !labels_match(&r.labels, labels) {
                     continue;
                 }
             }
@@ -228,7 +216,7 @@ impl Engine {
             }
             if let Some(ancestors) = f("ancestor") {
                 let matches = ancestors.iter().any(|a| {
-                    a == &r.image_ref
+                    a == &r.image
                         || r.image_id
                             .trim_start_matches("sha256:")
                             .starts_with(a.trim_start_matches("sha256:"))
@@ -239,42 +227,45 @@ impl Engine {
                 }
             }
             if let Some(b) = &before {
-                if r.created >= *b {
+                if summary.created >= *b {
                     continue;
                 }
             }
             if let Some(s) = &since_c {
-                if r.created <= *s {
+                if summary.created <= *s {
                     continue;
                 }
             }
-            out.push(self.summary(&r, &st, opts.size));
-        }
-        if opts.limit > 0 {
-            out.truncate(opts.limit as usize);
+            out.push(self.entry(summary, &st, opts.size));
+            if opts.limit > 0 && out.len() >= opts.limit as usize {
+                break;
+            }
         }
         Ok(out)
     }
 
-    /// Every container's record and state, read on all CPUs (a thousand containers are two
-    /// thousand small files to read and decode).
-    fn read_all_containers(&self) -> Vec<(ListRecord, State)> {
+    /// Every container's summary and state, read on all CPUs (a thousand containers are a few
+    /// thousand small files to read and decode), and unchanged ones taken from the cache.
+    fn read_all_containers(&self) -> Vec<(Arc<CachedRow>, State)> {
         let ids = self.container_ids();
         // Relative opens from the containers directory: no walk of the long prefix per file.
-        let dir = std::fs::File::open(self.paths.containers()).ok();
+        let Ok(dir) = std::fs::File::open(self.paths.containers()) else {
+            return Vec::new();
+        };
         let dir = &dir;
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
             .min(ids.len() / 64 + 1);
         let chunk = ids.len().div_ceil(workers.max(1)).max(1);
-        std::thread::scope(|scope| {
+        let rows: Vec<(Arc<CachedRow>, State)> = std::thread::scope(|scope| {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
+                        let mut buf = Vec::with_capacity(8192);
                         part.iter()
-                            .filter_map(|id| self.read_for_list(dir.as_ref(), id))
+                            .filter_map(|id| self.read_for_list(dir, id, &mut buf))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -283,85 +274,159 @@ impl Engine {
                 .into_iter()
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
-        })
+        });
+        // Forget removed containers.
+        if let Ok(mut cache) = self.list_cache.rows.lock() {
+            if cache.len() > rows.len() {
+                let listed: std::collections::HashSet<&str> = rows
+                    .iter()
+                    .map(|(r, _)| r.summary.entry.id.as_str())
+                    .collect();
+                cache.retain(|id, _| listed.contains(id.as_str()));
+            }
+        }
+        rows
     }
 
-    /// One container's listing record and state, read relative to the containers directory.
-    fn read_for_list(&self, dir: Option<&std::fs::File>, id: &str) -> Option<(ListRecord, State)> {
-        use std::os::fd::AsFd;
-        let read = |name: &str| -> std::io::Result<Vec<u8>> {
-            let Some(dir) = dir else {
-                return std::fs::read(self.paths.containers().join(id).join(name));
-            };
-            let fd = nix::fcntl::openat(
-                dir.as_fd(),
-                format!("{id}/{name}").as_str(),
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )?;
-            let mut data = Vec::with_capacity(4096);
-            std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut data)?;
-            Ok(data)
-        };
-        let rec: ListRecord = serde_json::from_slice(&read("container.json").ok()?).ok()?;
-        let state = match read("state.json") {
-            Ok(data) => serde_json::from_slice::<State>(&data).ok()?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+    /// One container's summary and state, read relative to the containers directory: from the
+    /// cache when neither its `container.json` nor its `state.json` changed since, else its
+    /// `summary.json` when that still stands for its `container.json`, else the record itself.
+    fn read_for_list(
+        &self,
+        dir: &std::fs::File,
+        id: &str,
+        buf: &mut Vec<u8>,
+    ) -> Option<(Arc<CachedRow>, State)> {
+        // A directory without its record is a container being removed: not listed.
+        let record = stamp_at(dir, id, RECORD_FILE).ok()?;
+        let state_file = match stamp_at(dir, id, STATE_FILE) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(_) => return None,
         };
-        // A live status needs the liveness check (is its shim there?).
-        let state = if state.status.is_live() {
+        let cached = self.list_cache.rows.lock().ok().and_then(|c| {
+            c.get(id)
+                .filter(|r| r.record == record && r.state_file == state_file)
+                .cloned()
+        });
+        let row = match cached {
+            Some(row) => row,
+            None => {
+                let summary = match read_at(dir, id, SUMMARY_FILE, buf)
+                    .ok()
+                    .and_then(|_| serde_json::from_slice::<Summary>(buf).ok())
+                {
+                    Some(s) if s.describes(record) => s,
+                    _ => {
+                        read_at(dir, id, RECORD_FILE, buf).ok()?;
+                        let rec: ListRecord = serde_json::from_slice(buf).ok()?;
+                        Summary::new(&rec, record)
+                    }
+                };
+                let state = match state_file {
+                    None => State::default(),
+                    Some(_) => match read_at(dir, id, STATE_FILE, buf) {
+                        Ok(()) => serde_json::from_slice::<State>(buf).ok()?,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+                        Err(_) => return None,
+                    },
+                };
+                // Stamped with what was seen before the reads: a file replaced in between
+                // differs from its stamp at the next listing and is read again.
+                let row = Arc::new(CachedRow {
+                    record,
+                    state_file,
+                    summary,
+                    state,
+                });
+                if let Ok(mut c) = self.list_cache.rows.lock() {
+                    c.insert(id.to_string(), row.clone());
+                }
+                row
+            }
+        };
+        // A live status needs the liveness check (is its shim there?) at every listing.
+        let state = if row.state.status.is_live() {
             self.state(id).ok()?
         } else {
-            state
+            row.state.clone()
         };
-        Some((rec, state))
+        Some((row, state))
     }
 
-    /// Ports show while the container runs, as dockerd shows them; the published ones are read
-    /// (from the shim's `ports.json`) only for a container that exposes some, so most
-    /// containers cost nothing more.
-    fn summary_ports(&self, r: &ListRecord, st: &State) -> Value {
-        let exposed: Vec<String> = r
-            .config
-            .exposed_ports
-            .iter()
-            .flat_map(|e| e.keys().cloned())
-            .collect();
-        if exposed.is_empty() || !st.status.is_live() {
-            return json!([]);
+    /// The summary completed with what changes while the container lives. Ports show while
+    /// it runs, as dockerd shows them; the published ones are read (from the shim's
+    /// `ports.json`) only for a container that exposes some.
+    fn entry(&self, summary: &Summary, st: &State, size: bool) -> ListEntry {
+        let mut e = summary.entry.clone();
+        if !summary.exposed_ports.is_empty() && st.status.is_live() {
+            let published =
+                berth_shim::net::ports::read_published(&self.container_paths(&e.id).run);
+            e.ports = super::ports::summary_ports(&summary.exposed_ports, &published);
         }
-        let published = berth_shim::net::ports::read_published(&self.container_paths(&r.id).run);
-        super::ports::summary_ports(&exposed, &published)
-    }
-
-    fn summary(&self, r: &ListRecord, st: &State, size: bool) -> Value {
-        let command = std::iter::once(r.path.clone())
-            .chain(r.args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut v = json!({
-            "Id": r.id,
-            "Names": [r.name],
-            "Image": r.image_ref,
-            "ImageID": r.image_id,
-            "Command": command,
-            "Created": unix_secs(&r.created),
-            "Ports": self.summary_ports(r, st),
-            "Labels": r.config.labels.clone().unwrap_or_default(),
-            "State": st.status.as_str(),
-            "Status": human_status(st),
-            "HostConfig": {"NetworkMode": r.host_config.network_mode},
-            "NetworkSettings": {"Networks": {}},
-            "Mounts": [],
-        });
+        e.state = st.status.as_str().to_string();
+        e.status = human_status(st);
         if size {
-            v["SizeRw"] = json!(super::lifecycle::dir_size(
-                &self.container_paths(&r.id).upper()
+            e.size_rw = Some(super::lifecycle::dir_size(
+                &self.container_paths(&e.id).upper(),
             ));
-            v["SizeRootFs"] = json!(0);
+            e.size_root_fs = Some(0);
         }
-        v
+        e
+    }
+}
+
+/// What identifies one version of `<id>/<name>` (every write replaces the file).
+fn stamp_at(dir: &std::fs::File, id: &str, name: &str) -> std::io::Result<RecordStamp> {
+    use std::os::fd::AsFd;
+    let st = nix::sys::stat::fstatat(
+        dir.as_fd(),
+        format!("{id}/{name}").as_str(),
+        nix::fcntl::AtFlags::empty(),
+    )?;
+    Ok(RecordStamp {
+        ino: st.st_ino,
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+    })
+}
+
+/// Read `<id>/<name>` under the containers directory into `buf`.
+fn read_at(dir: &std::fs::File, id: &str, name: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    let fd = nix::fcntl::openat(
+        dir.as_fd(),
+        format!("{id}/{name}").as_str(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    buf.clear();
+    let mut file = std::fs::File::from(fd);
+    // These files are a few hundred bytes: one read usually holds all of one, and a read of a
+    // regular file that returns less than asked has reached its end (saves a read per file).
+    loop {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(8192);
+        }
+        let spare = buf.capacity() - buf.len();
+        let start = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let n = std::io::Read::read(&mut file, &mut buf[start..]);
+        let n = match n {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                buf.truncate(start);
+                continue;
+            }
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        };
+        buf.truncate(start + n);
+        if n < spare {
+            return Ok(());
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod mounts;
 pub mod ports;
 pub mod stats;
+pub mod summary;
 pub mod syscalls;
 pub mod top;
 pub mod update;
@@ -159,7 +160,13 @@ impl Engine {
         let data =
             serde_json::to_vec_pretty(record).map_err(|e| EngineError::system("encoding", e))?;
         berth_shim::fsutil::write_atomic(&path, &data)
-            .map_err(|e| EngineError::system(path.display(), e))
+            .map_err(|e| EngineError::system(path.display(), e))?;
+        // The listing's cache of the record; a failure only makes `docker ps` read the record.
+        let dir = self.container_paths(&record.id).dir;
+        if let Err(e) = summary::write(&dir, record) {
+            eprintln!("berth: writing the summary of {}: {e}", record.id);
+        }
+        Ok(())
     }
 
     pub fn state(&self, id: &str) -> Result<berth_shim::State> {

@@ -4,6 +4,7 @@
 //! from what the live shim recorded (`ports.json` in its run directory).
 
 use super::docker::{DockerConfig, HostConfig, PortBindingJson};
+use super::summary::Port;
 use crate::engine::{EngineError, Result};
 use berth_shim::net::ports::Published;
 use berth_shim::net::shape;
@@ -188,17 +189,15 @@ pub fn ports_json(exposed: Option<&BTreeMap<String, Value>>, published: &[Publis
 }
 
 /// The `Ports` of a container summary (`docker ps`): published ports with their host side,
-/// exposed ones without, sorted as dockerd sorts them.
-pub fn summary_ports(exposed: &[String], published: &[Published]) -> Value {
-    let mut out: Vec<(u16, String, Value)> = published
+/// exposed ones without, sorted by port and protocol.
+pub fn summary_ports(exposed: &[String], published: &[Published]) -> Vec<Port> {
+    let mut out: Vec<Port> = published
         .iter()
-        .map(|p| {
-            (
-                p.container_port,
-                p.proto.clone(),
-                json!({"IP": p.host_ip, "PrivatePort": p.container_port,
-                       "PublicPort": p.host_port, "Type": p.proto}),
-            )
+        .map(|p| Port {
+            ip: p.host_ip.clone(),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            kind: p.proto.clone(),
         })
         .collect();
     for key in exposed {
@@ -207,16 +206,16 @@ pub fn summary_ports(exposed: &[String], published: &[Published]) -> Value {
                 .iter()
                 .any(|p| p.container_port == port && p.proto == proto)
             {
-                out.push((
-                    port,
-                    proto.clone(),
-                    json!({"PrivatePort": port, "Type": proto}),
-                ));
+                out.push(Port {
+                    private_port: port,
+                    kind: proto,
+                    ..Port::default()
+                });
             }
         }
     }
-    out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    Value::Array(out.into_iter().map(|(_, _, v)| v).collect())
+    out.sort_by(|a, b| (a.private_port, &a.kind).cmp(&(b.private_port, &b.kind)));
+    out
 }
 
 /// The docker CLI's `-p` syntax (nat.ParsePortSpec): `[[IP:][HOSTPORT]:]CONTAINERPORT[/PROTO]`,
@@ -452,7 +451,11 @@ mod tests {
             json!({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}], "443/tcp": null})
         );
         assert_eq!(
-            summary_ports(&["443/tcp".into(), "80/tcp".into()], &published),
+            serde_json::to_value(summary_ports(
+                &["443/tcp".into(), "80/tcp".into()],
+                &published
+            ))
+            .unwrap(),
             json!([
                 {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 32768, "Type": "tcp"},
                 {"PrivatePort": 443, "Type": "tcp"}

@@ -1,7 +1,8 @@
 //! `GET /containers/{id}/syscalls` (a berth extension): the container's system calls as the
 //! eBPF monitor counted them (berth_monitor), read from the maps pinned under bpffs. The counts
 //! cover the container's cgroup since its shim placed the first process in it (the init's own
-//! set-up included) and stay readable after it exits, until it is removed.
+//! set-up included) and stay readable after it exits, until it is removed; so do the bytes and
+//! packets its sockets sent and received (cgroup_skb programs on its cgroup2 directory).
 
 use crate::engine::{Engine, EngineError, Result};
 use serde::Serialize;
@@ -15,16 +16,93 @@ pub struct SyscallRow {
     pub errors: u64,
 }
 
-/// `{"Syscalls": [...], "DroppedEvents": N}`; the rows most called first.
+/// What the container's sockets sent and received, headers included (loopback traffic
+/// counts both ways).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetRow {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+}
+
+/// `{"Syscalls": [...], "DroppedEvents": N, "Network": {...}}`; the rows most called first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Syscalls {
     pub syscalls: Vec<SyscallRow>,
-    /// Exec events lost to a full ring buffer while the container was watched.
+    /// Events lost to a full (or missing) ring buffer while the container was watched.
     pub dropped_events: u64,
+    pub network: NetRow,
+}
+
+impl Syscalls {
+    /// Calls and errors of every system call together.
+    pub fn totals(&self) -> (u64, u64) {
+        self.syscalls
+            .iter()
+            .fold((0, 0), |(c, e), r| (c + r.calls, e + r.errors))
+    }
 }
 
 impl Engine {
+    /// `POST /containers/{id}/policy` (a berth extension): replaces the container's deny rules.
+    /// Kept in its directory (the shim sets them again at each start) and, when it runs, put
+    /// in the kernel's maps at once. A bad rule is a 400 and changes nothing.
+    pub fn set_policy(&self, reference: &str, policy: berth_monitor::Policy) -> Result<()> {
+        let id = self.lookup(reference)?;
+        policy.validate().map_err(EngineError::InvalidParameter)?;
+        let dir = self.container_paths(&id).dir;
+        let data = serde_json::to_vec_pretty(&policy)
+            .map_err(|e| EngineError::system("encoding the policy", e))?;
+        berth_shim::fsutil::write_atomic(&dir.join(berth_shim::monitor::POLICY_FILE), &data)
+            .map_err(|e| EngineError::system("writing the policy", e))?;
+        let state = self.state(&id)?;
+        if !state.status.is_live() || state.cgroup_id == 0 {
+            return Ok(());
+        }
+        let Some(pins) = berth_shim::monitor::pin_dir() else {
+            return Err(EngineError::system(
+                "setting the policy",
+                "the eBPF monitor is off (BERTH_MONITOR=0)",
+            ));
+        };
+        let mut monitor = berth_monitor::Monitor::open(&pins)
+            .map_err(|e| EngineError::system("opening the eBPF monitor", e))?;
+        monitor
+            .set_policy(state.cgroup_id, &policy)
+            .map_err(|e| EngineError::system("setting the policy", e))
+    }
+
+    /// `GET /containers/{id}/seccomp-profile` (a berth extension): a profile in Docker's JSON
+    /// format that allows exactly the system calls the monitor counted for the container, plus
+    /// those berth's init makes after it loads the filter (seccomp::RUNTIME_CALLS); anything
+    /// else fails with EPERM. A 409 when nothing was counted (the container never ran, or the
+    /// monitor is off), since an empty profile would only stop it from starting.
+    pub fn seccomp_profile(&self, reference: &str) -> Result<serde_json::Value> {
+        let counts = self.syscalls(reference)?;
+        if counts.syscalls.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "no system calls were counted for container {reference}: run it with the eBPF monitor on first"
+            )));
+        }
+        let mut names: Vec<String> = counts
+            .syscalls
+            .into_iter()
+            .filter(|r| r.calls > 0 && !r.name.starts_with("syscall_"))
+            .map(|r| r.name)
+            .chain(
+                berth_shim::security::seccomp::RUNTIME_CALLS
+                    .iter()
+                    .map(|s| s.to_string()),
+            )
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(profile_of(&names))
+    }
+
     /// Empty when the monitor is off or not loaded (no BPF on this machine), or the container
     /// never ran.
     pub fn syscalls(&self, reference: &str) -> Result<Syscalls> {
@@ -46,6 +124,9 @@ impl Engine {
         let dropped_events = monitor
             .dropped(state.cgroup_id)
             .map_err(|e| EngineError::system("reading the dropped events", e))?;
+        let net = monitor
+            .net(state.cgroup_id)
+            .map_err(|e| EngineError::system("reading the packet counts", e))?;
         Ok(Syscalls {
             syscalls: rows
                 .into_iter()
@@ -56,6 +137,47 @@ impl Engine {
                 })
                 .collect(),
             dropped_events,
+            network: NetRow {
+                rx_bytes: net.rx_bytes,
+                rx_packets: net.rx_packets,
+                tx_bytes: net.tx_bytes,
+                tx_packets: net.tx_packets,
+            },
         })
+    }
+}
+
+/// Docker's seccomp profile format: deny (EPERM) by default, allow `names`, for the native
+/// architecture and the ones it runs.
+pub fn profile_of(names: &[String]) -> serde_json::Value {
+    let architectures: &[&str] = if cfg!(target_arch = "x86_64") {
+        &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    } else if cfg!(target_arch = "aarch64") {
+        &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    } else {
+        &[]
+    };
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": architectures,
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_profile_allows_the_names_and_nothing_else() {
+        let p = super::profile_of(&["read".into(), "write".into()]);
+        assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(
+            p["syscalls"][0]["names"],
+            serde_json::json!(["read", "write"])
+        );
+        assert_eq!(p["syscalls"][0]["action"], "SCMP_ACT_ALLOW");
+        assert_eq!(p["syscalls"].as_array().unwrap().len(), 1);
+        let text = p.to_string();
+        berth_shim::security::seccomp::Profile::parse(&text).expect("the shim reads it");
     }
 }

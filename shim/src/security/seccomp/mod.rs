@@ -21,6 +21,26 @@ use libseccomp::{ScmpArch, ScmpFilterContext, ScmpSyscall};
 /// dockerd's default profile (moby's `profiles/seccomp/default.json`).
 pub const DEFAULT_PROFILE: &str = include_str!("../default-seccomp.json");
 
+/// The calls berth's init makes after it loads the filter and before the program's execve
+/// (init::become_process: capability bounding set and keepcaps through prctl, setgroups and
+/// setresgid/setresuid, capget/capset, close_range, the signal mask and actions, execve; a
+/// write and exit_group to report a failed exec). A profile must allow them for the container
+/// to start at all; the eBPF monitor, which counts from the execve on, does not see them.
+pub const RUNTIME_CALLS: [&str; 12] = [
+    "capget",
+    "capset",
+    "close_range",
+    "execve",
+    "exit_group",
+    "prctl",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "write",
+];
+
 /// Where the running kernel's release is read ("6.18.44-...").
 const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
 

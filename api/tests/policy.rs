@@ -1,0 +1,161 @@
+//! `POST /containers/{id}/policy` and the `berth.policy.*` labels of a real `berth serve`: a
+//! policy added while a container runs kills `mkdir` in it and not in its neighbour; a denied
+//! destination refuses `connect` (on the container's own loopback) while an allowed one works;
+//! both leave `policy` events. Needs root, a kernel that loads the programs and
+//! `cargo build --workspace` first.
+
+#[allow(dead_code)]
+mod common;
+
+use common::{encode, Berth};
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Runs `cmd` in container `id` through the exec API; its exit code.
+async fn exec(b: &Berth, id: &str, cmd: &[&str]) -> i64 {
+    let r = b
+        .post_json(
+            &format!("/containers/{id}/exec"),
+            &json!({"Cmd": cmd, "AttachStdout": true, "AttachStderr": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let exec_id = r.json()["Id"].as_str().unwrap().to_string();
+    let r = b
+        .post_json(&format!("/exec/{exec_id}/start"), &json!({"Detach": false}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = b.get(&format!("/exec/{exec_id}/json")).await.json();
+    v["ExitCode"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no exit code: {v}"))
+}
+
+async fn policy_events(b: &Berth, container: &str) -> Vec<Value> {
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let filters = encode(&format!(
+        r#"{{"type":["policy"],"container":["{container}"]}}"#
+    ));
+    b.get(&format!("/events?since=0&until={until}&filters={filters}"))
+        .await
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_set_at_run_time_kills_mkdir_here_and_not_next_door() {
+    let b = Berth::with_busybox().await;
+    let sleeper = json!({"Image": "busybox", "Cmd": ["sleep", "300"]});
+    let a = b.run(Some("pa"), &sleeper).await;
+    let n = b.run(Some("pn"), &sleeper).await;
+    assert_eq!(exec(&b, &a, &["mkdir", "/tmp/before"]).await, 0);
+
+    let r = b
+        .post_json(
+            "/containers/pa/policy",
+            &json!({"DenySyscalls": ["mkdir", "mkdirat"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    // SIGKILL: 128 + 9.
+    assert_eq!(exec(&b, &a, &["mkdir", "/tmp/after"]).await, 137);
+    assert_eq!(
+        exec(&b, &n, &["mkdir", "/tmp/after"]).await,
+        0,
+        "the neighbour"
+    );
+    assert_eq!(
+        exec(&b, &a, &["touch", "/tmp/file"]).await,
+        0,
+        "other calls"
+    );
+    let evs = policy_events(&b, "pa").await;
+    let kill = evs
+        .iter()
+        .find(|e| e["Action"] == "kill")
+        .unwrap_or_else(|| panic!("no policy kill event: {evs:#?}"));
+    assert_eq!(kill["Actor"]["ID"], a, "{kill}");
+    assert_eq!(kill["Actor"]["Attributes"]["comm"], "mkdir", "{kill}");
+    assert!(
+        kill["Actor"]["Attributes"]["syscall"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("mkdir")),
+        "{kill}"
+    );
+    assert_eq!(policy_events(&b, "pn").await, Vec::<Value>::new());
+
+    // Lifted again, still without a restart.
+    let r = b.post_json("/containers/pa/policy", &json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(exec(&b, &a, &["mkdir", "/tmp/lifted"]).await, 0);
+
+    // Bad rules: a 400 naming them; an unknown container: 404.
+    let r = b
+        .post_json("/containers/pa/policy", &json!({"DenySyscalls": ["mkdr"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("mkdr"), "{}", r.text());
+    let r = b
+        .post_json(
+            "/containers/pa/policy",
+            &json!({"DenyConnect": ["10.0.0.0/99"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    b.post_json("/containers/nosuch/policy", &json!({}))
+        .await
+        .assert_error(404, "No such container: nosuch", "an unknown container");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_destination_refuses_connect() {
+    let b = Berth::with_busybox().await;
+    // Two listeners on the container's own loopback; the label denies one port.
+    let script = "nc -l -p 8081 >/dev/null & nc -l -p 8080 >/dev/null & sleep 0.3; \
+        echo hi | nc 127.0.0.1 8081 && echo allowed-ok; \
+        echo hi | nc 127.0.0.1 8080; echo denied-rc=$?";
+    let id = b
+        .run(
+            Some("pc"),
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", script],
+                    "Labels": {"berth.policy.deny-connect": "127.0.0.1:8080"}}),
+        )
+        .await;
+    b.wait(&id).await;
+    let r = b
+        .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+        .await;
+    let out: String = common::frames(&r.body)
+        .into_iter()
+        .map(|(_, d)| String::from_utf8_lossy(&d).into_owned())
+        .collect();
+    assert!(out.contains("allowed-ok"), "logs: {out}");
+    assert!(out.contains("denied-rc=1"), "logs: {out}");
+    assert!(out.contains("Operation not permitted"), "logs: {out}");
+    let evs = policy_events(&b, "pc").await;
+    let refuse = evs
+        .iter()
+        .find(|e| e["Action"] == "refuse")
+        .unwrap_or_else(|| panic!("no policy refuse event: {evs:#?}"));
+    assert_eq!(refuse["Actor"]["Attributes"]["port"], "8080", "{refuse}");
+    assert_eq!(
+        refuse["Actor"]["Attributes"]["addr"], "127.0.0.1",
+        "{refuse}"
+    );
+
+    // A label with a bad rule is refused at create.
+    let r = b
+        .post_json(
+            "/containers/create",
+            &json!({"Image": "busybox", "Labels": {"berth.policy.deny-syscalls": "nosuchcall"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+}

@@ -1,0 +1,66 @@
+"""The eBPF monitor through the real clients: `docker events` with container= and type= filters
+shows a container's process and security events (ls, mount, nc), and docker-py's events() too."""
+import json
+import time
+
+import docker
+
+from compat import case, check
+
+WORKLOAD = ("ls / >/dev/null; mount -t tmpfs berth-src /tmp; "
+            "nc 127.0.0.1 9 </dev/null 2>/dev/null; exit 0")
+
+
+def now():
+    return f"{time.time():.9f}"
+
+
+def cli_events(b, since, until, *filters):
+    args = ["events", "--since", since, "--until", until, "--format", "{{json .}}"]
+    for f in filters:
+        args += ["--filter", f]
+    return [json.loads(line) for line in b.out(*args).splitlines() if line.strip()]
+
+
+@case
+def docker_events_show_a_containers_process_and_security_events(b):
+    since = now()
+    b.out("run", "--name", "monweb", "--cap-add", "SYS_ADMIN", "-l", "berth.monitor=all",
+          "busybox", "sh", "-c", WORKLOAD)
+    cid = b.out("inspect", "-f", "{{.Id}}", "monweb")
+    time.sleep(0.3)
+    until = now()
+    procs = cli_events(b, since, until, "container=monweb", "type=process")
+    check(procs, "no process events")
+    check(all(e["Type"] == "process" and e["Actor"]["ID"] == cid for e in procs), f"{procs}")
+    execs = [e["Actor"]["Attributes"].get("args") for e in procs if e["Action"] == "exec"]
+    check("nc 127.0.0.1 9" in execs, f"exec events: {execs}")
+    exits = [e["Actor"]["Attributes"].get("comm") for e in procs if e["Action"] == "exit"]
+    check("ls" in exits, f"exit events: {exits}")
+    calls = cli_events(b, since, until, "container=monweb", "type=syscall")
+    mounts = [e for e in calls if e["Action"] == "mount"]
+    check(mounts and mounts[0]["Actor"]["Attributes"]["source"] == "berth-src", f"{calls}")
+    check(mounts[0]["Actor"]["Attributes"]["ret"] == "0", f"{mounts}")
+    connects = [e for e in calls if e["Action"] == "connect"]
+    check(connects and connects[0]["Actor"]["Attributes"]["port"] == "9", f"{calls}")
+    check(connects[0]["Actor"]["Attributes"]["comm"] == "nc", f"{connects}")
+    # event= selects one action; another container's filter shows none of them.
+    only = cli_events(b, since, until, "container=monweb", "event=mount")
+    check([e["Action"] for e in only] == ["mount"], f"{only}")
+    b.out("run", "--name", "monother", "busybox", "true")
+    other = cli_events(b, since, now(), "container=monother", "type=syscall")
+    check(other == [], f"another container's events: {other}")
+    # The plain `docker events` line names type, action and the container.
+    text = b.out("events", "--since", since, "--until", until, "--filter", "container=monweb",
+                 "--filter", "event=mount")
+    check("syscall mount " + cid in text and "name=monweb" in text, text)
+    # docker-py reads the same events.
+    client = docker.DockerClient(base_url="unix://" + b.sock, version="1.41")
+    try:
+        evs = list(client.events(since=float(since), until=float(until), decode=True,
+                                 filters={"container": "monweb", "type": "syscall"}))
+    finally:
+        client.close()
+    check(any(e["Action"] == "mount" for e in evs), f"docker-py: {evs}")
+    check(all(e["Type"] == "syscall" for e in evs), f"docker-py: {evs}")
+    b.out("rm", "-f", "monweb", "monother")
