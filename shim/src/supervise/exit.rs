@@ -52,6 +52,20 @@ impl Supervisor {
             self.last_delay = Some(d);
             d
         });
+        // The events come before the exit is recorded, as dockerd logs `die` before it lets go
+        // of the container: whoever sees the exit (a `wait`) and then renames the container
+        // finds `die` already logged under the name the container died with.
+        if oom {
+            self.event("oom", &[]);
+        }
+        let ran_for = format!("{}", child.started.elapsed().as_secs());
+        self.event(
+            "die",
+            &[
+                ("exitCode", exit_code.to_string()),
+                ("execDuration", ran_for),
+            ],
+        );
         let manual = self.manual_stop;
         let r = state::update(&self.cpaths, |s| {
             s.status = if restart {
@@ -68,17 +82,6 @@ impl Supervisor {
         if let Err(e) = r {
             eprintln!("berth-shim {}: recording the exit: {e}", self.cpaths.id);
         }
-        if oom {
-            self.event("oom", &[]);
-        }
-        let ran_for = format!("{}", child.started.elapsed().as_secs());
-        self.event(
-            "die",
-            &[
-                ("exitCode", exit_code.to_string()),
-                ("execDuration", ran_for),
-            ],
-        );
         self.restart_at = delay.map(|d| Instant::now() + d);
         if !restart {
             for mut w in self.stop_waiters.drain(..) {
