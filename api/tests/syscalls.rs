@@ -144,8 +144,7 @@ async fn syscalls_of_a_loop_of_1000_cats() {
     let cgroup_id = cgroup_id_of(&b, &id);
     let r = b.call("DELETE", "/containers/loop", "").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let m = berth_monitor::Monitor::open(std::path::Path::new(berth_monitor::DEFAULT_DIR))
-        .expect("the monitor's pins");
+    let m = berth_monitor::Monitor::open(&common::bpf_pins::dir()).expect("the monitor's pins");
     assert_eq!(m.counts(cgroup_id).unwrap(), vec![], "counts left after rm");
 }
 

@@ -2,6 +2,8 @@
 //! Needs root (the server chowns its socket and the shims create namespaces) and
 //! `cargo build --workspace` first, so that `berth-shim` sits next to `berth`.
 
+pub mod bpf_pins;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -25,13 +27,19 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 pub struct Berth {
     tmp: tempfile::TempDir,
     child: Option<Child>,
+    /// Last: the pins outlive the containers removed on drop.
+    _pins: bpf_pins::Pins,
 }
 
 impl Berth {
     pub fn start() -> Berth {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut b = Berth { tmp, child: None };
+        let mut b = Berth {
+            tmp,
+            child: None,
+            _pins: bpf_pins::Pins::take(),
+        };
         b.serve();
         b
     }
