@@ -71,7 +71,7 @@ def two_api_processes_share_one_root(b):
     import socket as sk
     sock2 = os.path.join(b.tmp, "second.sock")
     p = subprocess.Popen([b.binary, "serve", "--socket", sock2, "--root", b.root, "--run-root", b.run_root,
-                          "--idle-timeout", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          "--idle-timeout", "0"], env=b.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 10
         while time.time() < deadline:

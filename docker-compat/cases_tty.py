@@ -119,7 +119,10 @@ def exec_it_reads_a_line_and_sees_a_resize(b):
 
 @case
 def pause_stops_a_counter_and_unpause_resumes_it(b):
-    b.out("run", "-d", "--name", "cnt", "busybox", "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done")
+    # The counter is written to a temporary file and renamed over /tmp/c, so a reader (or the
+    # freeze) never finds it truncated and not yet rewritten.
+    b.out("run", "-d", "--name", "cnt", "busybox", "sh", "-c",
+          "i=0; while :; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.05; done")
     time.sleep(0.5)
     b.out("pause", "cnt")
     check(json.loads(b.out("inspect", "cnt"))[0]["State"]["Status"] == "paused", "paused")
@@ -132,10 +135,10 @@ def pause_stops_a_counter_and_unpause_resumes_it(b):
     # Read the counter from the host's side of the overlay while frozen: it must not move.
     upper = json.loads(b.out("inspect", "cnt"))[0]["GraphDriver"]["Data"]["UpperDir"]
     with open(os.path.join(upper, "tmp/c")) as f:
-        frozen = int(f.read().strip() or 0)
+        frozen = int(f.read().strip())
     time.sleep(0.6)
     with open(os.path.join(upper, "tmp/c")) as f:
-        still = int(f.read().strip() or 0)
+        still = int(f.read().strip())
     check(frozen == still and frozen >= v1, f"moved while paused: {frozen} -> {still}")
     b.out("unpause", "cnt")
     time.sleep(0.5)

@@ -82,9 +82,11 @@ class Berth:
         self.root = os.path.join(self.tmp, "root")
         self.run_root = os.path.join(self.tmp, "run")
         self.sock = os.path.join(self.tmp, "berth.sock")
-        # The eBPF monitor's pins, of this server alone (bpffs refuses names with a dot).
-        self.bpf_dir = "/sys/fs/bpf/" + os.path.basename(self.tmp).replace(".", "-")
-        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_CLI_HINTS="false")
+        # The eBPF monitor's pins of this run, apart from any other berth's (a shared
+        # /sys/fs/bpf/berth could be replaced under it by another checkout's programs).
+        self.bpf_dir = "/sys/fs/bpf/" + os.path.basename(self.tmp).replace(".", "-")  # bpffs refuses dots
+        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_CLI_HINTS="false",
+                        BERTH_BPF_DIR=self.bpf_dir)
         self.env.pop("DOCKER_CONTEXT", None)
         self.proc = None
         self.start()
@@ -92,8 +94,7 @@ class Berth:
     def start(self):
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--socket", self.sock, "--root", self.root,
-             "--run-root", self.run_root, "--idle-timeout", "0"],
-            env=dict(os.environ, BERTH_BPF_DIR=self.bpf_dir),
+             "--run-root", self.run_root, "--idle-timeout", "0"], env=self.env,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "serve.log"), "ab"))
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -133,7 +134,7 @@ class Berth:
             pass
         # The root's bridges and nftables table (the default bridge is made on first use).
         subprocess.run([self.binary, "--root", self.root, "--run-root", self.run_root,
-                        "network", "teardown"], stdout=subprocess.DEVNULL)
+                        "network", "teardown"], env=self.env, stdout=subprocess.DEVNULL)
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -2,6 +2,10 @@
 //! a private root and run root per test, and cleanup of every shim, container and cgroup a test
 //! started. Tests run as root against the real kernel; nothing here is faked.
 
+// The api crate's tests use the same pin directory helper.
+#[path = "../api/tests/common/bpf_pins.rs"]
+pub mod bpf_pins;
+
 use berth_shim::control::{self, Request, Response};
 use berth_shim::spawn::{self, SpawnError, StartOptions, Started};
 use berth_shim::spec::ContainerSpec;
@@ -60,6 +64,8 @@ pub struct TestEnv {
     pub layer: PathBuf,
     pub cgroup_parent: String,
     ids: std::cell::RefCell<Vec<String>>,
+    /// Last: the eBPF pins outlive the shims stopped on drop.
+    _pins: bpf_pins::Pins,
 }
 
 impl Default for TestEnv {
@@ -91,6 +97,7 @@ impl TestEnv {
             paths,
             layer,
             ids: Default::default(),
+            _pins: bpf_pins::Pins::take(),
         }
     }
 

@@ -38,13 +38,18 @@ impl Out {
 /// A temporary root with busybox imported; every container under it is removed on drop.
 struct Root {
     tmp: tempfile::TempDir,
+    /// Last: the eBPF pins outlive the containers removed on drop.
+    _pins: common::bpf_pins::Pins,
 }
 
 impl Root {
     fn new() -> Root {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let r = Root { tmp };
+        let r = Root {
+            tmp,
+            _pins: common::bpf_pins::Pins::take(),
+        };
         let tar = r.tmp.path().join("busybox.tar");
         std::fs::write(&tar, common::busybox_tar()).unwrap();
         let out = r

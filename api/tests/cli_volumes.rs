@@ -49,13 +49,18 @@ fn run(mut c: Command, stdin: &[u8], what: &str) -> Out {
 /// A temporary root with busybox imported; its containers are removed on drop.
 struct Root {
     tmp: tempfile::TempDir,
+    /// Last: the eBPF pins outlive the containers removed on drop.
+    _pins: common::bpf_pins::Pins,
 }
 
 impl Root {
     fn new() -> Root {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let r = Root { tmp };
+        let r = Root {
+            tmp,
+            _pins: common::bpf_pins::Pins::take(),
+        };
         let tar = r.tmp.path().join("busybox.tar");
         std::fs::write(&tar, common::busybox_tar()).unwrap();
         r.berth(&["import", tar.to_str().unwrap(), "busybox"])

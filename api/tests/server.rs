@@ -2,6 +2,9 @@
 //! /usr/local/bin/docker); idle exit; systemd socket activation through
 //! `systemd-socket-activate`. Needs root (the server chowns and chmods its socket).
 
+#[path = "common/bpf_pins.rs"]
+mod bpf_pins;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -55,6 +58,7 @@ impl Drop for Started {
 struct Dirs {
     _tmp: tempfile::TempDir,
     base: PathBuf,
+    _pins: bpf_pins::Pins,
 }
 
 impl Drop for Dirs {
@@ -70,7 +74,11 @@ impl Dirs {
     fn new() -> Dirs {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path().to_path_buf();
-        Dirs { _tmp: tmp, base }
+        Dirs {
+            _tmp: tmp,
+            base,
+            _pins: bpf_pins::Pins::take(),
+        }
     }
     fn sock(&self) -> PathBuf {
         self.base.join("b.sock")

@@ -222,7 +222,17 @@ pub fn lock(paths: &ContainerPaths) -> Result<FileLock> {
 
 /// Read-modify-write the state under the state lock; returns the new record.
 pub fn update(paths: &ContainerPaths, f: impl FnOnce(&mut State)) -> Result<State> {
-    let _lock = lock(paths)?;
+    let held = lock(paths)?;
+    update_held(paths, &held, f)
+}
+
+/// [`update`] under the state lock `_held` that the caller took (from [`lock`]) to do more
+/// under it.
+pub fn update_held(
+    paths: &ContainerPaths,
+    _held: &FileLock,
+    f: impl FnOnce(&mut State),
+) -> Result<State> {
     let mut state = read_raw(paths)?;
     f(&mut state);
     state.version = STATE_VERSION;

@@ -467,11 +467,13 @@ async fn attach(
     } else {
         Vec::new()
     };
+    let conn = req.extensions().get::<super::conn::ConnFd>().copied();
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        super::conn::head_read(conn).await;
         let mut client = hyper_util::rt::TokioIo::new(upgraded);
         use tokio::io::AsyncWriteExt;
         for entry in &replay {

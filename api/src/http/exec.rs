@@ -100,9 +100,11 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Reque
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         return Ok(r);
     }
+    let conn = req.extensions().get::<super::conn::ConnFd>().copied();
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
+            super::conn::head_read(conn).await;
             super::containers::pump(hyper_util::rt::TokioIo::new(upgraded), shim).await;
         }
     });

@@ -6,6 +6,8 @@
 
 pub mod archive;
 pub mod commit;
+#[allow(unsafe_code)]
+pub mod conn;
 pub mod container_fs;
 pub mod containers;
 pub mod error;

@@ -82,12 +82,15 @@ fn transient(e: &io::Error) -> bool {
 fn serve_connection(stream: UnixStream, open: Open, router: axum::Router) {
     // The connection (and, after an upgrade, the hijacked stream, which owns it) holds `open`
     // until it is dropped.
+    let fd = super::conn::ConnFd(std::os::fd::AsRawFd::as_raw_fd(&stream));
     let io = TokioIo::new(Tracked {
         stream,
         _open: open,
     });
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let router = router.clone();
+        // Hijacking handlers look at the connection itself (see `conn::head_read`).
+        req.extensions_mut().insert(fd);
         async move { Ok::<_, Infallible>(version::serve(router, req.map(Body::new)).await) }
     });
     tokio::spawn(async move {

@@ -2,6 +2,8 @@
 //! Needs root (the server chowns its socket and the shims create namespaces) and
 //! `cargo build --workspace` first, so that `berth-shim` sits next to `berth`.
 
+pub mod bpf_pins;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -25,13 +27,19 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 pub struct Berth {
     tmp: tempfile::TempDir,
     child: Option<Child>,
+    /// Last: the pins outlive the containers removed on drop.
+    _pins: bpf_pins::Pins,
 }
 
 impl Berth {
     pub fn start() -> Berth {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut b = Berth { tmp, child: None };
+        let mut b = Berth {
+            tmp,
+            child: None,
+            _pins: bpf_pins::Pins::take(),
+        };
         b.serve();
         b
     }
@@ -73,12 +81,10 @@ impl Berth {
         self.tmp.path().join("root")
     }
 
-    /// Where this server's shims pin the eBPF monitor (BERTH_BPF_DIR): a directory of its own,
-    /// so that test roots (and builds with other programs) never share or replace pins. (bpffs
-    /// refuses names with a dot, which temporary directories have.)
+    /// Where this server's shims pin the eBPF monitor (BERTH_BPF_DIR): the test process's own
+    /// directory (see `bpf_pins`), shared by its servers and CLI runs, never by other checkouts.
     pub fn bpf_dir(&self) -> PathBuf {
-        let name = self.tmp.path().file_name().unwrap().to_string_lossy();
-        PathBuf::from(format!("/sys/fs/bpf/berth-test{}", name.replace('.', "-")))
+        bpf_pins::dir()
     }
 
     /// Start a server (again) on the same socket and root; return once it answers.
@@ -224,8 +230,6 @@ impl Drop for Berth {
         if let Err(e) = berth_shim::net::teardown(&self.root()) {
             eprintln!("cleanup: network teardown: {e}");
         }
-        // The monitor's pins: their links go with them, detaching the programs.
-        let _ = std::fs::remove_dir_all(self.bpf_dir());
     }
 }
 

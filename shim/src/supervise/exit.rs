@@ -52,20 +52,27 @@ impl Supervisor {
             self.last_delay = Some(d);
             d
         });
+        // As dockerd records the exit and logs `die` under the container's lock, both happen
+        // under the state lock: an inspect after the event finds the container stopped, and a
+        // rename (which takes the lock too) falls wholly before or after them, so that `die`
+        // carries the name the container had when it died.
         let manual = self.manual_stop;
-        let r = state::update(&self.cpaths, |s| {
-            s.status = if restart {
-                Status::Restarting
-            } else {
-                Status::Exited
-            };
-            s.pid = 0;
-            s.exit_code = exit_code;
-            s.oom_killed = oom;
-            s.finished_at = state::now_rfc3339();
-            s.manually_stopped = manual;
+        let held = state::lock(&self.cpaths).and_then(|held| {
+            state::update_held(&self.cpaths, &held, |s| {
+                s.status = if restart {
+                    Status::Restarting
+                } else {
+                    Status::Exited
+                };
+                s.pid = 0;
+                s.exit_code = exit_code;
+                s.oom_killed = oom;
+                s.finished_at = state::now_rfc3339();
+                s.manually_stopped = manual;
+            })?;
+            Ok(held)
         });
-        if let Err(e) = r {
+        if let Err(e) = &held {
             eprintln!("berth-shim {}: recording the exit: {e}", self.cpaths.id);
         }
         if oom {
@@ -79,6 +86,7 @@ impl Supervisor {
                 ("execDuration", ran_for),
             ],
         );
+        drop(held);
         self.restart_at = delay.map(|d| Instant::now() + d);
         if !restart {
             for mut w in self.stop_waiters.drain(..) {

@@ -390,6 +390,10 @@ impl Engine {
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
+        // Under the container's state lock, which its shim holds while it records an exit and
+        // logs `die`: that event falls wholly before the rename (with the old name) or after.
+        let held = berth_shim::state::lock(&self.container_paths(&id))
+            .map_err(|e| EngineError::system("locking the container's state", e))?;
         lock.reserve(new, &id)?;
         record.name = format!("/{new}");
         if let Err(e) = self.write_record(&record) {
@@ -400,6 +404,7 @@ impl Engine {
         drop(lock);
         self.rename_endpoints(&id, new);
         self.container_event(&id, "rename", &[("oldName", format!("/{old}"))]);
+        drop(held);
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::logs::{self, Entry, Stream};
-use std::io::{Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -114,57 +115,118 @@ impl Engine {
 }
 
 /// Reads entries appended to a live json-file log after a point.
+///
+/// The cursor holds the live file open, as dockerd's log readers do: what the container wrote
+/// stays readable after the file is rotated away or the container is removed (docker-py's
+/// `run(remove=True)` removes the container before it reads the followed logs).
 pub struct LogCursor {
     path: PathBuf,
-    ino: u64,
-    offset: u64,
+    /// The live file as it was opened (None until it exists).
+    file: Option<File>,
     partial: Vec<u8>,
 }
 
 impl LogCursor {
     /// A cursor at the start of the live file.
     pub fn at_start(path: PathBuf) -> LogCursor {
-        let ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
+        let file = File::open(&path).ok();
         LogCursor {
             path,
-            ino,
-            offset: 0,
+            file,
             partial: Vec::new(),
         }
     }
 
-    /// Complete entries written since the last call. A rotation (a new file) restarts at 0.
+    /// Complete entries written since the last call. A rotation (a new live file) is followed
+    /// once the old file is read to its end.
     pub fn read_new(&mut self) -> Vec<Entry> {
-        let Ok(meta) = std::fs::metadata(&self.path) else {
-            return Vec::new();
-        };
-        if meta.ino() != self.ino || meta.len() < self.offset {
-            self.ino = meta.ino();
-            self.offset = 0;
-            self.partial.clear();
-        }
-        if meta.len() == self.offset {
-            return Vec::new();
-        }
-        let Ok(mut f) = std::fs::File::open(&self.path) else {
-            return Vec::new();
-        };
-        if f.seek(SeekFrom::Start(self.offset)).is_err() {
-            return Vec::new();
-        }
-        let mut buf = Vec::new();
-        if f.read_to_end(&mut buf).is_err() {
-            return Vec::new();
-        }
-        self.offset += buf.len() as u64;
-        self.partial.extend_from_slice(&buf);
         let mut out = Vec::new();
-        while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=nl).collect();
-            if let Some(e) = logs::parse_line(&line[..line.len() - 1]) {
-                out.push(e);
+        loop {
+            if self.file.is_none() {
+                self.file = File::open(&self.path).ok();
+            }
+            let Some(f) = &mut self.file else {
+                return out;
+            };
+            let mut buf = Vec::new();
+            // What the file holds now, up to its end; the position stays where this read ended.
+            let _ = f.read_to_end(&mut buf);
+            self.partial.extend_from_slice(&buf);
+            while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.partial.drain(..=nl).collect();
+                if let Some(e) = logs::parse_line(&line[..line.len() - 1]) {
+                    out.push(e);
+                }
+            }
+            // Rotated since it was opened: the entries go on in the new live file. (Gone with
+            // the container: there is nothing more to read.)
+            let held = f.metadata().map(|m| m.ino()).ok();
+            match std::fs::metadata(&self.path) {
+                Ok(m) if Some(m.ino()) != held => {
+                    self.file = None;
+                    self.partial.clear();
+                }
+                _ => return out,
             }
         }
-        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_shim::logs::JsonFileWriter;
+    use berth_shim::spec::LogSpec;
+
+    fn writer(path: &std::path::Path, max_size: u64, max_file: u32) -> JsonFileWriter {
+        let spec = LogSpec {
+            driver: "json-file".to_string(),
+            max_size,
+            max_file,
+        };
+        JsonFileWriter::open(path, &spec).unwrap()
+    }
+
+    fn texts(entries: &[Entry]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.log).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn what_was_written_stays_readable_after_the_container_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = writer(&path, 0, 1);
+        let mut cursor = LogCursor::at_start(path.clone());
+        assert!(cursor.read_new().is_empty(), "nothing written yet");
+        w.write(Stream::Stdout, b"hello from py\n").unwrap();
+        // The container exits and is removed before the follower reads again.
+        drop(w);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(texts(&cursor.read_new()), ["hello from py\n"]);
+        assert!(cursor.read_new().is_empty(), "nothing twice");
+    }
+
+    #[test]
+    fn a_rotation_is_followed_after_the_old_file_is_read_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        // An entry is about 80 bytes: each file holds two.
+        let mut w = writer(&path, 200, 3);
+        w.write(Stream::Stdout, b"one\n").unwrap();
+        let mut cursor = LogCursor::at_start(path.clone());
+        assert_eq!(texts(&cursor.read_new()), ["one\n"]);
+        // "two" fills the file held open; "three" rotates it to `.1` and starts a new one.
+        for line in ["two\n", "three\n", "four\n"] {
+            w.write(Stream::Stdout, line.as_bytes()).unwrap();
+        }
+        assert!(
+            std::path::Path::new(&format!("{}.1", path.display())).exists(),
+            "the log rotated"
+        );
+        assert_eq!(texts(&cursor.read_new()), ["two\n", "three\n", "four\n"]);
+        assert!(cursor.read_new().is_empty(), "nothing twice");
     }
 }
