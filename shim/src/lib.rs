@@ -18,6 +18,7 @@ pub mod mount_target;
 pub mod mountinfo;
 pub mod namespaces;
 pub mod net;
+pub mod orphans;
 pub mod paths;
 pub mod remove;
 pub mod restart;

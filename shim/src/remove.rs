@@ -1,13 +1,51 @@
 //! Removing a container's files: first renamed out of sight (an atomic step, so no client ever
 //! sees half a container), then deleted. A crash between the two leaves only a tombstone, which
 //! the next removal or store scan deletes.
+//!
+//! What a container holds that others may want (its addresses, its peers' /etc/hosts entries;
+//! its host ports and their rules, which its shim or the API's rm drop first) is released
+//! before its files go, since a client waiting for the removal (`docker run --rm`) may reuse
+//! them at once. The container is marked first ([`REMOVING_MARKER`]): a process killed between
+//! the release and the files leaves a marked container, which the next API sweep removes.
 
 use crate::paths::ContainerPaths;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The prefix of tombstones in the containers directory.
 pub const TOMBSTONE_PREFIX: &str = ".removing-";
+
+/// A file in a container's directory: its removal has begun.
+pub const REMOVING_MARKER: &str = "removing";
+
+/// Has the removal of this container begun (and been cut short, if nobody is at it)?
+pub fn marked_for_removal(cpaths: &ContainerPaths) -> bool {
+    cpaths.dir.join(REMOVING_MARKER).exists()
+}
+
+/// The first step of a removal: the container marked, then its addresses released (and its
+/// peers' /etc/hosts rewritten). False when the container is gone already.
+pub fn begin_removal(root: &Path, cpaths: &ContainerPaths) -> io::Result<bool> {
+    match std::fs::write(cpaths.dir.join(REMOVING_MARKER), b"") {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    crate::net::release_container(root, &cpaths.id).map_err(io::Error::other)?;
+    Ok(true)
+}
+
+/// Remove a container that no process runs any more: [`begin_removal`], then its files (even
+/// when the addresses could not be released: a sweep reclaims those of a container that is
+/// gone). A container gone already is fine.
+pub fn remove_container(root: &Path, cpaths: &ContainerPaths) -> io::Result<()> {
+    let begun = begin_removal(root, cpaths);
+    if matches!(begun, Ok(false)) {
+        return Ok(());
+    }
+    remove_container_files(cpaths)?;
+    begun.map(drop)
+}
 
 pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
     let parent = cpaths
@@ -133,6 +171,48 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "tombstone left behind: {left:?}");
         remove_container_files(&c).unwrap();
+    }
+
+    #[test]
+    fn addresses_are_free_before_the_files_go() {
+        use crate::net::store::{NetworkRecord, Store};
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let id = "c".repeat(64);
+        let c = Paths::new(&root, tmp.path().join("run")).container(&id);
+        std::fs::create_dir_all(&c.dir).unwrap();
+        let store = Store::new(&root);
+        let mut net = NetworkRecord {
+            id: "a".repeat(64),
+            name: "n".into(),
+            driver: "bridge".into(),
+            subnet: "10.9.0.0/29".into(),
+            gateway: "10.9.0.1".into(),
+            ..NetworkRecord::default()
+        };
+        let containers = root.join("containers");
+        let locked = store.lock().unwrap();
+        locked
+            .allocate(&mut net, &containers, &id, "one", &[], "10.9.0.2")
+            .unwrap();
+        drop(locked);
+        // A process killed after the release, before the files: the container is still
+        // there, marked, and nobody holds its address.
+        std::fs::write(c.dir.join(REMOVING_MARKER), b"").unwrap();
+        crate::net::release_container(&root, &id).unwrap();
+        assert!(marked_for_removal(&c) && c.dir.exists());
+        assert!(store.get(&net.id).unwrap().endpoints.is_empty());
+        // The whole removal, again: the order holds and a second one is harmless.
+        let locked = store.lock().unwrap();
+        let mut net = store.get(&net.id).unwrap();
+        locked
+            .allocate(&mut net, &containers, &id, "one", &[], "10.9.0.2")
+            .unwrap();
+        drop(locked);
+        remove_container(&root, &c).unwrap();
+        assert!(!c.dir.exists());
+        assert!(store.get(&net.id).unwrap().endpoints.is_empty());
+        remove_container(&root, &c).unwrap();
     }
 
     #[test]

@@ -667,13 +667,10 @@ impl Supervisor {
                 }
             }
             self.event("destroy", &[]);
-            if let Err(e) = crate::remove::remove_container_files(&self.cpaths) {
+            // The addresses go before the files, which a `docker run --rm` waits for: the
+            // client may ask for the same address at once.
+            if let Err(e) = crate::remove::remove_container(&self.root, &self.cpaths) {
                 eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
-            }
-            // After the files, which a `docker run --rm` waits for: the addresses are nobody
-            // else's until freed here (or reclaimed by a sweep, should the shim die first).
-            if let Err(e) = crate::net::release_container(&self.root, &self.cpaths.id) {
-                eprintln!("berth-shim {}: releasing addresses: {e}", self.cpaths.id);
             }
         }
         if let Err(e) = self.cgroup.remove() {

@@ -183,8 +183,10 @@ impl Engine {
 
     fn stop_locked(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
         let state = self.state(id)?;
-        let alive = berth_shim::state::shim_alive(&self.container_paths(id));
-        if !alive || !(state.status.is_live() || state.status == Status::Created) {
+        let paths = self.container_paths(id);
+        let alive = berth_shim::state::shim_alive(&paths);
+        let orphaned = !alive && !berth_shim::orphans::orphans(&paths).is_empty();
+        if !orphaned && (!alive || !(state.status.is_live() || state.status == Status::Created)) {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
         let timeout = timeout.map(|t| if t < 0 { u32::MAX } else { t as u32 });
@@ -194,6 +196,20 @@ impl Engine {
             .or_else(|| self.record(id).ok().and_then(|r| r.config.stop_signal))
             .unwrap_or_else(|| "SIGTERM".into());
         self.container_event(id, "kill", &[("signal", signal_number(&stop_signal))]);
+        if orphaned {
+            // Its shim was killed: the stop signal, then SIGKILL after the timeout, from here.
+            let sig = berth_shim::signals::parse(&stop_signal)
+                .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+            self.kill_orphans(id, sig)?;
+            let grace = Duration::from_secs(timeout.unwrap_or(10).min(3600).into());
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline && !berth_shim::orphans::orphans(&paths).is_empty() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.kill_orphans(id, nix::sys::signal::Signal::SIGKILL)?;
+            self.container_event(id, "stop", &[]);
+            return Ok(());
+        }
         // The shim answers once the container has stopped.
         self.ask(id, Request::Stop { timeout, signal })?;
         self.wait_shim_gone(id, Duration::from_secs(30));
@@ -209,6 +225,16 @@ impl Engine {
             .unwrap_or_else(|| "SIGKILL".into());
         berth_shim::signals::parse(&signal)
             .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+        let paths = self.container_paths(&id);
+        if !berth_shim::state::shim_alive(&paths)
+            && !berth_shim::orphans::orphans(&paths).is_empty()
+        {
+            // Its shim was killed: the signal goes from here, to every process of its cgroup.
+            let sig = berth_shim::signals::parse(&signal)
+                .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+            self.container_event(&id, "kill", &[("signal", signal_number(&signal))]);
+            return self.kill_orphans(&id, sig).map(drop);
+        }
         let state = self.state(&id)?;
         if !matches!(
             state.status,
@@ -329,6 +355,15 @@ impl Engine {
                     "could not kill container {id}: its shim did not exit"
                 )));
             }
+        } else {
+            // A shim that was killed left its container running, owned by nobody.
+            if !force && !berth_shim::orphans::orphans(&paths).is_empty() {
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                    self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.clone())
+                )));
+            }
+            self.kill_orphans(&id, nix::sys::signal::Signal::SIGKILL)?;
         }
         let record = self.record(&id).ok();
         if record
@@ -345,6 +380,12 @@ impl Engine {
         }
         // Read before the record goes: `destroy` carries the container's name and labels.
         let attributes = berth_shim::events::container_attributes(&paths.dir);
+        // Its addresses are free before the container is seen gone (a client may reuse them at
+        // once); a process killed from here on leaves a marked container that a sweep removes.
+        match berth_shim::remove::begin_removal(&self.paths.root, &paths) {
+            Ok(_) => {}
+            Err(e) => eprintln!("berth: releasing the addresses of {id}: {e}"),
+        }
         let names = self.names();
         let lock = names.lock()?;
         match berth_shim::remove::remove_container_files(&paths) {
@@ -356,7 +397,6 @@ impl Engine {
             lock.release(&r.name, &id);
         }
         drop(lock);
-        self.release_endpoints(&id);
         if let Some(r) = record.filter(|_| volumes) {
             let names: Vec<String> = r
                 .mount_points
@@ -430,6 +470,13 @@ impl Engine {
             }
         }
         Ok((deleted, reclaimed))
+    }
+
+    /// Signal the processes that a killed shim left in the container's cgroup (for SIGKILL:
+    /// until none is left, and the cgroup goes). How many there were.
+    fn kill_orphans(&self, id: &str, signal: nix::sys::signal::Signal) -> Result<usize> {
+        berth_shim::orphans::signal_orphans(&self.container_paths(id), signal)
+            .map_err(|e| EngineError::System(format!("could not kill container {id}: {e}")))
     }
 
     /// Wait until the container's shim has exited; false on timeout.

@@ -77,8 +77,19 @@ impl Engine {
     /// Delete what a process killed mid-way left behind, none of which clients ever see:
     /// containers being created (`.creating-<id>`, older than a minute, so that a create in
     /// progress is not touched), removal tombstones (`.removing-<id>`), and the network
-    /// addresses of containers that are gone.
+    /// addresses of containers that are gone; and the containers whose removal was cut short
+    /// (marked, with nobody at it), which are removed now.
     pub fn sweep(&self) {
+        for id in self.container_ids() {
+            let paths = self.container_paths(&id);
+            if berth_shim::remove::marked_for_removal(&paths)
+                && !berth_shim::state::shim_alive(&paths)
+            {
+                if let Err(e) = self.remove(&id, true) {
+                    eprintln!("berth: finishing the removal of {id}: {e}");
+                }
+            }
+        }
         self.sweep_networks();
         let Ok(entries) = std::fs::read_dir(self.paths.containers()) else {
             return;
