@@ -365,6 +365,9 @@ def pid_uts_and_network_sharing(b):
 def run_rm_removes_its_anonymous_volumes(b):
     before = set(b.out("volume", "ls", "-q").split())
     b.out("volume", "create", "stnamedrm")
+    # --since is whole seconds: start on a fresh second so that no earlier case's volume events
+    # (one made and removed a moment ago) fall in the window.
+    time.sleep(1.01 - time.time() % 1)
     since = str(int(time.time()))
     b.out("run", "--rm", "-v", "/anon", "-v", "stnamedrm:/named", "busybox", "touch", "/anon/x")
     after = set(b.out("volume", "ls", "-q").split())
