@@ -49,9 +49,15 @@ pub struct CreateFlags {
     /// Maximum number of processes (-1 or 0 for unlimited).
     #[arg(long, value_name = "INT", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
-    /// Network: bridge (the default), host or none.
+    /// Network: bridge (the default), host, none, container:NAME or a user-defined network.
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// A network-scoped name of the container on --network (repeat for more).
+    #[arg(long, visible_alias = "net-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on --network (a user-defined one).
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
     /// Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,
@@ -364,7 +370,14 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
     }
     let mut body = config;
     body["HostConfig"] = host;
-    body["NetworkingConfig"] = json!({"EndpointsConfig": {network: {}}});
+    let mut endpoint = json!({});
+    if !f.network_alias.is_empty() {
+        endpoint["Aliases"] = json!(f.network_alias);
+    }
+    if let Some(ip) = &f.ip {
+        endpoint["IPAMConfig"] = json!({ "IPv4Address": ip });
+    }
+    body["NetworkingConfig"] = json!({ "EndpointsConfig": { network: endpoint } });
     Ok(body)
 }
 
@@ -542,6 +555,20 @@ mod tests {
             json!({"EndpointsConfig": {"host": {}}})
         );
         let _: CreateBody = serde_json::from_value(b).unwrap();
+        let (_, f) = flags(&[
+            "--network",
+            "n1",
+            "--network-alias",
+            "db",
+            "--ip",
+            "10.7.0.9",
+            "busybox",
+        ]);
+        let b = create_body(&f, false, None).unwrap();
+        assert_eq!(
+            b["NetworkingConfig"],
+            json!({"EndpointsConfig": {"n1": {"Aliases": ["db"], "IPAMConfig": {"IPv4Address": "10.7.0.9"}}}})
+        );
     }
 
     #[test]

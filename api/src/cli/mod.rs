@@ -112,7 +112,7 @@ pub enum Command {
     Rmi(images::RmiArgs),
     /// Give an image another name: SOURCE TARGET.
     Tag(images::TagArgs),
-    /// Manage networks (`berth network ls`, `rm`, `teardown`).
+    /// Manage networks: create, ls, inspect, rm, connect, disconnect, prune.
     #[command(subcommand)]
     Network(network::NetworkCommand),
     /// Manage volumes: create, ls, inspect, rm, prune.
