@@ -99,6 +99,8 @@ pub struct CreateFlags {
     pub hostname: Option<String>,
     #[command(flatten)]
     pub storage: super::storage_flags::StorageFlags,
+    #[command(flatten)]
+    pub health: super::health_flags::HealthFlags,
     /// The image (NAME[:TAG], NAME@DIGEST or an id), then the command and its arguments (the
     /// image's by default). Flags end at the image, as with the docker CLI.
     #[arg(
@@ -369,6 +371,9 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
         host["Init"] = json!(true);
     }
     let mut body = config;
+    if let Some(h) = super::health_flags::healthcheck(&f.health)? {
+        body["Healthcheck"] = h;
+    }
     body["HostConfig"] = host;
     let mut endpoint = json!({});
     if !f.network_alias.is_empty() {

@@ -6,6 +6,7 @@ mod attach;
 mod completion;
 mod create;
 mod exec;
+mod health_flags;
 mod images;
 mod inspect;
 mod lifecycle;
