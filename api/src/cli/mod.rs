@@ -245,6 +245,37 @@ mod tests {
     }
 
     #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>, seen: &mut usize) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if a.is_hide_set() || matches!(id, "help" | "version") {
+                    continue;
+                }
+                *seen += 1;
+                // A positional argument's value name tells what it is; a flag needs words.
+                if a.get_help().is_none() && !a.is_positional() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing, seen);
+            }
+        }
+        let (mut missing, mut seen) = (Vec::new(), 0);
+        walk(&Cli::command(), "berth", &mut missing, &mut seen);
+        assert!(missing.is_empty(), "no help for: {missing:?}");
+        assert!(seen > 200, "only {seen} arguments walked");
+    }
+
+    #[test]
     fn serve_defaults_and_flags() {
         let cli = Cli::try_parse_from(["berth", "serve"]).unwrap();
         let Command::Serve(args) = cli.command else {

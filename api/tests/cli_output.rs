@@ -1,5 +1,6 @@
-//! `berth status` with health checks given by `run --health-*` flags, and resources in use
-//! against their limits, with no API process. Needs root and `cargo build --workspace` first.
+//! What berth prints for people and scripts, with no API process: `berth status` with health
+//! checks given by `run --health-*` flags and resources in use against their limits, `--format`
+//! of the listings, and the completion script. Needs root and `cargo build --workspace` first.
 
 #[allow(dead_code)]
 mod cli_support;
@@ -138,5 +139,43 @@ fn status_shows_health_and_limits() {
         "--ip",
     ] {
         assert!(help.contains(flag), "run --help lacks {flag}");
+    }
+}
+
+#[test]
+fn images_formats_and_completion() {
+    let r = Root::new();
+    let js = r
+        .berth(&["images", "--format", "json"])
+        .expect(0, "images --format json")
+        .stdout;
+    let row: Value = serde_json::from_str(js.trim())
+        .unwrap_or_else(|e| panic!("one JSON object per line: {e}: {js}"));
+    assert_eq!(
+        (&row["Repository"], &row["Tag"]),
+        (&Value::from("busybox"), &Value::from("latest"))
+    );
+    let id = row["ID"].as_str().unwrap_or_default().to_string();
+    assert_eq!(id.len(), 12, "{row}");
+    let fields = r
+        .berth(&["images", "--format", "repository,tag,id"])
+        .expect(0, "images --format fields")
+        .stdout;
+    assert_eq!(fields, format!("busybox\tlatest\t{id}\n"));
+    r.berth(&["images", "--format", "colour"])
+        .fails_with("unknown field", "a bad field");
+    let script = r
+        .berth(&["completion", "bash"])
+        .expect(0, "completion bash")
+        .stdout;
+    for word in [
+        "network",
+        "connect",
+        "disconnect",
+        "prune",
+        "--health-cmd",
+        "--network-alias",
+    ] {
+        assert!(script.contains(word), "the bash completion lacks {word}");
     }
 }
