@@ -106,6 +106,16 @@ fn network_commands_with_no_server() {
     );
     assert_eq!(n["Labels"]["team"], "a");
     assert_eq!(n["Options"]["com.docker.network.driver.mtu"], "1400");
+    for args in [
+        &["inspect", "front"][..],
+        &["inspect", "--type", "network", "front"],
+    ] {
+        let out = r.berth(args).expect(0, "berth inspect of a network").stdout;
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(v[0]["Id"], id.as_str(), "{args:?}: {v}");
+    }
+    r.berth(&["inspect", "--type", "network", "nosuch"])
+        .expect(125, "inspect of a missing network");
 
     // A container on it with an alias and a fixed address, then a second network connected.
     let web = r

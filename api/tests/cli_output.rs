@@ -179,3 +179,24 @@ fn images_formats_and_completion() {
         assert!(script.contains(word), "the bash completion lacks {word}");
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let r = Root::new();
+    let mut c = r.command(&["completion", "bash"]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("berth completion");
+    // The reader goes away before berth writes: as `berth ... | head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "want death by SIGPIPE, got {:?}: {stderr}",
+        out.status
+    );
+    assert!(stderr.is_empty(), "said something: {stderr}");
+}

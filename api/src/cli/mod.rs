@@ -190,6 +190,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        terminal::die_on_closed_stdout();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(CliError::Reported) => 125,
