@@ -294,3 +294,36 @@ def net_compose_two_services_up_ps_down(b):
     finally:
         subprocess.run(["docker-compose", "down"], cwd=d, env=env, capture_output=True, timeout=120)
         shutil.rmtree(d, ignore_errors=True)
+
+
+@case
+def net_ps_lists_networks_and_filters_by_network(b):
+    b.out("network", "create", "npsa")
+    b.out("network", "create", "npsb")
+    try:
+        b.out("run", "-d", "--name", "npsone", "--network", "npsa", "busybox", "sleep", "300")
+        b.out("run", "-d", "--name", "npstwo", "--network", "npsb", "busybox", "sleep", "300")
+        b.out("network", "connect", "--alias", "two", "npsa", "npstwo")
+        got = sorted(b.out("ps", "--filter", "network=npsa", "--format", "{{.Names}}").split())
+        check(got == ["npsone", "npstwo"], f"ps --filter network=npsa: {got}")
+        bid = b.out("network", "inspect", "-f", "{{.Id}}", "npsb")
+        got = b.out("ps", "--filter", "network=" + bid[:8], "--format", "{{.Names}}").split()
+        check(got == ["npstwo"], f"ps --filter network=<id prefix>: {got}")
+        nets = b.out("ps", "--filter", "name=npstwo", "--format", "{{.Networks}}")
+        check(sorted(nets.split(",")) == ["npsa", "npsb"], f"{{{{.Networks}}}}: {nets!r}")
+        # docker-py's sparse list is /containers/json as it is: dockerd's endpoint fields.
+        c = client(b)
+        rows = c.containers.list(sparse=True, filters={"network": "npsa"})
+        check(len(rows) == 2, f"docker-py list by network: {rows}")
+        two = [r for r in rows if r.attrs["Names"] == ["/npstwo"]][0].attrs
+        listed = two["NetworkSettings"]["Networks"]["npsa"]
+        inspected = c.api.inspect_container("npstwo")["NetworkSettings"]["Networks"]["npsa"]
+        for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress", "Aliases"):
+            check(listed.get(k) == inspected.get(k), f"{k}: list {listed.get(k)!r}, inspect {inspected.get(k)!r}")
+        check(listed["Aliases"] == ["two"] and listed["IPAddress"], f"{listed}")
+        b.out("network", "disconnect", "npsa", "npstwo")
+        got = b.out("ps", "--filter", "network=npsa", "--format", "{{.Names}}").split()
+        check(got == ["npsone"], f"after disconnect: {got}")
+    finally:
+        b.docker("rm", "-f", "npsone", "npstwo")
+        b.docker("network", "rm", "npsa", "npsb")

@@ -49,7 +49,7 @@ pub struct CreateFlags {
     /// Maximum number of processes (-1 or 0 for unlimited).
     #[arg(long, value_name = "INT", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
-    /// Network: bridge (the default), host or none.
+    /// Network: bridge (the default), host, none, container:NAME or a user-defined network.
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// Publish a container's port on the host: [IP:][HOST_PORT:]PORT[/udp] (ranges allowed).
@@ -61,6 +61,12 @@ pub struct CreateFlags {
     /// Expose a port (or a range) without publishing it: PORT[/udp].
     #[arg(long, value_name = "PORT")]
     pub expose: Vec<String>,
+    /// A network-scoped name of the container on --network (repeat for more).
+    #[arg(long, visible_alias = "net-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on --network (a user-defined one).
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
     /// Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,
@@ -102,6 +108,8 @@ pub struct CreateFlags {
     pub hostname: Option<String>,
     #[command(flatten)]
     pub storage: super::storage_flags::StorageFlags,
+    #[command(flatten)]
+    pub health: super::health_flags::HealthFlags,
     /// The image (NAME[:TAG], NAME@DIGEST or an id), then the command and its arguments (the
     /// image's by default). Flags end at the image, as with the docker CLI.
     #[arg(
@@ -406,8 +414,18 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
     if let Some(e) = exposed.as_object().filter(|e| !e.is_empty()) {
         body["ExposedPorts"] = json!(e);
     }
+    if let Some(h) = super::health_flags::healthcheck(&f.health)? {
+        body["Healthcheck"] = h;
+    }
     body["HostConfig"] = host;
-    body["NetworkingConfig"] = json!({"EndpointsConfig": {network: {}}});
+    let mut endpoint = json!({});
+    if !f.network_alias.is_empty() {
+        endpoint["Aliases"] = json!(f.network_alias);
+    }
+    if let Some(ip) = &f.ip {
+        endpoint["IPAMConfig"] = json!({ "IPv4Address": ip });
+    }
+    body["NetworkingConfig"] = json!({ "EndpointsConfig": { network: endpoint } });
     Ok(body)
 }
 
@@ -612,6 +630,20 @@ mod tests {
             json!({"EndpointsConfig": {"host": {}}})
         );
         let _: CreateBody = serde_json::from_value(b).unwrap();
+        let (_, f) = flags(&[
+            "--network",
+            "n1",
+            "--network-alias",
+            "db",
+            "--ip",
+            "10.7.0.9",
+            "busybox",
+        ]);
+        let b = create_body(&f, false, None).unwrap();
+        assert_eq!(
+            b["NetworkingConfig"],
+            json!({"EndpointsConfig": {"n1": {"Aliases": ["db"], "IPAMConfig": {"IPv4Address": "10.7.0.9"}}}})
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::table::{self, ago, human_size};
 use super::{CliError, Global, Result};
 use crate::engine::images::created_unix;
 use clap::{Args, Subcommand};
+use serde_json::{json, Map, Value};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -16,6 +17,9 @@ pub struct ImagesArgs {
     /// Show full image ids.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Output: "json" (one object per line) or fields such as "repository,tag,id,size".
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,20 +81,11 @@ fn short_id(id: &str, trunc: bool) -> String {
     }
 }
 
-pub fn list(g: &Global, args: ImagesArgs) -> Result<i32> {
-    let images = g.engine().images()?;
-    let trunc = !args.no_trunc;
-    if args.quiet {
-        for img in &images {
-            println!("{}", short_id(&img.id, trunc));
-        }
-        return Ok(0);
-    }
-    let mut rows = Vec::new();
-    for img in &images {
-        let id = short_id(&img.id, trunc);
-        let created = ago(created_unix(&img.created));
-        let size = human_size(img.size);
+/// The docker CLI's `images --format json` objects: one per name (or one `<none>` row).
+fn rows(images: &[crate::engine::images::Image], trunc: bool) -> Vec<Map<String, Value>> {
+    let mut out = Vec::new();
+    for img in images {
+        let created = created_unix(&img.created);
         let tags: Vec<(String, String)> = if img.repo_tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
@@ -103,10 +98,87 @@ pub fn list(g: &Global, args: ImagesArgs) -> Result<i32> {
                 .collect()
         };
         for (repo, tag) in tags {
-            rows.push(vec![repo, tag, id.clone(), created.clone(), size.clone()]);
+            let mut m = Map::new();
+            m.insert("Containers".into(), json!("N/A"));
+            m.insert("CreatedAt".into(), json!(table::created_at(created)));
+            m.insert("CreatedSince".into(), json!(ago(created)));
+            m.insert("Digest".into(), json!("<none>"));
+            m.insert("ID".into(), json!(short_id(&img.id, trunc)));
+            m.insert("Repository".into(), json!(repo));
+            m.insert("SharedSize".into(), json!("N/A"));
+            m.insert("Size".into(), json!(human_size(img.size)));
+            m.insert("Tag".into(), json!(tag));
+            m.insert("UniqueSize".into(), json!("N/A"));
+            m.insert("VirtualSize".into(), json!(human_size(img.size)));
+            out.push(m);
         }
     }
-    table::print(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    out
+}
+
+/// "repository,tag" to the keys of `rows`; an unknown field is an error.
+fn fields(format: &str) -> Result<Vec<&'static str>> {
+    format
+        .split(',')
+        .map(|f| {
+            Ok(match f.trim().to_ascii_lowercase().as_str() {
+                "repository" | "repo" => "Repository",
+                "tag" => "Tag",
+                "id" => "ID",
+                "digest" => "Digest",
+                "created" | "createdsince" => "CreatedSince",
+                "createdat" | "created_at" => "CreatedAt",
+                "size" => "Size",
+                other => {
+                    return Err(CliError::Usage(format!(
+                        "unknown field {other:?} in --format"
+                    )))
+                }
+            })
+        })
+        .collect()
+}
+
+pub fn list(g: &Global, args: ImagesArgs) -> Result<i32> {
+    let format = args.format.as_deref().filter(|f| !f.is_empty());
+    let wanted = match format {
+        Some("json") | None => None,
+        Some(f) => Some(fields(f)?),
+    };
+    let images = g.engine().images()?;
+    let trunc = !args.no_trunc;
+    if args.quiet {
+        for img in &images {
+            println!("{}", short_id(&img.id, trunc));
+        }
+        return Ok(0);
+    }
+    let rows = rows(&images, trunc);
+    let cell = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    if format == Some("json") {
+        for r in rows {
+            println!("{}", Value::Object(r));
+        }
+    } else if let Some(keys) = wanted {
+        for r in &rows {
+            let cells: Vec<String> = keys.iter().map(|k| cell(&r[*k])).collect();
+            println!("{}", cells.join("\t"));
+        }
+    } else {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                ["Repository", "Tag", "ID", "CreatedSince", "Size"]
+                    .iter()
+                    .map(|k| cell(&r[*k]))
+                    .collect()
+            })
+            .collect();
+        table::print(
+            &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+            &cells,
+        );
+    }
     Ok(0)
 }
 
@@ -175,4 +247,44 @@ pub fn rmi(g: &Global, args: RmiArgs) -> Result<i32> {
 pub fn tag(g: &Global, args: TagArgs) -> Result<i32> {
     g.engine().tag(&args.source, &args.target, "")?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_and_fields_as_the_docker_cli() {
+        let img = crate::engine::images::Image {
+            id: format!("sha256:{}", "ab".repeat(32)),
+            repo_tags: vec!["busybox:latest".into(), "localhost:5000/bb".into()],
+            size: 4_261_000,
+            ..Default::default()
+        };
+        let r = rows(std::slice::from_ref(&img), true);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (
+                &r[0]["Repository"],
+                &r[0]["Tag"],
+                &r[0]["ID"],
+                &r[0]["Size"]
+            ),
+            (
+                &json!("busybox"),
+                &json!("latest"),
+                &json!("abababababab"),
+                &json!("4.26MB")
+            )
+        );
+        assert_eq!(
+            (&r[1]["Repository"], &r[1]["Tag"]),
+            (&json!("localhost:5000/bb"), &json!("<none>"))
+        );
+        assert_eq!(
+            fields("repository, Tag,id").unwrap(),
+            ["Repository", "Tag", "ID"]
+        );
+        assert!(fields("colour").is_err());
+    }
 }

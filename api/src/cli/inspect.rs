@@ -1,4 +1,5 @@
-//! `berth inspect`: Docker's inspect JSON of containers (or images), as one array.
+//! `berth inspect`: Docker's inspect JSON of containers, images, volumes or networks, as one
+//! array.
 
 use super::{CliError, Global, Result};
 use crate::engine::EngineError;
@@ -11,15 +12,16 @@ pub enum Kind {
     Container,
     Image,
     Volume,
+    Network,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Only look for this kind of object (containers first, then images, then volumes, by
-    /// default).
+    /// Only look for this kind of object (containers first, then images, volumes and
+    /// networks, by default).
     #[arg(long = "type", value_name = "TYPE")]
     pub kind: Option<Kind>,
-    /// Containers or images, by name or id.
+    /// Containers, images, volumes or networks, by name or id.
     #[arg(required = true, value_name = "NAME|ID")]
     pub objects: Vec<String>,
 }
@@ -39,7 +41,9 @@ pub fn run(g: &Global, args: InspectArgs) -> Result<i32> {
     let mut failed = false;
     for o in &args.objects {
         let container = match args.kind {
-            Some(Kind::Image | Kind::Volume) => Err(EngineError::NotFound(String::new())),
+            Some(Kind::Image | Kind::Volume | Kind::Network) => {
+                Err(EngineError::NotFound(String::new()))
+            }
             _ => engine.inspect(o),
         };
         let image = match (container, args.kind) {
@@ -49,10 +53,16 @@ pub fn run(g: &Global, args: InspectArgs) -> Result<i32> {
                 .map(|img| crate::http::images::inspect(&img)),
             (Err(e), _) => Err(e),
         };
-        let v = match (image, args.kind) {
-            (Err(EngineError::NotFound(_)), Some(Kind::Volume) | None) => engine
-                .volume(o)
-                .map(|v| engine.volume_json(&v))
+        let volume = match (image, args.kind) {
+            (Err(EngineError::NotFound(_)), Some(Kind::Volume) | None) => {
+                engine.volume(o).map(|v| engine.volume_json(&v))
+            }
+            (r, _) => r,
+        };
+        let v = match (volume, args.kind) {
+            (Err(EngineError::NotFound(_)), Some(Kind::Network) | None) => engine
+                .network(o)
+                .map(|n| engine.network_json(&n, true))
                 .map_err(|e| match (e, args.kind) {
                     (EngineError::NotFound(_), None) => {
                         EngineError::NotFound(format!("No such object: {o}"))

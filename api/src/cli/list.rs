@@ -60,7 +60,12 @@ fn row(s: &Value, trunc: bool) -> Map<String, Value> {
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
         .collect();
     let created = s["Created"].as_i64().unwrap_or(0);
-    let network = s["HostConfig"]["NetworkMode"].as_str().unwrap_or_default();
+    // The docker CLI's Networks: the names of the networks the container is on.
+    let networks: Vec<&str> = s["NetworkSettings"]["Networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys().map(String::as_str))
+        .collect();
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_string(), v);
@@ -76,7 +81,7 @@ fn row(s: &Value, trunc: bool) -> Map<String, Value> {
     put("LocalVolumes", json!("0"));
     put("Mounts", json!(""));
     put("Names", json!(names.join(",")));
-    put("Networks", json!(network));
+    put("Networks", json!(networks.join(",")));
     put("Ports", json!(""));
     put("RunningFor", json!(ago(created)));
     put("Size", json!("0B"));
@@ -203,12 +208,14 @@ mod tests {
             "Command": "sh -c 'echo hello; sleep 1000'", "Created": 0,
             "Labels": {"a": "1"}, "State": "running", "Status": "Up 5 seconds",
             "HostConfig": {"NetworkMode": "bridge"},
+            "NetworkSettings": {"Networks": {"back": {}, "bridge": {}}},
         });
         let r = row(&s, true);
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Command"], "\"sh -c 'echo hello; …\"");
         assert_eq!(r["Names"], "web");
         assert_eq!(r["Labels"], "a=1");
+        assert_eq!(r["Networks"], "back,bridge");
         assert_eq!(r["CreatedAt"], "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(
             fields("id, Name,status").unwrap(),

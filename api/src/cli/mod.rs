@@ -6,6 +6,7 @@ mod attach;
 mod completion;
 mod create;
 mod exec;
+mod health_flags;
 mod images;
 mod inspect;
 mod lifecycle;
@@ -112,7 +113,7 @@ pub enum Command {
     Rmi(images::RmiArgs),
     /// Give an image another name: SOURCE TARGET.
     Tag(images::TagArgs),
-    /// Manage networks (`berth network ls`, `rm`, `teardown`).
+    /// Manage networks: create, ls, inspect, rm, connect, disconnect, prune.
     #[command(subcommand)]
     Network(network::NetworkCommand),
     /// Manage volumes: create, ls, inspect, rm, prune.
@@ -189,6 +190,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        terminal::die_on_closed_stdout();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(CliError::Reported) => 125,
@@ -241,6 +245,37 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>, seen: &mut usize) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if a.is_hide_set() || matches!(id, "help" | "version") {
+                    continue;
+                }
+                *seen += 1;
+                // A positional argument's value name tells what it is; a flag needs words.
+                if a.get_help().is_none() && !a.is_positional() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing, seen);
+            }
+        }
+        let (mut missing, mut seen) = (Vec::new(), 0);
+        walk(&Cli::command(), "berth", &mut missing, &mut seen);
+        assert!(missing.is_empty(), "no help for: {missing:?}");
+        assert!(seen > 200, "only {seen} arguments walked");
     }
 
     #[test]

@@ -45,13 +45,24 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
         .take(5)
         .map(|r| format!("{} {}", r.name, r.calls))
         .collect();
+    let health = state
+        .health
+        .as_ref()
+        .map(|h| h.status.clone())
+        .unwrap_or_else(|| "none".into());
+    let failing = state.health.as_ref().map(|h| h.failing_streak).unwrap_or(0);
+    let cpu_limit = cpu_limit(
+        record.host_config.nano_cpus,
+        record.host_config.cpu_quota,
+        record.host_config.cpu_period,
+    );
     let mut v = json!({
         "ID": id,
         "Name": record.name.trim_start_matches('/'),
         "Image": record.image_ref,
         "State": state.status.as_str(),
         "RestartCount": state.restart_count,
-        "Health": "none",
+        "Health": health.clone(),
     });
     if state.status.is_live() {
         v["Pid"] = json!(state.pid);
@@ -70,6 +81,10 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     if let Some(s) = &stats {
         v["Memory"] = json!({"Usage": s.memory.usage, "Limit": s.memory.limit});
         v["Pids"] = json!({"Current": s.pids.current, "Limit": s.pids.limit});
+        v["Cpu"] = json!({"UsageNanoseconds": s.cpu.usage_total_ns, "LimitCpus": cpu_limit});
+    }
+    if state.health.is_some() {
+        v["FailingStreak"] = json!(failing);
     }
     v["Syscalls"] = json!({"Calls": total, "Errors": errors, "Top": calls.syscalls.iter().take(5).collect::<Vec<_>>()});
     v["Network"] = json!(calls.network);
@@ -140,10 +155,55 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
             n.tx_packets
         ),
     ));
-    lines.push(("Health", "none".into()));
+    if let Some(s) = &stats {
+        lines.push((
+            "CPU",
+            format!(
+                "{:.2}s used / {}",
+                s.cpu.usage_total_ns as f64 / 1e9,
+                match cpu_limit {
+                    Some(c) => format!("{c} CPUs"),
+                    None => "unlimited".into(),
+                }
+            ),
+        ));
+    }
+    lines.push((
+        "Health",
+        if failing > 0 {
+            format!("{health} (failing streak {failing})")
+        } else {
+            health
+        },
+    ));
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
     for (k, val) in lines {
         println!("{:<width$} {val}", format!("{k}:"));
     }
     Ok(0)
+}
+
+/// The CPU limit in CPUs: --cpus, else a CFS quota over its period; None when unlimited.
+fn cpu_limit(nano_cpus: i64, quota: i64, period: i64) -> Option<f64> {
+    if nano_cpus > 0 {
+        Some(nano_cpus as f64 / 1e9)
+    } else if quota > 0 {
+        let period = if period > 0 { period } else { 100_000 };
+        Some(quota as f64 / period as f64)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_limits_in_cpus() {
+        assert_eq!(cpu_limit(1_500_000_000, 0, 0), Some(1.5));
+        assert_eq!(cpu_limit(0, 50_000, 100_000), Some(0.5));
+        assert_eq!(cpu_limit(0, 200_000, 0), Some(2.0));
+        assert_eq!(cpu_limit(0, 0, 0), None);
+    }
 }

@@ -1,5 +1,6 @@
-//! The local terminal of an attached `berth run -t`: its size (an ioctl, the one unsafe call of
-//! the command line) and raw mode, restored when the guard drops.
+//! The local terminal of an attached `berth run -t`: its size (an ioctl) and raw mode, restored
+//! when the guard drops; and what a closed stdout does to a command (SIGPIPE). The two are the
+//! unsafe calls of the command line.
 
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::IsTerminal;
@@ -19,6 +20,18 @@ pub fn size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
     // writing.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Let a write to a closed pipe end the command quietly, as it ends `cat` or the docker CLI
+/// (`berth list | head`): Rust's runtime ignores SIGPIPE, which turns every later print into
+/// a panic. Not for `berth serve`, whose writes to clients that left must fail, not kill it.
+pub fn die_on_closed_stdout() {
+    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE and no handler function is installed,
+    // so no code runs in signal context; called before any thread of the command exists, so no
+    // other thread changes the disposition at the same time.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The size of whichever of stdout and stdin is a terminal.

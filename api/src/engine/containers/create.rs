@@ -69,6 +69,14 @@ impl Engine {
             ..record
         };
         let endpoints = self.allocate_endpoints(&id, &name, &plan)?;
+        let record = ContainerRecord {
+            networks: self
+                .endpoints_json(&id, &record.host_config.network_mode, &endpoints)
+                .0
+                .into_iter()
+                .collect(),
+            ..record
+        };
         let spec = ContainerSpec {
             name: name.clone(),
             endpoints,
@@ -363,6 +371,7 @@ pub fn translate(
         host_config,
         networking_config: body.networking_config.clone(),
         mount_points: resolved.points,
+        networks: Default::default(),
     };
     Ok((record, spec))
 }

@@ -226,6 +226,11 @@ impl Engine {
                     continue;
                 }
             }
+            if let Some(nets) = f("network") {
+                if !on_network(&r.network_settings.networks, nets) {
+                    continue;
+                }
+            }
             if let Some(b) = &before {
                 if summary.created >= *b {
                     continue;
@@ -376,6 +381,18 @@ impl Engine {
     }
 }
 
+/// dockerd's `network` filter: a network's name, or a prefix of its id.
+fn on_network(networks: &BTreeMap<String, serde_json::Value>, wanted: &[String]) -> bool {
+    wanted.iter().any(|w| {
+        networks.contains_key(w)
+            || networks.values().any(|n| {
+                n["NetworkID"]
+                    .as_str()
+                    .is_some_and(|id| !id.is_empty() && id.starts_with(w.as_str()))
+            })
+    })
+}
+
 /// What identifies one version of `<id>/<name>` (every write replaces the file).
 fn stamp_at(dir: &std::fs::File, id: &str, name: &str) -> std::io::Result<RecordStamp> {
     use std::os::fd::AsFd;
@@ -445,6 +462,21 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(600)), "10 minutes");
         assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
         assert_eq!(human_duration(Duration::from_secs(3 * 86_400)), "3 days");
+    }
+
+    #[test]
+    fn network_filters_by_name_or_id_prefix() {
+        let mut nets = BTreeMap::new();
+        nets.insert(
+            "web".to_string(),
+            serde_json::json!({"NetworkID": "abc123", "IPAddress": "10.0.0.2"}),
+        );
+        assert!(on_network(&nets, &["web".into()]));
+        assert!(on_network(&nets, &["abc".into()]));
+        assert!(on_network(&nets, &["nope".into(), "abc123".into()]));
+        assert!(!on_network(&nets, &["we".into()]), "names match whole");
+        assert!(!on_network(&nets, &["abd".into()]));
+        assert!(!on_network(&BTreeMap::new(), &["web".into()]));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub use docker::{CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOr
 use super::{Engine, EngineError, Result};
 use berth_shim::ContainerPaths;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Schema version of `container.json`.
 pub const RECORD_VERSION: u32 = 1;
@@ -51,6 +52,10 @@ pub struct ContainerRecord {
     /// The mounts as inspect shows them (volumes resolved to their names).
     #[serde(default)]
     pub mount_points: Vec<mounts::MountPoint>,
+    /// NetworkSettings.Networks as `docker ps` lists them (by network name), written at create
+    /// and at every connect and disconnect.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, serde_json::Value>,
 }
 
 impl Engine {

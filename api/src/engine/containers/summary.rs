@@ -122,6 +122,7 @@ pub struct ListRecord {
     pub config: ListConfig,
     pub host_config: ListHostConfig,
     pub mount_points: Vec<MountPoint>,
+    pub networks: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -156,6 +157,7 @@ impl From<&ContainerRecord> for ListRecord {
                 network_mode: r.host_config.network_mode.clone(),
             },
             mount_points: r.mount_points.clone(),
+            networks: r.networks.clone(),
         }
     }
 }
@@ -180,6 +182,9 @@ impl Summary {
                 labels: r.config.labels.clone().unwrap_or_default(),
                 host_config: r.host_config.clone(),
                 mounts: r.mount_points.clone(),
+                network_settings: ListNetworkSettings {
+                    networks: r.networks.clone(),
+                },
                 ..ListEntry::default()
             },
             exposed_ports: r
@@ -227,6 +232,7 @@ mod tests {
                 network_mode: "bridge".into(),
             },
             mount_points: Vec::new(),
+            networks: BTreeMap::new(),
         }
     }
 
@@ -258,6 +264,25 @@ mod tests {
             serde_json::to_value(&port).unwrap(),
             serde_json::json!({"PrivatePort": 80, "Type": "tcp"})
         );
+    }
+
+    #[test]
+    fn the_records_networks_are_listed() {
+        let mut r = record();
+        r.networks.insert(
+            "web".into(),
+            serde_json::json!({"NetworkID": "n1", "IPAddress": "10.9.0.2"}),
+        );
+        let v = serde_json::to_value(Summary::new(&r, RecordStamp::default()).entry).unwrap();
+        assert_eq!(
+            v["NetworkSettings"]["Networks"]["web"]["IPAddress"],
+            "10.9.0.2"
+        );
+        // The record's own field, as container.json holds it, decodes into the listing's.
+        let back: ListRecord =
+            serde_json::from_value(serde_json::json!({"networks": {"web": {"NetworkID": "n1"}}}))
+                .unwrap();
+        assert_eq!(back.networks["web"]["NetworkID"], "n1");
     }
 
     #[test]

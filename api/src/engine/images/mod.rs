@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use store::{hex_of, Record, Store};
 
 /// An image as the engine uses it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Image {
     /// "sha256:<64 hex>": the digest of the image config.
     pub id: String,

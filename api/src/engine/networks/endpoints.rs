@@ -264,6 +264,16 @@ impl Engine {
             undo(&locked);
             return Err(e);
         }
+        let unlisted = |spec: &mut ContainerSpec| {
+            spec.endpoints.retain(|x| x.network_id != rec.id);
+            let _ = self.write_spec(spec);
+            let _ = self.record_networks(&id, &spec.endpoints);
+        };
+        if let Err(e) = self.record_networks(&id, &spec.endpoints) {
+            unlisted(&mut spec);
+            undo(&locked);
+            return Err(e);
+        }
         if let Some(pid) = self.running_pid(&id) {
             let root = self.paths.root.clone();
             let cid = id.clone();
@@ -276,8 +286,7 @@ impl Engine {
             .join()
             .unwrap_or_else(|_| Err(net::NetError::Invalid("attach panicked".into())));
             if let Err(e) = plugged {
-                spec.endpoints.retain(|x| x.network_id != rec.id);
-                let _ = self.write_spec(&spec);
+                unlisted(&mut spec);
                 undo(&locked);
                 return Err(EngineError::system("connecting the container", e));
             }
@@ -327,6 +336,7 @@ impl Engine {
         }
         spec.endpoints.retain(|e| e.network_id != net_rec.id);
         self.write_spec(&spec)?;
+        self.record_networks(&id, &spec.endpoints)?;
         if self.running_pid(&id).is_some() {
             net::detach(&id, &net_rec.id).map_err(|e| EngineError::system("disconnecting", e))?;
         }
@@ -346,12 +356,24 @@ impl Engine {
     /// NetworkSettings.Networks of a container, and its first endpoint (for the top-level
     /// IPAddress, Gateway and MacAddress of the default bridge).
     pub fn container_networks(&self, id: &str, mode: &str) -> (Value, Option<Value>) {
-        let mut out = serde_json::Map::new();
         let spec = self.read_spec(id).ok();
         let endpoints = spec.map(|s| s.endpoints).unwrap_or_default();
+        let (out, first) = self.endpoints_json(id, mode, &endpoints);
+        (Value::Object(out), first)
+    }
+
+    /// NetworkSettings.Networks for these endpoints of container `id` (reads the network
+    /// records without their lock), and the default bridge's entry.
+    pub(crate) fn endpoints_json(
+        &self,
+        id: &str,
+        mode: &str,
+        endpoints: &[EndpointSpec],
+    ) -> (serde_json::Map<String, Value>, Option<Value>) {
+        let mut out = serde_json::Map::new();
         let store = self.net_store();
         let mut first = None;
-        for ep in &endpoints {
+        for ep in endpoints {
             let rec = store.get(&ep.network_id);
             let stored = rec.as_ref().and_then(|r| r.endpoints.get(id));
             let name = rec
@@ -406,6 +428,24 @@ impl Engine {
                 }),
             );
         }
-        (Value::Object(out), first)
+        (out, first)
+    }
+
+    /// Rewrite `container.json`'s networks from the container's current endpoints.
+    pub(crate) fn relist_networks(&self, id: &str) -> Result<()> {
+        let spec = self.read_spec(id)?;
+        self.record_networks(id, &spec.endpoints)
+    }
+
+    /// Write the endpoints into `container.json` (and so into the summary `docker ps` reads).
+    fn record_networks(&self, id: &str, endpoints: &[EndpointSpec]) -> Result<()> {
+        let mut record = self.record(id)?;
+        let mode = record.host_config.network_mode.clone();
+        record.networks = self
+            .endpoints_json(id, &mode, endpoints)
+            .0
+            .into_iter()
+            .collect();
+        self.write_record(&record)
     }
 }
