@@ -306,3 +306,34 @@ async fn a_new_api_process_reclaims_what_a_killed_one_allocated() {
         "{net}"
     );
 }
+
+/// The default bridge holds an address for every container from create to remove, stopped ones
+/// included: as on dockerd's 172.17.0.0/16, far more than a /24's 253 must fit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_bridge_fits_more_than_a_slash_24() {
+    let b = Berth::with_busybox().await;
+    let cfg = json!({"Image": "busybox", "Cmd": ["true"]});
+    let mut ids = Vec::new();
+    for _ in 0..300 {
+        ids.push(b.create(None, &cfg).await);
+    }
+    let r = b.call("GET", "/networks/bridge", "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let net: Value = serde_json::from_str(&r.text()).unwrap();
+    let subnet = net["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(subnet.ends_with("/16"), "default bridge subnet {subnet}");
+    let containers = net["Containers"].as_object().expect("Containers");
+    assert_eq!(containers.len(), 300, "endpoints on the default bridge");
+    let ips: BTreeSet<&str> = containers
+        .values()
+        .map(|c| c["IPv4Address"].as_str().unwrap())
+        .collect();
+    assert_eq!(ips.len(), 300, "distinct addresses");
+    for id in &ids {
+        let r = b.call("DELETE", &format!("/containers/{id}"), "").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    }
+}

@@ -94,12 +94,33 @@ fn parse_routes(text: &str) -> Vec<Subnet> {
         .collect()
 }
 
-/// The first subnet of the pool that overlaps none of `taken`.
+/// Where the default `bridge` network's subnet comes from: a /16 among 10.220.0.0/16 ..
+/// 10.243.0.0/16, so that, as on dockerd's 172.17.0.0/16, thousands of containers fit on it
+/// (an address is held from create to remove, stopped containers included).
+pub const DEFAULT_BRIDGE_POOL_BASE: Ipv4Addr = Ipv4Addr::new(10, 220, 0, 0);
+pub const DEFAULT_BRIDGE_POOL_SUBNETS: u32 = 24;
+pub const DEFAULT_BRIDGE_PREFIX: u8 = 16;
+
+/// The first subnet of the pool of user-defined networks that overlaps none of `taken`.
 pub fn pick_subnet(taken: &[Subnet]) -> Option<Subnet> {
-    (0..POOL_SUBNETS)
+    pick_subnet_in(taken, POOL_BASE, POOL_SUBNETS, POOL_PREFIX)
+}
+
+/// The first subnet of the default bridge's pool that overlaps none of `taken`.
+pub fn pick_default_bridge_subnet(taken: &[Subnet]) -> Option<Subnet> {
+    pick_subnet_in(
+        taken,
+        DEFAULT_BRIDGE_POOL_BASE,
+        DEFAULT_BRIDGE_POOL_SUBNETS,
+        DEFAULT_BRIDGE_PREFIX,
+    )
+}
+
+fn pick_subnet_in(taken: &[Subnet], base: Ipv4Addr, count: u32, prefix: u8) -> Option<Subnet> {
+    (0..count)
         .map(|i| Subnet {
-            base: Ipv4Addr::from(u32::from(POOL_BASE) + (i << (32 - u32::from(POOL_PREFIX)))),
-            prefix: POOL_PREFIX,
+            base: Ipv4Addr::from(u32::from(base) + (i << (32 - u32::from(prefix)))),
+            prefix,
         })
         .find(|s| !taken.iter().any(|t| t.overlaps(s)))
 }
@@ -166,6 +187,13 @@ mod tests {
             Some(Subnet::parse("10.213.2.0/24").unwrap())
         );
         assert_eq!(pick_subnet(&[Subnet::parse("10.0.0.0/8").unwrap()]), None);
+        assert_eq!(
+            pick_default_bridge_subnet(&[Subnet::parse("10.220.3.0/24").unwrap()]),
+            Some(Subnet::parse("10.221.0.0/16").unwrap())
+        );
+        assert!(!Subnet::parse("10.213.0.0/16")
+            .unwrap()
+            .overlaps(&pick_default_bridge_subnet(&[]).unwrap()));
     }
 
     #[test]

@@ -139,7 +139,12 @@ pub fn create_bridge_network(
     // routes, which other roots read).
     let _subnet_lock = store::subnet_lock()?;
     let subnet = if new.subnet.is_empty() {
-        locked.pick_subnet().ok_or_else(|| {
+        let picked = if new.predefined {
+            locked.pick_default_bridge_subnet()
+        } else {
+            locked.pick_subnet()
+        };
+        picked.ok_or_else(|| {
             NetError::Exhausted(
                 "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".to_string(),
             )

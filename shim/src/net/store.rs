@@ -166,9 +166,18 @@ impl Locked<'_> {
     /// A subnet for a new network: from the pool, clear of the host's routes and of every
     /// network of this root. Call under [`subnet_lock`] until the bridge carries it.
     pub fn pick_subnet(&self) -> Option<Subnet> {
+        ipam::pick_subnet(&self.taken_subnets())
+    }
+
+    /// A /16 for the default `bridge` network, clear of the host's routes and of this root.
+    pub fn pick_default_bridge_subnet(&self) -> Option<Subnet> {
+        ipam::pick_default_bridge_subnet(&self.taken_subnets())
+    }
+
+    fn taken_subnets(&self) -> Vec<Subnet> {
         let mut taken = ipam::host_routes();
         taken.extend(self.list().iter().filter_map(NetworkRecord::subnet));
-        ipam::pick_subnet(&taken)
+        taken
     }
 
     /// Give container `id` an endpoint on `rec` (saved). An address of its own when
