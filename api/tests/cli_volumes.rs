@@ -103,6 +103,11 @@ impl Drop for Root {
         for id in out.stdout.split_whitespace() {
             let _ = self.berth(&["rm", "-f", id]);
         }
+        // The root's default bridge and firewall tables (made by the first `berth run`).
+        let out = self.berth(&["network", "teardown"]);
+        if out.code != 0 {
+            eprintln!("cleanup: berth network teardown: {}", out.stderr);
+        }
     }
 }
 
