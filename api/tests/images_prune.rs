@@ -8,6 +8,18 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+/// Tears the root's networks down at the end (the engine makes the default bridge on first
+/// use): bridges and firewall tables are the host's, not the temporary directory's.
+struct Networks(std::path::PathBuf);
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        if let Err(e) = berth_shim::net::teardown(&self.0) {
+            eprintln!("cleanup: network teardown: {e}");
+        }
+    }
+}
+
 fn sha(b: &[u8]) -> String {
     berth::engine::images::store::sha256_hex(b)
 }
@@ -78,6 +90,7 @@ fn q(filters: Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_filters_and_prune() {
     let dir = tempfile::tempdir().unwrap();
+    let _networks = Networks(dir.path().join("root"));
     let e = Engine::new(Paths::new(dir.path().join("root"), dir.path().join("run")));
     let old = load(
         &e,

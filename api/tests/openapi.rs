@@ -87,6 +87,18 @@ fn concrete(path: &str) -> String {
     out
 }
 
+/// Tears the root's networks down at the end (probing `/networks` makes the default bridge):
+/// bridges and firewall tables are the host's, not the temporary directory's.
+struct Networks(std::path::PathBuf);
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        if let Err(e) = berth_shim::net::teardown(&self.0) {
+            eprintln!("cleanup: network teardown: {e}");
+        }
+    }
+}
+
 fn app(tmp: &tempfile::TempDir) -> axum::Router {
     let engine = Engine::new(berth_shim::Paths::new(
         tmp.path().join("root"),
@@ -98,6 +110,7 @@ fn app(tmp: &tempfile::TempDir) -> axum::Router {
 #[tokio::test]
 async fn the_router_serves_every_documented_operation() {
     let tmp = tempfile::tempdir().unwrap();
+    let _networks = Networks(tmp.path().join("root"));
     let app = app(&tmp);
     for (method, path) in openapi_operations() {
         let uri = concrete(&path);
@@ -127,6 +140,7 @@ async fn the_router_serves_every_documented_operation() {
 #[tokio::test]
 async fn unknown_paths_and_methods_are_page_not_found() {
     let tmp = tempfile::tempdir().unwrap();
+    let _networks = Networks(tmp.path().join("root"));
     let app = app(&tmp);
     for (method, uri) in [
         ("GET", "/no/such/path"),
