@@ -192,6 +192,8 @@ fn a_whole_life_cycle_with_no_server() {
             "-d",
             "--name",
             "web",
+            "-l",
+            "berth.monitor=security,counts",
             "-m",
             "64m",
             "--pids-limit",

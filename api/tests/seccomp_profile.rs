@@ -31,7 +31,8 @@ async fn a_profile_from_what_was_seen_runs_the_workload_and_stops_another() {
     let first = b
         .run(
             Some("first"),
-            &json!({"Image": "busybox", "Cmd": ["sh", "-c", WORKLOAD]}),
+            &json!({"Image": "busybox", "Labels": {"berth.monitor": "counts"},
+                    "Cmd": ["sh", "-c", WORKLOAD]}),
         )
         .await;
     assert_eq!(b.wait(&first).await, 0);
@@ -99,6 +100,16 @@ async fn a_profile_from_what_was_seen_runs_the_workload_and_stops_another() {
     let v: Value = r.json();
     assert!(
         v["message"].as_str().is_some_and(|m| m.contains("idle")),
+        "{v}"
+    );
+    // A container that ran without asking for counts (no label): the answer says how to ask.
+    let r = b.get("/containers/free/seccomp-profile").await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let v: Value = r.json();
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("berth.monitor=counts")),
         "{v}"
     );
     b.get("/containers/nosuch/seccomp-profile")

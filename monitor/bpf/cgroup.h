@@ -56,7 +56,7 @@ static __always_inline int check_connect(__u64 cg, __u16 port, const __u8 *addr1
 			return 1;
 	}
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
-	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	void *ring = ring_of_cgroup(cg);
 	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
 	if (!e) {
 		if (w)

@@ -26,8 +26,11 @@ struct {
 	__type(value, struct berth_count);
 } counts SEC(".maps");
 
-/* Each container's own ring buffer, created and drained by its shim, keyed by cgroup id:
- * no reader ever takes another container's events. */
+/* The events rings: a pool of ring buffers keyed by slot number, each drained by the shim that
+ * holds its slot (see src/lib.rs, Monitor::open_ring), so no reader ever takes another
+ * container's events. Slots are reused: the kernel waits for an RCU grace period on every
+ * update of a map-in-map (tens of ms), so a container start takes a free ring instead of
+ * inserting one. */
 struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, BERTH_RINGBUF_BYTES);
@@ -35,10 +38,26 @@ struct ring {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-	__uint(max_entries, BERTH_MAX_WATCHED);
-	__type(key, __u64);
+	__uint(max_entries, BERTH_MAX_RINGS);
+	__type(key, __u32);
 	__array(values, struct ring);
 } rings SEC(".maps");
+
+/* Which slot of `rings` each watched cgroup's events go to (a plain hash: updated with no
+ * grace period). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_WATCHED);
+	__type(key, __u64);
+	__type(value, __u32);
+} ring_of SEC(".maps");
+
+/* The ring of cgroup `cg`, or NULL when it has none. */
+static __always_inline void *ring_of_cgroup(__u64 cg)
+{
+	__u32 *slot = bpf_map_lookup_elem(&ring_of, &cg);
+	return slot ? bpf_map_lookup_elem(&rings, slot) : NULL;
+}
 
 /* A security call between its sys_enter and sys_exit tracepoints, keyed by pid_tgid: the exit
  * adds the return value and sends it. LRU: a thread killed inside the call leaves an entry
@@ -117,7 +136,7 @@ static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 nr)
 {
 	bpf_send_signal(9);
-	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	void *ring = ring_of_cgroup(cg);
 	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
 	if (!e) {
 		__sync_fetch_and_add(&w->dropped, 1);
@@ -139,50 +158,49 @@ static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 n
 	bpf_ringbuf_submit(e, 0);
 }
 
-#define NR_EXECVE 59
-#define NR_EXECVEAT 322
+#define NR_RT_SIGRETURN 15
 
-/* sys_enter(struct pt_regs *regs, long id): count the call, from the container's first execve
- * on (the runtime's set-up before it is not the container's doing; the execve itself is). */
+/* sys_exit(struct pt_regs *regs, long ret): counts the call, and as an error when ret is
+ * -errno, from the container's first exec on (sched_process_exec sets `started`: the
+ * runtime's set-up before it is not the container's doing; the execve itself is counted here,
+ * after it). One hook counts both: the hooks' cost is mostly the tracepoint firing for every
+ * system call of the machine, so two would cost twice. exit and exit_group never return and
+ * are not counted; rt_sigreturn reads as orig_ax -1 here (restore_sigcontext clears it). */
+SEC("raw_tracepoint/sys_exit")
+int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	if (!w || !w->started)
+		return 0;
+	long ret = (long)((const __u64 *)ctx)[1];
+	struct pt_regs *regs = (struct pt_regs *)((const __u64 *)ctx)[0];
+	__u32 nr = (__u32)BPF_CORE_READ(regs, orig_ax);
+	if (nr == (__u32)-1)
+		nr = NR_RT_SIGRETURN;
+	struct berth_count *c = count_slot(cg, nr);
+	if (!c)
+		return 0;
+	__sync_fetch_and_add(&c->calls, 1);
+	if (ret < 0 && ret >= -4095)
+		__sync_fetch_and_add(&c->errors, 1);
+	return 0;
+}
+
+/* sys_enter(struct pt_regs *regs, long id): the syscall policy, attached only while some
+ * container has deny rules. A denied call gets SIGKILL at its entry, so that a call that
+ * would block is interrupted at once. */
 SEC("raw_tracepoint/sys_enter")
 int berth_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
-	if (!w)
-		return 0;
-	/* ctx->args[1] would be a CO-RE access aya rejects (see the eBPF notes). */
-	__u32 nr = (__u32)((const __u64 *)ctx)[1];
-	if (!w->started) {
-		if (nr != NR_EXECVE && nr != NR_EXECVEAT)
-			return 0;
-		w->started = 1;
-	}
-	struct berth_count *c = count_slot(cg, nr);
-	if (c)
-		__sync_fetch_and_add(&c->calls, 1);
-	struct berth_count_key deny = { .cgroup_id = cg, .nr = nr };
-	if (bpf_map_lookup_elem(&deny_calls, &deny))
-		kill_caller(w, cg, nr);
-	return 0;
-}
-
-/* sys_exit(struct pt_regs *regs, long ret): count the call as an error when ret is -errno. */
-SEC("raw_tracepoint/sys_exit")
-int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	long ret = (long)((const __u64 *)ctx)[1];
-	if (ret >= 0 || ret < -4095)
-		return 0;
-	__u64 cg = bpf_get_current_cgroup_id();
-	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
 	if (!w || !w->started)
 		return 0;
-	struct pt_regs *regs = (struct pt_regs *)((const __u64 *)ctx)[0];
-	__u32 nr = (__u32)BPF_CORE_READ(regs, orig_ax);
-	struct berth_count *c = count_slot(cg, nr);
-	if (c)
-		__sync_fetch_and_add(&c->errors, 1);
+	/* ctx->args[1] would be a CO-RE access aya rejects (see the eBPF notes). */
+	struct berth_count_key deny = { .cgroup_id = cg, .nr = (__u32)((const __u64 *)ctx)[1] };
+	if (bpf_map_lookup_elem(&deny_calls, &deny))
+		kill_caller(w, cg, deny.nr);
 	return 0;
 }
 
@@ -192,7 +210,7 @@ static __always_inline void *ring_for(__u64 cg, struct berth_watch **w, __u32 wa
 	*w = bpf_map_lookup_elem(&watched, &cg);
 	if (!*w || !((*w)->events & want) || !(*w)->started)
 		return NULL;
-	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	void *ring = ring_of_cgroup(cg);
 	if (!ring)
 		__sync_fetch_and_add(&(*w)->dropped, 1); /* asked for, but nobody reads */
 	return ring;

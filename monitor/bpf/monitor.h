@@ -9,7 +9,7 @@
 #ifndef BERTH_MONITOR_H
 #define BERTH_MONITOR_H
 
-#define BERTH_MONITOR_ABI 3
+#define BERTH_MONITOR_ABI 4
 
 #define BERTH_COMM_LEN 16
 #define BERTH_FILENAME_LEN 256
@@ -19,6 +19,7 @@
 #define BERTH_MAX_WATCHED 4096
 #define BERTH_MAX_COUNTS 65536
 #define BERTH_RINGBUF_BYTES (256 * 1024)   /* each container's ring; a power of 2 pages */
+#define BERTH_MAX_RINGS 4096               /* slots of the rings pool */
 #define BERTH_MAX_PENDING 8192             /* security calls between their enter and exit */
 #define BERTH_PATH_KEY_LEN 32              /* sensitive paths are compared on this many bytes */
 #define BERTH_MAX_SENSITIVE 64

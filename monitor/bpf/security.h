@@ -217,7 +217,7 @@ int berth_sec_exit(struct syscall_exit *ctx)
 		return 0;
 	__u64 cg = p->cgroup_id;
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
-	void *ring = bpf_map_lookup_elem(&rings, &cg);
+	void *ring = ring_of_cgroup(cg);
 	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
 	if (!e) {
 		if (w)

@@ -14,6 +14,7 @@ pub const FILENAME_LEN: usize = layout::BERTH_FILENAME_LEN;
 pub const ARGS_LEN: usize = layout::BERTH_ARGS_LEN;
 pub const CONTAINER_ID_LEN: usize = layout::BERTH_CONTAINER_ID_LEN;
 pub const RINGBUF_BYTES: usize = layout::BERTH_RINGBUF_BYTES;
+pub const MAX_RINGS: usize = layout::BERTH_MAX_RINGS;
 pub const EVENT_EXEC: u32 = layout::BERTH_EVENT_EXEC as u32;
 pub const EVENT_FORK: u32 = layout::BERTH_EVENT_FORK as u32;
 pub const EVENT_EXIT: u32 = layout::BERTH_EVENT_EXIT as u32;

@@ -21,10 +21,13 @@ pub const GROUPS: [(&str, u32); 5] = [
     ("counts", WANT_COUNTS),
 ];
 
-/// What a container gets when its label does not say: syscall counts and the security calls,
-/// which are rare in a well-behaved program (execs, forks and connects of a busy script could
-/// fill the events log and rotate the lifecycle events out of it).
-pub const DEFAULT_WANTS: u32 = abi::WANT_SECURITY | WANT_COUNTS;
+/// What a container gets when its label does not say: the security calls, which are rare in a
+/// well-behaved program (execs, forks and connects of a busy script could fill the events log
+/// and rotate the lifecycle events out of it); their hooks fire only for those calls. Counts
+/// are asked for: their hook fires on every system call of the machine while any container
+/// counts (tens of ns each, for every process), and attaching it costs a container's start
+/// some milliseconds.
+pub const DEFAULT_WANTS: u32 = abi::WANT_SECURITY;
 
 /// What a `berth.monitor` label value asks for: comma-separated words among `exec`, `fork`,
 /// `security`, `net`, `counts`, or `all` / `none`; None (no label) is [`DEFAULT_WANTS`].

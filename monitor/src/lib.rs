@@ -6,29 +6,31 @@
 //! cgroups in the `watched` map and only the kinds each asked for. There is no monitor daemon: [`ensure_loaded`] loads and pins
 //! everything under bpffs once, and any process opens the pins with [`Monitor::open`].
 //!
-//! Events: each watched container has a ring buffer of its own, created by its reader
-//! (the container's shim, [`Monitor::open_ring`]) and registered in the `rings` map under its
-//! cgroup id, so a reader only ever takes its own container's events. A container with no ring
-//! emits none; events that find its ring full are counted as dropped in the watched map, never
-//! silently lost. The ring lives as
-//! long as its reader holds it: when the shim is gone, so are the events not yet read.
+//! Events: each watched container has a ring buffer of its own while it runs, taken from a
+//! pool by its reader (the container's shim, [`Monitor::open_ring`], see [`rings`]) and
+//! registered in the `ring_of` map under its cgroup id, so a reader only ever takes its own
+//! container's events. A container with no ring emits none; events that find its ring full
+//! are counted as dropped in the watched map, never silently lost. The ring is the
+//! container's as long as its reader holds it: when the shim is gone, so are the events not
+//! yet read.
 #![deny(unsafe_code)]
 
 pub mod abi;
 pub mod events;
 mod loader;
 pub mod policy;
+pub mod rings;
 pub mod syscalls;
 
 pub use events::Event;
-pub use loader::{counting, ensure_loaded, unload, SENSITIVE_PATHS};
+pub use loader::{counting, denying, ensure_loaded, unload, SENSITIVE_PATHS};
 pub use policy::Policy;
+pub use rings::EventRing;
 
 pub use abi::Net;
 use abi::{Count, CountKey, Watch};
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
-use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
-use std::os::fd::{AsFd, BorrowedFd};
+use aya::maps::{HashMap, HashOfMaps, MapData};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +46,10 @@ fn absent(e: &aya::maps::MapError) -> bool {
 
 /// `bpf_map_update_elem`'s flag: only when the key is absent.
 const BPF_NOEXIST: u64 = 1;
+
+/// The system calls the counts never show: they do not return, and calls are counted on
+/// their way out. A profile made from the counts must allow them.
+pub const UNCOUNTED: [&str; 2] = ["exit", "exit_group"];
 
 /// Where berth pins its programs and maps.
 pub const DEFAULT_DIR: &str = "/sys/fs/bpf/berth";
@@ -99,7 +105,8 @@ pub struct Monitor {
     dir: PathBuf,
     watched: HashMap<MapData, u64, Watch>,
     counts: HashMap<MapData, CountKey, Count>,
-    rings: HashOfMaps<MapData, u64>,
+    rings: HashOfMaps<MapData, u32>,
+    ring_of: HashMap<MapData, u64, u32>,
     netstat: HashMap<MapData, u64, Net>,
     deny_calls: HashMap<MapData, CountKey, u8>,
     deny_connect: LpmTrie<MapData, abi::ConnectKey, u8>,
@@ -118,6 +125,9 @@ impl Monitor {
         let rings = loader::open_map(dir, "rings")?
             .try_into()
             .map_err(|e| MonitorError::Map("rings", e))?;
+        let ring_of = loader::open_map(dir, "ring_of")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("ring_of", e))?;
         let netstat = loader::open_map(dir, "netstat")?
             .try_into()
             .map_err(|e| MonitorError::Map("netstat", e))?;
@@ -136,6 +146,7 @@ impl Monitor {
             watched,
             counts,
             rings,
+            ring_of,
             netstat,
             deny_calls,
             deny_connect,
@@ -166,11 +177,11 @@ impl Monitor {
             .map_err(|e| MonitorError::Map("watched", e))
     }
 
-    /// Counts the system calls of `cgroup_id` (and lets its syscall policy act): the
-    /// all-syscalls hooks stay attached while at least one watched cgroup asked for them,
-    /// until its [`Monitor::unwatch`].
+    /// Counts the system calls of `cgroup_id`: the counting hook (on every system call's
+    /// exit) stays attached while at least one watched cgroup asked for it, until its
+    /// [`Monitor::unwatch`].
     pub fn count(&mut self, cgroup_id: u64) -> Result<()> {
-        loader::count_start(&self.dir, cgroup_id)
+        loader::hook_start(&self.dir, &loader::COUNT_HOOK, cgroup_id)
     }
 
     /// Counts the packets of the sockets of the cgroup2 directory `cgroup_dir` (whose id is
@@ -197,12 +208,13 @@ impl Monitor {
 
     /// Replaces the policy of `cgroup_id` (its deny rules) with `policy`, which must be valid
     /// ([`Policy::validate`]). The rules apply to the running container at once (denied
-    /// system calls attach the all-syscalls hooks for it, as [`Monitor::count`]).
+    /// system calls attach the policy's hook on every system call's entry, while some cgroup
+    /// has such rules).
     pub fn set_policy(&mut self, cgroup_id: u64, policy: &Policy) -> Result<()> {
         let calls = policy.syscall_numbers().map_err(MonitorError::Policy)?;
         let dests = policy.destinations().map_err(MonitorError::Policy)?;
         if !calls.is_empty() {
-            self.count(cgroup_id)?;
+            loader::hook_start(&self.dir, &loader::DENY_HOOK, cgroup_id)?;
         }
         // New rules first, then the old ones that are not among them go: a rule kept across
         // the change is never absent.
@@ -222,7 +234,11 @@ impl Monitor {
                 .insert(&LpmKey::new(*len, *data), 1, 0)
                 .map_err(|e| MonitorError::Map("deny_connect", e))?;
         }
-        self.clear_policy(cgroup_id, &calls, &keys)
+        self.clear_policy(cgroup_id, &calls, &keys)?;
+        if calls.is_empty() {
+            loader::hook_stop(&self.dir, &loader::DENY_HOOK, cgroup_id)?;
+        }
+        Ok(())
     }
 
     /// Removes the rules of `cgroup_id` except `keep_calls` and `keep_dests`.
@@ -285,13 +301,10 @@ impl Monitor {
     /// Stops counting for `cgroup_id` and unregisters its ring. Its counts stay readable until
     /// [`Monitor::forget`].
     pub fn unwatch(&mut self, cgroup_id: u64) -> Result<()> {
-        match self.rings.remove(&cgroup_id) {
-            Ok(()) => {}
-            Err(e) if absent(&e) => {}
-            Err(e) => return Err(MonitorError::Map("rings", e)),
-        }
+        rings::unregister(&mut self.ring_of, cgroup_id, None);
         loader::detach_cgroup(&self.dir, cgroup_id)?;
-        loader::count_stop(&self.dir, cgroup_id)?;
+        loader::hook_stop(&self.dir, &loader::COUNT_HOOK, cgroup_id)?;
+        loader::hook_stop(&self.dir, &loader::DENY_HOOK, cgroup_id)?;
         self.clear_policy(cgroup_id, &[], &[])?;
         // Its dropped events outlive the watch (the programs no longer write them).
         let dropped = self.dropped(cgroup_id)?;
@@ -372,53 +385,14 @@ impl Monitor {
         }
     }
 
-    /// Creates a ring buffer for the events of `cgroup_id` and registers it; the
-    /// programs write into it as long as the returned reader (or the registration) lives.
+    /// Gives `cgroup_id` an events ring from the pool and registers it: the programs write
+    /// its events there until [`Monitor::unwatch`] or the reader's drop.
     pub fn open_ring(&mut self, cgroup_id: u64) -> Result<EventRing> {
-        let def = aya_obj::Map::new_from_params(
-            aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF as u32,
-            0,
-            0,
-            abi::RINGBUF_BYTES as u32,
-            0,
-        );
-        let ring = MapData::create(def, "berth_ring", None)
-            .map_err(|e| MonitorError::Map("a new ring", e))?;
-        self.rings
-            .insert(cgroup_id, &ring, 0)
-            .map_err(|e| MonitorError::Map("rings", e))?;
-        let ring = RingBuf::try_from(aya::maps::Map::RingBuf(ring))
-            .map_err(|e| MonitorError::Map("a new ring", e))?;
-        Ok(EventRing { ring })
+        rings::open(&self.dir, &mut self.rings, &mut self.ring_of, cgroup_id)
     }
 
     /// Where the maps are pinned.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-/// The reader of one container's events; poll its descriptor for input.
-pub struct EventRing {
-    ring: RingBuf<MapData>,
-}
-
-impl AsFd for EventRing {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.ring.as_fd()
-    }
-}
-
-impl EventRing {
-    /// Takes pending records, at most `max` of them.
-    pub fn drain(&mut self, max: usize) -> Vec<Event> {
-        let mut out = Vec::new();
-        while out.len() < max {
-            let Some(item) = self.ring.next() else { break };
-            if let Some(e) = Event::from_bytes(&item) {
-                out.push(e);
-            }
-        }
-        out
     }
 }

@@ -4,10 +4,12 @@
 //!
 //! Layout under the bpffs directory (default /sys/fs/bpf/berth):
 //!   (the directory itself is flocked while loading: bpffs holds no regular files)
-//!   v<ABI>-<object hash>/maps/{watched,counts,rings,pending,sensitive,scratch}
+//!   v<ABI>-<object hash>/maps/{watched,counts,rings,ring_of,pending,sensitive,scratch,...}
+//!   v<ABI>-<object hash>/slots/<n>/                   (the events rings' pool: see rings.rs)
 //!   v<ABI>-<object hash>/links/{exec,fork,exit}
-//!   v<ABI>-<object hash>/links/{sys_enter,sys_exit}   (only while counting/ is not empty)
-//!   v<ABI>-<object hash>/counting/<cgroup id>/        (the cgroups that need them)
+//!   v<ABI>-<object hash>/links/sys_exit               (counts: only while counting/ is not empty)
+//!   v<ABI>-<object hash>/links/sys_enter              (syscall policy: only while denying/ is not empty)
+//!   v<ABI>-<object hash>/{counting,denying}/<cgroup id>/ (the cgroups that need them)
 //!   v<ABI>-<object hash>/cgroups/<cgroup id>/{skb_in,skb_out,connect4,connect6}
 //!   v<ABI>-<object hash>/links/sec_{enter,exit}_<call>   (one per security call this kernel has)
 //!   v<ABI>-<object hash>/progs/{...}   (pinned last: progs/sec_exit means "loaded")
@@ -33,12 +35,33 @@ use std::path::{Path, PathBuf};
 
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor.bpf.o"));
 
-/// The all-syscalls hooks (counts and the syscall policy), attached only while some cgroup
-/// needs them ([`count_start`]): (program symbol, raw tracepoint, pin name).
-const COUNTING: [(&str, &str, &str); 2] = [
-    ("berth_sys_enter", "sys_enter", "sys_enter"),
-    ("berth_sys_exit", "sys_exit", "sys_exit"),
-];
+/// An all-syscalls hook, attached only while some cgroup needs it ([`hook_start`]).
+pub(crate) struct Hook {
+    symbol: &'static str,
+    tracepoint: &'static str,
+    /// Its program's and link's pin name.
+    pin: &'static str,
+    /// The directory of the cgroups that need it.
+    users: &'static str,
+}
+
+/// Counts (calls and errors, on the way out of each call).
+pub(crate) const COUNT_HOOK: Hook = Hook {
+    symbol: "berth_sys_exit",
+    tracepoint: "sys_exit",
+    pin: "sys_exit",
+    users: "counting",
+};
+
+/// The syscall policy (SIGKILL on the way in).
+pub(crate) const DENY_HOOK: Hook = Hook {
+    symbol: "berth_sys_enter",
+    tracepoint: "sys_enter",
+    pin: "sys_enter",
+    users: "denying",
+};
+
+const HOOKS: [&Hook; 2] = [&COUNT_HOOK, &DENY_HOOK];
 
 /// Attached at load: (program symbol, raw tracepoint, pin name).
 const PROGRAMS: [(&str, &str, &str); 3] = [
@@ -46,10 +69,11 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
     ("berth_fork", "sched_process_fork", "fork"),
     ("berth_exit", "sched_process_exit", "exit"),
 ];
-pub(crate) const MAPS: [&str; 10] = [
+pub(crate) const MAPS: [&str; 11] = [
     "watched",
     "counts",
     "rings",
+    "ring_of",
     "pending",
     "sensitive",
     "scratch",
@@ -259,7 +283,7 @@ fn load_and_pin(v: &Path) -> Result<()> {
                 .map_err(|e| MonitorError::Map("sensitive", e))?;
         }
     }
-    for (symbol, _, pin) in COUNTING {
+    for &&Hook { symbol, pin, .. } in &HOOKS {
         let prog: &mut RawTracePoint = ebpf
             .program_mut(symbol)
             .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
@@ -368,46 +392,45 @@ pub fn unload(dir: &Path) -> Result<()> {
 }
 
 /// Takes the bpffs directory's lock (bpffs holds no regular files: the directory itself).
-fn lock(dir: &Path) -> Result<Flock<File>> {
+pub(crate) fn lock(dir: &Path) -> Result<Flock<File>> {
     let handle = File::open(dir).map_err(|e| MonitorError::io("opening", dir, e))?;
     Flock::lock(handle, FlockArg::LockExclusive)
         .map_err(|(_, e)| MonitorError::io("locking", dir, e.into()))
 }
 
-/// Cgroup `cgroup_id` needs the all-syscalls hooks (for its counts or its syscall policy):
-/// marks it under `counting/` and, if it is the first, attaches them (links pinned). Under
-/// the directory's lock, so that a first and a last never cross.
-pub(crate) fn count_start(dir: &Path, cgroup_id: u64) -> Result<()> {
+/// Cgroup `cgroup_id` needs `hook`: marks it under the hook's `users` directory and, if it is
+/// the first, attaches the hook (link pinned). Under the directory's lock, so that a first and
+/// a last never cross.
+pub(crate) fn hook_start(dir: &Path, hook: &Hook, cgroup_id: u64) -> Result<()> {
     let v = versioned(dir);
     let _lock = lock(dir)?;
-    let mark = v.join("counting").join(cgroup_id.to_string());
+    let mark = v.join(hook.users).join(cgroup_id.to_string());
     std::fs::create_dir_all(&mark).map_err(|e| MonitorError::io("creating", &mark, e))?;
-    for (symbol, tracepoint, pin) in COUNTING {
-        let at = v.join("links").join(pin);
-        if at.exists() {
-            continue;
-        }
-        let mut prog = RawTracePoint::from_pin(v.join("progs").join(pin))
-            .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
-        let id = prog
-            .attach(tracepoint)
-            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
-        let link: FdLink = prog
-            .take_link(id)
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
-            .into();
-        link.pin(&at)
-            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+    let at = v.join("links").join(hook.pin);
+    if at.exists() {
+        return Ok(());
     }
+    let symbol = hook.symbol;
+    let mut prog = RawTracePoint::from_pin(v.join("progs").join(hook.pin))
+        .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+    let id = prog
+        .attach(hook.tracepoint)
+        .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
+    let link: FdLink = prog
+        .take_link(id)
+        .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
+        .into();
+    link.pin(&at)
+        .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
     Ok(())
 }
 
-/// Cgroup `cgroup_id` no longer needs the all-syscalls hooks; the last one out detaches them,
-/// so that processes outside containers pay nothing.
-pub(crate) fn count_stop(dir: &Path, cgroup_id: u64) -> Result<()> {
+/// Cgroup `cgroup_id` no longer needs `hook`; the last one out detaches it, so that processes
+/// outside containers pay nothing.
+pub(crate) fn hook_stop(dir: &Path, hook: &Hook, cgroup_id: u64) -> Result<()> {
     let v = versioned(dir);
-    let counting = v.join("counting");
-    let mark = counting.join(cgroup_id.to_string());
+    let users = v.join(hook.users);
+    let mark = users.join(cgroup_id.to_string());
     if !mark.exists() {
         return Ok(());
     }
@@ -417,25 +440,26 @@ pub(crate) fn count_stop(dir: &Path, cgroup_id: u64) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(MonitorError::io("removing", &mark, e)),
     }
-    let others = std::fs::read_dir(&counting).map(|d| d.count()).unwrap_or(0);
+    let others = std::fs::read_dir(&users).map(|d| d.count()).unwrap_or(0);
     if others == 0 {
-        for (_, _, pin) in COUNTING {
-            let at = v.join("links").join(pin);
-            match std::fs::remove_file(&at) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(MonitorError::io("removing", &at, e)),
-            }
+        let at = v.join("links").join(hook.pin);
+        match std::fs::remove_file(&at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(MonitorError::io("removing", &at, e)),
         }
     }
     Ok(())
 }
 
-/// Are the all-syscalls hooks attached?
+/// Is the counting hook attached?
 pub fn counting(dir: &Path) -> bool {
-    COUNTING
-        .iter()
-        .all(|(_, _, pin)| versioned(dir).join("links").join(pin).exists())
+    versioned(dir).join("links").join(COUNT_HOOK.pin).exists()
+}
+
+/// Is the syscall policy's hook attached?
+pub fn denying(dir: &Path) -> bool {
+    versioned(dir).join("links").join(DENY_HOOK.pin).exists()
 }
 
 /// Where the links of cgroup `cgroup_id`'s programs are pinned.

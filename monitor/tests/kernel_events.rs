@@ -225,6 +225,10 @@ fn policy_kills_and_refuses_in_its_cgroup_only() {
         deny_connect: vec![format!("127.0.0.0/8:{port}")],
     };
     m.set_policy(cg.id(), &policy).unwrap();
+    assert!(
+        berth_monitor::denying(&dir) && !berth_monitor::counting(&dir),
+        "deny rules attach the policy's hook, not the counting one"
+    );
     let st = child_status(&env(&cg, "mkdir", port));
     assert_eq!(st.signal(), Some(9), "a denied mkdir: {st:?}");
     assert!(
@@ -265,6 +269,10 @@ fn policy_kills_and_refuses_in_its_cgroup_only() {
     };
     m.set_policy(cg.id(), &policy).unwrap();
     assert_eq!(m.policy_rules(cg.id()), (vec![], 1));
+    assert!(
+        !berth_monitor::denying(&dir),
+        "no syscall rule left, and the policy's hook still taxes every call"
+    );
     assert!(child_status(&env(&cg, "mkdir", port)).success());
     assert_eq!(
         child_status(&env(&cg, "connect", other_port)).code(),

@@ -4,8 +4,8 @@
 //! kernel that refuses the programs) still runs containers, only without counts.
 //!
 //! Events and counts, chosen by the container's label `berth.monitor`
-//! (`exec,fork,security,net,counts`, `all` or `none`; `security,counts` when there is no label,
-//! see berth_monitor::events::wants): the shim creates its container's own ring buffer and
+//! (`exec,fork,security,net,counts`, `all` or `none`; `security` when there is no label,
+//! see berth_monitor::events::wants): the shim takes a ring buffer for its container from the pool (berth_monitor::rings) and
 //! drains it in its poll loop into the events log (type `process`: exec, fork, exit; type
 //! `syscall`: mount, ptrace, connect, ...; type `policy`: kill, refuse), so events need no API
 //! process, every `/events` reader sees them, and an API restart loses none. Events that find
@@ -138,17 +138,17 @@ impl Watch {
         self.ring.as_mut().map(|r| r.drain(max)).unwrap_or_default()
     }
 
-    /// Stops counting (the counts stay readable) and drops the ring: read it first.
+    /// Stops counting (the counts stay readable) and gives the ring back to the pool: read it
+    /// first.
     pub fn stop(&mut self) {
-        self.ring = None;
-        if self.cgroup_id == 0 {
-            return;
-        }
-        if let Some(m) = &mut self.monitor {
-            if let Err(e) = m.unwatch(self.cgroup_id) {
-                eprintln!("berth-shim {}: unwatching: {e}", self.id);
+        if self.cgroup_id != 0 {
+            if let Some(m) = &mut self.monitor {
+                if let Err(e) = m.unwatch(self.cgroup_id) {
+                    eprintln!("berth-shim {}: unwatching: {e}", self.id);
+                }
             }
         }
+        self.ring = None;
     }
 }
 
@@ -202,7 +202,7 @@ mod tests {
             super::wants(Some("net, exec")),
             abi::WANT_EXEC | abi::WANT_NET
         );
-        let default = abi::WANT_SECURITY | berth_monitor::events::WANT_COUNTS;
+        let default = abi::WANT_SECURITY;
         assert_eq!(super::wants(None), default, "the default");
         assert_eq!(super::wants(Some("bogus")), default);
         assert_eq!(super::wants(Some("none")), 0);

@@ -139,7 +139,16 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     lines.push((
         "Syscalls",
         if top.is_empty() {
-            "none counted".to_string()
+            let label = record.config.labels.as_ref();
+            let label = label.and_then(|l| l.get(berth_shim::monitor::LABEL));
+            if berth_shim::monitor::wants(label.map(String::as_str))
+                & berth_monitor::events::WANT_COUNTS
+                == 0
+            {
+                "not counted (counts are asked for with the label berth.monitor=counts)".to_string()
+            } else {
+                "none counted".to_string()
+            }
         } else {
             format!("{total} calls, {errors} errors ({})", top.join(", "))
         },

@@ -99,6 +99,19 @@ pub fn child_main() {
             std::fs::write(out, if loaded { "loaded" } else { "opened" }).unwrap();
         }
         "security" => security_calls(),
+        "hold-ring" => {
+            // Takes an events ring, says which slot, and holds it until killed.
+            let dir = PathBuf::from(std::env::var("BERTH_DIR").unwrap());
+            let mut m = Monitor::open(&dir).unwrap();
+            let cg: u64 = std::env::var("BERTH_CGROUP_ID").unwrap().parse().unwrap();
+            let ring = m.open_ring(cg).unwrap();
+            let out = std::env::var("BERTH_OUT").unwrap();
+            std::fs::write(format!("{out}.tmp"), ring.slot().to_string()).unwrap();
+            std::fs::rename(format!("{out}.tmp"), out).unwrap();
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+        }
         "mkdir" => {
             let d = Path::new(&std::env::var("BERTH_TMP").unwrap())
                 .join(format!("d{}", std::process::id()));

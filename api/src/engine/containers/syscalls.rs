@@ -77,14 +77,16 @@ impl Engine {
 
     /// `GET /containers/{id}/seccomp-profile` (a berth extension): a profile in Docker's JSON
     /// format that allows exactly the system calls the monitor counted for the container, plus
-    /// those berth's init makes after it loads the filter (seccomp::RUNTIME_CALLS); anything
-    /// else fails with EPERM. A 409 when nothing was counted (the container never ran, or the
-    /// monitor is off), since an empty profile would only stop it from starting.
+    /// those berth's init makes after it loads the filter (seccomp::RUNTIME_CALLS) and those
+    /// that never return, which the counts cannot show (exit, exit_group); anything
+    /// else fails with EPERM. A 409 when nothing was counted (the container did not ask for
+    /// counts, never ran, or the monitor is off), since an empty profile would only stop it
+    /// from starting.
     pub fn seccomp_profile(&self, reference: &str) -> Result<serde_json::Value> {
         let counts = self.syscalls(reference)?;
         if counts.syscalls.is_empty() {
             return Err(EngineError::Conflict(format!(
-                "no system calls were counted for container {reference}: run it with the eBPF monitor on first"
+                "no system calls were counted for container {reference}: run it first with the label berth.monitor=counts (and the eBPF monitor on)"
             )));
         }
         let mut names: Vec<String> = counts
@@ -95,6 +97,7 @@ impl Engine {
             .chain(
                 berth_shim::security::seccomp::RUNTIME_CALLS
                     .iter()
+                    .chain(&berth_monitor::UNCOUNTED)
                     .map(|s| s.to_string()),
             )
             .collect();
