@@ -299,11 +299,33 @@ def monitor_benchmark(berth_bin, runs):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_benchmark(berth_bin, runs):
+    """`docker run --rm busybox true` alone: berth (default, --network none, monitor off for
+    the container) and dockerd in the same run."""
+    tar = compat.busybox_tar()
+    b = compat.Berth(berth_bin)
+    d = Dockerd() if shutil.which("dockerd") else None
+    try:
+        b.docker("import", "-", "busybox:latest", input=tar, check_rc=0)
+        print("== docker run --rm busybox true (median of %d)" % runs)
+        for label, extra in [("berth", []), ("berth --network none", ["--network", "none"]),
+                             ("berth -l berth.monitor=none", ["-l", "berth.monitor=none"])]:
+            print(f"{label:32} {timed(b.env, ['run', '--rm', *extra, 'busybox', 'true'], runs):8.1f} ms")
+        if d:
+            subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=tar, check=True,
+                           capture_output=True)
+            print(f"{'dockerd':32} {timed(d.env, ['run', '--rm', 'busybox', 'true'], runs):8.1f} ms")
+    finally:
+        b.close()
+        if d:
+            d.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--containers", type=int, default=1000)
-    ap.add_argument("--only", choices=["monitor", "ports"], help="run one benchmark alone")
+    ap.add_argument("--only", choices=["monitor", "ports", "run"], help="run one benchmark alone")
     args = ap.parse_args()
     release = os.path.join(REPO, "target", "release")
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
@@ -317,6 +339,9 @@ def main():
             ports_benchmark(b, args.runs)
         finally:
             b.close()
+        return
+    if args.only == "run":
+        run_benchmark(os.path.join(release, "berth"), args.runs)
         return
     stamp = os.path.join(tempfile.mkdtemp(), "stamp")
     subprocess.run(["gcc", "-O2", "-static", "-o", stamp, os.path.join(REPO, "tests", "stamp.c")], check=True)
