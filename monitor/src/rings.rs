@@ -20,7 +20,7 @@ use aya::maps::{HashMap, HashOfMaps, MapData, RingBuf};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -29,8 +29,13 @@ pub const KEEP: u32 = 8;
 
 /// The reader of one container's events; poll its descriptor for input. Dropping it stops its
 /// cgroup's events and frees its slot.
+///
+/// The ring is mapped only while it is drained: a ring buffer's mapping puts all its pages (its
+/// data twice over, 0.5 MiB) in the reader's resident set at once, and events are rare, so
+/// a shim would otherwise carry them for the container's whole life. Polling needs only the
+/// descriptor.
 pub struct EventRing {
-    ring: RingBuf<MapData>,
+    fd: OwnedFd,
     cgroup_id: u64,
     slot: u32,
     dir: PathBuf,
@@ -132,14 +137,22 @@ pub(crate) fn open(
     cgroup_id: u64,
 ) -> Result<EventRing> {
     let (slot, lock, data) = claim(dir, rings)?;
+    let fd = data.fd().as_fd().try_clone_to_owned().map_err(|e| {
+        MonitorError::io(
+            "duplicating the ring of slot",
+            Path::new(&slot.to_string()),
+            e,
+        )
+    })?;
     let mut ring = RingBuf::try_from(aya::maps::Map::RingBuf(data))
         .map_err(|e| MonitorError::Map("a ring", e))?;
     while ring.next().is_some() {}
+    drop(ring);
     ring_of
         .insert(cgroup_id, slot, 0)
         .map_err(|e| MonitorError::Map("ring_of", e))?;
     Ok(EventRing {
-        ring,
+        fd,
         cgroup_id,
         slot,
         dir: dir.to_path_buf(),
@@ -164,16 +177,26 @@ pub(crate) fn unregister(
 
 impl AsFd for EventRing {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.ring.as_fd()
+        self.fd.as_fd()
     }
 }
 
 impl EventRing {
-    /// Takes pending records of its cgroup, at most `max` of them.
+    /// Takes pending records of its cgroup, at most `max` of them (none when the ring cannot
+    /// be mapped: they stay for the next call).
     pub fn drain(&mut self, max: usize) -> Vec<Event> {
         let mut out = Vec::new();
+        let Ok(fd) = self.fd.try_clone() else {
+            return out;
+        };
+        let Ok(data) = MapData::from_fd(fd) else {
+            return out;
+        };
+        let Ok(mut ring) = RingBuf::try_from(aya::maps::Map::RingBuf(data)) else {
+            return out;
+        };
         while out.len() < max {
-            let Some(item) = self.ring.next() else { break };
+            let Some(item) = ring.next() else { break };
             // A straggler of the slot's previous holder is not ours.
             if let Some(e) = Event::from_bytes(&item).filter(|e| e.cgroup_id == self.cgroup_id) {
                 out.push(e);
