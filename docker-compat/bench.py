@@ -247,8 +247,8 @@ def monitor_benchmark(berth_bin, runs):
     try:
         b.docker("import", image, "monbench:1", check_rc=0)
 
-        def in_container(label):
-            out = [float(b.out("run", "--rm", "-l", label, "monbench:1", "/bench", "loop", str(n)))
+        def in_container(label, work="loop"):
+            out = [float(b.out("run", "--rm", "-l", label, "monbench:1", "/bench", work, str(n)))
                    for _ in range(reps)]
             return statistics.median(out)
 
@@ -258,13 +258,21 @@ def monitor_benchmark(berth_bin, runs):
             return statistics.median(out)
 
         print(f"== eBPF monitor: {n} getppid, ns per call (median of {reps})")
-        others = [p for p in glob.glob("/sys/fs/bpf/*/v*/links/sys_enter")
+        others = [p for p in glob.glob("/sys/fs/bpf/*/v*/links/sys_e*")
                   if not p.startswith(b.bpf_dir + "/")]
         if others:
             print(f"note: other berth roots have the all-syscalls hooks attached ({', '.join(others)}):"
                   " every figure below pays for them too")
         off = in_container("berth.monitor=none")
         on = in_container("berth.monitor=counts")
+        print(f"in a container, monitor off       {off:7.1f}")
+        print(f"in a container, counting          {on:7.1f}   +{(on / off - 1) * 100:.1f}% (goal <= 5%)")
+        default = in_container("berth.monitor=security")
+        print(f"in a container, the default label {default:7.1f}   +{(default / off - 1) * 100:.1f}%"
+              " (security events: no all-syscalls hook)")
+        print(f"== eBPF monitor: {n} one-byte read+write (dd bs=1), ns per byte (median of {reps})")
+        off = in_container("berth.monitor=none", "copy")
+        on = in_container("berth.monitor=counts", "copy")
         print(f"in a container, monitor off       {off:7.1f}")
         print(f"in a container, counting          {on:7.1f}   +{(on / off - 1) * 100:.1f}% (goal <= 5%)")
         host_off = on_host()

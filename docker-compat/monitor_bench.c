@@ -1,5 +1,7 @@
 /* The eBPF monitor's benchmark program, static so that it runs in an image of its own:
      loop N          N getppid calls; prints the nanoseconds per call
+     copy N          what `dd bs=1 count=N if=/dev/zero of=/dev/null` does: N one-byte reads
+                     and writes; prints the nanoseconds per byte (two calls)
      events RATE S   opens /etc/shadow (a security event each) RATE times a second for S
                      seconds; prints how many it made
      sleep S         sleeps S seconds */
@@ -28,6 +30,19 @@ int main(int argc, char **argv)
 		printf("%.1f\n", (now() - t) * 1e9 / n);
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "copy")) {
+		long n = atol(argv[2]);
+		int in = open("/dev/zero", O_RDONLY), out = open("/dev/null", O_WRONLY);
+		char c;
+		if (in < 0 || out < 0)
+			return 1;
+		double t = now();
+		for (long i = 0; i < n; i++)
+			if (read(in, &c, 1) != 1 || write(out, &c, 1) != 1)
+				return 1;
+		printf("%.1f\n", (now() - t) * 1e9 / n);
+		return 0;
+	}
 	if (argc == 4 && !strcmp(argv[1], "events")) {
 		long rate = atol(argv[2]), secs = atol(argv[3]), made = 0;
 		double start = now();
@@ -52,6 +67,6 @@ int main(int argc, char **argv)
 		sleep(atoi(argv[2]));
 		return 0;
 	}
-	fprintf(stderr, "usage: loop N | events RATE SECONDS | sleep S\n");
+	fprintf(stderr, "usage: loop N | copy N | events RATE SECONDS | sleep S\n");
 	return 2;
 }
