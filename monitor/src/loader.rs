@@ -283,59 +283,38 @@ fn load_and_pin(v: &Path) -> Result<()> {
                 .map_err(|e| MonitorError::Map("sensitive", e))?;
         }
     }
+    let progs = v.join("progs");
+    let links = v.join("links");
     for &&Hook { symbol, pin, .. } in &HOOKS {
-        let prog: &mut RawTracePoint = ebpf
-            .program_mut(symbol)
-            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
-        prog.load()
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
-        prog.pin(v.join("progs").join(pin))
-            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+        pinned(
+            loaded!(ebpf, RawTracePoint, symbol).pin(progs.join(pin)),
+            symbol,
+        )?;
     }
     for (symbol, tracepoint, pin) in PROGRAMS {
-        let prog: &mut RawTracePoint = ebpf
-            .program_mut(symbol)
-            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
-        prog.load()
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
-        prog.pin(v.join("progs").join(pin))
-            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+        let prog = loaded!(ebpf, RawTracePoint, symbol);
+        pinned(prog.pin(progs.join(pin)), symbol)?;
         let id = prog
             .attach(tracepoint)
             .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
-        let link: FdLink = prog
-            .take_link(id)
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
-            .into();
-        link.pin(v.join("links").join(pin))
-            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+        pin_link(
+            prog.take_link(id).map(FdLink::from),
+            symbol,
+            &links.join(pin),
+        )?;
     }
     // Loaded and pinned, attached later to each container's cgroup (attach_cgroup).
     for (symbol, pin, _) in CGROUP_SKB {
-        let prog: &mut CgroupSkb = ebpf
-            .program_mut(symbol)
-            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
-        prog.load()
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
-        prog.pin(v.join("progs").join(pin))
-            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+        pinned(
+            loaded!(ebpf, CgroupSkb, symbol).pin(progs.join(pin)),
+            symbol,
+        )?;
     }
     for (symbol, pin, _) in CGROUP_SOCK_ADDR {
-        let prog: &mut CgroupSockAddr = ebpf
-            .program_mut(symbol)
-            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
-        prog.load()
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
-        prog.pin(v.join("progs").join(pin))
-            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+        pinned(
+            loaded!(ebpf, CgroupSockAddr, symbol).pin(progs.join(pin)),
+            symbol,
+        )?;
     }
     // The security calls: one program for every sys_enter_<call>, one for every sys_exit_<call>;
     // pinned last, sec_exit last of all, which marks the load complete.
@@ -343,13 +322,7 @@ fn load_and_pin(v: &Path) -> Result<()> {
         ("berth_sec_enter", "sec_enter", "enter"),
         ("berth_sec_exit", "sec_exit", "exit"),
     ] {
-        let prog: &mut TracePoint = ebpf
-            .program_mut(symbol)
-            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
-        prog.load()
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        let prog = loaded!(ebpf, TracePoint, symbol);
         for call in SECURITY_CALLS {
             let name = format!("sys_{phase}_{call}");
             if !tracepoint_exists(&name) {
@@ -358,19 +331,53 @@ fn load_and_pin(v: &Path) -> Result<()> {
             let id = prog
                 .attach("syscalls", &name)
                 .map_err(|e| MonitorError::Load(format!("attaching {symbol} to {name}: {e:?}")))?;
-            let link: FdLink = prog
-                .take_link(id)
-                .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
-                .try_into()
-                .map_err(|e: aya::programs::links::LinkError| {
-                    MonitorError::Load(format!("{symbol} on {name}: {e}"))
-                })?;
-            link.pin(v.join("links").join(format!("sec_{name}")))
-                .map_err(|e| MonitorError::Pin(name.clone(), e.to_string()))?;
+            let at = links.join(format!("sec_{name}"));
+            pin_link(fd_link(prog.take_link(id)), &name, &at)?;
         }
-        prog.pin(v.join("progs").join(pin))
-            .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
+        pinned(prog.pin(progs.join(pin)), symbol)?;
     }
+    Ok(())
+}
+
+/// Program `$symbol` of the loaded object `$ebpf` as a `$ty`, loaded into the kernel.
+macro_rules! loaded {
+    ($ebpf:expr, $ty:ty, $symbol:expr) => {{
+        let symbol: &str = $symbol;
+        let prog: &mut $ty = $ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        prog
+    }};
+}
+use loaded;
+
+/// A program's pinning, in berth's words.
+fn pinned(r: std::result::Result<(), aya::pin::PinError>, symbol: &str) -> Result<()> {
+    r.map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))
+}
+
+/// A program's link as an FdLink (the kind that can be pinned).
+fn fd_link<L: TryInto<FdLink, Error = aya::programs::links::LinkError>>(
+    link: std::result::Result<L, aya::programs::ProgramError>,
+) -> std::result::Result<FdLink, String> {
+    link.map_err(|e| e.to_string())?
+        .try_into()
+        .map_err(|e: aya::programs::links::LinkError| e.to_string())
+}
+
+/// Pins the link of `what` at `at`: it stays attached with no process holding it.
+fn pin_link(
+    link: std::result::Result<FdLink, impl std::fmt::Display>,
+    what: &str,
+    at: &Path,
+) -> Result<()> {
+    let link = link.map_err(|e| MonitorError::Load(format!("{what}: {e}")))?;
+    link.pin(at)
+        .map_err(|e| MonitorError::Pin(at.display().to_string(), e.to_string()))?;
     Ok(())
 }
 
@@ -416,13 +423,7 @@ pub(crate) fn hook_start(dir: &Path, hook: &Hook, cgroup_id: u64) -> Result<()> 
     let id = prog
         .attach(hook.tracepoint)
         .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
-    let link: FdLink = prog
-        .take_link(id)
-        .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
-        .into();
-    link.pin(&at)
-        .map_err(|e| MonitorError::Pin(symbol.into(), e.to_string()))?;
-    Ok(())
+    pin_link(prog.take_link(id).map(FdLink::from), symbol, &at)
 }
 
 /// Cgroup `cgroup_id` no longer needs `hook`; the last one out detaches it, so that processes
@@ -475,47 +476,31 @@ pub(crate) fn attach_cgroup(dir: &Path, cgroup_dir: &Path, cgroup_id: u64) -> Re
     let pins = cgroup_pins(dir, cgroup_id);
     std::fs::create_dir_all(&pins).map_err(|e| MonitorError::io("creating", &pins, e))?;
     let cgroup = File::open(cgroup_dir).map_err(|e| MonitorError::io("opening", cgroup_dir, e))?;
+    let progs = versioned(dir).join("progs");
     for (symbol, pin, attach_type) in CGROUP_SKB {
         let at = pins.join(pin);
         if at.exists() {
             continue;
         }
-        let mut prog = CgroupSkb::from_pin(versioned(dir).join("progs").join(pin), attach_type)
+        let mut prog = CgroupSkb::from_pin(progs.join(pin), attach_type)
             .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
         let id = prog
             // A link never displaces others (links are always "multi"); the flag must be 0.
             .attach(&cgroup, attach_type, CgroupAttachMode::Single)
             .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
-        let link: FdLink = prog
-            .take_link(id)
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
-            .try_into()
-            .map_err(|e: aya::programs::links::LinkError| {
-                MonitorError::Load(format!("{symbol}: {e}"))
-            })?;
-        link.pin(&at)
-            .map_err(|e| MonitorError::Pin(at.display().to_string(), e.to_string()))?;
+        pin_link(fd_link(prog.take_link(id)), symbol, &at)?;
     }
     for (symbol, pin, attach_type) in CGROUP_SOCK_ADDR {
         let at = pins.join(pin);
         if at.exists() {
             continue;
         }
-        let mut prog =
-            CgroupSockAddr::from_pin(versioned(dir).join("progs").join(pin), attach_type)
-                .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let mut prog = CgroupSockAddr::from_pin(progs.join(pin), attach_type)
+            .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
         let id = prog
             .attach(&cgroup, CgroupAttachMode::Single)
             .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
-        let link: FdLink = prog
-            .take_link(id)
-            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?
-            .try_into()
-            .map_err(|e: aya::programs::links::LinkError| {
-                MonitorError::Load(format!("{symbol}: {e}"))
-            })?;
-        link.pin(&at)
-            .map_err(|e| MonitorError::Pin(at.display().to_string(), e.to_string()))?;
+        pin_link(fd_link(prog.take_link(id)), symbol, &at)?;
     }
     Ok(())
 }
