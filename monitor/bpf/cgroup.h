@@ -56,25 +56,12 @@ static __always_inline int check_connect(__u64 cg, __u16 port, const __u8 *addr1
 			return 1;
 	}
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
-	void *ring = ring_of_cgroup(cg);
-	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
-	if (!e) {
-		if (w)
-			__sync_fetch_and_add(&w->dropped, 1);
+	struct berth_event *e = reserve_event(ring_of_cgroup(cg), w);
+	if (!e)
 		return 0;
-	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->kind = BERTH_EVENT_REFUSED;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
+	fill_head(e, BERTH_EVENT_REFUSED, cg);
 	e->nr = __NR_connect;
-	e->cgroup_id = cg;
-	e->time_ns = bpf_ktime_get_boot_ns();
 	e->ret = -1; /* EPERM */
-	__builtin_memset(e->arg, 0, sizeof(e->arg));
-	e->argc = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->filename[0] = 0;
 	__builtin_memcpy(e->args, sockaddr, 28);
 	e->args_len = salen;
 	bpf_ringbuf_submit(e, 0);

@@ -59,6 +59,16 @@ static __always_inline void *ring_of_cgroup(__u64 cg)
 	return slot ? bpf_map_lookup_elem(&rings, slot) : NULL;
 }
 
+/* Room for one event in `ring` (NULL: none), or NULL with the event counted as dropped in
+ * the watch `w` (when there is one). */
+static __always_inline struct berth_event *reserve_event(void *ring, struct berth_watch *w)
+{
+	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
+	if (!e && w)
+		__sync_fetch_and_add(&w->dropped, 1);
+	return e;
+}
+
 /* A security call between its sys_enter and sys_exit tracepoints, keyed by pid_tgid: the exit
  * adds the return value and sends it. LRU: a thread killed inside the call leaves an entry
  * that the map forgets by itself. */
@@ -131,22 +141,14 @@ static __always_inline struct berth_count *count_slot(__u64 cgroup_id, __u32 nr)
 	return bpf_map_lookup_elem(&counts, &key);
 }
 
-/* A denied call: SIGKILL to the caller (it lands when the call returns: the call itself still
- * happens) and a BERTH_EVENT_KILLED event into the container's ring. */
-static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 nr)
+/* An event of `kind` from the current task of cgroup `cg`, every field but comm zero. */
+static __always_inline void fill_head(struct berth_event *e, __u32 kind, __u64 cg)
 {
-	bpf_send_signal(9);
-	void *ring = ring_of_cgroup(cg);
-	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
-	if (!e) {
-		__sync_fetch_and_add(&w->dropped, 1);
-		return;
-	}
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->kind = BERTH_EVENT_KILLED;
+	e->kind = kind;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
-	e->nr = nr;
+	e->nr = 0;
 	e->cgroup_id = cg;
 	e->time_ns = bpf_ktime_get_boot_ns();
 	e->ret = 0;
@@ -155,6 +157,18 @@ static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 n
 	e->args_len = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
+}
+
+/* A denied call: SIGKILL to the caller (it lands when the call returns: the call itself still
+ * happens) and a BERTH_EVENT_KILLED event into the container's ring. */
+static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 nr)
+{
+	bpf_send_signal(9);
+	struct berth_event *e = reserve_event(ring_of_cgroup(cg), w);
+	if (!e)
+		return;
+	fill_head(e, BERTH_EVENT_KILLED, cg);
+	e->nr = nr;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -216,21 +230,6 @@ static __always_inline void *ring_for(__u64 cg, struct berth_watch **w, __u32 wa
 	return ring;
 }
 
-static __always_inline void fill_head(struct berth_event *e, __u32 kind, __u64 cg)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->kind = kind;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->nr = 0;
-	e->cgroup_id = cg;
-	e->time_ns = bpf_ktime_get_boot_ns();
-	e->ret = 0;
-	e->argc = 0;
-	e->args_len = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-}
-
 /* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm). */
 SEC("raw_tracepoint/sched_process_exec")
 int berth_exec(struct bpf_raw_tracepoint_args *ctx)
@@ -245,13 +244,10 @@ int berth_exec(struct bpf_raw_tracepoint_args *ctx)
 	void *ring = ring_for(cg, &w, BERTH_WANT_EXEC);
 	if (!ring)
 		return 0;
-	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&w->dropped, 1);
+	struct berth_event *e = reserve_event(ring, w);
+	if (!e)
 		return 0;
-	}
 	fill_head(e, BERTH_EVENT_EXEC, cg);
-	__builtin_memset(e->arg, 0, sizeof(e->arg));
 	struct linux_binprm *bprm = (struct linux_binprm *)((const __u64 *)ctx)[2];
 	const char *filename = BPF_CORE_READ(bprm, filename);
 	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename) < 0)
@@ -287,15 +283,11 @@ int berth_fork(struct bpf_raw_tracepoint_args *ctx)
 	void *ring = ring_for(cg, &w, BERTH_WANT_FORK);
 	if (!ring)
 		return 0;
-	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&w->dropped, 1);
+	struct berth_event *e = reserve_event(ring, w);
+	if (!e)
 		return 0;
-	}
 	fill_head(e, BERTH_EVENT_FORK, cg);
-	__builtin_memset(e->arg, 0, sizeof(e->arg));
 	e->ret = child_pid;
-	e->filename[0] = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -313,16 +305,12 @@ int berth_exit(struct bpf_raw_tracepoint_args *ctx)
 	void *ring = ring_for(cg, &w, BERTH_WANT_FORK);
 	if (!ring)
 		return 0;
-	struct berth_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&w->dropped, 1);
+	struct berth_event *e = reserve_event(ring, w);
+	if (!e)
 		return 0;
-	}
 	fill_head(e, BERTH_EVENT_EXIT, cg);
-	__builtin_memset(e->arg, 0, sizeof(e->arg));
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->ret = BPF_CORE_READ(task, exit_code);
-	e->filename[0] = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

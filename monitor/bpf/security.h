@@ -128,7 +128,6 @@ int berth_sec_enter(struct syscall_enter *ctx)
 	 * own arguments the copy holds whatever follows; nothing reads it. */
 	if (bpf_probe_read_kernel(e->arg, sizeof(e->arg), ctx->args) < 0)
 		return 0;
-	e->filename[0] = 0;
 	const char *path = 0;
 	switch (nr) {
 	case __NR_open:
@@ -217,11 +216,8 @@ int berth_sec_exit(struct syscall_exit *ctx)
 		return 0;
 	__u64 cg = p->cgroup_id;
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
-	void *ring = ring_of_cgroup(cg);
-	struct berth_event *e = ring ? bpf_ringbuf_reserve(ring, sizeof(*e), 0) : NULL;
+	struct berth_event *e = reserve_event(ring_of_cgroup(cg), w);
 	if (!e) {
-		if (w)
-			__sync_fetch_and_add(&w->dropped, 1);
 		bpf_map_delete_elem(&pending, &key);
 		return 0;
 	}
