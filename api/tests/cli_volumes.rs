@@ -3,113 +3,13 @@
 //! Needs root and `cargo build --workspace` first, so that `berth-shim` sits next to `berth`.
 
 #[allow(dead_code)]
+mod cli_support;
+#[allow(dead_code)]
 mod common;
 
+use cli_support::{Root, Server};
 use serde_json::Value;
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn expect(self, code: i32, what: &str) -> Out {
-        assert_eq!(
-            self.code, code,
-            "{what}: want exit {code}, got {}\nstdout: {}\nstderr: {}",
-            self.code, self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-fn run(mut c: Command, stdin: &[u8], what: &str) -> Out {
-    use std::io::Write;
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A temporary root with busybox imported; its containers are removed on drop.
-struct Root {
-    tmp: tempfile::TempDir,
-    /// Last: the eBPF pins outlive the containers removed on drop.
-    _pins: common::bpf_pins::Pins,
-}
-
-impl Root {
-    fn new() -> Root {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let r = Root {
-            tmp,
-            _pins: common::bpf_pins::Pins::take(),
-        };
-        let tar = r.tmp.path().join("busybox.tar");
-        std::fs::write(&tar, common::busybox_tar()).unwrap();
-        r.berth(&["import", tar.to_str().unwrap(), "busybox"])
-            .expect(0, "berth import");
-        r
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BERTH);
-        c.args(args)
-            .env("BERTH_ROOT", self.tmp.path().join("root"))
-            .env("BERTH_RUN_ROOT", self.tmp.path().join("run"))
-            .env_remove("BERTH_SOCKET");
-        c
-    }
-
-    fn berth(&self, args: &[&str]) -> Out {
-        self.berth_in(args, b"")
-    }
-
-    fn berth_in(&self, args: &[&str], stdin: &[u8]) -> Out {
-        run(
-            self.command(args),
-            stdin,
-            &format!("berth {}", args.join(" ")),
-        )
-    }
-
-    fn volumes(&self) -> Vec<String> {
-        let out = self
-            .berth(&["volume", "ls", "-q"])
-            .expect(0, "volume ls -q");
-        out.stdout.lines().map(String::from).collect()
-    }
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let out = self.berth(&["list", "-aq", "--no-trunc"]);
-        for id in out.stdout.split_whitespace() {
-            let _ = self.berth(&["rm", "-f", id]);
-        }
-        // The root's default bridge and firewall tables (made by the first `berth run`).
-        let out = self.berth(&["network", "teardown"]);
-        if out.code != 0 {
-            eprintln!("cleanup: berth network teardown: {}", out.stderr);
-        }
-    }
-}
 
 #[test]
 fn volume_commands_with_no_server() {
@@ -345,37 +245,8 @@ fn rm_v_and_prune_remove_anonymous_volumes() {
 #[test]
 fn volumes_are_one_world_for_the_cli_and_the_docker_cli() {
     let r = Root::new();
-    let sock = r.tmp.path().join("api.sock");
-    struct Server(std::process::Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Server(
-        r.command(&[
-            "serve",
-            "--socket",
-            sock.to_str().unwrap(),
-            "--idle-timeout",
-            "0",
-        ])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("starting berth serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "berth serve did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let docker = |args: &[&str]| {
-        let mut c = Command::new("docker");
-        c.args(args)
-            .env("DOCKER_HOST", format!("unix://{}", sock.display()));
-        run(c, b"", &format!("docker {}", args.join(" ")))
-    };
+    let server = Server::start(&r);
+    let docker = |args: &[&str]| server.docker(args);
     r.berth(&["volume", "create", "--label", "made=cli", "mine"])
         .expect(0, "berth volume create");
     let ls =

@@ -62,15 +62,21 @@ pub fn run(mut c: Command, stdin: &[u8], what: &str) -> Out {
 }
 
 /// A temporary root with busybox imported; its containers and bridges are removed on drop.
+/// Its berth runs pin the eBPF monitor under this test process's own directory.
 pub struct Root {
     pub tmp: tempfile::TempDir,
+    /// Last: the eBPF pins outlive the containers removed on drop.
+    _pins: common::bpf_pins::Pins,
 }
 
 impl Root {
     pub fn new() -> Root {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let r = Root { tmp };
+        let r = Root {
+            tmp,
+            _pins: common::bpf_pins::Pins::take(),
+        };
         let tar = r.tmp.path().join("busybox.tar");
         std::fs::write(&tar, common::busybox_tar()).unwrap();
         r.berth(&["import", tar.to_str().unwrap(), "busybox"])
@@ -106,6 +112,14 @@ impl Root {
         let v: Value = serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("network inspect: {e}: {}", out.stdout));
         v[0].clone()
+    }
+
+    /// `berth volume ls -q`.
+    pub fn volumes(&self) -> Vec<String> {
+        let out = self
+            .berth(&["volume", "ls", "-q"])
+            .expect(0, "volume ls -q");
+        out.stdout.lines().map(String::from).collect()
     }
 
     pub fn network_names(&self) -> BTreeSet<String> {
