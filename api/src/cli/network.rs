@@ -275,15 +275,6 @@ fn fields(format: &str, inspect: bool) -> Result<Vec<&'static str>> {
         .collect()
 }
 
-/// A JSON value as one cell: strings bare, anything else as JSON.
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
     let filters = filters(&a.filter)?;
     let format = a.format.as_deref().filter(|f| !f.is_empty());
@@ -297,7 +288,7 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
     let rows: Vec<Map<String, Value>> = list.iter().map(|n| row(n, a.no_trunc)).collect();
     if a.quiet {
         for r in &rows {
-            println!("{}", cell(&r["ID"]));
+            println!("{}", table::cell(&r["ID"]));
         }
     } else if format == Some("json") {
         for r in rows {
@@ -305,7 +296,7 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
         }
     } else if let Some(keys) = wanted {
         for r in &rows {
-            let cells: Vec<String> = keys.iter().map(|k| cell(&r[*k])).collect();
+            let cells: Vec<String> = keys.iter().map(|k| table::cell(&r[*k])).collect();
             println!("{}", cells.join("\t"));
         }
     } else {
@@ -314,7 +305,7 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
             .map(|r| {
                 ["ID", "Name", "Driver", "Scope"]
                     .iter()
-                    .map(|k| cell(&r[*k]))
+                    .map(|k| table::cell(&r[*k]))
                     .collect()
             })
             .collect();
@@ -325,35 +316,13 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
 
 fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
     let format = a.format.as_deref().filter(|f| !f.is_empty());
-    let wanted = match format {
+    let keys = match format {
         Some("json") | None => None,
         Some(f) => Some(fields(f, true)?),
     };
-    let mut found = Vec::new();
-    let mut failed = false;
-    for name in &a.networks {
-        match engine.network(name) {
-            Ok(n) => found.push(engine.network_json(&n, true)),
-            Err(e) => {
-                eprintln!("berth: {e}");
-                failed = true;
-            }
-        }
-    }
-    match wanted {
-        Some(keys) => {
-            for v in &found {
-                let cells: Vec<String> = keys.iter().map(|k| cell(&v[*k])).collect();
-                println!("{}", cells.join("\t"));
-            }
-        }
-        None => println!("{}", super::inspect::pretty(&Value::Array(found))),
-    }
-    if failed {
-        Err(CliError::Reported)
-    } else {
-        Ok(0)
-    }
+    table::inspect_named(&a.networks, keys, |name| {
+        engine.network(name).map(|n| engine.network_json(&n, true))
+    })
 }
 
 fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {

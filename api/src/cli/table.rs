@@ -110,6 +110,53 @@ pub fn created_at(unix: i64) -> String {
     format!("{} +0000 UTC", s.trim_end_matches('Z').replace('T', " "))
 }
 
+/// A JSON value as one cell: strings bare, null empty, anything else as JSON.
+pub fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `berth network|volume inspect`: each of `names` as `lookup` finds it, printed as one JSON
+/// array or, with `keys` (from --format), one tab-separated line of those fields each. A name
+/// that is not found is said on stderr, and the command fails once the others are printed.
+pub fn inspect_named<E: std::fmt::Display>(
+    names: &[String],
+    keys: Option<Vec<&str>>,
+    mut lookup: impl FnMut(&str) -> Result<serde_json::Value, E>,
+) -> super::Result<i32> {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in names {
+        match lookup(name) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("berth: {e}");
+                failed = true;
+            }
+        }
+    }
+    match keys {
+        Some(keys) => {
+            for v in &found {
+                let cells: Vec<String> = keys.iter().map(|k| cell(&v[*k])).collect();
+                println!("{}", cells.join("\t"));
+            }
+        }
+        None => println!(
+            "{}",
+            super::inspect::pretty(&serde_json::Value::Array(found))
+        ),
+    }
+    if failed {
+        Err(super::CliError::Reported)
+    } else {
+        Ok(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

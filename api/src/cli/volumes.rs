@@ -171,14 +171,6 @@ fn fields(format: &str, inspect: bool) -> Result<Vec<&'static str>> {
         .collect()
 }
 
-/// A JSON value as one cell: strings bare, anything else as JSON.
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
     let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &a.filter {
@@ -202,7 +194,7 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
         .collect();
     if a.quiet {
         for r in &rows {
-            println!("{}", cell(&r["Name"]));
+            println!("{}", table::cell(&r["Name"]));
         }
     } else if format == Some("json") {
         for r in rows {
@@ -210,13 +202,13 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
         }
     } else if let Some(keys) = wanted {
         for r in &rows {
-            let cells: Vec<String> = keys.iter().map(|k| cell(&r[*k])).collect();
+            let cells: Vec<String> = keys.iter().map(|k| table::cell(&r[*k])).collect();
             println!("{}", cells.join("\t"));
         }
     } else {
         let cells: Vec<Vec<String>> = rows
             .iter()
-            .map(|r| vec![cell(&r["Driver"]), cell(&r["Name"])])
+            .map(|r| vec![table::cell(&r["Driver"]), table::cell(&r["Name"])])
             .collect();
         table::print(&["DRIVER", "VOLUME NAME"], &cells);
     }
@@ -225,35 +217,13 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
 
 fn inspect(engine: &Engine, a: InspectArgs) -> Result<i32> {
     let format = a.format.as_deref().filter(|f| !f.is_empty());
-    let wanted = match format {
+    let keys = match format {
         Some("json") | None => None,
         Some(f) => Some(fields(f, true)?),
     };
-    let mut found = Vec::new();
-    let mut failed = false;
-    for name in &a.volumes {
-        match engine.volume(name) {
-            Ok(v) => found.push(engine.volume_json(&v)),
-            Err(e) => {
-                eprintln!("berth: {e}");
-                failed = true;
-            }
-        }
-    }
-    match wanted {
-        Some(keys) => {
-            for v in &found {
-                let cells: Vec<String> = keys.iter().map(|k| cell(&v[*k])).collect();
-                println!("{}", cells.join("\t"));
-            }
-        }
-        None => println!("{}", super::inspect::pretty(&Value::Array(found))),
-    }
-    if failed {
-        Err(CliError::Reported)
-    } else {
-        Ok(0)
-    }
+    table::inspect_named(&a.volumes, keys, |name| {
+        engine.volume(name).map(|v| engine.volume_json(&v))
+    })
 }
 
 fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
