@@ -110,14 +110,10 @@ fn prepare_and_exec(
     fds: InitFds,
     errors: RawFd,
 ) -> Result<Never, InitFailure> {
-    // 1. Wait until the shim has put us in our cgroup (and written id maps).
+    // 1. Wait until the shim has put us in our cgroup (and written id maps); its second byte
+    //    comes before the exec (become_process).
     let mut go = std::fs::File::from(fds.go);
-    let mut byte = [0u8; 1];
-    match go.read(&mut byte) {
-        Ok(1) => {}
-        _ => return Err(fail("waiting for the shim", "the shim went away")),
-    }
-    drop(go);
+    wait_for(&mut go)?;
     if spec.namespaces.user.is_some() {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .map_err(|e| fail("becoming root in the user namespace", e))?;
@@ -158,16 +154,28 @@ fn prepare_and_exec(
         .install()
         .map_err(|e| fail("setting up stdio", e))?;
     // 6-8. The user, the program and its privileges.
-    become_process(&spec.process, prepared, errors)
+    become_process(&spec.process, prepared, errors, Some(go))
+}
+
+/// One byte from the shim on `go`.
+fn wait_for(go: &mut std::fs::File) -> Result<(), InitFailure> {
+    let mut byte = [0u8; 1];
+    match go.read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(fail("waiting for the shim", "the shim went away")),
+    }
 }
 
 /// Turn the current process, already inside the container's namespaces and cgroup, into
 /// `p`: the user, working directory and program as the container sees them, then limits,
 /// seccomp, capabilities, and execve. Shared by a container's first process and by exec.
+/// With `gate`, the shim's go byte is awaited first (before the limits and the seccomp filter,
+/// which may not allow a read).
 pub(crate) fn become_process(
     p: &crate::spec::ProcessSpec,
     prepared: &Prepared,
     errors: RawFd,
+    gate: Option<std::fs::File>,
 ) -> Result<Never, InitFailure> {
     // 6. The user, the working directory and the program, as the container sees them.
     let u =
@@ -206,6 +214,9 @@ pub(crate) fn become_process(
         });
     };
     let program = look_path(arg0, &path_var)?;
+    if let Some(mut gate) = gate {
+        wait_for(&mut gate)?;
+    }
     // 7. Privileges: limits, then seccomp (before the capabilities it needs are gone, unless
     //    no_new_privs lets an unprivileged process load it), then user and capabilities.
     let capset = &prepared.caps;

@@ -280,11 +280,14 @@ impl Supervisor {
             let _ = sys::waitpid(pid, 0);
             return Err(failure);
         }
-        // Counted from here: the cgroup holds the process and it has not exec'd yet, so the
-        // container's first execve is counted (and so is the init's own set-up in the cgroup).
-        self.watch.start(self.cgroup.v2_path().as_deref());
+        // The process sets itself up (its root, names, stdio) while the monitor starts to
+        // watch its cgroup; it execs its program only after the second byte, so the first
+        // exec is seen (the monitor counts and reports from a cgroup's first exec on).
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
+        self.watch.start(self.cgroup.v2_path().as_deref());
+        // A process that failed before the second read has closed the pipe: EPIPE, ignored.
+        let _ = go.write_all(b"2");
         drop(go);
         let mut shim_io = shim_io;
         // With a terminal, the process sends the master of the one it opened (before exec).
