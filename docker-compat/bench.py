@@ -4,7 +4,9 @@ Prints figures and ratios; never fails on a speed goal (these are not tests).
 
   shim: spawn to the container's first instruction (median), shim memory (berth-bench-shim)
   run:  `docker run --rm busybox true` through the docker CLI, median of N
-  ps:   `docker ps -a` with 1000 containers, median of N
+  ps:   `docker ps -a` with 1000 containers, median of N (berth and dockerd runs alternate), and
+        where the time goes: the CLI with one row, the server alone (one request on an open
+        connection), the response's size
   ports: a published port (nftables DNAT) against the container's own address, and the start
         cost of publishing (berth only: the bench's dockerd runs without networking, which
         would rewrite the host's iptables)
@@ -172,6 +174,11 @@ def ports_benchmark(b, runs):
 
 def unix_get(sock, path):
     """One GET over the unix socket; the JSON body."""
+    return json.loads(unix_get_raw(sock, path))
+
+
+def unix_get_raw(sock, path):
+    """One GET over the unix socket; the body's bytes (de-chunked)."""
     s = socket.socket(socket.AF_UNIX)
     s.connect(sock)
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
@@ -192,7 +199,46 @@ def unix_get(sock, path):
                 break
             out, rest = out + rest[:n], rest[n + 2:]
         body = out
-    return json.loads(body)
+    return body
+
+
+def server_ms(sock, path, n):
+    """Median time of `n` GETs of `path`, each on a fresh connection (as the CLI makes them)."""
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        unix_get_raw(sock, path)
+        out.append((time.perf_counter() - t) * 1000)
+    return statistics.median(out)
+
+
+def ps_benchmark(b, d, containers, runs):
+    """`docker ps -a` with `containers` containers in each engine, and where its time goes."""
+    print(f"== docker ps -a with {containers} containers (median of {runs}, berth and dockerd alternating)")
+    engines = [(b.env, "berth", b.sock, "/v1.47")] + ([(d.env, "dockerd", d.sock, "/v1.41")] if d else [])
+    for env, _, _, _ in engines:
+        subprocess.run(["sh", "-c", f"seq 1 {containers} | xargs -P 2 -n 1 sh -c 'docker create busybox true >/dev/null'"],
+                       env=env, check=True)
+    figures = {who: {"ps": [], "one": []} for _, who, _, _ in engines}
+    for env, _, _, _ in engines:  # the first listing fills berth's row cache: not timed
+        subprocess.run(["docker", "ps", "-a"], env=env, check=True, capture_output=True)
+    for _ in range(runs):
+        for env, who, _, _ in engines:
+            figures[who]["ps"].append(timed(env, ["ps", "-a"], 1))
+            figures[who]["one"].append(timed(env, ["ps", "-a", "-n", "1"], 1))
+    for env, who, sock, prefix in engines:
+        ps, one = statistics.median(figures[who]["ps"]), statistics.median(figures[who]["one"])
+        path = prefix + "/containers/json?all=1"
+        server = server_ms(sock, path, runs)
+        size = len(unix_get_raw(sock, path))
+        figures[who]["median"] = ps
+        print(f"{who:7s} {ps:8.1f} ms   with one row {one:5.1f} ms, server alone {server:5.1f} ms, "
+              f"response {size / 1000:.0f} kB")
+    if d:
+        ratio = figures["berth"]["median"] / figures["dockerd"]["median"]
+        print(f"berth/dockerd = {ratio:.2f} (goal <= 0.5)")
+    else:
+        print("(dockerd not installed: apt-get install docker.io for the side-by-side figures)")
 
 
 class LogCounter(threading.Thread):
@@ -333,12 +379,27 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--containers", type=int, default=1000)
-    ap.add_argument("--only", choices=["monitor", "ports", "run"], help="run one benchmark alone")
+    ap.add_argument("--only", choices=["monitor", "ports", "ps", "run"], help="run one benchmark alone")
     args = ap.parse_args()
     release = os.path.join(REPO, "target", "release")
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
     if args.only == "monitor":
         monitor_benchmark(os.path.join(release, "berth"), args.runs)
+        return
+    if args.only == "ps":
+        b = compat.Berth(os.path.join(release, "berth"))
+        d = Dockerd() if shutil.which("dockerd") else None
+        try:
+            tar = compat.busybox_tar()
+            b.docker("import", "-", "busybox:latest", input=tar, check_rc=0)
+            if d:
+                subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=tar, check=True,
+                               capture_output=True)
+            ps_benchmark(b, d, args.containers, args.runs)
+        finally:
+            b.close()
+            if d:
+                d.close()
         return
     if args.only == "ports":
         b = compat.Berth(os.path.join(release, "berth"))
@@ -416,17 +477,7 @@ def main():
         ports_benchmark(b, args.runs)
         monitor_benchmark(os.path.join(release, "berth"), args.runs)
 
-        print(f"== docker ps -a with {args.containers} containers (median of 5)")
-        for env, who in [(b.env, "berth")] + ([(d.env, "dockerd")] if d else []):
-            subprocess.run(["sh", "-c", f"for i in $(seq 1 {args.containers}); do docker create busybox true >/dev/null; done"],
-                           env=env, check=True)
-        berth_ps = timed(b.env, ["ps", "-a"], 5)
-        print(f"berth   {berth_ps:8.1f} ms")
-        if d:
-            dockerd_ps = timed(d.env, ["ps", "-a"], 5)
-            print(f"dockerd {dockerd_ps:8.1f} ms   berth/dockerd = {berth_ps / dockerd_ps:.2f} (goal <= 0.5)")
-        if not d:
-            print("(dockerd not installed: apt-get install docker.io for the side-by-side figures)")
+        ps_benchmark(b, d, args.containers, args.runs)
     finally:
         b.close()
         if d:

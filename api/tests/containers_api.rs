@@ -444,6 +444,74 @@ async fn list_all_and_filters() {
     b.get(&path)
         .await
         .assert_error(400, "invalid filter 'nosuch'", "an unknown filter key");
+
+    // Newest first; limit keeps the newest; sizes only when asked, as numbers.
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .map(|c| c["Id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let all = b.get("/containers/json?all=1").await.json();
+    assert_eq!(
+        ids(&all),
+        [created.clone(), exited.clone(), running.clone()],
+        "newest first: {all}"
+    );
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("SizeRw").is_none()),
+        "sizes unasked: {all}"
+    );
+    let sized = b.get("/containers/json?all=1&size=1").await.json();
+    assert_eq!(
+        ids(&sized),
+        [created.clone(), exited.clone(), running.clone()],
+        "{sized}"
+    );
+    for c in sized.as_array().unwrap() {
+        assert!(
+            c["SizeRw"].is_u64() && c["SizeRootFs"].is_u64(),
+            "sizes asked: {c}"
+        );
+    }
+    let r = b.get("/containers/json?all=1&limit=1&size=1").await;
+    assert_eq!(
+        ids(&r.json()),
+        std::slice::from_ref(&created),
+        "limit=1: {}",
+        r.text()
+    );
+    // The keys in dockerd's order, as its clients see them in the text.
+    let text = r.text();
+    let keys = [
+        "Id",
+        "Names",
+        "Image",
+        "ImageID",
+        "Command",
+        "Created",
+        "Ports",
+        "SizeRw",
+        "SizeRootFs",
+        "Labels",
+        "State",
+        "Status",
+        "HostConfig",
+        "NetworkSettings",
+        "Mounts",
+    ];
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            text.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} missing: {text}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "key order: {text}");
 }
 
 /// The one element of `GET /containers/json?all=1` with this id.

@@ -59,15 +59,8 @@ async fn list(State(s): State<AppState>, Query(q): Q) -> HResult {
         filters: parse_filters(q.get("filters").map(String::as_str))?,
     };
     let e = s.engine;
-    // Encoded on the blocking thread, into a buffer sized for the usual entry.
-    let body = blocking(move || {
-        let rows = e.list_containers(&opts)?;
-        let mut body = Vec::with_capacity(64 + rows.len() * 512);
-        serde_json::to_writer(&mut body, &rows)
-            .map_err(|err| EngineError::system("encoding the list", err))?;
-        Ok(body)
-    })
-    .await?;
+    // Written on the blocking thread from each row's pre-encoded parts.
+    let body = blocking(move || e.list_containers_json(&opts)).await?;
     Ok((
         [(
             header::CONTENT_TYPE,

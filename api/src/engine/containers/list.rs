@@ -1,5 +1,6 @@
 //! docker ps: the summaries, filters and dockerd's human status ("Up 5 seconds").
 
+use super::row_json::{LiveParts, RowJson};
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::state::{State, Status};
@@ -22,7 +23,22 @@ pub(crate) struct CachedRow {
     /// None: the container has no state.json yet (never started).
     state_file: Option<RecordStamp>,
     summary: Summary,
+    /// The summary's entry, encoded (see `row_json`).
+    json: RowJson,
     state: State,
+}
+
+/// A row a listing shows: the cached row, and the state read now when the cached one is live
+/// (a live status is checked against its shim at every listing).
+struct Listed {
+    row: Arc<CachedRow>,
+    checked: Option<State>,
+}
+
+impl Listed {
+    fn state(&self) -> &State {
+        self.checked.as_ref().unwrap_or(&self.row.state)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -124,7 +140,38 @@ pub fn labels_match(have: &BTreeMap<String, String>, wanted: &[String]) -> bool 
 }
 
 impl Engine {
+    /// `GET /containers/json`'s entries.
     pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ListEntry>> {
+        Ok(self
+            .select(opts)?
+            .into_iter()
+            .map(|l| {
+                let live = self.live_parts(&l.row.summary, l.state(), opts.size);
+                live.fill(l.row.summary.entry.clone())
+            })
+            .collect())
+    }
+
+    /// The same entries as [`Engine::list_containers`], as the JSON array dockerd answers,
+    /// written from each row's pre-encoded parts.
+    pub fn list_containers_json(&self, opts: &ListOptions) -> Result<Vec<u8>> {
+        let rows = self.select(opts)?;
+        let size: usize = rows.iter().map(|l| l.row.json.size_hint() + 1).sum();
+        let mut out = Vec::with_capacity(size + 2);
+        out.push(b'[');
+        for (i, l) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let live = self.live_parts(&l.row.summary, l.state(), opts.size);
+            l.row.json.write(&live, &mut out);
+        }
+        out.push(b']');
+        Ok(out)
+    }
+
+    /// The rows `opts` selects, newest first.
+    fn select(&self, opts: &ListOptions) -> Result<Vec<Listed>> {
         for key in opts.filters.keys() {
             if !FILTERS.contains(&key.as_str()) {
                 return Err(EngineError::InvalidParameter(format!(
@@ -143,7 +190,7 @@ impl Engine {
             }
         }
         let mut rows = self.read_all_containers();
-        rows.sort_by(|a, b| b.0.summary.created.cmp(&a.0.summary.created));
+        rows.sort_by(|a, b| b.row.summary.created.cmp(&a.row.summary.created));
         let created_of = |reference: &str| -> Result<String> {
             let id = self.lookup(reference)?;
             Ok(self.record(&id)?.created)
@@ -158,8 +205,9 @@ impl Engine {
         };
         let status_filter = opts.filters.get("status");
         let mut out = Vec::new();
-        for (row, st) in rows {
-            let summary = &row.summary;
+        for listed in rows {
+            let st = listed.state();
+            let summary = &listed.row.summary;
             let r = &summary.entry;
             let f = |k: &str| opts.filters.get(k).filter(|v| !v.is_empty());
             let show_all = opts.all
@@ -241,7 +289,7 @@ impl Engine {
                     continue;
                 }
             }
-            out.push(self.entry(summary, &st, opts.size));
+            out.push(listed);
             if opts.limit > 0 && out.len() >= opts.limit as usize {
                 break;
             }
@@ -251,7 +299,7 @@ impl Engine {
 
     /// Every container's summary and state, read on all CPUs (a thousand containers are a few
     /// thousand small files to read and decode), and unchanged ones taken from the cache.
-    fn read_all_containers(&self) -> Vec<(Arc<CachedRow>, State)> {
+    fn read_all_containers(&self) -> Vec<Listed> {
         let ids = self.container_ids();
         // Relative opens from the containers directory: no walk of the long prefix per file.
         let Ok(dir) = std::fs::File::open(self.paths.containers()) else {
@@ -263,7 +311,7 @@ impl Engine {
             .unwrap_or(1)
             .min(ids.len() / 64 + 1);
         let chunk = ids.len().div_ceil(workers.max(1)).max(1);
-        let rows: Vec<(Arc<CachedRow>, State)> = std::thread::scope(|scope| {
+        let rows: Vec<Listed> = std::thread::scope(|scope| {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|part| {
@@ -285,7 +333,7 @@ impl Engine {
             if cache.len() > rows.len() {
                 let listed: std::collections::HashSet<&str> = rows
                     .iter()
-                    .map(|(r, _)| r.summary.entry.id.as_str())
+                    .map(|l| l.row.summary.entry.id.as_str())
                     .collect();
                 cache.retain(|id, _| listed.contains(id.as_str()));
             }
@@ -296,12 +344,7 @@ impl Engine {
     /// One container's summary and state, read relative to the containers directory: from the
     /// cache when neither its `container.json` nor its `state.json` changed since, else its
     /// `summary.json` when that still stands for its `container.json`, else the record itself.
-    fn read_for_list(
-        &self,
-        dir: &std::fs::File,
-        id: &str,
-        buf: &mut Vec<u8>,
-    ) -> Option<(Arc<CachedRow>, State)> {
+    fn read_for_list(&self, dir: &std::fs::File, id: &str, buf: &mut Vec<u8>) -> Option<Listed> {
         // A directory without its record is a container being removed: not listed.
         let record = stamp_at(dir, id, RECORD_FILE).ok()?;
         let state_file = match stamp_at(dir, id, STATE_FILE) {
@@ -341,6 +384,7 @@ impl Engine {
                 let row = Arc::new(CachedRow {
                     record,
                     state_file,
+                    json: RowJson::new(&summary.entry),
                     summary,
                     state,
                 });
@@ -351,33 +395,35 @@ impl Engine {
             }
         };
         // A live status needs the liveness check (is its shim there?) at every listing.
-        let state = if row.state.status.is_live() {
-            self.state(id).ok()?
+        let checked = if row.state.status.is_live() {
+            Some(self.state(id).ok()?)
         } else {
-            row.state.clone()
+            None
         };
-        Some((row, state))
+        Some(Listed { row, checked })
     }
 
-    /// The summary completed with what changes while the container lives. Ports show while
-    /// it runs, as dockerd shows them; the published ones are read (from the shim's
+    /// What the summary's entry lacks: what changes while the container lives. Ports show
+    /// while it runs, as dockerd shows them; the published ones are read (from the shim's
     /// `ports.json`) only for a container that exposes some.
-    fn entry(&self, summary: &Summary, st: &State, size: bool) -> ListEntry {
-        let mut e = summary.entry.clone();
+    fn live_parts(&self, summary: &Summary, st: &State, size: bool) -> LiveParts {
+        let id = &summary.entry.id;
+        let mut live = LiveParts {
+            state: st.status.as_str(),
+            status: human_status(st),
+            ..LiveParts::default()
+        };
         if !summary.exposed_ports.is_empty() && st.status.is_live() {
-            let published =
-                berth_shim::net::ports::read_published(&self.container_paths(&e.id).run);
-            e.ports = super::ports::summary_ports(&summary.exposed_ports, &published);
+            let published = berth_shim::net::ports::read_published(&self.container_paths(id).run);
+            live.ports = super::ports::summary_ports(&summary.exposed_ports, &published);
         }
-        e.state = st.status.as_str().to_string();
-        e.status = human_status(st);
         if size {
-            e.size_rw = Some(super::lifecycle::dir_size(
-                &self.container_paths(&e.id).upper(),
+            live.size_rw = Some(super::lifecycle::dir_size(
+                &self.container_paths(id).upper(),
             ));
-            e.size_root_fs = Some(0);
+            live.size_root_fs = Some(0);
         }
-        e
+        live
     }
 }
 

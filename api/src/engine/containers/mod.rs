@@ -13,6 +13,7 @@ pub mod list;
 pub mod logs;
 pub mod mounts;
 pub mod ports;
+pub mod row_json;
 pub mod stats;
 pub mod summary;
 pub mod syscalls;
