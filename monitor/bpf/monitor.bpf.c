@@ -178,18 +178,19 @@ static __always_inline void kill_caller(struct berth_watch *w, __u64 cg, __u32 n
  * -errno, from the container's first exec on (sched_process_exec sets `started`: the
  * runtime's set-up before it is not the container's doing; the execve itself is counted here,
  * after it). One hook counts both: the hooks' cost is mostly the tracepoint firing for every
- * system call of the machine, so two would cost twice. exit and exit_group never return and
- * are not counted; rt_sigreturn reads as orig_ax -1 here (restore_sigcontext clears it). */
-SEC("raw_tracepoint/sys_exit")
-int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+ * system call of the machine, so two would cost twice. A BTF tracepoint: regs is a typed
+ * pointer read directly, with no helper call. exit and exit_group never return and are not
+ * counted; rt_sigreturn reads as orig_ax -1 here (restore_sigcontext clears it). */
+SEC("tp_btf/sys_exit")
+int berth_sys_exit(__u64 *ctx)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
 	if (!w || !w->started)
 		return 0;
-	long ret = (long)((const __u64 *)ctx)[1];
-	struct pt_regs *regs = (struct pt_regs *)((const __u64 *)ctx)[0];
-	__u32 nr = (__u32)BPF_CORE_READ(regs, orig_ax);
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long ret = (long)ctx[1];
+	__u32 nr = (__u32)regs->orig_ax;
 	if (nr == (__u32)-1)
 		nr = NR_RT_SIGRETURN;
 	struct berth_count *c = count_slot(cg, nr);
@@ -204,15 +205,14 @@ int berth_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 /* sys_enter(struct pt_regs *regs, long id): the syscall policy, attached only while some
  * container has deny rules. A denied call gets SIGKILL at its entry, so that a call that
  * would block is interrupted at once. */
-SEC("raw_tracepoint/sys_enter")
-int berth_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_enter")
+int berth_sys_enter(__u64 *ctx)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
 	if (!w || !w->started)
 		return 0;
-	/* ctx->args[1] would be a CO-RE access aya rejects (see the eBPF notes). */
-	struct berth_count_key deny = { .cgroup_id = cg, .nr = (__u32)((const __u64 *)ctx)[1] };
+	struct berth_count_key deny = { .cgroup_id = cg, .nr = (__u32)ctx[1] };
 	if (bpf_map_lookup_elem(&deny_calls, &deny))
 		kill_caller(w, cg, deny.nr);
 	return 0;

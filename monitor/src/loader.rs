@@ -26,7 +26,8 @@ use aya::maps::MapData;
 use aya::programs::cgroup_sock_addr::CgroupSockAddrAttachType;
 use aya::programs::links::FdLink;
 use aya::programs::{
-    CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint, TracePoint,
+    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint,
+    TracePoint,
 };
 use aya::{include_bytes_aligned, EbpfLoader};
 use nix::fcntl::{Flock, FlockArg};
@@ -35,7 +36,8 @@ use std::path::{Path, PathBuf};
 
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor.bpf.o"));
 
-/// An all-syscalls hook, attached only while some cgroup needs it ([`hook_start`]).
+/// An all-syscalls hook (a BTF tracepoint), attached only while some cgroup needs it
+/// ([`hook_start`]).
 pub(crate) struct Hook {
     symbol: &'static str,
     tracepoint: &'static str,
@@ -285,11 +287,23 @@ fn load_and_pin(v: &Path) -> Result<()> {
     }
     let progs = v.join("progs");
     let links = v.join("links");
-    for &&Hook { symbol, pin, .. } in &HOOKS {
-        pinned(
-            loaded!(ebpf, RawTracePoint, symbol).pin(progs.join(pin)),
-            symbol,
-        )?;
+    let btf =
+        aya::Btf::from_sys_fs().map_err(|e| MonitorError::Load(format!("kernel BTF: {e}")))?;
+    for &&Hook {
+        symbol,
+        tracepoint,
+        pin,
+        ..
+    } in &HOOKS
+    {
+        let prog: &mut BtfTracePoint = ebpf
+            .program_mut(symbol)
+            .ok_or_else(|| MonitorError::Load(format!("no program {symbol} in the object")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| MonitorError::Load(e.to_string()))?;
+        prog.load(tracepoint, &btf)
+            .map_err(|e| MonitorError::Load(format!("{symbol}: {e}")))?;
+        pinned(prog.pin(progs.join(pin)), symbol)?;
     }
     for (symbol, tracepoint, pin) in PROGRAMS {
         let prog = loaded!(ebpf, RawTracePoint, symbol);
@@ -418,10 +432,10 @@ pub(crate) fn hook_start(dir: &Path, hook: &Hook, cgroup_id: u64) -> Result<()> 
         return Ok(());
     }
     let symbol = hook.symbol;
-    let mut prog = RawTracePoint::from_pin(v.join("progs").join(hook.pin))
+    let mut prog = BtfTracePoint::from_pin(v.join("progs").join(hook.pin))
         .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
     let id = prog
-        .attach(hook.tracepoint)
+        .attach()
         .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e}")))?;
     pin_link(prog.take_link(id).map(FdLink::from), symbol, &at)
 }
