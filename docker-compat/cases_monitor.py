@@ -1,6 +1,8 @@
 """The eBPF monitor through the real clients: `docker events` with container= and type= filters
-shows a container's process and security events (ls, mount, nc), and docker-py's events() too."""
+shows a container's process and security events (ls, mount, nc), and docker-py's events() too;
+syscall counts asked for by label, and a seccomp profile made from them used by `docker run`."""
 import json
+import tempfile
 import time
 
 import docker
@@ -64,3 +66,42 @@ def docker_events_show_a_containers_process_and_security_events(b):
     check(any(e["Action"] == "mount" for e in evs), f"docker-py: {evs}")
     check(all(e["Type"] == "syscall" for e in evs), f"docker-py: {evs}")
     b.out("rm", "-f", "monweb", "monother")
+
+
+PROFILE_WORK = "ls / >/dev/null; cat /etc/hostname >/dev/null; echo hi > /tmp/x; cat /tmp/x"
+
+
+@case
+def syscall_counts_on_request_make_a_seccomp_profile_for_docker_run(b):
+    """Counts only for a container labelled berth.monitor=counts (the default label does not
+    tax the machine); the profile made from them, passed as `docker run --security-opt
+    seccomp=<file>`, runs the same workload and stops a mkdir."""
+    b.out("run", "--name", "counted", "-l", "berth.monitor=counts", "busybox", "sh", "-c", PROFILE_WORK)
+    b.out("run", "--name", "uncounted", "busybox", "sh", "-c", PROFILE_WORK)
+    api = docker.APIClient(base_url="unix://" + b.sock, version="1.41")
+    try:
+        def get(path, name):
+            return api._get(api._url(path, name))
+        counts = get("/containers/{0}/syscalls", "counted").json()
+        calls = {r["Name"]: r["Calls"] for r in counts["Syscalls"]}
+        check(calls.get("execve", 0) >= 1 and calls.get("write", 0) >= 1, f"counts: {calls}")
+        none = get("/containers/{0}/syscalls", "uncounted").json()
+        check(none["Syscalls"] == [], f"counted without the label: {none}")
+        r = get("/containers/{0}/seccomp-profile", "uncounted")
+        check(r.status_code == 409 and "berth.monitor=counts" in r.json()["message"],
+              f"{r.status_code} {r.text}")
+        r = get("/containers/{0}/seccomp-profile", "counted")
+        check(r.status_code == 200, f"{r.status_code} {r.text}")
+        profile = r.json()
+    finally:
+        api.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(profile, f)
+        f.flush()
+        out = b.out("run", "--rm", "--security-opt", f"seccomp={f.name}", "busybox", "sh", "-c",
+                    PROFILE_WORK)
+        check(out == "hi", f"the workload under its own profile: {out!r}")
+        r = b.docker("run", "--rm", "--security-opt", f"seccomp={f.name}", "busybox", "mkdir", "/tmp/d")
+        text = (r.stdout + r.stderr).decode()
+        check(r.returncode != 0 and "Operation not permitted" in text, f"mkdir: {r.returncode} {text}")
+    b.out("rm", "counted", "uncounted")
