@@ -646,7 +646,11 @@ impl Supervisor {
         }
         let _ = std::fs::remove_file(self.cpaths.control_socket());
         let _ = std::fs::remove_file(self.cpaths.attach_socket());
-        let _ = std::fs::remove_dir(self.cpaths.rootfs());
+        if !self.spec.auto_remove {
+            // (An auto-removed container's run directory goes whole with it, after the
+            // rename that its `docker run --rm` waits for.)
+            let _ = std::fs::remove_dir(self.cpaths.rootfs());
+        }
         // The removal a client may be waiting for (`docker run --rm`) comes first; the empty
         // cgroup goes after, where nobody waits on it.
         if self.spec.auto_remove {
