@@ -53,7 +53,8 @@ impl Prepared {
 
 /// The descriptors the first process is handed.
 pub struct InitFds {
-    /// Read end: one byte from the shim once the process is in its cgroup (and id-mapped).
+    /// Read end: a byte from the shim once the process is in its cgroup (and id-mapped), and
+    /// another once its network is plugged in.
     pub go: OwnedFd,
     /// Its standard streams (pipes, or a terminal it opens itself).
     pub stdio: crate::stdio::ChildIo,
@@ -112,12 +113,7 @@ fn prepare_and_exec(
 ) -> Result<Never, InitFailure> {
     // 1. Wait until the shim has put us in our cgroup (and written id maps).
     let mut go = std::fs::File::from(fds.go);
-    let mut byte = [0u8; 1];
-    match go.read(&mut byte) {
-        Ok(1) => {}
-        _ => return Err(fail("waiting for the shim", "the shim went away")),
-    }
-    drop(go);
+    wait_for_shim(&mut go)?;
     if spec.namespaces.user.is_some() {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .map_err(|e| fail("becoming root in the user namespace", e))?;
@@ -153,12 +149,25 @@ fn prepare_and_exec(
     if spec.namespaces.net == NsMode::Private {
         sys::loopback_up().map_err(|e| fail("bringing up lo", e))?;
     }
+    // Wait until the shim has plugged in the network and the published ports, which it did
+    // while the root was built here.
+    wait_for_shim(&mut go)?;
+    drop(go);
     // 5. Standard streams and a session of our own.
     fds.stdio
         .install()
         .map_err(|e| fail("setting up stdio", e))?;
     // 6-8. The user, the program and its privileges.
     become_process(&spec.process, prepared, errors)
+}
+
+/// One go byte from the shim.
+fn wait_for_shim(go: &mut std::fs::File) -> Result<(), InitFailure> {
+    let mut byte = [0u8; 1];
+    match go.read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(fail("waiting for the shim", "the shim went away")),
+    }
 }
 
 /// Turn the current process, already inside the container's namespaces and cgroup, into
