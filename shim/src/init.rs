@@ -36,6 +36,8 @@ impl Prepared {
         // dockerd runs privileged containers unconfined unless a profile is given.
         let seccomp = if spec.process.privileged && spec.process.seccomp == SeccompSpec::Default {
             None
+        } else if let Some(hit) = seccomp::cached(&spec.process.seccomp, &caps, Some(cache_dir)) {
+            hit
         } else {
             // libseccomp's compile grows the heap by a megabyte that glibc keeps: on a cache
             // miss, compile in a child that writes the cache and exits, then read the cache.
