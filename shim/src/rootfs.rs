@@ -853,6 +853,30 @@ mod tests {
     use crate::spec::NetworkFiles;
 
     #[test]
+    fn a_volatile_marker_of_this_boot_is_cleared_and_an_older_one_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("work");
+        let marker = work.join("work/incompat/volatile");
+        std::fs::create_dir_all(&marker).unwrap();
+        clear_volatile_marker(&work);
+        assert!(!marker.exists(), "a marker made now was left in place");
+        assert!(
+            work.join("work/incompat").is_dir(),
+            "more than the marker was removed"
+        );
+        std::fs::create_dir_all(&marker).unwrap();
+        let before_boot =
+            boot_time().expect("btime in /proc/stat") - std::time::Duration::from_secs(60);
+        std::fs::File::open(&marker)
+            .unwrap()
+            .set_modified(before_boot)
+            .unwrap();
+        clear_volatile_marker(&work);
+        assert!(marker.exists(), "a marker older than the boot was removed");
+        clear_volatile_marker(&tmp.path().join("nothing-here"));
+    }
+
+    #[test]
     fn mount_destinations_stay_inside_the_root() {
         let root = Path::new("/r");
         assert_eq!(inside(root, "/data").unwrap(), PathBuf::from("/r/data"));
