@@ -292,10 +292,11 @@ impl Supervisor {
             drop(go);
             self.watch.stop();
             let _ = sys::waitpid(pid, 0);
-            // A process that failed on its own first (its root) is why the plugging failed.
+            // A process that failed on its own first (its root), and said so, is why the
+            // plugging failed; one killed here while it waited says nothing.
             return Err(match init_report(err_r) {
                 InitReport::Failed(own) => own,
-                _ => failure,
+                InitReport::Execed(_) | InitReport::Died(_) => failure,
             });
         }
         let _ = go.write_all(b"2");
@@ -307,7 +308,7 @@ impl Supervisor {
         }
         let root_mode = match init_report(err_r) {
             InitReport::Execed(mode) => mode,
-            InitReport::Failed(failure) => {
+            InitReport::Failed(failure) | InitReport::Died(failure) => {
                 self.watch.stop();
                 let _ = sys::waitpid(pid, 0);
                 return Err(failure);
