@@ -370,7 +370,7 @@ impl Helper {
                             // The mount namespace put us at its root; the mark for the
                             // error pipe's protocol (see the shim) comes first.
                             sys::write_all(errors, b"P").map_err(|e| fail("pipe", e))?;
-                            become_process(&self.process, &self.prepared, errors, None)
+                            become_process(&self.process, &self.prepared, errors)
                         })();
                         // become_process only comes back with a failure.
                         let Err(f) = r;

@@ -33,6 +33,24 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Write a new file `path` in a directory that nobody reads yet (one built aside, to be renamed
+/// into place whole): written and fsynced, with no temporary file. The caller fsyncs the
+/// directory once, after its last file ([`sync_dir`]), before renaming it into place.
+pub fn write_new_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// fsync a directory: the entries made in it so far survive a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
 /// Replace `path` with `data` atomically (temp file and rename) but without fsync: for files
 /// that are made anew at every start, where a crash may lose the write but never half-write it.
 pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {

@@ -36,6 +36,8 @@ impl Prepared {
         // dockerd runs privileged containers unconfined unless a profile is given.
         let seccomp = if spec.process.privileged && spec.process.seccomp == SeccompSpec::Default {
             None
+        } else if let Some(hit) = seccomp::cached(&spec.process.seccomp, &caps, Some(cache_dir)) {
+            hit
         } else {
             // libseccomp's compile grows the heap by a megabyte that glibc keeps: on a cache
             // miss, compile in a child that writes the cache and exits, then read the cache.
@@ -53,7 +55,8 @@ impl Prepared {
 
 /// The descriptors the first process is handed.
 pub struct InitFds {
-    /// Read end: one byte from the shim once the process is in its cgroup (and id-mapped).
+    /// Read end: a byte from the shim once the process is in its cgroup (and id-mapped), and
+    /// another once its network is plugged in.
     pub go: OwnedFd,
     /// Its standard streams (pipes, or a terminal it opens itself).
     pub stdio: crate::stdio::ChildIo,
@@ -110,10 +113,9 @@ fn prepare_and_exec(
     fds: InitFds,
     errors: RawFd,
 ) -> Result<Never, InitFailure> {
-    // 1. Wait until the shim has put us in our cgroup (and written id maps); its second byte
-    //    comes before the exec (become_process).
+    // 1. Wait until the shim has put us in our cgroup (and written id maps).
     let mut go = std::fs::File::from(fds.go);
-    wait_for(&mut go)?;
+    wait_for_shim(&mut go)?;
     if spec.namespaces.user.is_some() {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .map_err(|e| fail("becoming root in the user namespace", e))?;
@@ -149,16 +151,20 @@ fn prepare_and_exec(
     if spec.namespaces.net == NsMode::Private {
         sys::loopback_up().map_err(|e| fail("bringing up lo", e))?;
     }
+    // Wait until the shim has plugged in the network and the published ports, which it did
+    // while the root was built here.
+    wait_for_shim(&mut go)?;
+    drop(go);
     // 5. Standard streams and a session of our own.
     fds.stdio
         .install()
         .map_err(|e| fail("setting up stdio", e))?;
     // 6-8. The user, the program and its privileges.
-    become_process(&spec.process, prepared, errors, Some(go))
+    become_process(&spec.process, prepared, errors)
 }
 
-/// One byte from the shim on `go`.
-fn wait_for(go: &mut std::fs::File) -> Result<(), InitFailure> {
+/// One go byte from the shim.
+fn wait_for_shim(go: &mut std::fs::File) -> Result<(), InitFailure> {
     let mut byte = [0u8; 1];
     match go.read(&mut byte) {
         Ok(1) => Ok(()),
@@ -169,13 +175,10 @@ fn wait_for(go: &mut std::fs::File) -> Result<(), InitFailure> {
 /// Turn the current process, already inside the container's namespaces and cgroup, into
 /// `p`: the user, working directory and program as the container sees them, then limits,
 /// seccomp, capabilities, and execve. Shared by a container's first process and by exec.
-/// With `gate`, the shim's go byte is awaited first (before the limits and the seccomp filter,
-/// which may not allow a read).
 pub(crate) fn become_process(
     p: &crate::spec::ProcessSpec,
     prepared: &Prepared,
     errors: RawFd,
-    gate: Option<std::fs::File>,
 ) -> Result<Never, InitFailure> {
     // 6. The user, the working directory and the program, as the container sees them.
     let u =
@@ -214,9 +217,6 @@ pub(crate) fn become_process(
         });
     };
     let program = look_path(arg0, &path_var)?;
-    if let Some(mut gate) = gate {
-        wait_for(&mut gate)?;
-    }
     // 7. Privileges: limits, then seccomp (before the capabilities it needs are gone, unless
     //    no_new_privs lets an unprivileged process load it), then user and capabilities.
     let capset = &prepared.caps;

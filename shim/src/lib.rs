@@ -35,5 +35,6 @@ mod supervise;
 pub mod sys;
 
 pub use paths::{ContainerPaths, Paths};
+pub use rootfs::clear_volatile_marker;
 pub use spec::ContainerSpec;
 pub use state::{State, Status};

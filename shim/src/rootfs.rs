@@ -179,6 +179,26 @@ fn mount_root(spec: &ContainerSpec, paths: &ContainerPaths, root: &Path) -> Resu
             layers: spec.rootfs.layers.len(),
         });
     }
+    // An auto-removed container's upper dir is thrown away when it exits, so it need not
+    // survive a host crash: `volatile` skips overlayfs's syncs, among them the sync of the
+    // whole host filesystem that the unmount at the container's exit makes (3 to 15 ms of a
+    // `docker run --rm` here, far more while the host writes a lot), before the shim even
+    // hears of the exit. Without support for it (Linux < 5.10) the mount is made as before.
+    if spec.auto_remove {
+        clear_volatile_marker(&work);
+        let volatile = format!("{data},volatile");
+        if mount(
+            Some("overlay"),
+            root,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(volatile.as_str()),
+        )
+        .is_ok()
+        {
+            return Ok(());
+        }
+    }
     do_mount(
         Some("overlay"),
         root,
@@ -186,6 +206,33 @@ fn mount_root(spec: &ContainerSpec, paths: &ContainerPaths, root: &Path) -> Resu
         MsFlags::empty(),
         Some(&data),
     )
+}
+
+/// overlayfs leaves `<workdir>/work/incompat/volatile` behind a `volatile` mount and refuses
+/// to mount that work dir again while it is there, since after a host crash the upper dir may
+/// be torn. One made since this boot only says that the dir was mounted volatile before (a
+/// restart of the container, or a copy out of it) and unmounted with nothing lost: remove it.
+/// One older than the boot stays, and the mount fails, as overlayfs means it to.
+pub fn clear_volatile_marker(work: &Path) {
+    let marker = work.join("work/incompat/volatile");
+    let Ok(made) = std::fs::symlink_metadata(&marker).and_then(|m| m.modified()) else {
+        return;
+    };
+    if boot_time().is_some_and(|boot| made >= boot) {
+        let _ = std::fs::remove_dir(&marker);
+    }
+}
+
+/// When this boot began (`btime` of /proc/stat).
+fn boot_time() -> Option<std::time::SystemTime> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let secs: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 fn mount_kernel_filesystems(
@@ -804,6 +851,30 @@ fn resolv_conf(host: &str, net: &crate::spec::NetworkFiles) -> String {
 mod tests {
     use super::*;
     use crate::spec::NetworkFiles;
+
+    #[test]
+    fn a_volatile_marker_of_this_boot_is_cleared_and_an_older_one_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("work");
+        let marker = work.join("work/incompat/volatile");
+        std::fs::create_dir_all(&marker).unwrap();
+        clear_volatile_marker(&work);
+        assert!(!marker.exists(), "a marker made now was left in place");
+        assert!(
+            work.join("work/incompat").is_dir(),
+            "more than the marker was removed"
+        );
+        std::fs::create_dir_all(&marker).unwrap();
+        let before_boot =
+            boot_time().expect("btime in /proc/stat") - std::time::Duration::from_secs(60);
+        std::fs::File::open(&marker)
+            .unwrap()
+            .set_modified(before_boot)
+            .unwrap();
+        clear_volatile_marker(&work);
+        assert!(marker.exists(), "a marker older than the boot was removed");
+        clear_volatile_marker(&tmp.path().join("nothing-here"));
+    }
 
     #[test]
     fn mount_destinations_stay_inside_the_root() {

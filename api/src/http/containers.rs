@@ -7,6 +7,7 @@ use super::{AppState, Route};
 use crate::engine::containers::create::Created;
 use crate::engine::containers::list::ListOptions;
 use crate::engine::containers::logs::{parse_time_arg, LogOptions};
+use crate::engine::containers::watch::ContainerWatch;
 use crate::engine::{Engine, EngineError};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -16,6 +17,7 @@ use axum::Json;
 use berth_shim::state::Status;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 type Q = Query<HashMap<String, String>>;
@@ -233,6 +235,26 @@ async fn wait(State(s): State<AppState>, Path(reference): Path<String>, Query(q)
 }
 
 async fn wait_for(e: &Engine, id: &str, condition: &str, initial: berth_shim::State) -> i32 {
+    // Woken by the shim's writes in the container's directory (a new state, the removal), so
+    // that `docker run` hears of the exit as soon as it is recorded; set up before the first
+    // read of the state, so that no change falls between the two.
+    let watch = e.watch_container(id).map(Arc::new);
+    let code = wait_loop(e, id, condition, initial, watch.as_ref()).await;
+    // Closing an inotify instance waits for an SRCU grace period (~10 ms here): not before the
+    // answer, and not on a worker of the runtime.
+    if let Some(w) = watch {
+        drop(tokio::task::spawn_blocking(move || drop(w)));
+    }
+    code
+}
+
+async fn wait_loop(
+    e: &Engine,
+    id: &str,
+    condition: &str,
+    initial: berth_shim::State,
+    watch: Option<&Arc<ContainerWatch>>,
+) -> i32 {
     let mut last_code = initial.exit_code;
     let mut delay = Duration::from_millis(1);
     loop {
@@ -269,8 +291,15 @@ async fn wait_for(e: &Engine, id: &str, condition: &str, initial: berth_shim::St
             // container's shim left its exit code behind.
             _ => return berth_shim::remove::last_exit(&e.container_paths(id)).unwrap_or(last_code),
         }
-        // Short waits first (a `docker run` of a quick command), then at most 50 ms.
-        tokio::time::sleep(delay).await;
+        // Between changes, short waits first, then at most 50 ms: a shim killed while it waited
+        // for start leaves no trace in the directory.
+        match watch {
+            Some(w) => {
+                let w = Arc::clone(w);
+                let _ = tokio::task::spawn_blocking(move || w.wait(delay)).await;
+            }
+            None => tokio::time::sleep(delay).await,
+        }
         delay = (delay * 2).min(Duration::from_millis(50));
     }
 }

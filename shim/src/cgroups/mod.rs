@@ -278,7 +278,8 @@ impl Cgroup {
 
     /// Send `signal` to every process of the group. For SIGKILL the group is frozen while the
     /// signals go out, so that no process can fork a child that escapes, and the v2 group's
-    /// `cgroup.kill` is used when the kernel has it.
+    /// `cgroup.kill` is used when the kernel has it; a group found empty after it (the common
+    /// case: a container whose first process exited with its pid namespace) is not frozen.
     pub fn kill_all(&self, signal: Signal) -> Result<()> {
         let mut froze = false;
         if signal == Signal::SIGKILL {
@@ -286,6 +287,9 @@ impl Cgroup {
                 let file = dir.join("cgroup.kill");
                 if file.exists() {
                     write_file(&file, "1")?;
+                    if self.pids().is_empty() {
+                        return Ok(());
+                    }
                 }
             }
             if !self.is_frozen() && self.freezer().is_ok() {

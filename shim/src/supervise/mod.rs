@@ -3,6 +3,7 @@
 //! records its exit, restarts it when its policy says so, and cleans up when it is done.
 
 mod exit;
+mod init_report;
 mod requests;
 
 use crate::cgroups::{self, Cgroup};
@@ -16,6 +17,7 @@ use crate::spec::{ContainerSpec, SPEC_VERSION};
 use crate::state::{self, Status};
 use crate::stdio::{self, Client, ShimIo};
 use crate::{restart, signals, sys};
+use init_report::{init_report, InitReport};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
@@ -265,28 +267,38 @@ impl Supervisor {
             sys::Forked::Parent { child } => child,
         };
         drop((go_r, err_w, child_io));
-        let placed = self
-            .place(pid)
-            .and_then(|()| self.plug_network(pid))
-            .and_then(|()| {
-                let r = self.host_side.connect(&self.spec, &self.attached);
-                r.map_err(|message| InitFailure {
-                    message,
-                    exit_code: 128,
-                })
-            });
-        if let Err(failure) = placed {
+        if let Err(failure) = self.place(pid) {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = sys::waitpid(pid, 0);
             return Err(failure);
         }
-        // The process sets itself up (its root, names, stdio) while the monitor starts to
-        // watch its cgroup; it execs its program only after the second byte, so the first
-        // exec is seen (the monitor counts and reports from a cgroup's first exec on).
+        // Two go bytes: the first once the process is in its cgroup, so that it builds its
+        // root while the network is plugged in and the monitor starts to watch the cgroup
+        // here; the second once the network and the published ports are in place, which it
+        // waits for before it execs (the monitor counts and reports from a cgroup's first
+        // exec on, so that exec is seen).
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
         self.watch.start(self.cgroup.v2_path().as_deref());
-        // A process that failed before the second read has closed the pipe: EPIPE, ignored.
+        let plugged = self.plug_network(pid).and_then(|()| {
+            let r = self.host_side.connect(&self.spec, &self.attached);
+            r.map_err(|message| InitFailure {
+                message,
+                exit_code: 128,
+            })
+        });
+        if let Err(failure) = plugged {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            drop(go);
+            self.watch.stop();
+            let _ = sys::waitpid(pid, 0);
+            // A process that failed on its own first (its root), and said so, is why the
+            // plugging failed; one killed here while it waited says nothing.
+            return Err(match init_report(err_r) {
+                InitReport::Failed(own) => own,
+                InitReport::Execed(_) | InitReport::Died(_) => failure,
+            });
+        }
         let _ = go.write_all(b"2");
         drop(go);
         let mut shim_io = shim_io;
@@ -294,35 +306,14 @@ impl Supervisor {
         if let Err(e) = shim_io.receive_terminal() {
             eprintln!("berth-shim {}: receiving the terminal: {e}", self.cpaths.id);
         }
-        let mut report = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut report);
-        // First the root mode (a byte, once the root is entered), then an error if any.
-        let root_mode = match report.first() {
-            Some(b'C') => Some(crate::state::RootMode::Chroot),
-            Some(b'P') => Some(crate::state::RootMode::PivotRoot),
-            _ => None,
+        let root_mode = match init_report(err_r) {
+            InitReport::Execed(mode) => mode,
+            InitReport::Failed(failure) | InitReport::Died(failure) => {
+                self.watch.stop();
+                let _ = sys::waitpid(pid, 0);
+                return Err(failure);
+            }
         };
-        let failure = &report[usize::from(root_mode.is_some())..];
-        if !failure.is_empty() || root_mode.is_none() {
-            self.watch.stop();
-            let _ = sys::waitpid(pid, 0);
-            return Err(match serde_json::from_slice::<Response>(failure) {
-                Ok(Response::Error {
-                    message, exit_code, ..
-                }) => InitFailure {
-                    message,
-                    exit_code: exit_code.unwrap_or(127),
-                },
-                _ => fail(
-                    "starting the container",
-                    format!(
-                        "the container's first process died: {}",
-                        String::from_utf8_lossy(failure)
-                    ),
-                ),
-            });
-        }
-        let root_mode = root_mode.unwrap_or_default();
         self.io = Some(shim_io);
         self.child = Some(Child {
             pid,
@@ -649,7 +640,11 @@ impl Supervisor {
         }
         let _ = std::fs::remove_file(self.cpaths.control_socket());
         let _ = std::fs::remove_file(self.cpaths.attach_socket());
-        let _ = std::fs::remove_dir(self.cpaths.rootfs());
+        if !self.spec.auto_remove {
+            // (An auto-removed container's run directory goes whole with it, after the
+            // rename that its `docker run --rm` waits for.)
+            let _ = std::fs::remove_dir(self.cpaths.rootfs());
+        }
         // The removal a client may be waiting for (`docker run --rm`) comes first; the empty
         // cgroup goes after, where nobody waits on it.
         if self.spec.auto_remove {

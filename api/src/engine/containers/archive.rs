@@ -306,6 +306,8 @@ impl Engine {
                         paths.upper().display(),
                         paths.work().display()
                     );
+                    // An auto-removed container's root was mounted `volatile`.
+                    berth_shim::clear_volatile_marker(&paths.work());
                     mount(
                         Some("overlay"),
                         &target,

@@ -87,12 +87,14 @@ impl Engine {
         let tmp = containers.join(format!(".creating-{id}"));
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&tmp)?;
+            // The directory is nobody's until it is renamed into place: its files are written
+            // there directly, each fsynced, and the directory once after the last of them.
             let rec = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
-            berth_shim::fsutil::write_atomic(&tmp.join("container.json"), &rec)?;
+            berth_shim::fsutil::write_new_synced(&tmp.join("container.json"), &rec)?;
             super::summary::write(&tmp, &record)?;
             let sp = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
-            berth_shim::fsutil::write_atomic(&tmp.join("config.json"), &sp)?;
-            Ok(())
+            berth_shim::fsutil::write_new_synced(&tmp.join("config.json"), &sp)?;
+            berth_shim::fsutil::sync_dir(&tmp)
         };
         let undo = |lock: Option<&super::super::names::NamesLock<'_>>| {
             if let Some(lock) = lock {

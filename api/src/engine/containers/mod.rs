@@ -19,6 +19,7 @@ pub mod summary;
 pub mod syscalls;
 pub mod top;
 pub mod update;
+pub mod watch;
 
 pub use docker::{CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList};
 

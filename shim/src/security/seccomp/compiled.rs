@@ -31,15 +31,28 @@ fn key(spec: &SeccompSpec, caps: &CapSet) -> Option<String> {
     ))
 }
 
+fn cache_file(key: &str, cache_dir: Option<&Path>) -> Option<std::path::PathBuf> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    cache_dir.map(|d| d.join(format!("{:016x}.bpf", h.finish())))
+}
+
+/// What [`compile`] would return when it needs no compiling: `Some(None)` when unconfined,
+/// `Some(Some(program))` from the cache; None when the program must be compiled.
+pub fn cached(spec: &SeccompSpec, caps: &CapSet, cache_dir: Option<&Path>) -> Option<Option<Bpf>> {
+    let Some(key) = key(spec, caps) else {
+        return Some(None);
+    };
+    read_cached(&cache_file(&key, cache_dir)?, &key).map(Some)
+}
+
 /// The compiled program for `spec` with `caps`, from `cache_dir` when it is there (None when
 /// unconfined). A cache that cannot be read or written is only a slower start.
 pub fn compile(spec: &SeccompSpec, caps: &CapSet, cache_dir: Option<&Path>) -> Result<Option<Bpf>> {
     let Some(key) = key(spec, caps) else {
         return Ok(None);
     };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    let file = cache_dir.map(|d| d.join(format!("{:016x}.bpf", h.finish())));
+    let file = cache_file(&key, cache_dir);
     if let Some(bpf) = file.as_deref().and_then(|f| read_cached(f, &key)) {
         return Ok(Some(bpf));
     }
@@ -112,9 +125,19 @@ mod tests {
     fn the_cache_returns_the_same_program_and_checks_its_key() {
         let dir = tempfile::tempdir().unwrap();
         let set = caps::default_set();
+        assert_eq!(
+            cached(&SeccompSpec::Default, &set, Some(dir.path())),
+            None,
+            "a program found in an empty cache"
+        );
         let a = compile(&SeccompSpec::Default, &set, Some(dir.path()))
             .unwrap()
             .unwrap();
+        assert_eq!(
+            cached(&SeccompSpec::Default, &set, Some(dir.path())),
+            Some(Some(a.clone())),
+            "the compiled program is not what the cache gives back"
+        );
         let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(files.len(), 1, "one cached program");
         let b = compile(&SeccompSpec::Default, &set, Some(dir.path()))
@@ -137,9 +160,15 @@ mod tests {
             read_cached(f, &key(&SeccompSpec::Default, &set).unwrap()),
             None
         );
+        assert_eq!(
+            cached(&SeccompSpec::Default, &set, Some(dir.path())),
+            None,
+            "a cache file with another key was used"
+        );
         assert!(compile(&SeccompSpec::Unconfined, &set, None)
             .unwrap()
             .is_none());
+        assert_eq!(cached(&SeccompSpec::Unconfined, &set, None), Some(None));
     }
 
     #[test]

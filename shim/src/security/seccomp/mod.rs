@@ -6,7 +6,7 @@
 mod compiled;
 mod profile;
 
-pub use self::compiled::{compile, load as load_bpf, Bpf};
+pub use self::compiled::{cached, compile, load as load_bpf, Bpf};
 
 pub use self::profile::{ArchMap, Arg, Condition, Profile, SyscallRule};
 
