@@ -82,11 +82,9 @@ async fn an_auto_removed_containers_address_is_free_once_it_is_gone() {
     for round in 0..15 {
         // docker run --rm: start, wait for the removal, and at once the same address again.
         let id = b
-            .run(None, &at("again", "10.214.93.7", &["true"], true))
+            .create(None, &at("again", "10.214.93.7", &["true"], true))
             .await;
-        let r = b
-            .post(&format!("/containers/{id}/wait?condition=removed"))
-            .await;
+        let r = b.start_and_wait_removed(&id).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let r = b
             .post_json(

@@ -197,15 +197,13 @@ async fn nothing_stays_mounted_on_the_host_after_a_removal() {
     let mut host_config = kinds.clone();
     host_config["AutoRemove"] = json!(true);
     let id = b
-        .run(
+        .create(
             None,
             &json!({"Image": "busybox", "Cmd": ["true"], "Volumes": {"/anon": {}},
                     "HostConfig": host_config}),
         )
         .await;
-    let r = b
-        .post(&format!("/containers/{id}/wait?condition=removed"))
-        .await;
+    let r = b.start_and_wait_removed(&id).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     mounted("an auto-removed container");
 

@@ -221,11 +221,7 @@ async fn auto_remove_destroys_anonymous_volumes_with_their_events() {
         .as_str()
         .expect("an anonymous volume in Mounts")
         .to_string();
-    let r = b.post(&format!("/containers/{id}/start")).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-    let r = b
-        .post(&format!("/containers/{id}/wait?condition=removed"))
-        .await;
+    let r = b.start_and_wait_removed(&id).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     b.get(&format!("/volumes/{anon}")).await.assert_error(
         404,

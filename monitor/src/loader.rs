@@ -150,11 +150,16 @@ const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 /// The pins of this build's programs: `v<ABI>-<hash of the object>`, so a berth whose programs
 /// differ in any way never reads maps written by others.
 pub(crate) fn versioned(dir: &Path) -> PathBuf {
-    // FNV-1a: a name, not a defence.
-    let hash = OBJECT.iter().fold(0xcbf29ce484222325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    // Hashed once per process: a start opens a dozen pins, and the object is ~70 KiB.
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let name = NAME.get_or_init(|| {
+        // FNV-1a: a name, not a defence.
+        let hash = OBJECT.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+        format!("v{}-{hash:016x}", crate::abi::ABI)
     });
-    dir.join(format!("v{}-{hash:016x}", crate::abi::ABI))
+    dir.join(name)
 }
 
 /// Removes the pins of other builds: their links go, so their programs detach once no process

@@ -189,6 +189,32 @@ impl Berth {
         id
     }
 
+    /// Start the created container `id` and wait for its removal as `docker run --rm` does:
+    /// the wait (condition=removed) is asked for first, so that a container gone at once is
+    /// still seen going. The wait's answer.
+    pub async fn start_and_wait_removed(&self, id: &str) -> Reply {
+        let path = format!("/containers/{id}/wait?condition=removed");
+        let mut tx = connect(&self.sock()).await;
+        let resp = tx.send_request(request("POST", &path, Bytes::new()));
+        // The server sends the wait's headers at once: from then on it watches.
+        let resp = tokio::time::timeout(LIMIT, resp)
+            .await
+            .unwrap_or_else(|_| panic!("POST {path}: no headers in {LIMIT:?}"))
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let r = self.post(&format!("/containers/{id}/start")).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "start {id}: {}", r.text());
+        let (parts, body) = resp.into_parts();
+        let body = tokio::time::timeout(LIMIT, body.collect())
+            .await
+            .unwrap_or_else(|_| panic!("POST {path}: no end in {LIMIT:?}"))
+            .unwrap_or_else(|e| panic!("POST {path}: body: {e}"));
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.to_bytes(),
+        }
+    }
+
     pub async fn inspect(&self, reference: &str) -> Value {
         let r = self.get(&format!("/containers/{reference}/json")).await;
         assert_eq!(
