@@ -112,6 +112,20 @@ def logs_follow_until_exit(b):
 
 
 @case
+def restart_keeps_an_auto_removed_container(b):
+    # dockerd keeps a --rm container across `docker restart`; the next exit removes it.
+    b.out("run", "-d", "--rm", "--name", "rr", "busybox", "sleep", "100")
+    b.out("restart", "-t", "1", "rr")
+    state = json.loads(b.out("inspect", "rr"))[0]["State"]
+    check(state["Running"], f"not running after restart: {state}")
+    b.out("stop", "-t", "1", "rr")
+    deadline = time.time() + 10
+    while b.docker("inspect", "rr").returncode == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    check(b.docker("inspect", "rr").returncode != 0, "a --rm container survived its stop")
+
+
+@case
 def rename_and_name_conflict(b):
     b.out("create", "--name", "rn1", "busybox", "true")
     b.out("create", "--name", "rn2", "busybox", "true")

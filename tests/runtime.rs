@@ -316,6 +316,7 @@ fn restart_always_until_stopped() {
         Request::Stop {
             timeout: Some(1),
             signal: None,
+            keep: false,
         },
     );
     assert_eq!(r, Response::Ok);
@@ -413,6 +414,7 @@ fn stop_sends_the_stop_signal_then_sigkill() {
         Request::Stop {
             timeout: Some(1),
             signal: None,
+            keep: false,
         },
     );
     assert_eq!(r, Response::Ok);
@@ -432,6 +434,7 @@ fn stop_sends_the_stop_signal_then_sigkill() {
         Request::Stop {
             timeout: Some(20),
             signal: None,
+            keep: false,
         },
     );
     assert_eq!(r, Response::Ok);

@@ -221,6 +221,7 @@ impl Drop for TestEnv {
                     &Request::Stop {
                         timeout: Some(0),
                         signal: Some("SIGKILL".into()),
+                        keep: false,
                     },
                 );
                 let deadline = Instant::now() + Duration::from_secs(10);

@@ -18,10 +18,13 @@ use std::time::Duration;
 pub enum Request {
     /// Start a container whose shim was spawned with `wait_start`.
     Start,
-    /// Send the stop signal, then SIGKILL after the timeout; no restart follows.
+    /// Send the stop signal, then SIGKILL after the timeout; no restart follows. `keep`: a
+    /// restart's stop, after which the container is started again: not auto-removed.
     Stop {
         timeout: Option<u32>,
         signal: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep: bool,
     },
     Kill {
         signal: String,
@@ -180,6 +183,7 @@ mod tests {
         let s = serde_json::to_string(&Request::Stop {
             timeout: Some(3),
             signal: None,
+            keep: false,
         })
         .unwrap();
         assert_eq!(s, r#"{"op":"stop","timeout":3,"signal":null}"#);

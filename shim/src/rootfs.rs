@@ -208,7 +208,8 @@ fn mount_root(spec: &ContainerSpec, paths: &ContainerPaths, root: &Path) -> Resu
     )
 }
 
-/// overlayfs leaves `<workdir>/work/incompat/volatile` behind a `volatile` mount and refuses
+/// overlayfs leaves `<workdir>/work/incompat/volatile/` (holding a file `dirty`) behind a
+/// `volatile` mount and refuses
 /// to mount that work dir again while it is there, since after a host crash the upper dir may
 /// be torn. One made since this boot only says that the dir was mounted volatile before (a
 /// restart of the container, or a copy out of it) and unmounted with nothing lost: remove it.
@@ -219,7 +220,8 @@ pub fn clear_volatile_marker(work: &Path) {
         return;
     };
     if boot_time().is_some_and(|boot| made >= boot) {
-        let _ = std::fs::remove_dir(&marker);
+        // The kernel puts a `dirty` file in it.
+        let _ = std::fs::remove_dir_all(&marker);
     }
 }
 
@@ -858,6 +860,8 @@ mod tests {
         let work = tmp.path().join("work");
         let marker = work.join("work/incompat/volatile");
         std::fs::create_dir_all(&marker).unwrap();
+        // As overlayfs leaves it: a `dirty` file inside.
+        std::fs::write(marker.join("dirty"), b"").unwrap();
         clear_volatile_marker(&work);
         assert!(!marker.exists(), "a marker made now was left in place");
         assert!(

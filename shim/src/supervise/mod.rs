@@ -114,6 +114,8 @@ struct Supervisor {
     kill_at: Option<Instant>,
     stop_waiters: Vec<UnixStream>,
     manual_stop: bool,
+    /// Stopped for a restart: this exit does not auto-remove the container.
+    keep: bool,
     restart_at: Option<Instant>,
     last_delay: Option<Duration>,
     restart_count: u32,
@@ -220,6 +222,7 @@ impl Supervisor {
             kill_at: None,
             stop_waiters: Vec::new(),
             manual_stop: false,
+            keep: false,
             restart_at: None,
             last_delay: None,
             restart_count,
@@ -640,14 +643,15 @@ impl Supervisor {
         }
         let _ = std::fs::remove_file(self.cpaths.control_socket());
         let _ = std::fs::remove_file(self.cpaths.attach_socket());
-        if !self.spec.auto_remove {
+        let auto_remove = self.spec.auto_remove && !self.keep;
+        if !auto_remove {
             // (An auto-removed container's run directory goes whole with it, after the
             // rename that its `docker run --rm` waits for.)
             let _ = std::fs::remove_dir(self.cpaths.rootfs());
         }
         // The removal a client may be waiting for (`docker run --rm`) comes first; the empty
         // cgroup goes after, where nobody waits on it.
-        if self.spec.auto_remove {
+        if auto_remove {
             // A `wait?condition=removed` learns the exit code from here once the container's
             // directory is gone.
             if let Ok(st) = state::read_raw(&self.cpaths) {

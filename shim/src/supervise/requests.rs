@@ -39,8 +39,14 @@ impl Supervisor {
                     }
                 }
             }
-            Request::Stop { timeout, signal } => {
+            Request::Stop {
+                timeout,
+                signal,
+                keep,
+            } => {
                 self.manual_stop = true;
+                // dockerd's restart of an auto-removed container keeps it.
+                self.keep |= keep;
                 let _ = state::update(&self.cpaths, |s| s.manually_stopped = true);
                 if self.restart_at.take().is_some() {
                     let _ = state::update(&self.cpaths, |s| s.status = Status::Exited);

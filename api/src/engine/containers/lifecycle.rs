@@ -178,10 +178,17 @@ impl Engine {
     ) -> Result<()> {
         let id = self.lookup(reference)?;
         let _op = self.op_lock(&id)?;
-        self.stop_locked(&id, timeout, signal)
+        self.stop_locked(&id, timeout, signal, false)
     }
 
-    fn stop_locked(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
+    /// `keep`: a restart's stop (an auto-removed container is kept, as dockerd does).
+    fn stop_locked(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<String>,
+        keep: bool,
+    ) -> Result<()> {
         let state = self.state(id)?;
         let paths = self.container_paths(id);
         let alive = berth_shim::state::shim_alive(&paths);
@@ -211,7 +218,14 @@ impl Engine {
             return Ok(());
         }
         // The shim answers once the container has stopped.
-        self.ask(id, Request::Stop { timeout, signal })?;
+        self.ask(
+            id,
+            Request::Stop {
+                timeout,
+                signal,
+                keep,
+            },
+        )?;
         self.wait_shim_gone(id, Duration::from_secs(30));
         self.container_event(id, "stop", &[]);
         Ok(())
@@ -264,7 +278,7 @@ impl Engine {
     ) -> Result<()> {
         let id = self.lookup(reference)?;
         let _op = self.op_lock(&id)?;
-        match self.stop_locked(&id, timeout, signal) {
+        match self.stop_locked(&id, timeout, signal, true) {
             Ok(()) | Err(EngineError::NotModified(_)) => {}
             Err(e) => return Err(e),
         }
@@ -348,6 +362,7 @@ impl Engine {
                 &Request::Stop {
                     timeout: Some(0),
                     signal: Some("SIGKILL".into()),
+                    keep: false,
                 },
             );
             if !self.wait_shim_gone(&id, Duration::from_secs(20)) {
