@@ -3,7 +3,8 @@
 Prints figures and ratios; never fails on a speed goal (these are not tests).
 
   shim: spawn to the container's first instruction (median), shim memory (berth-bench-shim)
-  run:  `docker run --rm busybox true` through the docker CLI, median of N
+  run:  `docker run --rm busybox true` through the docker CLI, median of N (berth with and
+        without its default bridge and monitor label, and dockerd, runs alternating)
   ps:   `docker ps -a` with 1000 containers, median of N (berth and dockerd runs alternate), and
         where the time goes: the CLI with one row, the server alone (one request on an open
         connection), the response's size
@@ -353,22 +354,50 @@ def monitor_benchmark(berth_bin, runs):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def timed_alternating(variants, n):
+    """Each of `variants` ((env, docker args) pairs) run once in turn, n rounds: the medians, in
+    the same order. Alternating keeps a drift of the machine's speed out of the ratios."""
+    out = [[] for _ in variants]
+    for _ in range(n):
+        for i, (env, args) in enumerate(variants):
+            t = time.perf_counter()
+            subprocess.run(["docker", *args], env=env, check=True, capture_output=True)
+            out[i].append((time.perf_counter() - t) * 1000)
+    return [statistics.median(o) for o in out]
+
+
+def run_rm_benchmark(b, d, runs):
+    """`docker run --rm busybox true`: berth (default, --network none, monitor off for the
+    container) and dockerd, alternating."""
+    print("== docker run --rm busybox true (median of %d, berth and dockerd alternating)" % runs)
+    variants = [(b.env, ["run", "--rm", "busybox", "true"]),
+                (b.env, ["run", "--rm", "--network", "none", "busybox", "true"]),
+                (b.env, ["run", "--rm", "-l", "berth.monitor=none", "busybox", "true"])]
+    if d:
+        variants.append((d.env, ["run", "--rm", "busybox", "true"]))
+    medians = timed_alternating(variants, runs)
+    berth_run, berth_none, berth_nomon = medians[:3]
+    print(f"berth   {berth_run:8.1f} ms")
+    # dockerd here runs with --bridge=none: berth's figure above includes its default bridge
+    # (a veth, an address, the IPAM record); this one is the same run without a network.
+    print(f"berth --network none {berth_none:8.1f} ms   the default bridge costs {berth_run - berth_none:+.1f} ms")
+    print(f"berth -l berth.monitor=none {berth_nomon:8.1f} ms   the monitor's default costs {berth_run - berth_nomon:+.1f} ms")
+    if d:
+        dockerd_run = medians[3]
+        print(f"dockerd {dockerd_run:8.1f} ms   berth/dockerd = {berth_run / dockerd_run:.2f} (goal <= 0.33)")
+
+
 def run_benchmark(berth_bin, runs):
-    """`docker run --rm busybox true` alone: berth (default, --network none, monitor off for
-    the container) and dockerd in the same run."""
+    """`docker run --rm busybox true` alone (bench.sh --only run)."""
     tar = compat.busybox_tar()
     b = compat.Berth(berth_bin)
     d = Dockerd() if shutil.which("dockerd") else None
     try:
         b.docker("import", "-", "busybox:latest", input=tar, check_rc=0)
-        print("== docker run --rm busybox true (median of %d)" % runs)
-        for label, extra in [("berth", []), ("berth --network none", ["--network", "none"]),
-                             ("berth -l berth.monitor=none", ["-l", "berth.monitor=none"])]:
-            print(f"{label:32} {timed(b.env, ['run', '--rm', *extra, 'busybox', 'true'], runs):8.1f} ms")
         if d:
             subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=tar, check=True,
                            capture_output=True)
-            print(f"{'dockerd':32} {timed(d.env, ['run', '--rm', 'busybox', 'true'], runs):8.1f} ms")
+        run_rm_benchmark(b, d, runs)
     finally:
         b.close()
         if d:
@@ -434,16 +463,7 @@ def main():
         if d:
             subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=tar, check=True,
                            capture_output=True)
-        print("== docker run --rm busybox true (median of %d)" % args.runs)
-        berth_run = timed(b.env, ["run", "--rm", "busybox", "true"], args.runs)
-        print(f"berth   {berth_run:8.1f} ms")
-        # dockerd here runs with --bridge=none: berth's figure above includes its default bridge
-        # (a veth, an address, the IPAM record); this one is the same run without a network.
-        berth_none = timed(b.env, ["run", "--rm", "--network", "none", "busybox", "true"], args.runs)
-        print(f"berth --network none {berth_none:8.1f} ms   the default bridge costs {berth_run - berth_none:+.1f} ms")
-        if d:
-            dockerd_run = timed(d.env, ["run", "--rm", "busybox", "true"], args.runs)
-            print(f"dockerd {dockerd_run:8.1f} ms   berth/dockerd = {berth_run / dockerd_run:.2f} (goal <= 0.33)")
+        run_rm_benchmark(b, d, args.runs)
 
         print("== shim memory while a container runs")
         b.out("run", "-d", "--name", "mem", "busybox", "sleep", "1000")
