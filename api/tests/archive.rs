@@ -180,6 +180,32 @@ async fn stat_put_get_on_a_stopped_container() {
         "extraction point is not a directory",
         "PUT onto a file",
     );
+    // A refused upload far larger than the socket's buffers, written whole before the answer
+    // is read (as the docker CLI does): the client gets the answer, not a broken pipe (the
+    // rest of the body is read and thrown away).
+    let body = tar_of(&[("big", Some("x".repeat(32 << 20).as_str()), None)]);
+    let sock = b.sock();
+    let status = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            s,
+            "PUT /containers/cpme/archive?path=/d/f HTTP/1.1\r\nHost: docker\r\n\
+             Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(&body)
+            .unwrap_or_else(|e| panic!("writing the refused archive: {e}"));
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, "HTTP/1.1 400", "a large PUT onto a file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

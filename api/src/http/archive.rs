@@ -88,6 +88,9 @@ async fn get(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> 
     with_stat(r, &stat.header_value())
 }
 
+/// How much of a refused upload is still read before the answer.
+const DRAIN_ON_ERROR: u64 = 64 << 20;
+
 async fn put(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -101,7 +104,20 @@ async fn put(
     let opts = put_options(&q);
     let mut reader = BodyReader::new(body);
     let e = s.engine;
-    match blocking(move || e.archive_put(&id, &path, &opts, &mut reader)).await {
+    let put = move || {
+        let r = e.archive_put(&id, &path, &opts, &mut reader);
+        if r.is_err() {
+            // Refused before the whole archive was read (a read-only path, a missing
+            // directory): read what the client still sends, up to a bound, as dockerd's Go
+            // server does, so that it gets the error and not a broken pipe.
+            let _ = std::io::copy(
+                &mut std::io::Read::take(&mut reader, DRAIN_ON_ERROR),
+                &mut std::io::sink(),
+            );
+        }
+        r
+    };
+    match blocking(put).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     }
