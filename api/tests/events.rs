@@ -6,9 +6,7 @@
 #[allow(dead_code)]
 mod common;
 
-use bytes::Bytes;
-use common::{connect, encode, request, Berth, LIMIT};
-use http_body_util::BodyExt;
+use common::{encode, Berth};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -128,36 +126,15 @@ async fn die_is_logged_by_the_shim_with_no_api_alive_and_survives_a_restart() {
     assert_eq!(die["Actor"]["Attributes"]["exitCode"], "0", "{die}");
 }
 
-/// Read a live `/events` body until `want` events of container `id` have come.
+/// Read a live `/events` body until container `id` (sent once known) has died; its actions.
 async fn follow(b: &Berth, id_rx: tokio::sync::watch::Receiver<String>) -> Vec<String> {
-    let mut tx = connect(&b.sock()).await;
-    let resp = tx
-        .send_request(request("GET", "/events", Bytes::new()))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut body = resp.into_body();
-    let mut buf = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(LIMIT, body.frame())
-            .await
-            .expect("no event within 30 s")
-            .expect("the stream ended")
-            .expect("body");
-        if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
-        }
-        let id = id_rx.borrow().clone();
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let evs: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let got = actions_of(&evs, &id);
-        if got.iter().any(|a| a == "die") {
-            return got;
-        }
-    }
+    let evs = b
+        .follow_events("/events", |evs| {
+            actions_of(evs, &id_rx.borrow()).iter().any(|a| a == "die")
+        })
+        .await;
+    let id = id_rx.borrow().clone();
+    actions_of(&evs, &id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

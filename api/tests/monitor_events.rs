@@ -8,9 +8,7 @@
 #[allow(dead_code)]
 mod common;
 
-use bytes::Bytes;
-use common::{connect, encode, request, Berth, LIMIT};
-use http_body_util::BodyExt;
+use common::{encode, Berth};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -98,38 +96,11 @@ fn assert_workload(evs: &[Value], id: &str, what: &str) {
 /// Reads a live `/events` body (container `sec`) until its `die` event.
 async fn follow(b: &Berth) -> Vec<Value> {
     let filters = encode(r#"{"container":["sec"]}"#);
-    let mut tx = connect(&b.sock()).await;
-    let resp = tx
-        .send_request(request(
-            "GET",
-            &format!("/events?filters={filters}"),
-            Bytes::new(),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut body = resp.into_body();
-    let mut buf = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(LIMIT, body.frame())
-            .await
-            .expect("no event within 30 s")
-            .expect("the stream ended")
-            .expect("body");
-        if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
-        }
-        let evs: Vec<Value> = String::from_utf8_lossy(&buf)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if evs
-            .iter()
+    b.follow_events(&format!("/events?filters={filters}"), |evs| {
+        evs.iter()
             .any(|e| e["Type"] == "container" && e["Action"] == "die")
-        {
-            return evs;
-        }
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

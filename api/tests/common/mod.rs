@@ -215,6 +215,40 @@ impl Berth {
         }
     }
 
+    /// Reads a live `GET path` (`/events...`: one JSON object a line) until `done` holds for
+    /// the events read so far; those events. Panics when none comes for LIMIT.
+    pub async fn follow_events(
+        &self,
+        path: &str,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let mut tx = connect(&self.sock()).await;
+        let resp = tx
+            .send_request(request("GET", path, Bytes::new()))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
+        let mut body = resp.into_body();
+        let mut buf = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(LIMIT, body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("GET {path}: no event within {LIMIT:?}"))
+                .expect("the stream ended")
+                .expect("body");
+            if let Ok(data) = frame.into_data() {
+                buf.extend_from_slice(&data);
+            }
+            let evs: Vec<Value> = String::from_utf8_lossy(&buf)
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if done(&evs) {
+                return evs;
+            }
+        }
+    }
+
     pub async fn inspect(&self, reference: &str) -> Value {
         let r = self.get(&format!("/containers/{reference}/json")).await;
         assert_eq!(
