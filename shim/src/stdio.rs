@@ -141,6 +141,21 @@ impl ShimIo {
     }
 }
 
+/// [`read_available`] into `buf`'s spare capacity (see [`crate::sys::read_to_spare`]); what was
+/// read is then `buf`'s content.
+pub fn read_available_to_spare(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+    match crate::sys::read_to_spare(fd.as_raw_fd(), buf) {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINTR) => Ok(Some(0)),
+            // A terminal whose other side is gone reports EIO: that is its end.
+            Some(libc::EIO) => Ok(None),
+            _ => Err(e),
+        },
+    }
+}
+
 /// Read what is there now without blocking. `Ok(None)`: the stream ended.
 pub fn read_available(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     match nix::unistd::read(fd, buf) {

@@ -29,6 +29,81 @@ pub fn release_free_heap() {
     unsafe { libc::malloc_trim(0) };
 }
 
+/// A private, unwritten mapping of a file (the shim's program or a library): its resident pages
+/// are copies of the page cache and can be dropped from this process and faulted back in.
+struct FileMapping {
+    start: usize,
+    len: usize,
+    unwritten: bool,
+}
+
+/// The private file mappings of this process that hold no page of its own: read-only or
+/// executable, no anonymous (copy-on-write) page, not locked. Read from /proc/self/smaps.
+fn unwritten_file_mappings() -> Vec<(usize, usize)> {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let mut current: Option<FileMapping> = None;
+    let mut finish = |m: Option<FileMapping>| {
+        if let Some(m) = m.filter(|m| m.unwritten) {
+            found.push((m.start, m.len));
+        }
+    };
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if let Some((lo, hi)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            finish(current.take());
+            let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            else {
+                continue;
+            };
+            let perms = words.next().unwrap_or_default();
+            let inode = words.nth(2).unwrap_or("0");
+            let path = words.next().unwrap_or_default();
+            current = Some(FileMapping {
+                start: lo,
+                len: hi.saturating_sub(lo),
+                // A private (`p`) mapping of a file (`/...`, inode not 0) that this process can
+                // not write (no `w`): its pages are the file's.
+                unwritten: perms.len() == 4
+                    && !perms.contains('w')
+                    && perms.ends_with('p')
+                    && inode != "0"
+                    && path.starts_with('/'),
+            });
+        } else if let Some(m) = current.as_mut() {
+            match first {
+                // A page copied on write (relocations written before a mprotect to read-only)
+                // exists only here: dropping it would lose it.
+                "Anonymous:" | "Swap:" if words.next() != Some("0") => m.unwritten = false,
+                "VmFlags:" if line.split_whitespace().any(|f| f == "lo") => m.unwritten = false,
+                _ => {}
+            }
+        }
+    }
+    finish(current.take());
+    found
+}
+
+/// Drop from this process's resident set the pages of its program and libraries that it only
+/// reads: they stay in the page cache, shared, and come back on the next touch. Creating a
+/// container runs most of the shim's code once; afterwards only the loop that carries output and
+/// requests is touched again, so that is all that stays resident.
+pub fn release_file_pages() {
+    // The list is read whole first: reading /proc allocates, and what runs after the last
+    // madvise is what stays resident.
+    let mappings = unwritten_file_mappings();
+    for &(start, len) in &mappings {
+        // SAFETY: MADV_DONTNEED on a private file mapping with no copied-on-write page only
+        // unmaps page-cache pages from this process; their content is the file's and a later
+        // access faults the same bytes back in. Mappings holding any private page are skipped
+        // above, and the shim is single-threaded, so none is written between the read and here.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    }
+}
+
 /// Which side of a fork or clone we are on.
 pub enum Forked {
     Parent { child: libc::pid_t },
@@ -251,6 +326,24 @@ pub fn process_start_time(pid: libc::pid_t) -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad /proc stat"))
 }
 
+/// read(2) into `buf`'s spare capacity, after clearing it; `buf` then holds what was read. A
+/// buffer allocated with capacity only is never written but by the kernel, so the pages a short
+/// read leaves untouched never become resident.
+pub fn read_to_spare(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    buf.clear();
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: the pointer and length describe `buf`'s spare capacity, alive and writable for the
+    // call; the kernel writes at most that many bytes.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: read(2) initialized the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(n) };
+    Ok(n)
+}
+
 /// write(2) all of `data` to a raw descriptor (used where no owner of the fd exists).
 pub fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
@@ -432,6 +525,70 @@ pub fn close_from(first: u32) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// The resident KiB of the mapping that starts at `start`, from /proc/self/smaps.
+    fn resident_kib(start: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let head = format!("{start:x}-");
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+        lines.next().expect("the mapping is listed");
+        lines
+            .find_map(|l| l.strip_prefix("Rss:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
+    /// mmap(2) of `len` bytes of `fd`, private.
+    fn map(fd: RawFd, len: usize, prot: libc::c_int) -> *mut u8 {
+        // SAFETY: a fresh mapping chosen by the kernel; it overlaps nothing of the test's.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_PRIVATE, fd, 0) };
+        assert_ne!(p, libc::MAP_FAILED);
+        p.cast()
+    }
+
+    #[test]
+    fn releasing_file_pages_drops_clean_ones_and_keeps_written_ones() {
+        let page = 4096;
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &vec![b'a'; 4 * page]).unwrap();
+        let fd = file.as_raw_fd();
+        // Read-only and read, as a program's code is.
+        let clean = map(fd, 4 * page, libc::PROT_READ);
+        // Written, then made read-only, as relocated data is: its page exists only here.
+        let written = map(fd, 4 * page, libc::PROT_READ | libc::PROT_WRITE);
+        // SAFETY: both mappings are 4 pages long, alive until the munmaps below, and `written`
+        // is writable until the mprotect.
+        unsafe {
+            assert_eq!(std::ptr::read_volatile(clean), b'a');
+            written.write_volatile(b'z');
+            assert_eq!(libc::mprotect(written.cast(), 4 * page, libc::PROT_READ), 0);
+        }
+        assert!(resident_kib(clean as usize) > 0);
+
+        release_file_pages();
+
+        assert_eq!(
+            resident_kib(clean as usize),
+            0,
+            "the clean mapping's pages are dropped"
+        );
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(
+                std::ptr::read_volatile(written),
+                b'z',
+                "the written page is kept"
+            );
+            assert_eq!(
+                std::ptr::read_volatile(clean),
+                b'a',
+                "dropped pages fault back in"
+            );
+            libc::munmap(clean.cast(), 4 * page);
+            libc::munmap(written.cast(), 4 * page);
+        }
+    }
 
     #[test]
     fn start_time_of_self_is_stable() {

@@ -57,7 +57,7 @@ pub fn run(mut args: Args) -> i32 {
         }
         report(&mut args.ready, &Response::Ok);
         sup.awaiting_start = true;
-        sys::release_free_heap();
+        sup.shed_memory = true;
     } else {
         match sup.start_process() {
             Ok(pid) => report(&mut args.ready, &Response::Started { pid }),
@@ -111,6 +111,8 @@ struct Supervisor {
     child: Option<Child>,
     paused: bool,
     awaiting_start: bool,
+    /// The set-up is over: give its heap and code pages back before the next wait.
+    shed_memory: bool,
     kill_at: Option<Instant>,
     stop_waiters: Vec<UnixStream>,
     manual_stop: bool,
@@ -219,6 +221,7 @@ impl Supervisor {
             child: None,
             paused: false,
             awaiting_start: false,
+            shed_memory: false,
             kill_at: None,
             stop_waiters: Vec::new(),
             manual_stop: false,
@@ -346,8 +349,9 @@ impl Supervisor {
         }
         // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
         self.event("start", &[]);
-        // What the set-up freed goes back to the kernel: the shim now only carries output.
-        sys::release_free_heap();
+        // What the set-up used goes back to the kernel once the caller has its answer: the shim
+        // now only carries output and requests.
+        self.shed_memory = true;
         Ok(pid)
     }
 
@@ -412,11 +416,14 @@ impl Supervisor {
     }
 
     fn serve(&mut self) {
-        let mut buf = vec![0u8; 32 * 1024];
+        // Capacity only: the kernel fills what each read brings and nothing else is touched.
+        let mut buf = Vec::with_capacity(32 * 1024);
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut what: Vec<Source> = Vec::new();
         while !self.done() {
             let timeout = self.next_timeout();
-            let mut fds: Vec<libc::pollfd> = Vec::new();
-            let mut what: Vec<Source> = Vec::new();
+            fds.clear();
+            what.clear();
             let mut add = |fd: RawFd, s: Source| {
                 fds.push(libc::pollfd {
                     fd,
@@ -448,6 +455,12 @@ impl Supervisor {
                     add(c.stream.as_raw_fd(), Source::Client(i));
                 }
             }
+            if std::mem::take(&mut self.shed_memory) {
+                // Last before the wait, so that little but the wait itself is faulted back in;
+                // the heap after the pages, whose list is read into memory freed here.
+                sys::release_file_pages();
+                sys::release_free_heap();
+            }
             match sys::poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -457,7 +470,7 @@ impl Supervisor {
                     continue;
                 }
             }
-            for (pfd, src) in fds.iter().zip(what) {
+            for (pfd, &src) in fds.iter().zip(&what) {
                 if pfd.revents == 0 {
                     continue;
                 }
@@ -542,7 +555,7 @@ impl Supervisor {
     }
 
     /// Carry one read of output to the log and the clients; false when nothing was read.
-    fn on_output(&mut self, stream: u8, buf: &mut [u8]) -> bool {
+    fn on_output(&mut self, stream: u8, buf: &mut Vec<u8>) -> bool {
         let Some(io) = &mut self.io else { return false };
         let slot = if stream == 1 {
             &mut io.stdout
@@ -550,7 +563,7 @@ impl Supervisor {
             &mut io.stderr
         };
         let Some(fd) = slot else { return false };
-        let n = match stdio::read_available(fd, buf) {
+        let n = match stdio::read_available_to_spare(fd, buf) {
             Ok(Some(0)) => return false,
             Ok(Some(n)) => n,
             Ok(None) | Err(_) => {
@@ -572,13 +585,20 @@ impl Supervisor {
         true
     }
 
-    fn on_client_input(&mut self, i: usize, buf: &mut [u8]) {
+    fn on_client_input(&mut self, i: usize, buf: &mut Vec<u8>) {
         let Some(client) = self.clients.get_mut(i) else {
             return;
         };
-        let n = match std::io::Read::read(&mut client.stream, buf) {
+        let n = match sys::read_to_spare(client.stream.as_raw_fd(), buf) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                return
+            }
             Err(_) => 0,
         };
         let Some(io) = &mut self.io else { return };
@@ -681,6 +701,7 @@ impl Supervisor {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Source {
     Execs,
     Signal,
