@@ -9,6 +9,7 @@
 
 use crate::spec::LogSpec;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -64,14 +65,6 @@ impl Stream {
             Stream::Stderr => 1,
         }
     }
-}
-
-/// One stored entry, as written.
-#[derive(Serialize)]
-struct RawEntry<'a> {
-    log: &'a str,
-    stream: Stream,
-    time: &'a str,
 }
 
 /// One stored entry, as read back. Unknown fields (dockerd's `attrs`) are ignored.
@@ -193,16 +186,8 @@ impl JsonFileWriter {
 
 impl Sink {
     fn write_entry(&mut self, stream: Stream, line: &[u8]) -> Result<()> {
-        let time = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
-        let log = decode_like_go(line);
-        let entry = RawEntry {
-            log: &log,
-            stream,
-            time: &time,
-        };
-        // Serializing plain strings into a Vec cannot fail.
-        let mut out = serde_json::to_vec(&entry).unwrap_or_default();
-        out.push(b'\n');
+        let mut out = Vec::with_capacity(line.len() + 64);
+        encode_entry(&mut out, line, stream, SystemTime::now());
         let len = out.len() as u64;
         if self.max_size > 0 && self.size > 0 && self.size + len > self.max_size {
             self.rotate()?;
@@ -280,27 +265,147 @@ fn rotated_path(path: &Path, k: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Bytes to a string the way Go's encoding/json does: every byte that is not part of a valid
-/// UTF-8 sequence becomes one U+FFFD. (`String::from_utf8_lossy` would fold a truncated
-/// sequence into a single U+FFFD.)
-fn decode_like_go(mut bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    loop {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                out.push_str(s);
-                return out;
+/// One entry as dockerd's json-file writer lays it out: `{"log":...,"stream":...,"time":...}`
+/// and a newline.
+fn encode_entry(out: &mut Vec<u8>, line: &[u8], stream: Stream, time: SystemTime) {
+    out.extend_from_slice(b"{\"log\":");
+    push_json_string(out, line);
+    out.extend_from_slice(b",\"stream\":\"");
+    out.extend_from_slice(stream.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"time\":\"");
+    push_time(out, time);
+    out.extend_from_slice(b"\"}\n");
+}
+
+/// `bytes` as a JSON string, escaped as dockerd escapes log lines: `"` and `\\` with a
+/// backslash, newline and carriage return as `\n` and `\r`, every other control character and
+/// `<`, `>`, `&` as `\u00XX`, U+2028 and U+2029 as `\u2028`/`\u2029`, and each byte that is not
+/// part of a valid UTF-8 sequence as `\ufffd`. Other text is copied as it is.
+fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid().as_bytes();
+        let mut copied = 0;
+        let mut i = 0;
+        while i < valid.len() {
+            let b = valid[i];
+            let escape: Option<&[u8]> = match b {
+                b'"' => Some(b"\\\""),
+                b'\\' => Some(b"\\\\"),
+                b'\n' => Some(b"\\n"),
+                b'\r' => Some(b"\\r"),
+                0..0x20 | b'<' | b'>' | b'&' => Some(b""),
+                // U+2028 and U+2029: E2 80 A8 and E2 80 A9.
+                0xe2 if valid.get(i + 1) == Some(&0x80)
+                    && matches!(valid.get(i + 2), Some(0xa8 | 0xa9)) =>
+                {
+                    Some(b"")
+                }
+                _ => None,
+            };
+            let Some(escape) = escape else {
+                i += 1;
+                continue;
+            };
+            out.extend_from_slice(&valid[copied..i]);
+            if !escape.is_empty() {
+                out.extend_from_slice(escape);
+                i += 1;
+            } else if b == 0xe2 {
+                out.extend_from_slice(b"\\u202");
+                out.push(if valid[i + 2] == 0xa8 { b'8' } else { b'9' });
+                i += 3;
+            } else {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+                i += 1;
             }
-            Err(e) => {
-                let (valid, rest) = bytes.split_at(e.valid_up_to());
-                // Checked valid just above.
-                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                let bad = e.error_len().unwrap_or(rest.len());
-                out.extend(std::iter::repeat_n(char::REPLACEMENT_CHARACTER, bad));
-                bytes = &rest[bad..];
-            }
+            copied = i;
+        }
+        out.extend_from_slice(&valid[copied..]);
+        for _ in chunk.invalid() {
+            out.extend_from_slice(b"\\ufffd");
         }
     }
+    out.push(b'"');
+}
+
+/// `time` in UTC as Go's RFC 3339 with nanoseconds writes it, which is what dockerd stores:
+/// `2006-01-02T15:04:05.999999999Z`, the fraction's trailing zeros (and a zero fraction) left
+/// out.
+fn push_time(out: &mut Vec<u8>, time: SystemTime) {
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = civil_date(secs / 86_400);
+    let of_day = secs % 86_400;
+    let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+    push_digits(out, year, 4);
+    for (sep, n) in [
+        (b'-', month),
+        (b'-', day),
+        (b'T', hour),
+        (b':', minute),
+        (b':', second),
+    ] {
+        out.push(sep);
+        push_digits(out, n, 2);
+    }
+    let mut nanos = u64::from(since.subsec_nanos());
+    if nanos > 0 {
+        let mut width = 9;
+        while nanos % 10 == 0 {
+            nanos /= 10;
+            width -= 1;
+        }
+        out.push(b'.');
+        push_digits(out, nanos, width);
+    }
+    out.push(b'Z');
+}
+
+/// `n` in decimal, zero-padded to `width` digits.
+fn push_digits(out: &mut Vec<u8>, n: u64, width: u32) {
+    for k in (0..width).rev() {
+        out.push(b'0' + (n / 10u64.pow(k) % 10) as u8);
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of the `days`-th day after 1970-01-01.
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    // Count from 0000-03-01 so that the leap day ends each 4-, 100- and 400-year cycle.
+    let days = days + 719_468;
+    let era = days / 146_097;
+    let day_of_era = days % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A stored time as `docker logs --timestamps` prints it: the fraction padded to nine digits
+/// (dockerd stores Go's RFC 3339 with trailing zeros left out, and prints them fixed-width).
+pub fn fixed_width_time(stored: &str) -> Cow<'_, str> {
+    let Some(body) = stored.strip_suffix('Z') else {
+        return Cow::Borrowed(stored);
+    };
+    let digits = body.split_once('.').map_or(0, |(_, f)| f.len());
+    if digits >= 9 {
+        return Cow::Borrowed(stored);
+    }
+    let dot = if digits == 0 { "." } else { "" };
+    Cow::Owned(format!("{body}{dot}{:0<width$}Z", "", width = 9 - digits))
 }
 
 /// Decodes one stored line (with or without its trailing newline); None when it is not a
@@ -344,6 +449,7 @@ pub fn read_all(path: &Path, max_file: u32) -> Result<Vec<Entry>> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     fn json_file(max_size: u64, max_file: u32) -> LogSpec {
         LogSpec {
@@ -520,16 +626,14 @@ mod tests {
     }
 
     #[test]
-    fn time_is_rfc3339_nanos_utc() {
+    fn time_is_gos_rfc3339_nanos_utc() {
         let (_dir, path, mut w) = setup(&json_file(0, 1));
         let before = SystemTime::now();
         w.write(Stream::Stdout, b"tick\n").unwrap();
         let after = SystemTime::now();
         let entry = read_all(&path, 1).unwrap().remove(0);
-        let (_, frac) = entry.time.split_once('.').expect("fractional seconds");
-        assert_eq!(frac.len(), 10, "9 digits and Z, got {}", entry.time);
-        assert!(frac.ends_with('Z'), "UTC, got {}", entry.time);
-        let t = humantime::parse_rfc3339(&entry.time).expect("parses back");
+        assert!(entry.time.ends_with('Z'), "UTC, got {}", entry.time);
+        let t = humantime::parse_rfc3339(&fixed_width_time(&entry.time)).expect("parses back");
         assert!(
             before <= t && t <= after,
             "time {} within the write",
@@ -537,18 +641,91 @@ mod tests {
         );
     }
 
+    fn time_text(secs: u64, nanos: u32) -> String {
+        let mut out = Vec::new();
+        push_time(
+            &mut out,
+            SystemTime::UNIX_EPOCH + Duration::new(secs, nanos),
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn time_fraction_drops_trailing_zeros_as_go_does() {
+        assert_eq!(time_text(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            time_text(1_234_567_890, 120_000_000),
+            "2009-02-13T23:31:30.12Z"
+        );
+        assert_eq!(
+            time_text(1_709_210_096, 1),
+            "2024-02-29T12:34:56.000000001Z"
+        );
+        assert_eq!(
+            time_text(1_796_083_199, 999_999_999),
+            "2026-11-30T23:59:59.999999999Z"
+        );
+        assert_eq!(time_text(951_782_400, 5_000), "2000-02-29T00:00:00.000005Z");
+        assert_eq!(time_text(4_107_542_400, 0), "2100-03-01T00:00:00Z");
+        // Every day of four centuries against the formatter humantime ships.
+        for day in (0..146_097u64).step_by(7) {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_secs(day * 86_400 + 3_723);
+            let ours = time_text(day * 86_400 + 3_723, 0);
+            assert_eq!(ours, humantime::format_rfc3339_seconds(t).to_string());
+        }
+    }
+
+    #[test]
+    fn docker_logs_timestamps_are_fixed_width() {
+        assert_eq!(
+            fixed_width_time("2009-02-13T23:31:30.12Z"),
+            "2009-02-13T23:31:30.120000000Z"
+        );
+        assert_eq!(
+            fixed_width_time("1970-01-01T00:00:00Z"),
+            "1970-01-01T00:00:00.000000000Z"
+        );
+        let full = "2026-11-30T23:59:59.999999999Z";
+        assert_eq!(fixed_width_time(full), full);
+    }
+
+    fn stored_line(data: &[u8]) -> String {
+        let (_dir, path, mut w) = setup(&json_file(0, 1));
+        w.write(Stream::Stderr, data).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let (log, _) = text.split_once(",\"stream\"").unwrap();
+        log.strip_prefix("{\"log\":").unwrap().to_string()
+    }
+
+    #[test]
+    fn log_text_is_escaped_as_dockerd_escapes_it() {
+        // What dockerd's json-file writer stores for the same bytes.
+        assert_eq!(
+            stored_line(b"<a href=\"x\">&</a>\ttab\\\r\n"),
+            r#""\u003ca href=\"x\"\u003e\u0026\u003c/a\u003e\u0009tab\\\r\n""#
+        );
+        assert_eq!(
+            stored_line("é✓ \u{2028}\u{2029} \u{fffd}\u{7f}\n".as_bytes()),
+            "\"é✓ \\u2028\\u2029 \u{fffd}\u{7f}\\n\""
+        );
+        assert_eq!(stored_line(b"\x01\x1f\n"), r#""\u0001\u001f\n""#);
+    }
+
     #[test]
     fn invalid_utf8_becomes_replacement_chars() {
-        let (_dir, path, mut w) = setup(&json_file(0, 1));
         // A lone 0xff, then a truncated 3-byte sequence: Go replaces each bad byte.
+        assert_eq!(
+            stored_line(b"a\xffb\xe2\x82c\n"),
+            r#""a\ufffdb\ufffd\ufffdc\n""#
+        );
+        assert_eq!(stored_line(b"\xf0\x9f\n"), r#""\ufffd\ufffd\n""#);
+        let (_dir, path, mut w) = setup(&json_file(0, 1));
         w.write(Stream::Stderr, b"a\xffb\xe2\x82c\n").unwrap();
         let entry = read_all(&path, 1).unwrap().remove(0);
         assert_eq!(
             String::from_utf8(entry.log).unwrap(),
             "a\u{fffd}b\u{fffd}\u{fffd}c\n"
         );
-        assert_eq!(decode_like_go(b"\xf0\x9f"), "\u{fffd}\u{fffd}");
-        assert_eq!(decode_like_go("é✓".as_bytes()), "é✓");
     }
 
     #[test]

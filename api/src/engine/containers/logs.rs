@@ -44,7 +44,7 @@ impl LogOptions {
             return false;
         }
         if self.since.is_some() || self.until.is_some() {
-            let t = humantime::parse_rfc3339(&e.time).ok();
+            let t = humantime::parse_rfc3339(&logs::fixed_width_time(&e.time)).ok();
             if let (Some(since), Some(t)) = (self.since, t) {
                 if t < since {
                     return false;
@@ -62,7 +62,7 @@ impl LogOptions {
     /// The bytes a client gets for one entry (before any multiplexing).
     pub fn render(&self, e: &Entry) -> Vec<u8> {
         if self.timestamps {
-            let mut v = e.time.as_bytes().to_vec();
+            let mut v = logs::fixed_width_time(&e.time).as_bytes().to_vec();
             v.push(b' ');
             v.extend_from_slice(&e.log);
             v
