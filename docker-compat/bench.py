@@ -11,7 +11,8 @@ Prints figures and ratios; never fails on a speed goal (these are not tests).
   ports: a published port (nftables DNAT) against the container's own address, and the start
         cost of publishing (berth only: the bench's dockerd runs without networking, which
         would rewrite the host's iptables)
-  monitor: a million getppid in a container with the eBPF monitor counting vs off, the same
+  monitor: a million getppid in a container with the eBPF monitor counting vs off, and with
+        only an empty program on counting's hook (the floor of counting every call), the same
         loop outside containers with the all-syscalls hooks attached vs not, and security
         events at 100,000/s for 10 s with what was delivered and what was counted as dropped
 """
@@ -299,6 +300,24 @@ def monitor_benchmark(berth_bin, runs):
                    for _ in range(reps)]
             return statistics.median(out)
 
+        floor_obj = os.path.join(tmp, "floor.bpf.o")
+        floor_bin = os.path.join(tmp, "floor")
+        arch = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(["clang-19", "-O2", "-g", "-target", "bpf", f"-I/usr/include/{arch}",
+                        "-c", os.path.join(HERE, "floor.bpf.c"), "-o", floor_obj], check=True)
+        subprocess.run(["gcc", "-O2", "-o", floor_bin, os.path.join(HERE, "floor.c"), "-lbpf"], check=True)
+
+        def with_empty_hook(measure):
+            """`measure()` while an empty program is attached where counting attaches its own."""
+            holder = subprocess.Popen([floor_bin, floor_obj], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            try:
+                if holder.stdout.readline() != b"attached\n":
+                    raise SystemExit("the empty eBPF program did not attach")
+                return measure()
+            finally:
+                holder.stdin.close()
+                holder.wait()
+
         def on_host():
             out = [float(subprocess.run([prog, "loop", str(n)], capture_output=True, text=True,
                                         check=True).stdout) for _ in range(reps)]
@@ -314,14 +333,19 @@ def monitor_benchmark(berth_bin, runs):
         on = in_container("berth.monitor=counts")
         print(f"in a container, monitor off       {off:7.1f}")
         print(f"in a container, counting          {on:7.1f}   +{(on / off - 1) * 100:.1f}% (goal <= 5%)")
+        floor = with_empty_hook(lambda: in_container("berth.monitor=none"))
+        print(f"in a container, an empty program on counting's hook (tp_btf sys_exit), monitor off "
+              f"{floor:7.1f}   +{(floor / off - 1) * 100:.1f}%: the floor of any count of every call")
         default = in_container("berth.monitor=security")
         print(f"in a container, the default label {default:7.1f}   +{(default / off - 1) * 100:.1f}%"
               " (security events: no all-syscalls hook)")
         print(f"== eBPF monitor: {n} one-byte read+write (dd bs=1), ns per byte (median of {reps})")
         off = in_container("berth.monitor=none", "copy")
         on = in_container("berth.monitor=counts", "copy")
+        floor = with_empty_hook(lambda: in_container("berth.monitor=none", "copy"))
         print(f"in a container, monitor off       {off:7.1f}")
         print(f"in a container, counting          {on:7.1f}   +{(on / off - 1) * 100:.1f}% (goal <= 5%)")
+        print(f"in a container, empty program    {floor:7.1f}   +{(floor / off - 1) * 100:.1f}% (the floor)")
         host_off = on_host()
         b.out("run", "-d", "--name", "counting", "-l", "berth.monitor=counts", "monbench:1", "/bench",
               "sleep", "1000")
@@ -470,6 +494,8 @@ def main():
         print(f"berth-shim RSS {figures.get('shim_rss_kib')} KiB (file-backed {figures.get('shim_rss_file_kib')}, "
               f"anonymous {figures.get('shim_rss_anon_kib')}), PSS {figures.get('shim_pss_kib')} KiB, "
               f"private {figures.get('shim_private_kib')} KiB; anonymous is what each further shim costs")
+        print(f"berth-shim RSS with its container logging 50 lines/s {figures.get('shim_logging_rss_kib')} KiB "
+              f"(file-backed {figures.get('shim_logging_rss_file_kib')}, anonymous {figures.get('shim_logging_rss_anon_kib')})")
         print(f"first shim of a fresh root (its seccomp profile compiled): RSS {figures.get('shim_cold_cache_rss_kib')} KiB, "
               f"anonymous {figures.get('shim_cold_cache_rss_anon_kib')} KiB")
         if d:
@@ -479,7 +505,8 @@ def main():
             if pids:
                 shim_rss = max(rss_kib(int(p)) for p in pids)
                 print(f"containerd-shim RSS {shim_rss} KiB   berth/containerd-shim = "
-                      f"{int(figures.get('shim_rss_kib', 0)) / shim_rss:.2f} (goal: berth <= 1024 KiB)")
+                      f"{int(figures.get('shim_rss_kib', 0)) / shim_rss:.2f} idle, "
+                      f"{int(figures.get('shim_logging_rss_kib', 0)) / shim_rss:.2f} logging (goal: berth <= 1024 KiB)")
 
         print("== docker exec c true (median of %d)" % args.runs)
         b.out("run", "-d", "--name", "ex", "busybox", "sleep", "1000")

@@ -42,12 +42,22 @@ fn main() {
     // A freshly built binary's pages sit dirty in the page cache and would count as private to
     // the one process mapping them; write them back first, as on an installed system.
     nix::unistd::sync();
-    let warm = memory(&env);
+    let warm = memory(&env, &["sleep", "1000"], 300);
+    // A container that writes a line to its log 50 times a second: the shim's steady loop runs.
+    let busy = memory(
+        &env,
+        &["sh", "-c", "while :; do echo tick; usleep 20000; done"],
+        2000,
+    );
     // The first container of a fresh root compiles its seccomp profile (no cache yet).
-    let cold = memory(&TestEnv::new());
+    let cold = memory(&TestEnv::new(), &["sleep", "1000"], 300);
     println!("shim_first_instruction_ms_median {:.2}", median(&mut first));
     println!("shim_start_returned_ms_median {:.2}", median(&mut ready));
-    for (prefix, m) in [("shim", &warm), ("shim_cold_cache", &cold)] {
+    for (prefix, m) in [
+        ("shim", &warm),
+        ("shim_logging", &busy),
+        ("shim_cold_cache", &cold),
+    ] {
         println!("{prefix}_rss_kib {}", m.rss);
         println!("{prefix}_rss_anon_kib {}", m.anon);
         println!("{prefix}_rss_file_kib {}", m.file);
@@ -67,11 +77,11 @@ struct Memory {
     private: u64,
 }
 
-/// The memory of the shim of a `sleep` container of `env`, once it runs.
-fn memory(env: &TestEnv) -> Memory {
-    let spec = env.spec(&["sleep", "1000"]);
+/// The memory of the shim of a container of `env` running `argv`, `settle_ms` after its start.
+fn memory(env: &TestEnv, argv: &[&str], settle_ms: u64) -> Memory {
+    let spec = env.spec(argv);
     env.run(&spec);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(settle_ms));
     let shim = env.state(&spec.id).shim_pid;
     let status = std::fs::read_to_string(format!("/proc/{shim}/status")).unwrap();
     let field = |name: &str| -> u64 {
