@@ -69,7 +69,9 @@ pub fn from_labels<'a>(mut get: impl FnMut(&str) -> Option<&'a str>) -> Result<B
 }
 
 /// tc's arguments for a token bucket at `bps`: a bucket of 10 ms of traffic (at least 16 KiB,
-/// room for a few full-size packets) and up to 50 ms of queue.
+/// room for a few full-size packets) and up to 200 ms of queue. With 50 ms a TCP sender whose
+/// CPU was busy elsewhere sent bursts the queue could not hold, lost their tails and waited out
+/// retransmission timeouts: 84-88% of the limit instead of all of it.
 fn tbf_args(dev: &str, bps: u64) -> Vec<String> {
     let burst = (bps / 8 / 100).max(16 * 1024);
     ["qdisc", "replace", "dev", dev, "root", "tbf", "rate"]
@@ -80,7 +82,7 @@ fn tbf_args(dev: &str, bps: u64) -> Vec<String> {
             "burst".into(),
             burst.to_string(),
             "latency".into(),
-            "50ms".into(),
+            "200ms".into(),
         ])
         .collect()
 }
