@@ -57,7 +57,7 @@ pub fn run(mut args: Args) -> i32 {
         }
         report(&mut args.ready, &Response::Ok);
         sup.awaiting_start = true;
-        sup.shed_memory = true;
+        sup.shed_at = Some(Instant::now() + SHED_AFTER);
     } else {
         match sup.start_process() {
             Ok(pid) => report(&mut args.ready, &Response::Started { pid }),
@@ -111,8 +111,8 @@ struct Supervisor {
     child: Option<Child>,
     paused: bool,
     awaiting_start: bool,
-    /// The set-up is over: give its heap and code pages back before the next wait.
-    shed_memory: bool,
+    /// The set-up is over: give its heap and code pages back before the first wait after this.
+    shed_at: Option<Instant>,
     kill_at: Option<Instant>,
     stop_waiters: Vec<UnixStream>,
     manual_stop: bool,
@@ -221,7 +221,7 @@ impl Supervisor {
             child: None,
             paused: false,
             awaiting_start: false,
-            shed_memory: false,
+            shed_at: None,
             kill_at: None,
             stop_waiters: Vec::new(),
             manual_stop: false,
@@ -349,9 +349,9 @@ impl Supervisor {
         }
         // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
         self.event("start", &[]);
-        // What the set-up used goes back to the kernel once the caller has its answer: the shim
-        // now only carries output and requests.
-        self.shed_memory = true;
+        // What the set-up used goes back to the kernel once the caller has its answer and the
+        // container's start is past: the shim now only carries output and requests.
+        self.shed_at = Some(Instant::now() + SHED_AFTER);
         Ok(pid)
     }
 
@@ -455,7 +455,8 @@ impl Supervisor {
                     add(c.stream.as_raw_fd(), Source::Client(i));
                 }
             }
-            if std::mem::take(&mut self.shed_memory) {
+            if self.shed_at.is_some_and(|t| t <= Instant::now()) {
+                self.shed_at = None;
                 // Last before the wait, so that little but the wait itself is faulted back in;
                 // the heap after the pages, whose list is read into memory freed here.
                 sys::release_file_pages();
@@ -503,7 +504,7 @@ impl Supervisor {
             .as_ref()
             .filter(|_| self.child.is_some() && !self.paused)
             .map(|h| h.deadline());
-        [self.kill_at, self.restart_at, health]
+        [self.kill_at, self.restart_at, health, self.shed_at]
             .into_iter()
             .flatten()
             .map(|t| t.saturating_duration_since(now).as_millis() as i32 + 1)
@@ -700,6 +701,10 @@ impl Supervisor {
         }
     }
 }
+
+/// How long after a start the shim gives back the set-up's memory: not at once, so that the
+/// container's own start has both CPUs.
+const SHED_AFTER: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy)]
 enum Source {
