@@ -1,5 +1,8 @@
 """Container life cycle through the real docker CLI."""
 import json
+import os
+import re
+import shutil
 import subprocess
 import time
 
@@ -109,6 +112,47 @@ def logs_follow_until_exit(b):
     first = p.stdout.decode().splitlines()[0]
     check(first.endswith(" line1") and "T" in first.split()[0], first)
     b.out("rm", "lf")
+
+
+@case
+def log_file_is_encoded_as_dockerd_writes_it(b):
+    # docker logs gives the bytes back; the json-file holds them escaped as dockerd's writer does
+    # (<, >, & and tabs as \u00XX, an invalid byte as \ufffd), with Go's RFC 3339 time.
+    p = b.docker("run", "--name", "le", "busybox", "printf", "<a href=\"x\">&\\t\\377</a>\\n", check_rc=0)
+    check(p.stdout == b"<a href=\"x\">&\t\xff</a>\n", f"attached output, raw: {p.stdout!r}")
+    p = b.docker("logs", "le")
+    check(p.stdout == "<a href=\"x\">&\t\ufffd</a>\n".encode(), f"logs: {p.stdout!r}")
+    with open(b.out("inspect", "-f", "{{.LogPath}}", "le"), "rb") as f:
+        line = f.read().decode().splitlines()[0]
+    entry = json.loads(line)
+    want = '{"log":"\\u003ca href=\\"x\\"\\u003e\\u0026\\u0009\\ufffd\\u003c/a\\u003e\\n","stream":"stdout","time":'
+    check(line.startswith(want), f"stored line: {line}")
+    check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d*[1-9])?Z", entry["time"]) is not None,
+          f"time as Go writes it: {entry['time']}")
+    # The same container on a real dockerd stores the same line but for its time.
+    if shutil.which("dockerd") is None:
+        check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
+    else:
+        from bench import Dockerd
+        import compat
+        d = Dockerd()
+        try:
+            subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=compat.busybox_tar(),
+                           check=True, capture_output=True)
+            p = subprocess.run(["docker", "run", "--name", "le", "--network", "none", "busybox", "printf",
+                                "<a href=\"x\">&\\t\\377</a>\\n"], env=d.env, capture_output=True, timeout=120)
+            check(p.returncode == 0, f"dockerd's run: {p.stderr!r}")
+            path = subprocess.run(["docker", "inspect", "-f", "{{.LogPath}}", "le"], env=d.env,
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            with open(path, "rb") as f:
+                theirs = f.read().decode().splitlines()[0]
+            check(theirs.split('"time":')[0] == line.split('"time":')[0], f"dockerd stored {theirs}, berth {line}")
+        finally:
+            d.close()
+    stamp = b.out("logs", "-t", "le").split()[0]
+    check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", stamp) is not None,
+          f"docker logs -t prints nine digits: {stamp}")
+    b.out("rm", "le")
 
 
 @case
