@@ -144,7 +144,18 @@ impl ShimIo {
 /// [`read_available`] into `buf`'s spare capacity (see [`crate::sys::read_to_spare`]); what was
 /// read is then `buf`'s content.
 pub fn read_available_to_spare(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
-    match crate::sys::read_to_spare(fd.as_raw_fd(), buf) {
+    available(crate::sys::read_to_spare(fd.as_raw_fd(), buf))
+}
+
+/// Read what is there now without blocking. `Ok(None)`: the stream ended.
+pub fn read_available(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    available(nix::unistd::read(fd, buf).map_err(io::Error::from))
+}
+
+/// What a non-blocking read of an output stream means: `Some(n)` bytes (0 when nothing is there
+/// yet), or `None` when the stream ended.
+fn available(read: io::Result<usize>) -> io::Result<Option<usize>> {
+    match read {
         Ok(0) => Ok(None),
         Ok(n) => Ok(Some(n)),
         Err(e) => match e.raw_os_error() {
@@ -153,18 +164,6 @@ pub fn read_available_to_spare(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<Op
             Some(libc::EIO) => Ok(None),
             _ => Err(e),
         },
-    }
-}
-
-/// Read what is there now without blocking. `Ok(None)`: the stream ended.
-pub fn read_available(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    match nix::unistd::read(fd, buf) {
-        Ok(0) => Ok(None),
-        Ok(n) => Ok(Some(n)),
-        Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => Ok(Some(0)),
-        // A terminal whose other side is gone reports EIO: that is its end.
-        Err(nix::Error::EIO) => Ok(None),
-        Err(e) => Err(e.into()),
     }
 }
 
