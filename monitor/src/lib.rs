@@ -23,7 +23,7 @@ pub mod rings;
 pub mod syscalls;
 
 pub use events::Event;
-pub use loader::{counting, denying, ensure_loaded, unload, SENSITIVE_PATHS};
+pub use loader::{counting, denying, ensure_loaded, prepare_host, unload, SENSITIVE_PATHS};
 pub use policy::Policy;
 pub use rings::EventRing;
 
@@ -72,6 +72,16 @@ pub enum MonitorError {
     Map(&'static str, aya::maps::MapError),
     #[error("{0}")]
     Policy(String),
+    #[error("{path} is not on a {fs} mount")]
+    NotMounted { fs: &'static str, path: PathBuf },
+    #[error("nothing is loaded under {0}: no container has been watched since the machine started, or the programs were unloaded")]
+    NotLoaded(PathBuf),
+    #[error("mounting {fs} on {path}: {source}")]
+    Mount {
+        fs: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl MonitorError {

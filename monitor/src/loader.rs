@@ -146,6 +146,8 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 const TRACEFS_MAGIC: i64 = 0x74726163;
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+/// Where bpffs is mounted.
+const BPF_ROOT: &str = "/sys/fs/bpf";
 
 /// The pins of this build's programs: `v<ABI>-<hash of the object>`, so a berth whose programs
 /// differ in any way never reads maps written by others.
@@ -190,13 +192,16 @@ fn complete(v: &Path) -> bool {
 }
 
 /// Makes sure the programs are loaded, attached and pinned under `dir`; true when this call
-/// loaded them, false when they were already there.
+/// loaded them, false when they were already there. `dir` must lie on bpffs: [`prepare_host`]
+/// mounts it, and must have run in the host's mount namespace first. This function mounts
+/// nothing, so that pins are never made on a bpffs that only a private namespace sees (and that
+/// dies with it).
 pub fn ensure_loaded(dir: &Path) -> Result<bool> {
     let v = versioned(dir);
     if complete(&v) {
         return Ok(false);
     }
-    mount_bpffs(dir)?;
+    require_fs(dir, BPF_FS_MAGIC, "bpffs")?;
     std::fs::create_dir_all(dir).map_err(|e| MonitorError::io("creating", dir, e))?;
     let handle = File::open(dir).map_err(|e| MonitorError::io("opening", dir, e))?;
     // Concurrent first users agree: one loads, the others wait here and then find the pins.
@@ -214,51 +219,79 @@ pub fn ensure_loaded(dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Mounts bpffs at /sys/fs/bpf when `dir` lies under it and it is not mounted yet.
-fn mount_bpffs(dir: &Path) -> Result<()> {
-    let root = Path::new("/sys/fs/bpf");
-    if !dir.starts_with(root) {
-        return Ok(());
-    }
-    match nix::sys::statfs::statfs(root) {
-        Ok(s) if s.filesystem_type().0 == BPF_FS_MAGIC => return Ok(()),
-        _ => {}
-    }
-    nix::mount::mount(
-        Some("bpf"),
-        root,
-        Some("bpf"),
-        nix::mount::MsFlags::empty(),
-        Some("mode=0700"),
-    )
-    .map_err(|e| MonitorError::io("mounting bpffs on", root, e.into()))
-}
-
-/// Mounts tracefs on /sys/kernel/tracing when it is not mounted yet (the tracepoints' ids are
-/// read there).
-fn mount_tracefs() -> Result<()> {
-    let root = Path::new(TRACEFS);
-    match nix::sys::statfs::statfs(root) {
-        Ok(s) if s.filesystem_type().0 == TRACEFS_MAGIC => return Ok(()),
-        _ => {}
+/// Readies the caller's mount namespace for the monitor: bpffs on /sys/fs/bpf (when `dir` lies
+/// under it) and tracefs on /sys/kernel/tracing, each mounted unless it is there already.
+///
+/// Call it in the host's mount namespace, before entering any private one: the pins live as
+/// long as the bpffs mount they were made on, and a mount made in a private namespace (where
+/// the host's mounts are private, as on a machine without systemd) dies with that namespace,
+/// taking every pin with it. berth's shim calls it before it seals itself in a namespace of
+/// its own; `berth serve` at its start. It costs two statfs calls once the mounts are there.
+pub fn prepare_host(dir: &Path) -> Result<()> {
+    let bpf = Path::new(BPF_ROOT);
+    if dir.starts_with(bpf) {
+        mount_once(bpf, "bpf", BPF_FS_MAGIC)?;
     }
     // Mounted under debugfs instead: aya finds it there.
     if Path::new("/sys/kernel/debug/tracing/events").exists() {
         return Ok(());
     }
+    mount_once(Path::new(TRACEFS), "tracefs", TRACEFS_MAGIC)
+}
+
+/// Is `path` on a filesystem of type `magic`? Asked of its nearest existing ancestor.
+fn on_fs(path: &Path, magic: i64) -> bool {
+    path.ancestors()
+        .find_map(|p| nix::sys::statfs::statfs(p).ok())
+        .is_some_and(|s| s.filesystem_type().0 == magic)
+}
+
+/// An error unless `path` lies on a filesystem of type `magic`, named `name`.
+fn require_fs(path: &Path, magic: i64, name: &'static str) -> Result<()> {
+    if on_fs(path, magic) {
+        return Ok(());
+    }
+    Err(MonitorError::NotMounted {
+        fs: name,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Mounts a filesystem of type `fstype` (mode 0700) on `root` unless one is there. Two
+/// first users at once must not stack two mounts (the pins made on the lower one would be
+/// hidden): the check and the mount are made under a lock on the mount point's directory.
+/// A user that opened the directory after the mount holds the new root, finds the mount and
+/// does nothing.
+fn mount_once(root: &Path, fstype: &str, magic: i64) -> Result<()> {
+    let mounted = || nix::sys::statfs::statfs(root).is_ok_and(|s| s.filesystem_type().0 == magic);
+    if mounted() {
+        return Ok(());
+    }
+    let handle = File::open(root).map_err(|e| MonitorError::io("opening", root, e))?;
+    let _lock = Flock::lock(handle, FlockArg::LockExclusive)
+        .map_err(|(_, e)| MonitorError::io("locking", root, e.into()))?;
+    if mounted() {
+        return Ok(());
+    }
     nix::mount::mount(
-        Some("tracefs"),
+        Some(fstype),
         root,
-        Some("tracefs"),
+        Some(fstype),
         nix::mount::MsFlags::empty(),
         Some("mode=0700"),
     )
-    .map_err(|e| MonitorError::io("mounting tracefs on", root, e.into()))
+    .map_err(|e| MonitorError::Mount {
+        fs: fstype.to_string(),
+        path: root.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Loads the object, pins its maps and programs, attaches each program and pins its link.
 fn load_and_pin(v: &Path) -> Result<()> {
-    mount_tracefs()?;
+    if !Path::new("/sys/kernel/debug/tracing/events").exists() {
+        require_fs(Path::new(TRACEFS), TRACEFS_MAGIC, "tracefs")?;
+    }
     for sub in ["maps", "progs", "links"] {
         let d = v.join(sub);
         std::fs::create_dir_all(&d).map_err(|e| MonitorError::io("creating", &d, e))?;
@@ -536,6 +569,11 @@ pub(crate) fn detach_cgroup(dir: &Path, cgroup_id: u64) -> Result<()> {
 
 pub(crate) fn open_map(dir: &Path, name: &str) -> Result<aya::maps::Map> {
     let path = map_pin(dir, name);
+    if !path.exists() {
+        // Say why nothing is there: no bpffs in this namespace, or nothing loaded yet.
+        require_fs(dir, BPF_FS_MAGIC, "bpffs")?;
+        return Err(MonitorError::NotLoaded(dir.to_path_buf()));
+    }
     let data =
         MapData::from_pin(&path).map_err(|e| MonitorError::Open(path.clone(), e.to_string()))?;
     aya::maps::Map::from_map_data(data).map_err(|e| MonitorError::Open(path, e.to_string()))

@@ -19,7 +19,7 @@ fn child() {
 #[test]
 fn load_pin_watch_count_and_drain() {
     let dir = PathBuf::from(format!("/sys/fs/bpf/berth-test-{}", std::process::id()));
-    let _pins = Pins(dir.clone());
+    let _pins = Pins::new(dir.clone());
     assert!(
         ensure_loaded(&dir).expect("loading"),
         "the first call did not load"
@@ -199,7 +199,7 @@ fn concurrent_first_loaders_agree() {
         "/sys/fs/bpf/berth-test-race-{}",
         std::process::id()
     ));
-    let _pins = Pins(dir.clone());
+    let _pins = Pins::new(dir.clone());
     let tmp = tempfile::tempdir().unwrap();
     let children: Vec<_> = (0..4)
         .map(|i| {

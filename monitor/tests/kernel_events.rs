@@ -16,7 +16,7 @@ fn child() {
 #[test]
 fn security_and_process_events() {
     let dir = PathBuf::from(format!("/sys/fs/bpf/berth-test-sec-{}", std::process::id()));
-    let _pins = Pins(dir.clone());
+    let _pins = Pins::new(dir.clone());
     let mut m = Monitor::ensure(&dir).expect("loading");
     let cg = Cgroup::new("berth-monitor-sec");
     let quiet = Cgroup::new("berth-monitor-quiet");
@@ -138,7 +138,7 @@ fn security_and_process_events() {
 #[test]
 fn packets_of_a_watched_cgroup_are_counted() {
     let dir = PathBuf::from(format!("/sys/fs/bpf/berth-test-net-{}", std::process::id()));
-    let _pins = Pins(dir.clone());
+    let _pins = Pins::new(dir.clone());
     let mut m = Monitor::ensure(&dir).expect("loading");
     let cg = Cgroup::new("berth-monitor-net");
     let other = Cgroup::new("berth-monitor-net-other");
@@ -192,7 +192,7 @@ fn policy_kills_and_refuses_in_its_cgroup_only() {
         "/sys/fs/bpf/berth-test-policy-{}",
         std::process::id()
     ));
-    let _pins = Pins(dir.clone());
+    let _pins = Pins::new(dir.clone());
     let mut m = Monitor::ensure(&dir).expect("loading");
     let cg = Cgroup::new("berth-monitor-policy");
     let neighbour = Cgroup::new("berth-monitor-neighbour");

@@ -38,7 +38,7 @@ fn rings_come_from_a_pool_of_locked_slots() {
         "/sys/fs/bpf/berth-test-rings-{}",
         std::process::id()
     ));
-    let _pins = Pins(dir.clone());
+    let _pins = Pins::new(dir.clone());
     ensure_loaded(&dir).expect("loading");
     let mut m = Monitor::open(&dir).expect("opening the pins");
     let a = Cgroup::new("berth-ring-a");

@@ -78,9 +78,8 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     if !parsed.sealed {
-        return detach_and_seal(&args);
+        return detach_and_seal(&parsed, &args);
     }
-    redirect_stderr(&parsed);
     // The caller (spawn::start) put the ready pipe at READY_FD; a shim run by hand has none.
     let ready = sys::take_fd_if_open(READY_FD);
     if let Some(exec_id) = parsed.exec_id.filter(|_| parsed.verb == "exec") {
@@ -101,8 +100,11 @@ pub fn main(args: Vec<String>) -> i32 {
 }
 
 /// Belong to no caller: fork (the caller reaps the first process at once), setsid, fork again
-/// (never a session leader, so never given a terminal), then re-exec sealed.
-fn detach_and_seal(args: &[String]) -> i32 {
+/// (never a session leader, so never given a terminal), then re-exec sealed. Between the two,
+/// still in the caller's mount namespace: stderr to `shim.log`, and for a container's shim the
+/// monitor's mounts (bpffs, tracefs), which must be made there and not in the shim's own
+/// namespace, where they and every pin on them would die with the shim.
+fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
     match sys::fork() {
         Ok(sys::Forked::Parent { .. }) => return 0,
         Ok(sys::Forked::Child) => {}
@@ -116,6 +118,10 @@ fn detach_and_seal(args: &[String]) -> i32 {
         Ok(sys::Forked::Parent { .. }) => sys::exit_now(0),
         Ok(sys::Forked::Child) => {}
         Err(_) => sys::exit_now(1),
+    }
+    redirect_stderr(parsed);
+    if parsed.verb == "run" {
+        crate::monitor::prepare_host(&parsed.id);
     }
     let err = seal_and_exec(args);
     eprintln!("berth-shim: {err}");

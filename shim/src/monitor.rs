@@ -34,6 +34,27 @@ pub fn pin_dir() -> Option<PathBuf> {
     )
 }
 
+/// Readies the caller's mount namespace for the monitor (berth_monitor::prepare_host): to be
+/// called in the host's namespace, before the shim makes its own. A failure is logged (to the
+/// container's `shim.log`); the watch then finds no bpffs and says so ([`Watch::start`]).
+pub fn prepare_host(id: &str) {
+    let Some(dir) = pin_dir() else { return };
+    if let Err(e) = berth_monitor::prepare_host(&dir) {
+        eprintln!("berth-shim {id}: eBPF monitor: {e}");
+    }
+}
+
+/// The file in a container's directory that says why the monitor could not watch it (its
+/// shim's last start), for the API to answer with instead of empty counts; gone when the
+/// monitor watches it.
+pub const UNAVAILABLE_FILE: &str = "monitor-unavailable";
+
+/// Why the monitor did not watch the container of `container_dir` at its last start, if it
+/// did not.
+pub fn unavailable(container_dir: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(container_dir.join(UNAVAILABLE_FILE)).ok()
+}
+
 /// The label that chooses the events.
 pub const LABEL: &str = "berth.monitor";
 
@@ -60,6 +81,8 @@ pub fn policy_of(container_dir: &std::path::Path) -> berth_monitor::Policy {
 /// One container's watch.
 pub struct Watch {
     id: String,
+    /// The container's directory, where [`UNAVAILABLE_FILE`] is written.
+    dir: PathBuf,
     events: u32,
     policy: berth_monitor::Policy,
     monitor: Option<Monitor>,
@@ -68,10 +91,17 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// `events`: what the container asked for (see [`wants`]); `policy`: its deny rules.
-    pub fn new(id: &str, events: u32, policy: berth_monitor::Policy) -> Watch {
+    /// `events`: what the container asked for (see [`wants`]); `policy`: its deny rules;
+    /// `dir`: the container's directory.
+    pub fn new(
+        id: &str,
+        dir: &std::path::Path,
+        events: u32,
+        policy: berth_monitor::Policy,
+    ) -> Watch {
         Watch {
             id: id.to_string(),
+            dir: dir.to_path_buf(),
             events,
             policy,
             monitor: None,
@@ -80,52 +110,79 @@ impl Watch {
         }
     }
 
-    /// Starts counting for the cgroup2 directory `cgroup_dir` (None: the container has no v2
-    /// group, nothing to watch): syscalls, events and packets.
+    /// Starts counting for the cgroup2 directory `cgroup_dir` (None: the machine has no v2
+    /// tree): syscalls, events and packets. What could not be set up is logged once and kept
+    /// in [`UNAVAILABLE_FILE`], so that the counts' readers say why they have none.
     pub fn start(&mut self, cgroup_dir: Option<&std::path::Path>) {
-        let Some(cgroup_dir) = cgroup_dir else { return };
-        let Ok(cgroup_id) = berth_monitor::cgroup_id(cgroup_dir) else {
+        let Some(pins) = pin_dir() else { return };
+        let problems = self.try_start(&pins, cgroup_dir);
+        let file = self.dir.join(UNAVAILABLE_FILE);
+        if problems.is_empty() {
+            if let Err(e) = std::fs::remove_file(&file) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("berth-shim {}: removing {}: {e}", self.id, file.display());
+                }
+            }
             return;
+        }
+        let cause = problems.join("; ");
+        eprintln!("berth-shim {}: eBPF monitor unavailable: {cause}", self.id);
+        if let Err(e) = crate::fsutil::write_atomic(&file, cause.as_bytes()) {
+            eprintln!("berth-shim {}: writing {}: {e}", self.id, file.display());
+        }
+    }
+
+    /// [`Watch::start`]'s work: what failed, empty when nothing did.
+    fn try_start(
+        &mut self,
+        pins: &std::path::Path,
+        cgroup_dir: Option<&std::path::Path>,
+    ) -> Vec<String> {
+        let Some(cgroup_dir) = cgroup_dir else {
+            return vec!["this machine has no cgroup2 hierarchy, by whose ids the monitor tells containers apart".into()];
         };
-        let Some(dir) = pin_dir() else { return };
+        let cgroup_id = match berth_monitor::cgroup_id(cgroup_dir) {
+            Ok(id) => id,
+            Err(e) => return vec![format!("reading the id of {}: {e}", cgroup_dir.display())],
+        };
         if self.monitor.is_none() {
-            match Monitor::ensure(&dir) {
+            match Monitor::ensure(pins) {
                 Ok(m) => self.monitor = Some(m),
-                Err(e) => {
-                    eprintln!("berth-shim {}: eBPF monitor unavailable: {e}", self.id);
-                    return;
-                }
+                Err(e) => return vec![e.to_string()],
             }
         }
-        if let Some(m) = &mut self.monitor {
-            // The ring first: an event between the two would otherwise find none. (Policy
-            // events need it too.)
-            let policy = self.policy != berth_monitor::Policy::default();
-            if self.events & !berth_monitor::events::WANT_COUNTS != 0 || policy {
-                match m.open_ring(cgroup_id) {
-                    Ok(r) => self.ring = Some(r),
-                    Err(e) => eprintln!("berth-shim {}: events ring: {e}", self.id),
-                }
-            }
-            let counts = berth_monitor::events::WANT_COUNTS;
-            match m.watch(cgroup_id, &self.id, self.events & !counts) {
-                Ok(()) => self.cgroup_id = cgroup_id,
-                Err(e) => eprintln!("berth-shim {}: watching cgroup {cgroup_id}: {e}", self.id),
-            }
-            if self.events & counts != 0 {
-                if let Err(e) = m.count(cgroup_id) {
-                    eprintln!("berth-shim {}: counting system calls: {e}", self.id);
-                }
-            }
-            if let Err(e) = m.watch_net(cgroup_dir, cgroup_id) {
-                eprintln!("berth-shim {}: counting packets: {e}", self.id);
-            }
-            if policy {
-                if let Err(e) = m.set_policy(cgroup_id, &self.policy) {
-                    eprintln!("berth-shim {}: setting the policy: {e}", self.id);
-                }
+        let Some(m) = &mut self.monitor else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        // The ring first: an event between the two would otherwise find none. (Policy
+        // events need it too.)
+        let policy = self.policy != berth_monitor::Policy::default();
+        if self.events & !berth_monitor::events::WANT_COUNTS != 0 || policy {
+            match m.open_ring(cgroup_id) {
+                Ok(r) => self.ring = Some(r),
+                Err(e) => problems.push(format!("events ring: {e}")),
             }
         }
+        let counts = berth_monitor::events::WANT_COUNTS;
+        match m.watch(cgroup_id, &self.id, self.events & !counts) {
+            Ok(()) => self.cgroup_id = cgroup_id,
+            Err(e) => problems.push(format!("watching cgroup {cgroup_id}: {e}")),
+        }
+        if self.events & counts != 0 {
+            if let Err(e) = m.count(cgroup_id) {
+                problems.push(format!("counting system calls: {e}"));
+            }
+        }
+        if let Err(e) = m.watch_net(cgroup_dir, cgroup_id) {
+            problems.push(format!("counting packets: {e}"));
+        }
+        if policy {
+            if let Err(e) = m.set_policy(cgroup_id, &self.policy) {
+                problems.push(format!("setting the policy: {e}"));
+            }
+        }
+        problems
     }
 
     /// The descriptor to poll for events.

@@ -27,6 +27,16 @@ impl ServeArgs {
 }
 
 pub fn run(g: &Global, args: &ServeArgs) -> Result<i32> {
+    // The monitor's mounts and programs, beside the server's start: in the host's namespace,
+    // before any shim seals itself in one of its own. When the monitor cannot work, one line
+    // says why; containers still run, and its endpoints answer 503 with the cause.
+    std::thread::spawn(|| {
+        if let Err(cause) = crate::engine::containers::syscalls::prepare_monitor() {
+            eprintln!(
+                "berth: the eBPF monitor is unavailable ({cause}); containers run without syscall counts, process and security events, deny policies or packet counters"
+            );
+        }
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

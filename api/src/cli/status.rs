@@ -37,7 +37,12 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     let record = engine.record(&id)?;
     let state = engine.state(&id)?;
     let stats = engine.cgroup_stats(&id)?;
-    let calls = engine.syscalls(&id)?;
+    // The monitor's figures, or why there are none (the rest of the status still shows).
+    let (calls, unavailable) = match engine.syscalls(&id) {
+        Ok(c) => (c, None),
+        Err(crate::engine::EngineError::Unavailable(cause)) => (Default::default(), Some(cause)),
+        Err(e) => return Err(e.into()),
+    };
     let (total, errors) = calls.totals();
     let top: Vec<String> = calls
         .syscalls
@@ -86,9 +91,14 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     if state.health.is_some() {
         v["FailingStreak"] = json!(failing);
     }
-    v["Syscalls"] = json!({"Calls": total, "Errors": errors, "Top": calls.syscalls.iter().take(5).collect::<Vec<_>>()});
-    v["Network"] = json!(calls.network);
-    v["DroppedEvents"] = json!(calls.dropped_events);
+    if let Some(cause) = &unavailable {
+        v["Syscalls"] = json!({"Error": cause});
+        v["Network"] = json!({"Error": cause});
+    } else {
+        v["Syscalls"] = json!({"Calls": total, "Errors": errors, "Top": calls.syscalls.iter().take(5).collect::<Vec<_>>()});
+        v["Network"] = json!(calls.network);
+        v["DroppedEvents"] = json!(calls.dropped_events);
+    }
     if args.format.is_some() {
         println!("{v}");
         return Ok(0);
@@ -138,7 +148,9 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     }
     lines.push((
         "Syscalls",
-        if top.is_empty() {
+        if let Some(cause) = &unavailable {
+            cause.clone()
+        } else if top.is_empty() {
             let label = record.config.labels.as_ref();
             let label = label.and_then(|l| l.get(berth_shim::monitor::LABEL));
             if berth_shim::monitor::wants(label.map(String::as_str))
@@ -156,13 +168,16 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     let n = &calls.network;
     lines.push((
         "Network",
-        format!(
-            "rx {} / {} packets, tx {} / {} packets",
-            binary_size(n.rx_bytes),
-            n.rx_packets,
-            binary_size(n.tx_bytes),
-            n.tx_packets
-        ),
+        match &unavailable {
+            Some(cause) => cause.clone(),
+            None => format!(
+                "rx {} / {} packets, tx {} / {} packets",
+                binary_size(n.rx_bytes),
+                n.rx_packets,
+                binary_size(n.tx_bytes),
+                n.tx_packets
+            ),
+        },
     ));
     if let Some(s) = &stats {
         lines.push((

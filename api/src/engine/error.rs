@@ -21,6 +21,10 @@ pub enum EngineError {
     /// 501
     #[error("{0}")]
     NotImplemented(String),
+    /// 503: a part of berth that this host cannot run (the eBPF monitor without bpffs, BTF
+    /// or permission to load programs); the message names the cause.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: the machine failed us; the message says where.
     #[error("{0}")]
     System(String),

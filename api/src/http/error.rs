@@ -15,6 +15,7 @@ impl EngineError {
             EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::System(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,6 +81,7 @@ mod tests {
             (EngineError::InvalidParameter("bad".into()), 400),
             (EngineError::Forbidden("no".into()), 403),
             (EngineError::NotImplemented("later".into()), 501),
+            (EngineError::Unavailable("no bpffs".into()), 503),
             (EngineError::System("disk: EIO".into()), 500),
         ];
         for (e, code) in cases {

@@ -3,6 +3,7 @@
 //! `cargo build --workspace` first, so that `berth-shim` sits next to `berth`.
 
 pub mod bpf_pins;
+pub mod fresh_host;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -27,26 +28,63 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 pub struct Berth {
     tmp: tempfile::TempDir,
     child: Option<Child>,
+    /// How servers are started: in which namespace, with what environment.
+    options: ServeOptions,
     /// Last: the pins outlive the containers removed on drop.
     _pins: bpf_pins::Pins,
 }
 
+/// How a test's servers are started.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Enter this namespace holder's mount namespace (`FreshHost::command`).
+    pub host: Option<std::sync::Arc<fresh_host::FreshHost>>,
+    /// Set in the server's environment (over the harness's own, e.g. BERTH_BPF_DIR).
+    pub env: Vec<(String, String)>,
+    /// Append the server's stderr to this file (else the test's stderr).
+    pub stderr: Option<PathBuf>,
+}
+
 impl Berth {
     pub fn start() -> Berth {
+        Berth::start_with(ServeOptions::default())
+    }
+
+    pub fn start_with(options: ServeOptions) -> Berth {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut b = Berth {
             tmp,
             child: None,
+            options,
             _pins: bpf_pins::Pins::take(),
         };
         b.serve();
         b
     }
 
+    /// A server started with `options` and an image `busybox:latest` imported through it.
+    pub async fn with_busybox_and(options: ServeOptions) -> Berth {
+        let b = Berth::start_with(options);
+        b.import_busybox().await;
+        b
+    }
+
+    /// The run root.
+    pub fn run_root(&self) -> PathBuf {
+        self.tmp.path().join("run")
+    }
+
     /// A server started and an image `busybox:latest` imported through it.
     pub async fn with_busybox() -> Berth {
         let b = Berth::start();
+        b.import_busybox().await;
+        b
+    }
+
+    /// Imports `busybox:latest` through the server.
+    pub async fn import_busybox(&self) {
+        let b = self;
         let r = b
             .call(
                 "POST",
@@ -64,7 +102,6 @@ impl Berth {
                 .is_some_and(|s| s.starts_with("sha256:")),
             "import did not end with the image id: {text}"
         );
-        b
     }
 
     pub fn sock(&self) -> PathBuf {
@@ -84,13 +121,30 @@ impl Berth {
     /// Where this server's shims pin the eBPF monitor (BERTH_BPF_DIR): the test process's own
     /// directory (see `bpf_pins`), shared by its servers and CLI runs, never by other checkouts.
     pub fn bpf_dir(&self) -> PathBuf {
-        bpf_pins::dir()
+        let set = self.options.env.iter().find(|(k, _)| k == "BERTH_BPF_DIR");
+        set.map_or_else(bpf_pins::dir, |(_, v)| PathBuf::from(v))
     }
 
     /// Start a server (again) on the same socket and root; return once it answers.
     pub fn serve(&mut self) {
         let base = self.tmp.path();
-        let mut child = Command::new(BERTH)
+        let mut cmd = match &self.options.host {
+            Some(host) => host.command(BERTH),
+            None => Command::new(BERTH),
+        };
+        cmd.env("BERTH_BPF_DIR", self.bpf_dir());
+        for (k, v) in &self.options.env {
+            cmd.env(k, v);
+        }
+        if let Some(path) = &self.options.stderr {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("opening the server's stderr file");
+            cmd.stderr(f);
+        }
+        let mut child = cmd
             .arg("serve")
             .arg("--socket")
             .arg(self.sock())
@@ -99,7 +153,6 @@ impl Berth {
             .arg("--run-root")
             .arg(base.join("run"))
             .args(["--idle-timeout", "0"])
-            .env("BERTH_BPF_DIR", self.bpf_dir())
             .process_group(0)
             .stdin(Stdio::null())
             .spawn()

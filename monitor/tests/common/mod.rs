@@ -156,6 +156,15 @@ impl Drop for Cgroup {
 
 pub struct Pins(pub PathBuf);
 
+impl Pins {
+    /// The pins under `dir`, on a bpffs mounted in this process's namespace first (as berth's
+    /// own processes do before they load: berth_monitor::prepare_host).
+    pub fn new(dir: PathBuf) -> Pins {
+        berth_monitor::prepare_host(&dir).expect("mounting bpffs and tracefs");
+        Pins(dir)
+    }
+}
+
 impl Drop for Pins {
     fn drop(&mut self) {
         let _ = unload(&self.0);

@@ -203,8 +203,12 @@ impl Supervisor {
                 .get(crate::monitor::LABEL)
                 .map(String::as_str),
         );
-        let watch =
-            crate::monitor::Watch::new(&args.id, wants, crate::monitor::policy_of(&cpaths.dir));
+        let watch = crate::monitor::Watch::new(
+            &args.id,
+            &cpaths.dir,
+            wants,
+            crate::monitor::policy_of(&cpaths.dir),
+        );
         let host_side = crate::net::host_side::HostSide::new(&args.paths.root, &cpaths.run, &spec);
         Ok(Supervisor {
             root: args.paths.root.clone(),

@@ -54,22 +54,21 @@ impl Engine {
         let id = self.lookup(reference)?;
         policy.validate().map_err(EngineError::InvalidParameter)?;
         let dir = self.container_paths(&id).dir;
+        let state = self.state(&id)?;
+        let live = state.status.is_live() && state.cgroup_id != 0;
+        // A running container's policy needs the monitor: nothing is stored when it is away.
+        let monitor = if live {
+            Some(open_monitor(&dir)?)
+        } else {
+            None
+        };
         let data = serde_json::to_vec_pretty(&policy)
             .map_err(|e| EngineError::system("encoding the policy", e))?;
         berth_shim::fsutil::write_atomic(&dir.join(berth_shim::monitor::POLICY_FILE), &data)
             .map_err(|e| EngineError::system("writing the policy", e))?;
-        let state = self.state(&id)?;
-        if !state.status.is_live() || state.cgroup_id == 0 {
+        let Some(mut monitor) = monitor else {
             return Ok(());
-        }
-        let Some(pins) = berth_shim::monitor::pin_dir() else {
-            return Err(EngineError::system(
-                "setting the policy",
-                "the eBPF monitor is off (BERTH_MONITOR=0)",
-            ));
         };
-        let mut monitor = berth_monitor::Monitor::open(&pins)
-            .map_err(|e| EngineError::system("opening the eBPF monitor", e))?;
         monitor
             .set_policy(state.cgroup_id, &policy)
             .map_err(|e| EngineError::system("setting the policy", e))
@@ -106,21 +105,17 @@ impl Engine {
         Ok(profile_of(&names))
     }
 
-    /// Empty when the monitor is off or not loaded (no BPF on this machine), or the container
-    /// never ran.
+    /// The counts of a container that never ran are empty. When the monitor could not watch
+    /// the container (BERTH_MONITOR=0, no bpffs, no BTF, programs refused), a 503 that says
+    /// why: empty counts would read as "no calls made".
     pub fn syscalls(&self, reference: &str) -> Result<Syscalls> {
         let id = self.lookup(reference)?;
         let state = self.state(&id)?;
-        let Some(dir) = berth_shim::monitor::pin_dir() else {
-            return Ok(Syscalls::default());
-        };
-        if state.cgroup_id == 0 {
+        let dir = self.container_paths(&id).dir;
+        if state.cgroup_id == 0 && berth_shim::monitor::unavailable(&dir).is_none() {
             return Ok(Syscalls::default());
         }
-        let monitor = match berth_monitor::Monitor::open(&dir) {
-            Ok(m) => m,
-            Err(_) => return Ok(Syscalls::default()),
-        };
+        let monitor = open_monitor(&dir)?;
         let rows = monitor
             .counts(state.cgroup_id)
             .map_err(|e| EngineError::system("reading the syscall counts", e))?;
@@ -148,6 +143,34 @@ impl Engine {
             },
         })
     }
+}
+
+/// Readies the eBPF monitor in this process's mount namespace, which should be the host's:
+/// bpffs and tracefs mounted, the programs loaded and pinned (berth_monitor::prepare_host,
+/// ensure_loaded). `berth serve` does it at its start, so that the first container's start
+/// does not pay for the load. Ok when the monitor is turned off; the cause when it cannot work.
+pub fn prepare_monitor() -> std::result::Result<(), String> {
+    let Some(pins) = berth_shim::monitor::pin_dir() else {
+        return Ok(());
+    };
+    berth_monitor::prepare_host(&pins).map_err(|e| e.to_string())?;
+    berth_monitor::ensure_loaded(&pins).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The pinned monitor, for the container of `container_dir`; a 503 naming the cause when it
+/// is off, could not watch that container at its last start, or is not loaded.
+fn open_monitor(container_dir: &std::path::Path) -> Result<berth_monitor::Monitor> {
+    let unavailable = |cause: String| {
+        EngineError::Unavailable(format!("the eBPF monitor is unavailable: {cause}"))
+    };
+    let Some(pins) = berth_shim::monitor::pin_dir() else {
+        return Err(unavailable("it is turned off (BERTH_MONITOR=0)".into()));
+    };
+    if let Some(cause) = berth_shim::monitor::unavailable(container_dir) {
+        return Err(unavailable(cause));
+    }
+    berth_monitor::Monitor::open(&pins).map_err(|e| unavailable(e.to_string()))
 }
 
 /// Docker's seccomp profile format: deny (EPERM) by default, allow `names`, for the native
