@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x target/debug/berth ] || cargo build --workspace --quiet
-exec python3 docker-compat/compat.py --berth "$PWD/target/debug/berth" "$@"
+# From a new machine's state (scripts/fresh-host.sh): bpffs and tracefs unmounted, private mounts.
+exec scripts/fresh-host.sh python3 docker-compat/compat.py --berth "$PWD/target/debug/berth" "$@"
