@@ -206,6 +206,21 @@ fn a_shim_started_from_the_cli_leaves_its_pins_on_the_host() {
     let host = FreshHost::new();
     let _pins = common::bpf_pins::Pins::take();
     let tmp = tempfile::tempdir().unwrap();
+    let bpffs = |what: &str| -> Value {
+        let list: Value =
+            serde_json::from_str(&cli(&host, tmp.path(), &["check", "--format", "json"]))
+                .unwrap_or_else(|e| panic!("berth check --format json {what}: {e}"));
+        let found = list
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|r| r["Name"] == "bpffs");
+        found
+            .unwrap_or_else(|| panic!("no bpffs in berth check {what}: {list}"))
+            .clone()
+    };
+    let before = bpffs("before");
+    assert_eq!(before["Found"], "/sys/fs/bpf not mounted", "{before}");
     let tar = tmp.path().join("busybox.tar");
     std::fs::write(&tar, common::busybox_tar()).unwrap();
     cli(
@@ -246,6 +261,8 @@ fn a_shim_started_from_the_cli_leaves_its_pins_on_the_host() {
         status["Syscalls"]["Calls"].as_u64().unwrap_or(0) > 0,
         "berth status shows no counts: {status}"
     );
+    let after = bpffs("after");
+    assert_eq!(after["Found"], "/sys/fs/bpf mounted", "{after}");
     cli(&host, tmp.path(), &["rm", "counted"]);
 }
 
@@ -296,6 +313,16 @@ async fn a_monitor_that_cannot_work_says_why() {
             .join("policy.json")
             .exists(),
         "a refused policy was kept"
+    );
+    // `docker info` warns of it.
+    let info = b.get("/info").await.json();
+    let warning = format!("WARNING: eBPF monitor: {cause}");
+    assert!(
+        info["Warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|l| l == warning.as_str())),
+        "no {warning:?} among /info's Warnings: {}",
+        info["Warnings"]
     );
     // The server said so once, in one line.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -3,6 +3,7 @@
 //! command group; flags are spelled as the docker CLI spells them.
 
 mod attach;
+mod check;
 mod completion;
 mod create;
 mod exec;
@@ -121,6 +122,8 @@ pub enum Command {
     Volume(volumes::VolumeCommand),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Show what berth needs from this host, what it found, and what berth does about each.
+    Check(check::CheckArgs),
     /// Serve the Docker Engine API on a unix socket (or the socket systemd passes).
     Serve(ServeArgs),
 }
@@ -234,6 +237,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Network(cmd) => network::run(g, cmd),
         Command::Volume(cmd) => volumes::run(g, cmd),
         Command::Completion(args) => completion::run(args),
+        Command::Check(args) => check::run(args),
     }
 }
 

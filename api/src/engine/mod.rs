@@ -6,6 +6,7 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod host;
 pub mod images;
 pub mod names;
 pub mod networks;

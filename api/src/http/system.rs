@@ -109,26 +109,31 @@ fn info_blocking(engine: &crate::engine::Engine) -> Result<Json<Value>> {
     let cgroup = host::cgroup();
     // cgroup v2 has no oom_kill_disable; the shim ignores it there, as runc does.
     let oom_kill_disable = cgroup.version == "1" && cgroup.memory;
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = crate::engine::host::check()
+        .into_iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("WARNING: {}: {}", r.name, r.found))
+        .collect();
+    let mut push = |w: &str| warnings.push(w.to_string());
     if !cgroup.memory {
-        warnings.push("WARNING: No memory limit support");
+        push("WARNING: No memory limit support");
     }
     if !cgroup.swap {
-        warnings.push("WARNING: No swap limit support");
+        push("WARNING: No swap limit support");
     }
     if !cgroup.cpu {
-        warnings.push("WARNING: No cpu cfs quota support");
-        warnings.push("WARNING: No cpu shares support");
+        push("WARNING: No cpu cfs quota support");
+        push("WARNING: No cpu shares support");
     }
     if !cgroup.cpuset {
-        warnings.push("WARNING: No cpuset support");
+        push("WARNING: No cpuset support");
     }
     if !cgroup.pids {
-        warnings.push("WARNING: No pids limit support");
+        push("WARNING: No pids limit support");
     }
     let ipv4_forwarding = host::ipv4_forwarding();
     if !ipv4_forwarding {
-        warnings.push("WARNING: IPv4 forwarding is disabled");
+        push("WARNING: IPv4 forwarding is disabled");
     }
     // Two halves: one json! of this size exceeds the macro recursion limit.
     let mut info = json!({

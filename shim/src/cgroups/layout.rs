@@ -167,6 +167,18 @@ mod unit {
     }
 }
 
+/// Whether the cgroup2 mount of `layout` has `favordynmods` (None: no cgroup2 tree).
+pub fn has_favordynmods(layout: &Layout) -> Option<bool> {
+    let root = match layout {
+        Layout::Unified { root } => root,
+        Layout::Hybrid { v2: Some(v2), .. } => v2,
+        Layout::Hybrid { v2: None, .. } => return None,
+    };
+    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let (_, super_opts) = cgroup2_options(&text, root)?;
+    Some(super_opts.iter().any(|o| o == "favordynmods"))
+}
+
 /// Moving a process into a cgroup takes a global lock whose writer waits for an RCU grace
 /// period: about 2 ms per hierarchy here, nearly 20 ms for a container in nine of them. The
 /// cgroup2 mount option `favordynmods` (Linux 6.0) makes those moves cheap at a small cost to

@@ -18,7 +18,7 @@ mod v2;
 #[cfg(test)]
 mod tests;
 
-pub use layout::{detect, favor_dynamic_modifications, parse_mountinfo, Layout};
+pub use layout::{detect, favor_dynamic_modifications, has_favordynmods, parse_mountinfo, Layout};
 pub use stats::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, PidsStats, Stats, Throttling};
 
 use crate::spec::Resources;
