@@ -1,7 +1,8 @@
 """The eBPF monitor through the real clients: `docker events` with container= and type= filters
 shows a container's process and security events (ls, mount, nc), and docker-py's events() too;
-syscall counts asked for by label, and a seccomp profile made from them used by `docker run`."""
+syscall counts asked for by label, and a seccomp profile made from them used by `docker run`; from a fresh host, and a monitor that cannot work named by `docker info` and a 503."""
 import json
+import shutil
 import tempfile
 import time
 
@@ -105,3 +106,51 @@ def syscall_counts_on_request_make_a_seccomp_profile_for_docker_run(b):
         text = (r.stdout + r.stderr).decode()
         check(r.returncode != 0 and "Operation not permitted" in text, f"mkdir: {r.returncode} {text}")
     b.out("rm", "counted", "uncounted")
+
+
+@case
+def docker_info_is_silent_about_a_working_monitor_and_counts_work_from_a_fresh_host(b):
+    """The suite runs from a new machine's state (scripts/fresh-host.sh: bpffs never mounted):
+    berth mounted it in the host's namespace, so counts of a container whose shim is gone are
+    there and `docker info` warns of nothing about the monitor."""
+    b.out("run", "--name", "fresh", "-l", "berth.monitor=counts", "busybox", "ls", "/")
+    api = docker.APIClient(base_url="unix://" + b.sock, version="1.41")
+    try:
+        r = api._get(api._url("/containers/{0}/syscalls", "fresh"))
+        check(r.status_code == 200, f"{r.status_code} {r.text}")
+        calls = {row["Name"]: row["Calls"] for row in r.json()["Syscalls"]}
+        check(calls.get("execve", 0) >= 1, f"counts: {calls}")
+    finally:
+        api.close()
+    info = b.out("info")
+    check("eBPF monitor" not in info and "bpffs" not in info, f"docker info warns: {info}")
+    b.out("rm", "fresh")
+
+
+@case
+def a_monitor_that_cannot_work_is_named_by_docker_info_and_the_counts_endpoint(b):
+    """A berth whose pins are asked for off bpffs (as on a host where bpffs cannot be mounted):
+    containers still run; `docker info` prints the cause among its warnings, and the counts
+    endpoint answers 503 with it instead of empty counts."""
+    from compat import Berth, busybox_tar
+    other = None
+    tmp = tempfile.mkdtemp(prefix="berth-compat-nobpf-")
+    try:
+        other = Berth(b.binary, extra_env={"BERTH_BPF_DIR": tmp + "/pins"})
+        other.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
+        out = other.out("run", "--name", "unwatched", "-l", "berth.monitor=counts", "busybox", "echo", "ran")
+        check(out == "ran", f"the container without a monitor: {out!r}")
+        cause = f"{tmp}/pins is not on a bpffs mount"
+        r = other.docker("info")
+        text = (r.stdout + r.stderr).decode()
+        check(f"WARNING: eBPF monitor: {cause}" in text, f"docker info: {text}")
+        api = docker.APIClient(base_url="unix://" + other.sock, version="1.41")
+        try:
+            r = api._get(api._url("/containers/{0}/syscalls", "unwatched"))
+            check(r.status_code == 503 and cause in r.json()["message"], f"{r.status_code} {r.text}")
+        finally:
+            api.close()
+    finally:
+        if other:
+            other.close()
+        shutil.rmtree(tmp, ignore_errors=True)

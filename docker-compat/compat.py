@@ -75,7 +75,7 @@ def busybox_tar():
 class Berth:
     """A `berth serve` on its own root, run root and socket."""
 
-    def __init__(self, binary):
+    def __init__(self, binary, extra_env=None):
         self.binary = binary
         self.tmp = tempfile.mkdtemp(prefix="berth-compat-")
         os.chmod(self.tmp, 0o755)
@@ -87,6 +87,7 @@ class Berth:
         self.bpf_dir = "/sys/fs/bpf/" + os.path.basename(self.tmp).replace(".", "-")  # bpffs refuses dots
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, DOCKER_CLI_HINTS="false",
                         BERTH_BPF_DIR=self.bpf_dir)
+        self.env.update(extra_env or {})
         self.env.pop("DOCKER_CONTEXT", None)
         self.proc = None
         self.start()
