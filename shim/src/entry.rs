@@ -1,6 +1,7 @@
-//! `berth-shim run --root DIR --run-root DIR --id ID [--wait-start]`: detach from the caller,
-//! protect the shim binary from the container, then supervise.
+//! `berth-shim run --root DIR --run-root DIR --id ID [--wait-start]`: detach from the caller
+//! (its session and its cgroup), protect the shim binary from the container, then supervise.
 
+use crate::cgroups::ShimGroup;
 use crate::paths::Paths;
 use crate::spawn::READY_FD;
 use crate::supervise::{self, Args};
@@ -77,10 +78,11 @@ pub fn main(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    if !parsed.sealed {
-        return detach_and_seal(&args);
-    }
+    // From the first process on, so that what goes wrong while detaching is in the log too.
     redirect_stderr(&parsed);
+    if !parsed.sealed {
+        return detach_and_seal(&args, &parsed.id);
+    }
     // The caller (spawn::start) put the ready pipe at READY_FD; a shim run by hand has none.
     let ready = sys::take_fd_if_open(READY_FD);
     if let Some(exec_id) = parsed.exec_id.filter(|_| parsed.verb == "exec") {
@@ -101,8 +103,9 @@ pub fn main(args: Vec<String>) -> i32 {
 }
 
 /// Belong to no caller: fork (the caller reaps the first process at once), setsid, fork again
-/// (never a session leader, so never given a terminal), then re-exec sealed.
-fn detach_and_seal(args: &[String]) -> i32 {
+/// (never a session leader, so never given a terminal), move to the container's shim cgroup,
+/// then re-exec sealed.
+fn detach_and_seal(args: &[String], id: &str) -> i32 {
     match sys::fork() {
         Ok(sys::Forked::Parent { .. }) => return 0,
         Ok(sys::Forked::Child) => {}
@@ -117,9 +120,20 @@ fn detach_and_seal(args: &[String]) -> i32 {
         Ok(sys::Forked::Child) => {}
         Err(_) => sys::exit_now(1),
     }
+    leave_the_callers_cgroup(id);
     let err = seal_and_exec(args);
     eprintln!("berth-shim: {err}");
     sys::exit_now(1)
+}
+
+/// Leave the caller's cgroup (a service's, a login session's), which may be killed or removed
+/// with the shim in it, for the container's shim group. A shim that cannot move still runs the
+/// container: it says why in its log.
+fn leave_the_callers_cgroup(id: &str) {
+    let moved = ShimGroup::new(id).and_then(|g| g.enter(std::process::id()));
+    if let Err(e) = moved {
+        eprintln!("berth-shim {id}: moving to its own cgroup: {e}");
+    }
 }
 
 /// Guard the host binary against a container that reaches it through /proc/<pid>/exe (the runc
