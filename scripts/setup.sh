@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Install what berth needs, build it, install the binaries and start `berth serve` on its socket.
-# Prints the DOCKER_HOST to use. Needs root. Settings: BERTH_SOCKET, BERTH_ROOT, BERTH_RUN_ROOT.
+# Install what berth needs, build it, install the binaries and make berth answer on its socket:
+# where systemd is the init, through the socket units of api/systemd/ (berth.socket starts
+# berth.service on the first connection); elsewhere (a container, a VM with another init) by
+# starting `berth serve` in the background. Says which, and prints the DOCKER_HOST to use.
+# Needs root. Settings: BERTH_SOCKET, BERTH_ROOT, BERTH_RUN_ROOT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,16 +12,49 @@ cargo build --release --workspace --quiet
 install -m 0755 target/release/berth target/release/berth-shim /usr/local/bin/
 
 socket=${BERTH_SOCKET:-/run/berth/berth.sock}
-if [ -S "$socket" ] && curl -sf --unix-socket "$socket" http://localhost/_ping >/dev/null 2>&1; then
-  echo "berth already answers on $socket"
+log=/var/log/berth.log
+answers() {
+  curl -sf --unix-socket "$socket" http://localhost/_ping >/dev/null 2>&1
+}
+
+# The settings that differ from the units' defaults, as drop-ins (removed when none is set).
+systemd_settings() {
+  local dir=/etc/systemd/system/berth.service.d
+  rm -f "$dir/setup.conf" /etc/systemd/system/berth.socket.d/setup.conf
+  if [ -n "${BERTH_ROOT:-}${BERTH_RUN_ROOT:-}" ]; then
+    mkdir -p "$dir"
+    {
+      echo "[Service]"
+      if [ -n "${BERTH_ROOT:-}" ]; then echo "Environment=BERTH_ROOT=$BERTH_ROOT"; fi
+      if [ -n "${BERTH_RUN_ROOT:-}" ]; then echo "Environment=BERTH_RUN_ROOT=$BERTH_RUN_ROOT"; fi
+    } >"$dir/setup.conf"
+  fi
+  if [ "$socket" != /run/berth/berth.sock ]; then
+    mkdir -p /etc/systemd/system/berth.socket.d
+    printf '[Socket]\nListenStream=\nListenStream=%s\n' "$socket" \
+      >/etc/systemd/system/berth.socket.d/setup.conf
+  fi
+}
+
+if [ -d /run/systemd/system ]; then
+  install -m 0644 api/systemd/berth.socket api/systemd/berth.service /etc/systemd/system/
+  # The socket unit's SocketGroup: systemd fails the unit when the group does not exist.
+  getent group docker >/dev/null || groupadd --system docker
+  systemd_settings
+  systemctl daemon-reload
+  systemctl enable --now berth.socket
+  echo "berth: socket-activated by systemd (berth.socket)"
+elif answers; then
+  echo "berth: already answers on $socket"
 else
-  mkdir -p /var/log
+  mkdir -p "$(dirname "$log")"
   nohup /usr/local/bin/berth serve --socket "$socket" --idle-timeout 0 \
-    >>/var/log/berth.log 2>&1 </dev/null &
+    >>"$log" 2>&1 </dev/null &
   for _ in $(seq 1 100); do
-    curl -sf --unix-socket "$socket" http://localhost/_ping >/dev/null 2>&1 && break
+    answers && break
     sleep 0.05
   done
+  echo "berth: started \`berth serve\` in the background (no systemd here; log: $log)"
 fi
-curl -sf --unix-socket "$socket" http://localhost/_ping >/dev/null
+answers || { echo "berth: nothing answers on $socket" >&2; exit 1; }
 echo "export DOCKER_HOST=unix://$socket"

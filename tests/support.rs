@@ -6,6 +6,7 @@
 #[path = "../api/tests/common/bpf_pins.rs"]
 pub mod bpf_pins;
 
+use berth_shim::cgroups::ShimGroup;
 use berth_shim::control::{self, Request, Response};
 use berth_shim::spawn::{self, SpawnError, StartOptions, Started};
 use berth_shim::spec::ContainerSpec;
@@ -232,6 +233,10 @@ impl Drop for TestEnv {
         }
         for id in self.ids.borrow().iter() {
             remove_cgroup_leaf(&self.cgroup_parent, id);
+            // A shim that ended removed its own group; one a test killed could not.
+            if let Err(e) = ShimGroup::new(id).and_then(|g| g.remove()) {
+                eprintln!("cleanup: the shim group of {id}: {e}");
+            }
         }
         remove_cgroup_parent(&self.cgroup_parent);
     }

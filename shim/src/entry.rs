@@ -1,6 +1,7 @@
-//! `berth-shim run --root DIR --run-root DIR --id ID [--wait-start]`: detach from the caller,
-//! protect the shim binary from the container, then supervise.
+//! `berth-shim run --root DIR --run-root DIR --id ID [--wait-start]`: detach from the caller
+//! (its session and its cgroup), protect the shim binary from the container, then supervise.
 
+use crate::cgroups::ShimGroup;
 use crate::paths::Paths;
 use crate::spawn::READY_FD;
 use crate::supervise::{self, Args};
@@ -77,6 +78,8 @@ pub fn main(args: Vec<String>) -> i32 {
             return 2;
         }
     };
+    // From the first process on, so that what goes wrong while detaching is in the log too.
+    redirect_stderr(&parsed);
     if !parsed.sealed {
         return detach_and_seal(&parsed, &args);
     }
@@ -100,9 +103,9 @@ pub fn main(args: Vec<String>) -> i32 {
 }
 
 /// Belong to no caller: fork (the caller reaps the first process at once), setsid, fork again
-/// (never a session leader, so never given a terminal), then re-exec sealed. Between the two,
-/// still in the caller's mount namespace: stderr to `shim.log`, and for a container's shim the
-/// monitor's mounts (bpffs, tracefs), which must be made there and not in the shim's own
+/// (never a session leader, so never given a terminal), move to the container's shim cgroup,
+/// then re-exec sealed. Still in the caller's mount namespace before the seal, a container's
+/// shim makes the monitor's mounts (bpffs, tracefs): there, and not in the shim's own
 /// namespace, where they and every pin on them would die with the shim.
 fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
     match sys::fork() {
@@ -119,13 +122,27 @@ fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
         Ok(sys::Forked::Child) => {}
         Err(_) => sys::exit_now(1),
     }
-    redirect_stderr(parsed);
+    leave_the_callers_cgroup(&parsed.id);
     if parsed.verb == "run" {
         crate::monitor::prepare_host(&parsed.id);
     }
     let err = seal_and_exec(args);
     eprintln!("berth-shim: {err}");
     sys::exit_now(1)
+}
+
+/// Leave the caller's cgroup (a service's, a login session's), which may be killed or removed
+/// with the shim in it, for the container's shim group. A shim that cannot move still runs the
+/// container: it says why in its log.
+fn leave_the_callers_cgroup(id: &str) {
+    // Moves are cheap only with favordynmods: turn it on first, as the supervisor would.
+    if let Ok(layout) = crate::cgroups::detect() {
+        crate::cgroups::favor_dynamic_modifications(&layout);
+    }
+    let moved = ShimGroup::new(id).and_then(|g| g.enter(std::process::id()));
+    if let Err(e) = moved {
+        eprintln!("berth-shim {id}: moving to its own cgroup: {e}");
+    }
 }
 
 /// Guard the host binary against a container that reaches it through /proc/<pid>/exe (the runc

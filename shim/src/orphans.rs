@@ -1,8 +1,9 @@
 //! A container whose shim was killed (SIGKILL, OOM) keeps running: by design it survives its
 //! caller, but nothing owns it any more. Its cgroup still names every one of its processes, so
-//! whoever finds the shim gone (rm -f, kill, stop) kills them through it and removes the group.
+//! whoever finds the shim gone (rm -f, kill, stop) kills them through it and removes the group,
+//! and the group that the dead shim could not remove, its own.
 
-use crate::cgroups::{self, Cgroup};
+use crate::cgroups::{self, Cgroup, ShimGroup};
 use crate::paths::ContainerPaths;
 use crate::spec::ContainerSpec;
 use nix::sys::signal::Signal;
@@ -36,11 +37,21 @@ pub fn orphans(cpaths: &ContainerPaths) -> Vec<i32> {
 
 /// Send `signal` to every process left in the cgroup of a container whose shim is gone. For
 /// SIGKILL, wait until the group is empty (cgroup.kill on v2; else the group frozen, each pid
-/// killed, thawed) and remove its directories. Returns how many processes there were.
+/// killed, thawed) and remove its directories and those of the shim's group. Returns how many
+/// processes there were.
 pub fn signal_orphans(cpaths: &ContainerPaths, signal: Signal) -> Result<usize, OrphanError> {
-    let Some(cg) = cgroup_of(cpaths) else {
-        return Ok(0);
+    let found = match cgroup_of(cpaths) {
+        Some(cg) => signal_group(&cg, signal)?,
+        None => 0,
     };
+    if signal == Signal::SIGKILL {
+        ShimGroup::new(&cpaths.id)?.remove()?;
+    }
+    Ok(found)
+}
+
+/// [`signal_orphans`] on the container's own group.
+fn signal_group(cg: &Cgroup, signal: Signal) -> Result<usize, OrphanError> {
     let found = cg.pids().len();
     if found > 0 {
         cg.kill_all(signal)?;

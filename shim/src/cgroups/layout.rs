@@ -70,6 +70,55 @@ pub fn parse_mountinfo(text: &str) -> Result<Layout> {
     }
 }
 
+/// One mounted cgroup hierarchy, whatever it holds: a v1 controller's, a named v1 one (such as
+/// `name=systemd`) or the v2 tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mount_point: PathBuf,
+    /// A v1 hierarchy with the cpuset controller: a new group there takes no task until it has
+    /// cpus and mems.
+    pub v1_cpuset: bool,
+}
+
+/// Every cgroup hierarchy mounted here, each once (a hierarchy mounted twice shares its
+/// device number; the first mount is kept), in mountinfo's order.
+pub fn hierarchies() -> Result<Vec<Hierarchy>> {
+    let path = Path::new("/proc/self/mountinfo");
+    let text = fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse_hierarchies(&text))
+}
+
+/// The hierarchies described by the text of a mountinfo file.
+pub fn parse_hierarchies(text: &str) -> Vec<Hierarchy> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let (Some(device), Some(mount_point)) = (pre.get(2), pre.get(4)) else {
+            continue;
+        };
+        let post: Vec<&str> = post.split(' ').collect();
+        let (Some(fstype), Some(super_opts)) = (post.first(), post.get(2)) else {
+            continue;
+        };
+        if !matches!(*fstype, "cgroup" | "cgroup2") || seen.contains(device) {
+            continue;
+        }
+        seen.push(device);
+        out.push(Hierarchy {
+            mount_point: PathBuf::from(unescape_mountinfo(mount_point)),
+            v1_cpuset: *fstype == "cgroup" && super_opts.split(',').any(|o| o == "cpuset"),
+        });
+    }
+    out
+}
+
 /// Undo mountinfo's octal escapes (`\040` for a space, ...).
 fn unescape_mountinfo(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -124,6 +173,32 @@ mod unit {
         assert!(!v1.contains_key("name=systemd"));
         assert_eq!(v1.len(), 3);
         assert_eq!(v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
+    }
+
+    #[test]
+    fn every_hierarchy_once() {
+        let twice = format!(
+            "{HYBRID}50 31 0:29 / /mnt/cpu-again rw - cgroup cgroup rw,cpu\n\
+             51 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
+        );
+        let found = parse_hierarchies(&twice);
+        let mounts: Vec<&Path> = found.iter().map(|h| h.mount_point.as_path()).collect();
+        assert_eq!(
+            mounts,
+            [
+                "/sys/fs/cgroup/cpu",
+                "/sys/fs/cgroup/cpuacct",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/net_cls,net_prio",
+                "/sys/fs/cgroup/systemd",
+                "/sys/fs/cgroup/unified",
+                "/sys/fs/cgroup/cpuset",
+            ]
+            .map(Path::new),
+            "named and unused hierarchies count, a second mount of one does not"
+        );
+        let cpuset: Vec<bool> = found.iter().map(|h| h.v1_cpuset).collect();
+        assert_eq!(cpuset, [false, false, false, false, false, false, true]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A container's cgroups: where the hierarchies are mounted ([`detect`]), and one container's
 //! group in each of them ([`Cgroup`]): create, limits, processes, freezer, OOM count, stats,
-//! removal.
+//! removal. Its shim has a group of its own elsewhere ([`ShimGroup`]).
 //!
 //! Two layouts are handled. Pure cgroup v2 ([`Layout::Unified`]) holds everything in one tree.
 //! The hybrid layout ([`Layout::Hybrid`]) mounts each v1 controller on its own and may add an
@@ -11,6 +11,7 @@
 //! Everything is plain reads and writes of cgroupfs files; no unsafe code.
 
 mod layout;
+mod shim_group;
 mod stats;
 mod v1;
 mod v2;
@@ -18,7 +19,11 @@ mod v2;
 #[cfg(test)]
 mod tests;
 
-pub use layout::{detect, favor_dynamic_modifications, has_favordynmods, parse_mountinfo, Layout};
+pub use layout::{
+    detect, favor_dynamic_modifications, has_favordynmods, hierarchies, parse_mountinfo, Hierarchy,
+    Layout,
+};
+pub use shim_group::{ShimGroup, SHIM_PARENT};
 pub use stats::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, PidsStats, Stats, Throttling};
 
 use crate::spec::Resources;
@@ -106,17 +111,14 @@ impl Cgroup {
     /// The group `<parent>/<id>`. Nothing is touched on disk. `parent` may be empty or have
     /// several components ("berth", "system.slice/berth"); neither may climb with "..".
     pub fn new(layout: &Layout, parent: &str, id: &str) -> Result<Cgroup> {
-        let invalid = |name: &str, reason| CgroupError::InvalidName {
-            name: name.to_string(),
-            reason,
-        };
-        if id.is_empty() || id.contains('/') || id == "." || id == ".." {
-            return Err(invalid(id, "an id is one non-empty path component"));
-        }
+        check_component(id)?;
         let mut rel = PathBuf::new();
         for part in parent.split('/').filter(|p| !p.is_empty()) {
             if part == "." || part == ".." {
-                return Err(invalid(parent, "a parent may not contain . or .."));
+                return Err(CgroupError::InvalidName {
+                    name: parent.to_string(),
+                    reason: "a parent may not contain . or ..",
+                });
             }
             rel.push(part);
         }
@@ -344,6 +346,17 @@ impl Cgroup {
             Layout::Hybrid { .. } => v1::stats(&self.v1_dirs()),
         }
     }
+}
+
+/// A container id as a cgroup name: one path component.
+fn check_component(id: &str) -> Result<()> {
+    if id.is_empty() || id.contains('/') || id == "." || id == ".." {
+        return Err(CgroupError::InvalidName {
+            name: id.to_string(),
+            reason: "an id is one non-empty path component",
+        });
+    }
+    Ok(())
 }
 
 enum Freezer {

@@ -337,3 +337,54 @@ fn oom_kills_are_counted() {
     assert!(f.cg.oom_kills() >= 1, "no OOM kill counted");
     assert!(f.cg.stats().unwrap().memory.oom_kills >= 1);
 }
+
+#[test]
+fn a_shim_group_takes_a_process_in_every_hierarchy_and_goes() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: cgroup tests need root");
+        return;
+    }
+    let parent = format!(
+        "berth-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let found = hierarchies().expect("the mounted hierarchies");
+    let group = ShimGroup::under(found.clone(), &parent, "ctr").unwrap();
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id();
+    let dirs = group.dirs();
+    let procs = || -> Vec<String> {
+        dirs.iter()
+            .map(|d| fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default())
+            .collect()
+    };
+    let entered = group.enter(pid);
+    let in_group = procs();
+    let left = group.leave(pid);
+    let after_leave = procs();
+    let _ = child.kill();
+    let _ = child.wait();
+    let removed = group.remove();
+    for h in &found {
+        let _ = fs::remove_dir(h.mount_point.join(&parent));
+    }
+    entered.expect("enter");
+    left.expect("leave");
+    removed.expect("remove");
+    assert_eq!(dirs.len(), found.len());
+    assert!(
+        in_group.iter().all(|p| p.trim() == pid.to_string()),
+        "{pid} is not alone in every group: {in_group:?}"
+    );
+    assert!(
+        after_leave.iter().all(String::is_empty),
+        "left, the process is still in {after_leave:?}"
+    );
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} is still there", dir.display());
+    }
+}

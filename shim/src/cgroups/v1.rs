@@ -20,18 +20,25 @@ pub(super) fn create(roots: &BTreeMap<String, PathBuf>, rel: &Path) -> Result<()
         let dir = root.join(rel);
         fs::create_dir_all(&dir).map_err(|source| CgroupError::Create { path: dir, source })?;
     }
-    if let Some(root) = roots.get("cpuset") {
-        let mut parent = root.clone();
-        for part in rel.components() {
-            let dir = parent.join(part);
-            for file in ["cpuset.cpus", "cpuset.mems"] {
-                if read_file(&dir.join(file))?.trim().is_empty() {
-                    let inherited = read_file(&parent.join(file))?;
-                    write_file(&dir.join(file), inherited.trim())?;
-                }
+    match roots.get("cpuset") {
+        Some(root) => inherit_cpuset(root, rel),
+        None => Ok(()),
+    }
+}
+
+/// Give each level of `rel` under the cpuset hierarchy at `root` that has no cpus or mems its
+/// parent's.
+pub(super) fn inherit_cpuset(root: &Path, rel: &Path) -> Result<()> {
+    let mut parent = root.to_path_buf();
+    for part in rel.components() {
+        let dir = parent.join(part);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if read_file(&dir.join(file))?.trim().is_empty() {
+                let inherited = read_file(&parent.join(file))?;
+                write_file(&dir.join(file), inherited.trim())?;
             }
-            parent = dir;
         }
+        parent = dir;
     }
     Ok(())
 }

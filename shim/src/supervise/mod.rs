@@ -703,6 +703,17 @@ impl Supervisor {
         if let Err(e) = self.cgroup.remove() {
             eprintln!("berth-shim {}: removing the cgroup: {e}", self.cpaths.id);
         }
+        // Last, the shim's own group, which it must leave first; the next start makes it again.
+        let removed = cgroups::ShimGroup::new(&self.cpaths.id).and_then(|g| {
+            g.leave(std::process::id())?;
+            g.remove()
+        });
+        if let Err(e) = removed {
+            eprintln!(
+                "berth-shim {}: removing its own cgroup: {e}",
+                self.cpaths.id
+            );
+        }
     }
 }
 
