@@ -17,7 +17,9 @@ cargo build --workspace --quiet
 
 echo "== unit and integration tests"
 # Root integration tests create namespaces, cgroups and mounts; two at a time on this 2-core box.
-cargo test --workspace --quiet -- --test-threads=2
+# From a new machine's state (scripts/fresh-host.sh: bpffs and tracefs unmounted, private
+# mounts), whatever earlier runs left mounted on this one.
+scripts/fresh-host.sh cargo test --workspace --quiet -- --test-threads=2
 
 if [ -x docker-compat/run.sh ]; then
   echo "== docker-compat"
