@@ -207,7 +207,8 @@ struct Helper {
 
 impl Helper {
     fn new(paths: &Paths, cpaths: &ContainerPaths, ep: &ExecPaths) -> Result<Helper, InitFailure> {
-        std::fs::create_dir_all(&ep.run).map_err(|e| fail("exec run directory", e))?;
+        crate::paths::secure_dir(&ep.run, crate::paths::PRIVATE_MODE)
+            .map_err(|e| fail("exec run directory", e))?;
         let lock = FileLock::try_acquire(&ep.lock())
             .map_err(|e| fail("locking the exec", e))?
             .ok_or_else(|| fail("exec", "this exec has been started already"))?;

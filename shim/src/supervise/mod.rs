@@ -134,7 +134,10 @@ struct Supervisor {
 
 impl Supervisor {
     fn new(args: &Args, cpaths: ContainerPaths) -> Result<Self, InitFailure> {
-        std::fs::create_dir_all(&cpaths.run).map_err(|e| fail("creating the run directory", e))?;
+        args.paths
+            .secure()
+            .and_then(|()| crate::paths::secure_dir(&cpaths.run, crate::paths::PRIVATE_MODE))
+            .map_err(|e| fail("creating the run directory", e))?;
         let lock = FileLock::try_acquire(&cpaths.shim_lock())
             .map_err(|e| fail("locking the container", e))?
             .ok_or_else(|| InitFailure {
