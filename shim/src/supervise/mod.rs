@@ -292,14 +292,20 @@ impl Supervisor {
         // exec on, so that exec is seen).
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
-        self.watch.start(self.cgroup.v2_path().as_deref());
-        let plugged = self.plug_network(pid).and_then(|()| {
-            let r = self.host_side.connect(&self.spec, &self.attached);
-            r.map_err(|message| InitFailure {
-                message,
-                exit_code: 128,
-            })
+        let watched = self.watch.start(self.cgroup.v2_path().as_deref());
+        let plugged = watched.map_err(|message| InitFailure {
+            message,
+            exit_code: 128,
         });
+        let plugged = plugged
+            .and_then(|()| self.plug_network(pid))
+            .and_then(|()| {
+                let r = self.host_side.connect(&self.spec, &self.attached);
+                r.map_err(|message| InitFailure {
+                    message,
+                    exit_code: 128,
+                })
+            });
         if let Err(failure) = plugged {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             drop(go);

@@ -127,6 +127,9 @@ impl Engine {
 }
 
 /// Merge the request with the image and translate both into the record and the shim's spec.
+/// The prefix of the labels that steer berth (the monitor, policies, bandwidth).
+const BERTH_LABELS: &str = "berth.";
+
 pub fn translate(
     id: &str,
     body: &CreateBody,
@@ -193,7 +196,11 @@ pub fn translate(
     } else {
         c.user.clone()
     };
+    // An image's `berth.*` labels are not carried into its containers: they would steer
+    // berth for whoever runs the image (turn its monitor off, have it count and tax every
+    // process on the host, set bandwidth or deny rules). Only the user's own count.
     let mut labels = ic.labels.clone().unwrap_or_default();
+    labels.retain(|k, _| !k.starts_with(BERTH_LABELS));
     labels.extend(c.labels.clone().unwrap_or_default());
     let stop_signal = c
         .stop_signal
