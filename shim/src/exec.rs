@@ -307,11 +307,7 @@ impl Helper {
         let line = crate::supervise::read_line_exact(&stream).ok()?;
         let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
         let _ = stream.set_read_timeout(None);
-        Some(Client {
-            stream,
-            hello,
-            stdin_done: !hello.stdin,
-        })
+        Some(Client::new(stream, hello))
     }
 
     /// Start the process: a child joins the cgroup and the namespaces, then clones the process

@@ -344,6 +344,19 @@ pub fn read_to_spare(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     Ok(n)
 }
 
+/// One write(2) of `data` to `fd`: how much was taken (a non-blocking descriptor may take
+/// less, or fail with WouldBlock).
+pub fn write_some(fd: std::os::fd::BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the pointer and length describe `data`, alive for the call; `fd` is borrowed
+    // open for the call.
+    let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// write(2) all of `data` to a raw descriptor (used where no owner of the fd exists).
 pub fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
