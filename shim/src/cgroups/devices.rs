@@ -67,3 +67,92 @@ fn bpf_rule(rule: &DeviceRule) -> Option<DevRule> {
         access: rule.access.bpf_bits(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::{detect, Layout};
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    /// A cgroup2 directory of the test's own, removed on drop (its shell has exited by then).
+    struct V2Dir(PathBuf);
+
+    impl V2Dir {
+        fn new(name: &str) -> V2Dir {
+            assert!(
+                nix::unistd::geteuid().is_root(),
+                "the device filter test needs root (it attaches a cgroup program)"
+            );
+            let root = match detect().expect("detecting the cgroup layout") {
+                Layout::Unified { root } => root,
+                Layout::Hybrid { v2: Some(root), .. } => root,
+                Layout::Hybrid { v2: None, .. } => panic!("no cgroup2 tree is mounted"),
+            };
+            let dir = root.join(format!("berth-test-{name}-{}", std::process::id()));
+            std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+            V2Dir(dir)
+        }
+
+        /// `script` run by a shell that first moves itself into the directory; its exit
+        /// status and what it printed (stdout then stderr).
+        fn run(&self, script: &str) -> (bool, String) {
+            let procs = self.0.join("cgroup.procs");
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("echo $$ > {} && {script}", procs.display()))
+                .output()
+                .expect("running sh");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.success(), text)
+        }
+    }
+
+    impl Drop for V2Dir {
+        fn drop(&mut self) {
+            if let Err(e) = std::fs::remove_dir(&self.0) {
+                eprintln!("cleanup: rmdir {}: {e}", self.0.display());
+            }
+        }
+    }
+
+    /// /dev/kmsg (c 1:11) is in no default rule; /dev/null is. mknod of any node is allowed,
+    /// opening the node made is not.
+    #[test]
+    fn the_v2_filter_refuses_what_it_does_not_allow() {
+        let scratch = tempfile::tempdir().unwrap();
+        let node = scratch.path().join("kmsg");
+        let script = format!(
+            ": < /dev/null && echo null-ok && mknod {node} c 1 11 && echo mknod-ok && : < {node} && echo kmsg-ok",
+            node = node.display()
+        );
+
+        let dir = V2Dir::new("devfilter-default");
+        attach_filter(&dir.0, &crate::devices::policy(false, &[], &[])).unwrap();
+        let (ok, out) = dir.run(&script);
+        assert!(
+            !ok && out.contains("null-ok\nmknod-ok\n") && !out.contains("kmsg-ok"),
+            "expected /dev/null to open and mknod to work, then the open of c 1:11 to fail: {out:?}"
+        );
+        assert!(
+            out.contains("Operation not permitted"),
+            "expected EPERM for c 1:11, got {out:?}"
+        );
+        std::fs::remove_file(&node).unwrap();
+
+        let rule = crate::devices::DeviceRule::parse("c 1:11 r").unwrap();
+        let dir = V2Dir::new("devfilter-rule");
+        attach_filter(&dir.0, &crate::devices::policy(false, &[], &[rule])).unwrap();
+        let (ok, out) = dir.run(&script);
+        assert!(
+            ok && out.ends_with("kmsg-ok\n"),
+            "with c 1:11 r the read open should work: {out:?}"
+        );
+        let (ok, out) = dir.run(&format!(": > {}", node.display()));
+        assert!(
+            !ok && out.contains("Operation not permitted"),
+            "c 1:11 r does not allow writing: {out:?}"
+        );
+    }
+}
