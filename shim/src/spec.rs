@@ -56,6 +56,10 @@ pub struct ContainerSpec {
     pub ports: Vec<PortSpec>,
     /// Bandwidth limits on the container's interface.
     pub bandwidth: Bandwidth,
+    /// `--device`: host devices made in the container and allowed (resolved at each start).
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// `--device-cgroup-rule`: allow rules beyond dockerd's default list.
+    pub device_cgroup_rules: Vec<crate::devices::DeviceRule>,
 }
 
 /// One published port. A host port of 0 is picked by the kernel at start; a range
@@ -141,6 +145,8 @@ impl Default for ContainerSpec {
             healthcheck: None,
             ports: Vec::new(),
             bandwidth: Bandwidth::default(),
+            devices: Vec::new(),
+            device_cgroup_rules: Vec::new(),
         }
     }
 }

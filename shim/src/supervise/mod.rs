@@ -193,6 +193,19 @@ impl Supervisor {
             let _ = cgroup.remove();
             return Err(fail("applying resource limits", e));
         }
+        // The devices the container may use, before any of its processes (or exec's helpers)
+        // joins the group.
+        let devices = crate::devices::policy(
+            spec.process.privileged,
+            &prepared.devices,
+            &spec.device_cgroup_rules,
+        );
+        if let Err(e) = cgroup.set_devices(&devices) {
+            if let Err(removing) = cgroup.remove() {
+                eprintln!("berth-shim {}: removing the cgroup: {removing}", args.id);
+            }
+            return Err(fail("setting the device rules", e));
+        }
         crate::rootfs::write_network_files(&spec, &cpaths, &args.paths.root)
             .map_err(|e| fail("writing /etc files", e))?;
         let log = JsonFileWriter::open(&cpaths.log(), &spec.log)

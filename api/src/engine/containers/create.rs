@@ -216,6 +216,7 @@ pub fn translate(
         ));
     }
     let resources = resources(h)?;
+    let (devices, device_cgroup_rules) = super::devices::translate(h)?;
     let (seccomp, no_new_privileges) = security_opts(h.security_opt.as_deref().unwrap_or(&[]))?;
     let cap_add = h.cap_add.clone().unwrap_or_default();
     let cap_drop = h.cap_drop.clone().unwrap_or_default();
@@ -329,6 +330,8 @@ pub fn translate(
         auto_remove: h.auto_remove,
         ports,
         bandwidth,
+        devices,
+        device_cgroup_rules,
         ..ContainerSpec::default()
     };
 
@@ -358,6 +361,9 @@ pub fn translate(
         config.healthcheck = ic.healthcheck.clone();
     }
     let mut host_config = h.clone();
+    if let Some(devices) = &mut host_config.devices {
+        *devices = devices.iter().map(super::devices::completed).collect();
+    }
     if host_config.log_config.kind.is_empty() {
         host_config.log_config.kind = "json-file".to_string();
     }

@@ -5,6 +5,7 @@
 pub mod archive;
 mod archive_fs;
 pub mod create;
+pub(crate) mod devices;
 pub(crate) mod docker;
 pub mod export;
 pub mod inspect;
