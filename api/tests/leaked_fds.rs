@@ -75,7 +75,7 @@ fn a_leaked_directory_fd_is_no_working_directory_out_of_the_root() {
     assert_eq!(
         out.status.code(),
         Some(127),
-        "expected the start refused with 127 as docker run does, got {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        "expected the start refused with 127 (a failure before the program ran), got {:?}\nstdout: {stdout}\nstderr: {stderr}",
         out.status
     );
     assert!(
