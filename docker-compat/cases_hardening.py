@@ -1,7 +1,11 @@
-"""Hardening of the container boundary (issue 16) through the real docker CLI."""
+"""Hardening cases (issue 16): what berth refuses or confines, checked through the real docker
+CLI and, where dockerd is installed, the same on a dockerd of the suite's own. One block per area,
+each under a comment header naming it."""
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 
 from compat import case, check
@@ -83,3 +87,124 @@ def device_controller_refuses_host_block_devices_as_dockerd(b):
             d.close()
     finally:
         disk.close()
+
+
+# ---- The container boundary at creation (issue 16 items 3 and 5, inheritable capabilities) ----
+# An image's symlinks at the mount targets stay inside its root, a /proc that is no directory is
+# refused, a working directory through /proc/self/fd is refused, CapInh is empty.
+
+def _crafted_busybox(change):
+    """busybox's tar with `change(name)` giving a replacement TarInfo (or None to keep)."""
+    import compat
+    src = tarfile.open(fileobj=io.BytesIO(compat.busybox_tar()))
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as t:
+        replaced = set()
+        for m in src.getmembers():
+            new = change(m.name)
+            if new is not None:
+                replaced.add(m.name)
+                t.addfile(new)
+            else:
+                t.addfile(m, src.extractfile(m) if m.isfile() else None)
+        for name in ("etc/hostname",):
+            if name not in replaced and (new := change(name)) is not None:
+                t.addfile(new)
+    return out.getvalue()
+
+
+def _symlink(name, target):
+    ti = tarfile.TarInfo(name)
+    ti.type = tarfile.SYMTYPE
+    ti.linkname = target
+    return ti
+
+
+def _check_symlinked_hostname(docker, who):
+    host_dir = tempfile.mkdtemp(prefix="berth-compat-hostside-")
+    try:
+        host_file = os.path.join(host_dir, "hostname")
+        tar = _crafted_busybox(lambda n: _symlink(n, host_file) if n == "etc/hostname" else None)
+        p = docker("import", "-", "hostlink:1", input=tar)
+        check(p.returncode == 0, f"{who}: import: {p.stderr!r}")
+        p = docker("run", "--rm", "--network", "none", "--hostname", "hh", "hostlink:1", "cat", "/etc/hostname")
+        check((p.returncode, p.stdout) == (0, b"hh\n"),
+              f"{who}: expected the hostname through the image's symlink, got {p.returncode} {p.stdout!r} {p.stderr!r}")
+        check(not os.path.lexists(host_file), f"{who}: the run made {host_file} on the host")
+    finally:
+        shutil.rmtree(host_dir, ignore_errors=True)
+
+
+def _check_proc_symlink_refused(docker, who):
+    tar = _crafted_busybox(lambda n: _symlink("proc", "/tmp") if n == "proc" else None)
+    p = docker("import", "-", "proclink:1", input=tar)
+    check(p.returncode == 0, f"{who}: import: {p.stderr!r}")
+    p = docker("run", "--rm", "--network", "none", "proclink:1", "true")
+    check(p.returncode != 0 and b"must be mounted on ordinary directory" in p.stderr,
+          f"{who}: expected a /proc symlink refused, got {p.returncode} {p.stderr!r}")
+    return p.returncode
+
+
+def _check_workdir_through_fd_refused(docker, who):
+    p = docker("run", "--rm", "--network", "none", "-w", "/proc/self/fd/9", "busybox", "ls")
+    check(p.returncode != 0, f"{who}: expected -w /proc/self/fd/9 refused, it ran: {p.stdout!r}")
+    check(b"/proc/self/fd/9" in p.stderr, f"{who}: expected the error to name the directory: {p.stderr!r}")
+    return p.returncode
+
+
+def _check_inheritable_caps_empty(docker, who):
+    p = docker("run", "--rm", "--network", "none", "busybox", "grep", "^Cap", "/proc/self/status")
+    fields = dict(line.split(":\t") for line in p.stdout.decode().splitlines())
+    check(fields.get("CapInh") == "0000000000000000", f"{who}: CapInh {fields}")
+    check(fields.get("CapEff") == "00000000a80425fb", f"{who}: CapEff {fields}")
+
+
+@case
+def boundary_symlinked_etc_hostname_stays_in_the_root(b):
+    _check_symlinked_hostname(b.docker, "berth")
+
+
+@case
+def boundary_proc_symlink_is_refused(b):
+    _check_proc_symlink_refused(b.docker, "berth")
+
+
+@case
+def boundary_workdir_through_proc_self_fd_is_refused(b):
+    _check_workdir_through_fd_refused(b.docker, "berth")
+
+
+@case
+def boundary_inheritable_capabilities_are_empty(b):
+    _check_inheritable_caps_empty(b.docker, "berth")
+
+
+@case
+def boundary_dockerd_does_the_same(b):
+    if shutil.which("dockerd") is None:
+        check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
+        return
+    from bench import Dockerd
+    import compat
+    d = Dockerd()
+    try:
+        def docker(*args, input=None):
+            return subprocess.run(["docker", *args], env=d.env, input=input, capture_output=True, timeout=120)
+        p = docker("import", "-", "busybox:latest", input=compat.busybox_tar())
+        check(p.returncode == 0, f"dockerd: import: {p.stderr!r}")
+        _check_symlinked_hostname(docker, "dockerd")
+        _check_inheritable_caps_empty(docker, "dockerd")
+        # dockerd (runc) replaces an image's /proc symlink with a directory and mounts proc
+        # there; berth refuses the image (the brief's choice, in runc's words for a /proc that is
+        # a file). Neither mounts proc where the link leads.
+        docker("import", "-", "proclink:1", input=_crafted_busybox(
+            lambda n: _symlink("proc", "/tmp") if n == "proc" else None))
+        p = docker("run", "--rm", "--network", "none", "proclink:1", "sh", "-c",
+                   "test -d /proc && ! test -L /proc && ls /tmp | grep -c '^self$'")
+        check((p.returncode, p.stdout) == (1, b"0\n"), f"dockerd: proc on a real /proc only, got {p!r}")
+        # Both refuse -w /proc/self/fd/9 and name it; dockerd's run exits 125 ("mkdir
+        # /proc/self/fd/9: not a directory"), berth's 127 ("... no such file or directory").
+        _check_workdir_through_fd_refused(docker, "dockerd")
+    finally:
+        d.close()
+# ---- end of the container boundary ----

@@ -71,6 +71,12 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
 
 /// The binary's main: returns its exit code.
 pub fn main(args: Vec<String>) -> i32 {
+    // Whatever the caller leaked (a directory fd could become a container's way out) is closed
+    // before anything else; only the standard streams and the ready pipe stay.
+    if let Err(e) = sys::close_inherited(READY_FD) {
+        eprintln!("berth-shim: closing inherited descriptors: {e}");
+        return 1;
+    }
     let parsed = match parse(&args) {
         Ok(p) => p,
         Err(e) => {

@@ -194,7 +194,10 @@ pub(crate) fn become_process(
     prepared: &Prepared,
     errors: RawFd,
 ) -> Result<Never, InitFailure> {
-    // 6. The user, the working directory and the program, as the container sees them.
+    // 6. Only the error pipe and the standard streams stay open (an inherited directory fd
+    //    would be a way out through /proc/self/fd); then the user, the working directory and
+    //    the program, as the container sees them.
+    sys::close_all_but(errors).map_err(|e| fail("closing descriptors", e))?;
     let u =
         user::resolve(Path::new("/"), &p.user, &p.additional_groups).map_err(|e| InitFailure {
             message: e.to_string(),
@@ -206,13 +209,17 @@ pub(crate) fn become_process(
         p.cwd.as_str()
     };
     if !Path::new(cwd).is_dir() {
-        std::fs::create_dir_all(cwd).map_err(|e| fail("creating the working directory", e))?;
+        std::fs::create_dir_all(cwd).map_err(|e| InitFailure {
+            message: format!("mkdir {cwd}: {}", go_error_text(&e)),
+            exit_code: 127,
+        })?;
         let _ = nix::unistd::chown(cwd, Some(u.uid.into()), Some(u.gid.into()));
     }
     std::env::set_current_dir(cwd).map_err(|e| InitFailure {
         message: format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"),
         exit_code: 127,
     })?;
+    check_cwd_inside_root()?;
     let mut env = p.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", u.home));
@@ -261,6 +268,37 @@ pub(crate) fn become_process(
     }
     let err = sys::execve(&cprog, &cargs, &cenv);
     Err(exec_failure(arg0, err))
+}
+
+/// An errno as Go words it ("no such file or directory"): the docker CLI picks `docker run`'s
+/// exit code (127, 126) from these words.
+fn go_error_text(e: &std::io::Error) -> String {
+    let Some(errno) = e.raw_os_error() else {
+        return e.to_string();
+    };
+    let desc = nix::errno::Errno::from_raw(errno).desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => e.to_string(),
+    }
+}
+
+/// The working directory must be inside the container's root: a magic link (`/proc/1/cwd` of a
+/// shared pid namespace, a `/proc/self/fd/N`) may lead out of it, and getcwd then names no path
+/// under "/" (the kernel's "(unreachable)" prefix, which glibc turns into ENOENT). runc's check
+/// and wording.
+fn check_cwd_inside_root() -> Result<(), InitFailure> {
+    let outside = || InitFailure {
+        message: "current working directory is outside of container mount namespace root -- \
+                  possible container breakout detected"
+            .to_string(),
+        exit_code: 127,
+    };
+    match std::env::current_dir() {
+        Ok(dir) if dir.is_absolute() => Ok(()),
+        _ => Err(outside()),
+    }
 }
 
 fn cstrings(v: &[String]) -> Result<Vec<CString>, InitFailure> {

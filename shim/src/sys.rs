@@ -585,6 +585,87 @@ pub fn close_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Close every descriptor above 2 but `keep`, in a process that then only execs or exits: the
+/// container's process before it touches its working directory (a leaked directory fd would be
+/// a way out of the root), so that nothing it did not ask for survives into it.
+pub fn close_all_but(keep: RawFd) -> io::Result<()> {
+    let ranges = match u32::try_from(keep) {
+        Ok(k) if k > 2 => [(3, k - 1), (k + 1, u32::MAX)],
+        _ => [(3, u32::MAX), (1, 0)],
+    };
+    for (first, last) in ranges {
+        if first > last {
+            continue;
+        }
+        // SAFETY: close_range only closes descriptors. The caller (see above) uses none of those
+        // above 2 again but `keep`, and never drops an owner of one: it execs or exits next.
+        let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// At a shim's start: close whatever its caller leaked (every descriptor above `pipe`), and
+/// `pipe` itself unless it is a pipe (the ready pipe `spawn` passes there). Runs first thing in
+/// `main`, before anything of this process owns a descriptor above 2.
+pub fn close_inherited(pipe: RawFd) -> io::Result<()> {
+    // SAFETY: `st` is a plain struct on our stack that fstat fills; a closed fd gives EBADF.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the pointer is to `st`, alive and writable for the call.
+    let open = unsafe { libc::fstat(pipe, &mut st) } == 0;
+    let keep = if open && st.st_mode & libc::S_IFMT == libc::S_IFIFO {
+        pipe
+    } else {
+        -1
+    };
+    close_all_but(keep)
+}
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// Make the mount at `fd` and every mount under it read-only, nosuid, nodev and noexec
+/// (mount_setattr with AT_RECURSIVE; a remount would change the top one only).
+pub fn make_tree_readonly(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the path is an empty C string literal and `attr` a struct on our stack, both alive
+    // for the call, with its true size passed; the kernel only reads them. `fd` is borrowed, so
+    // open for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,7 +229,9 @@ pub fn drop_bounding(set: &CapSet) -> Result<()> {
     Ok(())
 }
 
-/// Make the effective, permitted and inheritable sets exactly `set` and clear the ambient set.
+/// Make the effective and permitted sets exactly `set`, and the inheritable and ambient sets
+/// empty (as dockerd does since CVE-2022-24769: an inheritable set would let a program with file
+/// capabilities gain them beyond what `--cap-drop` meant).
 /// Run it after the uid change (made with PR_SET_KEEPCAPS, so the permitted set survived it). For
 /// a non-root uid the kernel then clears the effective and permitted sets at execve, as it does
 /// under Docker.
@@ -239,11 +241,14 @@ pub fn apply(set: &CapSet) -> Result<()> {
         set: "ambient",
         source,
     })?;
+    ::caps::clear(None, Kind::Inheritable).map_err(|source| CapError::Set {
+        set: "inheritable",
+        source,
+    })?;
     // Effective first: it must stay within permitted, which may still be larger than `set`;
-    // inheritable next, while permitted still covers it; permitted shrinks last.
+    // permitted shrinks last.
     for (kind, name) in [
         (Kind::Effective, "effective"),
-        (Kind::Inheritable, "inheritable"),
         (Kind::Permitted, "permitted"),
     ] {
         ::caps::set(None, kind, set.as_hash_set())
@@ -368,14 +373,17 @@ mod tests {
             drop_bounding(&set).map_err(|e| e.to_string())?;
             apply(&set).map_err(|e| e.to_string())?;
             let want = set.mask();
-            for field in ["CapEff:", "CapPrm:", "CapInh:", "CapBnd:"] {
+            for field in ["CapEff:", "CapPrm:", "CapBnd:"] {
                 let got = status_mask(field)?;
                 if got != want {
                     return Err(format!("{field} expected {want:016x}, got {got:016x}"));
                 }
             }
-            if status_mask("CapAmb:")? != 0 {
-                return Err("CapAmb is not empty".to_string());
+            for field in ["CapInh:", "CapAmb:"] {
+                let got = status_mask(field)?;
+                if got != 0 {
+                    return Err(format!("{field} expected 0, got {got:016x}"));
+                }
             }
             Ok(())
         })

@@ -1,0 +1,172 @@
+//! The container's root filesystem, made inside its own mount namespace (so it vanishes with the
+//! container and nothing is left mounted on the host): overlayfs of the image layers, the kernel
+//! filesystems and devices, the per-container /etc files, user mounts, pivot_root, then Docker's
+//! masked and read-only paths.
+//!
+//! Invariant: every mount target, and every file or directory made for one, is resolved inside
+//! the root through [`crate::mount_target`] (never a joined host path), so that no symlink of an
+//! image can put a mount or a file on the host. The one joined path is the root itself, which is
+//! berth's.
+
+mod devices;
+mod enter;
+mod kernel;
+mod masks;
+mod network_files;
+mod overlay;
+mod user_mounts;
+mod userns;
+
+pub use network_files::write_network_files;
+pub use overlay::clear_volatile_marker;
+pub use userns::prepare_for_userns;
+
+use crate::mount_target::{self, Target};
+use crate::paths::ContainerPaths;
+use crate::spec::ContainerSpec;
+use crate::state::RootMode;
+use nix::mount::{mount, MsFlags};
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("mounting {what} on {target}: {source}")]
+    Mount {
+        what: String,
+        target: PathBuf,
+        source: nix::Error,
+    },
+    #[error("preparing {path}: {source}")]
+    Prepare { path: PathBuf, source: io::Error },
+    #[error("resolving {destination} inside the container's root: {source}")]
+    Resolve {
+        destination: String,
+        source: nix::Error,
+    },
+    #[error("creating device {path}: {source}")]
+    Device { path: PathBuf, source: nix::Error },
+    #[error("{path} is not berth's null device (char 1:3)")]
+    NotNull { path: PathBuf },
+    /// runc's wording for a kernel filesystem whose mount point is a symlink or a file.
+    #[error("filesystem {fstype:?} must be mounted on ordinary directory (the image's {destination} is not a directory)")]
+    NotADirectory {
+        fstype: &'static str,
+        destination: &'static str,
+    },
+    #[error("making {path} read-only: {source}")]
+    Readonly { path: String, source: io::Error },
+    #[error("pivot_root into {root}: {source}")]
+    Pivot { root: PathBuf, source: nix::Error },
+    #[error("overlay options for {layers} layers are longer than a page")]
+    TooManyLayers { layers: usize },
+    #[error("invalid mount {destination}: {reason}")]
+    InvalidMount { destination: String, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, RootfsError>;
+
+fn do_mount(
+    src: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<()> {
+    mount(src, target, fstype, flags, data).map_err(|source| RootfsError::Mount {
+        what: fstype.or(src).unwrap_or("remount").to_string(),
+        target: target.to_path_buf(),
+        source,
+    })
+}
+
+fn prep<T>(path: &Path, r: io::Result<T>) -> Result<T> {
+    r.map_err(|source| RootfsError::Prepare {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn ensure_dir(path: &Path) -> Result<()> {
+    prep(path, std::fs::create_dir_all(path))
+}
+
+/// `dest` (an absolute path inside the container) resolved under `root`, made if missing (a
+/// directory, or a file when `file`).
+fn target(root: &Path, dest: &str, file: bool) -> Result<Target> {
+    mount_target::resolve(root, dest, file).map_err(|source| RootfsError::Resolve {
+        destination: dest.to_string(),
+        source,
+    })
+}
+
+/// `dest` resolved under `root` if it is there.
+fn existing(root: &Path, dest: &str) -> Result<Option<Target>> {
+    mount_target::find(root, dest).map_err(|source| RootfsError::Resolve {
+        destination: dest.to_string(),
+        source,
+    })
+}
+
+/// Build the root and enter it. Runs in the container's first process, in its new mount
+/// namespace, before any privilege is dropped. Each step is one call with its own error.
+pub fn setup(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    mapped: &[crate::devices::DeviceNode],
+) -> Result<RootMode> {
+    let root = paths.rootfs();
+    // 1. Nothing we mount may propagate back to the host, except through a shared bind.
+    enter::propagation(spec, &root)?;
+    // 2. The root itself: overlayfs of the layers plus the container's upper dir.
+    ensure_dir(&root)?;
+    overlay::mount_root(spec, paths, &root)?;
+    // 3. Kernel filesystems and devices, on the image's /proc, /dev and /sys, which must be
+    //    directories; berth's null device, held for the masks.
+    kernel::mount_kernel_filesystems(spec, paths, &root)?;
+    devices::make_devices(spec, &root)?;
+    for node in mapped {
+        devices::make_mapped_device(&root, node)?;
+    }
+    let null = devices::NullDevice::open(&root)?;
+    // 4. The per-container files dockerd bind-mounts into /etc.
+    for (file, dest) in [
+        (paths.hostname(), "/etc/hostname"),
+        (paths.hosts(), "/etc/hosts"),
+        (paths.resolv_conf(), "/etc/resolv.conf"),
+    ] {
+        if file.exists() {
+            let at = target(&root, dest, true)?;
+            do_mount(file.to_str(), &at.path(), None, MsFlags::MS_BIND, None)?;
+        }
+    }
+    // 5. The user's mounts.
+    for m in &spec.mounts {
+        user_mounts::mount_user(&root, m)?;
+    }
+    // 6. Enter the root.
+    let mode = enter::enter(&root)?;
+    // 7. Docker's masked paths, bound from berth's null device only, then its read-only paths,
+    //    each made read-only with every mount under it (masks included), so that nothing under
+    //    a read-only path stays writable (not for privileged containers).
+    if !spec.process.privileged {
+        for p in &spec.masked_paths {
+            masks::mask(p, &null)?;
+        }
+        for p in &spec.readonly_paths {
+            masks::readonly(p)?;
+        }
+    }
+    drop(null);
+    // 8. A read-only root.
+    if spec.rootfs.readonly {
+        do_mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None,
+        )?;
+    }
+    Ok(mode)
+}

@@ -1,0 +1,105 @@
+//! Step 5 of the root: the user's mounts (`-v`, `--mount`, `--tmpfs`), each on its destination
+//! resolved inside the root.
+
+use super::{do_mount, target, Result, RootfsError};
+use crate::spec::MountSpec;
+use nix::mount::MsFlags;
+use std::path::{Component, Path};
+
+/// Refuse a destination that is not absolute or has `..` (dockerd refuses them at create).
+fn check_destination(dest: &str) -> Result<()> {
+    let p = Path::new(dest);
+    if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(RootfsError::InvalidMount {
+            destination: dest.to_string(),
+            reason: "the destination must be an absolute path without ..".to_string(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
+    check_destination(&m.destination)?;
+    let file_bind = m.kind == "bind" && !Path::new(&m.source).is_dir();
+    let held = target(root, &m.destination, file_bind)?;
+    let at = held.path();
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    let mut propagation = MsFlags::empty();
+    let mut recursive = m.kind == "bind";
+    for o in &m.options {
+        match o.as_str() {
+            "ro" | "readonly" => flags |= MsFlags::MS_RDONLY,
+            "rw" => {}
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "bind" => recursive = false,
+            "rbind" => recursive = true,
+            "private" => propagation = MsFlags::MS_PRIVATE,
+            "rprivate" => propagation = MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            "shared" => propagation = MsFlags::MS_SHARED,
+            "rshared" => propagation = MsFlags::MS_SHARED | MsFlags::MS_REC,
+            "slave" => propagation = MsFlags::MS_SLAVE,
+            "rslave" => propagation = MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            other => data.push(other.to_string()),
+        }
+    }
+    match m.kind.as_str() {
+        "bind" => {
+            let mut bflags = MsFlags::MS_BIND;
+            if recursive {
+                bflags |= MsFlags::MS_REC;
+            }
+            do_mount(Some(&m.source), &at, None, bflags, None)?;
+            if !flags.is_empty() {
+                // The fd held names the directory under the mount: address the new mount.
+                let top = target(root, &m.destination, file_bind)?;
+                do_mount(
+                    None,
+                    &top.path(),
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+                    None,
+                )?;
+            }
+        }
+        "tmpfs" => {
+            let data = data.join(",");
+            do_mount(
+                Some("tmpfs"),
+                &at,
+                Some("tmpfs"),
+                flags,
+                (!data.is_empty()).then_some(data.as_str()),
+            )?;
+        }
+        other => {
+            let data = data.join(",");
+            do_mount(
+                Some(&m.source),
+                &at,
+                Some(other),
+                flags,
+                (!data.is_empty()).then_some(data.as_str()),
+            )?;
+        }
+    }
+    if !propagation.is_empty() {
+        let top = target(root, &m.destination, file_bind)?;
+        do_mount(None, &top.path(), None, propagation, None)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_destinations_stay_inside_the_root() {
+        assert!(check_destination("/data").is_ok());
+        assert!(check_destination("/../etc").is_err());
+        assert!(check_destination("relative").is_err());
+    }
+}

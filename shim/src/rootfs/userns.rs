@@ -1,0 +1,49 @@
+//! The host's side of a user-namespaced container's root, made before the container starts.
+
+use crate::paths::ContainerPaths;
+use crate::spec::ContainerSpec;
+use std::io;
+
+/// With a user namespace the container's root is an unprivileged id on the host: give it the
+/// upper and work dirs, and make from the host side the mount points it could not make itself
+/// in a root whose image files belong to ids outside its map.
+pub fn prepare_for_userns(spec: &ContainerSpec, paths: &ContainerPaths) -> io::Result<()> {
+    let Some(userns) = &spec.namespaces.user else {
+        return Ok(());
+    };
+    let host = |map: &[crate::spec::IdMap]| {
+        map.iter()
+            .find(|m| m.container_id == 0)
+            .map(|m| m.host_id)
+            .unwrap_or(0)
+    };
+    let (uid, gid) = (host(&userns.uid_map), host(&userns.gid_map));
+    let upper = paths.upper();
+    for d in [
+        upper.clone(),
+        paths.work(),
+        upper.join("proc"),
+        upper.join("dev"),
+        upper.join("sys"),
+    ] {
+        std::fs::create_dir_all(&d)?;
+    }
+    std::fs::create_dir_all(upper.join("etc"))?;
+    for f in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        let p = upper.join(f);
+        if !p.exists() {
+            std::fs::write(&p, b"")?;
+        }
+    }
+    for p in [
+        upper.clone(),
+        paths.work(),
+        upper.join("proc"),
+        upper.join("dev"),
+        upper.join("sys"),
+        upper.join("etc"),
+    ] {
+        nix::unistd::chown(&p, Some(uid.into()), Some(gid.into())).map_err(io::Error::from)?;
+    }
+    Ok(())
+}

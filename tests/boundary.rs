@@ -1,0 +1,156 @@
+//! The container boundary at creation (issue 16, items 3 and 5): an image's symlinks at the mount
+//! targets stay inside its root, kernel filesystems go on directories only, masks come from
+//! berth's own null device and stay read-only under read-only paths, and the inheritable
+//! capabilities are empty. Root, real kernel.
+
+use berth_shim::spawn::SpawnError;
+use berth_tests::{make_busybox_layer, TestEnv};
+use std::path::{Path, PathBuf};
+
+/// A fresh busybox layer of the test's own, changed by `craft`.
+fn crafted_layer(env: &TestEnv, name: &str, craft: impl FnOnce(&Path)) -> PathBuf {
+    let layer = env.tmp.path().join(name);
+    make_busybox_layer(&layer);
+    craft(&layer);
+    layer
+}
+
+/// Start `args` on `layer` and expect the start to fail; the message.
+fn expect_refused(env: &TestEnv, layer: PathBuf, args: &[&str]) -> String {
+    let mut spec = env.spec(args);
+    spec.rootfs.layers = vec![layer];
+    match env.start(&spec) {
+        Err(SpawnError::Start { message, .. }) => message,
+        other => panic!("expected the start of {args:?} to be refused, got {other:?}"),
+    }
+}
+
+fn run_on(env: &TestEnv, layer: PathBuf, args: &[&str]) -> (i32, String) {
+    let mut spec = env.spec(args);
+    spec.rootfs.layers = vec![layer];
+    env.run_to_end(&spec)
+}
+
+#[test]
+fn a_symlinked_etc_hostname_is_resolved_inside_the_root() {
+    let env = TestEnv::new();
+    let host_dir = env.tmp.path().join("host-side");
+    std::fs::create_dir(&host_dir).unwrap();
+    let host_file = host_dir.join("hostname");
+    let layer = crafted_layer(&env, "hostname-link", |l| {
+        std::os::unix::fs::symlink(&host_file, l.join("etc/hostname")).unwrap();
+    });
+    let (code, out) = run_on(&env, layer, &["cat", "/etc/hostname"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "testbox\n"),
+        "expected the container's hostname through the image's symlink"
+    );
+    assert!(
+        !host_file.exists(),
+        "expected nothing made on the host at {host_file:?}, found {:?}",
+        std::fs::symlink_metadata(&host_file)
+    );
+}
+
+#[test]
+fn an_image_whose_dev_is_a_symlink_is_refused() {
+    let env = TestEnv::new();
+    let host_dev = env.tmp.path().join("host-dev");
+    std::fs::create_dir(&host_dev).unwrap();
+    let layer = crafted_layer(&env, "dev-link", |l| {
+        std::fs::remove_dir(l.join("dev")).unwrap();
+        std::os::unix::fs::symlink(&host_dev, l.join("dev")).unwrap();
+    });
+    let message = expect_refused(&env, layer, &["true"]);
+    assert!(
+        message.contains("filesystem \"tmpfs\" must be mounted on ordinary directory"),
+        "expected a refusal naming the image's /dev, got {message:?}"
+    );
+    assert!(
+        std::fs::read_dir(&host_dev).unwrap().next().is_none(),
+        "expected the host directory {host_dev:?} untouched"
+    );
+}
+
+#[test]
+fn an_image_whose_proc_is_a_file_or_a_symlink_is_refused() {
+    let env = TestEnv::new();
+    let host_proc = env.tmp.path().join("host-proc");
+    std::fs::create_dir(&host_proc).unwrap();
+    let link = crafted_layer(&env, "proc-link", |l| {
+        std::fs::remove_dir(l.join("proc")).unwrap();
+        std::os::unix::fs::symlink(&host_proc, l.join("proc")).unwrap();
+    });
+    let file = crafted_layer(&env, "proc-file", |l| {
+        std::fs::remove_dir(l.join("proc")).unwrap();
+        std::fs::write(l.join("proc"), b"not a directory").unwrap();
+    });
+    for (what, layer) in [("symlink", link), ("file", file)] {
+        let message = expect_refused(&env, layer, &["true"]);
+        assert!(
+            message.contains("filesystem \"proc\" must be mounted on ordinary directory"),
+            "expected a /proc that is a {what} refused by name, got {message:?}"
+        );
+    }
+}
+
+#[test]
+fn masks_are_berths_null_device_and_read_only_under_read_only_paths() {
+    let env = TestEnv::new();
+    let mut spec = env.spec(&[
+        "sh",
+        "-c",
+        "stat -c '%F %t:%T' /proc/keys /proc/timer_list; \
+         grep ' /proc/sys/kernel/core_pattern ' /proc/self/mountinfo | tail -n1 | cut -d' ' -f6; \
+         grep ' /proc/sys ' /proc/self/mountinfo | tail -n1 | cut -d' ' -f6; \
+         if echo x > /proc/sys/kernel/core_pattern; then echo WROTE; else echo REFUSED; fi",
+    ]);
+    // A mask under a read-only path (dockerd accepts any MaskedPaths).
+    spec.masked_paths
+        .push("/proc/sys/kernel/core_pattern".to_string());
+    let (code, out) = env.run_to_end(&spec);
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.contains("can't create"))
+        .collect();
+    assert_eq!(code, 0, "the checks ended with {code}: {out}");
+    for (i, what) in [(0, "/proc/keys"), (1, "/proc/timer_list")] {
+        assert_eq!(
+            lines.get(i).copied(),
+            Some("character special file 1:3"),
+            "expected {what} masked by a char 1:3 node: {out:?}"
+        );
+    }
+    // The mounts seen at the path (the last one listed there).
+    for (i, what) in [(2, "the mask on core_pattern"), (3, "/proc/sys")] {
+        let opts = lines.get(i).copied().unwrap_or_default();
+        assert!(
+            opts.split(',').any(|o| o == "ro"),
+            "expected {what} mounted read-only, got options {opts:?}: {out}"
+        );
+    }
+    assert_eq!(
+        lines.get(4).copied(),
+        Some("REFUSED"),
+        "expected the write to core_pattern to fail: {out}"
+    );
+}
+
+#[test]
+fn inheritable_capabilities_are_empty_and_effective_are_dockerds() {
+    let env = TestEnv::new();
+    let spec = env.spec(&["grep", "-E", "^Cap(Inh|Eff|Amb)", "/proc/self/status"]);
+    let (code, out) = env.run_to_end(&spec);
+    assert_eq!(code, 0, "{out}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in {out:?}"))
+            .to_string()
+    };
+    assert_eq!(field("CapInh:"), "0000000000000000", "CapInh: {out}");
+    assert_eq!(field("CapAmb:"), "0000000000000000", "CapAmb: {out}");
+    assert_eq!(field("CapEff:"), "00000000a80425fb", "CapEff: {out}");
+}
