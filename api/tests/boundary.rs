@@ -147,3 +147,55 @@ async fn names_that_are_not_names_are_refused_with_dockerds_texts() {
         "no name file was written outside the names directory"
     );
 }
+
+/// The first line of a container's stdout, after it exits.
+async fn first_line(b: &Berth, id: &str) -> String {
+    let code = b.wait(id).await;
+    let r = b.get(&format!("/containers/{id}/logs?stdout=1")).await;
+    let out = common::stream_text(&common::frames(&r.body), 1);
+    assert_eq!(code, 0, "container {id} exited {code}: {out}");
+    out.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_changes_only_what_dockerd_lets_it() {
+    let b = Berth::with_busybox().await;
+    // PID 1 of the container's own namespace is its shell; in the host's it is the host's init.
+    let config = json!({"Image": "busybox", "Cmd": ["cat", "/proc/1/comm"]});
+    let id = b.create(None, &config).await;
+    let sent = json!({"PidMode": "host", "NetworkMode": "host", "Privileged": true,
+                      "Memory": 64 << 20});
+    let r = b
+        .post_json(&format!("/containers/{id}/update"), &sent)
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "update {sent}: {}", r.text());
+    let hc = &b.inspect(&id).await["HostConfig"];
+    assert_eq!(
+        (
+            hc["PidMode"].as_str(),
+            hc["NetworkMode"].as_str(),
+            hc["Privileged"].as_bool(),
+            hc["Memory"].as_i64()
+        ),
+        (Some(""), Some("bridge"), Some(false), Some(64 << 20)),
+        "after update {sent}, inspect's HostConfig: {hc}"
+    );
+    let r = b.post(&format!("/containers/{id}/start")).await;
+    assert_eq!(r.status.as_u16(), 204, "start: {}", r.text());
+    assert_eq!(
+        first_line(&b, &id).await,
+        "cat",
+        "a start after update {sent} must keep the container's own PID namespace"
+    );
+    let r = b
+        .post_json(
+            &format!("/containers/{id}/update"),
+            &json!({"KernelMemory": 1 << 30}),
+        )
+        .await;
+    r.assert_error(
+        400,
+        "KernelMemory cannot be updated: berth does not support it",
+        "update KernelMemory",
+    );
+}
