@@ -199,3 +199,143 @@ async fn update_changes_only_what_dockerd_lets_it() {
         "update KernelMemory",
     );
 }
+
+/// The entries of `<root>/containers` (what a create leaves behind).
+fn containers(b: &Berth) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(b.root().join("containers"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newlines_bound_for_etc_hosts_are_refused() {
+    let b = Berth::with_busybox().await;
+    let net = b
+        .post_json("/networks/create", &json!({"Name": "doornet"}))
+        .await;
+    assert_eq!(net.status.as_u16(), 201, "network create: {}", net.text());
+    let before = containers(&b);
+    let cases = [
+        (
+            json!({"Image": "busybox", "Cmd": ["true"], "Hostname": "web\n6.6.6.6 evil"}),
+            "invalid hostname format: web\n6.6.6.6 evil",
+        ),
+        (
+            json!({"Image": "busybox", "Cmd": ["true"], "Domainname": "x\ny"}),
+            "invalid hostname format: x\ny",
+        ),
+        (
+            json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"ExtraHosts": ["db:10.0.0.1\n6.6.6.6 evil"]}}),
+            "invalid IP address in add-host: \"10.0.0.1\\n6.6.6.6 evil\"",
+        ),
+        (
+            json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"ExtraHosts": ["a\nb:10.0.0.1"]}}),
+            "bad format for add-host: \"a\\nb:10.0.0.1\"",
+        ),
+        (
+            json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "doornet"},
+                   "NetworkingConfig": {"EndpointsConfig": {"doornet": {"Aliases": ["db\n6.6.6.6 evil"]}}}}),
+            "invalid alias \"db\\n6.6.6.6 evil\": an alias is one word",
+        ),
+    ];
+    for (config, text) in cases {
+        let r = b.post_json("/containers/create", &config).await;
+        r.assert_error(400, text, &format!("create {config}"));
+        assert_eq!(containers(&b), before, "create {config} left a container");
+    }
+    let id = b
+        .create(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "doornet"}}),
+        )
+        .await;
+    let r = b
+        .post_json("/networks/doornet/disconnect", &json!({"Container": id}))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "disconnect: {}", r.text());
+    let r = b
+        .post_json(
+            "/networks/doornet/connect",
+            &json!({"Container": id, "EndpointConfig": {"Aliases": ["a b"]}}),
+        )
+        .await;
+    r.assert_error(
+        400,
+        "invalid alias \"a b\": an alias is one word",
+        "connect with alias",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysctls_of_the_containers_namespaces_are_honoured_and_others_refused() {
+    let b = Berth::with_busybox().await;
+    let config = json!({"Image": "busybox",
+        "Cmd": ["cat", "/proc/sys/kernel/shmmax", "/proc/sys/net/ipv4/ip_unprivileged_port_start"],
+        "HostConfig": {"Sysctls": {"kernel.shmmax": "1048576",
+                                   "net.ipv4.ip_unprivileged_port_start": "80"}}});
+    let id = b.run(None, &config).await;
+    let code = b.wait(&id).await;
+    let r = b
+        .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+        .await;
+    let out = common::stream_text(&common::frames(&r.body), 1)
+        + &common::stream_text(&common::frames(&r.body), 2);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "1048576\n80\n"),
+        "the container read back its sysctls"
+    );
+    let refusals = [
+        (json!({"vm.swappiness": "10"}), "", "sysctl \"vm.swappiness\" is not in a separate kernel namespace"),
+        (json!({"kernel.hostname": "x"}), "", "sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field"),
+        (json!({"net.ipv4.ip_forward": "1"}), "host", "sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace"),
+        (json!({"kernel.shmmax": "1"}), "ipc-host", "sysctl \"kernel.shmmax\" is not allowed in the hosts ipc namespace"),
+        (json!({"net.ipv4.conf.all/../../x": "1"}), "", "invalid sysctl key \"net.ipv4.conf.all/../../x\""),
+    ];
+    for (sysctls, mode, text) in refusals {
+        let mut hc = json!({"Sysctls": sysctls});
+        match mode {
+            "host" => hc["NetworkMode"] = json!("host"),
+            "ipc-host" => hc["IpcMode"] = json!("host"),
+            _ => {}
+        }
+        let config = json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": hc});
+        let r = b.post_json("/containers/create", &config).await;
+        r.assert_error(400, text, &format!("create {config}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_options_and_namespace_modes_berth_cannot_honour_are_refused() {
+    let b = Berth::with_busybox().await;
+    for (hc, text) in [
+        (json!({"SecurityOpt": ["label=disable"]}), "invalid --security-opt \"label=disable\": SELinux is not enabled on this host (berth does not apply SELinux labels)"),
+        (json!({"SecurityOpt": ["label=type:x"]}), "invalid --security-opt \"label=type:x\": SELinux is not enabled on this host (berth does not apply SELinux labels)"),
+        (json!({"UsernsMode": "private"}), "invalid USER mode: private: berth does not support user namespaces"),
+        (json!({"CgroupnsMode": "shared"}), "invalid cgroup namespace mode: shared"),
+    ] {
+        let config = json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": hc});
+        let r = b.post_json("/containers/create", &config).await;
+        r.assert_error(400, text, &format!("create {config}"));
+    }
+    // Accepted: apparmor=unconfined (AppArmor is off here), UsernsMode host, and the host's
+    // cgroup namespace, in which the container sees its cgroup's full path.
+    let config = json!({"Image": "busybox", "Cmd": ["cat", "/proc/self/cgroup"],
+        "HostConfig": {"SecurityOpt": ["apparmor=unconfined"], "UsernsMode": "host",
+                       "CgroupnsMode": "host"}});
+    let id = b.run(None, &config).await;
+    let code = b.wait(&id).await;
+    let r = b.get(&format!("/containers/{id}/logs?stdout=1")).await;
+    let out = common::stream_text(&common::frames(&r.body), 1);
+    assert_eq!(code, 0, "{config}: {out}");
+    assert!(
+        out.lines().any(|l| l.contains(&id)),
+        "with CgroupnsMode host the container sees its own cgroup's path (with its id {id}): {out}"
+    );
+}

@@ -56,6 +56,9 @@ pub struct ContainerSpec {
     pub ports: Vec<PortSpec>,
     /// Bandwidth limits on the container's interface.
     pub bandwidth: Bandwidth,
+    /// Sysctls of the container's own namespaces (`kernel.shmmax`, `net.*`, ...), written
+    /// before its root is entered; the caller has checked that each is namespaced.
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// One published port. A host port of 0 is picked by the kernel at start; a range
@@ -141,6 +144,7 @@ impl Default for ContainerSpec {
             healthcheck: None,
             ports: Vec::new(),
             bandwidth: Bandwidth::default(),
+            sysctls: Default::default(),
         }
     }
 }

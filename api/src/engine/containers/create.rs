@@ -168,6 +168,15 @@ pub fn translate(
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
         );
     }
+    for name in [&c.hostname, &c.domainname]
+        .into_iter()
+        .filter(|n| !n.is_empty())
+    {
+        super::boundary::hostname(name)?;
+    }
+    for entry in h.extra_hosts.iter().flatten() {
+        super::boundary::extra_host(entry)?;
+    }
     let hostname = if c.hostname.is_empty() {
         id[..12].to_string()
     } else {
@@ -240,6 +249,7 @@ pub fn translate(
         .collect::<Result<Vec<_>>>()?;
     let log = log_spec(&h.log_config.kind, &h.log_config.config)?;
     let namespaces = namespaces(h, root)?;
+    let sysctls = super::boundary::sysctls(h, &namespaces)?;
     // The image's exposed ports and the request's (its bindings' included), as dockerd
     // merges them; `-P` publishes them all.
     let mut exposed = ic.exposed_ports.clone().unwrap_or_default();
@@ -323,6 +333,7 @@ pub fn translate(
         auto_remove: h.auto_remove,
         ports,
         bandwidth,
+        sysctls,
         ..ContainerSpec::default()
     };
 
@@ -559,7 +570,8 @@ fn security_opts(opts: &[String]) -> Result<(SeccompSpec, bool)> {
             "seccomp" if v == "builtin" || v.is_empty() => seccomp = SeccompSpec::Default,
             // The docker CLI reads the profile file and sends its content.
             "seccomp" => seccomp = SeccompSpec::Profile(v.to_string()),
-            "apparmor" | "label" => {}
+            "label" => super::boundary::label(o)?,
+            "apparmor" => {}
             _ => return Err(invalid(format!("invalid --security-opt 1: {o:?}"))),
         }
     }
@@ -646,12 +658,13 @@ fn namespaces(
             },
         }
     };
+    super::boundary::userns(h)?;
     Ok(berth_shim::spec::Namespaces {
         pid: mode(&h.pid_mode, "pid")?,
         net: mode(&h.network_mode, "net")?,
         ipc: mode(&h.ipc_mode, "ipc")?,
         uts: mode(&h.uts_mode, "uts")?,
-        cgroup: NsMode::Private,
+        cgroup: super::boundary::cgroupns(h)?,
         user: None,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod archive;
 mod archive_fs;
+pub mod boundary;
 pub mod create;
 pub(crate) mod docker;
 pub mod export;

@@ -48,6 +48,9 @@ fn check_request(r: &EndpointRequest) -> Result<()> {
             r.network.name
         )));
     }
+    for a in &r.aliases {
+        crate::engine::containers::boundary::alias(a)?;
+    }
     if r.network.predefined && !r.aliases.is_empty() {
         return Err(EngineError::InvalidParameter(
             "network-scoped alias is supported only for containers in user defined networks".into(),
