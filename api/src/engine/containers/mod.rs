@@ -2,6 +2,7 @@
 //! `container.json` (Docker's Config and HostConfig as created, written once and on rename or
 //! update), the shim's `config.json` (what the shim obeys) and the shim's `state.json`.
 
+pub mod apparmor;
 pub mod archive;
 mod archive_fs;
 pub mod boundary;
