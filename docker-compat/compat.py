@@ -172,6 +172,7 @@ def main():
     import cases_net  # noqa: F401
     import cases_monitor  # noqa: F401
     import cases_ports  # noqa: F401
+    import cases_hardening  # noqa: F401
     b = Berth(args.berth)
     passed = failed = 0
     try:

@@ -159,3 +159,102 @@ async fn a_denied_destination_refuses_connect() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }
+
+/// An image's `berth.*` labels steer nothing: an image that says `berth.monitor=none` does not
+/// turn off its containers' security events, one that denies `mkdir` kills nothing, and its
+/// containers' labels carry neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_images_berth_labels_steer_nothing() {
+    let b = Berth::with_busybox().await;
+    let changes = [
+        "LABEL berth.monitor=none",
+        "LABEL berth.policy.deny-syscalls=mkdir",
+        "LABEL berth.net.egress=8kbit",
+        "LABEL mine=kept",
+    ];
+    let query: String = changes
+        .iter()
+        .map(|c| format!("&changes={}", encode(c)))
+        .collect();
+    let r = b
+        .call(
+            "POST",
+            &format!("/images/create?fromSrc=-&repo=labelled&tag=1{query}"),
+            common::busybox_tar(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "importing: {}", r.text());
+    let id = b
+        .run(
+            Some("steered"),
+            &json!({
+                "Image": "labelled:1",
+                "Cmd": ["sh", "-c", "mkdir /tmp/made && { cat /etc/shadow 2>/dev/null; true; }"],
+            }),
+        )
+        .await;
+    assert_eq!(b.wait(&id).await, 0, "the image's deny rule killed mkdir");
+    let labels = &b.inspect(&id).await["Config"]["Labels"];
+    assert_eq!(labels, &json!({"mine": "kept"}), "the container's labels");
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let filters = encode(&format!(r#"{{"type":["syscall"],"container":["{id}"]}}"#));
+    let events: Vec<Value> = b
+        .get(&format!("/events?since=0&until={until}&filters={filters}"))
+        .await
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["Action"] == "openat" && e["Actor"]["Attributes"]["path"] == "/etc/shadow"),
+        "the image turned the container's security events off: {events:#?}"
+    );
+}
+
+/// Deny rules that cannot be put in force (here the monitor cannot load: its pins asked for
+/// off bpffs) fail the start, with the cause: a policy never fails open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_that_cannot_be_enforced_fails_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = Berth::with_busybox_and(common::ServeOptions {
+        env: vec![(
+            "BERTH_BPF_DIR".into(),
+            tmp.path().join("not-bpffs").display().to_string(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    let id = b
+        .create(
+            None,
+            &json!({
+                "Image": "busybox",
+                "Cmd": ["mkdir", "/tmp/x"],
+                "Labels": {"berth.policy.deny-syscalls": "mkdir"},
+            }),
+        )
+        .await;
+    let r = b.post(&format!("/containers/{id}/start")).await;
+    assert!(
+        r.status.is_server_error() && r.text().contains("deny policy cannot be enforced"),
+        "a start with an unenforceable policy: {} {}",
+        r.status,
+        r.text()
+    );
+    let state = &b.inspect(&id).await["State"];
+    assert_eq!(state["Running"], false, "{state}");
+    // Without deny rules the same container runs, unwatched.
+    let plain = b
+        .run(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["mkdir", "/tmp/x"]}),
+        )
+        .await;
+    assert_eq!(b.wait(&plain).await, 0);
+}

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "monitor.h"
+#include "devices.h"
 
 #define C(name) printf("pub const %s: usize = %lu;\n", #name, (unsigned long)(name))
 #define S(t) printf("pub const SIZEOF_%s: usize = %lu;\n", #t, (unsigned long)sizeof(struct t))
@@ -56,5 +57,16 @@ int main(void)
 	O(berth_connect_key, port);
 	O(berth_connect_key, addr);
 	O(berth_net, tx_packets);
+	C(BERTH_DEV_RULES_MAX);
+	C(BERTH_DEV_ANY);
+	C(BERTH_DEV_BLOCK);
+	C(BERTH_DEV_CHAR);
+	C(BERTH_ACC_MKNOD);
+	C(BERTH_ACC_READ);
+	C(BERTH_ACC_WRITE);
+	S(berth_dev_rule);
+	O(berth_dev_rule, major);
+	O(berth_dev_rule, minor);
+	O(berth_dev_rule, access);
 	return 0;
 }

@@ -26,6 +26,13 @@ pub const WANT_FORK: u32 = layout::BERTH_WANT_FORK as u32;
 pub const WANT_SECURITY: u32 = layout::BERTH_WANT_SECURITY as u32;
 pub const WANT_NET: u32 = layout::BERTH_WANT_NET as u32;
 pub const PATH_KEY_LEN: usize = layout::BERTH_PATH_KEY_LEN;
+pub const DEV_RULES_MAX: usize = layout::BERTH_DEV_RULES_MAX;
+pub const DEV_ANY: u32 = layout::BERTH_DEV_ANY as u32;
+pub const DEV_BLOCK: u32 = layout::BERTH_DEV_BLOCK as u32;
+pub const DEV_CHAR: u32 = layout::BERTH_DEV_CHAR as u32;
+pub const ACC_MKNOD: u32 = layout::BERTH_ACC_MKNOD as u32;
+pub const ACC_READ: u32 = layout::BERTH_ACC_READ as u32;
+pub const ACC_WRITE: u32 = layout::BERTH_ACC_WRITE as u32;
 
 /// `struct berth_watch`: the value of the watched map, keyed by cgroup id.
 #[repr(C)]
@@ -97,6 +104,19 @@ pub struct ConnectKey {
     pub pad: [u8; 6],
 }
 
+/// `struct berth_dev_rule` (devices.h): one allow rule of the device filter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DevRule {
+    /// `DEV_BLOCK` or `DEV_CHAR`.
+    pub kind: u32,
+    /// A number, or `DEV_ANY`.
+    pub major: u32,
+    pub minor: u32,
+    /// `ACC_*` bits.
+    pub access: u32,
+}
+
 /// `struct berth_path_key`: a sensitive path, NUL-padded.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -116,6 +136,8 @@ unsafe impl aya::Pod for Count {}
 unsafe impl aya::Pod for PathKey {}
 // SAFETY: as for Watch.
 unsafe impl aya::Pod for Net {}
+// SAFETY: as for Watch.
+unsafe impl aya::Pod for DevRule {}
 // SAFETY: as for Watch (packed, as in C: there is no padding at all).
 unsafe impl aya::Pod for ConnectKey {}
 
@@ -193,6 +215,19 @@ mod tests {
         assert_eq!(size_of::<RawEvent>(), layout::SIZEOF_berth_event);
         assert_eq!(size_of::<PathKey>(), layout::SIZEOF_berth_path_key);
         assert_eq!(size_of::<Net>(), layout::SIZEOF_berth_net);
+        assert_eq!(size_of::<DevRule>(), layout::SIZEOF_berth_dev_rule);
+        assert_eq!(
+            offset_of!(DevRule, major),
+            layout::OFFSETOF_berth_dev_rule_major
+        );
+        assert_eq!(
+            offset_of!(DevRule, minor),
+            layout::OFFSETOF_berth_dev_rule_minor
+        );
+        assert_eq!(
+            offset_of!(DevRule, access),
+            layout::OFFSETOF_berth_dev_rule_access
+        );
         // The C key starts with the 4-byte prefixlen.
         assert_eq!(
             4 + size_of::<ConnectKey>(),

@@ -16,6 +16,7 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod devices;
 pub mod events;
 mod loader;
 pub mod policy;

@@ -207,7 +207,8 @@ struct Helper {
 
 impl Helper {
     fn new(paths: &Paths, cpaths: &ContainerPaths, ep: &ExecPaths) -> Result<Helper, InitFailure> {
-        std::fs::create_dir_all(&ep.run).map_err(|e| fail("exec run directory", e))?;
+        crate::paths::secure_dir(&ep.run, crate::paths::PRIVATE_MODE)
+            .map_err(|e| fail("exec run directory", e))?;
         let lock = FileLock::try_acquire(&ep.lock())
             .map_err(|e| fail("locking the exec", e))?
             .ok_or_else(|| fail("exec", "this exec has been started already"))?;
@@ -306,11 +307,7 @@ impl Helper {
         let line = crate::supervise::read_line_exact(&stream).ok()?;
         let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
         let _ = stream.set_read_timeout(None);
-        Some(Client {
-            stream,
-            hello,
-            stdin_done: !hello.stdin,
-        })
+        Some(Client::new(stream, hello))
     }
 
     /// Start the process: a child joins the cgroup and the namespaces, then clones the process

@@ -3,9 +3,16 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Write `data` to `path` by write-temp, fsync, rename, fsync of the directory.
+/// The mode of the records written here (configurations with a container's environment,
+/// states, policies): root's alone. Files a container reads (its /etc/hosts ...) are written
+/// with [`write_replace`].
+pub const RECORD_MODE: u32 = 0o600;
+
+/// Write `data` to `path` by write-temp, fsync, rename, fsync of the directory; mode
+/// [`RECORD_MODE`].
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -21,6 +28,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(RECORD_MODE)
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
@@ -41,6 +49,7 @@ pub fn write_new_synced(path: &Path, data: &[u8]) -> io::Result<()> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(RECORD_MODE)
         .open(path)?;
     f.write_all(data)?;
     f.sync_all()
@@ -100,7 +109,6 @@ impl FileLock {
 }
 
 fn open_lock_file(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .read(true)
         .write(true)

@@ -22,6 +22,8 @@ pub struct Prepared {
     pub caps: caps::CapSet,
     /// The compiled seccomp program (None: unconfined).
     pub seccomp: Option<seccomp::Bpf>,
+    /// The nodes of `--device`, found on the host.
+    pub devices: Vec<crate::devices::DeviceNode>,
 }
 
 impl Prepared {
@@ -49,7 +51,18 @@ impl Prepared {
             seccomp::compile(&spec.process.seccomp, &caps, Some(cache_dir))
                 .map_err(|e| fail("seccomp", e))?
         };
-        Ok(Prepared { caps, seccomp })
+        let mut devices = Vec::new();
+        for mapping in &spec.devices {
+            devices.extend(mapping.resolve().map_err(|e| InitFailure {
+                message: e.to_string(),
+                exit_code: 125,
+            })?);
+        }
+        Ok(Prepared {
+            caps,
+            seccomp,
+            devices,
+        })
     }
 }
 
@@ -132,7 +145,8 @@ fn prepare_and_exec(
     // is read-only once its root is set up).
     crate::security::sysctl::apply(&spec.sysctls).map_err(|e| fail("writing sysctls", e))?;
     // 3. The root filesystem; from here on paths are the container's.
-    let root_mode = rootfs::setup(spec, paths).map_err(|e| fail("preparing the root", e))?;
+    let root_mode =
+        rootfs::setup(spec, paths, &prepared.devices).map_err(|e| fail("preparing the root", e))?;
     // Tell the shim how the root was entered: the first byte on the error pipe.
     let mode_byte: &[u8] = match root_mode {
         crate::state::RootMode::PivotRoot => b"P",

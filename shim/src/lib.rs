@@ -6,6 +6,7 @@
 
 pub mod cgroups;
 pub mod control;
+pub mod devices;
 pub mod entry;
 pub mod events;
 pub mod exec;

@@ -112,9 +112,19 @@ impl Watch {
 
     /// Starts counting for the cgroup2 directory `cgroup_dir` (None: the machine has no v2
     /// tree): syscalls, events and packets. What could not be set up is logged once and kept
-    /// in [`UNAVAILABLE_FILE`], so that the counts' readers say why they have none.
-    pub fn start(&mut self, cgroup_dir: Option<&std::path::Path>) {
-        let Some(pins) = pin_dir() else { return };
+    /// in [`UNAVAILABLE_FILE`], so that the counts' readers say why they have none. A container
+    /// with deny rules does not run unwatched: when they cannot be put in force, the error says
+    /// why and the start must fail (a policy never fails open).
+    pub fn start(&mut self, cgroup_dir: Option<&std::path::Path>) -> Result<(), String> {
+        let policy = self.policy != berth_monitor::Policy::default();
+        let Some(pins) = pin_dir() else {
+            if policy {
+                return Err(
+                    "the container's deny policy cannot be enforced: the eBPF monitor is turned off (BERTH_MONITOR=0)".into(),
+                );
+            }
+            return Ok(());
+        };
         let problems = self.try_start(&pins, cgroup_dir);
         let file = self.dir.join(UNAVAILABLE_FILE);
         if problems.is_empty() {
@@ -123,13 +133,19 @@ impl Watch {
                     eprintln!("berth-shim {}: removing {}: {e}", self.id, file.display());
                 }
             }
-            return;
+            return Ok(());
         }
         let cause = problems.join("; ");
         eprintln!("berth-shim {}: eBPF monitor unavailable: {cause}", self.id);
         if let Err(e) = crate::fsutil::write_atomic(&file, cause.as_bytes()) {
             eprintln!("berth-shim {}: writing {}: {e}", self.id, file.display());
         }
+        if policy {
+            return Err(format!(
+                "the container's deny policy cannot be enforced: {cause}"
+            ));
+        }
+        Ok(())
     }
 
     /// [`Watch::start`]'s work: what failed, empty when nothing did.

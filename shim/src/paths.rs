@@ -21,7 +21,28 @@ impl Default for Paths {
     }
 }
 
+/// The root's mode: root may do anything, its group only traverse (dockerd's since
+/// CVE-2021-41091), others nothing: container configurations (their environments, their
+/// secrets), upper dirs, layers with setuid binaries, volumes and the events log lie below.
+pub const ROOT_MODE: u32 = 0o710;
+/// The run root's mode: others may traverse it, to reach the API socket that lies in it by
+/// default (`SocketGroup=docker`), but not list it. Everything of the shims lies in
+/// `containers/`, which is [`PRIVATE_MODE`].
+pub const RUN_ROOT_MODE: u32 = 0o711;
+/// A directory only root enters.
+pub const PRIVATE_MODE: u32 = 0o700;
+
 impl Paths {
+    /// Makes the root, the run root and the run root's `containers/` with their modes
+    /// ([`ROOT_MODE`], [`RUN_ROOT_MODE`], [`PRIVATE_MODE`]), and tightens any of them that
+    /// an older berth (or a hand) left looser. Every berth process that works on the state
+    /// calls it at its start: two or three stats once the directories are right.
+    pub fn secure(&self) -> std::io::Result<()> {
+        secure_dir(&self.root, ROOT_MODE)?;
+        secure_dir(&self.run_root, RUN_ROOT_MODE)?;
+        secure_dir(&self.run_root.join("containers"), PRIVATE_MODE)
+    }
+
     pub fn new(root: impl Into<PathBuf>, run_root: impl Into<PathBuf>) -> Self {
         Paths {
             root: root.into(),
@@ -41,6 +62,25 @@ impl Paths {
             id: id.to_string(),
         }
     }
+}
+
+/// Makes `dir` (and its missing parents, with the default mode) and gives it at most `mode`:
+/// a looser existing one is tightened, a stricter one left.
+pub fn secure_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let now = std::fs::metadata(dir)?.permissions().mode() & 0o7777;
+    if now & !mode != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(now & mode))?;
+    }
+    Ok(())
 }
 
 /// The files of one container.

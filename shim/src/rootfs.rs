@@ -3,6 +3,7 @@
 //! filesystems and devices, the per-container /etc files, user mounts, pivot_root, then Docker's
 //! masked and read-only paths.
 
+use crate::devices::{DeviceKind, DeviceNode};
 use crate::paths::ContainerPaths;
 use crate::spec::{ContainerSpec, MountSpec, NsMode};
 use crate::state::RootMode;
@@ -96,7 +97,11 @@ fn ensure_file(path: &Path) -> Result<()> {
 
 /// Build the root and enter it. Runs in the container's first process, in its new mount
 /// namespace, before any privilege is dropped. Each step is one call with its own error.
-pub fn setup(spec: &ContainerSpec, paths: &ContainerPaths) -> Result<RootMode> {
+pub fn setup(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    devices: &[DeviceNode],
+) -> Result<RootMode> {
     let root = paths.rootfs();
     // 1. Nothing we mount may propagate back to the host, except through a shared bind.
     propagation(spec, &root)?;
@@ -106,6 +111,9 @@ pub fn setup(spec: &ContainerSpec, paths: &ContainerPaths) -> Result<RootMode> {
     // 3. Kernel filesystems and devices.
     mount_kernel_filesystems(spec, paths, &root)?;
     make_devices(spec, &root)?;
+    for node in devices {
+        make_mapped_device(&root, node)?;
+    }
     // 4. The per-container files dockerd bind-mounts into /etc.
     for (file, dest) in [
         (paths.hostname(), "/etc/hostname"),
@@ -493,6 +501,48 @@ fn make_devices(spec: &ContainerSpec, root: &Path) -> Result<()> {
         prep(&path, symlink(target, &path))?;
     }
     Ok(())
+}
+
+/// A `--device` node: made with the host node's type, numbers, mode and owner; bound from the
+/// host where a user namespace cannot make nodes. A path a privileged container already has
+/// from the host's /dev is left as it is.
+fn make_mapped_device(root: &Path, node: &DeviceNode) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let destination = node.path.to_string_lossy();
+    let path = inside(root, &destination)?;
+    if path.symlink_metadata().is_ok() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        ensure_dir(parent)?;
+    }
+    let kind = match node.kind {
+        DeviceKind::Block => SFlag::S_IFBLK,
+        _ => SFlag::S_IFCHR,
+    };
+    let dev = makedev(u64::from(node.major), u64::from(node.minor));
+    match mknod(&path, kind, Mode::from_bits_truncate(node.mode), dev) {
+        Ok(()) => {
+            let owner = (
+                Some(nix::unistd::Uid::from_raw(node.uid)),
+                Some(nix::unistd::Gid::from_raw(node.gid)),
+            );
+            nix::unistd::chown(&path, owner.0, owner.1).map_err(|source| RootfsError::Device {
+                path: path.clone(),
+                source,
+            })?;
+            // mknod is subject to the umask: give the host node's mode.
+            prep(
+                &path,
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(node.mode)),
+            )
+        }
+        Err(nix::Error::EPERM) => {
+            ensure_file(&path)?;
+            do_mount(node.host_path.to_str(), &path, None, MsFlags::MS_BIND, None)
+        }
+        Err(source) => Err(RootfsError::Device { path, source }),
+    }
 }
 
 /// A privileged container sees the host's device nodes.

@@ -59,6 +59,10 @@ pub struct ContainerSpec {
     /// Sysctls of the container's own namespaces (`kernel.shmmax`, `net.*`, ...), written
     /// before its root is entered; the caller has checked that each is namespaced.
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--device`: host devices made in the container and allowed (resolved at each start).
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// `--device-cgroup-rule`: allow rules beyond dockerd's default list.
+    pub device_cgroup_rules: Vec<crate::devices::DeviceRule>,
 }
 
 /// One published port. A host port of 0 is picked by the kernel at start; a range
@@ -145,6 +149,8 @@ impl Default for ContainerSpec {
             ports: Vec::new(),
             bandwidth: Bandwidth::default(),
             sysctls: Default::default(),
+            devices: Vec::new(),
+            device_cgroup_rules: Vec::new(),
         }
     }
 }

@@ -177,30 +177,93 @@ pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Output held for a client that reads slower than its container writes; past this much the
+/// client is dropped, as a reader that stopped reading, and never waited for.
+pub const CLIENT_BUFFER: usize = 4 << 20;
+
 /// One attached client.
 pub struct Client {
     pub stream: UnixStream,
     pub hello: AttachHello,
     /// The client has closed its stdin side (or never wanted stdin).
     pub stdin_done: bool,
+    /// Output the client has not taken yet (its stream is non-blocking).
+    pending: Vec<u8>,
+    /// Its stream failed, or it fell [`CLIENT_BUFFER`] behind: to be dropped.
+    gone: bool,
 }
 
 impl Client {
-    /// Send output of `stream` (1 or 2) if the client asked for it; false when the client is gone.
+    pub fn new(stream: UnixStream, hello: AttachHello) -> Client {
+        Client {
+            stream,
+            stdin_done: !hello.stdin,
+            hello,
+            pending: Vec::new(),
+            gone: false,
+        }
+    }
+
+    /// Send output of `stream` (1 or 2) if the client asked for it; false when the client is
+    /// gone. On a non-blocking stream what the client does not take now is kept for
+    /// [`Client::flush`].
     pub fn send(&mut self, stream: u8, data: &[u8], tty: bool) -> bool {
         let wanted = match stream {
             1 => self.hello.stdout,
             _ => self.hello.stderr,
         };
-        if !wanted {
-            return true;
+        if !wanted || self.gone {
+            return !self.gone;
         }
-        let res = if tty {
-            self.stream.write_all(data)
+        if tty {
+            self.pending.extend_from_slice(data);
         } else {
-            self.stream.write_all(&frame(stream, data))
-        };
-        res.is_ok()
+            self.pending.extend_from_slice(&frame(stream, data)[..]);
+        }
+        self.flush()
+    }
+
+    /// Writes what is pending, as much as the client takes now; false when it is gone.
+    pub fn flush(&mut self) -> bool {
+        while !self.pending.is_empty() && !self.gone {
+            match self.stream.write(&self.pending) {
+                Ok(0) => self.gone = true,
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => self.gone = true,
+            }
+        }
+        if self.pending.len() > CLIENT_BUFFER {
+            self.gone = true;
+        }
+        if self.pending.is_empty() {
+            self.pending.shrink_to(4096);
+        }
+        !self.gone
+    }
+
+    /// Output waits for the client.
+    pub fn wants_write(&self) -> bool {
+        !self.pending.is_empty() && !self.gone
+    }
+
+    /// Dropped: its stream failed or it fell too far behind.
+    pub fn gone(&self) -> bool {
+        self.gone
+    }
+
+    /// The last of its output, waiting at most `limit` for the client to take it.
+    pub fn drain(&mut self, limit: std::time::Duration) {
+        if !self.wants_write() {
+            return;
+        }
+        let _ = self.stream.set_nonblocking(false);
+        let _ = self.stream.set_write_timeout(Some(limit));
+        let _ = self.stream.write_all(&self.pending);
+        self.pending.clear();
     }
 }
 

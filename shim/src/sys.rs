@@ -344,6 +344,19 @@ pub fn read_to_spare(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     Ok(n)
 }
 
+/// One write(2) of `data` to `fd`: how much was taken (a non-blocking descriptor may take
+/// less, or fail with WouldBlock).
+pub fn write_some(fd: std::os::fd::BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the pointer and length describe `data`, alive for the call; `fd` is borrowed
+    // open for the call.
+    let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// write(2) all of `data` to a raw descriptor (used where no owner of the fd exists).
 pub fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
@@ -429,6 +442,56 @@ pub fn seccomp_set_filter(program: &[u8]) -> io::Result<()> {
             libc::SECCOMP_SET_MODE_FILTER,
             0,
             &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// bpf(2)'s BPF_PROG_ATTACH command and BPF_CGROUP_DEVICE attach type (uapi/linux/bpf.h).
+const BPF_PROG_ATTACH: libc::c_long = 8;
+pub const BPF_CGROUP_DEVICE: u32 = 6;
+
+/// bpf(BPF_PROG_ATTACH): attach the cgroup program `prog` to the cgroup directory `cgroup`,
+/// with no flags. This is the attachment the cgroup owns (not a bpf_link): it stays with no
+/// descriptor held and goes with the cgroup. Without BPF_F_ALLOW_OVERRIDE or
+/// BPF_F_ALLOW_MULTI no program of this type can be attached below it, and attaching again
+/// here replaces the program.
+pub fn bpf_prog_attach(
+    cgroup: std::os::fd::BorrowedFd<'_>,
+    prog: std::os::fd::BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// The head of `union bpf_attr` that BPF_PROG_ATTACH reads; the kernel treats the rest
+    /// of the union, beyond the size passed, as zero.
+    #[repr(C)]
+    struct AttachAttr {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+        replace_bpf_fd: u32,
+    }
+    let attr = AttachAttr {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        attach_flags: 0,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: `attr` is a live, fully initialised #[repr(C)] struct laid out as the head of
+    // union bpf_attr, and the size passed is its own, so the kernel reads only those bytes
+    // (copying them during the call). Both descriptors are borrowed, so they stay open for
+    // the call; the kernel takes its own references to the program and the cgroup.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const AttachAttr,
+            std::mem::size_of::<AttachAttr>(),
         )
     };
     if rc < 0 {

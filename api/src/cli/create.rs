@@ -109,6 +109,8 @@ pub struct CreateFlags {
     #[command(flatten)]
     pub storage: super::storage_flags::StorageFlags,
     #[command(flatten)]
+    pub devices: super::device_flags::DeviceFlags,
+    #[command(flatten)]
     pub health: super::health_flags::HealthFlags,
     /// The image (NAME[:TAG], NAME@DIGEST or an id), then the command and its arguments (the
     /// image's by default). Flags end at the image, as with the docker CLI.
@@ -406,6 +408,7 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
         host[k] = v;
     }
     super::storage_flags::apply(&f.storage, &mut host)?;
+    super::device_flags::apply(&f.devices, &mut host)?;
     // Only a given --init is sent (nil otherwise, so the daemon's default applies).
     if f.init {
         host["Init"] = json!(true);

@@ -6,6 +6,7 @@ mod attach;
 mod check;
 mod completion;
 mod create;
+mod device_flags;
 mod exec;
 mod health_flags;
 mod images;
@@ -209,6 +210,9 @@ pub fn main() -> i32 {
 /// Run a parsed command line; the exit code on success (a container's own for attached runs).
 pub fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
+    if !matches!(cli.command, Command::Completion(_) | Command::Check(_)) {
+        g.engine().secure_roots()?;
+    }
     match cli.command {
         Command::Serve(args) => serve::run(g, &args),
         Command::Run(args) => create::run(g, args),

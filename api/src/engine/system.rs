@@ -58,6 +58,14 @@ impl Engine {
         count_images(&self.paths.root)
     }
 
+    /// Makes the root and run root with their modes, tightening looser ones
+    /// (berth_shim::Paths::secure): every berth process that works on the state calls it first.
+    pub fn secure_roots(&self) -> Result<()> {
+        self.paths
+            .secure()
+            .map_err(|e| EngineError::system(format!("securing {}", self.paths.root.display()), e))
+    }
+
     /// This engine's ID: made once per root and kept in `<root>/engine-id`.
     pub fn engine_id(&self) -> Result<String> {
         let path = self.paths.root.join("engine-id");

@@ -5,7 +5,7 @@ use nix::sys::socket::{getsockopt, sockopt};
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,17 +105,40 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("checking", e)),
     }
-    let listener = UnixListener::bind(&addr).map_err(|e| io_err("binding", e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o660))
-        .map_err(|e| io_err("setting the mode of", e))?;
-    if let Ok(Some(group)) = nix::unistd::Group::from_name(SOCKET_GROUP) {
-        nix::unistd::chown(path, None, Some(group.gid))
-            .map_err(|e| io_err("setting the group of", e.into()))?;
-    }
+    // Bound aside, in a directory only root enters, given its mode and group there, then
+    // renamed into place: never, even for a moment, a socket with the umask's mode where
+    // others can reach it.
+    let aside = dir.join(format!(".{}.bind.{}", file_name(path), std::process::id()));
+    let _ = fs::remove_dir_all(&aside);
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&aside)
+        .map_err(|e| io_err("creating the directory aside of", e))?;
+    let bound = aside.join("s");
+    let listener = (|| {
+        let (addr, _dir) =
+            addressable(&bound).map_err(|e| io_err("opening the directory of", e))?;
+        let listener = UnixListener::bind(&addr).map_err(|e| io_err("binding", e))?;
+        fs::set_permissions(&bound, fs::Permissions::from_mode(0o660))
+            .map_err(|e| io_err("setting the mode of", e))?;
+        if let Ok(Some(group)) = nix::unistd::Group::from_name(SOCKET_GROUP) {
+            nix::unistd::chown(&bound, None, Some(group.gid))
+                .map_err(|e| io_err("setting the group of", e.into()))?;
+        }
+        fs::rename(&bound, path).map_err(|e| io_err("moving into place", e))?;
+        Ok(listener)
+    })();
+    let _ = fs::remove_dir_all(&aside);
+    let listener = listener?;
     listener
         .set_nonblocking(true)
         .map_err(|e| io_err("configuring", e))?;
     Ok(listener)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| "socket".into(), |n| n.to_string_lossy().into_owned())
 }
 
 /// A path to `path` that fits in `sockaddr_un`: itself when short enough, else

@@ -10,6 +10,7 @@
 //!
 //! Everything is plain reads and writes of cgroupfs files; no unsafe code.
 
+mod devices;
 mod layout;
 mod shim_group;
 mod stats;
@@ -19,6 +20,7 @@ mod v2;
 #[cfg(test)]
 mod tests;
 
+pub use devices::attach_filter as attach_device_filter;
 pub use layout::{
     detect, favor_dynamic_modifications, has_favordynmods, hierarchies, parse_mountinfo, Hierarchy,
     Layout,
@@ -89,6 +91,13 @@ pub enum CgroupError {
         setting: &'static str,
         reason: String,
     },
+    #[error("the device filter for {path}: {source}")]
+    DeviceFilter {
+        path: PathBuf,
+        source: berth_monitor::devices::DeviceFilterError,
+    },
+    #[error("attaching the device filter to {path}: {source}")]
+    DeviceAttach { path: PathBuf, source: io::Error },
     #[error("sending {signal} to pid {pid}: {source}")]
     Kill {
         pid: i32,
@@ -207,6 +216,18 @@ impl Cgroup {
             }
             Layout::Hybrid { .. } => v1::apply(&self.v1_dirs(), r),
         }
+    }
+
+    /// Set which devices the group's tasks may use: v1's devices files where that hierarchy
+    /// is mounted, else a device filter on the v2 group. Done before any task joins.
+    pub fn set_devices(&self, policy: &crate::devices::Policy) -> Result<()> {
+        if let Some(dir) = self.v1_dir("devices") {
+            return devices::set_v1(&dir, policy);
+        }
+        let dir = self
+            .v2_path()
+            .ok_or(CgroupError::NoHierarchy { what: "devices" })?;
+        devices::attach_filter(&dir, policy)
     }
 
     /// Move a process (all its threads) into the group in every hierarchy.

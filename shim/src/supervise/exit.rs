@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How long, at the container's exit, a slow client is given to take its last output.
+const CLIENT_DRAIN: Duration = Duration::from_secs(5);
+
 impl Supervisor {
     pub(super) fn on_exit(&mut self, status: i32) {
         let Some(child) = self.child.take() else {
@@ -22,6 +25,11 @@ impl Supervisor {
         }
         let _ = self.log.flush_partial();
         self.io = None;
+        self.stdin = stdin::StdinQueue::default();
+        // The end of the output still reaches clients that read slowly, within a bound.
+        for c in &mut self.clients {
+            c.drain(CLIENT_DRAIN);
+        }
         self.clients.clear();
         self.kill_at = None;
         // Anything left in the cgroup (a shared pid namespace) dies with the container.

@@ -5,6 +5,7 @@
 mod exit;
 mod init_report;
 mod requests;
+mod stdin;
 
 use crate::cgroups::{self, Cgroup};
 use crate::control::{self, AttachHello, Request, Response};
@@ -107,6 +108,8 @@ struct Supervisor {
     sigfd: SignalFd,
     log: JsonFileWriter,
     io: Option<ShimIo>,
+    /// Clients' input the container has not read yet.
+    stdin: stdin::StdinQueue,
     clients: Vec<Client>,
     child: Option<Child>,
     paused: bool,
@@ -134,7 +137,10 @@ struct Supervisor {
 
 impl Supervisor {
     fn new(args: &Args, cpaths: ContainerPaths) -> Result<Self, InitFailure> {
-        std::fs::create_dir_all(&cpaths.run).map_err(|e| fail("creating the run directory", e))?;
+        args.paths
+            .secure()
+            .and_then(|()| crate::paths::secure_dir(&cpaths.run, crate::paths::PRIVATE_MODE))
+            .map_err(|e| fail("creating the run directory", e))?;
         let lock = FileLock::try_acquire(&cpaths.shim_lock())
             .map_err(|e| fail("locking the container", e))?
             .ok_or_else(|| InitFailure {
@@ -187,6 +193,19 @@ impl Supervisor {
             let _ = cgroup.remove();
             return Err(fail("applying resource limits", e));
         }
+        // The devices the container may use, before any of its processes (or exec's helpers)
+        // joins the group.
+        let devices = crate::devices::policy(
+            spec.process.privileged,
+            &prepared.devices,
+            &spec.device_cgroup_rules,
+        );
+        if let Err(e) = cgroup.set_devices(&devices) {
+            if let Err(removing) = cgroup.remove() {
+                eprintln!("berth-shim {}: removing the cgroup: {removing}", args.id);
+            }
+            return Err(fail("setting the device rules", e));
+        }
         crate::rootfs::write_network_files(&spec, &cpaths, &args.paths.root)
             .map_err(|e| fail("writing /etc files", e))?;
         let log = JsonFileWriter::open(&cpaths.log(), &spec.log)
@@ -221,6 +240,7 @@ impl Supervisor {
             sigfd,
             log,
             io: None,
+            stdin: stdin::StdinQueue::default(),
             clients: Vec::new(),
             child: None,
             paused: false,
@@ -289,14 +309,20 @@ impl Supervisor {
         // exec on, so that exec is seen).
         let mut go = std::fs::File::from(go_w);
         let _ = go.write_all(b"1");
-        self.watch.start(self.cgroup.v2_path().as_deref());
-        let plugged = self.plug_network(pid).and_then(|()| {
-            let r = self.host_side.connect(&self.spec, &self.attached);
-            r.map_err(|message| InitFailure {
-                message,
-                exit_code: 128,
-            })
+        let watched = self.watch.start(self.cgroup.v2_path().as_deref());
+        let plugged = watched.map_err(|message| InitFailure {
+            message,
+            exit_code: 128,
         });
+        let plugged = plugged
+            .and_then(|()| self.plug_network(pid))
+            .and_then(|()| {
+                let r = self.host_side.connect(&self.spec, &self.attached);
+                r.map_err(|message| InitFailure {
+                    message,
+                    exit_code: 128,
+                })
+            });
         if let Err(failure) = plugged {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             drop(go);
@@ -324,6 +350,13 @@ impl Supervisor {
                 return Err(failure);
             }
         };
+        // Written without blocking: see `stdin`.
+        if let Some(fd) = &shim_io.stdin {
+            if let Err(e) = sys::set_nonblocking(fd.as_raw_fd()) {
+                eprintln!("berth-shim {}: stdin: {e}", self.cpaths.id);
+            }
+        }
+        self.stdin = stdin::StdinQueue::default();
         self.io = Some(shim_io);
         self.child = Some(Child {
             pid,
@@ -453,10 +486,28 @@ impl Supervisor {
             if let Some(fd) = self.watch.ring_fd() {
                 add(fd, Source::Execs);
             }
-            let stdin_open = self.io.as_ref().is_some_and(|io| io.stdin.is_some());
+            // Clients' input only while the container's stdin has room for it; their output
+            // while some of it waits for them.
+            let stdin_room = self.stdin_has_room();
             for (i, c) in self.clients.iter().enumerate() {
-                if stdin_open && !c.stdin_done {
+                if stdin_room && !c.stdin_done {
                     add(c.stream.as_raw_fd(), Source::Client(i));
+                }
+            }
+            let mut add_out = |fd: RawFd, s: Source| {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                });
+                what.push(s);
+            };
+            if let Some(fd) = self.stdin_to_flush() {
+                add_out(fd, Source::Stdin);
+            }
+            for (i, c) in self.clients.iter().enumerate() {
+                if c.wants_write() {
+                    add_out(c.stream.as_raw_fd(), Source::ClientOut(i));
                 }
             }
             if self.shed_at.is_some_and(|t| t <= Instant::now()) {
@@ -487,6 +538,12 @@ impl Supervisor {
                         self.on_output(stream, &mut buf);
                     }
                     Source::Client(i) => self.on_client_input(i, &mut buf),
+                    Source::Stdin => self.flush_stdin(),
+                    Source::ClientOut(i) => {
+                        if let Some(c) = self.clients.get_mut(i) {
+                            c.flush();
+                        }
+                    }
                     Source::Health => {
                         if let Some(h) = &mut self.health {
                             h.on_readable();
@@ -496,7 +553,7 @@ impl Supervisor {
                 }
             }
             self.clients
-                .retain(|c| !c.hello.stdin || c.stream.peer_addr().is_ok());
+                .retain(|c| !c.gone() && (!c.hello.stdin || c.stream.peer_addr().is_ok()));
             self.on_timers();
         }
     }
@@ -606,19 +663,17 @@ impl Supervisor {
             }
             Err(_) => 0,
         };
-        let Some(io) = &mut self.io else { return };
+        if self.io.is_none() {
+            return;
+        }
         if n == 0 {
             client.stdin_done = true;
             if self.spec.process.stdin_once {
-                io.stdin = None;
+                self.close_stdin_when_flushed();
             }
             return;
         }
-        if let Some(fd) = &io.stdin {
-            if sys::write_all(fd.as_raw_fd(), &buf[..n]).is_err() {
-                io.stdin = None;
-            }
-        }
+        self.feed_stdin(&buf[..n]);
     }
 
     fn on_attach(&mut self) {
@@ -631,14 +686,9 @@ impl Supervisor {
                 Err(_) => continue,
             };
             let _ = stream.set_read_timeout(None);
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+            // Never waited for: what a slow client does not take yet waits in its buffer.
             let _ = stream.set_nonblocking(true);
-            let _ = stream.set_nonblocking(false);
-            self.clients.push(Client {
-                stream,
-                hello,
-                stdin_done: !hello.stdin,
-            });
+            self.clients.push(Client::new(stream, hello));
         }
     }
 
@@ -729,6 +779,10 @@ enum Source {
     Attach,
     Output(u8),
     Client(usize),
+    /// The container's stdin has room for queued input.
+    Stdin,
+    /// A client can take more of its queued output.
+    ClientOut(usize),
     Health,
 }
 

@@ -128,6 +128,9 @@ impl Engine {
 }
 
 /// Merge the request with the image and translate both into the record and the shim's spec.
+/// The prefix of the labels that steer berth (the monitor, policies, bandwidth).
+const BERTH_LABELS: &str = "berth.";
+
 pub fn translate(
     id: &ContainerId,
     body: &CreateBody,
@@ -203,7 +206,11 @@ pub fn translate(
     } else {
         c.user.clone()
     };
+    // An image's `berth.*` labels are not carried into its containers: they would steer
+    // berth for whoever runs the image (turn its monitor off, have it count and tax every
+    // process on the host, set bandwidth or deny rules). Only the user's own count.
     let mut labels = ic.labels.clone().unwrap_or_default();
+    labels.retain(|k, _| !k.starts_with(BERTH_LABELS));
     labels.extend(c.labels.clone().unwrap_or_default());
     let stop_signal = c
         .stop_signal
@@ -219,6 +226,7 @@ pub fn translate(
         ));
     }
     let resources = resources(h)?;
+    let (devices, device_cgroup_rules) = super::devices::translate(h)?;
     let (seccomp, no_new_privileges) =
         security_opts(h.security_opt.as_deref().unwrap_or(&[]), h.privileged)?;
     let cap_add = h.cap_add.clone().unwrap_or_default();
@@ -335,6 +343,8 @@ pub fn translate(
         ports,
         bandwidth,
         sysctls,
+        devices,
+        device_cgroup_rules,
         ..ContainerSpec::default()
     };
 
@@ -364,6 +374,9 @@ pub fn translate(
         config.healthcheck = ic.healthcheck.clone();
     }
     let mut host_config = h.clone();
+    if let Some(devices) = &mut host_config.devices {
+        *devices = devices.iter().map(super::devices::completed).collect();
+    }
     if host_config.log_config.kind.is_empty() {
         host_config.log_config.kind = "json-file".to_string();
     }

@@ -137,8 +137,21 @@ pub struct HostConfig {
     pub port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingJson>>>>,
     /// `-P`: every exposed port on a random host port.
     pub publish_all_ports: bool,
+    /// `--device`.
+    pub devices: Option<Vec<DeviceMappingJson>>,
+    /// `--device-cgroup-rule`.
+    pub device_cgroup_rules: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// One entry of HostConfig.Devices.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceMappingJson {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
 }
 
 /// One host binding of a published port.

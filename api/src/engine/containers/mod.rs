@@ -7,6 +7,7 @@ pub mod archive;
 mod archive_fs;
 pub mod boundary;
 pub mod create;
+pub(crate) mod devices;
 pub(crate) mod docker;
 pub mod export;
 pub mod inspect;
