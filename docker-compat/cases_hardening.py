@@ -2,6 +2,7 @@
 CLI and, where dockerd is installed, the same on a dockerd of the suite's own. One block per area,
 each under a comment header naming it."""
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -208,3 +209,93 @@ def boundary_dockerd_does_the_same(b):
     finally:
         d.close()
 # ---- end of the container boundary ----
+
+
+# --- Identifiers, /etc/hosts inputs, update's keys, security options (issue 16, API side) ------
+
+def api(b, method, path, body=None):
+    """One raw API request to berth's socket (what the docker CLI cannot send): status, body."""
+    import http.client
+    import socket as socket_mod
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket_mod.socket(socket_mod.AF_UNIX)
+            self.sock.connect(b.sock)
+
+    c = Unix("docker")
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    c.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+    r = c.getresponse()
+    return r.status, r.read()
+
+
+@case
+def a_reference_walking_out_of_the_root_is_no_container(b):
+    import urllib.parse
+    # <root>/containers/../../victim is <tmp>/victim: the berth's own temporary directory.
+    victim = os.path.join(b.tmp, "victim")
+    os.makedirs(os.path.join(victim, "upper"), exist_ok=True)
+    with open(os.path.join(victim, "keep"), "w") as f:
+        f.write("mine")
+    os.makedirs(os.path.join(b.root, "containers"), exist_ok=True)
+    ref = "../../" + "/" * 52 + "victim"
+    check(len(ref) == 64, f"the reference must look like an id: {ref!r}")
+    before = sorted(os.listdir(victim))
+    # The docker CLI sends the slashes as they are (no route matches); a raw client encodes them.
+    for args in (["rm", ref], ["rm", "-f", ref], ["inspect", ref], ["start", ref]):
+        b.docker(*args)
+        check(sorted(os.listdir(victim)) == before,
+              f"docker {' '.join(args)} changed {victim}: {sorted(os.listdir(victim))}")
+    enc = urllib.parse.quote(ref, safe="")
+    for method, path in (("DELETE", f"/containers/{enc}"), ("DELETE", f"/containers/{enc}?force=1"),
+                         ("GET", f"/containers/{enc}/json")):
+        status, body = api(b, method, path)
+        check(status == 404 and json.loads(body)["message"] == f"No such container: {ref}",
+              f"{method} {path}: {status} {body!r}")
+        check(sorted(os.listdir(victim)) == before, f"{method} {path} changed {victim}")
+
+
+@case
+def names_with_slashes_are_refused_as_dockerd_refuses_them(b):
+    p = b.docker("create", "--name", "../x", "busybox", "true")
+    check(p.returncode == 1 and b"Invalid container name (../x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" in p.stderr,
+          f"create --name ../x: exit {p.returncode}, {p.stderr!r}")
+    p = b.docker("volume", "create", "../v")
+    check(p.returncode == 1 and b'"../v" includes invalid characters for a local volume name' in p.stderr,
+          f"volume create ../v: exit {p.returncode}, {p.stderr!r}")
+
+
+@case
+def update_keeps_the_namespaces_it_may_not_change(b):
+    cid = b.out("create", "busybox", "cat", "/proc/1/comm")
+    # The docker CLI has no flag for PidMode: the raw API, as a hostile client would send it.
+    status, body = api(b, "POST", f"/containers/{cid}/update", {"PidMode": "host", "Memory": 64 << 20})
+    check(status == 200, f"update: {status} {body!r}")
+    hc = json.loads(b.out("inspect", cid))[0]["HostConfig"]
+    check(hc["PidMode"] == "" and hc["Memory"] == 64 << 20, f"HostConfig after update: {hc}")
+    b.out("start", cid)
+    b.out("wait", cid)
+    check(b.out("logs", cid) == "cat", "a start after the update left the container's PID namespace")
+    b.out("rm", cid)
+
+
+@case
+def newlines_for_etc_hosts_and_unnamespaced_sysctls_are_refused(b):
+    for args, text in (
+        (["--hostname", "web\n6.6.6.6 evil"], b"invalid hostname format"),
+        (["--add-host", "a\nb:10.0.0.1"], b"bad format for add-host"),
+        (["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"], b"not allowed in host network namespace"),
+        (["--security-opt", "label=disable"], b"SELinux is not enabled"),
+    ):
+        p = b.docker("create", *args, "busybox", "true")
+        check(p.returncode == 1 and text in p.stderr, f"create {args}: exit {p.returncode}, {p.stderr!r}")
+    # The docker CLI refuses these itself: the raw API.
+    for hc, text in (({"Sysctls": {"vm.swappiness": "10"}}, 'sysctl "vm.swappiness" is not in a separate kernel namespace'),
+                     ({"UsernsMode": "private"}, "invalid USER mode: private: berth does not support user namespaces")):
+        status, body = api(b, "POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"], "HostConfig": hc})
+        check(status == 400 and json.loads(body)["message"] == text, f"create with {hc}: {status} {body!r}")
+    out = b.out("run", "--rm", "--sysctl", "kernel.shmmax=1048576", "--sysctl", "net.ipv4.ip_unprivileged_port_start=80",
+                "--security-opt", "apparmor=unconfined", "busybox",
+                "cat", "/proc/sys/kernel/shmmax", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    check(out.split() == ["1048576", "80"], f"sysctls read back in the container: {out!r}")

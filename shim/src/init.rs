@@ -141,6 +141,9 @@ fn prepare_and_exec(
         namespaces::join(&path, flag).map_err(|e| fail("joining namespace", e))?;
     }
     namespaces::unshare_cgroup(&spec.namespaces).map_err(|e| fail("cgroup namespace", e))?;
+    // The sysctls of the namespaces just made, through the host's /proc/sys (the container's
+    // is read-only once its root is set up).
+    crate::security::sysctl::apply(&spec.sysctls).map_err(|e| fail("writing sysctls", e))?;
     // 3. The root filesystem; from here on paths are the container's.
     let root_mode =
         rootfs::setup(spec, paths, &prepared.devices).map_err(|e| fail("preparing the root", e))?;

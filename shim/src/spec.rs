@@ -56,6 +56,9 @@ pub struct ContainerSpec {
     pub ports: Vec<PortSpec>,
     /// Bandwidth limits on the container's interface.
     pub bandwidth: Bandwidth,
+    /// Sysctls of the container's own namespaces (`kernel.shmmax`, `net.*`, ...), written
+    /// before its root is entered; the caller has checked that each is namespaced.
+    pub sysctls: std::collections::BTreeMap<String, String>,
     /// `--device`: host devices made in the container and allowed (resolved at each start).
     pub devices: Vec<crate::devices::DeviceMapping>,
     /// `--device-cgroup-rule`: allow rules beyond dockerd's default list.
@@ -145,6 +148,7 @@ impl Default for ContainerSpec {
             healthcheck: None,
             ports: Vec::new(),
             bandwidth: Bandwidth::default(),
+            sysctls: Default::default(),
             devices: Vec::new(),
             device_cgroup_rules: Vec::new(),
         }

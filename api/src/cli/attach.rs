@@ -3,6 +3,7 @@
 //! TTY) and stdin, start it, forward signals and terminal sizes, and end with its exit code.
 
 use super::{terminal, CliError, Result};
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError};
 use berth_shim::control::{self, AttachHello};
 use berth_shim::state::Status;
@@ -33,7 +34,7 @@ const PROXIED: [Signal; 6] = [
 ];
 
 /// Attach to the container `id`, start it (unless it runs already) and wait for its exit.
-pub fn run(engine: &Engine, id: &str, opts: &Options) -> Result<i32> {
+pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
     // The shim is spawned here, before any signal is blocked in this process.
     engine.prepare_attach(id)?;
     let hello = AttachHello {
@@ -141,7 +142,7 @@ fn send_size(engine: &Engine, id: &str) {
 
 /// Poll the container until it has stopped; its exit code (the auto-removed container's, kept
 /// by its shim, once it is gone).
-pub fn wait_exit(engine: &Engine, id: &str) -> i32 {
+pub fn wait_exit(engine: &Engine, id: &ContainerId) -> i32 {
     let paths = engine.container_paths(id);
     let mut delay = Duration::from_millis(2);
     let mut last = 0;

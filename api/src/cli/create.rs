@@ -433,7 +433,11 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
 }
 
 /// Create the container; its id.
-fn create_container(engine: &Engine, f: &CreateFlags, detach: bool) -> Result<String> {
+fn create_container(
+    engine: &Engine,
+    f: &CreateFlags,
+    detach: bool,
+) -> Result<crate::engine::ids::ContainerId> {
     let console = if f.tty { terminal::local_size() } else { None };
     let body = create_body(f, detach, console)?;
     let body: CreateBody = serde_json::from_value(body)

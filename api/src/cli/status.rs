@@ -104,7 +104,7 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
         return Ok(0);
     }
     let mut lines: Vec<(&str, String)> = vec![
-        ("ID", id.clone()),
+        ("ID", id.to_string()),
         ("Name", record.name.trim_start_matches('/').to_string()),
         ("Image", record.image_ref.clone()),
         ("State", state.status.as_str().to_string()),

@@ -3,6 +3,7 @@
 //! that come, read by polling the file (every [`POLL`]) and following it across a rotation.
 
 use super::{Engine, EngineError, Result};
+use crate::engine::ids::ContainerId;
 use berth_shim::events::{self, Event, EventsPaths};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -40,7 +41,7 @@ impl Engine {
 
     /// Log an event about a container (its record's name, image and labels, plus `extra`). A
     /// failure to log never fails the operation that caused it.
-    pub(crate) fn container_event(&self, id: &str, action: &str, extra: &[(&str, String)]) {
+    pub(crate) fn container_event(&self, id: &ContainerId, action: &str, extra: &[(&str, String)]) {
         let dir = self.container_paths(id).dir;
         if let Err(e) = events::container_event(&self.paths.root, &dir, id, action, extra) {
             eprintln!("berth: event {action} of {id}: {e}");
@@ -55,7 +56,7 @@ impl Engine {
     }
 
     /// A client attached to a container.
-    pub fn attach_event(&self, id: &str) {
+    pub fn attach_event(&self, id: &ContainerId) {
         self.container_event(id, "attach", &[]);
     }
 

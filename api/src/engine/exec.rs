@@ -2,6 +2,7 @@
 //! spawns the exec helper, inspect reads what the helper recorded.
 
 use super::{Engine, EngineError, Result};
+use crate::engine::ids::ContainerId;
 use berth_shim::exec::{ExecPaths, ExecSpec};
 use berth_shim::spawn::{self, SpawnError};
 use berth_shim::state::Status;
@@ -31,13 +32,13 @@ impl Engine {
     }
 
     /// The container an exec belongs to, and the exec's files.
-    pub fn exec_paths(&self, exec_id: &str) -> Result<(String, ExecPaths)> {
+    pub fn exec_paths(&self, exec_id: &str) -> Result<(ContainerId, ExecPaths)> {
         let not_found = || EngineError::NotFound(format!("No such exec instance: {exec_id}"));
         if exec_id.is_empty() || !exec_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
         let cid = std::fs::read_to_string(self.exec_index(exec_id)).map_err(|_| not_found())?;
-        let cid = cid.trim().to_string();
+        let cid = ContainerId::parse(cid.trim()).ok_or_else(not_found)?;
         let ep = ExecPaths::new(&self.container_paths(&cid), exec_id);
         if !ep.spec().exists() {
             return Err(not_found());
@@ -45,7 +46,7 @@ impl Engine {
         Ok((cid, ep))
     }
 
-    fn check_exec_allowed(&self, id: &str) -> Result<()> {
+    fn check_exec_allowed(&self, id: &ContainerId) -> Result<()> {
         let st = self.state(id)?;
         match st.status {
             Status::Running => Ok(()),
@@ -70,7 +71,7 @@ impl Engine {
         let exec_id = super::names::new_id();
         let spec = ExecSpec {
             id: exec_id.clone(),
-            container_id: id.clone(),
+            container_id: id.to_string(),
             args,
             env: cfg.env.unwrap_or_default(),
             user: cfg.user,

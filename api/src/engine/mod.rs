@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod host;
+pub mod ids;
 pub mod images;
 pub mod names;
 pub mod networks;

@@ -2,6 +2,7 @@
 //! id of the container that owns the name; changes happen under one flock, and a name whose
 //! container directory is gone is stale (its creator died mid-way) and may be taken.
 
+use super::ids::ContainerId;
 use super::{EngineError, Result};
 use berth_shim::fsutil::{self, FileLock};
 use std::path::{Path, PathBuf};
@@ -44,21 +45,22 @@ impl Names {
         })
     }
 
-    /// The id owning `name`, if its container exists (no lock needed: a read).
-    pub fn get(&self, name: &str) -> Option<String> {
+    /// The id owning `name`, if its container exists (no lock needed: a read). A name file
+    /// that does not hold an id names nothing.
+    pub fn get(&self, name: &str) -> Option<ContainerId> {
         let name = name.strip_prefix('/').unwrap_or(name);
         if !valid(name) {
             return None;
         }
         let id = std::fs::read_to_string(self.dir.join(name)).ok()?;
-        let id = id.trim().to_string();
+        let id = ContainerId::parse(id.trim())?;
         self.containers.join(&id).is_dir().then_some(id)
     }
 }
 
 impl NamesLock<'_> {
     /// The live owner of `name`, or None (a stale entry counts as none).
-    pub fn owner(&self, name: &str) -> Option<String> {
+    pub fn owner(&self, name: &str) -> Option<ContainerId> {
         self.names.get(name)
     }
 
@@ -157,22 +159,27 @@ mod tests {
     fn reserve_conflicts_and_stale_entries_are_taken() {
         let tmp = tempfile::tempdir().unwrap();
         let names = Names::new(tmp.path());
-        std::fs::create_dir_all(tmp.path().join("containers/aaa")).unwrap();
+        let (aaa, bbb) = ("a".repeat(64), "b".repeat(64));
+        std::fs::create_dir_all(tmp.path().join("containers").join(&aaa)).unwrap();
         let lock = names.lock().unwrap();
-        lock.reserve("web", "aaa").unwrap();
-        let err = lock.reserve("/web", "bbb").unwrap_err();
+        lock.reserve("web", &aaa).unwrap();
+        let err = lock.reserve("/web", &bbb).unwrap_err();
         assert!(
-            matches!(err, EngineError::Conflict(ref m) if m.contains("\"/web\" is already in use by container \"aaa\"")),
+            matches!(err, EngineError::Conflict(ref m) if m.contains(&format!("\"/web\" is already in use by container \"{aaa}\""))),
             "{err:?}"
         );
         // The owner's directory goes away (its create died): the name is free.
-        std::fs::remove_dir(tmp.path().join("containers/aaa")).unwrap();
-        lock.reserve("web", "bbb").unwrap();
+        std::fs::remove_dir(tmp.path().join("containers").join(&aaa)).unwrap();
+        lock.reserve("web", &bbb).unwrap();
         lock.release("web", "zzz");
         assert_eq!(
             std::fs::read_to_string(tmp.path().join("names/web")).unwrap(),
-            "bbb"
+            bbb
         );
+        // A name file that holds no id names nothing, even beside a directory of that name.
+        std::fs::create_dir_all(tmp.path().join("containers/..")).unwrap();
+        std::fs::write(tmp.path().join("names/dots"), "..").unwrap();
+        assert_eq!(names.get("dots"), None, "a name file holding \"..\"");
         let g = lock.generate();
         assert!(valid(&g) && g.contains('_'), "{g}");
     }

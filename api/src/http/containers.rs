@@ -8,6 +8,7 @@ use crate::engine::containers::create::Created;
 use crate::engine::containers::list::ListOptions;
 use crate::engine::containers::logs::{parse_time_arg, LogOptions};
 use crate::engine::containers::watch::ContainerWatch;
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -234,7 +235,12 @@ async fn wait(State(s): State<AppState>, Path(reference): Path<String>, Query(q)
     Ok(json_stream(Body::from_stream(stream)))
 }
 
-async fn wait_for(e: &Engine, id: &str, condition: &str, initial: berth_shim::State) -> i32 {
+async fn wait_for(
+    e: &Engine,
+    id: &ContainerId,
+    condition: &str,
+    initial: berth_shim::State,
+) -> i32 {
     // Woken by the shim's writes in the container's directory (a new state, the removal), so
     // that `docker run` hears of the exit as soon as it is recorded; set up before the first
     // read of the state, so that no change falls between the two.
@@ -250,7 +256,7 @@ async fn wait_for(e: &Engine, id: &str, condition: &str, initial: berth_shim::St
 
 async fn wait_loop(
     e: &Engine,
-    id: &str,
+    id: &ContainerId,
     condition: &str,
     initial: berth_shim::State,
     watch: Option<&Arc<ContainerWatch>>,
@@ -259,7 +265,7 @@ async fn wait_loop(
     let mut delay = Duration::from_millis(1);
     loop {
         let state = {
-            let (e, id) = (e.clone(), id.to_string());
+            let (e, id) = (e.clone(), id.clone());
             tokio::task::spawn_blocking(move || e.state(&id)).await
         };
         match state {

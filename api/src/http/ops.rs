@@ -5,6 +5,7 @@
 use super::query::truthy;
 use super::{AppState, Route};
 use crate::engine::containers::stats::{render, Sample};
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -30,8 +31,8 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-async fn sample(e: &Engine, id: &str) -> Result<Sample, EngineError> {
-    let (e, id) = (e.clone(), id.to_string());
+async fn sample(e: &Engine, id: &ContainerId) -> Result<Sample, EngineError> {
+    let (e, id) = (e.clone(), id.clone());
     tokio::task::spawn_blocking(move || e.stats_sample(&id))
         .await
         .map_err(|err| EngineError::system("engine task", err))?

@@ -17,6 +17,7 @@
 pub mod caps;
 pub mod rlimits;
 pub mod seccomp;
+pub mod sysctl;
 pub mod user;
 
 pub use self::caps::{CapError, CapSet};

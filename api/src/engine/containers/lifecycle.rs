@@ -1,6 +1,7 @@
 //! Start, stop, kill, restart, pause, unpause, remove, rename and resize: each asks the
 //! container's shim (spawning one to start it) and answers with dockerd's status and words.
 
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::control::{self, ControlError, Request, Response};
 use berth_shim::spawn::{self, SpawnError, StartOptions, Started};
@@ -35,7 +36,7 @@ fn response(id: &str, r: Response) -> Result<Response> {
 }
 
 impl Engine {
-    fn ask(&self, id: &str, req: Request) -> Result<Response> {
+    fn ask(&self, id: &ContainerId, req: Request) -> Result<Response> {
         let r =
             control::request(&self.container_paths(id), &req).map_err(|e| control_error(id, e))?;
         response(id, r)
@@ -48,8 +49,8 @@ impl Engine {
         self.start_locked(&id)
     }
 
-    fn start_locked(&self, id: &str) -> Result<()> {
-        let id = id.to_string();
+    fn start_locked(&self, id: &ContainerId) -> Result<()> {
+        let id = id.clone();
         let state = self.state(&id)?;
         let paths = self.container_paths(&id);
         match state.status {
@@ -76,7 +77,7 @@ impl Engine {
 
     /// Make a container ready for clients to attach before it starts: its shim is spawned
     /// and waits for `start`. A container that runs already is left alone.
-    pub fn prepare_attach(&self, id: &str) -> Result<()> {
+    pub fn prepare_attach(&self, id: &ContainerId) -> Result<()> {
         let _op = self.op_lock(id)?;
         let state = self.state(id)?;
         let paths = self.container_paths(id);
@@ -100,7 +101,7 @@ impl Engine {
     /// What must be in place before a shim is spawned, since its mount namespace is a copy of
     /// the host's made then: the namespaces it joins, and a shareable /dev/shm mounted on the
     /// host (for a `docker run`, the shim is spawned by the attach, before the start).
-    fn prepare_spawn(&self, id: &str) -> Result<()> {
+    fn prepare_spawn(&self, id: &ContainerId) -> Result<()> {
         self.resolve_joins(id)?;
         let record = self.record(id)?;
         if record.host_config.ipc_mode == "shareable" {
@@ -114,7 +115,7 @@ impl Engine {
     /// Namespaces shared with another container (`container:<name>`) are joined through that
     /// container's pid 1, known only while it runs: write its /proc paths into the shim's spec
     /// at every start (the record keeps the container reference).
-    fn resolve_joins(&self, id: &str) -> Result<()> {
+    fn resolve_joins(&self, id: &ContainerId) -> Result<()> {
         let record = self.record(id)?;
         let h = &record.host_config;
         let wanted: Vec<(&str, &str)> = [
@@ -184,7 +185,7 @@ impl Engine {
     /// `keep`: a restart's stop (an auto-removed container is kept, as dockerd does).
     fn stop_locked(
         &self,
-        id: &str,
+        id: &ContainerId,
         timeout: Option<i64>,
         signal: Option<String>,
         keep: bool,
@@ -354,7 +355,7 @@ impl Engine {
                 };
                 return Err(EngineError::Conflict(format!(
                     "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
-                    self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.clone())
+                    self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.to_string())
                 )));
             }
             let _ = control::request(
@@ -375,7 +376,7 @@ impl Engine {
             if !force && !berth_shim::orphans::orphans(&paths).is_empty() {
                 return Err(EngineError::Conflict(format!(
                     "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
-                    self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.clone())
+                    self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.to_string())
                 )));
             }
             self.kill_orphans(&id, nix::sys::signal::Signal::SIGKILL)?;
@@ -485,7 +486,7 @@ impl Engine {
             }
             reclaimed += dir_size(&self.container_paths(&id).upper());
             if self.remove(&id, false).is_ok() {
-                deleted.push(id);
+                deleted.push(id.into());
             }
         }
         Ok((deleted, reclaimed))
@@ -493,13 +494,13 @@ impl Engine {
 
     /// Signal the processes that a killed shim left in the container's cgroup (for SIGKILL:
     /// until none is left, and the cgroup goes). How many there were.
-    fn kill_orphans(&self, id: &str, signal: nix::sys::signal::Signal) -> Result<usize> {
+    fn kill_orphans(&self, id: &ContainerId, signal: nix::sys::signal::Signal) -> Result<usize> {
         berth_shim::orphans::signal_orphans(&self.container_paths(id), signal)
             .map_err(|e| EngineError::System(format!("could not kill container {id}: {e}")))
     }
 
     /// Wait until the container's shim has exited; false on timeout.
-    pub fn wait_shim_gone(&self, id: &str, timeout: Duration) -> bool {
+    pub fn wait_shim_gone(&self, id: &ContainerId, timeout: Duration) -> bool {
         let paths = self.container_paths(id);
         let deadline = Instant::now() + timeout;
         while berth_shim::state::shim_alive(&paths) {

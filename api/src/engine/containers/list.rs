@@ -2,6 +2,7 @@
 
 use super::row_json::{LiveParts, RowJson};
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::state::{State, Status};
 use std::collections::{BTreeMap, HashMap};
@@ -344,7 +345,12 @@ impl Engine {
     /// One container's summary and state, read relative to the containers directory: from the
     /// cache when neither its `container.json` nor its `state.json` changed since, else its
     /// `summary.json` when that still stands for its `container.json`, else the record itself.
-    fn read_for_list(&self, dir: &std::fs::File, id: &str, buf: &mut Vec<u8>) -> Option<Listed> {
+    fn read_for_list(
+        &self,
+        dir: &std::fs::File,
+        id: &ContainerId,
+        buf: &mut Vec<u8>,
+    ) -> Option<Listed> {
         // A directory without its record is a container being removed: not listed.
         let record = stamp_at(dir, id, RECORD_FILE).ok()?;
         let state_file = match stamp_at(dir, id, STATE_FILE) {
@@ -353,7 +359,7 @@ impl Engine {
             Err(_) => return None,
         };
         let cached = self.list_cache.rows.lock().ok().and_then(|c| {
-            c.get(id)
+            c.get(id.as_str())
                 .filter(|r| r.record == record && r.state_file == state_file)
                 .cloned()
         });
@@ -407,12 +413,16 @@ impl Engine {
     /// while it runs, as dockerd shows them; the published ones are read (from the shim's
     /// `ports.json`) only for a container that exposes some.
     fn live_parts(&self, summary: &Summary, st: &State, size: bool) -> LiveParts {
-        let id = &summary.entry.id;
         let mut live = LiveParts {
             state: st.status.as_str(),
             status: human_status(st),
             ..LiveParts::default()
         };
+        // The summary was written from a record, whose id is checked when it is read.
+        let Some(id) = ContainerId::parse(&summary.entry.id) else {
+            return live;
+        };
+        let id = &id;
         if !summary.exposed_ports.is_empty() && st.status.is_live() {
             let published = berth_shim::net::ports::read_published(&self.container_paths(id).run);
             live.ports = super::ports::summary_ports(&summary.exposed_ports, &published);

@@ -1,6 +1,7 @@
 //! docker logs: the json-file log read back with Docker's options, and a cursor that follows the
 //! live file (across rotations) for `logs -f` and attach with `logs=1`.
 
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::logs::{self, Entry, Stream};
 use std::fs::File;
@@ -75,7 +76,7 @@ impl LogOptions {
 impl Engine {
     /// The log as it is now, filtered; and a cursor at exactly where that read of the live file
     /// ended, to follow it without losing or repeating a line.
-    pub fn logs(&self, id: &str, opts: &LogOptions) -> Result<(Vec<Entry>, LogCursor)> {
+    pub fn logs(&self, id: &ContainerId, opts: &LogOptions) -> Result<(Vec<Entry>, LogCursor)> {
         if !opts.stdout && !opts.stderr {
             return Err(EngineError::InvalidParameter(
                 "Bad parameters: you must choose at least one stream".into(),

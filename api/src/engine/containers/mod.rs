@@ -2,8 +2,10 @@
 //! `container.json` (Docker's Config and HostConfig as created, written once and on rename or
 //! update), the shim's `config.json` (what the shim obeys) and the shim's `state.json`.
 
+pub mod apparmor;
 pub mod archive;
 mod archive_fs;
+pub mod boundary;
 pub mod create;
 pub(crate) mod devices;
 pub(crate) mod docker;
@@ -24,6 +26,7 @@ pub mod watch;
 
 pub use docker::{CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList};
 
+use super::ids::{is_hex_prefix, ContainerId};
 use super::{Engine, EngineError, Result};
 use berth_shim::ContainerPaths;
 use serde::{Deserialize, Serialize};
@@ -36,7 +39,7 @@ pub const RECORD_VERSION: u32 = 1;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub version: u32,
-    pub id: String,
+    pub id: ContainerId,
     /// With the leading slash, as Docker shows it.
     pub name: String,
     pub created: String,
@@ -62,7 +65,7 @@ pub struct ContainerRecord {
 }
 
 impl Engine {
-    pub fn container_paths(&self, id: &str) -> ContainerPaths {
+    pub fn container_paths(&self, id: &ContainerId) -> ContainerPaths {
         self.paths.container(id)
     }
 
@@ -71,14 +74,13 @@ impl Engine {
     }
 
     /// Every container id (directories of 64 hex digits).
-    pub fn container_ids(&self) -> Vec<String> {
+    pub fn container_ids(&self) -> Vec<ContainerId> {
         let Ok(entries) = std::fs::read_dir(self.paths.containers()) else {
             return Vec::new();
         };
         entries
             .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter_map(|e| ContainerId::parse(e.file_name().to_str()?))
             .collect()
     }
 
@@ -116,29 +118,28 @@ impl Engine {
         }
     }
 
-    /// Find a container by full id, name (with or without '/') or unique id prefix.
-    pub fn lookup(&self, reference: &str) -> Result<String> {
+    /// Find a container by full id, name (with or without '/') or unique id prefix: the door
+    /// through which every client reference passes. Anything else is dockerd's 404.
+    pub fn lookup(&self, reference: &str) -> Result<ContainerId> {
         let not_found = || EngineError::NotFound(format!("No such container: {reference}"));
-        if reference.is_empty() {
-            return Err(not_found());
-        }
-        if reference.len() == 64 && self.paths.container(reference).dir.is_dir() {
-            return Ok(reference.to_string());
+        if let Some(id) = ContainerId::parse(reference) {
+            if self.paths.container(&id).dir.is_dir() {
+                return Ok(id);
+            }
         }
         if let Some(id) = self.names().get(reference) {
             return Ok(id);
         }
-        if reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if is_hex_prefix(reference) {
             let lower = reference.to_ascii_lowercase();
-            let matches: Vec<String> = self
+            let mut matches = self
                 .container_ids()
                 .into_iter()
-                .filter(|id| id.starts_with(&lower))
-                .collect();
-            match matches.len() {
-                1 => return Ok(matches.into_iter().next().unwrap_or_default()),
-                0 => {}
-                _ => {
+                .filter(|id| id.starts_with(&lower));
+            match (matches.next(), matches.next()) {
+                (Some(id), None) => return Ok(id),
+                (None, _) => {}
+                (Some(_), Some(_)) => {
                     return Err(EngineError::InvalidParameter(format!(
                         "multiple IDs found with provided prefix: {reference}"
                     )))
@@ -151,7 +152,7 @@ impl Engine {
     /// Serialise the operations that change one container (start, stop, restart, remove,
     /// update): held for the operation, released on drop. Different containers never wait on
     /// each other; signals, pause and resize go straight to the shim, which serialises them.
-    pub(crate) fn op_lock(&self, id: &str) -> Result<berth_shim::fsutil::FileLock> {
+    pub(crate) fn op_lock(&self, id: &ContainerId) -> Result<berth_shim::fsutil::FileLock> {
         let path = self.container_paths(id).dir.join("op.lock");
         berth_shim::fsutil::FileLock::acquire(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -162,7 +163,7 @@ impl Engine {
         })
     }
 
-    pub fn record(&self, id: &str) -> Result<ContainerRecord> {
+    pub fn record(&self, id: &ContainerId) -> Result<ContainerRecord> {
         let path = self.container_paths(id).dir.join("container.json");
         let data = std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -188,7 +189,7 @@ impl Engine {
         Ok(())
     }
 
-    pub fn state(&self, id: &str) -> Result<berth_shim::State> {
+    pub fn state(&self, id: &ContainerId) -> Result<berth_shim::State> {
         berth_shim::state::read(&self.container_paths(id)).map_err(|e| match e {
             berth_shim::state::StateError::NotFound { .. } => {
                 EngineError::NotFound(format!("No such container: {id}"))

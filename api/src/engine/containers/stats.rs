@@ -2,6 +2,7 @@
 //! `berth_shim::cgroups::Cgroup::stats`), the host's /proc/stat and the container's network
 //! namespace (`/proc/<pid>/net/dev`), rendered as dockerd's stats JSON.
 
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::cgroups::{self, BlkioEntry, Cgroup, Stats};
 use berth_shim::spec::ContainerSpec;
@@ -39,7 +40,7 @@ pub struct NetDev {
 
 impl Engine {
     /// The container's cgroup, as its shim made it.
-    pub(crate) fn cgroup_of(&self, id: &str) -> Result<Cgroup> {
+    pub(crate) fn cgroup_of(&self, id: &ContainerId) -> Result<Cgroup> {
         let path = self.container_paths(id).config();
         let data = std::fs::read(&path).map_err(|e| EngineError::system(path.display(), e))?;
         let spec: ContainerSpec =
@@ -50,7 +51,7 @@ impl Engine {
     }
 
     /// Read a container's usage now. A container that does not run reads as zeros.
-    pub fn stats_sample(&self, id: &str) -> Result<Sample> {
+    pub fn stats_sample(&self, id: &ContainerId) -> Result<Sample> {
         let record = self.record(id)?;
         let state = self.state(id)?;
         let mut sample = Sample {

@@ -138,7 +138,7 @@ pub struct ListConfig {
 impl From<&ContainerRecord> for ListRecord {
     fn from(r: &ContainerRecord) -> ListRecord {
         ListRecord {
-            id: r.id.clone(),
+            id: r.id.to_string(),
             name: r.name.clone(),
             created: r.created.clone(),
             image_ref: r.image_ref.clone(),

@@ -5,18 +5,50 @@ use super::HostConfig;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::ContainerSpec;
 
+/// The HostConfig keys `docker update` may change: what dockerd's `UpdateContainer` copies
+/// from UpdateConfig (its Resources and RestartPolicy).
+const UPDATABLE: &[&str] = &[
+    "BlkioWeight",
+    "CpuShares",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpusetCpus",
+    "CpusetMems",
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "NanoCpus",
+    "PidsLimit",
+    "RestartPolicy",
+];
+
+/// Update keys berth cannot apply: a non-zero value is refused, not recorded and ignored.
+const UNSUPPORTED: &[&str] = &["CpuRealtimePeriod", "CpuRealtimeRuntime", "KernelMemory"];
+
 impl Engine {
     /// Apply the non-zero fields of `update` (Docker's update body: resources and
     /// RestartPolicy) to the container.
     pub fn update(&self, reference: &str, update: &serde_json::Value) -> Result<Vec<String>> {
         let id = self.lookup(reference)?;
         let _op = self.op_lock(&id)?;
+        if let Some(k) = UNSUPPORTED.iter().find(|k| {
+            update
+                .get(**k)
+                .is_some_and(|v| !v.is_null() && v != &serde_json::json!(0))
+        }) {
+            return Err(EngineError::InvalidParameter(format!(
+                "{k} cannot be updated: berth does not support it"
+            )));
+        }
         let mut record = self.record(&id)?;
         // Overlay the sent fields on the current HostConfig, then check the result as a whole.
         let mut merged = serde_json::to_value(&record.host_config)
             .map_err(|e| EngineError::system("encoding", e))?;
         if let (Some(m), Some(u)) = (merged.as_object_mut(), update.as_object()) {
-            for (k, v) in u {
+            // dockerd decodes the body into UpdateConfig (Resources and RestartPolicy) and
+            // ignores every other key: a PidMode or NetworkMode sent here never reaches the
+            // record that the next start obeys.
+            for (k, v) in u.iter().filter(|(k, _)| UPDATABLE.contains(&k.as_str())) {
                 let zero = v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!("");
                 // The docker CLI always sends RestartPolicy; an empty name leaves it as it is.
                 let empty_policy = k == "RestartPolicy"

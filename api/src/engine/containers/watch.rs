@@ -3,6 +3,7 @@
 //! renames the directory away (then deletes it). `docker run` waits for exactly these.
 
 use super::Engine;
+use crate::engine::ids::ContainerId;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::os::fd::AsFd;
@@ -35,7 +36,7 @@ impl ContainerWatch {
 impl Engine {
     /// Watch container `id`'s directory for a written state and for its removal. None when
     /// it cannot be watched (gone already, or out of inotify watches): the caller polls.
-    pub fn watch_container(&self, id: &str) -> Option<ContainerWatch> {
+    pub fn watch_container(&self, id: &ContainerId) -> Option<ContainerWatch> {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
         inotify
             .add_watch(
@@ -65,7 +66,7 @@ mod tests {
             tmp.path().join("root"),
             tmp.path().join("run"),
         ));
-        let id = "a".repeat(64);
+        let id = ContainerId::parse(&"a".repeat(64)).unwrap();
         let dir = engine.container_paths(&id).dir;
         std::fs::create_dir_all(&dir).unwrap();
         let w = engine
@@ -89,7 +90,9 @@ mod tests {
             "renaming the directory away did not wake the watch"
         );
         assert!(
-            engine.watch_container("b").is_none(),
+            engine
+                .watch_container(&ContainerId::parse(&"b".repeat(64)).unwrap())
+                .is_none(),
             "a watch on a missing container"
         );
     }

@@ -76,7 +76,7 @@ impl Engine {
                 self.pause(&id)?;
                 Some(Paused {
                     engine: self,
-                    id: id.clone(),
+                    id: id.to_string(),
                 })
             } else {
                 None

@@ -5,6 +5,7 @@
 
 use super::{find, net_error};
 use crate::engine::containers::HostConfig;
+use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::net::{self, store::NetworkRecord};
 use berth_shim::spec::{ContainerSpec, EndpointSpec};
@@ -46,6 +47,9 @@ fn check_request(r: &EndpointRequest) -> Result<()> {
             "container cannot be connected to network {}",
             r.network.name
         )));
+    }
+    for a in &r.aliases {
+        crate::engine::containers::boundary::alias(a)?;
     }
     if r.network.predefined && !r.aliases.is_empty() {
         return Err(EngineError::InvalidParameter(
@@ -185,21 +189,24 @@ impl Engine {
         }
     }
 
-    fn read_spec(&self, id: &str) -> Result<ContainerSpec> {
+    fn read_spec(&self, id: &ContainerId) -> Result<ContainerSpec> {
         let path = self.container_paths(id).config();
         let data = std::fs::read(&path).map_err(|e| EngineError::system(path.display(), e))?;
         serde_json::from_slice(&data).map_err(|e| EngineError::system(path.display(), e))
     }
 
     fn write_spec(&self, spec: &ContainerSpec) -> Result<()> {
-        let path = self.container_paths(&spec.id).config();
+        let id = ContainerId::parse(&spec.id).ok_or_else(|| {
+            EngineError::System(format!("a spec names no container: {}", spec.id))
+        })?;
+        let path = self.container_paths(&id).config();
         let data = serde_json::to_vec_pretty(spec).map_err(|e| EngineError::system("config", e))?;
         berth_shim::fsutil::write_atomic(&path, &data)
             .map_err(|e| EngineError::system(path.display(), e))
     }
 
     /// The pid of a running container's first process, if it runs.
-    fn running_pid(&self, id: &str) -> Option<i32> {
+    fn running_pid(&self, id: &ContainerId) -> Option<i32> {
         let st = self.state(id).ok()?;
         (st.status.is_live()
             && st.pid > 0
@@ -355,7 +362,7 @@ impl Engine {
 
     /// NetworkSettings.Networks of a container, and its first endpoint (for the top-level
     /// IPAddress, Gateway and MacAddress of the default bridge).
-    pub fn container_networks(&self, id: &str, mode: &str) -> (Value, Option<Value>) {
+    pub fn container_networks(&self, id: &ContainerId, mode: &str) -> (Value, Option<Value>) {
         let spec = self.read_spec(id).ok();
         let endpoints = spec.map(|s| s.endpoints).unwrap_or_default();
         let (out, first) = self.endpoints_json(id, mode, &endpoints);
@@ -432,13 +439,13 @@ impl Engine {
     }
 
     /// Rewrite `container.json`'s networks from the container's current endpoints.
-    pub(crate) fn relist_networks(&self, id: &str) -> Result<()> {
+    pub(crate) fn relist_networks(&self, id: &ContainerId) -> Result<()> {
         let spec = self.read_spec(id)?;
         self.record_networks(id, &spec.endpoints)
     }
 
     /// Write the endpoints into `container.json` (and so into the summary `docker ps` reads).
-    fn record_networks(&self, id: &str, endpoints: &[EndpointSpec]) -> Result<()> {
+    fn record_networks(&self, id: &ContainerId, endpoints: &[EndpointSpec]) -> Result<()> {
         let mut record = self.record(id)?;
         let mode = record.host_config.network_mode.clone();
         record.networks = self

@@ -186,6 +186,7 @@ impl Engine {
                         .any(|m| m.kind == "volume" && m.name == name)
                 })
             })
+            .map(String::from)
             .collect()
     }
 
