@@ -131,7 +131,6 @@ impl Engine {
 const BERTH_LABELS: &str = "berth.";
 
 /// Merge the request with the image and translate both into the record and the shim's spec.
-
 pub fn translate(
     id: &ContainerId,
     body: &CreateBody,
