@@ -76,8 +76,10 @@ pub fn secure_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
+    // The group's search bit stays: where berth let a user namespace's root search the
+    // directory it is the ACL's mask (see `acl`), and the group is root's.
     let now = std::fs::metadata(dir)?.permissions().mode() & 0o7777;
-    if now & !mode != 0 {
+    if now & !(mode | 0o010) != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(now & mode))?;
     }
     Ok(())

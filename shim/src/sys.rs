@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
+use std::path::Path;
 use std::process::Command;
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -342,6 +343,52 @@ pub fn read_to_spare(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     // SAFETY: read(2) initialized the first `n` bytes of the spare capacity.
     unsafe { buf.set_len(n) };
     Ok(n)
+}
+
+/// The extended attribute `name` of `path` (not following a last symlink); None when it has none.
+pub fn lgetxattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c_name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: both strings are NUL-terminated and alive for the call; the pointer and length
+    // describe `buf`, which the kernel writes at most that many bytes into.
+    let n = unsafe {
+        libc::lgetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(n as usize);
+    Ok(Some(buf))
+}
+
+/// Set the extended attribute `name` of `path` (not following a last symlink) to `value`.
+pub fn lsetxattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c_name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: both strings are NUL-terminated and alive for the call; the pointer and length
+    // describe `value`, which the kernel only reads.
+    let rc = unsafe {
+        libc::lsetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    check(rc).map(|_| ())
 }
 
 /// One write(2) of `data` to `fd`: how much was taken (a non-blocking descriptor may take

@@ -3,6 +3,7 @@
 use crate::paths::ContainerPaths;
 use crate::spec::ContainerSpec;
 use std::io;
+use std::path::Path;
 
 /// With a user namespace the container's root is an unprivileged id on the host: give it the
 /// upper and work dirs, and make from the host side the mount points it could not make itself
@@ -18,6 +19,16 @@ pub fn prepare_for_userns(spec: &ContainerSpec, paths: &ContainerPaths) -> io::R
             .unwrap_or(0)
     };
     let (uid, gid) = (host(&userns.uid_map), host(&userns.gid_map));
+    // Its root mounts the container's root by paths through berth's roots, which only root may
+    // search: let that one id search them (and nothing more).
+    let roots = [
+        paths.dir.parent().and_then(Path::parent),
+        paths.run.parent(),
+        Some(paths.run.as_path()),
+    ];
+    for dir in roots.into_iter().flatten() {
+        crate::acl::grant_search(dir, uid)?;
+    }
     let upper = paths.upper();
     for d in [
         upper.clone(),

@@ -464,7 +464,7 @@ impl Supervisor {
             let mut add = |fd: RawFd, s: Source| {
                 fds.push(libc::pollfd {
                     fd,
-                    events: libc::POLLIN,
+                    events: s.events(),
                     revents: 0,
                 });
                 what.push(s);
@@ -494,20 +494,12 @@ impl Supervisor {
                     add(c.stream.as_raw_fd(), Source::Client(i));
                 }
             }
-            let mut add_out = |fd: RawFd, s: Source| {
-                fds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                });
-                what.push(s);
-            };
             if let Some(fd) = self.stdin_to_flush() {
-                add_out(fd, Source::Stdin);
+                add(fd, Source::Stdin);
             }
             for (i, c) in self.clients.iter().enumerate() {
                 if c.wants_write() {
-                    add_out(c.stream.as_raw_fd(), Source::ClientOut(i));
+                    add(c.stream.as_raw_fd(), Source::ClientOut(i));
                 }
             }
             if self.shed_at.is_some_and(|t| t <= Instant::now()) {
@@ -784,6 +776,16 @@ enum Source {
     /// A client can take more of its queued output.
     ClientOut(usize),
     Health,
+}
+
+impl Source {
+    /// What to poll it for: room to write for queued input and output, else something to read.
+    fn events(self) -> libc::c_short {
+        match self {
+            Source::Stdin | Source::ClientOut(_) => libc::POLLOUT,
+            _ => libc::POLLIN,
+        }
+    }
 }
 
 /// Read one line (without its newline) and not a byte more: what follows belongs to the stream.
