@@ -3,6 +3,7 @@
 //! blob whose manifest gives no size. Each is refused with the limit named and leaves nothing: no
 //! image, no layer, no temporary directory.
 
+#[allow(dead_code)] // each test crate uses a part of the helpers
 mod common;
 
 use common::{Berth, ServeOptions};
