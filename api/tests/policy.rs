@@ -160,6 +160,71 @@ async fn a_denied_destination_refuses_connect() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }
 
+/// tests/udpsend.c built static into `dir`.
+fn udpsend(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/udpsend.c");
+    let out = dir.join("udpsend");
+    let st = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("gcc (scripts/install-deps.sh installs it)");
+    assert!(st.success(), "gcc -static {}: {st}", src.display());
+    out
+}
+
+/// A UDP datagram sent with an address (sendto on an unconnected socket, which never calls
+/// connect) to a denied destination is refused with EPERM and a refuse event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_destination_refuses_udp_sendto() {
+    let b = Berth::with_busybox().await;
+    let tools = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/udpsend:ro", udpsend(tools.path()).display());
+    let script = "/udpsend recv 8081 & /udpsend recv 8080 & sleep 0.3; \
+        /udpsend 127.0.0.1 8081 allowed-datagram; /udpsend 127.0.0.1 8080 denied-datagram; \
+        echo denied-rc=$?; wait";
+    let id = b
+        .run(
+            Some("pu"),
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", script],
+                    "HostConfig": {"Binds": [bind]},
+                    "Labels": {"berth.policy.deny-connect": "127.0.0.1:8080"}}),
+        )
+        .await;
+    b.wait(&id).await;
+    let r = b
+        .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+        .await;
+    let out: String = common::frames(&r.body)
+        .into_iter()
+        .map(|(_, d)| String::from_utf8_lossy(&d).into_owned())
+        .collect();
+    assert!(
+        out.contains("allowed-datagram"),
+        "expected the datagram to the allowed port received; logs: {out}"
+    );
+    assert!(
+        out.contains("sendto: Operation not permitted") && out.contains("denied-rc=1"),
+        "expected sendto to the denied 127.0.0.1:8080 refused with EPERM; logs: {out}"
+    );
+    assert!(
+        !out.contains("denied-datagram"),
+        "expected nothing received on the denied port; logs: {out}"
+    );
+    let evs = policy_events(&b, "pu").await;
+    let refuse = evs
+        .iter()
+        .find(|e| e["Action"] == "refuse")
+        .unwrap_or_else(|| panic!("expected a policy refuse event for the datagram, got {evs:#?}"));
+    let attrs = &refuse["Actor"]["Attributes"];
+    assert_eq!(
+        (&attrs["syscall"], &attrs["addr"], &attrs["port"]),
+        (&json!("sendmsg"), &json!("127.0.0.1"), &json!("8080")),
+        "{refuse}"
+    );
+}
+
 /// An image's `berth.*` labels steer nothing: an image that says `berth.monitor=none` does not
 /// turn off its containers' security events, one that denies `mkdir` kills nothing, and its
 /// containers' labels carry neither.

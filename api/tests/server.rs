@@ -336,6 +336,63 @@ fn exits_when_idle_and_not_before() {
     assert!(status.success(), "idle exit status {status}");
 }
 
+/// The socket's bounds through the real binary: half a head is closed after
+/// BERTH_HEADER_TIMEOUT_MS (2 s here), and a kept-alive connection with no request in flight does not keep
+/// an `--idle-timeout 1` server running.
+#[test]
+fn header_timeout_and_idle_kept_alive_connections() {
+    let dirs = Dirs::new();
+    let mut server = Started::spawn(
+        Command::new(BERTH)
+            .args(dirs.serve_args(1))
+            .arg("--socket")
+            .arg(dirs.sock())
+            .env("BERTH_HEADER_TIMEOUT_MS", "2000"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut half = loop {
+        if let Ok(s) = UnixStream::connect(dirs.sock()) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "berth serve did not listen in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    half.write_all(b"GET /_ping HTTP/1.1\r\nHo").unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = half.read_to_end(&mut rest);
+    assert!(
+        read.is_ok() && started.elapsed() < Duration::from_secs(4),
+        "expected half a head closed after 2 s; got {read:?} after {:?}",
+        started.elapsed()
+    );
+
+    let mut kept = UnixStream::connect(dirs.sock()).unwrap();
+    kept.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    while !reply.ends_with(b"OK") {
+        let mut buf = [0u8; 512];
+        let n = kept.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed before the ping's answer: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+        reply.extend_from_slice(&buf[..n]);
+    }
+    // The header timeout would close `kept` after 2 s anyway: the idle exit must come first.
+    let status = server
+        .exit_within(Duration::from_millis(1700))
+        .expect("expected berth serve --idle-timeout 1 to exit ~1 s after the answer while the kept-alive connection sat idle");
+    assert!(status.success(), "idle exit status {status}");
+    drop(kept);
+}
+
 /// The pid of `parent`'s only child, if any.
 fn child_of(parent: i32) -> Option<i32> {
     let text = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;

@@ -41,9 +41,11 @@ int berth_skb_out(struct __sk_buff *skb)
 
 /* cgroup/connect4 and connect6, attached to each watched container's cgroup2 directory: a
  * connect to a denied destination fails with EPERM before anything is sent (return 0), and a
- * BERTH_EVENT_REFUSED event goes to the container's ring. */
+ * BERTH_EVENT_REFUSED event goes to the container's ring. cgroup/sendmsg4 and sendmsg6 do the
+ * same for a UDP datagram sent with an address (sendto, sendmsg, sendmmsg on an unconnected
+ * socket: a connected one went through connect4/6), its event numbered as sendmsg. */
 static __always_inline int check_connect(__u64 cg, __u16 port, const __u8 *addr16, void *sockaddr,
-					 __u32 salen)
+					 __u32 salen, __u32 nr)
 {
 	struct berth_connect_key key = {};
 	key.prefixlen = 64 + 16 + 128;
@@ -60,7 +62,7 @@ static __always_inline int check_connect(__u64 cg, __u16 port, const __u8 *addr1
 	if (!e)
 		return 0;
 	fill_head(e, BERTH_EVENT_REFUSED, cg);
-	e->nr = __NR_connect;
+	e->nr = nr;
 	e->ret = -1; /* EPERM */
 	__builtin_memcpy(e->args, sockaddr, 28);
 	e->args_len = salen;
@@ -68,8 +70,7 @@ static __always_inline int check_connect(__u64 cg, __u16 port, const __u8 *addr1
 	return 0;
 }
 
-SEC("cgroup/connect4")
-int berth_connect4(struct bpf_sock_addr *ctx)
+static __always_inline int check4(struct bpf_sock_addr *ctx, __u32 nr)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 	__u32 ip = ctx->user_ip4;
@@ -84,11 +85,10 @@ int berth_connect4(struct bpf_sock_addr *ctx)
 	__builtin_memcpy(&sa[0], &family, 2);
 	__builtin_memcpy(&sa[2], &port, 2);
 	__builtin_memcpy(&sa[4], &ip, 4);
-	return check_connect(cg, port, addr, sa, 16);
+	return check_connect(cg, port, addr, sa, 16, nr);
 }
 
-SEC("cgroup/connect6")
-int berth_connect6(struct bpf_sock_addr *ctx)
+static __always_inline int check6(struct bpf_sock_addr *ctx, __u32 nr)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 	__u32 ip[4];
@@ -102,7 +102,31 @@ int berth_connect6(struct bpf_sock_addr *ctx)
 	__builtin_memcpy(&sa[0], &family, 2);
 	__builtin_memcpy(&sa[2], &port, 2);
 	__builtin_memcpy(&sa[8], ip, 16);
-	return check_connect(cg, port, (const __u8 *)ip, sa, 28);
+	return check_connect(cg, port, (const __u8 *)ip, sa, 28, nr);
+}
+
+SEC("cgroup/connect4")
+int berth_connect4(struct bpf_sock_addr *ctx)
+{
+	return check4(ctx, __NR_connect);
+}
+
+SEC("cgroup/connect6")
+int berth_connect6(struct bpf_sock_addr *ctx)
+{
+	return check6(ctx, __NR_connect);
+}
+
+SEC("cgroup/sendmsg4")
+int berth_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return check4(ctx, __NR_sendmsg);
+}
+
+SEC("cgroup/sendmsg6")
+int berth_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return check6(ctx, __NR_sendmsg);
 }
 
 #endif

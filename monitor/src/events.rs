@@ -106,7 +106,8 @@ impl Event {
                 ("policy", "kill".to_string())
             }
             abi::EVENT_REFUSED => {
-                a.insert("syscall".into(), "connect".into());
+                // connect, or sendmsg for a UDP datagram sent with an address (also sendto).
+                a.insert("syscall".into(), crate::syscalls::name(r.nr));
                 if let Some((addr, port)) = sockaddr(r.args_bytes()) {
                     a.insert("addr".into(), addr);
                     a.insert("port".into(), port.to_string());

@@ -10,7 +10,7 @@
 //!   v<ABI>-<object hash>/links/sys_exit               (counts: only while counting/ is not empty)
 //!   v<ABI>-<object hash>/links/sys_enter              (syscall policy: only while denying/ is not empty)
 //!   v<ABI>-<object hash>/{counting,denying}/<cgroup id>/ (the cgroups that need them)
-//!   v<ABI>-<object hash>/cgroups/<cgroup id>/{skb_in,skb_out,connect4,connect6}
+//!   v<ABI>-<object hash>/cgroups/<cgroup id>/{skb_in,skb_out,connect4,connect6,sendmsg4,sendmsg6}
 //!   v<ABI>-<object hash>/links/sec_{enter,exit}_<call>   (one per security call this kernel has)
 //!   v<ABI>-<object hash>/progs/{...}   (pinned last: progs/sec_exit means "loaded")
 //! A build with other programs loads its own and removes the older pins.
@@ -85,8 +85,9 @@ pub(crate) const MAPS: [&str; 11] = [
     "lost",
 ];
 
-/// The connect policy's programs, attached like CGROUP_SKB.
-pub(crate) const CGROUP_SOCK_ADDR: [(&str, &str, CgroupSockAddrAttachType); 2] = [
+/// The connect policy's programs (connect, and UDP datagrams sent with an address), attached
+/// like CGROUP_SKB.
+pub(crate) const CGROUP_SOCK_ADDR: [(&str, &str, CgroupSockAddrAttachType); 4] = [
     (
         "berth_connect4",
         "connect4",
@@ -96,6 +97,16 @@ pub(crate) const CGROUP_SOCK_ADDR: [(&str, &str, CgroupSockAddrAttachType); 2] =
         "berth_connect6",
         "connect6",
         CgroupSockAddrAttachType::Connect6,
+    ),
+    (
+        "berth_sendmsg4",
+        "sendmsg4",
+        CgroupSockAddrAttachType::UDPSendMsg4,
+    ),
+    (
+        "berth_sendmsg6",
+        "sendmsg6",
+        CgroupSockAddrAttachType::UDPSendMsg6,
     ),
 ];
 

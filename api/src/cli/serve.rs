@@ -1,7 +1,10 @@
 //! `berth serve`: the Docker Engine API server.
 
 use super::{CliError, Global, Result};
-use crate::config::{Settings, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_SOCKET};
+use crate::config::{
+    Settings, DEFAULT_HEADER_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SOCKET,
+};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -13,6 +16,15 @@ pub struct ServeArgs {
     /// Exit after this many seconds with no open connection; 0 never.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS)]
     pub idle_timeout: u64,
+    /// Close a connection that sends no whole request head within this many milliseconds
+    /// (also between the requests of a kept-alive connection).
+    #[arg(long, value_name = "MS", env = "BERTH_HEADER_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Serve at most this many connections at once; further ones wait in the listen queue.
+    #[arg(long, value_name = "N", env = "BERTH_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
+    pub max_connections: usize,
 }
 
 impl ServeArgs {
@@ -22,6 +34,8 @@ impl ServeArgs {
             run_root: g.run_root.clone(),
             socket: self.socket.clone(),
             idle_timeout_secs: self.idle_timeout,
+            header_timeout_ms: self.header_timeout_ms,
+            max_connections: self.max_connections,
         }
     }
 }

@@ -86,7 +86,7 @@ impl Engine {
             pack_layer_skipping(&stack, std::io::BufWriter::new(f))
                 .map_err(|e| EngineError::system(format!("committing container {id}"), e))?;
         }
-        let (layer_tmp, unpacked) = self.unpack_aside_file(&tar_path)?;
+        let (layer_tmp, unpacked) = self.unpack_aside_file(&tar_path, None)?;
         drop(tmp);
 
         let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();

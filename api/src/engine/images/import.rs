@@ -1,9 +1,10 @@
 //! `docker import`: one layer from a tarball, a config made from `--change` lines; and the two
 //! steps every way of adding an image shares: unpack a layer aside, then commit under the lock.
 
+use super::budget::Budget;
 use super::reference::Reference;
 use super::store::{sha256_hex, LayerMeta, Store, TmpDir, RECORD_VERSION};
-use super::unpack::{unpack_layer, Limits, Unpacked};
+use super::unpack::{unpack_layer, Limits, UnpackError, Unpacked};
 use super::{changes, host_arch, Image, ImageConfig};
 use crate::engine::{Engine, EngineError, Result};
 use std::io::Read;
@@ -112,8 +113,14 @@ impl Engine {
         self.finish_aside(tmp, unpacked)
     }
 
-    /// Unpack a layer from a file that is moved (by hard link) into the layer as its blob.
-    pub(super) fn unpack_aside_file(&self, file: &std::path::Path) -> Result<(TmpDir, Unpacked)> {
+    /// Unpack a layer from a file that is moved (by hard link) into the layer as its blob; its
+    /// tar may expand to what `budget` has left, when there is one (then past it, the budget's
+    /// refusal of `what`, e.g. "layer <digest>").
+    pub(super) fn unpack_aside_file(
+        &self,
+        file: &std::path::Path,
+        budget: Option<(&Budget, &str)>,
+    ) -> Result<(TmpDir, Unpacked)> {
         let store = self.store();
         let tmp = store.tmp_dir()?;
         let layer = tmp.path.join("layer");
@@ -126,7 +133,17 @@ impl Engine {
         }
         let f = std::fs::File::open(&blob_path)
             .map_err(|e| EngineError::system(blob_path.display(), e))?;
-        let unpacked = unpack_layer(std::io::BufReader::new(f), &diff, &Limits::default())?;
+        let mut limits = Limits::default();
+        if let Some((b, _)) = budget {
+            limits.max_bytes = limits.max_bytes.min(b.left());
+        }
+        let unpacked =
+            unpack_layer(std::io::BufReader::new(f), &diff, &limits).map_err(|e| {
+                match (e, budget) {
+                    (UnpackError::TooLarge(_), Some((b, what))) => b.refusal(what),
+                    (e, _) => e.into(),
+                }
+            })?;
         self.finish_aside(tmp, unpacked)
     }
 

@@ -2,7 +2,11 @@
 //! layout (index.json -> manifests -> config and layers). The archive is read in one pass, so its
 //! files are first spooled to a private temp dir (by number: names in the archive never become
 //! paths), then each image's layers are unpacked and checked against the config's diff ids.
+//! The spool and the layers' tar together may fill at most one [`Budget`]: past it the load is
+//! refused with the limit named, before any image of the archive is committed when the spool
+//! overflows, and the temporary directory (spool and unpacked layers) goes either way.
 
+use super::budget::Budget;
 use super::import::NewLayer;
 use super::reference::Reference;
 use super::store::{hex_of, sha256_hex};
@@ -146,7 +150,8 @@ impl Engine {
     pub fn load(&self, tar: impl Read) -> Result<Vec<String>> {
         let store = self.store();
         let tmp = store.tmp_dir()?;
-        let spool = spool(tar, &tmp.path)?;
+        let mut budget = Budget::for_dir(&tmp.path)?;
+        let spool = spool(tar, &tmp.path, &mut budget)?;
         let found = if spool.has("manifest.json") {
             let (ms, _): (Vec<SaveManifest>, _) = spool.json("manifest.json")?;
             ms.into_iter()
@@ -171,7 +176,7 @@ impl Engine {
                 .iter()
                 .map(|t| Reference::parse(t).map(Reference::with_default_tag))
                 .collect::<Result<Vec<_>>>()?;
-            let id = self.load_one(&spool, &f, &tags)?;
+            let id = self.load_one(&spool, &f, &tags, &mut budget)?;
             self.image_event(&id, "load", &id);
             for t in &tags {
                 self.image_event(&id, "tag", &t.familiar());
@@ -186,7 +191,13 @@ impl Engine {
         Ok(lines)
     }
 
-    fn load_one(&self, spool: &Spool, f: &Found, tags: &[Reference]) -> Result<String> {
+    fn load_one(
+        &self,
+        spool: &Spool,
+        f: &Found,
+        tags: &[Reference],
+        budget: &mut Budget,
+    ) -> Result<String> {
         let store = self.store();
         let (cfg, bytes): (serde_json::Value, _) = spool.json(&f.config)?;
         let diff_ids: Vec<String> = cfg
@@ -213,7 +224,10 @@ impl Engine {
                     layers.push(NewLayer { hex, tmp: None });
                     continue;
                 }
-                let (tmp, got) = self.unpack_aside_file(spool.path(name)?)?;
+                let what = format!("layer {name} of the image archive");
+                let (tmp, got) =
+                    self.unpack_aside_file(spool.path(name)?, Some((budget, &what)))?;
+                budget.take(got.tar_size, &what)?;
                 if got.diff_id != *diff_id {
                     return Err(bad(format!(
                         "layer {name} has diff id {}, the config says {diff_id}",
@@ -237,18 +251,29 @@ impl Engine {
     }
 }
 
-/// Copy the archive's regular files to numbered files in `dir`; remember symlinks by name.
-fn spool(tar: impl Read, dir: &Path) -> Result<Spool> {
+/// Copy the archive's regular files to numbered files in `dir`; remember symlinks by name. The
+/// archive, decompressed, may be as long as `budget` has left.
+fn spool(tar: impl Read, dir: &Path, budget: &mut Budget) -> Result<Spool> {
     let mut s = Spool {
         dir: dir.join("spool"),
         files: HashMap::new(),
         links: HashMap::new(),
     };
     std::fs::create_dir(&s.dir).map_err(|e| EngineError::system(s.dir.display(), e))?;
-    let mut archive = tar::Archive::new(super::unpack::decompress(tar)?);
-    let entries = archive.entries().map_err(bad)?;
+    const WHAT: &str = "the image archive";
+    let (bounded, over) = budget.reader(super::unpack::decompress(tar)?);
+    // A failure to read is the budget's refusal when the bound stopped the reading.
+    let fail = |e: io::Error| {
+        if over.get() {
+            budget.refusal(WHAT)
+        } else {
+            bad(e)
+        }
+    };
+    let mut archive = tar::Archive::new(bounded);
+    let entries = archive.entries().map_err(fail)?;
     for (n, entry) in entries.enumerate() {
-        let mut entry = entry.map_err(bad)?;
+        let mut entry = entry.map_err(fail)?;
         let raw = entry.path().map_err(bad)?.into_owned();
         let Some(name) = norm(&raw) else {
             return Err(bad(format!("path {} climbs out", raw.display())));
@@ -257,7 +282,7 @@ fn spool(tar: impl Read, dir: &Path) -> Result<Spool> {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let p = s.dir.join(n.to_string());
                 let mut out = File::create(&p).map_err(|e| EngineError::system(p.display(), e))?;
-                io::copy(&mut entry, &mut out).map_err(bad)?;
+                io::copy(&mut entry, &mut out).map_err(fail)?;
                 s.files.insert(name, p);
             }
             tar::EntryType::Symlink | tar::EntryType::Link => {
@@ -278,6 +303,8 @@ fn spool(tar: impl Read, dir: &Path) -> Result<Spool> {
             _ => {}
         }
     }
+    let read = archive.into_inner().read_bytes();
+    budget.take(read, WHAT)?;
     Ok(s)
 }
 

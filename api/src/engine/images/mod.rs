@@ -2,6 +2,7 @@
 //! uses as lower dirs, and image records naming them (layout in [`store`]). One file per verb:
 //! `import.rs`, `load.rs`, `save.rs`, `tag.rs`, `remove.rs`; lookups are here.
 
+pub mod budget;
 pub mod changes;
 pub mod commit;
 mod import;

@@ -112,7 +112,7 @@ impl Store {
         self.root.join("tmp")
     }
 
-    fn ensure_dirs(&self) -> Result<()> {
+    pub fn ensure_dirs(&self) -> Result<()> {
         for d in [self.records(), self.retired(), self.layers(), self.tmp()] {
             fs::create_dir_all(&d).map_err(sys(&d))?;
         }

@@ -6,6 +6,7 @@
 use super::client::{denied, error_text, read_small, Body, Client, Credentials};
 use super::{progress_text, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
 use super::{registry_error, short, Endpoint, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST};
+use crate::engine::images::budget::Budget;
 use crate::engine::images::host_arch;
 use crate::engine::images::import::NewLayer;
 use crate::engine::images::reference::{is_hex64, Reference};
@@ -166,6 +167,8 @@ impl Engine {
         }
 
         let store = self.store();
+        store.ensure_dirs()?;
+        let mut budget = Budget::for_dir(&store.layers())?;
         let mut layers = Vec::new();
         for (d, diff_id) in m.layers.iter().zip(&diff_ids) {
             let hex = hex_of(diff_id).to_string();
@@ -181,14 +184,16 @@ impl Engine {
             out(json!({"status": "Pulling fs layer", "progressDetail": {}, "id": id}));
             let tmp = store.tmp_dir()?;
             let file = tmp.path.join("blob");
-            download(&mut c, &ep, d, &file, out)?;
+            download(&mut c, &ep, d, &file, &mut budget, out)?;
             out(json!({"status": "Verifying Checksum", "progressDetail": {}, "id": id}));
             out(json!({"status": "Download complete", "progressDetail": {}, "id": id}));
             out(
                 json!({"status": "Extracting", "progressDetail": {"current": d.size, "total": d.size},
                 "progress": progress_text(d.size, d.size), "id": id}),
             );
-            let (layer_tmp, got) = self.unpack_aside_file(&file)?;
+            let what = format!("layer {}", d.digest);
+            let (layer_tmp, got) = self.unpack_aside_file(&file, Some((&budget, &what)))?;
+            budget.take(got.tar_size, &what)?;
             if got.diff_id != *diff_id {
                 return Err(registry_error(format!(
                     "layer {} has diff id {}, the config says {diff_id}",
@@ -276,15 +281,22 @@ fn fetch_manifest(c: &mut Client, r: &Reference, wanted: &str) -> Result<(Vec<u8
     Ok((b, media))
 }
 
-/// Download a blob to `file`, checking its digest; progress lines while it comes.
+/// Download a blob to `file`, checking its digest; progress lines while it comes. At most its
+/// manifest size is read; a blob whose manifest gives no size (0) may take what `budget` has
+/// left, and either way what it took is counted there.
 fn download(
     c: &mut Client,
     ep: &Endpoint,
     d: &Descriptor,
     file: &std::path::Path,
+    budget: &mut Budget,
     out: &mut dyn FnMut(Value),
 ) -> Result<()> {
     let want = check_digest(&d.digest)?.to_string();
+    let blob = format!("blob {}", d.digest);
+    if d.size > budget.left() {
+        return Err(budget.refusal(&format!("{blob} of {} bytes", d.size)));
+    }
     let url = ep.url(&format!("blobs/{}", d.digest));
     let mut resp = c.send(Method::GET, &url, &[], Body::Empty, &[])?;
     if !resp.status().is_success() {
@@ -303,6 +315,9 @@ fn download(
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
+    // What may be read: the manifest's size, else the budget (a Content-Length is the
+    // registry's word, not the manifest's).
+    let bound = if d.size > 0 { d.size } else { budget.left() };
     let id = short(&d.digest);
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(file).map_err(|e| EngineError::system(file.display(), e))?,
@@ -318,16 +333,20 @@ fn download(
         if n == 0 {
             break;
         }
-        sha.update(&buf[..n]);
-        f.write_all(&buf[..n])
-            .map_err(|e| EngineError::system(file.display(), e))?;
-        got += n as u64;
-        if total > 0 && got > total {
+        // Nothing past the bound reaches the disk.
+        if got + n as u64 > bound {
+            if d.size == 0 {
+                return Err(budget.refusal(&format!("{blob} (its manifest gives no size)")));
+            }
             return Err(registry_error(format!(
                 "blob {} is larger than its size {total}",
                 d.digest
             )));
         }
+        sha.update(&buf[..n]);
+        f.write_all(&buf[..n])
+            .map_err(|e| EngineError::system(file.display(), e))?;
+        got += n as u64;
         if got - shown >= PROGRESS_STEP || got == total {
             shown = got;
             out(
@@ -338,6 +357,7 @@ fn download(
     }
     f.flush()
         .map_err(|e| EngineError::system(file.display(), e))?;
+    budget.take(got, &blob)?;
     if hex::encode(sha.finalize()) != want {
         return Err(registry_error(format!(
             "filesystem layer verification failed for digest {}",
