@@ -4,6 +4,7 @@
 //! talk to a live one; everything else they need is on disk ([`state`], [`paths`]).
 #![deny(unsafe_code)]
 
+pub mod bind_flags;
 pub mod cgroups;
 pub mod control;
 pub mod devices;

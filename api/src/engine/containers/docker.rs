@@ -187,6 +187,10 @@ pub struct BindOptionsJson {
     pub propagation: String,
     pub non_recursive: bool,
     pub create_mountpoint: bool,
+    /// `ro` on the top mount only (before API 1.44, every `ro` bind was so).
+    pub read_only_non_recursive: bool,
+    /// `ro` on every mount under it too, or the start fails.
+    pub read_only_force_recursive: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
