@@ -247,6 +247,14 @@ impl Engine {
                 Mode::empty(),
             )
             .map_err(|e| EngineError::system(&proc_root, e))?;
+            // The root opened is the container's only if its pid still has the start time
+            // recorded with it, checked after the open: a reused pid is another process's.
+            if berth_shim::sys::process_start_time(state.pid).ok() != Some(state.pid_start_time) {
+                return Err(EngineError::Conflict(format!(
+                    "container {id}: its process {} is gone (the pid is another process's now)",
+                    state.pid
+                )));
+            }
             return f(&root);
         }
         // Stopped: no start may mount the same upper dir meanwhile.
