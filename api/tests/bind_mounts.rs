@@ -82,6 +82,46 @@ async fn read_only_binds_cover_their_submounts_unless_asked_otherwise() {
         !Path::new(&src).join("top").exists(),
         "a write through a read-only bind reached the host"
     );
+
+    // A client before API 1.44: `ro` is the top mount only, and the forcing knob is refused.
+    let r = b
+        .post_json(
+            "/v1.43/containers/create",
+            &json!({
+                "Image": "busybox", "Cmd": ["sh", "-c", PROBE],
+                "HostConfig": {"Binds": [format!("{src}:/host:ro")]}
+            }),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 201, "create at v1.43: {}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let r = b.post(&format!("/containers/{id}/start")).await;
+    assert_eq!(r.status.as_u16(), 204, "start: {}", r.text());
+    assert_eq!(b.wait(&id).await, 0);
+    let r = b.get(&format!("/containers/{id}/logs?stdout=1")).await;
+    let out = common::stream_text(&common::frames(&r.body), 1);
+    assert_eq!(
+        out.trim(),
+        "top=1 sub=0",
+        "-v ...:ro from a v1.43 client: expected the top mount only read-only"
+    );
+    let r = b
+        .post_json(
+            "/v1.43/containers/create",
+            &json!({
+                "Image": "busybox",
+                "HostConfig": {"Mounts": [{
+                    "Type": "bind", "Source": src, "Target": "/host", "ReadOnly": true,
+                    "BindOptions": {"ReadOnlyForceRecursive": true}
+                }]}
+            }),
+        )
+        .await;
+    r.assert_error(
+        400,
+        "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer",
+        "ReadOnlyForceRecursive at v1.43",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

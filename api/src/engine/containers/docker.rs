@@ -87,6 +87,10 @@ pub struct ThrottleJson {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
+    /// Not Docker's JSON: the request came from a client before API 1.44, for which every
+    /// read-only bind is read-only on its top mount only (dockerd's rule for older clients).
+    #[serde(skip)]
+    pub read_only_non_recursive_default: bool,
     pub binds: Option<Vec<String>>,
     pub network_mode: String,
     pub restart_policy: RestartPolicyJson,

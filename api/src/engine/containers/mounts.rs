@@ -114,6 +114,8 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
 struct Builder<'a> {
     engine: &'a Engine,
     layers: &'a [PathBuf],
+    /// How a read-only bind is made when its request does not say.
+    default_ro_mode: Option<&'static str>,
     out: Resolved,
 }
 
@@ -262,7 +264,8 @@ impl Builder<'_> {
             })?;
         }
         check_propagation(src, propagation)?;
-        self.bind(src, &dst, ro, None, propagation, true, opts)
+        let ro_mode = self.default_ro_mode;
+        self.bind(src, &dst, ro, ro_mode, propagation, true, opts)
     }
 
     /// One `--mount`.
@@ -298,7 +301,7 @@ impl Builder<'_> {
                     )));
                 }
                 check_propagation(&m.source, &opts.propagation)?;
-                let ro_mode = read_only_mode(m.read_only, &opts)?;
+                let ro_mode = read_only_mode(m.read_only, &opts)?.or(self.default_ro_mode);
                 self.bind(
                     &m.source,
                     &dst,
@@ -466,6 +469,9 @@ pub fn resolve(
     let mut b = Builder {
         engine,
         layers,
+        default_ro_mode: h
+            .read_only_non_recursive_default
+            .then_some(bind_flags::RO_NON_RECURSIVE),
         out: Resolved::default(),
     };
     for entry in h.binds.iter().flatten() {
@@ -611,6 +617,16 @@ mod tests {
         assert_eq!(
             resolve_one(true, false, true).unwrap(),
             ["rbind", "ro", bind_flags::RO_FORCE_RECURSIVE]
+        );
+        let legacy = HostConfig {
+            read_only_non_recursive_default: true,
+            binds: Some(vec![format!("{src}:/old:ro")]),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&e, &legacy, None, &[]).unwrap().specs[0].options,
+            ["rbind", "ro", bind_flags::RO_NON_RECURSIVE],
+            "a client before API 1.44: ro on the top mount only"
         );
         for (ro, non_rec, force, want) in [
             (
