@@ -299,3 +299,99 @@ def newlines_for_etc_hosts_and_unnamespaced_sysctls_are_refused(b):
                 "--security-opt", "apparmor=unconfined", "busybox",
                 "cat", "/proc/sys/kernel/shmmax", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
     check(out.split() == ["1048576", "80"], f"sysctls read back in the container: {out!r}")
+
+
+# ---- Mounts: read-only binds over their submounts, a source's flags kept (issue 16) ----
+# `-v tree:/host:ro` is read-only down through every mount under `tree` (dockerd 25's default);
+# `bind-recursive=writable` (ReadOnlyNonRecursive) leaves the submounts as they are,
+# `bind-recursive=readonly` (ReadOnlyForceRecursive) makes them read-only or fails; and a bind of
+# a nosuid,nodev,noexec source keeps those flags.
+
+_RO_PROBE = "touch /host/top 2>/dev/null; t=$?; touch /host/sub/x 2>/dev/null; echo top=$t sub=$?"
+
+
+class _RoTree:
+    """A directory with a tmpfs mounted under it (sub), and a nosuid,nodev,noexec tmpfs
+    (flagged), all of the case's own; taken down by close()."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="berth-compat-rotree-")
+        self.tree = os.path.join(self.dir, "tree")
+        self.flagged = os.path.join(self.dir, "flagged")
+        self.mounted = []
+        for at, opts in ((os.path.join(self.tree, "sub"), "size=1m"),
+                         (self.flagged, "size=1m,nosuid,nodev,noexec")):
+            os.makedirs(at)
+            p = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", at], capture_output=True, text=True)
+            check(p.returncode == 0, f"mount tmpfs on {at}: {p.stderr}")
+            self.mounted.append(at)
+
+    def close(self):
+        for at in reversed(self.mounted):
+            p = subprocess.run(["umount", "-l", at], capture_output=True, text=True)
+            if p.returncode != 0:
+                print(f"cleanup: umount {at}: {p.stderr}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _check_ro_binds(docker, who, t, api_1_44=True):
+    """`api_1_44`: the daemon has BindOptions' read-only knobs (dockerd 25+); an older one makes
+    `ro` read-only on the top mount only, which is berth's `bind-recursive=writable`, and is
+    only checked for that."""
+    def probe(*mount):
+        p = docker("run", "--rm", "--network", "none", *mount, "busybox", "sh", "-c", _RO_PROBE)
+        check(p.returncode == 0, f"{who}: run {mount}: exit {p.returncode}, {p.stderr!r}")
+        return p.stdout.decode().strip()
+    got = probe("-v", f"{t.tree}:/host:ro")
+    want = "top=1 sub=1" if api_1_44 else "top=1 sub=0"
+    check(got == want, f"{who}: -v tree:/host:ro: expected {want}, got {got}")
+    if api_1_44:
+        got = probe("--mount", f"type=bind,src={t.tree},dst=/host,readonly,bind-recursive=writable")
+        check(got == "top=1 sub=0", f"{who}: bind-recursive=writable: expected the submount writable, got {got}")
+        got = probe("--mount", f"type=bind,src={t.tree},dst=/host,readonly,bind-recursive=readonly,"
+                    "bind-propagation=rprivate")
+        check(got == "top=1 sub=1", f"{who}: bind-recursive=readonly: expected nothing writable, got {got}")
+    check(not os.path.exists(os.path.join(t.tree, "top")), f"{who}: a write reached the host")
+    if not api_1_44:
+        # Debian's dockerd 20.10 with runc 1.1.5 drops the source's nosuid,nodev,noexec on an
+        # `ro` bind (mountinfo shows `ro,relatime`): the other half of the hole berth closes.
+        return
+    p = docker("run", "--rm", "--network", "none", "-v", f"{t.flagged}:/flagged:ro", "busybox",
+               "grep", " /flagged ", "/proc/self/mountinfo")
+    fields = p.stdout.decode().split()
+    flags = fields[5].split(",") if len(fields) > 5 else []
+    check(all(f in flags for f in ("ro", "nosuid", "nodev", "noexec")),
+          f"{who}: -v <nosuid,nodev,noexec tmpfs>:/flagged:ro: mount flags {flags}, {p.stderr!r}")
+
+
+@case
+def mounts_ro_bind_covers_its_submounts_and_keeps_source_flags(b):
+    t = _RoTree()
+    try:
+        _check_ro_binds(b.docker, "berth", t)
+    finally:
+        t.close()
+
+
+@case
+def mounts_ro_bind_dockerd_does_the_same(b):
+    if shutil.which("dockerd") is None:
+        check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
+        return
+    from bench import Dockerd
+    import compat
+    t = _RoTree()
+    d = Dockerd()
+    try:
+        def docker(*args, input=None):
+            return subprocess.run(["docker", *args], env=d.env, input=input, capture_output=True, timeout=120)
+        p = docker("import", "-", "busybox:latest", input=compat.busybox_tar())
+        check(p.returncode == 0, f"dockerd: import: {p.stderr!r}")
+        p = docker("version", "--format", "{{.Server.APIVersion}}")
+        api = tuple(int(x) for x in p.stdout.decode().strip().split("."))
+        # Debian's dockerd 20.10 speaks API 1.41: plain `ro` is its top mount only there.
+        _check_ro_binds(docker, f"dockerd (API {api})", t, api_1_44=api >= (1, 44))
+    finally:
+        d.close()
+        t.close()
+# ---- end of mounts ----

@@ -73,6 +73,8 @@ pub struct InitFds {
     pub go: OwnedFd,
     /// Its standard streams (pipes, or a terminal it opens itself).
     pub stdio: crate::stdio::ChildIo,
+    /// The namespaces of other containers it joins, opened and checked by the shim.
+    pub joins: Vec<namespaces::Joined>,
 }
 
 /// A failure before execve: Docker's message and the exit code `docker run` returns.
@@ -137,8 +139,8 @@ fn prepare_and_exec(
     }
     // 2. Namespaces shared with the host or other containers; a cgroup namespace rooted at our
     //    cgroup.
-    for (path, flag) in namespaces::joins(&spec.namespaces) {
-        namespaces::join(&path, flag).map_err(|e| fail("joining namespace", e))?;
+    for joined in fds.joins {
+        joined.enter().map_err(|e| fail("joining namespace", e))?;
     }
     namespaces::unshare_cgroup(&spec.namespaces).map_err(|e| fail("cgroup namespace", e))?;
     // The sysctls of the namespaces just made, through the host's /proc/sys (the container's

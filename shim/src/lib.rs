@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod acl;
+pub mod bind_flags;
 pub mod cgroups;
 pub mod control;
 pub mod devices;

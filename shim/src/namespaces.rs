@@ -1,17 +1,30 @@
 //! Which namespaces a container gets: the clone flags for the private ones, and the joins for
-//! those shared with the host or another container.
+//! those shared with another container. A joined namespace is opened through the donor's pid
+//! and kept only if that pid still has the donor's start time after the open, so that a pid
+//! reused by another process never gives its namespaces.
 
-use crate::spec::{Namespaces, NsMode};
+use crate::spec::{Donor, Namespaces, NsMode};
+use crate::sys;
 use nix::sched::CloneFlags;
+use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
+    /// dockerd's words for a donor that is not running.
+    #[error("cannot join {what} of a non running container: {container}")]
+    DonorGone {
+        what: &'static str,
+        container: String,
+    },
     #[error("opening namespace {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
-    #[error("joining namespace {path}: {source}")]
-    Join { path: PathBuf, source: nix::Error },
+    #[error("joining namespace {what}: {source}")]
+    Join {
+        what: &'static str,
+        source: nix::Error,
+    },
     #[error("unsharing the cgroup namespace: {0}")]
     Cgroup(nix::Error),
 }
@@ -39,52 +52,94 @@ pub fn clone_flags(ns: &Namespaces) -> CloneFlags {
     flags
 }
 
-/// The namespaces to enter with setns(2), in the order they must be entered.
-pub fn joins(ns: &Namespaces) -> Vec<(PathBuf, CloneFlags)> {
-    let mut out = Vec::new();
-    for (mode, flag) in [
-        (&ns.ipc, CloneFlags::CLONE_NEWIPC),
-        (&ns.uts, CloneFlags::CLONE_NEWUTS),
-        (&ns.net, CloneFlags::CLONE_NEWNET),
-    ] {
-        if let NsMode::Join(path) = mode {
-            out.push((path.clone(), flag));
-        }
-    }
-    out
+/// One joined namespace, opened and checked: enter it with [`Joined::enter`].
+#[derive(Debug)]
+pub struct Joined {
+    file: File,
+    flag: CloneFlags,
+    /// "network", "IPC", ... as dockerd names them.
+    what: &'static str,
 }
 
-/// Enter one namespace by path.
-pub fn join(path: &std::path::Path, flag: CloneFlags) -> Result<()> {
-    let f = std::fs::File::open(path).map_err(|source| NamespaceError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    nix::sched::setns(&f, flag).map_err(|source| NamespaceError::Join {
-        path: path.to_path_buf(),
-        source,
-    })
+impl Joined {
+    pub fn enter(&self) -> Result<()> {
+        nix::sched::setns(&self.file, self.flag).map_err(|source| NamespaceError::Join {
+            what: self.what,
+            source,
+        })
+    }
+}
+
+/// The namespaces to join, opened now (before the clone, by the shim), in the order they must
+/// be entered: IPC, UTS, network; the pid namespace apart (the shim enters it for its child).
+#[derive(Debug, Default)]
+pub struct Joins {
+    pub pid: Option<Joined>,
+    pub others: Vec<Joined>,
+}
+
+/// Open the namespace `kind` of `donor`'s process, and keep it only if that pid is still the
+/// donor's: its start time is checked after the open, so that the file cannot be another
+/// process's that took the pid meanwhile.
+fn open_donor(donor: &Donor, kind: &str, what: &'static str, flag: CloneFlags) -> Result<Joined> {
+    let gone = || NamespaceError::DonorGone {
+        what,
+        container: donor.container.clone(),
+    };
+    if donor.pid <= 0 {
+        return Err(gone());
+    }
+    let path = PathBuf::from(format!("/proc/{}/ns/{kind}", donor.pid));
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => {
+            return Err(gone())
+        }
+        Err(source) => return Err(NamespaceError::Open { path, source }),
+    };
+    if sys::process_start_time(donor.pid).ok() != Some(donor.start_time) {
+        return Err(gone());
+    }
+    Ok(Joined { file, flag, what })
+}
+
+/// Open (and check) every namespace `ns` joins.
+pub fn open_joins(ns: &Namespaces) -> Result<Joins> {
+    let mut joins = Joins::default();
+    if let NsMode::Join(d) = &ns.pid {
+        joins.pid = Some(open_donor(d, "pid", "PID", CloneFlags::CLONE_NEWPID)?);
+    }
+    for (mode, kind, what, flag) in [
+        (&ns.ipc, "ipc", "IPC", CloneFlags::CLONE_NEWIPC),
+        (&ns.uts, "uts", "UTS", CloneFlags::CLONE_NEWUTS),
+        (&ns.net, "net", "network", CloneFlags::CLONE_NEWNET),
+    ] {
+        if let NsMode::Join(d) = mode {
+            joins.others.push(open_donor(d, kind, what, flag)?);
+        }
+    }
+    Ok(joins)
 }
 
 /// A pid namespace to join is entered by the shim before clone (it applies to children), and
 /// left again after: returns the shim's own namespace to restore.
-pub fn enter_pid_for_children(ns: &Namespaces) -> Result<Option<std::fs::File>> {
-    let NsMode::Join(path) = &ns.pid else {
+pub fn enter_pid_for_children(pid: Option<&Joined>) -> Result<Option<File>> {
+    let Some(joined) = pid else {
         return Ok(None);
     };
-    let own = std::fs::File::open("/proc/self/ns/pid").map_err(|source| NamespaceError::Open {
+    let own = File::open("/proc/self/ns/pid").map_err(|source| NamespaceError::Open {
         path: PathBuf::from("/proc/self/ns/pid"),
         source,
     })?;
-    join(path, CloneFlags::CLONE_NEWPID)?;
+    joined.enter()?;
     Ok(Some(own))
 }
 
 /// Undo [`enter_pid_for_children`].
-pub fn leave_pid_for_children(own: Option<std::fs::File>) -> Result<()> {
+pub fn leave_pid_for_children(own: Option<File>) -> Result<()> {
     if let Some(f) = own {
         nix::sched::setns(&f, CloneFlags::CLONE_NEWPID).map_err(|source| NamespaceError::Join {
-            path: PathBuf::from("/proc/self/ns/pid"),
+            what: "PID (the shim's own)",
             source,
         })?;
     }
@@ -116,22 +171,58 @@ mod tests {
             assert!(f.contains(flag), "{flag:?} missing from {f:?}");
         }
         assert!(!f.contains(CloneFlags::CLONE_NEWUSER));
-        assert!(joins(&Namespaces::default()).is_empty());
+        let j = open_joins(&Namespaces::default()).unwrap();
+        assert!(j.pid.is_none() && j.others.is_empty());
+    }
+
+    fn donor(pid: i32, start_time: u64) -> Donor {
+        Donor {
+            container: "d0n0r".into(),
+            pid,
+            start_time,
+        }
     }
 
     #[test]
     fn host_and_joined_namespaces_are_not_cloned() {
         let ns = Namespaces {
             net: NsMode::Host,
-            ipc: NsMode::Join(PathBuf::from("/proc/1/ns/ipc")),
+            ipc: NsMode::Join(donor(1, 0)),
             ..Namespaces::default()
         };
         let f = clone_flags(&ns);
         assert!(!f.contains(CloneFlags::CLONE_NEWNET));
         assert!(!f.contains(CloneFlags::CLONE_NEWIPC));
-        assert_eq!(
-            joins(&ns),
-            vec![(PathBuf::from("/proc/1/ns/ipc"), CloneFlags::CLONE_NEWIPC)]
-        );
+    }
+
+    #[test]
+    fn a_donor_is_joined_only_while_its_pid_has_its_start_time() {
+        let me = std::process::id() as i32;
+        let start = sys::process_start_time(me).unwrap();
+        let ns = |d: Donor| Namespaces {
+            net: NsMode::Join(d),
+            ..Namespaces::default()
+        };
+        let j = open_joins(&ns(donor(me, start))).expect("our own namespace, start time right");
+        assert_eq!(j.others.len(), 1);
+        for (d, case) in [
+            (
+                donor(me, start + 1),
+                "a pid whose start time is not the donor's",
+            ),
+            (donor(0, start), "no pid"),
+        ] {
+            let err = open_joins(&ns(d)).map(|_| ()).unwrap_err().to_string();
+            assert_eq!(
+                err, "cannot join network of a non running container: d0n0r",
+                "{case}: expected dockerd's words for a donor that is gone, got {err:?}"
+            );
+        }
+        let pid_ns = Namespaces {
+            pid: NsMode::Join(donor(me, start + 1)),
+            ..Namespaces::default()
+        };
+        let err = open_joins(&pid_ns).map(|_| ()).unwrap_err().to_string();
+        assert_eq!(err, "cannot join PID of a non running container: d0n0r");
     }
 }

@@ -276,8 +276,54 @@ pub enum NsMode {
     Private,
     /// The host's (the shim's) namespace.
     Host,
-    /// Join the namespace at this path (`/proc/<pid>/ns/<kind>` of another container).
-    Join(PathBuf),
+    /// Join the namespace of another container's first process, once it is checked to be that
+    /// process still.
+    Join(Donor),
+}
+
+/// Another container's first process, whose namespace a container joins: its pid and that pid's
+/// start time (field 22 of /proc/<pid>/stat) when it was recorded, since a pid alone may be
+/// another process's by the time it is opened.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Donor {
+    /// The donor container's id, for the error when it is gone.
+    pub container: String,
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl<'de> Deserialize<'de> for Donor {
+    /// A record of an older berth holds a bare `/proc/<pid>/ns/<kind>` path: read as a donor that
+    /// is gone (pid 0), which a start refuses until the API records the donor again.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Donor {
+                container: String,
+                pid: i32,
+                start_time: u64,
+            },
+            #[allow(dead_code)] // read to be dropped
+            Path(PathBuf),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Donor {
+                container,
+                pid,
+                start_time,
+            } => Donor {
+                container,
+                pid,
+                start_time,
+            },
+            Stored::Path(_) => Donor {
+                container: String::new(),
+                pid: 0,
+                start_time: 0,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -419,4 +465,29 @@ pub struct RestartPolicy {
     pub name: RestartName,
     /// For on-failure: 0 means no limit.
     pub maximum_retry_count: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_records_its_donor_and_an_older_bare_path_reads_as_a_gone_donor() {
+        let d = Donor {
+            container: "abc".into(),
+            pid: 42,
+            start_time: 7,
+        };
+        let text = serde_json::to_string(&NsMode::Join(d.clone())).unwrap();
+        assert_eq!(
+            serde_json::from_str::<NsMode>(&text).unwrap(),
+            NsMode::Join(d)
+        );
+        let old: NsMode =
+            serde_json::from_str(r#"{"mode":"join","path":"/proc/42/ns/net"}"#).unwrap();
+        let NsMode::Join(gone) = old else {
+            panic!("expected a join, got {old:?}");
+        };
+        assert_eq!(gone.pid, 0, "a bare path must not keep its pid: {gone:?}");
+    }
 }

@@ -679,17 +679,26 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
 /// Make the mount at `fd` and every mount under it read-only, nosuid, nodev and noexec
 /// (mount_setattr with AT_RECURSIVE; a remount would change the top one only).
 pub fn make_tree_readonly(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    set_tree_attrs(
+        fd,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+    )
+}
+
+/// Set `attrs` (`MOUNT_ATTR_*`) on the mount at `fd` and on every mount under it, leaving each
+/// one's other flags as they are (mount_setattr(2) with AT_RECURSIVE).
+pub fn set_tree_attrs(fd: std::os::fd::BorrowedFd<'_>, attrs: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        attr_set: attrs,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,

@@ -3,6 +3,7 @@
 
 use super::blocking;
 use super::query::{parse_filters, truthy};
+use super::version::ApiVersion;
 use super::{AppState, Route};
 use crate::engine::containers::create::Created;
 use crate::engine::containers::list::ListOptions;
@@ -74,8 +75,13 @@ async fn list(State(s): State<AppState>, Query(q): Q) -> HResult {
         .into_response())
 }
 
-async fn create(State(s): State<AppState>, Query(q): Q, body: Bytes) -> HResult {
-    let body: crate::engine::containers::CreateBody = if body.is_empty() {
+async fn create(
+    State(s): State<AppState>,
+    axum::Extension(version): axum::Extension<ApiVersion>,
+    Query(q): Q,
+    body: Bytes,
+) -> HResult {
+    let mut body: crate::engine::containers::CreateBody = if body.is_empty() {
         return Err(EngineError::InvalidParameter(
             "config cannot be empty in order to create a container".into(),
         ));
@@ -83,6 +89,7 @@ async fn create(State(s): State<AppState>, Query(q): Q, body: Bytes) -> HResult 
         serde_json::from_slice(&body)
             .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))?
     };
+    before_read_only_knobs(version, &mut body.host_config)?;
     let name = q.get("name").cloned();
     let e = s.engine;
     let Created { id, warnings } =
@@ -92,6 +99,36 @@ async fn create(State(s): State<AppState>, Query(q): Q, body: Bytes) -> HResult 
         Json(serde_json::json!({"Id": id, "Warnings": warnings})),
     )
         .into_response())
+}
+
+/// Before API 1.44 a read-only bind was read-only on its top mount only, and
+/// BindOptions.ReadOnlyForceRecursive did not exist: dockerd keeps the first for such clients
+/// and refuses the second.
+fn before_read_only_knobs(
+    version: ApiVersion,
+    h: &mut crate::engine::containers::HostConfig,
+) -> Result<(), EngineError> {
+    if version
+        >= (ApiVersion {
+            major: 1,
+            minor: 44,
+        })
+    {
+        return Ok(());
+    }
+    for m in h.mounts.iter_mut().flatten().filter(|m| m.kind == "bind") {
+        if let Some(o) = m.bind_options.as_mut() {
+            if o.read_only_force_recursive {
+                return Err(EngineError::InvalidParameter(
+                    "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer".into(),
+                ));
+            }
+            // Not a field of these versions: ignored, as dockerd does.
+            o.read_only_non_recursive = false;
+        }
+    }
+    h.read_only_non_recursive_default = true;
+    Ok(())
 }
 
 async fn inspect(State(s): State<AppState>, Path(id): Path<String>) -> HResult {

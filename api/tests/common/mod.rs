@@ -319,6 +319,19 @@ impl Berth {
         assert_eq!(r.status, StatusCode::OK, "wait {id}: {}", r.text());
         r.json()["StatusCode"].as_i64().expect("no StatusCode")
     }
+
+    /// Run a container to its end and remove it: its exit code and output (stdout, stderr).
+    pub async fn output(&self, config: &Value) -> (i64, String) {
+        let id = self.run(None, config).await;
+        let code = self.wait(&id).await;
+        let r = self
+            .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+            .await;
+        let out = stream_text(&frames(&r.body), 1) + &stream_text(&frames(&r.body), 2);
+        let r = self.call("DELETE", &format!("/containers/{id}"), "").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "rm {id}: {}", r.text());
+        (code, out)
+    }
 }
 
 impl Drop for Berth {

@@ -60,6 +60,8 @@ pub enum RootfsError {
     Pivot { root: PathBuf, source: nix::Error },
     #[error("overlay options for {layers} layers are longer than a page")]
     TooManyLayers { layers: usize },
+    #[error(transparent)]
+    BindFlags(#[from] crate::bind_flags::BindFlagsError),
     #[error("invalid mount {destination}: {reason}")]
     InvalidMount { destination: String, reason: String },
 }

@@ -2,6 +2,7 @@
 //! resolved inside the root.
 
 use super::{do_mount, target, Result, RootfsError};
+use crate::bind_flags::{self, BindFlags};
 use crate::spec::MountSpec;
 use nix::mount::MsFlags;
 use std::path::{Component, Path};
@@ -30,7 +31,7 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
     for o in &m.options {
         match o.as_str() {
             "ro" | "readonly" => flags |= MsFlags::MS_RDONLY,
-            "rw" => {}
+            "rw" | bind_flags::RO_NON_RECURSIVE | bind_flags::RO_FORCE_RECURSIVE => {}
             "nosuid" => flags |= MsFlags::MS_NOSUID,
             "nodev" => flags |= MsFlags::MS_NODEV,
             "noexec" => flags |= MsFlags::MS_NOEXEC,
@@ -52,17 +53,12 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
                 bflags |= MsFlags::MS_REC;
             }
             do_mount(Some(&m.source), &at, None, bflags, None)?;
-            if !flags.is_empty() {
-                // The fd held names the directory under the mount: address the new mount.
-                let top = target(root, &m.destination, file_bind)?;
-                do_mount(
-                    None,
-                    &top.path(),
-                    None,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-                    None,
-                )?;
-            }
+            // The fd held names the directory under the mount: address the new mount. Read-only
+            // reaches every mount under it unless asked otherwise, and the source's own flags
+            // are kept.
+            let top = target(root, &m.destination, file_bind)?;
+            let wanted = BindFlags::from_options(&m.options);
+            bind_flags::apply(&top, &wanted, &m.destination)?;
         }
         "tmpfs" => {
             let data = data.join(",");

@@ -281,7 +281,13 @@ impl Supervisor {
             .map_err(|e| fail("preparing the root for the user namespace", e))?;
         self.oom_base = self.cgroup.oom_kills();
         let flags = namespaces::clone_flags(&self.spec.namespaces);
-        let own_pid_ns = namespaces::enter_pid_for_children(&self.spec.namespaces)
+        // Other containers' namespaces, opened here and checked to be theirs still (at a
+        // restart by policy too, when nothing else has looked).
+        let joins = namespaces::open_joins(&self.spec.namespaces).map_err(|e| InitFailure {
+            message: e.to_string(),
+            exit_code: 128,
+        })?;
+        let own_pid_ns = namespaces::enter_pid_for_children(joins.pid.as_ref())
             .map_err(|e| fail("joining the pid namespace", e))?;
         let forked = sys::clone_with_flags(flags.bits());
         let _ = namespaces::leave_pid_for_children(own_pid_ns);
@@ -291,12 +297,13 @@ impl Supervisor {
                 let fds = InitFds {
                     go: go_r,
                     stdio: child_io,
+                    joins: joins.others,
                 };
                 init::run(&self.spec, &self.cpaths, &self.prepared, fds, err_w)
             }
             sys::Forked::Parent { child } => child,
         };
-        drop((go_r, err_w, child_io));
+        drop((go_r, err_w, child_io, joins));
         if let Err(failure) = self.place(pid) {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = sys::waitpid(pid, 0);

@@ -160,19 +160,13 @@ fn mount_user_mounts(root: &std::path::Path, mounts: &[MountSpec]) -> Result<()>
                 None::<&str>,
             )
             .map_err(|e| err("binding", e))?;
-            if ro {
-                // The fd held names the directory under the new mount: resolve it again.
-                let top = berth_shim::mount_target::resolve(root, &m.destination, file)
-                    .map_err(|e| err("resolving", e))?;
-                mount(
-                    None::<&str>,
-                    &top.path(),
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                    None::<&str>,
-                )
-                .map_err(|e| err("making read-only", e))?;
-            }
+            // The fd held names the directory under the new mount: resolve it again. Read-only
+            // as in the container (every mount under it), the source's flags kept.
+            let top = berth_shim::mount_target::resolve(root, &m.destination, file)
+                .map_err(|e| err("resolving", e))?;
+            let wanted = berth_shim::bind_flags::BindFlags::from_options(&m.options);
+            berth_shim::bind_flags::apply(&top, &wanted, &m.destination)
+                .map_err(|e| EngineError::system(format!("{} for the copy", m.destination), e))?;
         } else {
             // A device of the local driver (`type`, `device`, `o`).
             let data: Vec<&str> = m
@@ -253,6 +247,14 @@ impl Engine {
                 Mode::empty(),
             )
             .map_err(|e| EngineError::system(&proc_root, e))?;
+            // The root opened is the container's only if its pid still has the start time
+            // recorded with it, checked after the open: a reused pid is another process's.
+            if berth_shim::sys::process_start_time(state.pid).ok() != Some(state.pid_start_time) {
+                return Err(EngineError::Conflict(format!(
+                    "container {id}: its process {} is gone (the pid is another process's now)",
+                    state.pid
+                )));
+            }
             return f(&root);
         }
         // Stopped: no start may mount the same upper dir meanwhile.

@@ -87,6 +87,10 @@ pub struct ThrottleJson {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
+    /// Not Docker's JSON: the request came from a client before API 1.44, for which every
+    /// read-only bind is read-only on its top mount only (dockerd's rule for older clients).
+    #[serde(skip)]
+    pub read_only_non_recursive_default: bool,
     pub binds: Option<Vec<String>>,
     pub network_mode: String,
     pub restart_policy: RestartPolicyJson,
@@ -187,6 +191,10 @@ pub struct BindOptionsJson {
     pub propagation: String,
     pub non_recursive: bool,
     pub create_mountpoint: bool,
+    /// `ro` on the top mount only (before API 1.44, every `ro` bind was so).
+    pub read_only_non_recursive: bool,
+    /// `ro` on every mount under it too, or the start fails.
+    pub read_only_force_recursive: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -5,9 +5,8 @@ use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::control::{self, ControlError, Request, Response};
 use berth_shim::spawn::{self, SpawnError, StartOptions, Started};
-use berth_shim::spec::{ContainerSpec, NsMode};
+use berth_shim::spec::{ContainerSpec, Donor, NsMode};
 use berth_shim::state::Status;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn control_error(id: &str, e: ControlError) -> EngineError {
@@ -113,8 +112,8 @@ impl Engine {
     }
 
     /// Namespaces shared with another container (`container:<name>`) are joined through that
-    /// container's pid 1, known only while it runs: write its /proc paths into the shim's spec
-    /// at every start (the record keeps the container reference).
+    /// container's pid 1, known only while it runs: write its pid and that pid's start time into
+    /// the shim's spec at every start (the record keeps the container reference).
     fn resolve_joins(&self, id: &ContainerId) -> Result<()> {
         let record = self.record(id)?;
         let h = &record.host_config;
@@ -137,12 +136,26 @@ impl Engine {
         for (other, kind) in wanted {
             let other_id = self.lookup(other)?;
             let st = self.state(&other_id)?;
-            if st.status != Status::Running || st.pid <= 0 {
+            // Its pid is its process's only while that pid has the start time recorded with it
+            // (the shim checks again once it has opened the namespace).
+            let same_process = st.pid > 0
+                && berth_shim::sys::process_start_time(st.pid).ok() == Some(st.pid_start_time);
+            if st.status != Status::Running || !same_process {
+                let what = match kind {
+                    "pid" => "PID",
+                    "net" => "network",
+                    "ipc" => "IPC",
+                    _ => "UTS",
+                };
                 return Err(EngineError::Conflict(format!(
-                    "cannot join {kind} namespace of a non running container: container {other_id} is not running"
+                    "cannot join {what} of a non running container: {other_id}"
                 )));
             }
-            let join = NsMode::Join(PathBuf::from(format!("/proc/{}/ns/{kind}", st.pid)));
+            let join = NsMode::Join(Donor {
+                container: other_id.to_string(),
+                pid: st.pid,
+                start_time: st.pid_start_time,
+            });
             if kind == "ipc" {
                 // The donor's /dev/shm too, which only a shareable (or host) IPC has.
                 spec.shm_source = match self.record(&other_id)?.host_config.ipc_mode.as_str() {

@@ -5,10 +5,11 @@
 //! one gets the image's content at its path (dockerd's copy-up). The result is the shim's mount
 //! list plus Docker's `Mounts` as inspect shows them.
 
-use super::docker::MountJson;
+use super::docker::{BindOptionsJson, MountJson};
 use super::HostConfig;
 use crate::engine::volumes::{copyup, CreateVolume, Volume, ANONYMOUS_LABEL};
 use crate::engine::{Engine, EngineError, Result};
+use berth_shim::bind_flags;
 use berth_shim::spec::MountSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -113,6 +114,8 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
 struct Builder<'a> {
     engine: &'a Engine,
     layers: &'a [PathBuf],
+    /// How a read-only bind is made when its request does not say.
+    default_ro_mode: Option<&'static str>,
     out: Resolved,
 }
 
@@ -180,11 +183,13 @@ impl Builder<'_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn bind(
         &mut self,
         src: &str,
         dst: &str,
         ro: bool,
+        ro_mode: Option<&'static str>,
         propagation: &str,
         recursive: bool,
         mode: &str,
@@ -193,6 +198,7 @@ impl Builder<'_> {
         let mut options = vec![if recursive { "rbind" } else { "bind" }.to_string()];
         if ro {
             options.push("ro".into());
+            options.extend(ro_mode.map(String::from));
         }
         if !propagation.is_empty() {
             options.push(propagation.to_string());
@@ -258,7 +264,8 @@ impl Builder<'_> {
             })?;
         }
         check_propagation(src, propagation)?;
-        self.bind(src, &dst, ro, propagation, true, opts)
+        let ro_mode = self.default_ro_mode;
+        self.bind(src, &dst, ro, ro_mode, propagation, true, opts)
     }
 
     /// One `--mount`.
@@ -294,10 +301,12 @@ impl Builder<'_> {
                     )));
                 }
                 check_propagation(&m.source, &opts.propagation)?;
+                let ro_mode = read_only_mode(m.read_only, &opts)?.or(self.default_ro_mode);
                 self.bind(
                     &m.source,
                     &dst,
                     m.read_only,
+                    ro_mode,
                     &opts.propagation,
                     !opts.non_recursive,
                     "",
@@ -403,6 +412,28 @@ impl Builder<'_> {
     }
 }
 
+/// BindOptions' read-only knobs as the shim's mount option (None: recursive where the kernel
+/// can), refused in dockerd's words when they contradict `ReadOnly` or each other.
+fn read_only_mode(read_only: bool, o: &BindOptionsJson) -> Result<Option<&'static str>> {
+    let conflict = |what: &str| Err(invalid(format!("mount options conflict: {what}")));
+    if !read_only && o.read_only_non_recursive {
+        return conflict("!ReadOnly && BindOptions.ReadOnlyNonRecursive");
+    }
+    if !read_only && o.read_only_force_recursive {
+        return conflict("!ReadOnly && BindOptions.ReadOnlyForceRecursive");
+    }
+    if o.read_only_non_recursive && o.read_only_force_recursive {
+        return conflict("ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive");
+    }
+    Ok(if o.read_only_non_recursive {
+        Some(bind_flags::RO_NON_RECURSIVE)
+    } else if o.read_only_force_recursive {
+        Some(bind_flags::RO_FORCE_RECURSIVE)
+    } else {
+        None
+    })
+}
+
 /// dockerd's rule: a shared bind needs a shared source mount, a slave one a shared or slave
 /// source mount.
 pub fn check_propagation(src: &str, propagation: &str) -> Result<()> {
@@ -438,6 +469,9 @@ pub fn resolve(
     let mut b = Builder {
         engine,
         layers,
+        default_ro_mode: h
+            .read_only_non_recursive_default
+            .then_some(bind_flags::RO_NON_RECURSIVE),
         out: Resolved::default(),
     };
     for entry in h.binds.iter().flatten() {
@@ -550,5 +584,72 @@ mod tests {
         assert!(err(&["a1:rel"]).contains("must be absolute"));
         assert!(err(&["a1:/x:bogus"]).contains("invalid mode: bogus"));
         assert!(err(&["a1:/x:rshared"]).contains("Propagation must not be specified"));
+    }
+
+    #[test]
+    fn read_only_knobs_become_the_shims_option_and_contradictions_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = engine(&tmp);
+        let src = tmp.path().display().to_string();
+        let resolve_one = |read_only: bool, non_rec: bool, force: bool| {
+            let h = HostConfig {
+                mounts: Some(vec![MountJson {
+                    kind: "bind".into(),
+                    source: src.clone(),
+                    target: "/host".into(),
+                    read_only,
+                    bind_options: Some(BindOptionsJson {
+                        read_only_non_recursive: non_rec,
+                        read_only_force_recursive: force,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            };
+            resolve(&e, &h, None, &[]).map(|r| r.specs[0].options.clone())
+        };
+        assert_eq!(resolve_one(true, false, false).unwrap(), ["rbind", "ro"]);
+        assert_eq!(
+            resolve_one(true, true, false).unwrap(),
+            ["rbind", "ro", bind_flags::RO_NON_RECURSIVE]
+        );
+        assert_eq!(
+            resolve_one(true, false, true).unwrap(),
+            ["rbind", "ro", bind_flags::RO_FORCE_RECURSIVE]
+        );
+        let legacy = HostConfig {
+            read_only_non_recursive_default: true,
+            binds: Some(vec![format!("{src}:/old:ro")]),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&e, &legacy, None, &[]).unwrap().specs[0].options,
+            ["rbind", "ro", bind_flags::RO_NON_RECURSIVE],
+            "a client before API 1.44: ro on the top mount only"
+        );
+        for (ro, non_rec, force, want) in [
+            (
+                false,
+                true,
+                false,
+                "!ReadOnly && BindOptions.ReadOnlyNonRecursive",
+            ),
+            (
+                false,
+                false,
+                true,
+                "!ReadOnly && BindOptions.ReadOnlyForceRecursive",
+            ),
+            (
+                true,
+                true,
+                true,
+                "ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive",
+            ),
+        ] {
+            let got = resolve_one(ro, non_rec, force).unwrap_err().to_string();
+            assert_eq!(got, format!("mount options conflict: {want}"));
+        }
     }
 }
