@@ -395,3 +395,45 @@ def mounts_ro_bind_dockerd_does_the_same(b):
         d.close()
         t.close()
 # ---- end of mounts ----
+
+
+# --- Deny policies and the 32-bit entry (issue 16, compat syscalls) ------------------------------
+
+MKDIR32_ASM = """    .section .rodata
+path: .asciz "/tmp/x32"
+    .text
+    .globl _start
+_start:
+    movl $39, %eax
+    movl $path, %ebx
+    movl $0755, %ecx
+    int $0x80
+    movl $1, %eax
+    xorl %ebx, %ebx
+    int $0x80
+"""
+
+
+@case
+def a_deny_policy_kills_32_bit_system_calls(b):
+    tmp = tempfile.mkdtemp(prefix="berth-compat-x32-")
+    try:
+        src, obj, prog = (os.path.join(tmp, n) for n in ("m.s", "m.o", "mkdir32"))
+        with open(src, "w") as f:
+            f.write(MKDIR32_ASM)
+        subprocess.run(["as", "--32", "-o", obj, src], check=True)
+        subprocess.run(["ld", "-m", "elf_i386", "-static", "-o", prog, obj], check=True)
+        script = "/mkdir32; echo rc=$?; test -d /tmp/x32 && echo made; true"
+        run = ["run", "--rm", "--network", "none", "-v", f"{prog}:/mkdir32:ro"]
+        out = b.out(*run, "-l", "berth.policy.deny-syscalls=mkdir", "busybox", "sh", "-c", script)
+        check(out == "rc=159", f"expected the 32-bit mkdir killed by seccomp (rc=159, no dir), got {out!r}")
+        out = b.out(*run, "busybox", "sh", "-c", script)
+        check(out == "rc=0\nmade", f"expected the 32-bit mkdir to work without a policy, got {out!r}")
+        b.out("run", "-d", "--name", "x32sleeper", "--network", "none", "busybox", "sleep", "300")
+        status, body = api(b, "POST", "/containers/x32sleeper/policy", {"DenySyscalls": ["mkdir"]})
+        check(status == 409 and b"32-bit system calls" in body,
+              f"expected a 409 for rules on a running container without a policy: {status} {body!r}")
+    finally:
+        b.docker("rm", "-f", "x32sleeper")
+        shutil.rmtree(tmp, ignore_errors=True)
+# ---- end of deny policies and the 32-bit entry ----

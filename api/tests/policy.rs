@@ -53,7 +53,12 @@ async fn policy_events(b: &Berth, container: &str) -> Vec<Value> {
 async fn a_policy_set_at_run_time_kills_mkdir_here_and_not_next_door() {
     let b = Berth::with_busybox().await;
     let sleeper = json!({"Image": "busybox", "Cmd": ["sleep", "300"]});
-    let a = b.run(Some("pa"), &sleeper).await;
+    // Rules can be replaced at run time only in a container started with some (its seccomp
+    // filter then refuses 32-bit calls, see a_policy_refuses_32_bit_system_calls): one that
+    // denies a call the test never makes.
+    let mut with_rules = sleeper.clone();
+    with_rules["Labels"] = json!({"berth.policy.deny-syscalls": "acct"});
+    let a = b.run(Some("pa"), &with_rules).await;
     let n = b.run(Some("pn"), &sleeper).await;
     assert_eq!(exec(&b, &a, &["mkdir", "/tmp/before"]).await, 0);
 
@@ -322,4 +327,157 @@ async fn a_policy_that_cannot_be_enforced_fails_the_start() {
         )
         .await;
     assert_eq!(b.wait(&plain).await, 0);
+}
+
+/// A static i386 program, assembled here, that makes mkdir("/tmp/x32", 0755) through the
+/// 32-bit compat entry (`int 0x80`, i386 number 39) and exits 0 the same way (number 1).
+fn mkdir32(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("mkdir32.s");
+    std::fs::write(
+        &src,
+        "    .section .rodata\n\
+         path: .asciz \"/tmp/x32\"\n\
+         \x20   .text\n\
+         \x20   .globl _start\n\
+         _start:\n\
+         \x20   movl $39, %eax\n\
+         \x20   movl $path, %ebx\n\
+         \x20   movl $0755, %ecx\n\
+         \x20   int $0x80\n\
+         \x20   movl $1, %eax\n\
+         \x20   xorl %ebx, %ebx\n\
+         \x20   int $0x80\n",
+    )
+    .unwrap();
+    let obj = dir.join("mkdir32.o");
+    let out = dir.join("mkdir32");
+    let st = std::process::Command::new("as")
+        .arg("--32")
+        .arg("-o")
+        .arg(&obj)
+        .arg(&src)
+        .status()
+        .expect("as (binutils)");
+    assert!(st.success(), "as --32 {}: {st}", src.display());
+    let st = std::process::Command::new("ld")
+        .args(["-m", "elf_i386", "-static", "-o"])
+        .arg(&out)
+        .arg(&obj)
+        .status()
+        .expect("ld (binutils)");
+    assert!(st.success(), "ld -m elf_i386 {}: {st}", obj.display());
+    out
+}
+
+/// The logs of a container that has ended, both streams.
+async fn logs(b: &Berth, id: &str) -> String {
+    let r = b
+        .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+        .await;
+    common::frames(&r.body)
+        .into_iter()
+        .map(|(_, d)| String::from_utf8_lossy(&d).into_owned())
+        .collect()
+}
+
+/// A system call made through the 32-bit compat entry (`int 0x80`) carries the i386 table's
+/// number, which the monitor's per-number deny rules do not name: a container with a deny
+/// policy gets a seccomp filter that kills any call of a non-native architecture (SIGSYS, 128
+/// + 31), so a 32-bit mkdir cannot get past `deny-syscalls=mkdir`. A container without a
+/// policy keeps dockerd's filter, which runs 32-bit programs; a policy for such a container
+/// while it runs is refused (409), since its filter lets the compat entry through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_refuses_32_bit_system_calls() {
+    let b = Berth::with_busybox().await;
+    let tools = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/mkdir32:ro", mkdir32(tools.path()).display());
+    let script = "/mkdir32; echo rc=$?; test -d /tmp/x32 && echo x32-made; true";
+    let run = |labels: Value| {
+        json!({"Image": "busybox", "Cmd": ["sh", "-c", script],
+               "HostConfig": {"Binds": [bind.clone()], "NetworkMode": "none"}, "Labels": labels})
+    };
+
+    let denied = b
+        .run(
+            Some("deny32"),
+            &run(json!({"berth.policy.deny-syscalls": "mkdir"})),
+        )
+        .await;
+    b.wait(&denied).await;
+    let out = logs(&b, &denied).await;
+    assert!(
+        out.contains("rc=159") && !out.contains("x32-made"),
+        "expected the 32-bit mkdir killed by seccomp (rc=159) and no /tmp/x32; logs: {out}"
+    );
+
+    // Privileged, which dockerd runs without a seccomp filter: it gets one that checks the
+    // architecture only.
+    let mut privileged = run(json!({"berth.policy.deny-syscalls": "mkdir"}));
+    privileged["HostConfig"]["Privileged"] = json!(true);
+    let id = b.run(Some("privileged32"), &privileged).await;
+    b.wait(&id).await;
+    let out = logs(&b, &id).await;
+    assert!(
+        out.contains("rc=159") && !out.contains("x32-made"),
+        "expected the 32-bit mkdir of a privileged container with a policy killed (rc=159) \
+         and no /tmp/x32; logs: {out}"
+    );
+
+    let plain = b.run(Some("plain32"), &run(json!({}))).await;
+    b.wait(&plain).await;
+    let out = logs(&b, &plain).await;
+    assert!(
+        out.contains("rc=0") && out.contains("x32-made"),
+        "expected the 32-bit program to run without a policy (rc=0, /tmp/x32 made); logs: {out}"
+    );
+
+    let sleeper = json!({"Image": "busybox", "Cmd": ["sleep", "300"],
+                         "HostConfig": {"Binds": [bind.clone()], "NetworkMode": "none"}});
+    b.run(Some("sleeper32"), &sleeper).await;
+    let path = "/containers/sleeper32/policy";
+    let rules = json!({"DenySyscalls": ["mkdir"]});
+    b.post_json(path, &rules)
+        .await
+        .assert_error(
+            409,
+            "container sleeper32 was started without a deny policy: its seccomp filter lets 32-bit system calls through, which the deny rules would not cover; set the policy at create with the labels berth.policy.deny-syscalls and berth.policy.deny-connect, or stop the container, set it and start it again",
+            "a policy for a running container without one",
+        );
+    // Lifting nothing is harmless.
+    let r = b.post_json(path, &json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        exec(&b, "sleeper32", &["/mkdir32"]).await,
+        0,
+        "expected a 32-bit mkdir in the policy-less container to succeed"
+    );
+
+    // Set while it is stopped, the rules apply at the next start, with the native-only filter
+    // (an exec's filter is the container's).
+    let r = b.post("/containers/sleeper32/stop?t=0").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = b.post_json(path, &rules).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = b.post("/containers/sleeper32/start").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        exec(&b, "sleeper32", &["rmdir", "/tmp/x32"]).await,
+        0,
+        "removing the directory made before the stop"
+    );
+    assert_eq!(
+        exec(&b, "sleeper32", &["/mkdir32"]).await,
+        159,
+        "expected the 32-bit mkdir killed by seccomp (SIGSYS) after a restart with the policy"
+    );
+    assert_eq!(
+        exec(&b, "sleeper32", &["test", "-d", "/tmp/x32"]).await,
+        1,
+        "expected no /tmp/x32 after the refused 32-bit mkdir"
+    );
+    // Its filter now covers 32-bit calls: rules can change while it runs.
+    let r = b
+        .post_json(path, &json!({"DenySyscalls": ["mkdir", "acct"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }

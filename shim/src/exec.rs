@@ -12,6 +12,7 @@ use crate::control::{AttachHello, Request, Response};
 use crate::fsutil::{self, FileLock};
 use crate::init::{become_process, fail, InitFailure, Prepared};
 use crate::paths::{ContainerPaths, Paths};
+use crate::security::seccomp;
 use crate::spec::{ContainerSpec, ProcessSpec};
 use crate::state::{self, Status};
 use crate::stdio::{self, Client};
@@ -262,7 +263,14 @@ impl Helper {
             process: process.clone(),
             ..cspec.clone()
         };
-        let prepared = Prepared::new(&exec_container, &paths.root.join("cache/seccomp"))?;
+        // Native-only as the container's filter, or when rules were set since (an exec must not
+        // get past rules the container's own processes cannot).
+        let arches = if st.seccomp_native_only {
+            seccomp::Arches::NativeOnly
+        } else {
+            crate::monitor::seccomp_arches(&crate::monitor::policy_of(&cpaths.dir))
+        };
+        let prepared = Prepared::new(&exec_container, arches, &paths.root.join("cache/seccomp"))?;
         let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
         let cgroup = Cgroup::new(&layout, &cspec.cgroup_parent, &cpaths.id)
             .map_err(|e| fail("the container's cgroup", e))?;

@@ -22,13 +22,21 @@ pub struct Prepared {
     pub caps: caps::CapSet,
     /// The compiled seccomp program (None: unconfined).
     pub seccomp: Option<seccomp::Bpf>,
+    /// The architectures whose calls that program lets through.
+    pub arches: seccomp::Arches,
     /// The nodes of `--device`, found on the host.
     pub devices: Vec<crate::devices::DeviceNode>,
 }
 
 impl Prepared {
     /// Resolve capabilities and compile (or fetch from `cache_dir`) the seccomp program.
-    pub fn new(spec: &ContainerSpec, cache_dir: &Path) -> Result<Prepared, InitFailure> {
+    /// `arches`: [`seccomp::Arches::NativeOnly`] for a container with deny rules, which even an
+    /// unconfined one then gets (a filter that allows every native call and kills any other).
+    pub fn new(
+        spec: &ContainerSpec,
+        arches: seccomp::Arches,
+        cache_dir: &Path,
+    ) -> Result<Prepared, InitFailure> {
         let caps = caps::resolve(
             spec.process.privileged,
             &spec.process.cap_add,
@@ -36,19 +44,22 @@ impl Prepared {
         )
         .map_err(|e| fail("capabilities", e))?;
         // dockerd runs privileged containers unconfined unless a profile is given.
-        let seccomp = if spec.process.privileged && spec.process.seccomp == SeccompSpec::Default {
-            None
-        } else if let Some(hit) = seccomp::cached(&spec.process.seccomp, &caps, Some(cache_dir)) {
+        let profile = if spec.process.privileged && spec.process.seccomp == SeccompSpec::Default {
+            &SeccompSpec::Unconfined
+        } else {
+            &spec.process.seccomp
+        };
+        let seccomp = if let Some(hit) = seccomp::cached(profile, &caps, arches, Some(cache_dir)) {
             hit
         } else {
             // libseccomp's compile grows the heap by a megabyte that glibc keeps: on a cache
             // miss, compile in a child that writes the cache and exits, then read the cache.
             if let Ok(sys::Forked::Child) = sys::fork() {
-                let ok = seccomp::compile(&spec.process.seccomp, &caps, Some(cache_dir)).is_ok();
+                let ok = seccomp::compile(profile, &caps, arches, Some(cache_dir)).is_ok();
                 sys::exit_now(if ok { 0 } else { 1 });
             }
             let _ = sys::waitpid(-1, 0);
-            seccomp::compile(&spec.process.seccomp, &caps, Some(cache_dir))
+            seccomp::compile(profile, &caps, arches, Some(cache_dir))
                 .map_err(|e| fail("seccomp", e))?
         };
         let mut devices = Vec::new();
@@ -61,6 +72,7 @@ impl Prepared {
         Ok(Prepared {
             caps,
             seccomp,
+            arches,
             devices,
         })
     }

@@ -78,6 +78,18 @@ pub fn policy_of(container_dir: &std::path::Path) -> berth_monitor::Policy {
     berth_monitor::Policy::from_labels(&crate::events::container_attributes(container_dir))
 }
 
+/// The architectures a container's seccomp filter lets through: the native one alone when it
+/// has deny rules, which the monitor matches by native number (a call made through the 32-bit
+/// entry, `int 0x80`, carries the i386 table's number and would go past them); the profile's
+/// otherwise, as dockerd.
+pub fn seccomp_arches(policy: &berth_monitor::Policy) -> crate::security::seccomp::Arches {
+    if *policy == berth_monitor::Policy::default() {
+        crate::security::seccomp::Arches::Profile
+    } else {
+        crate::security::seccomp::Arches::NativeOnly
+    }
+}
+
 /// One container's watch.
 pub struct Watch {
     id: String,
@@ -267,6 +279,29 @@ pub fn forget(cgroup_id: u64) {
 #[cfg(test)]
 mod tests {
     use berth_monitor::abi;
+
+    #[test]
+    fn deny_rules_make_the_filter_native_only() {
+        use crate::security::seccomp::Arches;
+        let none = berth_monitor::Policy::default();
+        assert_eq!(super::seccomp_arches(&none), Arches::Profile);
+        for policy in [
+            berth_monitor::Policy {
+                deny_syscalls: vec!["mkdir".into()],
+                ..Default::default()
+            },
+            berth_monitor::Policy {
+                deny_connect: vec!["10.0.0.1".into()],
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(
+                super::seccomp_arches(&policy),
+                Arches::NativeOnly,
+                "{policy:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_label_chooses_the_events() {

@@ -112,6 +112,9 @@ pub struct State {
     pub root_mode: RootMode,
     /// The cgroup v2 inode that eBPF reports for the container (0 when unknown).
     pub cgroup_id: u64,
+    /// The container's live shim loaded a seccomp filter that kills calls of other
+    /// architectures (it started with deny rules): rules set while it lives cover every call.
+    pub seccomp_native_only: bool,
     /// Docker's State.Health, when the container has a health check.
     pub health: Option<HealthState>,
 }
@@ -152,6 +155,7 @@ impl Default for State {
             manually_stopped: false,
             root_mode: RootMode::PivotRoot,
             cgroup_id: 0,
+            seccomp_native_only: false,
             health: None,
         }
     }

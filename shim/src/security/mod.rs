@@ -57,7 +57,7 @@ mod tests {
 
         let user = user::resolve(dir.path(), "app", &[]).unwrap();
         let set = caps::resolve(false, &[], &[]).unwrap();
-        let filter = seccomp::build(&SeccompSpec::Default, &set)
+        let filter = seccomp::build(&SeccompSpec::Default, &set, seccomp::Arches::Profile)
             .unwrap()
             .unwrap();
         let limits = [crate::spec::Rlimit {

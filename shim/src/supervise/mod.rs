@@ -47,9 +47,11 @@ pub fn run(mut args: Args) -> i32 {
         }
     };
     if args.wait_start {
+        let native_only = sup.native_only();
         let r = state::update(&cpaths, |s| {
             s.shim_pid = std::process::id() as i32;
             s.status = Status::Created;
+            s.seccomp_native_only = native_only;
         });
         if let Err(e) = r {
             report(&mut args.ready, &fail("recording state", e).into_response());
@@ -159,7 +161,13 @@ impl Supervisor {
                 format!("version {} (this shim reads {SPEC_VERSION})", spec.version),
             ));
         }
-        let prepared = Prepared::new(&spec, &args.paths.root.join("cache/seccomp"))?;
+        // The deny rules at this start decide the filter's architectures for the shim's life.
+        let policy = crate::monitor::policy_of(&cpaths.dir);
+        let prepared = Prepared::new(
+            &spec,
+            crate::monitor::seccomp_arches(&policy),
+            &args.paths.root.join("cache/seccomp"),
+        )?;
         let spec_health = spec
             .healthcheck
             .clone()
@@ -222,12 +230,7 @@ impl Supervisor {
                 .get(crate::monitor::LABEL)
                 .map(String::as_str),
         );
-        let watch = crate::monitor::Watch::new(
-            &args.id,
-            &cpaths.dir,
-            wants,
-            crate::monitor::policy_of(&cpaths.dir),
-        );
+        let watch = crate::monitor::Watch::new(&args.id, &cpaths.dir, wants, policy);
         let host_side = crate::net::host_side::HostSide::new(&args.paths.root, &cpaths.run, &spec);
         Ok(Supervisor {
             root: args.paths.root.clone(),
@@ -374,6 +377,7 @@ impl Supervisor {
         let start_time = sys::process_start_time(pid).unwrap_or(0);
         let cgroup_id = self.cgroup.cgroup_id().unwrap_or(0);
         let restart_count = self.restart_count;
+        let native_only = self.native_only();
         let r = state::update(&self.cpaths, |s| {
             s.status = Status::Running;
             s.pid = pid;
@@ -387,6 +391,7 @@ impl Supervisor {
             s.manually_stopped = false;
             s.cgroup_id = cgroup_id;
             s.root_mode = root_mode;
+            s.seccomp_native_only = native_only;
         });
         if let Err(e) = r {
             eprintln!("berth-shim {}: recording the start: {e}", self.cpaths.id);
@@ -397,6 +402,12 @@ impl Supervisor {
         // container's start is past: the shim now only carries output and requests.
         self.shed_at = Some(Instant::now() + SHED_AFTER);
         Ok(pid)
+    }
+
+    /// Whether the container's filter kills calls of other architectures (see
+    /// `State::seccomp_native_only`).
+    fn native_only(&self) -> bool {
+        self.prepared.arches == crate::security::seccomp::Arches::NativeOnly
     }
 
     /// Put a new process in its cgroup and, with a user namespace, write its id maps.

@@ -49,11 +49,16 @@ impl Syscalls {
 impl Engine {
     /// `POST /containers/{id}/policy` (a berth extension): replaces the container's deny rules.
     /// Kept in its directory (the shim sets them again at each start) and, when it runs, put
-    /// in the kernel's maps at once. A bad rule is a 400 and changes nothing.
+    /// in the kernel's maps at once. A bad rule is a 400 and changes nothing. Rules for a
+    /// container whose shim lives with a filter that lets other architectures' calls through
+    /// (it started without rules) are a 409: they would not cover its 32-bit calls.
     pub fn set_policy(&self, reference: &str, policy: berth_monitor::Policy) -> Result<()> {
         let id = self.lookup(reference)?;
         policy.validate().map_err(EngineError::InvalidParameter)?;
-        let dir = self.container_paths(&id).dir;
+        // A start in progress has either read the rules or not yet recorded its filter.
+        let _op = self.op_lock(&id)?;
+        let paths = self.container_paths(&id);
+        let dir = paths.dir.clone();
         let state = self.state(&id)?;
         let live = state.status.is_live() && state.cgroup_id != 0;
         // A running container's policy needs the monitor: nothing is stored when it is away.
@@ -62,6 +67,14 @@ impl Engine {
         } else {
             None
         };
+        let denies = policy != berth_monitor::Policy::default();
+        if denies && !state.seccomp_native_only && berth_shim::state::shim_alive(&paths) {
+            return Err(EngineError::Conflict(format!(
+                "container {reference} was started without a deny policy: its seccomp filter lets 32-bit system calls through, which the deny rules would not cover; set the policy at create with the labels {} and {}, or stop the container, set it and start it again",
+                berth_monitor::policy::LABEL_SYSCALLS,
+                berth_monitor::policy::LABEL_CONNECT,
+            )));
+        }
         let data = serde_json::to_vec_pretty(&policy)
             .map_err(|e| EngineError::system("encoding the policy", e))?;
         berth_shim::fsutil::write_atomic(&dir.join(berth_shim::monitor::POLICY_FILE), &data)

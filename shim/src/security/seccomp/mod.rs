@@ -16,7 +16,7 @@ use self::profile::{
 use super::caps::CapSet;
 use crate::spec::SeccompSpec;
 use libseccomp::error::SeccompError as LibError;
-use libseccomp::{ScmpArch, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{ScmpAction, ScmpArch, ScmpFilterContext, ScmpSyscall};
 
 /// dockerd's default profile (moby's `profiles/seccomp/default.json`).
 pub const DEFAULT_PROFILE: &str = include_str!("../default-seccomp.json");
@@ -87,16 +87,34 @@ pub enum SeccompError {
 
 pub type Result<T> = std::result::Result<T, SeccompError>;
 
+/// Which architectures' system calls a filter lets reach its rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arches {
+    /// Those the profile names (dockerd's default: x86_64 with x86 and x32).
+    Profile,
+    /// The native one only: a call made through another architecture's entry (i386's
+    /// `int 0x80`, x32) kills the process (SECCOMP_RET_KILL_PROCESS, SIGSYS). For containers
+    /// with deny rules, which the eBPF monitor matches by native number.
+    NativeOnly,
+}
+
 /// A built filter, ready to load.
 #[derive(Debug)]
 pub struct Filter {
     ctx: ScmpFilterContext,
 }
 
-/// Build the container's filter: None when unconfined.
-pub fn build(spec: &SeccompSpec, caps: &CapSet) -> Result<Option<Filter>> {
+/// Build the container's filter: None when unconfined and `arches` is the profile's; unconfined
+/// with [`Arches::NativeOnly`] is a filter that allows every native call and nothing else.
+pub fn build(spec: &SeccompSpec, caps: &CapSet, arches: Arches) -> Result<Option<Filter>> {
     let profile = match spec {
-        SeccompSpec::Unconfined => return Ok(None),
+        SeccompSpec::Unconfined if arches == Arches::Profile => return Ok(None),
+        SeccompSpec::Unconfined => {
+            let mut ctx =
+                ScmpFilterContext::new(ScmpAction::Allow).map_err(SeccompError::Create)?;
+            native_only(&mut ctx)?;
+            return Ok(Some(Filter { ctx }));
+        }
         SeccompSpec::Default => Profile::parse(DEFAULT_PROFILE)?,
         SeccompSpec::Profile(json) => Profile::parse(json)?,
     };
@@ -105,15 +123,34 @@ pub fn build(spec: &SeccompSpec, caps: &CapSet) -> Result<Option<Filter>> {
         arch: native_go_arch(),
         kernel: running_kernel()?,
     };
-    build_profile(&profile, &host).map(Some)
+    build_profile(&profile, &host, arches).map(Some)
 }
 
-fn build_profile(profile: &Profile, host: &Host) -> Result<Filter> {
+/// Calls of any architecture but the native one kill the process. A new context holds the
+/// native architecture alone; libseccomp's filter checks the architecture of every call first
+/// (on x86_64 also the x32 bit) and answers a mismatch with the bad-architecture action, which
+/// is kill-thread unless set: kill-process takes the whole thread group.
+fn native_only(ctx: &mut ScmpFilterContext) -> Result<()> {
+    ctx.set_act_badarch(ScmpAction::KillProcess)
+        .map_err(SeccompError::Create)?;
+    Ok(())
+}
+
+fn build_profile(profile: &Profile, host: &Host, arches: Arches) -> Result<Filter> {
     let default_action = action(&profile.default_action, profile.default_errno_ret)?;
     let mut ctx = ScmpFilterContext::new(default_action).map_err(SeccompError::Create)?;
-    for arch in architectures(profile)? {
-        ctx.add_arch(arch)
-            .map_err(|source| SeccompError::AddArch { arch, source })?;
+    match arches {
+        Arches::Profile => {
+            for arch in architectures(profile)? {
+                ctx.add_arch(arch)
+                    .map_err(|source| SeccompError::AddArch { arch, source })?;
+            }
+        }
+        Arches::NativeOnly => {
+            // The profile's list is still checked, so that a bad one is refused either way.
+            architectures(profile)?;
+            native_only(&mut ctx)?;
+        }
     }
     for rule in &profile.syscalls {
         if !applies(rule, host)? {
@@ -173,7 +210,7 @@ mod tests {
         use crate::sys::keyctl_get_keyring_id;
         const KEY_SPEC_SESSION_KEYRING: i32 = -3;
         // Built in the parent: the child only loads it.
-        let filter = build(&SeccompSpec::Default, &default_set())
+        let filter = build(&SeccompSpec::Default, &default_set(), Arches::Profile)
             .unwrap()
             .unwrap();
         crate::sys::in_child(move || {
@@ -208,7 +245,9 @@ mod tests {
     #[test]
     fn default_filter_refuses_new_namespaces_without_sys_admin() {
         let caps = caps::resolve(false, &[], &[]).unwrap();
-        let filter = build(&SeccompSpec::Default, &caps).unwrap().unwrap();
+        let filter = build(&SeccompSpec::Default, &caps, Arches::Profile)
+            .unwrap()
+            .unwrap();
         crate::sys::in_child(move || {
             load(filter).map_err(|e| e.to_string())?;
             match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS) {
@@ -222,7 +261,9 @@ mod tests {
     #[test]
     fn default_filter_with_sys_admin_allows_unshare() {
         let caps = caps::resolve(false, &["SYS_ADMIN".to_string()], &[]).unwrap();
-        let filter = build(&SeccompSpec::Default, &caps).unwrap().unwrap();
+        let filter = build(&SeccompSpec::Default, &caps, Arches::Profile)
+            .unwrap()
+            .unwrap();
         crate::sys::in_child(move || {
             load(filter).map_err(|e| e.to_string())?;
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS)

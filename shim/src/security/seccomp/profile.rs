@@ -243,7 +243,7 @@ pub(super) fn parse_kernel(s: &str) -> Result<(u32, u32)> {
 mod tests {
     use super::*;
     use crate::security::caps::default_set;
-    use crate::security::seccomp::{build, running_kernel, DEFAULT_PROFILE};
+    use crate::security::seccomp::{build, running_kernel, Arches, DEFAULT_PROFILE};
     use crate::spec::SeccompSpec;
 
     fn host(caps: &CapSet) -> Host<'_> {
@@ -270,20 +270,33 @@ mod tests {
 
     #[test]
     fn default_profile_builds_with_default_and_all_caps() {
-        build(&SeccompSpec::Default, &default_set())
+        build(&SeccompSpec::Default, &default_set(), Arches::Profile)
             .unwrap()
             .expect("a filter for the default profile");
-        build(&SeccompSpec::Default, &CapSet::all())
+        build(&SeccompSpec::Default, &CapSet::all(), Arches::Profile)
             .unwrap()
             .expect("a filter for the default profile with every capability");
-        assert!(build(&SeccompSpec::Unconfined, &default_set())
+        assert!(
+            build(&SeccompSpec::Unconfined, &default_set(), Arches::Profile)
+                .unwrap()
+                .is_none()
+        );
+        build(&SeccompSpec::Default, &default_set(), Arches::NativeOnly)
             .unwrap()
-            .is_none());
+            .expect("a native-only filter for the default profile");
+        build(&SeccompSpec::Unconfined, &default_set(), Arches::NativeOnly)
+            .unwrap()
+            .expect("an architecture-only filter for an unconfined container with deny rules");
     }
 
     #[test]
     fn bad_json_uses_dockerd_wording() {
-        let err = build(&SeccompSpec::Profile("{nope".into()), &default_set()).unwrap_err();
+        let err = build(
+            &SeccompSpec::Profile("{nope".into()),
+            &default_set(),
+            Arches::Profile,
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("decoding seccomp profile failed: "),
@@ -318,9 +331,13 @@ mod tests {
         assert_eq!(p.syscalls[0].name, "mkdir");
         assert!(p.syscalls[0].args.is_empty());
         assert_eq!(p.syscalls[3].args[0].value_two, 3);
-        build(&SeccompSpec::Profile(json.into()), &default_set())
-            .unwrap()
-            .unwrap();
+        build(
+            &SeccompSpec::Profile(json.into()),
+            &default_set(),
+            Arches::Profile,
+        )
+        .unwrap()
+        .unwrap();
     }
 
     #[test]
@@ -341,27 +358,29 @@ mod tests {
         let spec = |s: &str| SeccompSpec::Profile(s.to_string());
         let bad_action = r#"{"defaultAction": "SCMP_ACT_SOMETIMES"}"#;
         assert!(matches!(
-            build(&spec(bad_action), &caps),
+            build(&spec(bad_action), &caps, Arches::Profile),
             Err(SeccompError::Action(a)) if a == "SCMP_ACT_SOMETIMES"
         ));
         let bad_op = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"],
             "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]}]}"#;
         assert!(matches!(
-            build(&spec(bad_op), &caps),
+            build(&spec(bad_op), &caps, Arches::Profile),
             Err(SeccompError::Operator(_))
         ));
         let bad_index = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"],
             "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#;
         assert!(matches!(
-            build(&spec(bad_index), &caps),
+            build(&spec(bad_index), &caps, Arches::Profile),
             Err(SeccompError::ArgIndex { index: 6, .. })
         ));
         let bad_arch =
             r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PDP11"]}"#;
-        assert!(matches!(
-            build(&spec(bad_arch), &caps),
-            Err(SeccompError::Architecture(_))
-        ));
+        for arches in [Arches::Profile, Arches::NativeOnly] {
+            assert!(matches!(
+                build(&spec(bad_arch), &caps, arches),
+                Err(SeccompError::Architecture(_))
+            ));
+        }
     }
 
     #[test]
