@@ -201,11 +201,23 @@ fn cli(host: &FreshHost, tmp: &Path, args: &[&str]) -> String {
 /// No server at all: the CLI spawns the shim, and only the shim can make the mounts, before
 /// it seals itself. Were they made after (inside its private namespace), the pins would die
 /// with it and the counts read after it would be gone.
+/// Removes the networks' kernel objects (bridges, firewall table) of a test's root on drop.
+struct Teardown(PathBuf);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Err(e) = berth_shim::net::teardown(&self.0) {
+            eprintln!("cleanup: network teardown of {}: {e}", self.0.display());
+        }
+    }
+}
+
 #[test]
 fn a_shim_started_from_the_cli_leaves_its_pins_on_the_host() {
     let host = FreshHost::new();
     let _pins = common::bpf_pins::Pins::take();
     let tmp = tempfile::tempdir().unwrap();
+    let _teardown = Teardown(tmp.path().join("root"));
     let bpffs = |what: &str| -> Value {
         let list: Value =
             serde_json::from_str(&cli(&host, tmp.path(), &["check", "--format", "json"]))

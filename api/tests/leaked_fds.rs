@@ -3,57 +3,37 @@
 //! Runs the real CLI with no API process. Needs root and `cargo build --workspace` first.
 
 #[allow(dead_code)]
+mod cli_support;
+#[allow(dead_code)]
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
+use cli_support::Root;
 use std::process::{Command, Output};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
-/// A root of the test's own with busybox imported; its containers are all `--rm`.
-struct Root {
-    tmp: tempfile::TempDir,
-    _pins: common::bpf_pins::Pins,
-}
-
-impl Root {
-    fn new() -> Root {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let r = Root {
-            tmp,
-            _pins: common::bpf_pins::Pins::take(),
-        };
-        let tar = r.tmp.path().join("busybox.tar");
-        std::fs::write(&tar, common::busybox_tar()).unwrap();
-        let out = r.with_fd_9_on_root(&["import", tar.to_str().unwrap(), "busybox"]);
-        assert!(out.status.success(), "berth import: {out:?}");
-        r
-    }
-
-    /// `berth ARGS` started by a shell that opened fd 9 on `/` (not close-on-exec), bounded by
-    /// timeout(1), which passes the fd on too.
-    fn with_fd_9_on_root(&self, args: &[&str]) -> Output {
-        Command::new("/bin/sh")
-            .arg("-c")
-            .arg("exec 9</ && exec timeout 60 \"$@\"")
-            .arg("sh")
-            .arg(BERTH)
-            .args(args)
-            .env("BERTH_ROOT", self.tmp.path().join("root"))
-            .env("BERTH_RUN_ROOT", self.tmp.path().join("run"))
-            .env("BERTH_BPF_DIR", common::bpf_pins::dir())
-            .env_remove("BERTH_SOCKET")
-            .output()
-            .expect("running berth through sh")
-    }
+/// `berth ARGS` on `r`'s root, started by a shell that opened fd 9 on `/` (not close-on-exec),
+/// bounded by timeout(1), which passes the fd on too.
+fn with_fd_9_on_root(r: &Root, args: &[&str]) -> Output {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg("exec 9</ && exec timeout 60 \"$@\"")
+        .arg("sh")
+        .arg(BERTH)
+        .args(args)
+        .env("BERTH_ROOT", r.tmp.path().join("root"))
+        .env("BERTH_RUN_ROOT", r.tmp.path().join("run"))
+        .env("BERTH_BPF_DIR", common::bpf_pins::dir())
+        .env_remove("BERTH_SOCKET")
+        .output()
+        .expect("running berth through sh")
 }
 
 #[test]
 fn a_leaked_directory_fd_is_no_working_directory_out_of_the_root() {
     let r = Root::new();
     let host_name = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let out = r.with_fd_9_on_root(&[
+    let out = with_fd_9_on_root(&r, &[
         "run",
         "--rm",
         "-w",
@@ -87,7 +67,7 @@ fn a_leaked_directory_fd_is_no_working_directory_out_of_the_root() {
 #[test]
 fn a_container_sees_only_its_standard_streams() {
     let r = Root::new();
-    let out = r.with_fd_9_on_root(&["run", "--rm", "busybox", "ls", "/proc/self/fd"]);
+    let out = with_fd_9_on_root(&r, &["run", "--rm", "busybox", "ls", "/proc/self/fd"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "berth run: {out:?}");
     // 3 is the directory ls opened to list.
