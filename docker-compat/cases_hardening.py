@@ -437,3 +437,26 @@ def a_deny_policy_kills_32_bit_system_calls(b):
         b.docker("rm", "-f", "x32sleeper")
         shutil.rmtree(tmp, ignore_errors=True)
 # ---- end of deny policies and the 32-bit entry ----
+
+
+# --- Deny-connect and raw sockets (issue 16, raw sockets) ----------------------------------------
+
+@case
+def deny_connect_refuses_raw_sockets(b):
+    tmp = tempfile.mkdtemp(prefix="berth-compat-raw-")
+    try:
+        prog = os.path.join(tmp, "rawsock")
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "rawsock.c")
+        subprocess.run(["gcc", "-static", "-O2", "-Wall", "-o", prog, src], check=True)
+        run = ["run", "--rm", "-v", f"{prog}:/rawsock:ro"]
+        script = "/rawsock; echo rc=$?; ping -c1 -W2 127.0.0.1 >/dev/null 2>&1; echo ping=$?"
+        out = b.out(*run, "-l", "berth.policy.deny-connect=127.0.0.1/32", "busybox", "sh", "-c", script)
+        check("raw4: Operation not permitted" in out and "raw6: Operation not permitted" in out
+              and "rc=1" in out and "ping=1" in out,
+              f"expected raw sockets (and so busybox ping) refused under deny-connect 127.0.0.1/32, got {out!r}")
+        out = b.out(*run, "busybox", "sh", "-c", script)
+        check("raw4 sent" in out and "rc=0" in out and "ping=0" in out,
+              f"expected raw sockets and ping to work without a deny-connect rule, got {out!r}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+# ---- end of deny-connect and raw sockets ----

@@ -1,7 +1,7 @@
 //! `POST /containers/{id}/policy` and the `berth.policy.*` labels of a real `berth serve`: a
 //! policy added while a container runs kills `mkdir` in it and not in its neighbour; a denied
 //! destination refuses `connect` (on the container's own loopback) while an allowed one works;
-//! both leave `policy` events. Needs root, a kernel that loads the programs and
+//! both leave `policy` events; deny-connect rules also refuse raw sockets. Needs root, a kernel that loads the programs and
 //! `cargo build --workspace` first.
 
 #[allow(dead_code)]
@@ -480,4 +480,119 @@ async fn a_policy_refuses_32_bit_system_calls() {
         .post_json(path, &json!({"DenySyscalls": ["mkdir", "acct"]}))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+}
+
+/// tests/rawsock.c built static into `dir`.
+fn rawsock(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/rawsock.c");
+    let out = dir.join("rawsock");
+    let st = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("gcc (scripts/install-deps.sh installs it)");
+    assert!(st.success(), "gcc -static {}: {st}", src.display());
+    out
+}
+
+/// A raw socket writes its own headers and passes no connect or sendmsg check, so a container
+/// with deny-connect rules may not open one (AF_INET or AF_INET6 SOCK_RAW, though CAP_NET_RAW
+/// is in the default set): EPERM and a refuse event. Without rules the same sockets work, and
+/// rules set or cleared while the container runs apply at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_connect_rules_refuse_raw_sockets() {
+    let b = Berth::with_busybox().await;
+    let tools = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/rawsock:ro", rawsock(tools.path()).display());
+    let run = |labels: Value, cmd: &[&str]| {
+        json!({"Image": "busybox", "Cmd": cmd,
+               "HostConfig": {"Binds": [bind.clone()]}, "Labels": labels})
+    };
+
+    let id = b
+        .run(
+            Some("rawdeny"),
+            &run(
+                json!({"berth.policy.deny-connect": "127.0.0.1/32"}),
+                &["/rawsock"],
+            ),
+        )
+        .await;
+    let rc = b.wait(&id).await;
+    let out = logs(&b, &id).await;
+    assert!(
+        rc == 1
+            && out.contains("raw4: Operation not permitted")
+            && out.contains("raw6: Operation not permitted"),
+        "expected AF_INET and AF_INET6 raw sockets refused with EPERM under deny-connect \
+         127.0.0.1/32 (rc=1); got rc={rc}, logs: {out}"
+    );
+    let evs = policy_events(&b, "rawdeny").await;
+    let refuse = evs
+        .iter()
+        .find(|e| e["Action"] == "refuse" && e["Actor"]["Attributes"]["family"] == "AF_INET")
+        .unwrap_or_else(|| {
+            panic!("expected a refuse event for the AF_INET raw socket, got {evs:#?}")
+        });
+    let attrs = &refuse["Actor"]["Attributes"];
+    assert_eq!(
+        (
+            &attrs["syscall"],
+            &attrs["type"],
+            &attrs["protocol"],
+            &attrs["error"]
+        ),
+        (
+            &json!("socket"),
+            &json!("SOCK_RAW"),
+            &json!("1"),
+            &json!("EPERM")
+        ),
+        "{refuse}"
+    );
+
+    let id = b.run(Some("rawfree"), &run(json!({}), &["/rawsock"])).await;
+    let rc = b.wait(&id).await;
+    let out = logs(&b, &id).await;
+    assert!(
+        rc == 0 && out.contains("raw4 sent") && out.contains("raw6 open"),
+        "expected raw sockets to work without a deny-connect rule (rc=0); got rc={rc}, logs: {out}"
+    );
+
+    // Rules set while the container runs (it was started with a policy, so it may get more).
+    let id = b
+        .run(
+            Some("rawlive"),
+            &run(
+                json!({"berth.policy.deny-syscalls": "acct"}),
+                &["sleep", "300"],
+            ),
+        )
+        .await;
+    assert_eq!(
+        exec(&b, &id, &["/rawsock"]).await,
+        0,
+        "expected raw sockets to work before any deny-connect rule"
+    );
+    let path = format!("/containers/{id}/policy");
+    let r = b
+        .post_json(
+            &path,
+            &json!({"DenySyscalls": ["acct"], "DenyConnect": ["10.0.0.0/8"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        exec(&b, &id, &["/rawsock"]).await,
+        1,
+        "expected raw sockets refused at once after a deny-connect rule was added at run time"
+    );
+    let r = b.post_json(&path, &json!({"DenySyscalls": ["acct"]})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        exec(&b, &id, &["/rawsock"]).await,
+        0,
+        "expected raw sockets to work again once the deny-connect rules were removed"
+    );
 }

@@ -129,4 +129,35 @@ int berth_sendmsg6(struct bpf_sock_addr *ctx)
 	return check6(ctx, __NR_sendmsg);
 }
 
+/* cgroup/sock_create, attached to each watched container's cgroup2 directory: a container
+ * with deny-connect rules (deny_raw) may not open a raw socket (SOCK_RAW writes its own
+ * headers and its packets pass no connect or sendmsg check): the socket call fails with EPERM
+ * (return 0) and a BERTH_EVENT_REFUSED event numbered as socket carries the family, type and
+ * protocol in arg[0..2]. The kernel runs it for AF_INET and AF_INET6 sockets only
+ * (inet_create, inet6_create): AF_PACKET sockets never reach it. */
+#define BERTH_SOCK_RAW 3
+SEC("cgroup/sock_create")
+int berth_sock_create(struct bpf_sock *ctx)
+{
+	if (ctx->type != BERTH_SOCK_RAW)
+		return 1;
+	__u64 cg = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&deny_raw, &cg))
+		return 1;
+	struct berth_watch *w = bpf_map_lookup_elem(&watched, &cg);
+	struct berth_event *e = reserve_event(ring_of_cgroup(cg), w);
+	if (!e)
+		return 0;
+	fill_head(e, BERTH_EVENT_REFUSED, cg);
+	e->nr = __NR_socket;
+	e->ret = -1; /* EPERM */
+	e->arg[0] = ctx->family;
+	e->arg[1] = ctx->type;
+	e->arg[2] = ctx->protocol;
+	e->argc = 3;
+	e->args_len = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 #endif

@@ -112,6 +112,16 @@ struct {
 	__type(value, __u8);
 } deny_connect SEC(".maps");
 
+/* Policy: the cgroups with at least one deny-connect rule (value 1), whose raw sockets
+ * berth_sock_create refuses: a raw socket writes its own headers and passes no connect or
+ * sendmsg check. Set and cleared with the rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BERTH_MAX_WATCHED);
+	__type(key, __u64);
+	__type(value, __u8);
+} deny_raw SEC(".maps");
+
 /* Events dropped while a cgroup was watched, moved here from its watched entry when it is
  * unwatched (by the reader, never by a program), so that they stay readable until forgotten. */
 struct {

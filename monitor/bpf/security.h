@@ -36,6 +36,7 @@ static __always_inline __u32 ns_tgid(void)
 #define __NR_fchmod 91
 #define __NR_connect 42
 #define __NR_sendmsg 46
+#define __NR_socket 41
 #define __NR_kill 62
 #define __NR_ptrace 101
 #define __NR_mount 165

@@ -106,8 +106,15 @@ impl Event {
                 ("policy", "kill".to_string())
             }
             abi::EVENT_REFUSED => {
-                // connect, or sendmsg for a UDP datagram sent with an address (also sendto).
-                a.insert("syscall".into(), crate::syscalls::name(r.nr));
+                // connect, or sendmsg for a UDP datagram sent with an address (also sendto),
+                // or socket for a raw socket (its family, type and protocol in arg).
+                let name = crate::syscalls::name(r.nr);
+                if name == "socket" {
+                    a.insert("family".into(), family_name(r.arg[0]));
+                    a.insert("type".into(), socket_type_name(r.arg[1]));
+                    a.insert("protocol".into(), r.arg[2].to_string());
+                }
+                a.insert("syscall".into(), name);
                 if let Some((addr, port)) = sockaddr(r.args_bytes()) {
                     a.insert("addr".into(), addr);
                     a.insert("port".into(), port.to_string());
@@ -210,6 +217,26 @@ fn syscall_attributes(name: &str, r: &RawEvent, a: &mut BTreeMap<String, String>
     a.insert("args".into(), args);
 }
 
+/// A socket family by its C name (`AF_INET`), or its number.
+fn family_name(family: u64) -> String {
+    match i32::try_from(family) {
+        Ok(libc::AF_INET) => "AF_INET".into(),
+        Ok(libc::AF_INET6) => "AF_INET6".into(),
+        Ok(libc::AF_PACKET) => "AF_PACKET".into(),
+        _ => family.to_string(),
+    }
+}
+
+/// A socket type by its C name (`SOCK_RAW`), or its number.
+fn socket_type_name(kind: u64) -> String {
+    match i32::try_from(kind) {
+        Ok(libc::SOCK_STREAM) => "SOCK_STREAM".into(),
+        Ok(libc::SOCK_DGRAM) => "SOCK_DGRAM".into(),
+        Ok(libc::SOCK_RAW) => "SOCK_RAW".into(),
+        _ => kind.to_string(),
+    }
+}
+
 /// The address and port of a `struct sockaddr_in` or `sockaddr_in6`.
 fn sockaddr(b: &[u8]) -> Option<(String, u16)> {
     let family = u16::from_ne_bytes(b.get(0..2)?.try_into().ok()?);
@@ -286,6 +313,34 @@ mod tests {
         assert_eq!(e.attributes["error"], "ECONNREFUSED");
         assert_eq!(e.attributes["comm"], "sh");
         assert_eq!(e.attributes["pid"], "10");
+    }
+
+    #[test]
+    fn a_refused_raw_socket_reads_as_family_and_type() {
+        let mut r = raw(abi::EVENT_REFUSED, 41);
+        r.arg[..3].copy_from_slice(&[2, 3, 1]);
+        r.argc = 3;
+        r.ret = -1;
+        let e = Event::from_raw(&r);
+        let got = (
+            e.kind,
+            e.action.as_str(),
+            e.attributes.get("syscall").map(String::as_str),
+            e.attributes.get("family").map(String::as_str),
+            e.attributes.get("type").map(String::as_str),
+            e.attributes.get("protocol").map(String::as_str),
+            e.attributes.get("addr"),
+        );
+        let want = (
+            "policy",
+            "refuse",
+            Some("socket"),
+            Some("AF_INET"),
+            Some("SOCK_RAW"),
+            Some("1"),
+            None,
+        );
+        assert_eq!(got, want, "expected a raw socket refusal, got {e:?}");
     }
 
     #[test]

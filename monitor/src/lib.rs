@@ -121,6 +121,8 @@ pub struct Monitor {
     netstat: HashMap<MapData, u64, Net>,
     deny_calls: HashMap<MapData, CountKey, u8>,
     deny_connect: LpmTrie<MapData, abi::ConnectKey, u8>,
+    /// The cgroups with deny-connect rules, whose raw sockets are refused.
+    deny_raw: HashMap<MapData, u64, u8>,
     lost: HashMap<MapData, u64, u64>,
 }
 
@@ -148,6 +150,9 @@ impl Monitor {
         let deny_connect = loader::open_map(dir, "deny_connect")?
             .try_into()
             .map_err(|e| MonitorError::Map("deny_connect", e))?;
+        let deny_raw = loader::open_map(dir, "deny_raw")?
+            .try_into()
+            .map_err(|e| MonitorError::Map("deny_raw", e))?;
         let lost = loader::open_map(dir, "lost")?
             .try_into()
             .map_err(|e| MonitorError::Map("lost", e))?;
@@ -161,6 +166,7 @@ impl Monitor {
             netstat,
             deny_calls,
             deny_connect,
+            deny_raw,
         })
     }
 
@@ -220,7 +226,7 @@ impl Monitor {
     /// Replaces the policy of `cgroup_id` (its deny rules) with `policy`, which must be valid
     /// ([`Policy::validate`]). The rules apply to the running container at once (denied
     /// system calls attach the policy's hook on every system call's entry, while some cgroup
-    /// has such rules).
+    /// has such rules; denied destinations also refuse the cgroup's raw sockets).
     pub fn set_policy(&mut self, cgroup_id: u64, policy: &Policy) -> Result<()> {
         let calls = policy.syscall_numbers().map_err(MonitorError::Policy)?;
         let dests = policy.destinations().map_err(MonitorError::Policy)?;
@@ -244,6 +250,11 @@ impl Monitor {
             self.deny_connect
                 .insert(&LpmKey::new(*len, *data), 1, 0)
                 .map_err(|e| MonitorError::Map("deny_connect", e))?;
+        }
+        if !keys.is_empty() {
+            self.deny_raw
+                .insert(cgroup_id, 1, 0)
+                .map_err(|e| MonitorError::Map("deny_raw", e))?;
         }
         self.clear_policy(cgroup_id, &calls, &keys)?;
         if calls.is_empty() {
@@ -286,6 +297,13 @@ impl Monitor {
                 Ok(()) => {}
                 Err(e) if absent(&e) => {}
                 Err(e) => return Err(MonitorError::Map("deny_connect", e)),
+            }
+        }
+        if keep_dests.is_empty() {
+            match self.deny_raw.remove(&cgroup_id) {
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
+                Err(e) => return Err(MonitorError::Map("deny_raw", e)),
             }
         }
         Ok(())

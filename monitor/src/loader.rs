@@ -10,7 +10,8 @@
 //!   v<ABI>-<object hash>/links/sys_exit               (counts: only while counting/ is not empty)
 //!   v<ABI>-<object hash>/links/sys_enter              (syscall policy: only while denying/ is not empty)
 //!   v<ABI>-<object hash>/{counting,denying}/<cgroup id>/ (the cgroups that need them)
-//!   v<ABI>-<object hash>/cgroups/<cgroup id>/{skb_in,skb_out,connect4,connect6,sendmsg4,sendmsg6}
+//!   v<ABI>-<object hash>/cgroups/<cgroup id>/{skb_in,skb_out,connect4,connect6,sendmsg4,sendmsg6,
+//!                                             sock_create}
 //!   v<ABI>-<object hash>/links/sec_{enter,exit}_<call>   (one per security call this kernel has)
 //!   v<ABI>-<object hash>/progs/{...}   (pinned last: progs/sec_exit means "loaded")
 //! A build with other programs loads its own and removes the older pins.
@@ -23,11 +24,12 @@
 
 use crate::{MonitorError, Result};
 use aya::maps::MapData;
+use aya::programs::cgroup_sock::CgroupSockAttachType;
 use aya::programs::cgroup_sock_addr::CgroupSockAddrAttachType;
 use aya::programs::links::FdLink;
 use aya::programs::{
-    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint,
-    TracePoint,
+    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
+    RawTracePoint, TracePoint,
 };
 use aya::{include_bytes_aligned, EbpfLoader};
 use nix::fcntl::{Flock, FlockArg};
@@ -71,7 +73,7 @@ const PROGRAMS: [(&str, &str, &str); 3] = [
     ("berth_fork", "sched_process_fork", "fork"),
     ("berth_exit", "sched_process_exit", "exit"),
 ];
-pub(crate) const MAPS: [&str; 11] = [
+pub(crate) const MAPS: [&str; 12] = [
     "watched",
     "counts",
     "rings",
@@ -82,6 +84,7 @@ pub(crate) const MAPS: [&str; 11] = [
     "netstat",
     "deny_calls",
     "deny_connect",
+    "deny_raw",
     "lost",
 ];
 
@@ -109,6 +112,10 @@ pub(crate) const CGROUP_SOCK_ADDR: [(&str, &str, CgroupSockAddrAttachType); 4] =
         CgroupSockAddrAttachType::UDPSendMsg6,
     ),
 ];
+
+/// The raw-socket refusal of a container with deny-connect rules (cgroup/sock_create), attached
+/// like CGROUP_SKB: (program symbol, pin name).
+pub(crate) const CGROUP_SOCK_CREATE: (&str, &str) = ("berth_sock_create", "sock_create");
 
 /// Programs attached to each watched container's cgroup2 directory ([`attach_cgroup`]):
 /// (program symbol, pin name).
@@ -379,6 +386,11 @@ fn load_and_pin(v: &Path) -> Result<()> {
             symbol,
         )?;
     }
+    let (symbol, pin) = CGROUP_SOCK_CREATE;
+    pinned(
+        loaded!(ebpf, CgroupSock, symbol).pin(progs.join(pin)),
+        symbol,
+    )?;
     // The security calls: one program for every sys_enter_<call>, one for every sys_exit_<call>;
     // pinned last, sec_exit last of all, which marks the load complete.
     for (symbol, pin, phase) in [
@@ -531,7 +543,8 @@ fn cgroup_pins(dir: &Path, cgroup_id: u64) -> PathBuf {
     versioned(dir).join("cgroups").join(cgroup_id.to_string())
 }
 
-/// Attaches the per-cgroup programs (packet counters, connect policy) to the cgroup2 directory `cgroup_dir`
+/// Attaches the per-cgroup programs (packet counters, connect policy, raw-socket refusal) to the
+/// cgroup2 directory `cgroup_dir`
 /// and pins their links, so that they stay attached with no berth process alive; a cgroup
 /// already attached is left as it is. The kernel detaches them when the cgroup is removed;
 /// [`detach_cgroup`] removes the pins.
@@ -559,6 +572,16 @@ pub(crate) fn attach_cgroup(dir: &Path, cgroup_dir: &Path, cgroup_id: u64) -> Re
             continue;
         }
         let mut prog = CgroupSockAddr::from_pin(progs.join(pin), attach_type)
+            .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
+        let id = prog
+            .attach(&cgroup, CgroupAttachMode::Single)
+            .map_err(|e| MonitorError::Load(format!("attaching {symbol}: {e:?}")))?;
+        pin_link(fd_link(prog.take_link(id)), symbol, &at)?;
+    }
+    let (symbol, pin) = CGROUP_SOCK_CREATE;
+    let at = pins.join(pin);
+    if !at.exists() {
+        let mut prog = CgroupSock::from_pin(progs.join(pin), CgroupSockAttachType::SockCreate)
             .map_err(|e| MonitorError::Load(format!("opening {symbol}: {e}")))?;
         let id = prog
             .attach(&cgroup, CgroupAttachMode::Single)

@@ -1,7 +1,8 @@
 //! A container's policy, decided in the kernel: system calls that kill their caller (SIGKILL
 //! from sys_enter; the call itself still happens, the process dies as it returns) and
 //! destinations it may not connect to (cgroup/connect4 and connect6 refuse them with EPERM, and
-//! cgroup/sendmsg4 and sendmsg6 a UDP datagram sent to them).
+//! cgroup/sendmsg4 and sendmsg6 a UDP datagram sent to them; while there is one, cgroup/sock_create
+//! refuses the container's AF_INET and AF_INET6 raw sockets, which would pass neither).
 //! Set at create by the labels `berth.policy.deny-syscalls` and `berth.policy.deny-connect`
 //! and replaced while the container runs (POST /containers/{id}/policy).
 
