@@ -260,7 +260,11 @@ pub(crate) fn become_process(
     //    and capabilities.
     if let Some(profile) = &p.apparmor_profile {
         let files = apparmor::ATTR_FILES.map(Path::new);
-        apparmor::change_onexec(profile, &files).map_err(|e| fail("apparmor", e))?;
+        // runc's words: "apparmor failed to apply profile: write <file>: <errno>".
+        apparmor::change_onexec(profile, &files).map_err(|e| InitFailure {
+            message: e.to_string(),
+            exit_code: 127,
+        })?;
     }
     let capset = &prepared.caps;
     let filter = prepared.seccomp.as_ref();
