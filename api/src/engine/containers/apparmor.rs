@@ -167,10 +167,13 @@ pub fn ensure_default(root: &Path, host: &Host) -> Result<()> {
     write_atomic(&stamp_path, stamp.as_bytes())
 }
 
-/// `bytes` to `path` through a temporary file, fsynced, then renamed.
+/// `bytes` to `path` through a temporary file of this call's own (two creates may load the
+/// profile at once), fsynced, then renamed.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp");
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| EngineError::system(tmp.display(), e))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
@@ -382,6 +385,21 @@ mod tests {
             for_container(&["unconfined"], false, true, &root, &f.host),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn concurrent_creates_load_the_default_without_tripping_over_each_other() {
+        let f = fake_host();
+        let root = f.root();
+        std::thread::scope(|s| {
+            let runs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| ensure_default(&root, &f.host)))
+                .collect();
+            for r in runs {
+                let got = r.join().unwrap();
+                assert_eq!(got, Ok(()), "expected every concurrent load to succeed");
+            }
+        });
     }
 
     #[test]
