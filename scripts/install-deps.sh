@@ -19,6 +19,7 @@ packages=(
   python3          # the compat suite
   gcc              # static probes: the start-latency benchmark's, the SysV IPC tests' (tests/*.c), the compat UDP echo
   libc6-dev        # libc.a for gcc -static (only recommended by gcc)
+  apparmor         # apparmor_parser: the default profile's text is checked by it (-Q, no kernel needed)
   util-linux       # nsenter: tc in a container's network namespace (bandwidth limits)
 )
 

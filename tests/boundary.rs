@@ -154,3 +154,30 @@ fn inheritable_capabilities_are_empty_and_effective_are_dockerds() {
     assert_eq!(field("CapAmb:"), "0000000000000000", "CapAmb: {out}");
     assert_eq!(field("CapEff:"), "00000000a80425fb", "CapEff: {out}");
 }
+
+/// The shim asks for the spec's AppArmor profile just before execve: a profile the kernel does
+/// not have (AppArmor is off here; where it is on, the name is not loaded) makes the write of the
+/// exec label fail, and the container does not start; without a profile it runs.
+#[test]
+fn the_apparmor_exec_label_is_written_before_execve() {
+    let env = TestEnv::new();
+    let mut spec = env.spec(&["true"]);
+    spec.process.apparmor_profile = Some("berth-test-never-loaded".into());
+    match env.start(&spec) {
+        Err(SpawnError::Start {
+            message, exit_code, ..
+        }) => {
+            assert!(
+                message.starts_with("apparmor failed to apply profile: write /proc/self/attr/"),
+                "expected runc's AppArmor failure, got {message:?}"
+            );
+            assert_eq!(exit_code, Some(127), "for {message:?}");
+        }
+        other => panic!("expected the start to fail at the exec label, got {other:?}"),
+    }
+    let (code, out) = env.run_to_end(&env.spec(&["true"]));
+    assert_eq!(
+        code, 0,
+        "without a profile: expected exit 0, got {code}: {out}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Bounds on what an image load or pull writes, through a real `berth serve` started with
-//! BERTH_LOAD_MAX_BYTES=1 MiB: a gzip bomb as the archive, a gzip bomb as a layer, and a registry
-//! blob whose manifest gives no size. Each is refused with the limit named and leaves nothing: no
-//! image, no layer, no temporary directory.
+//! BERTH_LOAD_MAX_BYTES=1 MiB: a gzip bomb as the archive, a gzip bomb as a layer, a gzip bomb
+//! imported, and a registry blob whose manifest gives no size. Each is refused with the limit
+//! named and leaves nothing: no image, no layer, no temporary directory.
 
 #[allow(dead_code)] // each test crate uses a part of the helpers
 mod common;
@@ -205,4 +205,36 @@ async fn a_blob_without_a_size_is_read_up_to_the_budget() {
     );
     assert_nothing_left(&b, "a blob without a size").await;
     registry.abort();
+}
+
+/// `docker import` counts against the same budget: a gzip bomb imported is refused with the
+/// limit named and leaves nothing; a small tarball still imports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_bomb_import_is_refused_and_leaves_nothing() {
+    let b = limited();
+    let bomb = gzip(&zeros_layer(8 << 20));
+    assert!(bomb.len() < 64 << 10, "the bomb is {} bytes", bomb.len());
+    let r = b
+        .call("POST", "/images/create?fromSrc=-&repo=bomb&tag=1", bomb)
+        .await;
+    let err = stream_error(&r.text());
+    assert_names_the_limit(&err, "a gzip bomb import");
+    assert!(
+        err.contains("the imported tarball"),
+        "expected the tarball named, got {err:?}"
+    );
+    assert_nothing_left(&b, "a gzip bomb import").await;
+
+    let r = b
+        .call(
+            "POST",
+            "/images/create?fromSrc=-&repo=small&tag=1",
+            gzip(&zeros_layer(64 << 10)),
+        )
+        .await;
+    assert!(
+        r.text().contains("\"status\":\"sha256:"),
+        "a small tarball: expected the new image's id, got {}",
+        r.text()
+    );
 }

@@ -7,7 +7,7 @@ use crate::control::Response;
 use crate::namespaces;
 use crate::paths::ContainerPaths;
 use crate::rootfs;
-use crate::security::{caps, rlimits, seccomp, user};
+use crate::security::{apparmor, caps, rlimits, seccomp, user};
 use crate::spec::{ContainerSpec, NsMode, SeccompSpec};
 use crate::sys;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -255,8 +255,17 @@ pub(crate) fn become_process(
         });
     };
     let program = look_path(arg0, &path_var)?;
-    // 7. Privileges: limits, then seccomp (before the capabilities it needs are gone, unless
-    //    no_new_privs lets an unprivileged process load it), then user and capabilities.
+    // 7. Privileges: the AppArmor exec label, limits, then seccomp (before the capabilities it
+    //    needs are gone, unless no_new_privs lets an unprivileged process load it), then user
+    //    and capabilities.
+    if let Some(profile) = &p.apparmor_profile {
+        let files = apparmor::ATTR_FILES.map(Path::new);
+        // runc's words: "apparmor failed to apply profile: write <file>: <errno>".
+        apparmor::change_onexec(profile, &files).map_err(|e| InitFailure {
+            message: e.to_string(),
+            exit_code: 127,
+        })?;
+    }
     let capset = &prepared.caps;
     let filter = prepared.seccomp.as_ref();
     rlimits::apply(&p.rlimits).map_err(|e| fail("rlimits", e))?;

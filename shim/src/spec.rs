@@ -204,6 +204,9 @@ pub struct ProcessSpec {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub seccomp: SeccompSpec,
+    /// The AppArmor profile the process is put under at execve (None: none, AppArmor off or
+    /// the container unconfined). Exec'd processes get the container's.
+    pub apparmor_profile: Option<String>,
     /// Run a minimal reaper as pid 1 that forwards signals to the command.
     pub init: bool,
     /// Signal name ("SIGTERM", "TERM") or number, sent by stop.
@@ -232,6 +235,7 @@ impl Default for ProcessSpec {
             cap_drop: Vec::new(),
             privileged: false,
             seccomp: SeccompSpec::Default,
+            apparmor_profile: None,
             init: false,
             stop_signal: "SIGTERM".to_string(),
             stop_timeout: 10,

@@ -55,6 +55,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let listener = UnixListener::from_std(std_listener).context("registering the listener")?;
     let engine = Engine::new(settings.paths());
+    // Where AppArmor is on, containers get its default profile: loadable, or no server.
+    engine
+        .ensure_apparmor()
+        .context("AppArmor's default profile")?;
     // What a crashed process left half-made (never visible to clients) goes, off the accept path.
     let sweeper = engine.clone();
     tokio::task::spawn_blocking(move || sweeper.sweep());

@@ -5,7 +5,8 @@
 //! 1. [`user::resolve`] from the container's `/etc/passwd` and `/etc/group`;
 //! 2. [`caps::resolve`] and [`seccomp::build`] (the filter is built while the process is
 //!    still root, before anything is dropped);
-//! 3. [`rlimits::apply`];
+//! 3. [`apparmor::change_onexec`] when the spec names a profile (runc applies it before
+//!    seccomp), then [`rlimits::apply`];
 //! 4. without no_new_privileges: [`seccomp::load`] now, since loading a filter without
 //!    no_new_privs needs CAP_SYS_ADMIN, which the container usually lacks (the default profile
 //!    allows the calls of steps 5 and 6);
@@ -14,6 +15,7 @@
 //! 7. with no_new_privileges: `PR_SET_NO_NEW_PRIVS`, then [`seccomp::load`] as the last step
 //!    before execve.
 
+pub mod apparmor;
 pub mod caps;
 pub mod rlimits;
 pub mod seccomp;

@@ -227,8 +227,13 @@ pub fn translate(
     }
     let resources = resources(h)?;
     let (devices, device_cgroup_rules) = super::devices::translate(h)?;
-    let (seccomp, no_new_privileges) =
-        security_opts(h.security_opt.as_deref().unwrap_or(&[]), h.privileged)?;
+    let (seccomp, no_new_privileges, apparmor_profile) = security_opts(
+        h.security_opt.as_deref().unwrap_or(&[]),
+        h.privileged,
+        root,
+        super::apparmor::host_enabled(),
+        &super::apparmor::Host::real(),
+    )?;
     let cap_add = h.cap_add.clone().unwrap_or_default();
     let cap_drop = h.cap_drop.clone().unwrap_or_default();
     berth_shim::security::caps::resolve(h.privileged, &cap_add, &cap_drop)
@@ -310,6 +315,7 @@ pub fn translate(
             cap_drop,
             privileged: h.privileged,
             seccomp,
+            apparmor_profile,
             init: h.init.unwrap_or(false),
             stop_signal: stop_signal.clone(),
             stop_timeout: c.stop_timeout.unwrap_or(10).clamp(0, u32::MAX as i64) as u32,
@@ -565,7 +571,15 @@ pub fn resources(h: &super::HostConfig) -> Result<berth_shim::spec::Resources> {
     })
 }
 
-fn security_opts(opts: &[String], privileged: bool) -> Result<(SeccompSpec, bool)> {
+/// SecurityOpt: the seccomp profile, no_new_privileges, and the AppArmor profile to apply
+/// (`enabled`: whether the host enforces AppArmor; `host`: where its state is).
+fn security_opts(
+    opts: &[String],
+    privileged: bool,
+    root: &std::path::Path,
+    enabled: bool,
+    host: &super::apparmor::Host,
+) -> Result<(SeccompSpec, bool, Option<String>)> {
     let mut seccomp = SeccompSpec::Default;
     let mut nnp = false;
     let mut apparmor = Vec::new();
@@ -590,15 +604,9 @@ fn security_opts(opts: &[String], privileged: bool) -> Result<(SeccompSpec, bool
             _ => return Err(invalid(format!("invalid --security-opt 1: {o:?}"))),
         }
     }
-    // Where AppArmor is on, a profile asked for by name cannot be put in force yet: refused.
-    // The default profile is not applied yet either (left open in issue 16).
-    let profile = super::apparmor::select(&apparmor, privileged, super::apparmor::host_enabled())?;
-    if let Some(profile) = profile.filter(|_| !apparmor.is_empty()) {
-        return Err(invalid(format!(
-            "AppArmor profile {profile:?}: berth does not apply AppArmor profiles yet"
-        )));
-    }
-    Ok((seccomp, nnp))
+    // Where AppArmor is on: the default loaded if need be, a named profile found loaded.
+    let apparmor = super::apparmor::for_container(&apparmor, privileged, enabled, root, host)?;
+    Ok((seccomp, nnp, apparmor))
 }
 
 fn log_spec(kind: &str, config: &std::collections::BTreeMap<String, String>) -> Result<LogSpec> {
@@ -695,6 +703,36 @@ fn namespaces(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where AppArmor is on, the spec carries the profile the shim puts the process under.
+    #[test]
+    fn the_spec_carries_the_apparmor_profile_where_apparmor_is_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = super::super::apparmor::Host {
+            profiles: dir.path().join("profiles"),
+            parser: "true".into(),
+            boot_id: dir.path().join("boot_id"),
+        };
+        std::fs::write(&host.profiles, "mine (enforce)\n").unwrap();
+        std::fs::write(&host.boot_id, "boot-1\n").unwrap();
+        let root = dir.path().join("root");
+        let opts = |o: &[&str]| o.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (o, privileged, enabled, want) in [
+            (opts(&["apparmor=mine"]), false, true, Some("mine")),
+            (opts(&[]), false, true, Some("berth-default")),
+            (opts(&["apparmor=unconfined"]), false, true, None),
+            (opts(&[]), true, true, None),
+            (opts(&["apparmor=mine"]), false, false, None),
+            (opts(&[]), false, false, None),
+        ] {
+            let got = security_opts(&o, privileged, &root, enabled, &host).map(|(_, _, p)| p);
+            assert_eq!(
+                got,
+                Ok(want.map(str::to_string)),
+                "{o:?}, privileged {privileged}, AppArmor on {enabled}: expected the profile {want:?}"
+            );
+        }
+    }
 
     #[test]
     fn sizes_in_dockers_units() {

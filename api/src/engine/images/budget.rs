@@ -1,8 +1,9 @@
-//! How much disk one `docker load`, or one pulled blob whose manifest gives no size, may fill:
-//! the smaller of `BERTH_LOAD_MAX_BYTES` (64 GiB by default) and nine tenths of the free space
-//! of the image store's file system when it starts. A load counts every byte it spools (the
-//! archive after decompression) and every byte of tar its layers expand to; past the budget it
-//! stops, with a message that names the limit, and its temporary directory goes with it.
+//! How much disk one `docker load` or `docker import`, or one pulled blob whose manifest gives no
+//! size, may fill: the smaller of `BERTH_LOAD_MAX_BYTES` (64 GiB by default) and nine tenths of
+//! the free space of the image store's file system when it starts. A load counts every byte it
+//! spools (the archive after decompression) and every byte of tar its layers expand to; an
+//! import, the tar after decompression and the bytes as received; past the budget it stops,
+//! with a message that names the limit, and its temporary directory goes with it.
 
 use crate::engine::EngineError;
 use std::cell::Cell;

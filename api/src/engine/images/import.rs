@@ -83,10 +83,16 @@ impl Engine {
     }
 
     /// Unpack a layer into a private temp dir: `<tmp>/layer/{diff,blob,layer.json}`; the bytes
-    /// read are kept as they came in `blob`.
+    /// read are kept as they came in `blob`. The tar (decompressed) and the blob together may
+    /// fill one [`Budget`]; past it, its refusal of "the imported tarball" and the temporary
+    /// directory goes.
     pub(super) fn unpack_aside(&self, r: impl Read) -> Result<(TmpDir, Unpacked)> {
+        const WHAT: &str = "the imported tarball";
         let store = self.store();
         let tmp = store.tmp_dir()?;
+        let mut budget = Budget::for_dir(&tmp.path)?;
+        // The bytes as they came are written too (the blob): bounded by the same budget.
+        let (r, over) = budget.reader(r);
         let layer = tmp.path.join("layer");
         let diff = layer.join("diff");
         std::fs::create_dir_all(&diff).map_err(|e| EngineError::system(diff.display(), e))?;
@@ -98,14 +104,29 @@ impl Engine {
             copy: std::io::BufWriter::with_capacity(1 << 20, blob),
             failed: None,
         };
-        let unpacked = unpack_layer(&mut tee, &diff, &Limits::default());
+        let limits = Limits {
+            max_bytes: Limits::default().max_bytes.min(budget.left()),
+            ..Limits::default()
+        };
+        let unpacked = unpack_layer(&mut tee, &diff, &limits);
         if let Some(e) = tee.failed.take() {
             return Err(EngineError::system(blob_path.display(), e));
         }
-        let unpacked = unpacked?;
+        let unpacked = match unpacked {
+            Err(UnpackError::TooLarge(_)) => return Err(budget.refusal(WHAT)),
+            Err(_) if over.get() => return Err(budget.refusal(WHAT)),
+            u => u?,
+        };
+        budget.take(unpacked.tar_size, WHAT)?;
         // Whatever follows the tar's end marker (gzip padding) is kept too.
-        std::io::copy(&mut tee, &mut std::io::sink())
-            .map_err(|e| EngineError::system(blob_path.display(), e))?;
+        std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| {
+            if over.get() {
+                budget.refusal(WHAT)
+            } else {
+                EngineError::system(blob_path.display(), e)
+            }
+        })?;
+        budget.take(tee.inner.read_bytes(), WHAT)?;
         tee.copy
             .into_inner()
             .map_err(|e| e.into_error())
