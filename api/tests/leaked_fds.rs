@@ -33,16 +33,19 @@ fn with_fd_9_on_root(r: &Root, args: &[&str]) -> Output {
 fn a_leaked_directory_fd_is_no_working_directory_out_of_the_root() {
     let r = Root::new();
     let host_name = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let out = with_fd_9_on_root(&r, &[
-        "run",
-        "--rm",
-        "-w",
-        "/proc/self/fd/9",
-        "busybox",
-        "sh",
-        "-c",
-        "ls; cat etc/hostname",
-    ]);
+    let out = with_fd_9_on_root(
+        &r,
+        &[
+            "run",
+            "--rm",
+            "-w",
+            "/proc/self/fd/9",
+            "busybox",
+            "sh",
+            "-c",
+            "ls; cat etc/hostname",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The host's root has /work; busybox's has no such entry.
