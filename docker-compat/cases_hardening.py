@@ -1,6 +1,7 @@
 """Hardening cases (issue 16): what berth refuses or confines, checked through the real docker
 CLI and, where dockerd is installed, the same on a dockerd of the suite's own. One block per area,
 each under a comment header naming it."""
+import contextlib
 import io
 import json
 import os
@@ -10,6 +11,28 @@ import tarfile
 import tempfile
 
 from compat import case, check
+
+
+@contextlib.contextmanager
+def dockerd_with_busybox():
+    """A dockerd of the suite's own with busybox:latest imported, as a function that runs the
+    docker CLI against it; None where dockerd is not installed (a failure in CI: no silent
+    skips)."""
+    if shutil.which("dockerd") is None:
+        check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
+        yield None
+        return
+    from bench import Dockerd
+    import compat
+    d = Dockerd()
+    try:
+        def docker(*args, input=None):
+            return subprocess.run(["docker", *args], env=d.env, input=input, capture_output=True, timeout=120)
+        p = docker("import", "-", "busybox:latest", input=compat.busybox_tar())
+        check(p.returncode == 0, f"dockerd: import: {p.stderr!r}")
+        yield docker
+    finally:
+        d.close()
 
 
 # --- The device controller (issue 16, item 1) ------------------------------------------------
@@ -70,22 +93,13 @@ def device_controller_refuses_host_block_devices_as_dockerd(b):
         b.out("run", "--rm", "--privileged", "busybox", "sh", "-c", disk.write_script("PRIVMARK"))
         check(disk.holds("PRIVMARK"), "--privileged could not write the device")
         # dockerd, given the same command, refuses it the same way.
-        if shutil.which("dockerd") is None:
-            check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
-            return
-        from bench import Dockerd
-        import compat
-        d = Dockerd()
-        try:
-            subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=compat.busybox_tar(),
-                           check=True, capture_output=True)
-            p = subprocess.run(["docker", "run", "--rm", "--network", "none", "busybox", "sh", "-c",
-                                disk.write_script("DMARK")], env=d.env, capture_output=True, timeout=120)
+        with dockerd_with_busybox() as docker:
+            if docker is None:
+                return
+            p = docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", disk.write_script("DMARK"))
             check(not disk.holds("DMARK"), f"dockerd's container wrote {disk.dev}")
             check(p.returncode == berth_rc and b"Operation not permitted" in p.stderr,
                   f"dockerd: exit {p.returncode}, {p.stderr!r}; berth: exit {berth_rc}")
-        finally:
-            d.close()
     finally:
         disk.close()
 
@@ -182,17 +196,9 @@ def boundary_inheritable_capabilities_are_empty(b):
 
 @case
 def boundary_dockerd_does_the_same(b):
-    if shutil.which("dockerd") is None:
-        check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
-        return
-    from bench import Dockerd
-    import compat
-    d = Dockerd()
-    try:
-        def docker(*args, input=None):
-            return subprocess.run(["docker", *args], env=d.env, input=input, capture_output=True, timeout=120)
-        p = docker("import", "-", "busybox:latest", input=compat.busybox_tar())
-        check(p.returncode == 0, f"dockerd: import: {p.stderr!r}")
+    with dockerd_with_busybox() as docker:
+        if docker is None:
+            return
         _check_symlinked_hostname(docker, "dockerd")
         _check_inheritable_caps_empty(docker, "dockerd")
         # dockerd (runc) replaces an image's /proc symlink with a directory and mounts proc
@@ -206,8 +212,6 @@ def boundary_dockerd_does_the_same(b):
         # Both refuse -w /proc/self/fd/9 and name it; dockerd's run exits 125 ("mkdir
         # /proc/self/fd/9: not a directory"), berth's 127 ("... no such file or directory").
         _check_workdir_through_fd_refused(docker, "dockerd")
-    finally:
-        d.close()
 # ---- end of the container boundary ----
 
 
@@ -375,24 +379,16 @@ def mounts_ro_bind_covers_its_submounts_and_keeps_source_flags(b):
 
 @case
 def mounts_ro_bind_dockerd_does_the_same(b):
-    if shutil.which("dockerd") is None:
-        check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
-        return
-    from bench import Dockerd
-    import compat
     t = _RoTree()
-    d = Dockerd()
     try:
-        def docker(*args, input=None):
-            return subprocess.run(["docker", *args], env=d.env, input=input, capture_output=True, timeout=120)
-        p = docker("import", "-", "busybox:latest", input=compat.busybox_tar())
-        check(p.returncode == 0, f"dockerd: import: {p.stderr!r}")
-        p = docker("version", "--format", "{{.Server.APIVersion}}")
-        api = tuple(int(x) for x in p.stdout.decode().strip().split("."))
-        # Debian's dockerd 20.10 speaks API 1.41: plain `ro` is its top mount only there.
-        _check_ro_binds(docker, f"dockerd (API {api})", t, api_1_44=api >= (1, 44))
+        with dockerd_with_busybox() as docker:
+            if docker is None:
+                return
+            p = docker("version", "--format", "{{.Server.APIVersion}}")
+            api = tuple(int(x) for x in p.stdout.decode().strip().split("."))
+            # Debian's dockerd 20.10 speaks API 1.41: plain `ro` is its top mount only there.
+            _check_ro_binds(docker, f"dockerd (API {api})", t, api_1_44=api >= (1, 44))
     finally:
-        d.close()
         t.close()
 # ---- end of mounts ----
 

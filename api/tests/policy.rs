@@ -165,27 +165,16 @@ async fn a_denied_destination_refuses_connect() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }
 
-/// tests/udpsend.c built static into `dir`.
-fn udpsend(dir: &std::path::Path) -> std::path::PathBuf {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/udpsend.c");
-    let out = dir.join("udpsend");
-    let st = std::process::Command::new("gcc")
-        .args(["-static", "-O2", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("gcc (scripts/install-deps.sh installs it)");
-    assert!(st.success(), "gcc -static {}: {st}", src.display());
-    out
-}
-
 /// A UDP datagram sent with an address (sendto on an unconnected socket, which never calls
 /// connect) to a denied destination is refused with EPERM and a refuse event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_destination_refuses_udp_sendto() {
     let b = Berth::with_busybox().await;
     let tools = tempfile::tempdir().unwrap();
-    let bind = format!("{}:/udpsend:ro", udpsend(tools.path()).display());
+    let bind = format!(
+        "{}:/udpsend:ro",
+        common::static_helper("udpsend", tools.path()).display()
+    );
     let script = "/udpsend recv 8081 & /udpsend recv 8080 & sleep 0.3; \
         /udpsend 127.0.0.1 8081 allowed-datagram; /udpsend 127.0.0.1 8080 denied-datagram; \
         echo denied-rc=$?; wait";
@@ -482,20 +471,6 @@ async fn a_policy_refuses_32_bit_system_calls() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }
 
-/// tests/rawsock.c built static into `dir`.
-fn rawsock(dir: &std::path::Path) -> std::path::PathBuf {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/rawsock.c");
-    let out = dir.join("rawsock");
-    let st = std::process::Command::new("gcc")
-        .args(["-static", "-O2", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("gcc (scripts/install-deps.sh installs it)");
-    assert!(st.success(), "gcc -static {}: {st}", src.display());
-    out
-}
-
 /// A raw socket writes its own headers and passes no connect or sendmsg check, so a container
 /// with deny-connect rules may not open one (AF_INET or AF_INET6 SOCK_RAW, though CAP_NET_RAW
 /// is in the default set): EPERM and a refuse event. Without rules the same sockets work, and
@@ -504,7 +479,10 @@ fn rawsock(dir: &std::path::Path) -> std::path::PathBuf {
 async fn deny_connect_rules_refuse_raw_sockets() {
     let b = Berth::with_busybox().await;
     let tools = tempfile::tempdir().unwrap();
-    let bind = format!("{}:/rawsock:ro", rawsock(tools.path()).display());
+    let bind = format!(
+        "{}:/rawsock:ro",
+        common::static_helper("rawsock", tools.path()).display()
+    );
     let run = |labels: Value, cmd: &[&str]| {
         json!({"Image": "busybox", "Cmd": cmd,
                "HostConfig": {"Binds": [bind.clone()]}, "Labels": labels})

@@ -11,22 +11,8 @@ mod common;
 use common::{frames, stream_text, Berth};
 use hyper::StatusCode;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// tests/sysvipc.c built static into `dir`.
-fn sysvipc(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sysvipc.c");
-    let out = dir.join("sysvipc");
-    let st = Command::new("gcc")
-        .args(["-static", "-O2", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("gcc (scripts/install-deps.sh installs it)");
-    assert!(st.success(), "gcc -static {}: {st}", src.display());
-    out
-}
 
 /// Run a container to its end: its exit code and output.
 async fn output(b: &Berth, config: Value) -> (i64, String) {
@@ -65,7 +51,7 @@ fn unique_key() -> i32 {
 async fn sysv_ipc_and_dev_shm_are_shared_only_with_the_ipc_namespace() {
     let b = Berth::with_busybox().await;
     let tools = tempfile::tempdir().unwrap();
-    let ipc = sysvipc(tools.path());
+    let ipc = common::static_helper("sysvipc", tools.path());
     let bind = format!("{}:/sysvipc:ro", ipc.display());
     let key = unique_key().to_string();
 

@@ -474,6 +474,22 @@ fn entry(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     h
 }
 
+/// `tests/<name>.c` built static (gcc) into `dir`; the program's path.
+pub fn static_helper(name: &str, dir: &std::path::Path) -> PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests")
+        .join(format!("{name}.c"));
+    let out = dir.join(name);
+    let st = Command::new("gcc")
+        .args(["-static", "-O2", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("gcc (scripts/install-deps.sh installs it)");
+    assert!(st.success(), "gcc -static {}: {st}", src.display());
+    out
+}
+
 /// A busybox root filesystem: the static /bin/busybox (Debian busybox-static), a symlink per
 /// applet, /etc/passwd, /etc/group and a 1777 /tmp.
 pub fn busybox_tar() -> Vec<u8> {
