@@ -71,21 +71,27 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
 
 /// The binary's main: returns its exit code.
 pub fn main(args: Vec<String>) -> i32 {
+    crate::log::init_stderr(crate::log::LogLevel::default());
     // Whatever the caller leaked (a directory fd could become a container's way out) is closed
     // before anything else; only the standard streams and the ready pipe stay.
     if let Err(e) = sys::close_inherited(READY_FD) {
-        eprintln!("berth-shim: closing inherited descriptors: {e}");
+        tracing::error!("closing inherited descriptors: {e}");
         return 1;
     }
     let parsed = match parse(&args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("berth-shim: {e}");
+            tracing::error!("{e}");
             return 2;
         }
     };
     // From the first process on, so that what goes wrong while detaching is in the log too.
     redirect_stderr(&parsed);
+    // Every line the shim logs names its container (and its exec).
+    let _span = match parsed.exec_id.as_deref().filter(|_| parsed.verb == "exec") {
+        Some(exec) => tracing::info_span!("container", id = %parsed.id, exec).entered(),
+        None => tracing::info_span!("container", id = %parsed.id).entered(),
+    };
     if !parsed.sealed {
         return detach_and_seal(&parsed, &args);
     }
@@ -118,7 +124,7 @@ fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
         Ok(sys::Forked::Parent { .. }) => return 0,
         Ok(sys::Forked::Child) => {}
         Err(e) => {
-            eprintln!("berth-shim: fork: {e}");
+            tracing::error!("fork: {e}");
             return 1;
         }
     }
@@ -133,7 +139,7 @@ fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
         crate::monitor::prepare_host(&parsed.id);
     }
     let err = seal_and_exec(args);
-    eprintln!("berth-shim: {err}");
+    tracing::error!("sealing the shim: {err}");
     sys::exit_now(1)
 }
 
@@ -147,7 +153,7 @@ fn leave_the_callers_cgroup(id: &str) {
     }
     let moved = ShimGroup::new(id).and_then(|g| g.enter(std::process::id()));
     if let Err(e) = moved {
-        eprintln!("berth-shim {id}: moving to its own cgroup: {e}");
+        tracing::warn!("moving to its own cgroup: {e}");
     }
 }
 

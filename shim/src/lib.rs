@@ -15,6 +15,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod health;
 mod init;
+pub mod log;
 pub mod logs;
 pub mod monitor;
 pub mod mount_target;

@@ -55,6 +55,10 @@ pub struct Global {
     /// Runtime state that a reboot clears: locks and shim sockets.
     #[arg(long, global = true, env = "BERTH_RUN_ROOT", default_value = DEFAULT_RUN_ROOT)]
     pub run_root: PathBuf,
+    /// What is logged to stderr (or the journal under systemd): error, warn, info, debug or
+    /// trace. Default: info for `serve`, warn for the other commands.
+    #[arg(long, global = true, env = "BERTH_LOG", value_name = "LEVEL")]
+    pub log_level: Option<berth_shim::log::LogLevel>,
 }
 
 impl Global {
@@ -194,7 +198,13 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    if !matches!(cli.command, Command::Serve(_)) {
+    let serving = matches!(cli.command, Command::Serve(_));
+    crate::logging::init(cli.global.log_level.unwrap_or(if serving {
+        berth_shim::log::LogLevel::Info
+    } else {
+        berth_shim::log::LogLevel::Warn
+    }));
+    if !serving {
         terminal::die_on_closed_stdout();
     }
     match run(cli) {

@@ -46,8 +46,8 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<i32> {
     // says why; containers still run, and its endpoints answer 503 with the cause.
     std::thread::spawn(|| {
         if let Err(cause) = crate::engine::containers::syscalls::prepare_monitor() {
-            eprintln!(
-                "berth: the eBPF monitor is unavailable ({cause}); containers run without syscall counts, process and security events, deny policies or packet counters"
+            tracing::warn!(
+                "the eBPF monitor is unavailable ({cause}); containers run without syscall counts, process and security events, deny policies or packet counters"
             );
         }
     });

@@ -32,6 +32,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 /// How long connections may take and how many there may be.
 #[derive(Debug, Clone, Copy)]
@@ -142,8 +143,16 @@ fn serve_connection(
         hold(&held, None);
         // Hijacking handlers look at the connection itself (see `conn::head_read`).
         req.extensions_mut().insert(fd);
+        // Every line logged while the request is served carries its method and path.
+        let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
         async move {
+            let started = std::time::Instant::now();
             let response = version::serve(router, req.map(Body::new)).await;
+            tracing::debug!(
+                status = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "answered"
+            );
             if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
                 // Hijacked: busy until the stream closes (`Tracked` drops it).
                 hold(&held, Some(activity.busy()));
@@ -155,6 +164,7 @@ fn serve_connection(
                 }))
             }))
         }
+        .instrument(span)
     });
     tokio::spawn(async move {
         // An error here is a client that went away, spoke bad HTTP or sent no whole head in

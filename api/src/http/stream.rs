@@ -70,7 +70,7 @@ pub fn streamed(
             Ok(()) => drop(w),
             Err(e) => {
                 // Logged here, where it is handled: the client only sees the stream cut.
-                eprintln!("berth: streamed response failed: {e}");
+                tracing::warn!("streamed response failed: {e}");
                 w.fail(&e)
             }
         }

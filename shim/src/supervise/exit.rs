@@ -81,7 +81,7 @@ impl Supervisor {
             Ok(held)
         });
         if let Err(e) = &held {
-            eprintln!("berth-shim {}: recording the exit: {e}", self.cpaths.id);
+            tracing::error!("recording the exit: {e}");
         }
         if oom {
             self.event("oom", &[]);

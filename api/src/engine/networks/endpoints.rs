@@ -185,7 +185,7 @@ impl Engine {
     /// The container is being removed: free its addresses (and tell its peers).
     pub(crate) fn release_endpoints(&self, id: &str) {
         if let Err(e) = net::release_container(&self.paths.root, id) {
-            eprintln!("berth: releasing the addresses of {id}: {e}");
+            tracing::warn!("releasing the addresses of {id}: {e}");
         }
     }
 
