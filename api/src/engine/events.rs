@@ -4,7 +4,9 @@
 
 use super::{Engine, EngineError, Result};
 use crate::engine::ids::ContainerId;
-use berth_shim::events::{self, Event, EventsPaths};
+use berth_shim::events::{self, EventsPaths};
+
+pub use berth_shim::events::Event;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -70,6 +72,35 @@ impl Engine {
     /// A reader of the events log positioned for `since`: None means only events to come.
     pub fn events_reader(&self, since: Option<SystemTime>) -> EventReader {
         EventReader::open(self.events_paths(), since)
+    }
+
+    /// Follow the events log (`GET /events`, `berth events`): what it holds since `since`,
+    /// then what comes, every [`POLL`], until `until` (for ever without it). Each event that
+    /// passes `filters` goes to `on_event`; `on_idle` is told when what was there is read.
+    /// Either ends the following by answering false (its client has gone).
+    pub fn follow_events(
+        &self,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+        filters: &Filters,
+        mut on_event: impl FnMut(&Event) -> bool,
+        mut on_idle: impl FnMut() -> bool,
+    ) {
+        let mut reader = self.events_reader(since);
+        loop {
+            for ev in reader.read_new() {
+                if until.is_some_and(|u| ev.system_time() > u) {
+                    return;
+                }
+                if include(filters, &ev) && !on_event(&ev) {
+                    return;
+                }
+            }
+            if !on_idle() || until.is_some_and(|u| SystemTime::now() > u) {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::query::parse_filters;
 use super::{AppState, Route};
-use crate::engine::events::{check_filters, include, POLL};
+use crate::engine::events::check_filters;
 use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -51,32 +51,23 @@ async fn events(
     check_filters(&filters)?;
     let engine = s.engine;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    // One blocking thread per reader: it polls the file and ends when the client has gone
-    // (the channel closes) or `until` has passed.
+    // One blocking thread per reader: it ends when the client has gone (the channel closes)
+    // or `until` has passed.
     tokio::task::spawn_blocking(move || {
-        let mut reader = engine.events_reader(since);
-        loop {
-            for ev in reader.read_new() {
-                if until.is_some_and(|u| ev.system_time() > u) {
-                    return;
-                }
-                if !include(&filters, &ev) {
-                    continue;
-                }
-                let mut line = match serde_json::to_vec(&ev) {
-                    Ok(l) => l,
-                    Err(_) => continue,
+        let closed = tx.clone();
+        engine.follow_events(
+            since,
+            until,
+            &filters,
+            |ev| {
+                let Ok(mut line) = serde_json::to_vec(ev) else {
+                    return true;
                 };
                 line.push(b'\n');
-                if tx.blocking_send(Ok(Bytes::from(line))).is_err() {
-                    return;
-                }
-            }
-            if until.is_some_and(|u| SystemTime::now() > u) || tx.is_closed() {
-                return;
-            }
-            std::thread::sleep(POLL);
-        }
+                tx.blocking_send(Ok(Bytes::from(line))).is_ok()
+            },
+            || !closed.is_closed(),
+        );
     });
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
     let mut r = Response::new(body);
