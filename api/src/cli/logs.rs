@@ -3,7 +3,7 @@
 
 use super::{CliError, Global, Result};
 use crate::engine::containers::logs::{parse_time_arg, LogOptions};
-use berth_shim::logs::{Entry, Stream};
+use crate::engine::containers::logs::{Entry, Stream};
 use clap::Args;
 use std::io::Write;
 use std::time::Duration;

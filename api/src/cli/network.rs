@@ -3,9 +3,8 @@
 
 use super::table;
 use super::{CliError, Global, Result};
-use crate::engine::networks::{CreateNetwork, IpamConfigJson, IpamJson};
+use crate::engine::networks::{CreateNetwork, IpamConfigJson, IpamJson, NetworkRecord};
 use crate::engine::Engine;
-use berth_shim::net::store::NetworkRecord;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -167,8 +166,7 @@ pub fn run(g: &Global, cmd: NetworkCommand) -> Result<i32> {
         }
         NetworkCommand::Prune(a) => prune(&engine, a),
         NetworkCommand::Teardown => {
-            berth_shim::net::teardown(&engine.paths.root)
-                .map_err(|e| crate::engine::EngineError::system("network teardown", e))?;
+            engine.network_teardown()?;
             Ok(0)
         }
     }

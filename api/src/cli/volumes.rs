@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn a_row_as_the_docker_cli_shows_it() {
         let tmp = tempfile::tempdir().unwrap();
-        let e = Engine::new(berth_shim::Paths::new(tmp.path(), tmp.path().join("run")));
+        let e = Engine::at(tmp.path(), tmp.path().join("run"));
         let v = e
             .create_volume(&CreateVolume {
                 name: "data".into(),

@@ -17,6 +17,9 @@ pub mod volumes;
 pub use error::{EngineError, Result};
 
 use berth_shim::Paths;
+use std::path::Path;
+
+pub use berth_shim::paths::{DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
 /// One engine over one root. Cheap to clone; holds no open files.
 #[derive(Debug, Clone)]
@@ -32,5 +35,10 @@ impl Engine {
             paths,
             list_cache: Default::default(),
         }
+    }
+
+    /// The engine over the persistent root `root` and the runtime root `run_root`.
+    pub fn at(root: impl AsRef<Path>, run_root: impl AsRef<Path>) -> Engine {
+        Engine::new(Paths::new(root.as_ref(), run_root.as_ref()))
     }
 }

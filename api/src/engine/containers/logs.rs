@@ -3,12 +3,14 @@
 
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
-use berth_shim::logs::{self, Entry, Stream};
+use berth_shim::logs;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::SystemTime;
+
+pub use berth_shim::logs::{Entry, Stream};
 
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {

@@ -19,6 +19,7 @@ pub mod mounts;
 pub mod ports;
 pub mod row_json;
 pub mod stats;
+pub mod status;
 pub mod summary;
 pub mod syscalls;
 pub mod top;

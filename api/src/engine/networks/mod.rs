@@ -7,11 +7,13 @@ pub mod endpoints;
 
 use super::events::Filters;
 use super::{Engine, EngineError, Result};
-use berth_shim::net::store::{Locked, NetworkRecord, Store, NETWORK_VERSION};
+use berth_shim::net::store::{Locked, Store, NETWORK_VERSION};
 use berth_shim::net::{self, NetError, NewNetwork};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+pub use berth_shim::net::store::NetworkRecord;
 
 /// The names berth creates itself.
 pub const PREDEFINED: [&str; 3] = ["bridge", "host", "none"];
@@ -121,6 +123,12 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Remove every kernel object of this root's networks: their bridges and the firewall
+    /// table (`berth network teardown`, for a root that is being thrown away).
+    pub fn network_teardown(&self) -> Result<()> {
+        net::teardown(&self.paths.root).map_err(|e| EngineError::system("network teardown", e))
     }
 
     /// Every network, the predefined ones made first if needed.
