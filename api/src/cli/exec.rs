@@ -145,8 +145,8 @@ pub struct EventsArgs {
 pub fn events(g: &Global, a: EventsArgs) -> Result<i32> {
     use crate::engine::events::{check_filters, Event};
     let engine = g.engine();
-    let since = crate::http::events::parse_timestamp(a.since.as_deref().unwrap_or(""))?;
-    let until = crate::http::events::parse_timestamp(a.until.as_deref().unwrap_or(""))?;
+    let since = crate::engine::time::parse_timestamp(a.since.as_deref().unwrap_or(""))?;
+    let until = crate::engine::time::parse_timestamp(a.until.as_deref().unwrap_or(""))?;
     let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for f in &a.filter {
         let (k, v) = f.split_once('=').ok_or_else(|| {

@@ -4,8 +4,8 @@
 
 use super::table::binary_size;
 use super::{Global, Result};
-use crate::engine::containers::list::human_duration;
-use crate::engine::containers::status::{since, Status};
+use crate::engine::containers::status::Status;
+use crate::engine::time::{human_duration, since};
 use clap::Args;
 
 #[derive(Debug, Args)]

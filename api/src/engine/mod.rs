@@ -12,6 +12,7 @@ pub mod images;
 pub mod names;
 pub mod networks;
 pub mod system;
+pub mod time;
 pub mod volumes;
 
 pub use error::{EngineError, Result};

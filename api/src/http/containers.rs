@@ -8,8 +8,9 @@ use super::{AppState, Route};
 use crate::engine::containers::attach::{self, AttachHello, Stream};
 use crate::engine::containers::create::Created;
 use crate::engine::containers::list::ListOptions;
-use crate::engine::containers::logs::{parse_time_arg, LogOptions};
+use crate::engine::containers::logs::LogOptions;
 use crate::engine::containers::wait::{WaitCondition, Waiter};
+use crate::engine::time::parse_bound;
 use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -307,8 +308,8 @@ fn log_options(q: &HashMap<String, String>) -> Result<LogOptions, EngineError> {
         stderr: flag(q, "stderr"),
         timestamps: flag(q, "timestamps"),
         tail,
-        since: q.get("since").and_then(|s| parse_time_arg(s)),
-        until: q.get("until").and_then(|s| parse_time_arg(s)),
+        since: q.get("since").and_then(|s| parse_bound(s)),
+        until: q.get("until").and_then(|s| parse_bound(s)),
     })
 }
 

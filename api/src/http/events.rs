@@ -4,41 +4,16 @@
 use super::query::parse_filters;
 use super::{AppState, Route};
 use crate::engine::events::check_filters;
+use crate::engine::time::parse_timestamp;
 use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn routes() -> Vec<Route> {
     vec![Route::get("/events", events)]
-}
-
-/// Docker's event timestamps: unix seconds with an optional fraction ("1700000000.5",
-/// "1700000000.000000001"), as moby's `ParseTimestamps` reads them, or RFC 3339.
-pub fn parse_timestamp(s: &str) -> Result<Option<SystemTime>, EngineError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    let bad = || EngineError::InvalidParameter(format!("invalid timestamp: {s:?}"));
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    if let Ok(secs) = secs.parse::<i64>() {
-        let digits = &frac[..frac.len().min(9)];
-        let nanos = if digits.is_empty() {
-            0
-        } else {
-            let n: u32 = digits.parse().map_err(|_| bad())?;
-            n * 10u32.pow(9 - digits.len() as u32)
-        };
-        let secs = secs.max(0) as u64;
-        return Ok(Some(UNIX_EPOCH + Duration::new(secs, nanos)));
-    }
-    humantime::parse_rfc3339_weak(s)
-        .map(Some)
-        .map_err(|_| bad())
 }
 
 async fn events(
@@ -76,28 +51,4 @@ async fn events(
         HeaderValue::from_static("application/json"),
     );
     Ok(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn nanos(s: &str) -> u128 {
-        parse_timestamp(s)
-            .unwrap()
-            .unwrap()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    }
-
-    #[test]
-    fn timestamps_as_moby_reads_them() {
-        assert_eq!(nanos("1700000000"), 1_700_000_000_000_000_000);
-        assert_eq!(nanos("1700000000.5"), 1_700_000_000_500_000_000);
-        assert_eq!(nanos("1700000000.000000001"), 1_700_000_000_000_000_001);
-        assert_eq!(nanos("1970-01-01T00:00:01Z"), 1_000_000_000);
-        assert!(parse_timestamp("").unwrap().is_none());
-        assert!(parse_timestamp("soon").is_err());
-    }
 }

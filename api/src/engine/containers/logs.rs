@@ -23,20 +23,6 @@ pub struct LogOptions {
     pub until: Option<SystemTime>,
 }
 
-/// Docker's `since`/`until`: unix seconds with an optional fraction, or RFC 3339.
-pub fn parse_time_arg(s: &str) -> Option<SystemTime> {
-    if s.is_empty() {
-        return None;
-    }
-    if let Ok(f) = s.parse::<f64>() {
-        if f <= 0.0 {
-            return None;
-        }
-        return Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(f));
-    }
-    humantime::parse_rfc3339_weak(s).ok()
-}
-
 impl LogOptions {
     pub fn wants(&self, e: &Entry) -> bool {
         let stream_ok = match e.stream {

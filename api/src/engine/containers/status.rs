@@ -5,9 +5,9 @@
 use super::syscalls::Syscalls;
 use super::Engine;
 use crate::engine::ids::ContainerId;
+use crate::engine::time::since;
 use crate::engine::{EngineError, Result};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime};
 
 pub use berth_shim::cgroups::Stats;
 pub use berth_shim::state::{State, Status};
@@ -62,12 +62,6 @@ impl Engine {
             counted,
         })
     }
-}
-
-/// How long ago an RFC 3339 time was; None when it is unset or in the future.
-pub fn since(rfc3339: &str) -> Option<Duration> {
-    let t = humantime::parse_rfc3339_weak(rfc3339).ok()?;
-    SystemTime::now().duration_since(t).ok()
 }
 
 impl ContainerStatus {

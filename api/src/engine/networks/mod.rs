@@ -285,7 +285,7 @@ impl Engine {
             }
         }
         let until = match filters.get("until").and_then(|v| v.first()) {
-            Some(u) => Some(super::images::prune::parse_until(u).ok_or_else(|| {
+            Some(u) => Some(super::time::parse_until(u).ok_or_else(|| {
                 EngineError::InvalidParameter(format!("invalid filter 'until={u}'"))
             })?),
             None => None,
@@ -300,7 +300,7 @@ impl Engine {
                 continue;
             }
             if let Some(until) = until {
-                let created = crate::engine::containers::logs::parse_time_arg(&rec.created)
+                let created = super::time::parse_bound(&rec.created)
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map(|d| d.as_secs() as i64);
                 if created.is_some_and(|c| c >= until) {
