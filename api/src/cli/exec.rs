@@ -147,18 +147,8 @@ pub fn events(g: &Global, a: EventsArgs) -> Result<i32> {
     let engine = g.engine();
     let since = crate::engine::time::parse_timestamp(a.since.as_deref().unwrap_or(""))?;
     let until = crate::engine::time::parse_timestamp(a.until.as_deref().unwrap_or(""))?;
-    let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for f in &a.filter {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            CliError::from(EngineError::InvalidParameter(format!(
-                "bad format of filter (expected name=value): {f}"
-            )))
-        })?;
-        filters
-            .entry(k.to_string())
-            .or_default()
-            .push(v.to_string());
-    }
+    let filters = crate::engine::filters::parse_pairs(&a.filter)
+        .map_err(|m| CliError::from(EngineError::InvalidParameter(m)))?;
     check_filters(&filters)?;
     let json = a.format.as_deref() == Some("json");
     let line = |ev: &Event| {

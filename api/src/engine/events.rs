@@ -12,8 +12,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
-/// `filters` as parsed: each key with its values.
-pub type Filters = std::collections::BTreeMap<String, Vec<String>>;
+pub use super::filters::Filters;
 
 /// How often a follower looks for new lines.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -147,10 +146,7 @@ pub fn include(f: &Filters, ev: &Event) -> bool {
         .unwrap_or("");
     let labels = match f.get("label") {
         None => true,
-        Some(vals) => vals.iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => ev.actor.attributes.get(k).is_some_and(|x| x == v),
-            None => ev.actor.attributes.contains_key(l.as_str()),
-        }),
+        Some(vals) => super::filters::labels_match(&ev.actor.attributes, vals),
     };
     exact("event", &[ev.action.as_str(), strip_exec(&ev.action)])
         && exact("type", &[ev.kind.as_str()])

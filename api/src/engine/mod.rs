@@ -6,6 +6,7 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod filters;
 pub mod host;
 pub mod ids;
 pub mod images;

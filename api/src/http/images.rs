@@ -3,7 +3,7 @@
 //! Handlers decode, then call the engine on a blocking thread.
 
 use super::blocking;
-use super::query::QueryPairs;
+use super::query::{parse_filters, QueryPairs};
 use super::stream::BodyReader;
 use super::{AppState, Route};
 use crate::engine::images::reference::Reference;
@@ -16,7 +16,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -164,28 +163,6 @@ async fn load(State(st): State<AppState>, body: Body) -> Response {
         ),
         Err(e) => ndjson(vec![stream_error(e)]),
     }
-}
-
-/// `filters` as Docker clients send it: {"k":["v"]} or the older {"k":{"v":true}}.
-pub fn parse_filters(raw: Option<&str>) -> Result<BTreeMap<String, Vec<String>>, EngineError> {
-    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
-        return Ok(BTreeMap::new());
-    };
-    let v: BTreeMap<String, Value> = serde_json::from_str(raw)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid filters: {e}")))?;
-    let mut out = BTreeMap::new();
-    for (k, v) in v {
-        let vals = match v {
-            Value::Array(a) => a
-                .into_iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            Value::Object(o) => o.into_iter().map(|(k, _)| k).collect(),
-            _ => return Err(EngineError::InvalidParameter(format!("invalid filter {k}"))),
-        };
-        out.insert(k, vals);
-    }
-    Ok(out)
 }
 
 async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {

@@ -2,6 +2,7 @@
 
 use super::row_json::{LiveParts, RowJson};
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
+pub use crate::engine::filters::labels_match;
 use crate::engine::ids::ContainerId;
 use crate::engine::time::{self, human_duration, parse_rfc3339, unix_secs_of};
 use crate::engine::{Engine, EngineError, Result};
@@ -102,14 +103,6 @@ pub fn human_status(state: &State) -> String {
         Status::Dead => "Dead".into(),
     };
     base + &health
-}
-
-/// `label` filters: each "key" or "key=value" must hold.
-pub fn labels_match(have: &BTreeMap<String, String>, wanted: &[String]) -> bool {
-    wanted.iter().all(|w| match w.split_once('=') {
-        Some((k, v)) => have.get(k).is_some_and(|x| x == v),
-        None => have.contains_key(w.as_str()),
-    })
 }
 
 impl Engine {

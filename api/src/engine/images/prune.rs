@@ -3,7 +3,7 @@
 //! [`Engine::remove_image`], so the store's lock and layer collection rules are the usual ones.
 
 use super::created_unix;
-use crate::engine::containers::list::labels_match;
+use crate::engine::filters::labels_match;
 use crate::engine::{Engine, EngineError, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -2,9 +2,9 @@
 //! inspect and the history.
 
 use super::{created_unix, Image};
+use crate::engine::filters::{glob, labels_match, Filters};
 use crate::engine::{Engine, EngineError, Result};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// dockerd's image summary (`GET /images/json`).
 pub fn summary(img: &Image) -> Value {
@@ -81,7 +81,7 @@ pub fn history(img: &Image) -> Value {
 }
 
 /// `filters` of `GET /images/json`: dangling, reference (with '*' globs) and label.
-fn keep(img: &Image, filters: &BTreeMap<String, Vec<String>>) -> bool {
+fn keep(img: &Image, filters: &Filters) -> bool {
     if let Some(d) = filters.get("dangling") {
         let want = d.iter().any(|v| v == "true" || v == "1");
         if img.repo_tags.is_empty() != want {
@@ -96,11 +96,7 @@ fn keep(img: &Image, filters: &BTreeMap<String, Vec<String>>) -> bool {
     }
     if let Some(labels) = filters.get("label") {
         let have = img.config.labels.clone().unwrap_or_default();
-        let ok = labels.iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => have.get(k).is_some_and(|x| x == v),
-            None => have.contains_key(l),
-        });
-        if !ok {
+        if !labels_match(&have, labels) {
             return false;
         }
     }
@@ -113,26 +109,12 @@ fn tag_matches(pats: &[String], tag: &str) -> bool {
     pats.iter().any(|p| glob(p, tag) || glob(p, repo))
 }
 
-fn glob(pat: &str, s: &str) -> bool {
-    match pat.split_once('*') {
-        None => pat == s,
-        Some((head, rest)) => {
-            let Some(tail) = s.strip_prefix(head) else {
-                return false;
-            };
-            (0..=tail.len())
-                .filter(|i| tail.is_char_boundary(*i))
-                .any(|i| glob(rest, &tail[i..]))
-        }
-    }
-}
-
 /// The filter keys of `GET /images/json`.
 const LIST_FILTERS: [&str; 5] = ["before", "dangling", "label", "reference", "since"];
 
 impl Engine {
     /// `GET /images/json`: the summaries of the images that pass `filters`.
-    pub fn images_json(&self, filters: &BTreeMap<String, Vec<String>>) -> Result<Vec<Value>> {
+    pub fn images_json(&self, filters: &Filters) -> Result<Vec<Value>> {
         if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
             return Err(EngineError::InvalidParameter(format!(
                 "invalid filter '{k}'"

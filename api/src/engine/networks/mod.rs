@@ -5,7 +5,7 @@
 
 pub mod endpoints;
 
-use super::events::Filters;
+use super::filters::{labels_pass, Filters};
 use super::{Engine, EngineError, Result};
 use berth_shim::net::store::{Locked, Store, NETWORK_VERSION};
 use berth_shim::net::{self, NetError, NewNetwork};
@@ -295,7 +295,7 @@ impl Engine {
         for rec in self.networks()? {
             if rec.predefined
                 || rec.endpoints.keys().any(|c| containers.join(c).exists())
-                || !labels_match(filters, &rec.labels)
+                || !labels_pass(filters, &rec.labels)
             {
                 continue;
             }
@@ -369,7 +369,7 @@ impl Engine {
                     want_dangling == (!used && !n.predefined)
                 })
             })
-            .filter(|n| labels_match(filters, &n.labels))
+            .filter(|n| labels_pass(filters, &n.labels))
             .collect())
     }
 
@@ -483,20 +483,6 @@ pub fn find<'a>(all: &'a [NetworkRecord], reference: &str) -> Option<&'a Network
         })
 }
 
-/// The `label` (key or key=value, all must hold) and `label!` (none may hold) filters.
-fn labels_match(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
-    let holds = |l: &String| match l.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(l.as_str()),
-    };
-    filters
-        .get("label")
-        .is_none_or(|vals| vals.iter().all(holds))
-        && filters
-            .get("label!")
-            .is_none_or(|vals| !vals.iter().any(holds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,11 +517,11 @@ mod tests {
     fn label_filters() {
         let mut labels = BTreeMap::new();
         labels.insert("a".to_string(), "1".to_string());
-        let f = crate::http::query::parse_filters(Some(r#"{"label":["a=1"]}"#)).unwrap();
-        assert!(labels_match(&f, &labels));
-        let f = crate::http::query::parse_filters(Some(r#"{"label!":["a"]}"#)).unwrap();
-        assert!(!labels_match(&f, &labels));
-        let f = crate::http::query::parse_filters(Some(r#"{"label":["b"]}"#)).unwrap();
-        assert!(!labels_match(&f, &labels));
+        let f = crate::engine::filters::parse(Some(r#"{"label":["a=1"]}"#)).unwrap();
+        assert!(labels_pass(&f, &labels));
+        let f = crate::engine::filters::parse(Some(r#"{"label!":["a"]}"#)).unwrap();
+        assert!(!labels_pass(&f, &labels));
+        let f = crate::engine::filters::parse(Some(r#"{"label":["b"]}"#)).unwrap();
+        assert!(!labels_pass(&f, &labels));
     }
 }
