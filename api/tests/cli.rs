@@ -337,6 +337,46 @@ fn an_attached_run_prints_and_exits_with_the_containers_code() {
 }
 
 #[test]
+fn an_attached_run_records_the_attach_event() {
+    let r = Root::new();
+    r.berth(&["run", "--name", "att", "busybox", "true"])
+        .expect(0, "berth run");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+    let out = r
+        .berth(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until,
+            "--filter",
+            "container=att",
+            "--format",
+            "json",
+        ])
+        .expect(0, "berth events");
+    let actions: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("an event line that is not JSON ({e}): {l}"));
+            v["Action"].as_str().unwrap_or_default().to_string()
+        })
+        .filter(|a| matches!(a.as_str(), "create" | "attach" | "start"))
+        .collect();
+    assert_eq!(
+        actions,
+        ["create", "attach", "start"],
+        "the events of an attached berth run, as dockerd records docker run's; all: {}",
+        out.stdout
+    );
+}
+
+#[test]
 fn run_i_sends_stdin_and_closes_it_at_eof() {
     let r = Root::new();
     let out = r

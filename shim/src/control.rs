@@ -4,11 +4,13 @@
 //! Attach: `attach.sock`; the client sends one JSON [`AttachHello`] line, then stdin bytes (a
 //! half-close ends stdin); the shim sends output, framed as Docker's multiplexed stream
 //! (8-byte header: stream 1 or 2, three zero bytes, big-endian length) unless the container
-//! has a TTY, in which case the bytes are raw.
+//! has a TTY, in which case the bytes are raw. [`frame`] writes that framing, [`read_frame`] and
+//! [`frames`] read it.
+//! Exec helpers speak the same two protocols on their own sockets.
 
 use crate::paths::ContainerPaths;
 use serde::{Deserialize, Serialize};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
@@ -82,11 +84,17 @@ pub type Result<T> = std::result::Result<T, ControlError>;
 
 /// Send one request to the container's shim and read its answer.
 pub fn request(paths: &ContainerPaths, req: &Request) -> Result<Response> {
+    request_at(&paths.control_socket(), &paths.id, req)
+}
+
+/// Send one request on the control socket `socket` (of the container or exec `id`) and read
+/// its answer.
+pub fn request_at(socket: &Path, id: &str, req: &Request) -> Result<Response> {
     let io_err = |source| ControlError::Io {
-        id: paths.id.clone(),
+        id: id.to_string(),
         source,
     };
-    let mut stream = match connect(&paths.control_socket()) {
+    let mut stream = match connect(socket) {
         Ok(s) => s,
         Err(e)
             if matches!(
@@ -94,9 +102,7 @@ pub fn request(paths: &ContainerPaths, req: &Request) -> Result<Response> {
                 io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Err(ControlError::NotRunning {
-                id: paths.id.clone(),
-            })
+            return Err(ControlError::NotRunning { id: id.to_string() })
         }
         Err(e) => return Err(io_err(e)),
     };
@@ -112,7 +118,7 @@ pub fn request(paths: &ContainerPaths, req: &Request) -> Result<Response> {
     };
     stream.set_read_timeout(wait).map_err(io_err)?;
     let mut line = serde_json::to_vec(req).map_err(|source| ControlError::Decode {
-        id: paths.id.clone(),
+        id: id.to_string(),
         source,
     })?;
     line.push(b'\n');
@@ -122,19 +128,22 @@ pub fn request(paths: &ContainerPaths, req: &Request) -> Result<Response> {
         .read_line(&mut answer)
         .map_err(io_err)?;
     if answer.is_empty() {
-        return Err(ControlError::NotRunning {
-            id: paths.id.clone(),
-        });
+        return Err(ControlError::NotRunning { id: id.to_string() });
     }
     serde_json::from_str(&answer).map_err(|source| ControlError::Decode {
-        id: paths.id.clone(),
+        id: id.to_string(),
         source,
     })
 }
 
 /// Open an attach connection; the caller then reads output and writes stdin on the stream.
 pub fn attach(paths: &ContainerPaths, hello: AttachHello) -> io::Result<UnixStream> {
-    let mut stream = connect(&paths.attach_socket())?;
+    attach_at(&paths.attach_socket(), hello)
+}
+
+/// Open an attach connection on the attach socket `socket` (a container's or an exec's).
+pub fn attach_at(socket: &Path, hello: AttachHello) -> io::Result<UnixStream> {
+    let mut stream = connect(socket)?;
     let mut line = serde_json::to_vec(&hello).map_err(io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line)?;
@@ -174,6 +183,64 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     via_dir_fd(path, |p| UnixListener::bind(p))
 }
 
+/// Read one line (without its newline) and not a byte more: what follows belongs to the stream.
+pub(crate) fn read_line_exact(mut stream: &UnixStream) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(line)
+}
+
+/// The size of a multiplexed frame's header.
+const FRAME_HEADER: usize = 8;
+
+/// Docker's multiplexed frame: stream byte (1 stdout, 2 stderr), three zeros, big-endian size.
+pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_HEADER + data.len());
+    out.push(stream);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A frame header's stream byte and payload size.
+fn frame_header(h: &[u8; FRAME_HEADER]) -> (u8, usize) {
+    (h[0], u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize)
+}
+
+/// Read one frame from `r` into `payload`; its stream byte, or None when the stream ended
+/// (or failed) before a whole frame.
+pub fn read_frame(r: &mut impl Read, payload: &mut Vec<u8>) -> Option<u8> {
+    let mut header = [0u8; FRAME_HEADER];
+    r.read_exact(&mut header).ok()?;
+    let (stream, len) = frame_header(&header);
+    payload.resize(len, 0);
+    r.read_exact(payload).ok()?;
+    Some(stream)
+}
+
+/// The frames in `data`, in order, as (stream byte, payload); a truncated last frame gives what
+/// it holds.
+pub fn frames(mut data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    std::iter::from_fn(move || {
+        let header: &[u8; FRAME_HEADER] = data.get(..FRAME_HEADER)?.try_into().ok()?;
+        let (stream, len) = frame_header(header);
+        let end = (FRAME_HEADER + len).min(data.len());
+        let payload = &data[FRAME_HEADER..end];
+        data = &data[end..];
+        Some((stream, payload))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +268,36 @@ mod tests {
         let listener = bind(&path).unwrap();
         let _client = connect(&path).unwrap();
         let (_server, _) = listener.accept().unwrap();
+    }
+
+    #[test]
+    fn frames_have_docker_headers() {
+        assert_eq!(frame(2, b"hi"), vec![2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let mut data = frame(1, b"ok ");
+        data.extend(frame(2, b"warn"));
+        let all: Vec<(u8, &[u8])> = frames(&data).collect();
+        assert_eq!(
+            all,
+            vec![(1, &b"ok "[..]), (2, &b"warn"[..])],
+            "frames read back"
+        );
+        let mut r = &data[..];
+        let mut payload = Vec::new();
+        assert_eq!(read_frame(&mut r, &mut payload), Some(1));
+        assert_eq!(payload, b"ok ");
+        assert_eq!(read_frame(&mut r, &mut payload), Some(2));
+        assert_eq!(payload, b"warn");
+        assert_eq!(
+            read_frame(&mut r, &mut payload),
+            None,
+            "a frame past the end"
+        );
+        let cut = &data[..data.len() - 2];
+        let last = frames(cut).last();
+        assert_eq!(last, Some((2, &b"wa"[..])), "a truncated last frame");
     }
 }

@@ -110,26 +110,16 @@ fn write_state(p: &ExecPaths, s: &ExecState) {
     }
 }
 
-/// Resize the exec's terminal (through its helper).
-pub fn resize(p: &ExecPaths, rows: u16, cols: u16) -> std::io::Result<()> {
-    let mut s = crate::control::connect(&p.control_socket())?;
-    let mut line =
-        serde_json::to_vec(&Request::Resize { rows, cols }).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    s.write_all(&line)?;
-    let mut answer = Vec::new();
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let _ = s.read_to_end(&mut answer);
-    Ok(())
+/// Resize the exec's terminal (through its helper). Its answer is not checked: a helper
+/// without a terminal has nothing to resize.
+pub fn resize(p: &ExecPaths, rows: u16, cols: u16) -> Result<(), crate::control::ControlError> {
+    crate::control::request_at(&p.control_socket(), &p.id, &Request::Resize { rows, cols })
+        .map(drop)
 }
 
 /// Attach to an exec's helper (it starts the process on the first attach when it waits).
 pub fn attach(p: &ExecPaths, hello: AttachHello) -> std::io::Result<UnixStream> {
-    let mut stream = crate::control::connect(&p.attach_socket())?;
-    let mut line = serde_json::to_vec(&hello).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
-    Ok(stream)
+    crate::control::attach_at(&p.attach_socket(), hello)
 }
 
 fn report(ready: &mut Option<OwnedFd>, r: &Response) {
@@ -312,7 +302,7 @@ impl Helper {
         let _ = self.attach.set_nonblocking(false);
         let (stream, _) = self.attach.accept().ok()?;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let line = crate::supervise::read_line_exact(&stream).ok()?;
+        let line = crate::control::read_line_exact(&stream).ok()?;
         let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
         let _ = stream.set_read_timeout(None);
         Some(Client::new(stream, hello))
@@ -592,7 +582,7 @@ impl Helper {
         while let Ok((mut stream, _)) = self.control.accept() {
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let Ok(line) = crate::supervise::read_line_exact(&stream) else {
+            let Ok(line) = crate::control::read_line_exact(&stream) else {
                 continue;
             };
             let response = match serde_json::from_slice::<Request>(&line) {

@@ -3,7 +3,7 @@
 //! client; the result goes into the state's `health` (Docker's State.Health), with a
 //! `health_status` event when the status changes.
 
-use crate::control::AttachHello;
+use crate::control::{self, AttachHello};
 use crate::exec::{self, ExecPaths, ExecSpec};
 use crate::paths::{ContainerPaths, Paths};
 use crate::spec::HealthSpec;
@@ -248,14 +248,10 @@ impl HealthMonitor {
 }
 
 /// The payload of Docker's multiplexed frames, both streams in order.
-fn demux(mut data: &[u8]) -> String {
-    let mut out = Vec::new();
-    while data.len() >= 8 {
-        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
-        let end = (8 + len).min(data.len());
-        out.extend_from_slice(&data[8..end]);
-        data = &data[end..];
-    }
+fn demux(data: &[u8]) -> String {
+    let out: Vec<u8> = control::frames(data)
+        .flat_map(|(_, payload)| payload.iter().copied())
+        .collect();
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -273,8 +269,8 @@ mod tests {
 
     #[test]
     fn frames_are_joined() {
-        let mut d = crate::stdio::frame(1, b"ok ");
-        d.extend(crate::stdio::frame(2, b"warn"));
+        let mut d = control::frame(1, b"ok ");
+        d.extend(control::frame(2, b"warn"));
         assert_eq!(demux(&d), "ok warn");
     }
 }

@@ -1,7 +1,7 @@
 //! The container's standard streams: pipes (stdout and stderr apart) or one pseudo-terminal, and
 //! the attached clients that read them and write stdin.
 
-use crate::control::AttachHello;
+use crate::control::{frame, AttachHello};
 use crate::spec::ProcessSpec;
 use nix::fcntl::OFlag;
 use std::io::{self, Write};
@@ -167,16 +167,6 @@ fn available(read: io::Result<usize>) -> io::Result<Option<usize>> {
     }
 }
 
-/// Docker's multiplexed frame: stream byte (1 stdout, 2 stderr), three zeros, big-endian size.
-pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + data.len());
-    out.push(stream);
-    out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
 /// Output held for a client that reads slower than its container writes; past this much the
 /// client is dropped, as a reader that stopped reading, and never waited for.
 pub const CLIENT_BUFFER: usize = 4 << 20;
@@ -270,11 +260,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_have_docker_headers() {
-        assert_eq!(frame(2, b"hi"), vec![2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
-    }
 
     #[test]
     fn pipes_carry_output() {

@@ -3,10 +3,9 @@
 //! TTY) and stdin, start it, forward signals and terminal sizes, and end with its exit code.
 
 use super::{terminal, CliError, Result};
+use crate::engine::containers::attach::{read_frame, AttachHello};
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError};
-use berth_shim::control::{self, AttachHello};
-use berth_shim::state::Status;
 use nix::sys::signal::{SigSet, Signal};
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -36,14 +35,12 @@ const PROXIED: [Signal; 6] = [
 /// Attach to the container `id`, start it (unless it runs already) and wait for its exit.
 pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
     // The shim is spawned here, before any signal is blocked in this process.
-    engine.prepare_attach(id)?;
     let hello = AttachHello {
         stdin: opts.stdin,
         stdout: true,
         stderr: true,
     };
-    let sock = control::attach(&engine.container_paths(id), hello)
-        .map_err(|e| EngineError::Conflict(format!("cannot attach to container {id}: {e}")))?;
+    let sock = engine.attach(id, hello)?;
 
     // Every thread made from here on inherits the mask: the signals arrive only at `sigwait`.
     let mut mask = SigSet::empty();
@@ -118,7 +115,7 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
         });
     }
 
-    let code = wait_exit(engine, id);
+    let code = engine.wait_exit(id);
     // The shim ends the output when the container's output ends; a grandchild holding it open
     // must not hold the command forever.
     let _ = output.recv_timeout(Duration::from_secs(5));
@@ -140,32 +137,6 @@ fn send_size(engine: &Engine, id: &str) {
     }
 }
 
-/// Poll the container until it has stopped; its exit code (the auto-removed container's, kept
-/// by its shim, once it is gone).
-pub fn wait_exit(engine: &Engine, id: &ContainerId) -> i32 {
-    let paths = engine.container_paths(id);
-    let mut delay = Duration::from_millis(2);
-    let mut last = 0;
-    loop {
-        match engine.state(id) {
-            Ok(st) => {
-                last = st.exit_code;
-                let waiting_for_start =
-                    st.status == Status::Created && berth_shim::state::shim_alive(&paths);
-                if !st.status.is_live() && !waiting_for_start {
-                    return st.exit_code;
-                }
-            }
-            Err(_) => {
-                // Gone: removed by its shim (AutoRemove), which left the exit code behind.
-                return berth_shim::remove::last_exit(&paths).unwrap_or(last);
-            }
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(50));
-    }
-}
-
 /// Copy the shim's output to stdout and stderr until it ends.
 pub(super) fn copy_output(mut sock: UnixStream, tty: bool) {
     let mut stdout = std::io::stdout();
@@ -180,15 +151,9 @@ pub(super) fn copy_output(mut sock: UnixStream, tty: bool) {
         }
         return;
     }
-    let mut header = [0u8; 8];
     let mut payload = Vec::new();
-    while sock.read_exact(&mut header).is_ok() {
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        payload.resize(len, 0);
-        if sock.read_exact(&mut payload).is_err() {
-            break;
-        }
-        let ok = if header[0] == 2 {
+    while let Some(stream) = read_frame(&mut sock, &mut payload) {
+        let ok = if stream == 2 {
             stderr.write_all(&payload).and_then(|_| stderr.flush())
         } else {
             stdout.write_all(&payload).and_then(|_| stdout.flush())

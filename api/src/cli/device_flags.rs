@@ -2,6 +2,7 @@
 //! and put into HostConfig as the docker CLI does (its words for a bad value).
 
 use super::{CliError, Result};
+use crate::engine::containers::devices::{DeviceAccess, DeviceRule};
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -22,7 +23,7 @@ fn bad(flag: &str, value: &str, why: impl std::fmt::Display) -> CliError {
 }
 
 fn is_mode(s: &str) -> bool {
-    berth_shim::devices::DeviceAccess::parse_mode(s).is_ok()
+    DeviceAccess::parse_mode(s).is_ok()
 }
 
 /// One `--device` as a HostConfig.Devices entry (the docker CLI's validateLinuxPath, then
@@ -55,7 +56,7 @@ pub fn apply(f: &DeviceFlags, host: &mut Value) -> Result<()> {
     let devices: Vec<Value> = f.device.iter().map(|d| device(d)).collect::<Result<_>>()?;
     host["Devices"] = json!(devices);
     for rule in &f.device_cgroup_rule {
-        berth_shim::devices::DeviceRule::parse(rule).map_err(|_| {
+        DeviceRule::parse(rule).map_err(|_| {
             bad(
                 "--device-cgroup-rule",
                 rule,

@@ -1,6 +1,7 @@
 //! `berth exec` and `berth events`: a process in a running container, and the events log.
 
 use super::{attach, terminal, CliError, Global, Result};
+use crate::engine::containers::attach::AttachHello;
 use crate::engine::exec::ExecConfig;
 use crate::engine::EngineError;
 use clap::Args;
@@ -63,14 +64,12 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
         engine.exec_start(&exec_id, false)?;
         return Ok(0);
     }
-    let ep = engine.exec_start(&exec_id, true)?;
-    let hello = berth_shim::control::AttachHello {
+    let hello = AttachHello {
         stdin: a.interactive,
         stdout: true,
         stderr: true,
     };
-    let sock = berth_shim::exec::attach(&ep, hello)
-        .map_err(|e| CliError::io("attaching to the exec", e))?;
+    let sock = engine.exec_start_attached(&exec_id, hello)?;
     let mut mask = SigSet::empty();
     if a.tty {
         mask.add(Signal::SIGWINCH);
@@ -144,60 +143,43 @@ pub struct EventsArgs {
 
 /// Print the events log (and follow it until --until).
 pub fn events(g: &Global, a: EventsArgs) -> Result<i32> {
-    use crate::engine::events::{check_filters, include, POLL};
+    use crate::engine::events::{check_filters, Event};
     let engine = g.engine();
-    let since = crate::http::events::parse_timestamp(a.since.as_deref().unwrap_or(""))?;
-    let until = crate::http::events::parse_timestamp(a.until.as_deref().unwrap_or(""))?;
-    let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for f in &a.filter {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            CliError::from(EngineError::InvalidParameter(format!(
-                "bad format of filter (expected name=value): {f}"
-            )))
-        })?;
-        filters
-            .entry(k.to_string())
-            .or_default()
-            .push(v.to_string());
-    }
+    let since = crate::engine::time::parse_timestamp(a.since.as_deref().unwrap_or(""))?;
+    let until = crate::engine::time::parse_timestamp(a.until.as_deref().unwrap_or(""))?;
+    let filters = crate::engine::filters::parse_pairs(&a.filter)
+        .map_err(|m| CliError::from(EngineError::InvalidParameter(m)))?;
     check_filters(&filters)?;
     let json = a.format.as_deref() == Some("json");
-    let mut reader = engine.events_reader(since);
-    let mut out = std::io::stdout().lock();
-    loop {
-        for ev in reader.read_new() {
-            if until.is_some_and(|u| ev.system_time() > u) {
-                return Ok(0);
-            }
-            if !include(&filters, &ev) {
-                continue;
-            }
-            let line = if json {
-                serde_json::to_string(&ev).unwrap_or_default()
-            } else {
-                let time = humantime::format_rfc3339_nanos(ev.system_time()).to_string();
-                let attrs: Vec<String> = ev
-                    .actor
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                format!(
-                    "{time} {} {} {} ({})",
-                    ev.kind,
-                    ev.action,
-                    ev.actor.id,
-                    attrs.join(", ")
-                )
-            };
-            if writeln!(out, "{line}").is_err() {
-                return Ok(0);
-            }
+    let line = |ev: &Event| {
+        if json {
+            return serde_json::to_string(ev).unwrap_or_default();
         }
-        let _ = out.flush();
-        if until.is_some_and(|u| std::time::SystemTime::now() > u) {
-            return Ok(0);
-        }
-        std::thread::sleep(POLL);
-    }
+        let time = humantime::format_rfc3339_nanos(ev.system_time()).to_string();
+        let attrs: Vec<String> = ev
+            .actor
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "{time} {} {} {} ({})",
+            ev.kind,
+            ev.action,
+            ev.actor.id,
+            attrs.join(", ")
+        )
+    };
+    let out = std::cell::RefCell::new(std::io::stdout().lock());
+    engine.follow_events(
+        since,
+        until,
+        &filters,
+        |ev| writeln!(out.borrow_mut(), "{}", line(ev)).is_ok(),
+        || {
+            let _ = out.borrow_mut().flush();
+            true
+        },
+    );
+    Ok(0)
 }

@@ -50,7 +50,7 @@ pub fn run(g: &Global, args: InspectArgs) -> Result<i32> {
             (Ok(v), _) => Ok(v),
             (Err(EngineError::NotFound(_)), Some(Kind::Image) | None) => engine
                 .image(o)
-                .map(|img| crate::http::images::inspect(&img)),
+                .map(|img| crate::engine::images::views::inspect(&img)),
             (Err(e), _) => Err(e),
         };
         let volume = match (image, args.kind) {

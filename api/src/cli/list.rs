@@ -5,9 +5,9 @@
 use super::table::{self, ago, created_at, ellipsis, quote};
 use super::{CliError, Global, Result};
 use crate::engine::containers::list::ListOptions;
+use crate::engine::filters::{parse_pairs, Filters};
 use clap::Args;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -119,15 +119,8 @@ fn fields(format: &str) -> Result<Vec<&'static str>> {
         .collect()
 }
 
-fn parse_filters(list: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in list {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            CliError::Usage(format!("bad format of filter (expected name=value): {f}"))
-        })?;
-        out.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    Ok(out)
+fn parse_filters(list: &[String]) -> Result<Filters> {
+    parse_pairs(list).map_err(CliError::Usage)
 }
 
 pub fn run(g: &Global, args: ListArgs) -> Result<i32> {

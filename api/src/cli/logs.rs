@@ -2,8 +2,9 @@
 //! -f the new entries until the container stops.
 
 use super::{CliError, Global, Result};
-use crate::engine::containers::logs::{parse_time_arg, LogOptions};
-use berth_shim::logs::{Entry, Stream};
+use crate::engine::containers::logs::LogOptions;
+use crate::engine::containers::logs::{Entry, Stream};
+use crate::engine::time::parse_bound;
 use clap::Args;
 use std::io::Write;
 use std::time::Duration;
@@ -58,8 +59,8 @@ pub fn run(g: &Global, args: LogsArgs) -> Result<i32> {
         stderr: true,
         timestamps: args.timestamps,
         tail,
-        since: args.since.as_deref().and_then(parse_time_arg),
-        until: args.until.as_deref().and_then(parse_time_arg),
+        since: args.since.as_deref().and_then(parse_bound),
+        until: args.until.as_deref().and_then(parse_bound),
     };
     let engine = g.engine();
     let id = engine.lookup(&args.container)?;

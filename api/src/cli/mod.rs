@@ -25,8 +25,7 @@ mod volumes;
 
 pub use serve::ServeArgs;
 
-use crate::engine::{Engine, EngineError};
-use berth_shim::paths::{DEFAULT_ROOT, DEFAULT_RUN_ROOT};
+use crate::engine::{Engine, EngineError, DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -63,7 +62,7 @@ pub struct Global {
 
 impl Global {
     pub fn engine(&self) -> Engine {
-        Engine::new(berth_shim::Paths::new(&self.root, &self.run_root))
+        Engine::at(&self.root, &self.run_root)
     }
 }
 

@@ -3,9 +3,9 @@
 
 use super::table;
 use super::{CliError, Global, Result};
-use crate::engine::networks::{CreateNetwork, IpamConfigJson, IpamJson};
+use crate::engine::filters::{parse_pairs, Filters};
+use crate::engine::networks::{CreateNetwork, IpamConfigJson, IpamJson, NetworkRecord};
 use crate::engine::Engine;
-use berth_shim::net::store::NetworkRecord;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -167,8 +167,7 @@ pub fn run(g: &Global, cmd: NetworkCommand) -> Result<i32> {
         }
         NetworkCommand::Prune(a) => prune(&engine, a),
         NetworkCommand::Teardown => {
-            berth_shim::net::teardown(&engine.paths.root)
-                .map_err(|e| crate::engine::EngineError::system("network teardown", e))?;
+            engine.network_teardown()?;
             Ok(0)
         }
     }
@@ -185,15 +184,8 @@ fn key_values(list: &[String]) -> BTreeMap<String, String> {
 }
 
 /// KEY=VALUE filters as the engine takes them.
-fn filters(list: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in list {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            CliError::Usage(format!("bad format of filter (expected name=value): {f}"))
-        })?;
-        out.entry(k.to_string()).or_default().push(v.to_string());
-    }
-    Ok(out)
+fn filters(list: &[String]) -> Result<Filters> {
+    parse_pairs(list).map_err(CliError::Usage)
 }
 
 /// The create request the docker CLI would send for these flags.

@@ -100,7 +100,7 @@ pub fn ago(unix: i64) -> String {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let d = std::time::Duration::from_secs((now - unix).max(0) as u64);
-    format!("{} ago", crate::engine::containers::list::human_duration(d))
+    format!("{} ago", crate::engine::time::human_duration(d))
 }
 
 /// The docker CLI's CreatedAt, in UTC: "2024-05-01 10:00:00 +0000 UTC".

@@ -3,6 +3,7 @@
 
 use super::table;
 use super::{CliError, Global, Result};
+use crate::engine::filters::parse_pairs;
 use crate::engine::volumes::{CreateVolume, Volume};
 use crate::engine::Engine;
 use clap::{Args, Subcommand};
@@ -172,16 +173,7 @@ fn fields(format: &str, inspect: bool) -> Result<Vec<&'static str>> {
 }
 
 fn ls(engine: &Engine, a: LsArgs) -> Result<i32> {
-    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in &a.filter {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            CliError::Usage(format!("bad format of filter (expected name=value): {f}"))
-        })?;
-        filters
-            .entry(k.to_string())
-            .or_default()
-            .push(v.to_string());
-    }
+    let filters = parse_pairs(&a.filter).map_err(CliError::Usage)?;
     let format = a.format.as_deref().filter(|f| !f.is_empty());
     let wanted = match format {
         Some("json") | None => None,
@@ -303,7 +295,7 @@ mod tests {
     #[test]
     fn a_row_as_the_docker_cli_shows_it() {
         let tmp = tempfile::tempdir().unwrap();
-        let e = Engine::new(berth_shim::Paths::new(tmp.path(), tmp.path().join("run")));
+        let e = Engine::at(tmp.path(), tmp.path().join("run"));
         let v = e
             .create_volume(&CreateVolume {
                 name: "data".into(),

@@ -4,14 +4,15 @@
 
 use super::{Engine, EngineError, Result};
 use crate::engine::ids::ContainerId;
-use berth_shim::events::{self, Event, EventsPaths};
+use berth_shim::events::{self, EventsPaths};
+
+pub use berth_shim::events::Event;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
-/// `filters` as parsed: each key with its values.
-pub type Filters = std::collections::BTreeMap<String, Vec<String>>;
+pub use super::filters::Filters;
 
 /// How often a follower looks for new lines.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -71,6 +72,35 @@ impl Engine {
     pub fn events_reader(&self, since: Option<SystemTime>) -> EventReader {
         EventReader::open(self.events_paths(), since)
     }
+
+    /// Follow the events log (`GET /events`, `berth events`): what it holds since `since`,
+    /// then what comes, every [`POLL`], until `until` (for ever without it). Each event that
+    /// passes `filters` goes to `on_event`; `on_idle` is told when what was there is read.
+    /// Either ends the following by answering false (its client has gone).
+    pub fn follow_events(
+        &self,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+        filters: &Filters,
+        mut on_event: impl FnMut(&Event) -> bool,
+        mut on_idle: impl FnMut() -> bool,
+    ) {
+        let mut reader = self.events_reader(since);
+        loop {
+            for ev in reader.read_new() {
+                if until.is_some_and(|u| ev.system_time() > u) {
+                    return;
+                }
+                if include(filters, &ev) && !on_event(&ev) {
+                    return;
+                }
+            }
+            if !on_idle() || until.is_some_and(|u| SystemTime::now() > u) {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
 }
 
 /// The types of the eBPF monitor's events, whose actor is a container.
@@ -116,10 +146,7 @@ pub fn include(f: &Filters, ev: &Event) -> bool {
         .unwrap_or("");
     let labels = match f.get("label") {
         None => true,
-        Some(vals) => vals.iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => ev.actor.attributes.get(k).is_some_and(|x| x == v),
-            None => ev.actor.attributes.contains_key(l.as_str()),
-        }),
+        Some(vals) => super::filters::labels_match(&ev.actor.attributes, vals),
     };
     exact("event", &[ev.action.as_str(), strip_exec(&ev.action)])
         && exact("type", &[ev.kind.as_str()])

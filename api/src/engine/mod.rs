@@ -6,17 +6,22 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod filters;
 pub mod host;
 pub mod ids;
 pub mod images;
 pub mod names;
 pub mod networks;
 pub mod system;
+pub mod time;
 pub mod volumes;
 
 pub use error::{EngineError, Result};
 
 use berth_shim::Paths;
+use std::path::Path;
+
+pub use berth_shim::paths::{DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
 /// One engine over one root. Cheap to clone; holds no open files.
 #[derive(Debug, Clone)]
@@ -32,5 +37,10 @@ impl Engine {
             paths,
             list_cache: Default::default(),
         }
+    }
+
+    /// The engine over the persistent root `root` and the runtime root `run_root`.
+    pub fn at(root: impl AsRef<Path>, run_root: impl AsRef<Path>) -> Engine {
+        Engine::new(Paths::new(root.as_ref(), run_root.as_ref()))
     }
 }

@@ -5,21 +5,20 @@ use super::blocking;
 use super::query::{parse_filters, truthy};
 use super::version::ApiVersion;
 use super::{AppState, Route};
+use crate::engine::containers::attach::{self, AttachHello, Stream};
 use crate::engine::containers::create::Created;
 use crate::engine::containers::list::ListOptions;
-use crate::engine::containers::logs::{parse_time_arg, LogOptions};
-use crate::engine::containers::watch::ContainerWatch;
-use crate::engine::ids::ContainerId;
-use crate::engine::{Engine, EngineError};
+use crate::engine::containers::logs::LogOptions;
+use crate::engine::containers::wait::{WaitCondition, Waiter};
+use crate::engine::time::parse_bound;
+use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_shim::state::Status;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 type Q = Query<HashMap<String, String>>;
@@ -245,105 +244,45 @@ async fn prune(State(s): State<AppState>, Query(q): Q) -> HResult {
 /// `POST /containers/{id}/wait`: headers at once (the CLI starts the container only after it
 /// has them), then one JSON object when the condition is met.
 async fn wait(State(s): State<AppState>, Path(reference): Path<String>, Query(q): Q) -> HResult {
-    let condition = q.get("condition").cloned().unwrap_or_default();
-    if !matches!(
-        condition.as_str(),
-        "" | "not-running" | "next-exit" | "removed"
-    ) {
-        return Err(EngineError::InvalidParameter(format!(
-            "invalid condition: \"{condition}\""
-        )));
-    }
+    let condition = WaitCondition::parse(q.get("condition").map(String::as_str).unwrap_or(""))?;
     let e = s.engine.clone();
-    let id = blocking({
-        let e = e.clone();
-        move || e.lookup(&reference)
+    // The watch is set and the first state read before the headers go.
+    let waiter = blocking(move || {
+        let id = e.lookup(&reference)?;
+        e.waiter(&id, condition)
     })
     .await?;
-    let initial = {
-        let (e, id) = (e.clone(), id.clone());
-        blocking(move || e.state(&id)).await?
-    };
     let stream = futures_util::stream::once(async move {
-        let code = wait_for(&e, &id, &condition, initial).await;
+        let code = wait_for(waiter).await;
         let body = serde_json::json!({"StatusCode": code, "Error": serde_json::Value::Null});
         Ok::<_, std::io::Error>(Bytes::from(format!("{body}\n")))
     });
     Ok(json_stream(Body::from_stream(stream)))
 }
 
-async fn wait_for(
-    e: &Engine,
-    id: &ContainerId,
-    condition: &str,
-    initial: berth_shim::State,
-) -> i32 {
-    // Woken by the shim's writes in the container's directory (a new state, the removal), so
-    // that `docker run` hears of the exit as soon as it is recorded; set up before the first
-    // read of the state, so that no change falls between the two.
-    let watch = e.watch_container(id).map(Arc::new);
-    let code = wait_loop(e, id, condition, initial, watch.as_ref()).await;
-    // Closing an inotify instance waits for an SRCU grace period (~10 ms here): not before the
-    // answer, and not on a worker of the runtime.
-    if let Some(w) = watch {
-        drop(tokio::task::spawn_blocking(move || drop(w)));
-    }
-    code
-}
-
-async fn wait_loop(
-    e: &Engine,
-    id: &ContainerId,
-    condition: &str,
-    initial: berth_shim::State,
-    watch: Option<&Arc<ContainerWatch>>,
-) -> i32 {
-    let mut last_code = initial.exit_code;
-    let mut delay = Duration::from_millis(1);
+/// Run the waiter's steps on blocking threads (the wait ends with the client between steps);
+/// the exit code.
+async fn wait_for(mut waiter: Waiter) -> i32 {
     loop {
-        let state = {
-            let (e, id) = (e.clone(), id.clone());
-            tokio::task::spawn_blocking(move || e.state(&id)).await
+        let step = tokio::task::spawn_blocking(move || {
+            let code = waiter.check();
+            if code.is_none() {
+                waiter.pause();
+            }
+            (waiter, code)
+        })
+        .await;
+        let (w, code) = match step {
+            Ok(step) => step,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        match state {
-            Ok(Ok(st)) => {
-                last_code = st.exit_code;
-                // A created container whose shim waits for start (an attach came first) is
-                // about to run, not stopped.
-                let waiting_for_start = st.status == Status::Created
-                    && berth_shim::state::shim_alive(&e.container_paths(id));
-                let stopped = !st.status.is_live() && !waiting_for_start;
-                match condition {
-                    "next-exit" => {
-                        if stopped
-                            && (st.finished_at != initial.finished_at
-                                || (st.generation != initial.generation && !st.error.is_empty()))
-                        {
-                            return st.exit_code;
-                        }
-                    }
-                    "removed" => {}
-                    _ => {
-                        if stopped {
-                            return st.exit_code;
-                        }
-                    }
-                }
-            }
-            // Gone: removed (the condition `removed` waits for exactly this). An auto-removed
-            // container's shim left its exit code behind.
-            _ => return berth_shim::remove::last_exit(&e.container_paths(id)).unwrap_or(last_code),
+        if let Some(code) = code {
+            // Closing its inotify instance takes an SRCU grace period: not before the answer,
+            // and not on a worker of the runtime.
+            drop(tokio::task::spawn_blocking(move || drop(w)));
+            return code;
         }
-        // Between changes, short waits first, then at most 50 ms: a shim killed while it waited
-        // for start leaves no trace in the directory.
-        match watch {
-            Some(w) => {
-                let w = Arc::clone(w);
-                let _ = tokio::task::spawn_blocking(move || w.wait(delay)).await;
-            }
-            None => tokio::time::sleep(delay).await,
-        }
-        delay = (delay * 2).min(Duration::from_millis(50));
+        waiter = w;
     }
 }
 
@@ -369,20 +308,16 @@ fn log_options(q: &HashMap<String, String>) -> Result<LogOptions, EngineError> {
         stderr: flag(q, "stderr"),
         timestamps: flag(q, "timestamps"),
         tail,
-        since: q.get("since").and_then(|s| parse_time_arg(s)),
-        until: q.get("until").and_then(|s| parse_time_arg(s)),
+        since: q.get("since").and_then(|s| parse_bound(s)),
+        until: q.get("until").and_then(|s| parse_bound(s)),
     })
 }
 
-fn frame(tty: bool, stream: berth_shim::logs::Stream, data: &[u8]) -> Bytes {
+fn frame(tty: bool, stream: Stream, data: &[u8]) -> Bytes {
     if tty {
         Bytes::copy_from_slice(data)
     } else {
-        let n = match stream {
-            berth_shim::logs::Stream::Stdout => 1,
-            berth_shim::logs::Stream::Stderr => 2,
-        };
-        Bytes::from(berth_shim::stdio::frame(n, data))
+        Bytes::from(attach::frame(attach::stream_number(stream), data))
     }
 }
 
@@ -470,7 +405,7 @@ async fn attach(
     Query(q): Q,
     mut req: Request,
 ) -> HResult {
-    let hello = berth_shim::control::AttachHello {
+    let hello = AttachHello {
         stdin: flag(&q, "stdin"),
         stdout: flag(&q, "stdout"),
         stderr: flag(&q, "stderr"),
@@ -496,16 +431,7 @@ async fn attach(
     // Connect to the shim before answering, so that no output is missed and errors are plain.
     let shim = if stream {
         let (e, id2) = (s.engine.clone(), id.clone());
-        let sock = blocking(move || {
-            e.prepare_attach(&id2)?;
-            let sock =
-                berth_shim::control::attach(&e.container_paths(&id2), hello).map_err(|err| {
-                    EngineError::Conflict(format!("cannot attach to container {id2}: {err}"))
-                })?;
-            e.attach_event(&id2);
-            Ok(sock)
-        })
-        .await?;
+        let sock = blocking(move || e.attach(&id2, hello)).await?;
         sock.set_nonblocking(true)
             .map_err(|e| EngineError::system("attach socket", e))?;
         Some(

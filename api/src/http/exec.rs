@@ -3,6 +3,7 @@
 
 use super::blocking;
 use super::{AppState, Route};
+use crate::engine::containers::attach::AttachHello;
 use crate::engine::exec::ExecConfig;
 use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
@@ -73,14 +74,12 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Reque
     let (e3, id3) = (s.engine.clone(), id.clone());
     let sock = blocking(move || {
         let inspect = e3.exec_inspect(&id3)?;
-        let hello = berth_shim::control::AttachHello {
+        let hello = AttachHello {
             stdin: inspect["OpenStdin"].as_bool().unwrap_or(false),
             stdout: inspect["OpenStdout"].as_bool().unwrap_or(true),
             stderr: inspect["OpenStderr"].as_bool().unwrap_or(true),
         };
-        let ep = e3.exec_start(&id3, true)?;
-        berth_shim::exec::attach(&ep, hello)
-            .map_err(|err| EngineError::system("attaching to the exec", err))
+        e3.exec_start_attached(&id3, hello)
     })
     .await?;
     sock.set_nonblocking(true)

@@ -119,7 +119,7 @@ async fn set_policy(
     Path(reference): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, EngineError> {
-    let policy: berth_monitor::Policy = serde_json::from_slice(&body)
+    let policy: crate::engine::containers::syscalls::Policy = serde_json::from_slice(&body)
         .map_err(|e| EngineError::InvalidParameter(format!("decoding the policy: {e}")))?;
     let e = s.engine;
     tokio::task::spawn_blocking(move || e.set_policy(&reference, policy))

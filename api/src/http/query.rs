@@ -2,10 +2,8 @@
 
 use crate::engine::EngineError;
 use serde::{Deserialize, Deserializer};
-use std::collections::BTreeMap;
 
-/// `filters` after parsing: each key with its values, sorted and without duplicates.
-pub type Filters = BTreeMap<String, Vec<String>>;
+pub use crate::engine::filters::{parse as parse_filters, Filters};
 
 /// moby's rule for a boolean query value: true unless "", "0", "no", "false" or "none", in any
 /// case. docker-py sends `True`/`False`; the CLI sends `1` or `true`.
@@ -32,37 +30,6 @@ pub fn terminal_size(
             .ok_or_else(|| EngineError::InvalidParameter(format!("invalid {k}")))
     };
     Ok((num("h")?, num("w")?))
-}
-
-/// Parse the `filters` parameter. Accepts `{"k":["v",...]}` and the legacy
-/// `{"k":{"v":true}}`; in the legacy form every listed value counts, whatever its boolean (as in
-/// moby, which only checks presence). Absent or empty means no filters.
-pub fn parse_filters(raw: Option<&str>) -> Result<Filters, EngineError> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Values {
-        List(Vec<String>),
-        Legacy(BTreeMap<String, bool>),
-    }
-
-    let raw = raw.unwrap_or("").trim();
-    if raw.is_empty() {
-        return Ok(Filters::new());
-    }
-    let parsed: BTreeMap<String, Values> = serde_json::from_str(raw)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid filters {raw:?}: {e}")))?;
-    Ok(parsed
-        .into_iter()
-        .map(|(key, values)| {
-            let mut values = match values {
-                Values::List(v) => v,
-                Values::Legacy(m) => m.into_keys().collect(),
-            };
-            values.sort();
-            values.dedup();
-            (key, values)
-        })
-        .collect())
 }
 
 /// Query pairs in order, percent- and '+'-decoded; repeated keys kept (`changes`).
@@ -159,44 +126,5 @@ mod tests {
         assert!(q.all && !q.size);
         let q: Q = serde_json::from_str(r#"{"all":"0","size":"1"}"#).unwrap();
         assert!(!q.all && q.size);
-    }
-
-    #[test]
-    fn filters_in_both_forms() {
-        let want: Filters = [
-            (
-                "label".to_string(),
-                vec!["a=b".to_string(), "c".to_string()],
-            ),
-            ("status".to_string(), vec!["running".to_string()]),
-        ]
-        .into_iter()
-        .collect();
-        let mut sorted = want.clone();
-        sorted.values_mut().for_each(|v| v.sort());
-        let new = parse_filters(Some(r#"{"label":["c","a=b"],"status":["running"]}"#)).unwrap();
-        assert_eq!(new, sorted);
-        let legacy = parse_filters(Some(
-            r#"{"label":{"a=b":true,"c":true},"status":{"running":true}}"#,
-        ))
-        .unwrap();
-        assert_eq!(legacy, sorted);
-    }
-
-    #[test]
-    fn empty_filters_are_no_filters() {
-        assert!(parse_filters(None).unwrap().is_empty());
-        assert!(parse_filters(Some("")).unwrap().is_empty());
-        assert!(parse_filters(Some("{}")).unwrap().is_empty());
-    }
-
-    #[test]
-    fn bad_filters_are_invalid_parameter() {
-        for raw in ["{", "[]", r#"{"a":"b"}"#, r#"{"a":[1]}"#] {
-            match parse_filters(Some(raw)) {
-                Err(EngineError::InvalidParameter(_)) => {}
-                other => panic!("{raw:?}: expected InvalidParameter, got {other:?}"),
-            }
-        }
     }
 }

@@ -8,7 +8,7 @@ mod requests;
 mod stdin;
 
 use crate::cgroups::{self, Cgroup};
-use crate::control::{self, AttachHello, Request, Response};
+use crate::control::{self, read_line_exact, AttachHello, Request, Response};
 use crate::fsutil::FileLock;
 use crate::init::{self, fail, InitFailure, InitFds, Prepared};
 use crate::logs::{JsonFileWriter, Stream};
@@ -804,23 +804,6 @@ impl Source {
             _ => libc::POLLIN,
         }
     }
-}
-
-/// Read one line (without its newline) and not a byte more: what follows belongs to the stream.
-pub(crate) fn read_line_exact(mut stream: &UnixStream) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while line.len() < 64 * 1024 {
-        match stream.read(&mut byte) {
-            Ok(0) => break,
-            Ok(_) if byte[0] == b'\n' => break,
-            Ok(_) => line.push(byte[0]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(line)
 }
 
 fn error(message: String, conflict: bool) -> Response {

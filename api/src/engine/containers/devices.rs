@@ -5,7 +5,9 @@
 
 use super::docker::{DeviceMappingJson, HostConfig};
 use crate::engine::{EngineError, Result};
-use berth_shim::devices::{DeviceAccess, DeviceMapping, DeviceRule};
+use berth_shim::devices::DeviceMapping;
+
+pub use berth_shim::devices::{DeviceAccess, DeviceRule};
 
 fn invalid(e: berth_shim::devices::DeviceError) -> EngineError {
     EngineError::InvalidParameter(e.to_string())

@@ -2,12 +2,14 @@
 
 use super::row_json::{LiveParts, RowJson};
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
+pub use crate::engine::filters::labels_match;
 use crate::engine::ids::ContainerId;
+use crate::engine::time::{self, human_duration, parse_rfc3339, unix_secs_of};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::state::{State, Status};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 const STATE_FILE: &str = "state.json";
 
@@ -69,41 +71,12 @@ const FILTERS: &[&str] = &[
     "isolation",
 ];
 
-fn parse_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s)
-        .ok()
-        .or_else(|| humantime::parse_rfc3339(s).ok())
-}
-
 pub(crate) fn unix_secs(s: &str) -> i64 {
-    parse_time(s)
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// dockerd's (go-units) HumanDuration.
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", s / 3600),
-        172_800..=1_209_599 => format!("{} days", s / 86_400),
-        1_209_600..=4_838_399 => format!("{} weeks", s / 604_800),
-        4_838_400..=63_071_999 => format!("{} months", s / 2_592_000),
-        _ => format!("{} years", s / 31_536_000),
-    }
+    parse_rfc3339(s).map_or(0, unix_secs_of)
 }
 
 fn since(rfc3339: &str) -> Duration {
-    parse_time(rfc3339)
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .unwrap_or_default()
+    time::since(rfc3339).unwrap_or_default()
 }
 
 /// `docker ps`'s STATUS column.
@@ -130,14 +103,6 @@ pub fn human_status(state: &State) -> String {
         Status::Dead => "Dead".into(),
     };
     base + &health
-}
-
-/// `label` filters: each "key" or "key=value" must hold.
-pub fn labels_match(have: &BTreeMap<String, String>, wanted: &[String]) -> bool {
-    wanted.iter().all(|w| match w.split_once('=') {
-        Some((k, v)) => have.get(k).is_some_and(|x| x == v),
-        None => have.contains_key(w.as_str()),
-    })
 }
 
 impl Engine {
@@ -506,19 +471,6 @@ fn read_at(dir: &std::fs::File, id: &str, name: &str, buf: &mut Vec<u8>) -> std:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_as_dockers() {
-        assert_eq!(
-            human_duration(Duration::from_millis(300)),
-            "Less than a second"
-        );
-        assert_eq!(human_duration(Duration::from_secs(5)), "5 seconds");
-        assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
-        assert_eq!(human_duration(Duration::from_secs(600)), "10 minutes");
-        assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
-        assert_eq!(human_duration(Duration::from_secs(3 * 86_400)), "3 days");
-    }
 
     #[test]
     fn network_filters_by_name_or_id_prefix() {

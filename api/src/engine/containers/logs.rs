@@ -3,12 +3,14 @@
 
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
-use berth_shim::logs::{self, Entry, Stream};
+use berth_shim::logs;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::SystemTime;
+
+pub use berth_shim::logs::{Entry, Stream};
 
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
@@ -19,20 +21,6 @@ pub struct LogOptions {
     pub tail: Option<usize>,
     pub since: Option<SystemTime>,
     pub until: Option<SystemTime>,
-}
-
-/// Docker's `since`/`until`: unix seconds with an optional fraction, or RFC 3339.
-pub fn parse_time_arg(s: &str) -> Option<SystemTime> {
-    if s.is_empty() {
-        return None;
-    }
-    if let Ok(f) = s.parse::<f64>() {
-        if f <= 0.0 {
-            return None;
-        }
-        return Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(f));
-    }
-    humantime::parse_rfc3339_weak(s).ok()
 }
 
 impl LogOptions {

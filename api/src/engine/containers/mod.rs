@@ -5,6 +5,7 @@
 pub mod apparmor;
 pub mod archive;
 mod archive_fs;
+pub mod attach;
 pub mod boundary;
 pub mod create;
 pub(crate) mod devices;
@@ -18,10 +19,12 @@ pub mod mounts;
 pub mod ports;
 pub mod row_json;
 pub mod stats;
+pub mod status;
 pub mod summary;
 pub mod syscalls;
 pub mod top;
 pub mod update;
+pub mod wait;
 pub mod watch;
 
 pub use docker::{CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList};

@@ -7,6 +7,8 @@
 use crate::engine::{Engine, EngineError, Result};
 use serde::Serialize;
 
+pub use berth_monitor::Policy;
+
 /// One system call's figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]

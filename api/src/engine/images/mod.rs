@@ -18,6 +18,7 @@ mod tag;
 pub mod unpack;
 #[cfg(test)]
 mod unpack_tests;
+pub mod views;
 
 use crate::engine::{Engine, EngineError, Result};
 use reference::{Lookup, Reference};

@@ -3,11 +3,10 @@
 //! [`Engine::remove_image`], so the store's lock and layer collection rules are the usual ones.
 
 use super::created_unix;
-use crate::engine::containers::list::labels_match;
+use crate::engine::filters::labels_match;
 use crate::engine::{Engine, EngineError, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 /// What to prune.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,7 +42,7 @@ impl PruneOptions {
                 }
                 "until" => {
                     let v = vals.last().map(String::as_str).unwrap_or("");
-                    o.until = Some(parse_until(v).ok_or_else(|| {
+                    o.until = Some(crate::engine::time::parse_until(v).ok_or_else(|| {
                         EngineError::InvalidParameter(format!("invalid filter 'until={v}'"))
                     })?);
                 }
@@ -58,19 +57,6 @@ impl PruneOptions {
         }
         Ok(o)
     }
-}
-
-/// `until`: a Go duration ago ("24h"), unix seconds, or an RFC 3339 time.
-pub fn parse_until(s: &str) -> Option<i64> {
-    let now = SystemTime::now();
-    let t = match humantime::parse_duration(s) {
-        Ok(d) => now.checked_sub(d)?,
-        Err(_) => crate::engine::containers::logs::parse_time_arg(s)?,
-    };
-    Some(
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
-    )
 }
 
 impl Engine {

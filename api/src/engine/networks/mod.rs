@@ -5,13 +5,15 @@
 
 pub mod endpoints;
 
-use super::events::Filters;
+use super::filters::{labels_pass, Filters};
 use super::{Engine, EngineError, Result};
-use berth_shim::net::store::{Locked, NetworkRecord, Store, NETWORK_VERSION};
+use berth_shim::net::store::{Locked, Store, NETWORK_VERSION};
 use berth_shim::net::{self, NetError, NewNetwork};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+pub use berth_shim::net::store::NetworkRecord;
 
 /// The names berth creates itself.
 pub const PREDEFINED: [&str; 3] = ["bridge", "host", "none"];
@@ -121,6 +123,12 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Remove every kernel object of this root's networks: their bridges and the firewall
+    /// table (`berth network teardown`, for a root that is being thrown away).
+    pub fn network_teardown(&self) -> Result<()> {
+        net::teardown(&self.paths.root).map_err(|e| EngineError::system("network teardown", e))
     }
 
     /// Every network, the predefined ones made first if needed.
@@ -277,7 +285,7 @@ impl Engine {
             }
         }
         let until = match filters.get("until").and_then(|v| v.first()) {
-            Some(u) => Some(super::images::prune::parse_until(u).ok_or_else(|| {
+            Some(u) => Some(super::time::parse_until(u).ok_or_else(|| {
                 EngineError::InvalidParameter(format!("invalid filter 'until={u}'"))
             })?),
             None => None,
@@ -287,12 +295,12 @@ impl Engine {
         for rec in self.networks()? {
             if rec.predefined
                 || rec.endpoints.keys().any(|c| containers.join(c).exists())
-                || !labels_match(filters, &rec.labels)
+                || !labels_pass(filters, &rec.labels)
             {
                 continue;
             }
             if let Some(until) = until {
-                let created = crate::engine::containers::logs::parse_time_arg(&rec.created)
+                let created = super::time::parse_bound(&rec.created)
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map(|d| d.as_secs() as i64);
                 if created.is_some_and(|c| c >= until) {
@@ -361,7 +369,7 @@ impl Engine {
                     want_dangling == (!used && !n.predefined)
                 })
             })
-            .filter(|n| labels_match(filters, &n.labels))
+            .filter(|n| labels_pass(filters, &n.labels))
             .collect())
     }
 
@@ -475,20 +483,6 @@ pub fn find<'a>(all: &'a [NetworkRecord], reference: &str) -> Option<&'a Network
         })
 }
 
-/// The `label` (key or key=value, all must hold) and `label!` (none may hold) filters.
-fn labels_match(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
-    let holds = |l: &String| match l.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(l.as_str()),
-    };
-    filters
-        .get("label")
-        .is_none_or(|vals| vals.iter().all(holds))
-        && filters
-            .get("label!")
-            .is_none_or(|vals| !vals.iter().any(holds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,11 +517,11 @@ mod tests {
     fn label_filters() {
         let mut labels = BTreeMap::new();
         labels.insert("a".to_string(), "1".to_string());
-        let f = crate::http::query::parse_filters(Some(r#"{"label":["a=1"]}"#)).unwrap();
-        assert!(labels_match(&f, &labels));
-        let f = crate::http::query::parse_filters(Some(r#"{"label!":["a"]}"#)).unwrap();
-        assert!(!labels_match(&f, &labels));
-        let f = crate::http::query::parse_filters(Some(r#"{"label":["b"]}"#)).unwrap();
-        assert!(!labels_match(&f, &labels));
+        let f = crate::engine::filters::parse(Some(r#"{"label":["a=1"]}"#)).unwrap();
+        assert!(labels_pass(&f, &labels));
+        let f = crate::engine::filters::parse(Some(r#"{"label!":["a"]}"#)).unwrap();
+        assert!(!labels_pass(&f, &labels));
+        let f = crate::engine::filters::parse(Some(r#"{"label":["b"]}"#)).unwrap();
+        assert!(!labels_pass(&f, &labels));
     }
 }

@@ -275,7 +275,7 @@ impl Engine {
             .filter(|v| {
                 filters
                     .get("label")
-                    .is_none_or(|ls| super::containers::list::labels_match(&v.labels, ls))
+                    .is_none_or(|ls| super::filters::labels_match(&v.labels, ls))
             })
             .collect())
     }
@@ -306,7 +306,7 @@ impl Engine {
             if used.contains_key(&v.name) || (!all && !v.anonymous()) || !v.options.is_empty() {
                 continue;
             }
-            if !super::containers::list::labels_match(&v.labels, labels) {
+            if !super::filters::labels_match(&v.labels, labels) {
                 continue;
             }
             let size = dir_size(&self.volume_data(&v.name));

@@ -1,0 +1,148 @@
+//! Docker's list filters: the one [`Filters`] type, read from the API's `filters` JSON
+//! ([`parse`]) or from the command line's `--filter key=value` ([`parse_pairs`]), and the
+//! matching every listing shares: `label`/`label!` and `*` globs.
+
+use super::{EngineError, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `filters` after parsing: each key with its values (from the API sorted and without
+/// duplicates; from the command line in the order given).
+pub type Filters = BTreeMap<String, Vec<String>>;
+
+/// Parse the `filters` parameter. Accepts `{"k":["v",...]}` and the legacy
+/// `{"k":{"v":true}}`; in the legacy form every listed value counts, whatever its boolean (as in
+/// moby, which only checks presence). Absent or empty means no filters.
+pub fn parse(raw: Option<&str>) -> Result<Filters> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Values {
+        List(Vec<String>),
+        Legacy(BTreeMap<String, bool>),
+    }
+
+    let raw = raw.unwrap_or("").trim();
+    if raw.is_empty() {
+        return Ok(Filters::new());
+    }
+    let parsed: BTreeMap<String, Values> = serde_json::from_str(raw)
+        .map_err(|e| EngineError::InvalidParameter(format!("invalid filters {raw:?}: {e}")))?;
+    Ok(parsed
+        .into_iter()
+        .map(|(key, values)| {
+            let mut values = match values {
+                Values::List(v) => v,
+                Values::Legacy(m) => m.into_keys().collect(),
+            };
+            values.sort();
+            values.dedup();
+            (key, values)
+        })
+        .collect())
+}
+
+/// `--filter key=value` flags, repeatable; the error names the flag that has no '='.
+pub fn parse_pairs(list: &[String]) -> std::result::Result<Filters, String> {
+    let mut out = Filters::new();
+    for f in list {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
+        out.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    Ok(out)
+}
+
+/// `label` filters: each "key" or "key=value" must hold.
+pub fn labels_match(have: &BTreeMap<String, String>, wanted: &[String]) -> bool {
+    wanted.iter().all(|w| label_holds(have, w))
+}
+
+/// One "key" or "key=value" label filter against `have`.
+fn label_holds(have: &BTreeMap<String, String>, wanted: &str) -> bool {
+    match wanted.split_once('=') {
+        Some((k, v)) => have.get(k).is_some_and(|x| x == v),
+        None => have.contains_key(wanted),
+    }
+}
+
+/// The `label` (key or key=value, all must hold) and `label!` (none may hold) filters.
+pub fn labels_pass(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
+    filters
+        .get("label")
+        .is_none_or(|vals| labels_match(labels, vals))
+        && filters
+            .get("label!")
+            .is_none_or(|vals| !vals.iter().any(|l| label_holds(labels, l)))
+}
+
+/// A pattern where '*' stands for any run of characters.
+pub fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .filter(|i| tail.is_char_boundary(*i))
+                .any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_in_both_forms() {
+        let want: Filters = [
+            (
+                "label".to_string(),
+                vec!["a=b".to_string(), "c".to_string()],
+            ),
+            ("status".to_string(), vec!["running".to_string()]),
+        ]
+        .into_iter()
+        .collect();
+        let mut sorted = want.clone();
+        sorted.values_mut().for_each(|v| v.sort());
+        let new = parse(Some(r#"{"label":["c","a=b"],"status":["running"]}"#)).unwrap();
+        assert_eq!(new, sorted);
+        let legacy = parse(Some(
+            r#"{"label":{"a=b":true,"c":true},"status":{"running":true}}"#,
+        ))
+        .unwrap();
+        assert_eq!(legacy, sorted);
+    }
+
+    #[test]
+    fn empty_filters_are_no_filters() {
+        assert!(parse(None).unwrap().is_empty());
+        assert!(parse(Some("")).unwrap().is_empty());
+        assert!(parse(Some("{}")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_filters_are_invalid_parameter() {
+        for raw in ["{", "[]", r#"{"a":"b"}"#, r#"{"a":[1]}"#] {
+            match parse(Some(raw)) {
+                Err(EngineError::InvalidParameter(_)) => {}
+                other => panic!("{raw:?}: expected InvalidParameter, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn command_line_pairs() {
+        let f = parse_pairs(&["status=exited".into(), "status=created".into()]).unwrap();
+        assert_eq!(
+            f["status"],
+            ["exited", "created"],
+            "values in the order given"
+        );
+        let err = parse_pairs(&["status".into()]).unwrap_err();
+        assert_eq!(err, "bad format of filter (expected name=value): status");
+    }
+}

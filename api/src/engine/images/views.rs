@@ -1,0 +1,165 @@
+//! dockerd's views of images: the summary of `GET /images/json` with its list filters, the
+//! inspect and the history.
+
+use super::{created_unix, Image};
+use crate::engine::filters::{glob, labels_match, Filters};
+use crate::engine::{Engine, EngineError, Result};
+use serde_json::{json, Value};
+
+/// dockerd's image summary (`GET /images/json`).
+pub fn summary(img: &Image) -> Value {
+    json!({
+        "Id": img.id,
+        "ParentId": "",
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Created": created_unix(&img.created),
+        "Size": img.size,
+        "SharedSize": -1,
+        "Labels": img.config.labels.clone().unwrap_or_default(),
+        "Containers": -1,
+    })
+}
+
+/// dockerd's image inspect (`GET /images/{name}/json`).
+pub fn inspect(img: &Image) -> Value {
+    let mut data = serde_json::Map::new();
+    if let Some((top, lower)) = img.layers.split_last() {
+        data.insert("UpperDir".into(), json!(top));
+        if !lower.is_empty() {
+            let l: Vec<String> = lower
+                .iter()
+                .rev()
+                .map(|p| p.display().to_string())
+                .collect();
+            data.insert("LowerDir".into(), json!(l.join(":")));
+        }
+    }
+    let mut v = json!({
+        "Id": img.id,
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Parent": "",
+        "Comment": img.comment,
+        "Created": img.created,
+        "DockerVersion": "",
+        "Author": img.author,
+        "Config": img.config,
+        "Architecture": img.architecture,
+        "Os": img.os,
+        "Size": img.size,
+        "GraphDriver": {"Name": "overlay2", "Data": data},
+        "RootFS": {"Type": "layers", "Layers": img.diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    });
+    if !img.variant.is_empty() {
+        v["Variant"] = json!(img.variant);
+    }
+    v
+}
+
+/// `GET /images/{name}/history`: newest first, as dockerd lists it.
+pub fn history(img: &Image) -> Value {
+    let mut out = Vec::new();
+    for (i, h) in img.history.iter().enumerate().rev() {
+        // Per-layer sizes are not kept apart yet: a one-layer image shows its size on top.
+        let size = if i + 1 == img.history.len() && img.diff_ids.len() == 1 {
+            img.size
+        } else {
+            0
+        };
+        out.push(json!({
+            "Id": if i + 1 == img.history.len() { img.id.as_str() } else { "<missing>" },
+            "Created": created_unix(h.get("created").and_then(Value::as_str).unwrap_or("")),
+            "CreatedBy": h.get("created_by").and_then(Value::as_str).unwrap_or(""),
+            "Tags": if i + 1 == img.history.len() { json!(img.repo_tags) } else { Value::Null },
+            "Size": size,
+            "Comment": h.get("comment").and_then(Value::as_str).unwrap_or(""),
+        }));
+    }
+    json!(out)
+}
+
+/// `filters` of `GET /images/json`: dangling, reference (with '*' globs) and label.
+fn keep(img: &Image, filters: &Filters) -> bool {
+    if let Some(d) = filters.get("dangling") {
+        let want = d.iter().any(|v| v == "true" || v == "1");
+        if img.repo_tags.is_empty() != want {
+            return false;
+        }
+    }
+    if let Some(pats) = filters.get("reference") {
+        let hit = img.repo_tags.iter().any(|t| tag_matches(pats, t));
+        if !hit {
+            return false;
+        }
+    }
+    if let Some(labels) = filters.get("label") {
+        let have = img.config.labels.clone().unwrap_or_default();
+        if !labels_match(&have, labels) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A `reference` filter against "repo:tag": the whole or the repository part.
+fn tag_matches(pats: &[String], tag: &str) -> bool {
+    let repo = tag.rsplit_once(':').map_or(tag, |(r, _)| r);
+    pats.iter().any(|p| glob(p, tag) || glob(p, repo))
+}
+
+/// The filter keys of `GET /images/json`.
+const LIST_FILTERS: [&str; 5] = ["before", "dangling", "label", "reference", "since"];
+
+impl Engine {
+    /// `GET /images/json`: the summaries of the images that pass `filters`.
+    pub fn images_json(&self, filters: &Filters) -> Result<Vec<Value>> {
+        if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid filter '{k}'"
+            )));
+        }
+        // before/since name an image: keep those created strictly before/after it.
+        let mut bounds = (None, None);
+        for (key, slot) in [("before", &mut bounds.0), ("since", &mut bounds.1)] {
+            if let Some(name) = filters.get(key).and_then(|v| v.last()) {
+                *slot = Some(created_unix(&self.image(name)?.created));
+            }
+        }
+        let imgs = self.images()?;
+        Ok(imgs
+            .iter()
+            .filter(|i| keep(i, filters))
+            .filter(|i| bounds.0.is_none_or(|b| created_unix(&i.created) < b))
+            .filter(|i| bounds.1.is_none_or(|s| created_unix(&i.created) > s))
+            .map(|i| {
+                let mut v = summary(i);
+                // As dockerd: with a reference filter, only the matching tags are shown.
+                if let Some(pats) = filters.get("reference") {
+                    let tags: Vec<&String> = i
+                        .repo_tags
+                        .iter()
+                        .filter(|t| tag_matches(pats, t))
+                        .collect();
+                    v["RepoTags"] = json!(tags);
+                }
+                v
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_globs() {
+        assert!(glob("bu*", "busybox"));
+        assert!(glob("*:latest", "busybox:latest"));
+        assert!(glob("bu*x", "busybox"));
+        assert!(!glob("bu*z", "busybox"));
+        assert!(!glob("busy", "busybox"));
+    }
+}
