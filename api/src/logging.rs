@@ -2,7 +2,8 @@
 //! stderr, or to the journal when systemd connected stderr to it (a `berth.service`), so
 //! that its lines keep their level and fields there.
 
-use berth_shim::log::{level_filter, LogLevel};
+use berth_shim::log::level_filter;
+pub use berth_shim::log::LogLevel;
 use std::os::fd::AsFd;
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -57,7 +57,7 @@ pub struct Global {
     /// What is logged to stderr (or the journal under systemd): error, warn, info, debug or
     /// trace. Default: info for `serve`, warn for the other commands.
     #[arg(long, global = true, env = "BERTH_LOG", value_name = "LEVEL")]
-    pub log_level: Option<berth_shim::log::LogLevel>,
+    pub log_level: Option<crate::logging::LogLevel>,
 }
 
 impl Global {
@@ -199,9 +199,9 @@ pub fn main() -> i32 {
     };
     let serving = matches!(cli.command, Command::Serve(_));
     crate::logging::init(cli.global.log_level.unwrap_or(if serving {
-        berth_shim::log::LogLevel::Info
+        crate::logging::LogLevel::Info
     } else {
-        berth_shim::log::LogLevel::Warn
+        crate::logging::LogLevel::Warn
     }));
     if !serving {
         terminal::die_on_closed_stdout();
