@@ -3,8 +3,7 @@
 //! (/work/shared/reference/docker-api-inventory.md §3). Needs root; run
 //! `cargo build --workspace` first so that `berth-shim` is next to `berth`.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{connect, encode, frames, request, stream_text, Berth, LIMIT};

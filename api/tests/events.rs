@@ -2,9 +2,7 @@
 //! by the shim while no API process is alive, live followers, filters, and the operations and
 //! image changes that are logged. Needs root and `cargo build --workspace` first.
 
-// Each test binary uses part of the shared helpers.
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::{encode, Berth};
 use hyper::StatusCode;

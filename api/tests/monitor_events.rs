@@ -5,8 +5,7 @@
 //! the log after a restart. Needs root, a kernel that loads the programs and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::{encode, Berth};
 use hyper::StatusCode;
