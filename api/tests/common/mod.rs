@@ -170,6 +170,13 @@ impl Berth {
         self.child = Some(child);
     }
 
+    /// Whether the shim of container `id` still runs (read from the run root: no server needed).
+    /// A shim writes a container's last events before it exits.
+    pub fn shim_alive(&self, id: &str) -> bool {
+        let paths = berth_shim::Paths::new(self.root(), self.run_root());
+        berth_shim::state::shim_alive(&paths.container(id))
+    }
+
     /// SIGKILL the API process (not its containers) and reap it.
     pub fn kill_server(&mut self) {
         if let Some(mut child) = self.child.take() {
