@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """berth's compatibility suite: the real docker CLI and docker-py against a berth it starts
-itself, on a private root and socket. One line per case, then `N passed, N failed`.
+itself, on a private root and socket. One line per case, then `N passed, N failed`, always
+last. A case that runs longer than its timeout fails ("timed out after N s") and the run goes
+on.
 
-Usage: compat.py [--berth PATH] [-k SUBSTRING]
+Usage: compat.py [--berth PATH] [-k SUBSTRING] [--timeout SECONDS]
 """
 import argparse
 import io
@@ -24,13 +26,36 @@ BUSYBOX = "/bin/busybox"
 CASES = []
 
 
-def case(fn):
-    CASES.append(fn)
-    return fn
+def case(fn=None, *, timeout=None):
+    """Registers a case: `@case`, or `@case(timeout=SECONDS)` for one known to take longer than
+    the suite's --timeout."""
+    def register(f):
+        f.timeout = timeout
+        CASES.append(f)
+        return f
+    return register(fn) if fn is not None else register
 
 
 class Failed(Exception):
     pass
+
+
+class TimedOut(Exception):
+    pass
+
+
+def run_case(fn, b, seconds):
+    """Runs one case, interrupted (TimedOut, raised in it by SIGALRM) after `seconds`: a
+    subprocess.run it was waiting for is killed, a socket read or a sleep ends."""
+    def expire(_signum, _frame):
+        raise TimedOut(f"timed out after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        fn(b)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def check(cond, what):
@@ -156,46 +181,57 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", default=os.path.join(REPO, "target", "debug", "berth"))
     ap.add_argument("-k", default="")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds a case may take")
     args = ap.parse_args()
     if shutil.which("docker") is None:
         print("docker CLI missing: the compat suite needs it", file=sys.stderr)
         print("0 passed, 1 failed")
         return 1
-    import cases_containers  # noqa: F401  (registers cases)
-    import cases_exec  # noqa: F401
-    import cases_tty  # noqa: F401
-    import cases_images  # noqa: F401
-    import cases_py  # noqa: F401
-    import cases_ops  # noqa: F401
-    import cases_crash  # noqa: F401
-    import cases_storage  # noqa: F401
-    import cases_net  # noqa: F401
-    import cases_monitor  # noqa: F401
-    import cases_ports  # noqa: F401
-    import cases_hardening  # noqa: F401
-    b = Berth(args.berth)
     passed = failed = 0
+    b = None
     try:
+        import cases_containers  # noqa: F401  (registers cases)
+        import cases_exec  # noqa: F401
+        import cases_tty  # noqa: F401
+        import cases_images  # noqa: F401
+        import cases_py  # noqa: F401
+        import cases_ops  # noqa: F401
+        import cases_crash  # noqa: F401
+        import cases_storage  # noqa: F401
+        import cases_net  # noqa: F401
+        import cases_monitor  # noqa: F401
+        import cases_ports  # noqa: F401
+        import cases_hardening  # noqa: F401
+        b = Berth(args.berth)
         b.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
         for fn in CASES:
             if args.k and args.k not in fn.__name__:
                 continue
             t0 = time.time()
             try:
-                fn(b)
+                run_case(fn, b, fn.timeout or args.timeout)
                 passed += 1
                 print(f"ok   {fn.__name__} ({time.time() - t0:.1f}s)", flush=True)
-            except Exception as e:  # noqa: BLE001
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:  # noqa: BLE001  (SystemExit too: a case, not the run)
                 failed += 1
-                detail = str(e) if isinstance(e, Failed) else traceback.format_exc()
+                known = isinstance(e, (Failed, TimedOut))
+                detail = str(e) if known else traceback.format_exc()
                 print(f"FAIL {fn.__name__}: {detail}", flush=True)
                 # A failed case may leave containers behind: the next cases start clean.
                 ids = b.docker("ps", "-aq").stdout.decode().split()
                 if ids:
                     b.docker("rm", "-f", *ids)
+    except Exception:  # noqa: BLE001  (the suite itself, not a case: one failure more)
+        failed += 1
+        print(f"FAIL the suite: {traceback.format_exc()}", flush=True)
     finally:
-        b.close()
-    print(f"{passed} passed, {failed} failed")
+        try:
+            if b is not None:
+                b.close()
+        finally:
+            print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
 
 

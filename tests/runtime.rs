@@ -553,11 +553,18 @@ fn rlimits_are_set_and_never_above_the_hard_limit() {
 #[test]
 fn tty_has_its_size_and_resizes() {
     let env = TestEnv::new();
-    let mut spec = env.spec(&["sh", "-c", "stty size; tty; sleep 1; stty size"]);
+    // The second `stty size` once the size has changed: no race with the resize.
+    let mut spec = env.spec(&[
+        "sh",
+        "-c",
+        "stty size; tty; while [ \"$(stty size)\" = '24 80' ]; do sleep 0.05; done; stty size",
+    ]);
     spec.process.tty = true;
     spec.process.console_size = Some((24, 80));
     env.run(&spec);
-    std::thread::sleep(Duration::from_millis(400));
+    env.eventually("the first size in the log", LONG, || {
+        env.log_text(&spec.id).starts_with("24 80\r\n")
+    });
     assert_eq!(
         env.control(
             &spec.id,
@@ -592,7 +599,10 @@ fn attach_before_start_gets_all_output_and_gives_stdin() {
         },
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // Started only once the shim has taken the hello: the client is then registered.
+    env.eventually("the shim to read the attach hello", LONG, || {
+        berth_tests::read_by_peer(&stream)
+    });
     match env.control(&spec.id, Request::Start) {
         Response::Started { pid } => assert!(pid > 0),
         other => panic!("start: {other:?}"),

@@ -302,3 +302,22 @@ pub fn cpu_ticks(pid: i32) -> u64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
+
+/// Whether the peer of `stream` has read all that was sent on it: its send queue in `ss`
+/// (iproute2) is empty. How a test knows that a shim has taken an attach hello, which it
+/// answers nothing to.
+pub fn read_by_peer(stream: &std::os::unix::net::UnixStream) -> bool {
+    let inode = nix::sys::stat::fstat(stream).unwrap().st_ino.to_string();
+    let out = std::process::Command::new("ss")
+        .arg("-xnH")
+        .output()
+        .expect("ss (iproute2)");
+    // Netid State Recv-Q Send-Q Local Port Peer Port: this end is `* <inode>`.
+    let out = String::from_utf8_lossy(&out.stdout);
+    let line = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[5] == inode)
+        .unwrap_or_else(|| panic!("socket {inode} is not in ss -x: {out}"));
+    line[3] == "0"
+}

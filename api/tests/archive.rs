@@ -2,8 +2,7 @@
 //! into a stopped container then GET back, noOverwriteDirNonDir, and symlinks that point out of
 //! the container resolved inside it. Needs root and `cargo build --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::Berth;

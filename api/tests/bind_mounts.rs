@@ -4,8 +4,7 @@
 //! test makes in a temporary directory of the host and takes down again. Needs root and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::Berth;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};

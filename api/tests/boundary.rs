@@ -3,8 +3,7 @@
 //! bound for /etc/hosts, and security options berth cannot honour. Needs root and `cargo build
 //! --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::{encode, Berth};
 use serde_json::json;

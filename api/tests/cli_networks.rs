@@ -4,10 +4,7 @@
 //! `{{.Networks}}` and the list's NetworkSettings. Needs root and `cargo build --workspace`
 //! first, so that `berth-shim` sits next to `berth`.
 
-#[allow(dead_code)]
-mod cli_support;
-#[allow(dead_code)]
-mod common;
+use crate::cli_support;
 
 use cli_support::{set, Root, Server};
 use serde_json::Value;

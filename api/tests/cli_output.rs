@@ -2,10 +2,7 @@
 //! checks given by `run --health-*` flags and resources in use against their limits, `--format`
 //! of the listings, and the completion script. Needs root and `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod cli_support;
-#[allow(dead_code)]
-mod common;
+use crate::cli_support;
 
 use cli_support::Root;
 use serde_json::Value;

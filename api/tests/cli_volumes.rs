@@ -2,10 +2,7 @@
 //! volume made on either side seen by the other through `berth serve` and the docker CLI.
 //! Needs root and `cargo build --workspace` first, so that `berth-shim` sits next to `berth`.
 
-#[allow(dead_code)]
-mod cli_support;
-#[allow(dead_code)]
-mod common;
+use crate::cli_support;
 
 use cli_support::{Root, Server};
 use serde_json::Value;

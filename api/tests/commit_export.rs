@@ -2,8 +2,7 @@
 //! a running container) and `docker commit` (then a container of the new image sees the file).
 //! Needs root and `cargo build --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::{frames, stream_text, Berth};
 use hyper::StatusCode;

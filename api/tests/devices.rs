@@ -4,8 +4,7 @@
 //! `Privileged` open what they name, as under dockerd. Needs root, `losetup`, and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::{frames, Berth};
 use hyper::StatusCode;

@@ -5,8 +5,7 @@
 //! namespaces), and a real reuse of a stopped donor's pid through `ns_last_pid`. Needs root and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::Berth;
 use hyper::StatusCode;

@@ -2,9 +2,7 @@
 //! by the shim while no API process is alive, live followers, filters, and the operations and
 //! image changes that are logged. Needs root and `cargo build --workspace` first.
 
-// Each test binary uses part of the shared helpers.
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::{encode, Berth};
 use hyper::StatusCode;
@@ -112,8 +110,8 @@ async fn die_is_logged_by_the_shim_with_no_api_alive_and_survives_a_restart() {
         .run(None, &json!({"Image": "busybox", "Cmd": ["sleep", "1"]}))
         .await;
     b.kill_server();
-    // The container exits while no API process exists.
-    std::thread::sleep(Duration::from_millis(1800));
+    // The container exits while no API process exists; its shim goes once it has logged that.
+    common::eventually("the container's shim to exit", || !b.shim_alive(&id));
     b.serve();
     let until = now_arg();
     let evs = events(&b, &format!("since={since}&until={until}")).await;
@@ -127,9 +125,19 @@ async fn die_is_logged_by_the_shim_with_no_api_alive_and_survives_a_restart() {
 }
 
 /// Read a live `/events` body until container `id` (sent once known) has died; its actions.
-async fn follow(b: &Berth, id_rx: tokio::sync::watch::Receiver<String>) -> Vec<String> {
+/// Says once on `seen` that it has read an event: it follows the log's end from then on.
+async fn follow(
+    b: &Berth,
+    id_rx: tokio::sync::watch::Receiver<String>,
+    seen: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Vec<String> {
+    let mut said = false;
     let evs = b
         .follow_events("/events", |evs| {
+            if !said && !evs.is_empty() {
+                said = true;
+                let _ = seen.send(());
+            }
             actions_of(evs, &id_rx.borrow()).iter().any(|a| a == "die")
         })
         .await;
@@ -141,14 +149,33 @@ async fn follow(b: &Berth, id_rx: tokio::sync::watch::Receiver<String>) -> Vec<S
 async fn two_live_readers_each_see_every_event() {
     let b = std::sync::Arc::new(Berth::with_busybox().await);
     let (id_tx, id_rx) = tokio::sync::watch::channel(String::new());
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     let readers: Vec<_> = (0..2)
         .map(|_| {
-            let (b, rx) = (b.clone(), id_rx.clone());
-            tokio::spawn(async move { follow(&b, rx).await })
+            let (b, rx, seen) = (b.clone(), id_rx.clone(), seen_tx.clone());
+            tokio::spawn(async move { follow(&b, rx, seen).await })
         })
         .collect();
-    // Let both readers reach the end of the log before the container is made.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both readers follow the end of the log before the container is made: image tags are
+    // logged until each has read one.
+    let mut following = 0;
+    for n in 0.. {
+        assert!(
+            n < 100,
+            "after {n} tags, {following} of 2 readers had read one"
+        );
+        let r = b
+            .post(&format!("/images/busybox/tag?repo=mark&tag={n}"))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let wait = Duration::from_millis(200);
+        while let Ok(Some(())) = tokio::time::timeout(wait, seen_rx.recv()).await {
+            following += 1;
+        }
+        if following == 2 {
+            break;
+        }
+    }
     let id = b
         .create(None, &json!({"Image": "busybox", "Cmd": ["true"]}))
         .await;

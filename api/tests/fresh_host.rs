@@ -7,8 +7,7 @@
 //! cannot work, its endpoints say why instead of answering with empty counts. Needs root,
 //! util-linux (unshare, nsenter) and `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::fresh_host::FreshHost;
 use common::{encode, Berth, ServeOptions};

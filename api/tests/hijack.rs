@@ -3,9 +3,7 @@
 //! it together with the head are lost to it (docker/docker-py#3332: exec_run's output empty).
 //! Needs root and `cargo build --workspace` (see common/mod.rs).
 
-// Each test binary uses part of the shared helpers.
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::{frames, stream_text, Berth, LIMIT};
 use hyper::StatusCode;

@@ -1,6 +1,7 @@
 //! The image store end to end, as root: a busybox rootfs imported, resolved, tagged, listed and
 //! removed; `docker save` and OCI archives loaded; concurrent imports; the HTTP routes.
 
+use crate::common::busybox_tar;
 use berth::engine::{Engine, EngineError};
 use berth_shim::Paths;
 use serde_json::{json, Value};
@@ -11,40 +12,6 @@ fn engine() -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let e = Engine::new(Paths::new(dir.path().join("root"), dir.path().join("run")));
     (dir, e)
-}
-
-fn dir_header(mode: u32) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(mode);
-    h.set_size(0);
-    h.set_mtime(1_700_000_000);
-    h
-}
-
-/// A busybox rootfs: the static /bin/busybox plus applet symlinks and an /etc/passwd.
-fn busybox_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for d in ["bin", "etc", "tmp"] {
-        let mut h = dir_header(if d == "tmp" { 0o1777 } else { 0o755 });
-        b.append_data(&mut h, d, &[][..]).unwrap();
-    }
-    b.append_path_with_name("/bin/busybox", "bin/busybox")
-        .expect("the static busybox at /bin/busybox (Debian busybox-static)");
-    for applet in ["sh", "ls", "echo", "cat", "true"] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        h.set_mode(0o777);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    let passwd = b"root:x:0:0:root:/root:/bin/sh\n";
-    let mut h = tar::Header::new_gnu();
-    h.set_size(passwd.len() as u64);
-    h.set_mode(0o644);
-    b.append_data(&mut h, "etc/passwd", &passwd[..]).unwrap();
-    b.into_inner().unwrap()
 }
 
 fn small_tar(name: &str, data: &[u8]) -> Vec<u8> {

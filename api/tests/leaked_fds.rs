@@ -2,10 +2,8 @@
 //! 3): fd 9 open on the host's `/` in the caller must reach neither the shim nor the container.
 //! Runs the real CLI with no API process. Needs root and `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod cli_support;
-#[allow(dead_code)]
-mod common;
+use crate::cli_support;
+use crate::common;
 
 use cli_support::Root;
 use std::process::{Command, Output};

@@ -3,8 +3,7 @@
 //! imported, and a registry blob whose manifest gives no size. Each is refused with the limit
 //! named and leaves nothing: no image, no layer, no temporary directory.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::{Berth, ServeOptions};
 use serde_json::{json, Value};

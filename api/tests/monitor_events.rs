@@ -5,13 +5,12 @@
 //! the log after a restart. Needs root, a kernel that loads the programs and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::{encode, Berth};
 use hyper::StatusCode;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the container does, every line a security-relevant call (the connect is refused:
 /// nothing listens on port 9 of its own loopback). The mount needs CAP_SYS_ADMIN: without
@@ -93,10 +92,10 @@ fn assert_workload(evs: &[Value], id: &str, what: &str) {
     }
 }
 
-/// Reads a live `/events` body (container `sec`) until its `die` event.
-async fn follow(b: &Berth) -> Vec<Value> {
+/// Reads a live `/events` body (container `sec`) from `since` until its `die` event.
+async fn follow(b: &Berth, since: u64) -> Vec<Value> {
     let filters = encode(r#"{"container":["sec"]}"#);
-    b.follow_events(&format!("/events?filters={filters}"), |evs| {
+    b.follow_events(&format!("/events?since={since}&filters={filters}"), |evs| {
         evs.iter()
             .any(|e| e["Type"] == "container" && e["Action"] == "die")
     })
@@ -115,10 +114,10 @@ async fn security_events_reach_two_readers_and_survive_the_api() {
     let id = b.create(Some("sec"), &config).await;
     {
         let b = std::sync::Arc::new(&b);
-        let readers = [follow(&b), follow(&b)];
+        // From before the start: a reader that opens the log late misses nothing.
+        let since = now();
+        let readers = [follow(&b, since), follow(&b, since)];
         let start = async {
-            // Let both readers reach the end of the log first.
-            tokio::time::sleep(Duration::from_millis(500)).await;
             let r = b.post("/containers/sec/start").await;
             assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
         };
@@ -168,7 +167,8 @@ async fn security_events_reach_two_readers_and_survive_the_api() {
         )
         .await;
     b.kill_server();
-    std::thread::sleep(Duration::from_millis(2500));
+    // The container ends while no API process exists; its shim goes once it has logged that.
+    common::eventually("the container's shim to exit", || !b.shim_alive(&late));
     b.serve();
     let filters = encode(r#"{"container":["late"]}"#);
     let r = b

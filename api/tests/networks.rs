@@ -4,8 +4,7 @@
 //! cannot use, dockerd's status codes and messages, and network events. Needs root and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::Berth;
 use hyper::StatusCode;

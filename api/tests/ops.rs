@@ -2,9 +2,7 @@
 //! under load, memory with a limit, NDJSON once a second, and `ps` rows of the container's
 //! processes only. Needs root and `cargo build --workspace` first.
 
-// Each test binary uses part of the shared helpers.
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{connect, request, Berth, LIMIT};

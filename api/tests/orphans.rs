@@ -2,8 +2,7 @@
 //! whose shim was SIGKILLed is still killed whole by rm -f, kill and stop: its processes, its
 //! cgroup, its address. Through a real `berth serve`; needs root and `cargo build --workspace`.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::Berth;
 use hyper::StatusCode;

@@ -4,8 +4,7 @@
 //! both leave `policy` events; deny-connect rules also refuse raw sockets. Needs root, a kernel that loads the programs and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::{encode, Berth};
 use hyper::StatusCode;

@@ -3,8 +3,7 @@
 //! the rules gone and the port free after a remove, and dockerd's 400s for bad requests.
 //! Needs root and `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::Berth;
 use hyper::StatusCode;

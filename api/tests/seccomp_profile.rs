@@ -4,8 +4,7 @@
 //! first never made. Needs root, a kernel that loads the programs and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::Berth;
 use hyper::StatusCode;

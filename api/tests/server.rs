@@ -2,8 +2,7 @@
 //! /usr/local/bin/docker); idle exit; systemd socket activation through
 //! `systemd-socket-activate`. Needs root (the server chowns and chmods its socket).
 
-#[path = "common/bpf_pins.rs"]
-mod bpf_pins;
+use crate::common::bpf_pins;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -5,8 +5,7 @@
 //! no ipcmk/ipcs), built with `gcc -static` and bound into the containers. Needs root and
 //! `cargo build --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::{frames, stream_text, Berth};
 use hyper::StatusCode;

@@ -3,10 +3,7 @@
 //! removed. Needs root and `cargo build --workspace` first, so that `berth-shim` sits next to
 //! `berth`.
 
-#[allow(dead_code)]
-mod cli_support;
-#[allow(dead_code)]
-mod common;
+use crate::cli_support;
 
 use berth_shim::cgroups::ShimGroup;
 use berth_shim::state::{self, Status};

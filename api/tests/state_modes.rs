@@ -4,8 +4,7 @@
 //! not a container's configuration (its environment, its secrets), not its log. The API socket
 //! is 0660. Needs root and `cargo build --workspace` first.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::Berth;
 use serde_json::json;

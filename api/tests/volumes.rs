@@ -3,8 +3,7 @@
 //! volume, `rm -v`, a tmpfs volume of the local driver, and prune. Needs root and `cargo build
 //! --workspace` first.
 
-#[allow(dead_code)] // each test crate uses a part of the helpers
-mod common;
+use crate::common;
 
 use common::{frames, stream_text, Berth};
 use hyper::StatusCode;

@@ -4,17 +4,11 @@
 //! The children are this test binary run again: `child` does the work its environment asks
 //! for (join a cgroup, call getppid N times, fail N opens, exec a program) and returns.
 
-mod common;
+use crate::common;
 
 use berth_monitor::{abi, ensure_loaded, Monitor};
 use common::{count_of, run_child, Cgroup, Pins, ROLE};
 use std::path::PathBuf;
-use std::process::Command;
-
-#[test]
-fn child() {
-    common::child_main();
-}
 
 #[test]
 fn load_pin_watch_count_and_drain() {
@@ -203,8 +197,7 @@ fn concurrent_first_loaders_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let children: Vec<_> = (0..4)
         .map(|i| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child", "--test-threads=1", "--quiet"])
+            common::child_command()
                 .env(ROLE, "load")
                 .env("BERTH_DIR", &dir)
                 .env("BERTH_OUT", tmp.path().join(i.to_string()))

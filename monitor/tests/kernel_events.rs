@@ -2,16 +2,11 @@
 //! deny policy of watched cgroups, made by children (this test binary run again, see
 //! common::child_main).
 
-mod common;
+use crate::common;
 
 use berth_monitor::{abi, Monitor};
 use common::{child_status, run_child, Cgroup, Pins, ROLE};
 use std::path::PathBuf;
-
-#[test]
-fn child() {
-    common::child_main();
-}
 
 #[test]
 fn security_and_process_events() {

@@ -3,18 +3,13 @@
 //! slot held by another process is never taken and is free again once that process is
 //! killed, and slots beyond the pool's idle size give their ring back.
 
-mod common;
+use crate::common;
 
 use berth_monitor::{abi, ensure_loaded, rings::KEEP, Monitor};
 use common::{run_child, Cgroup, Pins, ROLE};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-#[test]
-fn child() {
-    common::child_main();
-}
 
 /// The pool's slot directories under the pins.
 fn slots(dir: &Path) -> Vec<u32> {
@@ -32,8 +27,15 @@ fn slots(dir: &Path) -> Vec<u32> {
     out
 }
 
+/// Run in a child of its own: the test counts the ring mappings of its whole process
+/// (/proc/self/maps), which the other tests of this binary make as they drain.
 #[test]
 fn rings_come_from_a_pool_of_locked_slots() {
+    run_child(&[(ROLE, "rings-pool".into())]);
+}
+
+/// The test's body, run by `child` in a process with no other test.
+pub fn pool_of_locked_slots() {
     let dir = PathBuf::from(format!(
         "/sys/fs/bpf/berth-test-rings-{}",
         std::process::id()
@@ -94,8 +96,7 @@ fn rings_come_from_a_pool_of_locked_slots() {
     // Another process holds slot 0: never taken while it lives, free once it is killed.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("slot");
-    let mut holder = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads=1", "--quiet"])
+    let mut holder = common::child_command()
         .env(ROLE, "hold-ring")
         .env("BERTH_DIR", &dir)
         .env("BERTH_CGROUP_ID", a.id().to_string())

@@ -1,16 +1,22 @@
-//! What the CLI test crates share: a temporary root with busybox imported that removes its
+//! What the CLI tests share: a temporary root with busybox imported that removes its
 //! containers and bridges on drop, the `berth` binary run on it, and `berth serve` on it with
 //! the docker CLI and curl pointed at its socket.
 
 use super::common;
+use common::eventually;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+/// No single command of these tests may take longer.
+pub const LIMIT: Duration = Duration::from_secs(60);
 
+#[derive(Debug)]
 pub struct Out {
     pub code: i32,
     pub stdout: String,
@@ -18,6 +24,7 @@ pub struct Out {
 }
 
 impl Out {
+    /// Panic with everything the command said unless it exited with `code`.
     pub fn expect(self, code: i32, what: &str) -> Out {
         assert_eq!(
             self.code, code,
@@ -44,16 +51,38 @@ impl Out {
     }
 }
 
+/// Run `c` to its end with `stdin` written to it on a pipe (then closed).
 pub fn run(mut c: Command, stdin: &[u8], what: &str) -> Out {
-    use std::io::Write;
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.stdin(Stdio::piped());
+    output(c, Some(stdin), what)
+}
+
+/// Run a command to its end within LIMIT; stdin is written from a thread and then closed.
+pub fn output(mut c: Command, stdin: Option<&[u8]>, what: &str) -> Out {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(LIMIT) {
+        Ok(r) => r.unwrap_or_else(|e| panic!("{what}: {e}")),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("{what}: no exit in {LIMIT:?}");
+        }
+    };
     Out {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -61,8 +90,8 @@ pub fn run(mut c: Command, stdin: &[u8], what: &str) -> Out {
     }
 }
 
-/// A temporary root with busybox imported; its containers and bridges are removed on drop.
-/// Its berth runs pin the eBPF monitor under this test process's own directory.
+/// A temporary root with busybox imported; every container under it and its bridges are
+/// removed on drop. Its berth runs pin the eBPF monitor under this test process's own directory.
 pub struct Root {
     pub tmp: tempfile::TempDir,
     /// Last: the eBPF pins outlive the containers removed on drop.
@@ -79,30 +108,79 @@ impl Root {
         };
         let tar = r.tmp.path().join("busybox.tar");
         std::fs::write(&tar, common::busybox_tar()).unwrap();
-        r.berth(&["import", tar.to_str().unwrap(), "busybox"])
+        let out = r
+            .berth(&["import", tar.to_str().unwrap(), "busybox"])
             .expect(0, "berth import");
+        assert!(
+            out.stdout.trim().starts_with("sha256:"),
+            "import printed {:?}, not the image id",
+            out.stdout
+        );
         r
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.tmp.path().join("root")
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BERTH);
         c.args(args)
-            .env("BERTH_ROOT", self.tmp.path().join("root"))
+            .env("BERTH_ROOT", self.root())
             .env("BERTH_RUN_ROOT", self.tmp.path().join("run"))
             .env_remove("BERTH_SOCKET");
         c
     }
 
+    /// Run berth with no stdin.
     pub fn berth(&self, args: &[&str]) -> Out {
-        self.berth_in(args, b"")
+        self.berth_with(args, None)
     }
 
+    /// Run berth with `stdin` written to it (then closed).
     pub fn berth_in(&self, args: &[&str], stdin: &[u8]) -> Out {
-        run(
-            self.command(args),
-            stdin,
-            &format!("berth {}", args.join(" ")),
-        )
+        self.berth_with(args, Some(stdin))
+    }
+
+    /// Run berth with `stdin` written to it (then closed), or with no stdin at all.
+    pub fn berth_with(&self, args: &[&str], stdin: Option<&[u8]>) -> Out {
+        let mut c = self.command(args);
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        output(c, stdin, &format!("berth {}", args.join(" ")))
+    }
+
+    /// The container directories under the root, once any removal in progress (a shim's
+    /// auto-remove may still be deleting its tombstone when the command returns) has finished.
+    pub fn containers(&self) -> Vec<String> {
+        let list = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(self.root().join("containers"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        eventually("removals in progress to finish", || {
+            !list().iter().any(|n| n.starts_with('.'))
+        });
+        list()
+    }
+
+    /// `berth status`'s value for `key`.
+    pub fn status(&self, container: &str, key: &str) -> String {
+        let out = self.berth(&["status", container]).expect(0, "berth status");
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("berth status has no {key}: {}", out.stdout))
     }
 
     pub fn inspect_network(&self, name: &str) -> Value {
@@ -132,10 +210,15 @@ impl Root {
 
 impl Drop for Root {
     fn drop(&mut self) {
-        let out = self.berth(&["list", "-aq", "--no-trunc"]);
-        for id in out.stdout.split_whitespace() {
-            let _ = self.berth(&["rm", "-f", id]);
+        for id in self.containers() {
+            if id.len() == 64 {
+                let out = self.berth(&["rm", "-f", &id]);
+                if out.code != 0 {
+                    eprintln!("cleanup: berth rm -f {id}: {}", out.stderr);
+                }
+            }
         }
+        // The root's bridges and firewall table (the default bridge is made on first use).
         let out = self.berth(&["network", "teardown"]);
         if out.code != 0 {
             eprintln!("cleanup: berth network teardown: {}", out.stderr);

@@ -38,3 +38,24 @@ impl Drop for Pins {
         }
     }
 }
+
+/// A pin directory of one test's own (`<dir()>-<name>`), for a test that looks at what the
+/// monitor attaches for a whole directory (the all-syscalls hooks) while the process's other
+/// tests use the shared one. Unpinned and removed on drop: drop it after the harness using it.
+pub struct Own(PathBuf);
+
+impl Own {
+    pub fn new(name: &str) -> Own {
+        Own(PathBuf::from(format!("{}-{name}", dir().display())))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -109,7 +109,6 @@ impl Berth {
     }
 
     /// A container's overlay upper dir.
-    #[allow(dead_code)] // only some test crates look at it
     pub fn paths_upper(&self, id: &str) -> PathBuf {
         self.root().join("containers").join(id).join("upper")
     }
@@ -169,6 +168,13 @@ impl Berth {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.child = Some(child);
+    }
+
+    /// Whether the shim of container `id` still runs (read from the run root: no server needed).
+    /// A shim writes a container's last events before it exits.
+    pub fn shim_alive(&self, id: &str) -> bool {
+        let paths = berth_shim::Paths::new(self.root(), self.run_root());
+        berth_shim::state::shim_alive(&paths.container(id))
     }
 
     /// SIGKILL the API process (not its containers) and reap it.
@@ -451,6 +457,15 @@ pub fn stream_text(frames: &[(u8, Vec<u8>)], stream: u8) -> String {
         .flat_map(|(_, p)| p.iter().copied())
         .collect();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Poll `f` until it holds or 20 s pass.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not in 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Percent-encode a query value (the `filters` JSON).

@@ -1,6 +1,5 @@
 //! What the kernel tests share: children (the test binary run again, in a cgroup, doing a
 //! role), cgroups and pins of their own, removed on drop.
-#![allow(dead_code)] // each test binary uses part of it
 
 use berth_monitor::{ensure_loaded, unload, Monitor};
 use std::path::{Path, PathBuf};
@@ -8,10 +7,23 @@ use std::process::Command;
 
 pub const ROLE: &str = "BERTH_MONITOR_TEST_ROLE";
 
-/// Runs this binary's `child` test with `env`; its exit status.
-pub fn child_status(env: &[(&str, String)]) -> std::process::ExitStatus {
+/// This binary run again as a child: its `child` entry alone (an ignored test, so that it
+/// never counts as one), which does what the child's environment asks (`child_main`).
+pub fn child_command() -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child", "--test-threads=1", "--quiet"]);
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "child",
+        "--test-threads=1",
+        "--quiet",
+    ]);
+    cmd
+}
+
+/// Runs this binary's `child` entry with `env`; its exit status.
+pub fn child_status(env: &[(&str, String)]) -> std::process::ExitStatus {
+    let mut cmd = child_command();
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -19,10 +31,9 @@ pub fn child_status(env: &[(&str, String)]) -> std::process::ExitStatus {
     cmd.status().expect("running the child")
 }
 
-/// Runs this binary's `child` test with `env`; panics unless it succeeds.
+/// Runs this binary's `child` entry with `env`; panics unless it succeeds.
 pub fn run_child(env: &[(&str, String)]) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child", "--test-threads=1", "--quiet"]);
+    let mut cmd = child_command();
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -53,10 +64,7 @@ pub fn child_main() {
             // Before the first exec: not the program's doing, not reported.
             let _ = std::fs::File::open("/etc/shadow");
             use std::os::unix::process::CommandExt;
-            let err = Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child", "--test-threads=1", "--quiet"])
-                .env("BERTH_JOINED", "1")
-                .exec();
+            let err = child_command().env("BERTH_JOINED", "1").exec();
             panic!("exec: {err}");
         }
     }

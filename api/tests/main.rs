@@ -1,0 +1,42 @@
+//! berth's API-level integration tests as one binary: a module per area, against a real
+//! `berth serve` (the harness `common`) or the real command line (`cli_support`). Needs root and
+//! `cargo build --workspace` first, so that `berth-shim` sits next to `berth`. Run one area with
+//! `cargo test -p berth --test api -- <module>::`.
+
+mod cli_support;
+mod common;
+
+mod archive;
+mod bind_mounts;
+mod boundary;
+mod cli;
+mod cli_networks;
+mod cli_output;
+mod cli_volumes;
+mod commit_export;
+mod containers_api;
+mod devices;
+mod donor_identity;
+mod events;
+mod fresh_host;
+mod hijack;
+mod images;
+mod images_prune;
+mod images_save;
+mod leaked_fds;
+mod load_limits;
+mod monitor_events;
+mod networks;
+mod openapi;
+mod ops;
+mod orphans;
+mod policy;
+mod ports;
+mod registry;
+mod seccomp_profile;
+mod server;
+mod sharing;
+mod shim_cgroup;
+mod state_modes;
+mod syscalls;
+mod volumes;

@@ -1,0 +1,9 @@
+//! The shim against the real kernel, as one test binary: a module per area, each test with its
+//! own root, run root, image layer and cgroup parent (`berth_tests::TestEnv`). Needs root and
+//! `cargo build --workspace` first. Run one area with
+//! `cargo test -p berth-tests --test integration -- <module>::`.
+
+mod boundary;
+mod net_kernel;
+mod network;
+mod runtime;
