@@ -1,10 +1,7 @@
 //! berth's log: `tracing` lines on stderr, at the level of `--log-level`/`BERTH_LOG`, each
 //! inside the span of the request that caused it.
 
-#[allow(dead_code)] // each test binary uses part of the shared helpers
-mod common;
-
-use common::{Berth, ServeOptions};
+use crate::common::{Berth, ServeOptions};
 use std::time::{Duration, Instant};
 
 /// The server's log once it holds a line matching `want`, or what it holds after 10 s.

@@ -25,6 +25,7 @@ mod images_prune;
 mod images_save;
 mod leaked_fds;
 mod load_limits;
+mod logging;
 mod monitor_events;
 mod networks;
 mod openapi;
