@@ -7,3 +7,5 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod http;
+#[allow(unsafe_code)]
+mod sys;
