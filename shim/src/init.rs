@@ -3,7 +3,7 @@
 //! Any failure is written to the error pipe as Docker's message and exit code; a successful
 //! execve closes the pipe (it is close-on-exec), which is how the shim knows the container runs.
 
-use crate::control::Response;
+use crate::control::{ErrorKind, Response};
 use crate::namespaces;
 use crate::paths::ContainerPaths;
 use crate::rootfs;
@@ -123,7 +123,7 @@ pub fn run(
     let report = Response::Error {
         message: failure.message,
         exit_code: Some(failure.exit_code),
-        conflict: false,
+        kind: ErrorKind::Failed,
     };
     if let Ok(data) = serde_json::to_vec(&report) {
         let _ = sys::write_all(errors_fd, &data);

@@ -25,7 +25,7 @@ pub mod orphans;
 pub mod paths;
 pub mod remove;
 pub mod restart;
-mod rootfs;
+pub mod rootfs;
 pub mod security;
 pub mod shm;
 pub mod signals;

@@ -53,7 +53,7 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     let health = state
         .health
         .as_ref()
-        .map(|h| h.status.clone())
+        .map(|h| h.status.to_string())
         .unwrap_or_else(|| "none".into());
     let failing = state.health.as_ref().map(|h| h.failing_streak).unwrap_or(0);
     let cpu_limit = cpu_limit(

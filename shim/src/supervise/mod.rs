@@ -8,7 +8,7 @@ mod requests;
 mod stdin;
 
 use crate::cgroups::{self, Cgroup};
-use crate::control::{self, AttachHello, Request, Response};
+use crate::control::{self, AttachHello, ErrorKind, Request, Response};
 use crate::fsutil::FileLock;
 use crate::init::{self, fail, InitFailure, InitFds, Prepared};
 use crate::logs::{JsonFileWriter, Stream};
@@ -88,7 +88,7 @@ impl InitFailure {
         Response::Error {
             message: self.message,
             exit_code: Some(self.exit_code),
-            conflict: false,
+            kind: ErrorKind::Failed,
         }
     }
 }
@@ -823,11 +823,11 @@ pub(crate) fn read_line_exact(mut stream: &UnixStream) -> std::io::Result<Vec<u8
     Ok(line)
 }
 
-fn error(message: String, conflict: bool) -> Response {
+fn error(message: String, kind: ErrorKind) -> Response {
     Response::Error {
         message,
         exit_code: None,
-        conflict,
+        kind,
     }
 }
 
