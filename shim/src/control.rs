@@ -233,23 +233,38 @@ mod tests {
         ] {
             let back = match serde_json::from_str::<Request>(json) {
                 Ok(r) => serde_json::to_string(&r).unwrap(),
-                Err(_) => serde_json::to_string(&serde_json::from_str::<Response>(json).unwrap())
-                    .unwrap(),
+                Err(_) => {
+                    serde_json::to_string(&serde_json::from_str::<Response>(json).unwrap()).unwrap()
+                }
             };
             assert_eq!(back, json, "expected {json} back, got {back}");
         }
         // Every spelling dockerd accepts still reads, as the one signal it names.
-        for (old, want) in [("9", Signal::SIGKILL), ("term", Signal::SIGTERM), ("KILL", Signal::SIGKILL)] {
+        for (old, want) in [
+            ("9", Signal::SIGKILL),
+            ("term", Signal::SIGTERM),
+            ("KILL", Signal::SIGKILL),
+        ] {
             let json = format!(r#"{{"op":"kill","signal":"{old}"}}"#);
             let r: Request = serde_json::from_str(&json).unwrap();
-            assert_eq!(r, Request::Kill { signal: want }, "expected {old} to read as {want}");
+            assert_eq!(
+                r,
+                Request::Kill { signal: want },
+                "expected {old} to read as {want}"
+            );
         }
         let r: Response = serde_json::from_str(
             r#"{"result":"error","message":"m","exit_code":null,"conflict":true}"#,
         )
         .unwrap();
         assert!(
-            matches!(r, Response::Error { kind: ErrorKind::Conflict, .. }),
+            matches!(
+                r,
+                Response::Error {
+                    kind: ErrorKind::Conflict,
+                    ..
+                }
+            ),
             "expected a conflict, got {r:?}"
         );
     }

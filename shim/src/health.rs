@@ -60,21 +60,14 @@ impl HealthMonitor {
     }
 
     fn interval(&self) -> Duration {
-        if self.in_start_period() && self.spec.start_interval_ns > 0 && self.status == HealthStatus::Starting {
+        if self.in_start_period()
+            && self.spec.start_interval_ns > 0
+            && self.status == HealthStatus::Starting
+        {
             Duration::from_nanos(self.spec.start_interval_ns)
         } else {
             Duration::from_nanos(self.spec.interval_ns)
         }
-    }
-
-    /// The container (re)started: health starts over.
-    pub fn container_started(&mut self) {
-        self.cancel();
-        self.container_started = Instant::now();
-        self.next_at = Instant::now() + self.interval();
-        self.status = HealthStatus::Starting;
-        self.failing_streak = 0;
-        self.write_state();
     }
 
     /// The container stopped: no probe runs until it starts again.

@@ -3,6 +3,11 @@
 //! translate Docker's Config/HostConfig into it.
 
 use serde::{Deserialize, Serialize};
+
+/// The mount options of a [`MountSpec`] beyond mount(8)'s: Docker's read-only kinds.
+pub mod mount_options {
+    pub use crate::bind_flags::{RO_FORCE_RECURSIVE, RO_NON_RECURSIVE};
+}
 use std::path::PathBuf;
 
 /// The version written in every `config.json`; a shim refuses records it does not know.

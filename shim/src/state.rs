@@ -293,7 +293,11 @@ mod tests {
             let v: HealthStatus = serde_json::from_str(json).unwrap();
             let back = serde_json::to_string(&v).unwrap();
             assert_eq!(back, json, "expected {v:?} to write as {json}, got {back}");
-            assert_eq!(format!("\"{v}\""), json, "expected Display to match the JSON");
+            assert_eq!(
+                format!("\"{v}\""),
+                json,
+                "expected Display to match the JSON"
+            );
         }
     }
     use super::*;

@@ -812,7 +812,8 @@ mod tests {
 
 /// keyctl(KEYCTL_GET_KEYRING_ID, keyring, create): the serial number of one of the caller's
 /// special keyrings (`KEY_SPEC_*`, negative). Used to probe whether the seccomp filter lets
-/// the keyring calls through.
+/// the keyring calls through (the seccomp tests).
+#[cfg(test)]
 pub fn keyctl_get_keyring_id(keyring: i32, create: bool) -> io::Result<i64> {
     const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
     // SAFETY: KEYCTL_GET_KEYRING_ID takes two integers and no pointers: the kernel reads and

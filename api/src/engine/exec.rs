@@ -3,8 +3,8 @@
 
 use super::{Engine, EngineError, Result};
 use crate::engine::ids::ContainerId;
-use berth_shim::exec::{ExecPaths, ExecSpec};
 use berth_shim::control::ErrorKind;
+use berth_shim::exec::{ExecPaths, ExecSpec};
 use berth_shim::spawn::{self, SpawnError};
 use berth_shim::state::Status;
 use serde::Deserialize;

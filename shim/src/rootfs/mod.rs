@@ -18,7 +18,6 @@ mod user_mounts;
 mod userns;
 
 pub use network_files::write_network_files;
-pub use overlay::clear_volatile_marker;
 pub use userns::prepare_for_userns;
 
 use crate::mount_target::{self, Target};
@@ -114,12 +113,20 @@ fn existing(root: &Path, dest: &str) -> Result<Option<Target>> {
 /// overlay (never `volatile`: what a copy writes must last), then step 5's binds and volumes; a
 /// tmpfs holds nothing while the container is stopped and is left out. Call it in a mount
 /// namespace of the caller's own, made private, so that the host never sees these mounts.
-pub fn mount_stopped_root(spec: &ContainerSpec, paths: &ContainerPaths, target: &Path) -> Result<()> {
+pub fn mount_stopped_root(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    target: &Path,
+) -> Result<()> {
     ensure_dir(target)?;
     // An auto-removed container's root was mounted `volatile`.
     overlay::clear_volatile_marker(&paths.work());
     overlay::mount_root(spec, paths, target, false)?;
-    for m in spec.mounts.iter().filter(|m| m.kind != crate::spec::MountKind::Tmpfs) {
+    for m in spec
+        .mounts
+        .iter()
+        .filter(|m| m.kind != crate::spec::MountKind::Tmpfs)
+    {
         user_mounts::mount_user(target, m)?;
     }
     Ok(())

@@ -24,11 +24,19 @@ impl Supervisor {
     /// Carry out one control request; None when the answer is deferred (stop).
     fn handle(&mut self, req: Request, stream: &mut UnixStream) -> Option<Response> {
         let id = self.cpaths.id.clone();
-        let not_running = || error(format!("Container {id} is not running"), ErrorKind::Conflict);
+        let not_running = || {
+            error(
+                format!("Container {id} is not running"),
+                ErrorKind::Conflict,
+            )
+        };
         Some(match req {
             Request::Start => {
                 if self.child.is_some() || !self.awaiting_start {
-                    return Some(error(format!("Container {id} is already running"), ErrorKind::Conflict));
+                    return Some(error(
+                        format!("Container {id} is already running"),
+                        ErrorKind::Conflict,
+                    ));
                 }
                 match self.start_process() {
                     Ok(pid) => Response::Started { pid },
@@ -85,7 +93,10 @@ impl Supervisor {
                 }
                 match nix::sys::signal::kill(Pid::from_raw(child.pid), sig) {
                     Ok(()) => Response::Ok,
-                    Err(e) => error(format!("Cannot kill container {id}: {e}"), ErrorKind::Failed),
+                    Err(e) => error(
+                        format!("Cannot kill container {id}: {e}"),
+                        ErrorKind::Failed,
+                    ),
                 }
             }
             Request::Resize { rows, cols } => match self.io.as_ref().and_then(|io| io.tty.as_ref())
@@ -102,7 +113,10 @@ impl Supervisor {
                     return Some(not_running());
                 }
                 if self.paused {
-                    return Some(error(format!("Container {id} is already paused"), ErrorKind::Conflict));
+                    return Some(error(
+                        format!("Container {id} is already paused"),
+                        ErrorKind::Conflict,
+                    ));
                 }
                 match self.cgroup.freeze() {
                     Ok(()) => {
@@ -110,12 +124,18 @@ impl Supervisor {
                         let _ = state::update(&self.cpaths, |s| s.status = Status::Paused);
                         Response::Ok
                     }
-                    Err(e) => error(format!("Cannot pause container {id}: {e}"), ErrorKind::Failed),
+                    Err(e) => error(
+                        format!("Cannot pause container {id}: {e}"),
+                        ErrorKind::Failed,
+                    ),
                 }
             }
             Request::Resume => {
                 if !self.paused {
-                    return Some(error(format!("Container {id} is not paused"), ErrorKind::Conflict));
+                    return Some(error(
+                        format!("Container {id} is not paused"),
+                        ErrorKind::Conflict,
+                    ));
                 }
                 match self.cgroup.thaw() {
                     Ok(()) => {
@@ -123,7 +143,10 @@ impl Supervisor {
                         let _ = state::update(&self.cpaths, |s| s.status = Status::Running);
                         Response::Ok
                     }
-                    Err(e) => error(format!("Cannot unpause container {id}: {e}"), ErrorKind::Failed),
+                    Err(e) => error(
+                        format!("Cannot unpause container {id}: {e}"),
+                        ErrorKind::Failed,
+                    ),
                 }
             }
         })

@@ -192,7 +192,7 @@ impl Engine {
             .map_err(|e| EngineError::system(&proc_root, e))?;
             // The root opened is the container's only if its pid still has the start time
             // recorded with it, checked after the open: a reused pid is another process's.
-            if berth_shim::sys::process_start_time(state.pid).ok() != Some(state.pid_start_time) {
+            if berth_shim::host::process_start_time(state.pid).ok() != Some(state.pid_start_time) {
                 return Err(EngineError::Conflict(format!(
                     "container {id}: its process {} is gone (the pid is another process's now)",
                     state.pid
@@ -227,16 +227,16 @@ impl Engine {
                     None::<&str>,
                 )
                 .map_err(|e| step("making mounts private", e))?;
-                let root = berth_shim::rootfs::mount_stopped_root(&spec, &paths, &target)
+                let root = berth_shim::host::mount_stopped_root(&spec, &paths, &target)
                     .map_err(|e| EngineError::system("mounting the container's root", e))
                     .and_then(|()| {
-                    nix::fcntl::open(
-                        &target,
-                        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| step("opening the container's root", e))
-                });
+                        nix::fcntl::open(
+                            &target,
+                            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .map_err(|e| step("opening the container's root", e))
+                    });
                 let out = root.and_then(|r| f(&r));
                 let _ = umount2(&target, MntFlags::MNT_DETACH);
                 let _ = std::fs::remove_dir(&target);

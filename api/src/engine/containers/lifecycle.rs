@@ -20,9 +20,7 @@ fn control_error(id: &str, e: ControlError) -> EngineError {
 
 fn response(id: &str, r: Response) -> Result<Response> {
     match r {
-        Response::Error {
-            message, kind, ..
-        } => Err(if kind == ErrorKind::Conflict {
+        Response::Error { message, kind, .. } => Err(if kind == ErrorKind::Conflict {
             EngineError::Conflict(message)
         } else {
             EngineError::System(message)
@@ -139,7 +137,7 @@ impl Engine {
             // Its pid is its process's only while that pid has the start time recorded with it
             // (the shim checks again once it has opened the namespace).
             let same_process = st.pid > 0
-                && berth_shim::sys::process_start_time(st.pid).ok() == Some(st.pid_start_time);
+                && berth_shim::host::process_start_time(st.pid).ok() == Some(st.pid_start_time);
             if st.status != Status::Running || !same_process {
                 let what = match kind {
                     "pid" => "PID",
@@ -537,9 +535,7 @@ fn signal_number(signal: &str) -> String {
 /// A failed start, as dockerd words it (the CLI prints it after "Error response from daemon:").
 fn start_error(id: &str, e: SpawnError) -> EngineError {
     match e {
-        SpawnError::Start {
-            message, kind, ..
-        } => {
+        SpawnError::Start { message, kind, .. } => {
             if kind == ErrorKind::Conflict {
                 EngineError::Conflict(message)
             } else if message.starts_with("driver failed programming external connectivity") {

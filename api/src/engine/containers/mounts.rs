@@ -9,7 +9,7 @@ use super::docker::{BindOptionsJson, MountJson};
 use super::HostConfig;
 use crate::engine::volumes::{copyup, CreateVolume, Volume, ANONYMOUS_LABEL};
 use crate::engine::{Engine, EngineError, Result};
-use berth_shim::bind_flags;
+use berth_shim::spec::mount_options as bind_flags;
 use berth_shim::spec::{MountKind, MountSpec, RootPropagation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -443,7 +443,7 @@ pub fn check_propagation(src: &str, propagation: &str) -> Result<()> {
         return Ok(());
     }
     let path = std::fs::canonicalize(src).map_err(|e| EngineError::system(src, e))?;
-    let m = berth_shim::mountinfo::current_mount_of(&path)
+    let m = berth_shim::host::current_mount_of(&path)
         .map_err(|e| EngineError::system("/proc/self/mountinfo", e))?;
     let mount_point = m.mount_point.display();
     if need_shared && !m.shared() {
