@@ -212,7 +212,8 @@ fn udp_ask(ip: Ipv4Addr, port: u16, what: &str) -> std::io::Result<String> {
 
 fn spec(proto: &str, container_port: u16) -> PortSpec {
     PortSpec {
-        proto: proto.into(),
+        proto: berth_shim::spec::Proto::parse(proto)
+            .unwrap_or_else(|| panic!("expected tcp, udp or sctp, got {proto}")),
         container_port,
         ..Default::default()
     }

@@ -270,7 +270,10 @@ fn pause_freezes_and_resume_continues_where_it_stopped() {
     assert_eq!(t1, t2, "CPU time moved while frozen");
     assert!(matches!(
         env.control(&spec.id, Request::Pause),
-        Response::Error { conflict: true, .. }
+        Response::Error {
+            kind: berth_shim::control::ErrorKind::Conflict,
+            ..
+        }
     ));
     assert_eq!(env.control(&spec.id, Request::Resume), Response::Ok);
     assert_eq!(env.state(&spec.id).status, Status::Running);

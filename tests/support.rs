@@ -221,7 +221,7 @@ impl Drop for TestEnv {
                     &c,
                     &Request::Stop {
                         timeout: Some(0),
-                        signal: Some("SIGKILL".into()),
+                        signal: Some(nix::sys::signal::Signal::SIGKILL),
                         keep: false,
                     },
                 );

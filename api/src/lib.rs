@@ -8,3 +8,5 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod logging;
+#[allow(unsafe_code)]
+mod sys;

@@ -9,6 +9,7 @@
 //! Exec helpers speak the same two protocols on their own sockets.
 
 use crate::paths::ContainerPaths;
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -24,12 +25,14 @@ pub enum Request {
     /// restart's stop, after which the container is started again: not auto-removed.
     Stop {
         timeout: Option<u32>,
-        signal: Option<String>,
+        #[serde(with = "crate::signals::opt_name")]
+        signal: Option<Signal>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         keep: bool,
     },
     Kill {
-        signal: String,
+        #[serde(with = "crate::signals::name")]
+        signal: Signal,
     },
     Resize {
         rows: u16,
@@ -51,9 +54,35 @@ pub enum Response {
         message: String,
         /// Docker's exit code when a start failed (126, 127, ...).
         exit_code: Option<i32>,
-        /// The request makes no sense in the container's state (dockerd's 409).
-        conflict: bool,
+        #[serde(rename = "conflict")]
+        kind: ErrorKind,
     },
+}
+
+/// Why a request failed. The JSON keeps the old `"conflict": true|false`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(from = "bool", into = "bool")]
+pub enum ErrorKind {
+    /// The request makes no sense in the container's state (dockerd's 409).
+    Conflict,
+    /// Anything else went wrong (dockerd's 500, or the exit code of a failed start).
+    Failed,
+}
+
+impl From<bool> for ErrorKind {
+    fn from(conflict: bool) -> ErrorKind {
+        if conflict {
+            ErrorKind::Conflict
+        } else {
+            ErrorKind::Failed
+        }
+    }
+}
+
+impl From<ErrorKind> for bool {
+    fn from(k: ErrorKind) -> bool {
+        k == ErrorKind::Conflict
+    }
 }
 
 /// What a shim reports on its ready pipe, once.
@@ -256,6 +285,55 @@ mod tests {
         assert_eq!(s, r#"{"op":"stop","timeout":3,"signal":null}"#);
         let r: Response = serde_json::from_str(r#"{"result":"started","pid":42}"#).unwrap();
         assert_eq!(r, Response::Started { pid: 42 });
+    }
+
+    /// The typed signal and error kind write the JSON the strings and the bool wrote.
+    #[test]
+    fn signals_and_error_kinds_keep_their_json() {
+        for json in [
+            r#"{"op":"kill","signal":"SIGKILL"}"#,
+            r#"{"op":"kill","signal":"SIGUSR1"}"#,
+            r#"{"op":"stop","timeout":3,"signal":"SIGQUIT"}"#,
+            r#"{"op":"stop","timeout":null,"signal":null,"keep":true}"#,
+            r#"{"result":"error","message":"m","exit_code":null,"conflict":true}"#,
+            r#"{"result":"error","message":"m","exit_code":127,"conflict":false}"#,
+        ] {
+            let back = match serde_json::from_str::<Request>(json) {
+                Ok(r) => serde_json::to_string(&r).unwrap(),
+                Err(_) => {
+                    serde_json::to_string(&serde_json::from_str::<Response>(json).unwrap()).unwrap()
+                }
+            };
+            assert_eq!(back, json, "expected {json} back, got {back}");
+        }
+        // Every spelling dockerd accepts still reads, as the one signal it names.
+        for (old, want) in [
+            ("9", Signal::SIGKILL),
+            ("term", Signal::SIGTERM),
+            ("KILL", Signal::SIGKILL),
+        ] {
+            let json = format!(r#"{{"op":"kill","signal":"{old}"}}"#);
+            let r: Request = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                r,
+                Request::Kill { signal: want },
+                "expected {old} to read as {want}"
+            );
+        }
+        let r: Response = serde_json::from_str(
+            r#"{"result":"error","message":"m","exit_code":null,"conflict":true}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                r,
+                Response::Error {
+                    kind: ErrorKind::Conflict,
+                    ..
+                }
+            ),
+            "expected a conflict, got {r:?}"
+        );
     }
 
     #[test]

@@ -74,7 +74,10 @@ pub fn main(args: Vec<String>) -> i32 {
     crate::log::init_stderr(crate::log::LogLevel::default());
     // Whatever the caller leaked (a directory fd could become a container's way out) is closed
     // before anything else; only the standard streams and the ready pipe stay.
-    if let Err(e) = sys::close_inherited(READY_FD) {
+    // SAFETY: first thing in main: nothing of this process owns a descriptor above 2 yet.
+    #[allow(unsafe_code)]
+    let closed = unsafe { sys::close_inherited(READY_FD) };
+    if let Err(e) = closed {
         tracing::error!("closing inherited descriptors: {e}");
         return 1;
     }
@@ -96,7 +99,11 @@ pub fn main(args: Vec<String>) -> i32 {
         return detach_and_seal(&parsed, &args);
     }
     // The caller (spawn::start) put the ready pipe at READY_FD; a shim run by hand has none.
-    let ready = sys::take_fd_if_open(READY_FD);
+    // SAFETY: close_inherited left READY_FD open only as the inherited pipe. The one file
+    // opened since (the log, in redirect_stderr) is closed again, so nothing owns READY_FD;
+    // it is taken here once.
+    #[allow(unsafe_code)]
+    let ready = unsafe { sys::take_fd_if_open(READY_FD) };
     if let Some(exec_id) = parsed.exec_id.filter(|_| parsed.verb == "exec") {
         return crate::exec::run(
             &Paths::new(parsed.root, parsed.run_root),
@@ -236,8 +243,8 @@ fn redirect_stderr(p: &Parsed) {
         .append(true)
         .open(dir.join("shim.log"))
     {
-        use std::os::fd::AsRawFd;
-        let _ = sys::dup2(f.as_raw_fd(), 2);
+        use std::os::fd::AsFd;
+        let _ = sys::replace_std_stream(f.as_fd(), sys::StdStream::Stderr);
     }
 }
 

@@ -8,7 +8,7 @@
 //! `<exec>.ctl` (resize), `<exec>.lock` (held while the helper lives).
 
 use crate::cgroups::{self, Cgroup};
-use crate::control::{AttachHello, Request, Response};
+use crate::control::{AttachHello, ErrorKind, Request, Response};
 use crate::fsutil::{self, FileLock};
 use crate::init::{become_process, fail, InitFailure, Prepared};
 use crate::paths::{ContainerPaths, Paths};
@@ -132,7 +132,7 @@ fn failure_response(f: InitFailure) -> Response {
     Response::Error {
         message: f.message,
         exit_code: Some(f.exit_code),
-        conflict: false,
+        kind: ErrorKind::Failed,
     }
 }
 

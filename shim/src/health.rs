@@ -7,7 +7,7 @@ use crate::control::{self, AttachHello};
 use crate::exec::{self, ExecPaths, ExecSpec};
 use crate::paths::{ContainerPaths, Paths};
 use crate::spec::HealthSpec;
-use crate::state::{self, HealthLog, HealthState};
+use crate::state::{self, HealthLog, HealthState, HealthStatus};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
@@ -34,7 +34,7 @@ pub struct HealthMonitor {
     container_started: Instant,
     next_at: Instant,
     probe: Option<Probe>,
-    status: String,
+    status: HealthStatus,
     failing_streak: u32,
     log: VecDeque<HealthLog>,
 }
@@ -49,7 +49,7 @@ impl HealthMonitor {
             container_started: now,
             next_at: now,
             probe: None,
-            status: "starting".into(),
+            status: HealthStatus::Starting,
             failing_streak: 0,
             log: VecDeque::new(),
         }
@@ -60,21 +60,14 @@ impl HealthMonitor {
     }
 
     fn interval(&self) -> Duration {
-        if self.in_start_period() && self.spec.start_interval_ns > 0 && self.status == "starting" {
+        if self.in_start_period()
+            && self.spec.start_interval_ns > 0
+            && self.status == HealthStatus::Starting
+        {
             Duration::from_nanos(self.spec.start_interval_ns)
         } else {
             Duration::from_nanos(self.spec.interval_ns)
         }
-    }
-
-    /// The container (re)started: health starts over.
-    pub fn container_started(&mut self) {
-        self.cancel();
-        self.container_started = Instant::now();
-        self.next_at = Instant::now() + self.interval();
-        self.status = "starting".into();
-        self.failing_streak = 0;
-        self.write_state();
     }
 
     /// The container stopped: no probe runs until it starts again.
@@ -213,15 +206,15 @@ impl HealthMonitor {
         while self.log.len() > LOG_ENTRIES {
             self.log.pop_front();
         }
-        let before = self.status.clone();
+        let before = self.status;
         if exit_code == 0 {
             self.failing_streak = 0;
-            self.status = "healthy".into();
-        } else if !(self.in_start_period() && self.status == "starting") {
+            self.status = HealthStatus::Healthy;
+        } else if !(self.in_start_period() && self.status == HealthStatus::Starting) {
             // Failures in the start period do not count (until the first success).
             self.failing_streak += 1;
             if self.failing_streak >= self.spec.retries.max(1) {
-                self.status = "unhealthy".into();
+                self.status = HealthStatus::Unhealthy;
             }
         }
         self.next_at = Instant::now() + self.interval();
@@ -239,7 +232,7 @@ impl HealthMonitor {
 
     fn write_state(&self) {
         let health = HealthState {
-            status: self.status.clone(),
+            status: self.status,
             failing_streak: self.failing_streak,
             log: self.log.iter().cloned().collect(),
         };

@@ -3,7 +3,7 @@
 //! Any failure is written to the error pipe as Docker's message and exit code; a successful
 //! execve closes the pipe (it is close-on-exec), which is how the shim knows the container runs.
 
-use crate::control::Response;
+use crate::control::{ErrorKind, Response};
 use crate::namespaces;
 use crate::paths::ContainerPaths;
 use crate::rootfs;
@@ -123,7 +123,7 @@ pub fn run(
     let report = Response::Error {
         message: failure.message,
         exit_code: Some(failure.exit_code),
-        conflict: false,
+        kind: ErrorKind::Failed,
     };
     if let Ok(data) = serde_json::to_vec(&report) {
         let _ = sys::write_all(errors_fd, &data);
@@ -214,7 +214,11 @@ pub(crate) fn become_process(
     // 6. Only the error pipe and the standard streams stay open (an inherited directory fd
     //    would be a way out through /proc/self/fd); then the user, the working directory and
     //    the program, as the container sees them.
-    sys::close_all_but(errors).map_err(|e| fail("closing descriptors", e))?;
+    // SAFETY: this process only execs or exits from here on, and the owners of the descriptors
+    // it closes (`prepared`'s, the shim's) are never used or dropped: execve or _exit ends it.
+    #[allow(unsafe_code)]
+    let closed = unsafe { sys::close_all_but(errors) };
+    closed.map_err(|e| fail("closing descriptors", e))?;
     let u =
         user::resolve(Path::new("/"), &p.user, &p.additional_groups).map_err(|e| InitFailure {
             message: e.to_string(),
@@ -433,7 +437,10 @@ mod reaper {
         // Only the command reports exec errors; pid 1 lets go of the pipe (and of everything
         // else inherited from the shim) so that the command's successful exec closes it.
         let _ = errors;
-        let _ = sys::close_from(3);
+        // SAFETY: pid 1 only reaps and exits from here on: the loop below never returns, so no
+        // owner of a descriptor above 2 is used or dropped again.
+        #[allow(unsafe_code)]
+        let _ = unsafe { sys::close_from(3) };
         loop {
             let Ok(sig) = all.wait() else { continue };
             if sig == Signal::SIGCHLD {

@@ -23,6 +23,41 @@ pub fn parse(s: &str) -> Result<Signal, InvalidSignal> {
     Signal::from_str(&name).map_err(|_| InvalidSignal(s.to_string()))
 }
 
+/// Serde for a signal on the control socket: written as its name ("SIGKILL"), read in any
+/// spelling [`parse`] accepts.
+pub mod name {
+    use nix::sys::signal::Signal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(sig: &Signal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(sig.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Signal, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`name`] for an optional signal (`null` when absent).
+pub mod opt_name {
+    use nix::sys::signal::Signal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(sig: &Option<Signal>, s: S) -> Result<S::Ok, S::Error> {
+        match sig {
+            Some(sig) => s.serialize_some(sig.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Signal>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| super::parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! wait for its one report on the ready pipe. The caller may die at any instant after the spawn;
 //! the shim belongs to no caller (double fork, setsid) and goes on.
 
-use crate::control::{Ready, Response};
+use crate::control::{ErrorKind, Ready, Response};
 use crate::paths::Paths;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
@@ -34,7 +34,7 @@ pub enum SpawnError {
     Start {
         message: String,
         exit_code: Option<i32>,
-        conflict: bool,
+        kind: ErrorKind,
     },
     #[error("running {path}: {source}")]
     Exec { path: PathBuf, source: io::Error },
@@ -130,11 +130,11 @@ fn spawn(paths: &Paths, id: &str, args: &[String], binary: Option<PathBuf>) -> R
         Response::Error {
             message,
             exit_code,
-            conflict,
+            kind,
         } => Err(SpawnError::Start {
             message,
             exit_code,
-            conflict,
+            kind,
         }),
     }
 }

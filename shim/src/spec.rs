@@ -3,6 +3,11 @@
 //! translate Docker's Config/HostConfig into it.
 
 use serde::{Deserialize, Serialize};
+
+/// The mount options of a [`MountSpec`] beyond mount(8)'s: Docker's read-only kinds.
+pub mod mount_options {
+    pub use crate::bind_flags::{RO_FORCE_RECURSIVE, RO_NON_RECURSIVE};
+}
 use std::path::PathBuf;
 
 /// The version written in every `config.json`; a shim refuses records it does not know.
@@ -28,16 +33,12 @@ pub struct ContainerSpec {
     /// container:<id> network modes.
     pub endpoints: Vec<EndpointSpec>,
     pub mounts: Vec<MountSpec>,
-    /// Propagation of the container's mounts: "" (rprivate), "rslave" (a mount asks for slave:
-    /// host mounts reach the container) or "shared" (a mount asks for shared: the bind sources
-    /// stay peers of the host's mounts, both ways). dockerd's RootfsPropagation.
-    pub root_propagation: String,
+    /// Propagation of the container's mounts (dockerd's RootfsPropagation).
+    pub root_propagation: RootPropagation,
     /// /dev/shm's size in bytes (0: 64 MiB), for a tmpfs of the container's own.
     pub shm_size: u64,
-    /// Where /dev/shm comes from: "" a tmpfs of its own, "none" nothing, "shareable" the tmpfs
-    /// the caller mounted under the run dir (`shm::prepare_shareable`), any other value a path
-    /// to bind (another container's shareable /dev/shm, or the host's /dev/shm).
-    pub shm_source: String,
+    /// Where /dev/shm comes from.
+    pub shm_source: ShmSource,
     /// Anonymous volumes (names under `<root>/volumes/`) to remove with an auto-removed
     /// container, as `docker run --rm` does, when no other container uses them.
     pub anonymous_volumes: Vec<String>,
@@ -65,13 +66,133 @@ pub struct ContainerSpec {
     pub device_cgroup_rules: Vec<crate::devices::DeviceRule>,
 }
 
+/// Propagation of the container's mounts (dockerd's RootfsPropagation). The JSON keeps the
+/// strings of old records: "", "rslave", "shared".
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum RootPropagation {
+    /// Every mount rprivate.
+    #[default]
+    #[serde(rename = "")]
+    Private,
+    /// A mount asks for slave: host mounts reach the container, not back.
+    #[serde(rename = "rslave")]
+    Slave,
+    /// A mount asks for shared: the bind sources stay peers of the host's mounts, both ways.
+    #[serde(rename = "shared")]
+    Shared,
+}
+
+/// Where /dev/shm comes from. The JSON keeps the strings of old records: "" a tmpfs of its own,
+/// "none", "shareable", any other value a path to bind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(from = "String", into = "String")]
+pub enum ShmSource {
+    /// A tmpfs of its own, `shm_size` big.
+    #[default]
+    Private,
+    /// No /dev/shm.
+    None,
+    /// The tmpfs the caller mounted under the run dir (`shm::prepare_shareable`).
+    Shareable,
+    /// Bind this path: another container's shareable /dev/shm, or the host's /dev/shm.
+    Bind(PathBuf),
+}
+
+impl From<String> for ShmSource {
+    fn from(s: String) -> ShmSource {
+        match s.as_str() {
+            "" => ShmSource::Private,
+            "none" => ShmSource::None,
+            "shareable" => ShmSource::Shareable,
+            _ => ShmSource::Bind(PathBuf::from(s)),
+        }
+    }
+}
+
+impl From<ShmSource> for String {
+    fn from(s: ShmSource) -> String {
+        match s {
+            ShmSource::Private => String::new(),
+            ShmSource::None => "none".into(),
+            ShmSource::Shareable => "shareable".into(),
+            ShmSource::Bind(p) => p.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// A published port's protocol. Docker accepts sctp; the shim publishes tcp and udp.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    #[default]
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Sctp => "sctp",
+        }
+    }
+
+    /// "tcp", "udp" or "sctp"; None for anything else.
+    pub fn parse(s: &str) -> Option<Proto> {
+        match s {
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            "sctp" => Some(Proto::Sctp),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a [`MountSpec`] mounts. The JSON keeps the strings of old records: "bind", "tmpfs", or
+/// the filesystem type of a volume made with `type=...`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(from = "String", into = "String")]
+pub enum MountKind {
+    Bind,
+    Tmpfs,
+    /// mount(2) of this filesystem type (a local volume's `type` option: nfs, ext4, ...).
+    Filesystem(String),
+}
+
+impl From<String> for MountKind {
+    fn from(s: String) -> MountKind {
+        match s.as_str() {
+            "bind" => MountKind::Bind,
+            "tmpfs" => MountKind::Tmpfs,
+            _ => MountKind::Filesystem(s),
+        }
+    }
+}
+
+impl From<MountKind> for String {
+    fn from(k: MountKind) -> String {
+        match k {
+            MountKind::Bind => "bind".into(),
+            MountKind::Tmpfs => "tmpfs".into(),
+            MountKind::Filesystem(t) => t,
+        }
+    }
+}
+
 /// One published port. A host port of 0 is picked by the kernel at start; a range
 /// (`host_port`..=`host_port_end`) takes the first free port in it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(default)]
 pub struct PortSpec {
-    /// "tcp" or "udp".
-    pub proto: String,
+    pub proto: Proto,
     pub container_port: u16,
     /// An IPv4 address of the host; "" (all of them) is 0.0.0.0.
     pub host_ip: String,
@@ -132,9 +253,9 @@ impl Default for ContainerSpec {
             network: NetworkFiles::default(),
             endpoints: Vec::new(),
             mounts: Vec::new(),
-            root_propagation: String::new(),
+            root_propagation: RootPropagation::Private,
             shm_size: 0,
-            shm_source: String::new(),
+            shm_source: ShmSource::Private,
             anonymous_volumes: Vec::new(),
             masked_paths: DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
             readonly_paths: DEFAULT_READONLY_PATHS
@@ -424,8 +545,7 @@ pub struct EndpointSpec {
 /// A mount inside the container (bind, tmpfs, ...); volumes are resolved to binds by the caller.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MountSpec {
-    /// "bind", "tmpfs", ...
-    pub kind: String,
+    pub kind: MountKind,
     pub source: String,
     pub destination: String,
     /// mount(8)-style options: "ro", "rbind", "rprivate", "size=64m", "mode=1777", ...
@@ -493,5 +613,37 @@ mod tests {
             panic!("expected a join, got {old:?}");
         };
         assert_eq!(gone.pid, 0, "a bare path must not keep its pid: {gone:?}");
+    }
+
+    /// Each contract enum reads every string old records hold and writes it back byte for byte.
+    fn round_trips<T: serde::de::DeserializeOwned + Serialize + std::fmt::Debug>(old: &[&str]) {
+        for json in old {
+            let v: T = serde_json::from_str(json)
+                .unwrap_or_else(|e| panic!("expected {json} to read as a value, got {e}"));
+            let back = serde_json::to_string(&v).unwrap();
+            assert_eq!(&back, json, "expected {v:?} to write as {json}, got {back}");
+        }
+    }
+
+    #[test]
+    fn contract_enums_keep_their_json() {
+        round_trips::<RootPropagation>(&[r#""""#, r#""rslave""#, r#""shared""#]);
+        round_trips::<ShmSource>(&[
+            r#""""#,
+            r#""none""#,
+            r#""shareable""#,
+            r#""/dev/shm""#,
+            r#""/run/berth/containers/abc/shm""#,
+        ]);
+        round_trips::<Proto>(&[r#""tcp""#, r#""udp""#, r#""sctp""#]);
+        round_trips::<MountKind>(&[r#""bind""#, r#""tmpfs""#, r#""nfs""#, r#""ext4""#]);
+        assert_eq!(
+            serde_json::from_str::<ShmSource>(r#""/dev/shm""#).unwrap(),
+            ShmSource::Bind("/dev/shm".into())
+        );
+        assert_eq!(
+            serde_json::from_str::<MountKind>(r#""nfs""#).unwrap(),
+            MountKind::Filesystem("nfs".into())
+        );
     }
 }

@@ -119,11 +119,36 @@ pub struct State {
     pub health: Option<HealthState>,
 }
 
+/// Docker's State.Health.Status.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    #[default]
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct HealthState {
-    /// "starting", "healthy" or "unhealthy".
-    pub status: String,
+    pub status: HealthStatus,
     pub failing_streak: u32,
     pub log: Vec<HealthLog>,
 }
@@ -261,6 +286,20 @@ pub fn now_rfc3339() -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn health_status_keeps_its_json() {
+        for json in [r#""starting""#, r#""healthy""#, r#""unhealthy""#] {
+            let v: HealthStatus = serde_json::from_str(json).unwrap();
+            let back = serde_json::to_string(&v).unwrap();
+            assert_eq!(back, json, "expected {v:?} to write as {json}, got {back}");
+            assert_eq!(
+                format!("\"{v}\""),
+                json,
+                "expected Display to match the JSON"
+            );
+        }
+    }
     use super::*;
     use crate::paths::Paths;
 

@@ -5,7 +5,7 @@ use crate::control::{frame, AttachHello};
 use crate::spec::ProcessSpec;
 use nix::fcntl::OFlag;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 /// The shim's ends.
@@ -90,8 +90,8 @@ impl ChildIo {
     /// `tty` names it), make it the controlling terminal, and send the master to the shim.
     pub fn install(self) -> io::Result<()> {
         if let Some(pipes) = self.pipes {
-            for (fd, target) in pipes.iter().zip(0..) {
-                crate::sys::dup2(fd.as_raw_fd(), target)?;
+            for (fd, target) in pipes.iter().zip(crate::sys::StdStream::ALL) {
+                crate::sys::replace_std_stream(fd.as_fd(), target)?;
             }
             drop(pipes);
             nix::unistd::setsid().map_err(io::Error::from)?;
@@ -106,8 +106,8 @@ impl ChildIo {
         }
         crate::sys::send_fd(socket.as_raw_fd(), master.as_raw_fd())?;
         drop(master);
-        for target in 0..3 {
-            crate::sys::dup2(slave.as_raw_fd(), target)?;
+        for target in crate::sys::StdStream::ALL {
+            crate::sys::replace_std_stream(slave.as_fd(), target)?;
         }
         drop(slave);
         nix::unistd::setsid().map_err(io::Error::from)?;
@@ -116,9 +116,6 @@ impl ChildIo {
 }
 
 impl ShimIo {
-    /// Drop the shim's copies of what belongs to the child (call in the child after fork).
-    pub fn close(self) {}
-
     /// With a terminal: receive the master the container's process opened. Returns without
     /// one (and the caller learns why from the error pipe) when the process died first.
     pub fn receive_terminal(&mut self) -> io::Result<()> {

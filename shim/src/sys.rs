@@ -148,10 +148,26 @@ pub fn clone_with_flags(flags: libc::c_int) -> io::Result<Forked> {
     }
 }
 
-/// dup2(2): make `new` a copy of `old` (close-on-exec cleared on `new`).
-pub fn dup2(old: RawFd, new: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 takes two integers; it closes `new` first, which the caller intends.
-    check(unsafe { libc::dup2(old, new) }).map(drop)
+/// One of the standard streams, the only descriptors [`replace_std_stream`] may overwrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdStream {
+    Stdin = 0,
+    Stdout = 1,
+    Stderr = 2,
+}
+
+impl StdStream {
+    pub const ALL: [StdStream; 3] = [StdStream::Stdin, StdStream::Stdout, StdStream::Stderr];
+}
+
+/// dup2(2) onto a standard stream: make `target` a copy of `fd` (close-on-exec cleared on it).
+pub fn replace_std_stream(fd: std::os::fd::BorrowedFd<'_>, target: StdStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2 closes `target` first. Descriptors 0-2 belong to the process as a whole: no
+    // OwnedFd or File of ours owns them (std's Stdin/Stdout/Stderr never close them), so no
+    // owner is left holding a descriptor that now means another file. `fd` is borrowed, open
+    // for the call.
+    check(unsafe { libc::dup2(fd.as_raw_fd(), target as libc::c_int) }).map(drop)
 }
 
 /// Mark every descriptor from `first` up close-on-exec, so nothing the shim inherited or opened
@@ -273,36 +289,6 @@ pub fn exit_code_of(status: i32) -> i32 {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
-}
-
-/// Open a pidfd for a process.
-pub fn pidfd_open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(rc as RawFd) })
-}
-
-/// Send a signal through a pidfd (cannot hit a reused pid).
-pub fn pidfd_send_signal(pidfd: RawFd, sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: a null siginfo means "as kill(2) would"; the other arguments are integers.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd,
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// execve(2) of an absolute path; returns only on failure.
@@ -613,18 +599,27 @@ pub fn recv_fd(socket: RawFd) -> io::Result<Option<std::os::fd::OwnedFd>> {
 }
 
 /// Take ownership of descriptor `fd` inherited from our parent, if it is open, and mark it
-/// close-on-exec. Call once per descriptor: after this the returned value owns it.
-pub fn take_fd_if_open(fd: RawFd) -> Option<std::os::fd::OwnedFd> {
+/// close-on-exec.
+///
+/// # Safety
+/// Nothing in this process may own `fd` (no `OwnedFd`, `File` or socket holds it), and the
+/// caller takes it once: after this the returned value is its only owner and closes it.
+pub unsafe fn take_fd_if_open(fd: RawFd) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     set_cloexec(fd, true).ok()?;
-    // SAFETY: F_SETFD just succeeded, so `fd` is open; it was inherited across exec and no
-    // object in this process owns it yet (the caller takes it once, at start-up).
+    // SAFETY: F_SETFD just succeeded, so `fd` is open; the caller guarantees (see above) that
+    // nothing else owns it.
     Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 /// Close every descriptor from `first` up (the `--init` reaper keeps none of the shim's).
-pub fn close_from(first: u32) -> io::Result<()> {
-    // SAFETY: close_range only closes descriptors; the caller owns none it still needs.
+///
+/// # Safety
+/// No owner (`OwnedFd`, `File`, socket, ...) of a descriptor from `first` up may be used or
+/// dropped afterwards: each would act on, or close, whatever file later takes its number.
+pub unsafe fn close_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range only closes descriptors; the caller guarantees (see above) that no
+    // owner of one of them is used again.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -635,7 +630,11 @@ pub fn close_from(first: u32) -> io::Result<()> {
 /// Close every descriptor above 2 but `keep`, in a process that then only execs or exits: the
 /// container's process before it touches its working directory (a leaked directory fd would be
 /// a way out of the root), so that nothing it did not ask for survives into it.
-pub fn close_all_but(keep: RawFd) -> io::Result<()> {
+///
+/// # Safety
+/// As [`close_from`]: no owner of a descriptor above 2 but `keep` may be used or dropped
+/// afterwards; the process only execs or exits next.
+pub unsafe fn close_all_but(keep: RawFd) -> io::Result<()> {
     let ranges = match u32::try_from(keep) {
         Ok(k) if k > 2 => [(3, k - 1), (k + 1, u32::MAX)],
         _ => [(3, u32::MAX), (1, 0)],
@@ -644,8 +643,8 @@ pub fn close_all_but(keep: RawFd) -> io::Result<()> {
         if first > last {
             continue;
         }
-        // SAFETY: close_range only closes descriptors. The caller (see above) uses none of those
-        // above 2 again but `keep`, and never drops an owner of one: it execs or exits next.
+        // SAFETY: close_range only closes descriptors. The caller guarantees (see above) that it
+        // uses none of those above 2 again but `keep`, and never drops an owner of one.
         let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
@@ -657,7 +656,10 @@ pub fn close_all_but(keep: RawFd) -> io::Result<()> {
 /// At a shim's start: close whatever its caller leaked (every descriptor above `pipe`), and
 /// `pipe` itself unless it is a pipe (the ready pipe `spawn` passes there). Runs first thing in
 /// `main`, before anything of this process owns a descriptor above 2.
-pub fn close_inherited(pipe: RawFd) -> io::Result<()> {
+///
+/// # Safety
+/// Nothing in this process may own a descriptor above 2 yet (call it first thing in `main`).
+pub unsafe fn close_inherited(pipe: RawFd) -> io::Result<()> {
     // SAFETY: `st` is a plain struct on our stack that fstat fills; a closed fd gives EBADF.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: as above; the pointer is to `st`, alive and writable for the call.
@@ -667,7 +669,8 @@ pub fn close_inherited(pipe: RawFd) -> io::Result<()> {
     } else {
         -1
     };
-    close_all_but(keep)
+    // SAFETY: the caller guarantees that nothing owns a descriptor above 2 yet.
+    unsafe { close_all_but(keep) }
 }
 
 /// `struct mount_attr` of mount_setattr(2).
@@ -809,7 +812,8 @@ mod tests {
 
 /// keyctl(KEYCTL_GET_KEYRING_ID, keyring, create): the serial number of one of the caller's
 /// special keyrings (`KEY_SPEC_*`, negative). Used to probe whether the seccomp filter lets
-/// the keyring calls through.
+/// the keyring calls through (the seccomp tests).
+#[cfg(test)]
 pub fn keyctl_get_keyring_id(keyring: i32, create: bool) -> io::Result<i64> {
     const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
     // SAFETY: KEYCTL_GET_KEYRING_ID takes two integers and no pointers: the kernel reads and

@@ -19,7 +19,6 @@ mod serve;
 mod status;
 mod storage_flags;
 mod table;
-#[allow(unsafe_code)]
 mod terminal;
 mod volumes;
 

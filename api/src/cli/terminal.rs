@@ -1,37 +1,20 @@
-//! The local terminal of an attached `berth run -t`: its size (an ioctl) and raw mode, restored
-//! when the guard drops; and what a closed stdout does to a command (SIGPIPE). The two are the
-//! unsafe calls of the command line.
+//! The local terminal of an attached `berth run -t`: its size and raw mode, restored when the
+//! guard drops; and what a closed stdout does to a command (SIGPIPE).
 
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::IsTerminal;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 /// Rows and columns of the terminal on `fd`; None when it is no terminal or has no size.
 pub fn size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes exactly one `struct winsize` through the pointer, which points
-    // to `ws`, alive and exclusively borrowed for the call; `fd` is an open descriptor borrowed
-    // for the call, and on a descriptor that is no terminal the kernel returns ENOTTY without
-    // writing.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
-    (r == 0 && ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row, ws.ws_col))
+    crate::sys::terminal_size(fd)
 }
 
 /// Let a write to a closed pipe end the command quietly, as it ends `cat` or the docker CLI
 /// (`berth list | head`): Rust's runtime ignores SIGPIPE, which turns every later print into
 /// a panic. Not for `berth serve`, whose writes to clients that left must fail, not kill it.
 pub fn die_on_closed_stdout() {
-    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE and no handler function is installed,
-    // so no code runs in signal context; called before any thread of the command exists, so no
-    // other thread changes the disposition at the same time.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    crate::sys::default_sigpipe();
 }
 
 /// The size of whichever of stdout and stdin is a terminal.

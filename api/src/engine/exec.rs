@@ -3,6 +3,7 @@
 
 use super::{Engine, EngineError, Result};
 use crate::engine::ids::ContainerId;
+use berth_shim::control::ErrorKind;
 use berth_shim::exec::{ExecPaths, ExecSpec};
 use berth_shim::spawn::{self, SpawnError};
 use berth_shim::state::Status;
@@ -129,7 +130,7 @@ impl Engine {
             Err(SpawnError::Start { message, .. }) if !attached => Err(EngineError::System(
                 format!("OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"),
             )),
-            Err(SpawnError::Start { message, conflict: true, .. }) => Err(EngineError::Conflict(message)),
+            Err(SpawnError::Start { message, kind: ErrorKind::Conflict, .. }) => Err(EngineError::Conflict(message)),
             Err(e) => Err(EngineError::system("starting the exec", e)),
         }
     }

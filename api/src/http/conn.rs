@@ -1,5 +1,5 @@
-//! What a hijacked stream needs to know about its client's connection. The one `unsafe` here
-//! asks the kernel how much of what was sent the client has not read yet.
+//! What a hijacked stream needs to know about its client's connection: how much of what was sent
+//! the client has not read yet.
 //!
 //! docker-py reads a hijacked stream (exec_run, attach) straight from the socket under its
 //! HTTP reader, so stream bytes that reach it together with the `101` head sit in that reader's
@@ -17,18 +17,9 @@ pub struct ConnFd(pub RawFd);
 /// stream after this.
 const HEAD_READ_LIMIT: Duration = Duration::from_secs(2);
 
-/// Bytes sent on `fd` that the peer has not read yet (SIOCOUTQ, which Linux spells TIOCOUTQ).
+/// Bytes sent on `fd` that the peer has not read yet.
 fn unread(fd: RawFd) -> std::io::Result<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: the ioctl writes one c_int through the pointer, which points at `n`, live and
-    // writable for the call. `fd` is the connection's socket, kept open by the upgraded stream
-    // the caller holds; were it any other descriptor, the call would fail or report a size and
-    // touch no memory of ours but `n`.
-    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(usize::try_from(n).unwrap_or(0))
+    crate::sys::unread_output(fd)
 }
 
 /// Wait until the client of `conn` has read all that was sent to it (the `101` head), at most

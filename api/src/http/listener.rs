@@ -1,17 +1,13 @@
 //! The listening socket: inherited from systemd (socket activation), or bound at the configured
-//! path. The one place in the API crate with `unsafe`: adopting the inherited fd 3.
+//! path.
 
 use nix::sys::socket::{getsockopt, sockopt};
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The first fd systemd passes (`SD_LISTEN_FDS_START`).
-const LISTEN_FDS_START: i32 = 3;
 /// Longest path `sockaddr_un` holds, with its terminating NUL.
 const SUN_PATH_MAX: usize = 107;
 /// The group that may use the socket when it exists, as for /var/run/docker.sock.
@@ -35,27 +31,12 @@ pub enum ListenError {
 
 pub type Result<T> = std::result::Result<T, ListenError>;
 
-static TAKEN: AtomicBool = AtomicBool::new(false);
-
 /// The listening socket systemd passed, when `LISTEN_PID` names this process and `LISTEN_FDS`
-/// is at least 1 (sd_listen_fds(3)); only the first fd is used. The environment is left as is:
-/// children check `LISTEN_PID` and so ignore it.
+/// is at least 1 (sd_listen_fds(3)); only the first fd is used ([`crate::sys`] adopts it).
 pub fn from_systemd() -> Result<Option<UnixListener>> {
-    let ours = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        == Some(std::process::id());
-    let count = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    if !ours || count == 0 || TAKEN.swap(true, Ordering::SeqCst) {
+    let Some(fd) = crate::sys::take_systemd_listen_fd() else {
         return Ok(None);
-    }
-    // SAFETY: LISTEN_PID is our pid, so the process that exec'd us left fds 3..3+LISTEN_FDS open
-    // for us. Nothing in this process closes an fd it did not open and the kernel hands out only
-    // free fds, so fd 3 is still that socket; TAKEN makes this the only OwnedFd made from it.
-    let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FDS_START) };
+    };
     nix::fcntl::fcntl(
         &fd,
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),

@@ -6,7 +6,6 @@
 
 pub mod archive;
 pub mod commit;
-#[allow(unsafe_code)]
 pub mod conn;
 pub mod container_fs;
 pub mod containers;
@@ -14,7 +13,6 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod images;
-#[allow(unsafe_code)]
 mod listener;
 pub mod networks;
 pub mod ops;

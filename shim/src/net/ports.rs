@@ -17,7 +17,7 @@
 //! shim that died for a port now reserved by another container is removed as stale.
 
 use crate::fsutil::FileLock;
-use crate::spec::PortSpec;
+use crate::spec::{PortSpec, Proto};
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 use std::io::Write;
@@ -90,8 +90,8 @@ fn host_ip(spec: &PortSpec) -> Result<Ipv4Addr> {
 }
 
 /// Bind one socket on ip:port (0: the kernel picks); the port it got.
-fn bind(ip: Ipv4Addr, port: u16, proto: &str) -> std::io::Result<(Socket, u16)> {
-    let kind = if proto == "udp" {
+fn bind(ip: Ipv4Addr, port: u16, proto: Proto) -> std::io::Result<(Socket, u16)> {
+    let kind = if proto == Proto::Udp {
         Type::DGRAM
     } else {
         Type::STREAM
@@ -110,20 +110,20 @@ pub fn reserve(specs: &[PortSpec]) -> Result<Reservation> {
     let mut sockets = Vec::new();
     let mut published = Vec::new();
     for spec in specs {
-        if spec.proto != "tcp" && spec.proto != "udp" {
-            return Err(PortError::Proto(spec.proto.clone()));
+        if spec.proto == Proto::Sctp {
+            return Err(PortError::Proto(spec.proto.to_string()));
         }
         let ip = host_ip(spec)?;
         let reserve_error = |port, source| PortError::Reserve {
             ip,
             port,
-            proto: spec.proto.clone(),
+            proto: spec.proto.to_string(),
             source,
         };
         let (fd, port) = if spec.host_port_end > spec.host_port && spec.host_port > 0 {
             let mut got = None;
             for port in spec.host_port..=spec.host_port_end {
-                match bind(ip, port, &spec.proto) {
+                match bind(ip, port, spec.proto) {
                     Ok(b) => {
                         got = Some(b);
                         break;
@@ -138,7 +138,7 @@ pub fn reserve(specs: &[PortSpec]) -> Result<Reservation> {
                 end: spec.host_port_end,
             })?
         } else {
-            match bind(ip, spec.host_port, &spec.proto) {
+            match bind(ip, spec.host_port, spec.proto) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                     return Err(PortError::Allocated {
@@ -151,7 +151,7 @@ pub fn reserve(specs: &[PortSpec]) -> Result<Reservation> {
         };
         sockets.push(fd);
         published.push(Published {
-            proto: spec.proto.clone(),
+            proto: spec.proto.to_string(),
             container_port: spec.container_port,
             host_ip: ip.to_string(),
             host_port: port,
@@ -529,7 +529,7 @@ mod tests {
     #[test]
     fn a_port_is_held_until_the_reservation_goes() {
         let spec = |port| PortSpec {
-            proto: "tcp".into(),
+            proto: Proto::Tcp,
             container_port: 80,
             host_ip: "127.0.0.1".into(),
             host_port: port,
@@ -562,7 +562,7 @@ mod tests {
         assert!(range.published[0].host_port > port);
         // UDP and TCP are separate.
         let udp = reserve(&[PortSpec {
-            proto: "udp".into(),
+            proto: Proto::Udp,
             ..spec(port)
         }])
         .unwrap();

@@ -1,7 +1,7 @@
 //! Steps 1 and 6 of the root: mount propagation, and pivot_root into the root.
 
 use super::{do_mount, prep, Result, RootfsError};
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, RootPropagation};
 use crate::state::RootMode;
 use nix::mount::{umount2, MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 ///   private, so that the root's own mounts stay in this namespace (runc's
 ///   rootfsParentMountPrivate) and pivot_root accepts them.
 pub(super) fn propagation(spec: &ContainerSpec, root: &Path) -> Result<()> {
-    match spec.root_propagation.as_str() {
-        "shared" => {
+    match spec.root_propagation {
+        RootPropagation::Shared => {
             do_mount(None, Path::new("/"), None, MsFlags::MS_PRIVATE, None)?;
             let parent = root.parent().unwrap_or(root);
             let holder = crate::mountinfo::current_mount_of(parent).map_err(|source| {
@@ -26,14 +26,14 @@ pub(super) fn propagation(spec: &ContainerSpec, root: &Path) -> Result<()> {
             })?;
             do_mount(None, &holder.mount_point, None, MsFlags::MS_PRIVATE, None)
         }
-        "rslave" => do_mount(
+        RootPropagation::Slave => do_mount(
             None,
             Path::new("/"),
             None,
             MsFlags::MS_REC | MsFlags::MS_SLAVE,
             None,
         ),
-        _ => do_mount(
+        RootPropagation::Private => do_mount(
             None,
             Path::new("/"),
             None,

@@ -5,11 +5,11 @@
 use super::{do_mount, prep, target, Result, RootfsError};
 use crate::mount_target::Target;
 use crate::paths::ContainerPaths;
-use crate::spec::{ContainerSpec, NsMode};
+use crate::spec::{ContainerSpec, NsMode, ShmSource};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::{fstatat, Mode, SFlag};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The image's `dest` ("/proc", "/dev", "/sys"), made if missing: the directory itself, never
 /// what a symlink there names.
@@ -78,20 +78,19 @@ pub(super) fn mount_kernel_filesystems(
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
     let shm = target(root, "/dev/shm", false)?;
-    match spec.shm_source.as_str() {
-        "" => do_mount(
+    match &spec.shm_source {
+        ShmSource::Private => do_mount(
             Some("shm"),
             &shm.path(),
             Some("tmpfs"),
             nosuid_noexec_nodev,
             Some(crate::shm::options(spec.shm_size).as_str()),
         )?,
-        "none" => {}
-        source => {
-            let source = if source == "shareable" {
-                crate::shm::shareable_path(paths)
-            } else {
-                PathBuf::from(source)
+        ShmSource::None => {}
+        source @ (ShmSource::Shareable | ShmSource::Bind(_)) => {
+            let source = match source {
+                ShmSource::Bind(path) => path.clone(),
+                _ => crate::shm::shareable_path(paths),
             };
             do_mount(source.to_str(), &shm.path(), None, MsFlags::MS_BIND, None)?;
         }

@@ -18,7 +18,6 @@ mod user_mounts;
 mod userns;
 
 pub use network_files::write_network_files;
-pub use overlay::clear_volatile_marker;
 pub use userns::prepare_for_userns;
 
 use crate::mount_target::{self, Target};
@@ -110,6 +109,29 @@ fn existing(root: &Path, dest: &str) -> Result<Option<Target>> {
     })
 }
 
+/// A stopped container's root on `target`, for a copy into or out of it (`docker cp`): step 2's
+/// overlay (never `volatile`: what a copy writes must last), then step 5's binds and volumes; a
+/// tmpfs holds nothing while the container is stopped and is left out. Call it in a mount
+/// namespace of the caller's own, made private, so that the host never sees these mounts.
+pub fn mount_stopped_root(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    target: &Path,
+) -> Result<()> {
+    ensure_dir(target)?;
+    // An auto-removed container's root was mounted `volatile`.
+    overlay::clear_volatile_marker(&paths.work());
+    overlay::mount_root(spec, paths, target, false)?;
+    for m in spec
+        .mounts
+        .iter()
+        .filter(|m| m.kind != crate::spec::MountKind::Tmpfs)
+    {
+        user_mounts::mount_user(target, m)?;
+    }
+    Ok(())
+}
+
 /// Build the root and enter it. Runs in the container's first process, in its new mount
 /// namespace, before any privilege is dropped. Each step is one call with its own error.
 pub fn setup(
@@ -122,7 +144,7 @@ pub fn setup(
     enter::propagation(spec, &root)?;
     // 2. The root itself: overlayfs of the layers plus the container's upper dir.
     ensure_dir(&root)?;
-    overlay::mount_root(spec, paths, &root)?;
+    overlay::mount_root(spec, paths, &root, spec.auto_remove)?;
     // 3. Kernel filesystems and devices, on the image's /proc, /dev and /sys, which must be
     //    directories; berth's null device, held for the masks.
     kernel::mount_kernel_filesystems(spec, paths, &root)?;

@@ -6,7 +6,13 @@ use crate::spec::ContainerSpec;
 use nix::mount::{mount, MsFlags};
 use std::path::Path;
 
-pub(super) fn mount_root(spec: &ContainerSpec, paths: &ContainerPaths, root: &Path) -> Result<()> {
+/// `volatile`: mount it `volatile` when the kernel can (see below), for a root thrown away at exit.
+pub(super) fn mount_root(
+    spec: &ContainerSpec,
+    paths: &ContainerPaths,
+    root: &Path,
+    volatile: bool,
+) -> Result<()> {
     let upper = paths.upper();
     let work = paths.work();
     ensure_dir(&upper)?;
@@ -44,7 +50,7 @@ pub(super) fn mount_root(spec: &ContainerSpec, paths: &ContainerPaths, root: &Pa
     // whole host filesystem that the unmount at the container's exit makes (3 to 15 ms of a
     // `docker run --rm` here, far more while the host writes a lot), before the shim even
     // hears of the exit. Without support for it (Linux < 5.10) the mount is made as before.
-    if spec.auto_remove {
+    if volatile {
         clear_volatile_marker(&work);
         let volatile = format!("{data},volatile");
         if mount(

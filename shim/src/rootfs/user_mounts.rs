@@ -3,7 +3,7 @@
 
 use super::{do_mount, target, Result, RootfsError};
 use crate::bind_flags::{self, BindFlags};
-use crate::spec::MountSpec;
+use crate::spec::{MountKind, MountSpec};
 use nix::mount::MsFlags;
 use std::path::{Component, Path};
 
@@ -21,13 +21,13 @@ fn check_destination(dest: &str) -> Result<()> {
 
 pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
     check_destination(&m.destination)?;
-    let file_bind = m.kind == "bind" && !Path::new(&m.source).is_dir();
+    let file_bind = m.kind == MountKind::Bind && !Path::new(&m.source).is_dir();
     let held = target(root, &m.destination, file_bind)?;
     let at = held.path();
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     let mut propagation = MsFlags::empty();
-    let mut recursive = m.kind == "bind";
+    let mut recursive = m.kind == MountKind::Bind;
     for o in &m.options {
         match o.as_str() {
             "ro" | "readonly" => flags |= MsFlags::MS_RDONLY,
@@ -46,8 +46,8 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             other => data.push(other.to_string()),
         }
     }
-    match m.kind.as_str() {
-        "bind" => {
+    match &m.kind {
+        MountKind::Bind => {
             let mut bflags = MsFlags::MS_BIND;
             if recursive {
                 bflags |= MsFlags::MS_REC;
@@ -60,7 +60,7 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             let wanted = BindFlags::from_options(&m.options);
             bind_flags::apply(&top, &wanted, &m.destination)?;
         }
-        "tmpfs" => {
+        MountKind::Tmpfs => {
             let data = data.join(",");
             do_mount(
                 Some("tmpfs"),
@@ -70,7 +70,7 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
                 (!data.is_empty()).then_some(data.as_str()),
             )?;
         }
-        other => {
+        MountKind::Filesystem(other) => {
             let data = data.join(",");
             do_mount(
                 Some(&m.source),

@@ -8,7 +8,7 @@ mod requests;
 mod stdin;
 
 use crate::cgroups::{self, Cgroup};
-use crate::control::{self, read_line_exact, AttachHello, Request, Response};
+use crate::control::{self, read_line_exact, AttachHello, ErrorKind, Request, Response};
 use crate::fsutil::FileLock;
 use crate::init::{self, fail, InitFailure, InitFds, Prepared};
 use crate::logs::{JsonFileWriter, Stream};
@@ -88,7 +88,7 @@ impl InitFailure {
         Response::Error {
             message: self.message,
             exit_code: Some(self.exit_code),
-            conflict: false,
+            kind: ErrorKind::Failed,
         }
     }
 }
@@ -806,11 +806,11 @@ impl Source {
     }
 }
 
-fn error(message: String, conflict: bool) -> Response {
+fn error(message: String, kind: ErrorKind) -> Response {
     Response::Error {
         message,
         exit_code: None,
-        conflict,
+        kind,
     }
 }
 

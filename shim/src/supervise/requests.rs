@@ -15,7 +15,7 @@ impl Supervisor {
                     Some(r) => r,
                     None => continue,
                 },
-                Err(e) => error(format!("bad request: {e}"), false),
+                Err(e) => error(format!("bad request: {e}"), ErrorKind::Failed),
             };
             let _ = answer(&mut stream, &response);
         }
@@ -24,11 +24,19 @@ impl Supervisor {
     /// Carry out one control request; None when the answer is deferred (stop).
     fn handle(&mut self, req: Request, stream: &mut UnixStream) -> Option<Response> {
         let id = self.cpaths.id.clone();
-        let not_running = || error(format!("Container {id} is not running"), true);
+        let not_running = || {
+            error(
+                format!("Container {id} is not running"),
+                ErrorKind::Conflict,
+            )
+        };
         Some(match req {
             Request::Start => {
                 if self.child.is_some() || !self.awaiting_start {
-                    return Some(error(format!("Container {id} is already running"), true));
+                    return Some(error(
+                        format!("Container {id} is already running"),
+                        ErrorKind::Conflict,
+                    ));
                 }
                 match self.start_process() {
                     Ok(pid) => Response::Started { pid },
@@ -59,8 +67,9 @@ impl Supervisor {
                 let Some(child) = &self.child else {
                     return Some(Response::Ok);
                 };
-                let sig = signal.unwrap_or_else(|| self.spec.process.stop_signal.clone());
-                let sig = signals::parse(&sig).unwrap_or(Signal::SIGTERM);
+                let sig = signal.unwrap_or_else(|| {
+                    signals::parse(&self.spec.process.stop_signal).unwrap_or(Signal::SIGTERM)
+                });
                 let timeout = timeout.unwrap_or(self.spec.process.stop_timeout);
                 let _ = nix::sys::signal::kill(Pid::from_raw(child.pid), sig);
                 if self.paused {
@@ -78,23 +87,23 @@ impl Supervisor {
                 let Some(child) = &self.child else {
                     return Some(not_running());
                 };
-                let sig = match signals::parse(&signal) {
-                    Ok(s) => s,
-                    Err(e) => return Some(error(e.to_string(), false)),
-                };
+                let sig = signal;
                 if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
                     self.manual_stop = true;
                 }
                 match nix::sys::signal::kill(Pid::from_raw(child.pid), sig) {
                     Ok(()) => Response::Ok,
-                    Err(e) => error(format!("Cannot kill container {id}: {e}"), false),
+                    Err(e) => error(
+                        format!("Cannot kill container {id}: {e}"),
+                        ErrorKind::Failed,
+                    ),
                 }
             }
             Request::Resize { rows, cols } => match self.io.as_ref().and_then(|io| io.tty.as_ref())
             {
                 Some(tty) => match sys::set_winsize(tty.as_raw_fd(), rows, cols) {
                     Ok(()) => Response::Ok,
-                    Err(e) => error(format!("resize: {e}"), false),
+                    Err(e) => error(format!("resize: {e}"), ErrorKind::Failed),
                 },
                 None if self.child.is_none() => not_running(),
                 None => Response::Ok,
@@ -104,7 +113,10 @@ impl Supervisor {
                     return Some(not_running());
                 }
                 if self.paused {
-                    return Some(error(format!("Container {id} is already paused"), true));
+                    return Some(error(
+                        format!("Container {id} is already paused"),
+                        ErrorKind::Conflict,
+                    ));
                 }
                 match self.cgroup.freeze() {
                     Ok(()) => {
@@ -112,12 +124,18 @@ impl Supervisor {
                         let _ = state::update(&self.cpaths, |s| s.status = Status::Paused);
                         Response::Ok
                     }
-                    Err(e) => error(format!("Cannot pause container {id}: {e}"), false),
+                    Err(e) => error(
+                        format!("Cannot pause container {id}: {e}"),
+                        ErrorKind::Failed,
+                    ),
                 }
             }
             Request::Resume => {
                 if !self.paused {
-                    return Some(error(format!("Container {id} is not paused"), true));
+                    return Some(error(
+                        format!("Container {id} is not paused"),
+                        ErrorKind::Conflict,
+                    ));
                 }
                 match self.cgroup.thaw() {
                     Ok(()) => {
@@ -125,7 +143,10 @@ impl Supervisor {
                         let _ = state::update(&self.cpaths, |s| s.status = Status::Running);
                         Response::Ok
                     }
-                    Err(e) => error(format!("Cannot unpause container {id}: {e}"), false),
+                    Err(e) => error(
+                        format!("Cannot unpause container {id}: {e}"),
+                        ErrorKind::Failed,
+                    ),
                 }
             }
         })

@@ -12,7 +12,6 @@
 use super::archive_fs;
 use crate::engine::{Engine, EngineError, Result};
 use base64::Engine as _;
-use berth_shim::spec::MountSpec;
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -138,62 +137,6 @@ fn stat_of(fd: &OwnedFd, path: &str) -> nix::Result<PathStat> {
     })
 }
 
-/// A stopped container's binds and volumes, mounted on its root as its shim would (dockerd
-/// mounts them for a copy too): each destination resolved inside the root, `ro` kept. A tmpfs
-/// holds nothing while the container is stopped and is left out. Only for the private mount
-/// namespace of a copy.
-fn mount_user_mounts(root: &std::path::Path, mounts: &[MountSpec]) -> Result<()> {
-    for m in mounts.iter().filter(|m| m.kind != "tmpfs") {
-        let err = |what: &str, e: Errno| {
-            EngineError::system(format!("{what} {} for the copy", m.destination), e)
-        };
-        let file = m.kind == "bind" && !std::path::Path::new(&m.source).is_dir();
-        let dest = berth_shim::mount_target::resolve(root, &m.destination, file)
-            .map_err(|e| err("resolving", e))?;
-        let ro = m.options.iter().any(|o| o == "ro" || o == "readonly");
-        if m.kind == "bind" {
-            mount(
-                Some(m.source.as_str()),
-                &dest.path(),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(|e| err("binding", e))?;
-            // The fd held names the directory under the new mount: resolve it again. Read-only
-            // as in the container (every mount under it), the source's flags kept.
-            let top = berth_shim::mount_target::resolve(root, &m.destination, file)
-                .map_err(|e| err("resolving", e))?;
-            let wanted = berth_shim::bind_flags::BindFlags::from_options(&m.options);
-            berth_shim::bind_flags::apply(&top, &wanted, &m.destination)
-                .map_err(|e| EngineError::system(format!("{} for the copy", m.destination), e))?;
-        } else {
-            // A device of the local driver (`type`, `device`, `o`).
-            let data: Vec<&str> = m
-                .options
-                .iter()
-                .map(String::as_str)
-                .filter(|o| !matches!(*o, "ro" | "readonly" | "rw"))
-                .collect();
-            let data = data.join(",");
-            let flags = if ro {
-                MsFlags::MS_RDONLY
-            } else {
-                MsFlags::empty()
-            };
-            mount(
-                Some(m.source.as_str()),
-                &dest.path(),
-                Some(m.kind.as_str()),
-                flags,
-                (!data.is_empty()).then_some(data.as_str()),
-            )
-            .map_err(|e| err("mounting", e))?;
-        }
-    }
-    Ok(())
-}
-
 /// dockerd's checks before a write: into a read-only mount, 400; elsewhere on a read-only
 /// root, refused. The longest mount destination holding `path` decides.
 fn check_writable(record: &super::ContainerRecord, path: &str) -> Result<()> {
@@ -249,7 +192,7 @@ impl Engine {
             .map_err(|e| EngineError::system(&proc_root, e))?;
             // The root opened is the container's only if its pid still has the start time
             // recorded with it, checked after the open: a reused pid is another process's.
-            if berth_shim::sys::process_start_time(state.pid).ok() != Some(state.pid_start_time) {
+            if berth_shim::host::process_start_time(state.pid).ok() != Some(state.pid_start_time) {
                 return Err(EngineError::Conflict(format!(
                     "container {id}: its process {} is gone (the pid is another process's now)",
                     state.pid
@@ -260,7 +203,8 @@ impl Engine {
         // Stopped: no start may mount the same upper dir meanwhile.
         let _op = self.op_lock(&id)?;
         let record = self.record(&id)?;
-        let image = self.container_image(&record.image_id)?;
+        // Its image must still be there: its layers are the root's lower dirs.
+        self.container_image(&record.image_id)?;
         let spec_path = paths.config();
         let spec: berth_shim::spec::ContainerSpec = std::fs::read(&spec_path)
             .map_err(|e| EngineError::system(spec_path.display(), e))
@@ -283,50 +227,16 @@ impl Engine {
                     None::<&str>,
                 )
                 .map_err(|e| step("making mounts private", e))?;
-                for d in [&target, &paths.upper(), &paths.work()] {
-                    std::fs::create_dir_all(d).map_err(|e| EngineError::system(d.display(), e))?;
-                }
-                if image.layers.is_empty() {
-                    mount(
-                        Some(&paths.upper()),
-                        &target,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )
-                    .map_err(|e| step("binding the upper dir", e))?;
-                } else {
-                    let lower: Vec<String> = image
-                        .layers
-                        .iter()
-                        .rev()
-                        .map(|p| p.display().to_string())
-                        .collect();
-                    let data = format!(
-                        "lowerdir={},upperdir={},workdir={}",
-                        lower.join(":"),
-                        paths.upper().display(),
-                        paths.work().display()
-                    );
-                    // An auto-removed container's root was mounted `volatile`.
-                    berth_shim::clear_volatile_marker(&paths.work());
-                    mount(
-                        Some("overlay"),
-                        &target,
-                        Some("overlay"),
-                        MsFlags::empty(),
-                        Some(data.as_str()),
-                    )
-                    .map_err(|e| step("mounting the container's root", e))?;
-                }
-                let root = mount_user_mounts(&target, &spec.mounts).and_then(|()| {
-                    nix::fcntl::open(
-                        &target,
-                        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| step("opening the container's root", e))
-                });
+                let root = berth_shim::host::mount_stopped_root(&spec, &paths, &target)
+                    .map_err(|e| EngineError::system("mounting the container's root", e))
+                    .and_then(|()| {
+                        nix::fcntl::open(
+                            &target,
+                            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .map_err(|e| step("opening the container's root", e))
+                    });
                 let out = root.and_then(|r| f(&r));
                 let _ = umount2(&target, MntFlags::MNT_DETACH);
                 let _ = std::fs::remove_dir(&target);

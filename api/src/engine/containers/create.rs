@@ -8,7 +8,7 @@ use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::{
     ContainerSpec, LogSpec, NsMode, ProcessSpec, RestartName, RestartPolicy, Rlimit, RootfsSpec,
-    SeccompSpec, ThrottleDevice,
+    SeccompSpec, ShmSource, ThrottleDevice,
 };
 
 /// dockerd's smallest memory limit.
@@ -282,9 +282,7 @@ pub fn translate(
         .filter(|p| engine.volume(&p.name).is_ok_and(|v| v.anonymous()))
         .map(|p| p.name.clone())
         .collect();
-    let root_propagation = super::mounts::root_propagation(&mounts)
-        .unwrap_or_default()
-        .to_string();
+    let root_propagation = super::mounts::root_propagation(&mounts).unwrap_or_default();
     let console_size = h
         .console_size
         .as_ref()
@@ -337,11 +335,11 @@ pub fn translate(
         anonymous_volumes,
         shm_size: h.shm_size.max(0) as u64,
         shm_source: match h.ipc_mode.as_str() {
-            "shareable" => "shareable".to_string(),
-            "host" => "/dev/shm".to_string(),
-            "none" => "none".to_string(),
+            "shareable" => ShmSource::Shareable,
+            "host" => ShmSource::Bind("/dev/shm".into()),
+            "none" => ShmSource::None,
             // container:<id> is resolved at every start (lifecycle::resolve_joins).
-            _ => String::new(),
+            _ => ShmSource::Private,
         },
         log,
         restart,

@@ -3,9 +3,9 @@
 
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
-use berth_shim::control::{self, ControlError, Request, Response};
+use berth_shim::control::{self, ControlError, ErrorKind, Request, Response};
 use berth_shim::spawn::{self, SpawnError, StartOptions, Started};
-use berth_shim::spec::{ContainerSpec, Donor, NsMode};
+use berth_shim::spec::{ContainerSpec, Donor, NsMode, ShmSource};
 use berth_shim::state::Status;
 use std::time::{Duration, Instant};
 
@@ -20,9 +20,7 @@ fn control_error(id: &str, e: ControlError) -> EngineError {
 
 fn response(id: &str, r: Response) -> Result<Response> {
     match r {
-        Response::Error {
-            message, conflict, ..
-        } => Err(if conflict {
+        Response::Error { message, kind, .. } => Err(if kind == ErrorKind::Conflict {
             EngineError::Conflict(message)
         } else {
             EngineError::System(message)
@@ -139,7 +137,7 @@ impl Engine {
             // Its pid is its process's only while that pid has the start time recorded with it
             // (the shim checks again once it has opened the namespace).
             let same_process = st.pid > 0
-                && berth_shim::sys::process_start_time(st.pid).ok() == Some(st.pid_start_time);
+                && berth_shim::host::process_start_time(st.pid).ok() == Some(st.pid_start_time);
             if st.status != Status::Running || !same_process {
                 let what = match kind {
                     "pid" => "PID",
@@ -159,10 +157,10 @@ impl Engine {
             if kind == "ipc" {
                 // The donor's /dev/shm too, which only a shareable (or host) IPC has.
                 spec.shm_source = match self.record(&other_id)?.host_config.ipc_mode.as_str() {
-                    "shareable" => berth_shim::shm::shareable_path(&self.container_paths(&other_id))
-                        .display()
-                        .to_string(),
-                    "host" => "/dev/shm".to_string(),
+                    "shareable" => ShmSource::Bind(berth_shim::shm::shareable_path(
+                        &self.container_paths(&other_id),
+                    )),
+                    "host" => ShmSource::Bind("/dev/shm".into()),
                     _ => {
                         return Err(EngineError::Conflict(format!(
                             "cannot join IPC of container {other_id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
@@ -236,7 +234,10 @@ impl Engine {
             id,
             Request::Stop {
                 timeout,
-                signal,
+                // A signal the shim cannot read was SIGTERM when it parsed the name itself.
+                signal: signal.map(|s| {
+                    berth_shim::signals::parse(&s).unwrap_or(nix::sys::signal::Signal::SIGTERM)
+                }),
                 keep,
             },
         )?;
@@ -251,15 +252,13 @@ impl Engine {
         let signal = signal
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "SIGKILL".into());
-        berth_shim::signals::parse(&signal)
+        let sig = berth_shim::signals::parse(&signal)
             .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
         let paths = self.container_paths(&id);
         if !berth_shim::state::shim_alive(&paths)
             && !berth_shim::orphans::orphans(&paths).is_empty()
         {
             // Its shim was killed: the signal goes from here, to every process of its cgroup.
-            let sig = berth_shim::signals::parse(&signal)
-                .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
             self.container_event(&id, "kill", &[("signal", signal_number(&signal))]);
             return self.kill_orphans(&id, sig).map(drop);
         }
@@ -274,7 +273,7 @@ impl Engine {
         }
         // Logged before the signal goes, so that it comes before the `die` it may cause.
         self.container_event(&id, "kill", &[("signal", signal_number(&signal))]);
-        self.ask(&id, Request::Kill { signal })
+        self.ask(&id, Request::Kill { signal: sig })
             .map_err(|e| match e {
                 EngineError::Conflict(_) => EngineError::Conflict(format!(
                     "cannot kill container: {reference}: container {id} is not running"
@@ -375,7 +374,7 @@ impl Engine {
                 &paths,
                 &Request::Stop {
                     timeout: Some(0),
-                    signal: Some("SIGKILL".into()),
+                    signal: Some(nix::sys::signal::Signal::SIGKILL),
                     keep: false,
                 },
             );
@@ -536,10 +535,8 @@ fn signal_number(signal: &str) -> String {
 /// A failed start, as dockerd words it (the CLI prints it after "Error response from daemon:").
 fn start_error(id: &str, e: SpawnError) -> EngineError {
     match e {
-        SpawnError::Start {
-            message, conflict, ..
-        } => {
-            if conflict {
+        SpawnError::Start { message, kind, .. } => {
+            if kind == ErrorKind::Conflict {
                 EngineError::Conflict(message)
             } else if message.starts_with("driver failed programming external connectivity") {
                 EngineError::System(message)

@@ -82,7 +82,9 @@ fn since(rfc3339: &str) -> Duration {
 /// `docker ps`'s STATUS column.
 pub fn human_status(state: &State) -> String {
     let health = match (&state.health, state.status) {
-        (Some(h), Status::Running) if h.status == "starting" => " (health: starting)".to_string(),
+        (Some(h), Status::Running) if h.status == berth_shim::state::HealthStatus::Starting => {
+            " (health: starting)".to_string()
+        }
         (Some(h), Status::Running) => format!(" ({})", h.status),
         _ => String::new(),
     };

@@ -9,8 +9,8 @@ use super::docker::{BindOptionsJson, MountJson};
 use super::HostConfig;
 use crate::engine::volumes::{copyup, CreateVolume, Volume, ANONYMOUS_LABEL};
 use crate::engine::{Engine, EngineError, Result};
-use berth_shim::bind_flags;
-use berth_shim::spec::MountSpec;
+use berth_shim::spec::mount_options as bind_flags;
+use berth_shim::spec::{MountKind, MountSpec, RootPropagation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,25 +81,25 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
     let device = v.options.get("device").cloned().unwrap_or_default();
     let mut spec = match v.options.get("type").map(String::as_str) {
         None | Some("") => MountSpec {
-            kind: "bind".into(),
+            kind: MountKind::Bind,
             source: engine.volume_data(&v.name).display().to_string(),
             destination: dst.to_string(),
             options: vec!["rbind".into()],
         },
         Some("tmpfs") => MountSpec {
-            kind: "tmpfs".into(),
+            kind: MountKind::Tmpfs,
             source: "tmpfs".into(),
             destination: dst.to_string(),
             options: o,
         },
         Some(_) if o.iter().any(|x| x == "bind" || x == "rbind") => MountSpec {
-            kind: "bind".into(),
+            kind: MountKind::Bind,
             source: device,
             destination: dst.to_string(),
             options: o,
         },
         Some(t) => MountSpec {
-            kind: t.to_string(),
+            kind: MountKind::Filesystem(t.to_string()),
             source: device,
             destination: dst.to_string(),
             options: o,
@@ -204,7 +204,7 @@ impl Builder<'_> {
             options.push(propagation.to_string());
         }
         self.out.specs.push(MountSpec {
-            kind: "bind".into(),
+            kind: MountKind::Bind,
             source: src.to_string(),
             destination: dst.to_string(),
             options,
@@ -352,7 +352,7 @@ impl Builder<'_> {
                     options.push("ro".into());
                 }
                 self.out.specs.push(MountSpec {
-                    kind: "tmpfs".into(),
+                    kind: MountKind::Tmpfs,
                     source: "tmpfs".into(),
                     destination: dst.clone(),
                     options,
@@ -397,7 +397,7 @@ impl Builder<'_> {
                     options.push("ro".into());
                 }
                 self.out.specs.push(MountSpec {
-                    kind: "bind".into(),
+                    kind: MountKind::Bind,
                     source: p.source.clone(),
                     destination: p.destination.clone(),
                     options,
@@ -443,7 +443,7 @@ pub fn check_propagation(src: &str, propagation: &str) -> Result<()> {
         return Ok(());
     }
     let path = std::fs::canonicalize(src).map_err(|e| EngineError::system(src, e))?;
-    let m = berth_shim::mountinfo::current_mount_of(&path)
+    let m = berth_shim::host::current_mount_of(&path)
         .map_err(|e| EngineError::system("/proc/self/mountinfo", e))?;
     let mount_point = m.mount_point.display();
     if need_shared && !m.shared() {
@@ -484,7 +484,7 @@ pub fn resolve(
         let dst = destination(dst, dst)?;
         b.claim(&dst)?;
         b.out.specs.push(MountSpec {
-            kind: "tmpfs".into(),
+            kind: MountKind::Tmpfs,
             source: "tmpfs".into(),
             destination: dst,
             options: opts
@@ -508,16 +508,16 @@ pub fn resolve(
 
 /// Whether any mount asks for shared or slave propagation: the container's root then becomes
 /// rslave so that mounts can propagate (dockerd's root propagation rule).
-pub fn root_propagation(specs: &[MountSpec]) -> Option<&'static str> {
+pub fn root_propagation(specs: &[MountSpec]) -> Option<RootPropagation> {
     let wants = |p: &[&str]| {
         specs
             .iter()
             .any(|m| m.options.iter().any(|o| p.contains(&o.as_str())))
     };
     if wants(&["shared", "rshared"]) {
-        Some("shared")
+        Some(RootPropagation::Shared)
     } else if wants(&["slave", "rslave"]) {
-        Some("rslave")
+        Some(RootPropagation::Slave)
     } else {
         None
     }

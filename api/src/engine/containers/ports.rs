@@ -8,12 +8,17 @@ use super::summary::Port;
 use crate::engine::{EngineError, Result};
 use berth_shim::net::ports::Published;
 use berth_shim::net::shape;
-use berth_shim::spec::{Bandwidth, PortSpec};
+use berth_shim::spec::{Bandwidth, PortSpec, Proto};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 fn invalid(msg: impl Into<String>) -> EngineError {
     EngineError::InvalidParameter(msg.into())
+}
+
+/// The spec's protocol of a `proto` that [`parse_port_key`] admitted (tcp, udp or sctp).
+fn spec_proto(proto: &str) -> Proto {
+    Proto::parse(proto).unwrap_or_default()
 }
 
 /// "80/tcp" (or "80", tcp) as (port, proto).
@@ -85,14 +90,14 @@ pub fn port_specs(
                 .any(|(p, pr)| p == container_port && pr == proto);
             if !bound {
                 specs.push(PortSpec {
-                    proto,
+                    proto: spec_proto(&proto),
                     container_port,
                     ..PortSpec::default()
                 });
             }
         }
     }
-    if let Some(s) = specs.iter().find(|s| s.proto == "sctp") {
+    if let Some(s) = specs.iter().find(|s| s.proto == Proto::Sctp) {
         return Err(invalid(format!(
             "berth does not publish sctp ports ({}/sctp)",
             s.container_port
@@ -147,7 +152,7 @@ fn binding_spec(container_port: u16, proto: &str, b: &PortBindingJson) -> Result
         },
     };
     Ok(PortSpec {
-        proto: proto.to_string(),
+        proto: spec_proto(proto),
         container_port,
         host_ip,
         host_port,
@@ -394,21 +399,21 @@ mod tests {
             specs,
             [
                 PortSpec {
-                    proto: "tcp".into(),
+                    proto: Proto::Tcp,
                     container_port: 80,
                     host_ip: "".into(),
                     host_port: 8080,
                     host_port_end: 0
                 },
                 PortSpec {
-                    proto: "tcp".into(),
+                    proto: Proto::Tcp,
                     container_port: 80,
                     host_ip: "127.0.0.1".into(),
                     host_port: 0,
                     host_port_end: 0
                 },
                 PortSpec {
-                    proto: "udp".into(),
+                    proto: Proto::Udp,
                     container_port: 53,
                     ..Default::default()
                 },

@@ -68,7 +68,7 @@ impl ContainerStatus {
     /// The health status ("none" without a check) and the failing streak.
     pub fn health(&self) -> (String, u32) {
         match &self.state.health {
-            Some(h) => (h.status.clone(), h.failing_streak),
+            Some(h) => (h.status.to_string(), h.failing_streak),
             None => ("none".into(), 0),
         }
     }
