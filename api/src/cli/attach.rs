@@ -4,7 +4,7 @@
 
 use super::{terminal, CliError, Result};
 use crate::engine::ids::ContainerId;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, ErrorKind};
 use berth_shim::control::{self, AttachHello};
 use berth_shim::state::Status;
 use nix::sys::signal::{SigSet, Signal};
@@ -43,7 +43,7 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
         stderr: true,
     };
     let sock = control::attach(&engine.container_paths(id), hello)
-        .map_err(|e| EngineError::Conflict(format!("cannot attach to container {id}: {e}")))?;
+        .map_err(|e| EngineError::conflict(format!("cannot attach to container {id}: {e}")))?;
 
     // Every thread made from here on inherits the mask: the signals arrive only at `sigwait`.
     let mut mask = SigSet::empty();
@@ -95,7 +95,8 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
     }
 
     match engine.start(id) {
-        Ok(()) | Err(EngineError::NotModified(_)) => {}
+        Ok(()) => {}
+        Err(e) if e.is(ErrorKind::NotModified) => {}
         Err(e) => {
             drop(raw);
             return Err(super::create::start_failed(engine, id, opts.remove, e));
@@ -127,7 +128,8 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
     if opts.remove {
         engine.wait_shim_gone(id, Duration::from_secs(10));
         match engine.remove(id, true) {
-            Ok(()) | Err(EngineError::NotFound(_)) => {}
+            Ok(()) => {}
+            Err(e) if e.is(ErrorKind::NotFound) => {}
             Err(e) => eprintln!("berth: {e}"),
         }
     }

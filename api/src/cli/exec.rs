@@ -123,7 +123,7 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(EngineError::System(format!("exec {exec_id} ended without an exit code")).into())
+    Err(EngineError::system_message(format!("exec {exec_id} ended without an exit code")).into())
 }
 
 #[derive(Debug, Args)]
@@ -151,7 +151,7 @@ pub fn events(g: &Global, a: EventsArgs) -> Result<i32> {
     let mut filters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for f in &a.filter {
         let (k, v) = f.split_once('=').ok_or_else(|| {
-            CliError::from(EngineError::InvalidParameter(format!(
+            CliError::from(EngineError::invalid_parameter(format!(
                 "bad format of filter (expected name=value): {f}"
             )))
         })?;

@@ -40,7 +40,9 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
     // The monitor's figures, or why there are none (the rest of the status still shows).
     let (calls, unavailable) = match engine.syscalls(&id) {
         Ok(c) => (c, None),
-        Err(crate::engine::EngineError::Unavailable(cause)) => (Default::default(), Some(cause)),
+        Err(e) if e.is(crate::engine::ErrorKind::Unavailable) => {
+            (Default::default(), Some(e.message().to_string()))
+        }
         Err(e) => return Err(e.into()),
     };
     let (total, errors) = calls.totals();

@@ -14,7 +14,7 @@ pub mod networks;
 pub mod system;
 pub mod volumes;
 
-pub use error::{EngineError, Result};
+pub use error::{EngineError, ErrorKind, Result};
 
 use berth_shim::Paths;
 

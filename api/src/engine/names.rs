@@ -69,7 +69,7 @@ impl NamesLock<'_> {
         let name = name.strip_prefix('/').unwrap_or(name);
         if let Some(owner) = self.owner(name) {
             if owner != id {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
                 )));
             }
@@ -165,7 +165,10 @@ mod tests {
         lock.reserve("web", &aaa).unwrap();
         let err = lock.reserve("/web", &bbb).unwrap_err();
         assert!(
-            matches!(err, EngineError::Conflict(ref m) if m.contains(&format!("\"/web\" is already in use by container \"{aaa}\""))),
+            err.is(crate::engine::ErrorKind::Conflict)
+                && err.message().contains(&format!(
+                    "\"/web\" is already in use by container \"{aaa}\""
+                )),
             "{err:?}"
         );
         // The owner's directory goes away (its create died): the name is free.

@@ -75,12 +75,12 @@ impl CreateRequest {
         match q.get("fromSrc") {
             Some("-") => {}
             Some(other) => {
-                return Err(EngineError::NotImplemented(format!(
+                return Err(EngineError::not_implemented(format!(
                     "importing from {other:?} is not supported; send the tarball in the body"
                 )))
             }
             None => {
-                return Err(EngineError::InvalidParameter(
+                return Err(EngineError::invalid_parameter(
                     "fromImage or fromSrc is required".into(),
                 ))
             }
@@ -293,7 +293,7 @@ pub fn parse_filters(raw: Option<&str>) -> Result<BTreeMap<String, Vec<String>>,
         return Ok(BTreeMap::new());
     };
     let v: BTreeMap<String, Value> = serde_json::from_str(raw)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid filters: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid filters: {e}")))?;
     let mut out = BTreeMap::new();
     for (k, v) in v {
         let vals = match v {
@@ -302,7 +302,11 @@ pub fn parse_filters(raw: Option<&str>) -> Result<BTreeMap<String, Vec<String>>,
                 .filter_map(|x| x.as_str().map(str::to_string))
                 .collect(),
             Value::Object(o) => o.into_iter().map(|(k, _)| k).collect(),
-            _ => return Err(EngineError::InvalidParameter(format!("invalid filter {k}"))),
+            _ => {
+                return Err(EngineError::invalid_parameter(format!(
+                    "invalid filter {k}"
+                )))
+            }
         };
         out.insert(k, vals);
     }
@@ -318,7 +322,7 @@ async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
         Err(e) => return error_response(e),
     };
     if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
-        return error_response(EngineError::InvalidParameter(format!(
+        return error_response(EngineError::invalid_parameter(format!(
             "invalid filter '{k}'"
         )));
     }
@@ -416,7 +420,7 @@ async fn by_name_get(
     if let Some(name) = rest.strip_suffix("/get") {
         return save(engine, vec![name.to_string()]).await;
     }
-    error_response(EngineError::NotFound(format!(
+    error_response(EngineError::not_found(format!(
         "page not found: /images/{rest}"
     )))
 }
@@ -434,7 +438,7 @@ async fn by_name_post(
         let repo = q.get("repo").unwrap_or("").to_string();
         let tag = q.get("tag").unwrap_or("").to_string();
         if repo.is_empty() {
-            return error_response(EngineError::InvalidParameter("repo is required".into()));
+            return error_response(EngineError::invalid_parameter("repo is required".into()));
         }
         return match blocking(move || engine.tag(&name, &repo, &tag)).await {
             Ok(()) => StatusCode::CREATED.into_response(),
@@ -447,7 +451,7 @@ async fn by_name_post(
         let creds = registry_auth(&headers);
         return super::stream::progress(move |out| engine.push(&name, &tag, creds, out)).await;
     }
-    error_response(EngineError::NotFound(format!(
+    error_response(EngineError::not_found(format!(
         "page not found: /images/{rest}"
     )))
 }
@@ -468,6 +472,7 @@ async fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ErrorKind;
 
     #[test]
     fn query_pairs() {
@@ -498,15 +503,16 @@ mod tests {
                 reference: "busybox:1.36".into()
             }
         );
-        assert!(matches!(
-            p("fromSrc=-&repo=Bad"),
-            Err(EngineError::InvalidParameter(_))
-        ));
-        assert!(matches!(
-            p("fromSrc=http://x/y.tar"),
-            Err(EngineError::NotImplemented(_))
-        ));
-        assert!(matches!(p(""), Err(EngineError::InvalidParameter(_))));
+        let kind = |q: &str| p(q).map_err(|e| e.kind()).err();
+        assert_eq!(
+            kind("fromSrc=-&repo=Bad"),
+            Some(ErrorKind::InvalidParameter)
+        );
+        assert_eq!(
+            kind("fromSrc=http://x/y.tar"),
+            Some(ErrorKind::NotImplemented)
+        );
+        assert_eq!(kind(""), Some(ErrorKind::InvalidParameter));
     }
 
     #[test]

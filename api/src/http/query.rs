@@ -29,7 +29,7 @@ pub fn terminal_size(
     let num = |k: &str| -> Result<u16, EngineError> {
         q.get(k)
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| EngineError::InvalidParameter(format!("invalid {k}")))
+            .ok_or_else(|| EngineError::invalid_parameter(format!("invalid {k}")))
     };
     Ok((num("h")?, num("w")?))
 }
@@ -50,7 +50,7 @@ pub fn parse_filters(raw: Option<&str>) -> Result<Filters, EngineError> {
         return Ok(Filters::new());
     }
     let parsed: BTreeMap<String, Values> = serde_json::from_str(raw)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid filters {raw:?}: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid filters {raw:?}: {e}")))?;
     Ok(parsed
         .into_iter()
         .map(|(key, values)| {
@@ -194,7 +194,7 @@ mod tests {
     fn bad_filters_are_invalid_parameter() {
         for raw in ["{", "[]", r#"{"a":"b"}"#, r#"{"a":[1]}"#] {
             match parse_filters(Some(raw)) {
-                Err(EngineError::InvalidParameter(_)) => {}
+                Err(e) if e.is(crate::engine::ErrorKind::InvalidParameter) => {}
                 other => panic!("{raw:?}: expected InvalidParameter, got {other:?}"),
             }
         }

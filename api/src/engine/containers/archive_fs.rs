@@ -143,10 +143,10 @@ fn add_dir<W: Write>(
 }
 
 fn bad(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidParameter(msg.into())
+    EngineError::invalid_parameter(msg.into())
 }
 
-fn sys(what: &Path, e: impl std::fmt::Display) -> EngineError {
+fn sys(what: &Path, e: impl std::error::Error + Send + Sync + 'static) -> EngineError {
     EngineError::system(what.display(), e)
 }
 

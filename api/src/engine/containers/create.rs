@@ -15,7 +15,7 @@ use berth_shim::spec::{
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 fn invalid(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidParameter(msg.into())
+    EngineError::invalid_parameter(msg.into())
 }
 
 /// The result of a create.
@@ -61,7 +61,7 @@ impl Engine {
             None => lock.generate(),
         };
         if let Some(owner) = lock.owner(&name) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
@@ -762,7 +762,7 @@ mod tests {
         };
         assert_eq!(
             resources(&h).unwrap_err(),
-            EngineError::InvalidParameter("Minimum memory limit allowed is 6MB".into())
+            EngineError::invalid_parameter("Minimum memory limit allowed is 6MB".into())
         );
         h.memory = 64 << 20;
         h.nano_cpus = 1_500_000_000;

@@ -175,7 +175,7 @@ impl Engine {
     fn select(&self, opts: &ListOptions) -> Result<Vec<Listed>> {
         for key in opts.filters.keys() {
             if !FILTERS.contains(&key.as_str()) {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter '{key}'"
                 )));
             }
@@ -185,7 +185,7 @@ impl Engine {
                 s.as_str(),
                 "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
             ) {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter 'status={s}'"
                 )));
             }

@@ -121,7 +121,7 @@ impl Engine {
     /// Find a container by full id, name (with or without '/') or unique id prefix: the door
     /// through which every client reference passes. Anything else is dockerd's 404.
     pub fn lookup(&self, reference: &str) -> Result<ContainerId> {
-        let not_found = || EngineError::NotFound(format!("No such container: {reference}"));
+        let not_found = || EngineError::not_found(format!("No such container: {reference}"));
         if let Some(id) = ContainerId::parse(reference) {
             if self.paths.container(&id).dir.is_dir() {
                 return Ok(id);
@@ -140,7 +140,7 @@ impl Engine {
                 (Some(id), None) => return Ok(id),
                 (None, _) => {}
                 (Some(_), Some(_)) => {
-                    return Err(EngineError::InvalidParameter(format!(
+                    return Err(EngineError::invalid_parameter(format!(
                         "multiple IDs found with provided prefix: {reference}"
                     )))
                 }
@@ -156,7 +156,7 @@ impl Engine {
         let path = self.container_paths(id).dir.join("op.lock");
         berth_shim::fsutil::FileLock::acquire(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                EngineError::NotFound(format!("No such container: {id}"))
+                EngineError::not_found(format!("No such container: {id}"))
             } else {
                 EngineError::system(path.display(), e)
             }
@@ -167,7 +167,7 @@ impl Engine {
         let path = self.container_paths(id).dir.join("container.json");
         let data = std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                EngineError::NotFound(format!("No such container: {id}"))
+                EngineError::not_found(format!("No such container: {id}"))
             } else {
                 EngineError::system(path.display(), e)
             }
@@ -190,12 +190,7 @@ impl Engine {
     }
 
     pub fn state(&self, id: &ContainerId) -> Result<berth_shim::State> {
-        berth_shim::state::read(&self.container_paths(id)).map_err(|e| match e {
-            berth_shim::state::StateError::NotFound { .. } => {
-                EngineError::NotFound(format!("No such container: {id}"))
-            }
-            other => EngineError::system("reading state", other),
-        })
+        Ok(berth_shim::state::read(&self.container_paths(id))?)
     }
 }
 

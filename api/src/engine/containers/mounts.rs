@@ -42,7 +42,7 @@ pub struct Resolved {
 }
 
 fn invalid(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidParameter(msg.into())
+    EngineError::invalid_parameter(msg.into())
 }
 
 const PROPAGATIONS: [&str; 6] = [

@@ -167,9 +167,9 @@ impl Store {
     pub fn write_record(&self, config: &[u8], _lock: &FileLock) -> Result<String> {
         let hex = sha256_hex(config);
         let text = std::str::from_utf8(config)
-            .map_err(|e| EngineError::InvalidParameter(format!("image config: {e}")))?;
+            .map_err(|e| EngineError::invalid_parameter(format!("image config: {e}")))?;
         let raw = RawValue::from_string(text.to_string())
-            .map_err(|e| EngineError::InvalidParameter(format!("image config: {e}")))?;
+            .map_err(|e| EngineError::invalid_parameter(format!("image config: {e}")))?;
         let rec = Record {
             version: RECORD_VERSION,
             id: format!("sha256:{hex}"),

@@ -6,7 +6,7 @@
 
 pub mod copyup;
 
-use super::{Engine, EngineError, Result};
+use super::{Engine, EngineError, ErrorKind, Result};
 use berth_shim::fsutil::FileLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -50,7 +50,7 @@ pub struct CreateVolume {
 }
 
 fn not_found(name: &str) -> EngineError {
-    EngineError::NotFound(format!("get {name}: no such volume"))
+    EngineError::not_found(format!("get {name}: no such volume"))
 }
 
 /// Docker's rule for volume names.
@@ -115,7 +115,7 @@ impl Engine {
             req.driver.as_str()
         };
         if driver != "local" {
-            return Err(EngineError::NotFound(format!(
+            return Err(EngineError::not_found(format!(
                 "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
             )));
         }
@@ -125,14 +125,14 @@ impl Engine {
             req.name.clone()
         };
         if !valid_name(&name) {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
             )));
         }
         let options = req.driver_opts.clone().unwrap_or_default();
         for k in options.keys() {
             if !matches!(k.as_str(), "type" | "device" | "o" | "size") {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "create {name}: invalid option key: {k:?}"
                 )));
             }
@@ -195,7 +195,7 @@ impl Engine {
     pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
         let _lock = self.volumes_lock()?;
         let gone = |r: Result<()>| match r {
-            Err(EngineError::NotFound(_)) if force => Ok(()),
+            Err(e) if force && e.is(ErrorKind::NotFound) => Ok(()),
             r => r,
         };
         if let Err(e) = self.volume(name) {
@@ -203,7 +203,7 @@ impl Engine {
         }
         let users = self.volume_users(name);
         if !users.is_empty() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
             )));
@@ -242,7 +242,7 @@ impl Engine {
     pub fn list_volumes(&self, filters: &BTreeMap<String, Vec<String>>) -> Result<Vec<Volume>> {
         for k in filters.keys() {
             if !matches!(k.as_str(), "dangling" | "driver" | "label" | "name") {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter '{k}'"
                 )));
             }
@@ -252,7 +252,7 @@ impl Engine {
             Some(v) if v == "true" || v == "1" => Some(true),
             Some(v) if v == "false" || v == "0" => Some(false),
             Some(v) => {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter 'dangling={v}'"
                 )))
             }
@@ -407,7 +407,7 @@ mod tests {
         e.remove_volume("data", false).unwrap();
         assert_eq!(
             e.remove_volume("data", false).unwrap_err(),
-            EngineError::NotFound("get data: no such volume".into())
+            EngineError::not_found("get data: no such volume".into())
         );
         e.remove_volume("data", true)
             .expect("a forced remove of a missing volume is no error");
