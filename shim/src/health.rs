@@ -131,7 +131,7 @@ impl HealthMonitor {
     }
 
     fn start_probe(&mut self) -> Result<(), String> {
-        let exec_id = crate_new_id();
+        let exec_id = crate::ids::random_id();
         let ep = ExecPaths::new(&self.cpaths, &exec_id);
         let spec = ExecSpec {
             id: exec_id.clone(),
@@ -257,14 +257,6 @@ fn demux(mut data: &[u8]) -> String {
         data = &data[end..];
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn crate_new_id() -> String {
-    let mut b = [0u8; 32];
-    if let Ok(f) = std::fs::File::open("/dev/urandom") {
-        let _ = (&f).read_exact(&mut b);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod events;
 pub mod exec;
 pub mod fsutil;
 pub mod health;
+pub mod ids;
 mod init;
 pub mod logs;
 pub mod monitor;

@@ -92,7 +92,7 @@ impl NamesLock<'_> {
         for attempt in 0.. {
             let mut name = random_name();
             if attempt > 10 {
-                name.push_str(&(random_u64() % 10).to_string());
+                name.push_str(&(berth_shim::ids::random_u64() % 10).to_string());
             }
             if self.owner(&name).is_none() {
                 return name;
@@ -117,16 +117,8 @@ const SURNAMES: &[&str] = &[
     "planck", "ritchie", "shannon", "sinoussi", "thompson", "turing", "wilson", "wozniak", "yalow",
 ];
 
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    if let Ok(f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut &f, &mut b);
-    }
-    u64::from_ne_bytes(b)
-}
-
 fn random_name() -> String {
-    let r = random_u64();
+    let r = berth_shim::ids::random_u64();
     let a = ADJECTIVES[(r % ADJECTIVES.len() as u64) as usize];
     let s = SURNAMES[((r >> 32) % SURNAMES.len() as u64) as usize];
     format!("{a}_{s}")
@@ -134,11 +126,7 @@ fn random_name() -> String {
 
 /// A new container id: 64 hex digits from the kernel's random source.
 pub fn new_id() -> String {
-    let mut b = [0u8; 32];
-    if let Ok(f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut &f, &mut b);
-    }
-    hex::encode(b)
+    berth_shim::ids::random_id()
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl Engine {
             if !have.iter().any(|n| n == name) {
                 let rec = NetworkRecord {
                     version: NETWORK_VERSION,
-                    id: net::random_id(),
+                    id: berth_shim::ids::random_id(),
                     name: name.into(),
                     driver: driver.into(),
                     created: berth_shim::state::now_rfc3339(),
