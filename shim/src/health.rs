@@ -193,7 +193,11 @@ impl HealthMonitor {
     }
 
     fn discard(&self, exec_id: &str) {
-        let _ = std::fs::remove_dir_all(ExecPaths::new(&self.cpaths, exec_id).dir);
+        let dir = ExecPaths::new(&self.cpaths, exec_id).dir;
+        crate::cleanup::cleanup(
+            format!("removing {}", dir.display()),
+            std::fs::remove_dir_all(&dir),
+        );
     }
 
     fn record(&mut self, started: String, exit_code: i32, mut output: String) {

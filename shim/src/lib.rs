@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod bind_flags;
 pub mod cgroups;
+pub mod cleanup;
 pub mod control;
 pub mod devices;
 pub mod entry;

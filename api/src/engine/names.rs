@@ -83,7 +83,10 @@ impl NamesLock<'_> {
         let name = name.strip_prefix('/').unwrap_or(name);
         let path = self.names.dir.join(name);
         if std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == id) {
-            let _ = std::fs::remove_file(path);
+            berth_shim::cleanup::cleanup(
+                format!("removing {}", path.display()),
+                std::fs::remove_file(&path),
+            );
         }
     }
 

@@ -198,8 +198,14 @@ pub fn create_bridge_network(
     };
     locked.save(&rec)?;
     if let Err(e) = ensure_bridge(root, &rec.bridge, gateway, subnet.prefix) {
-        let _ = delete_bridge(&rec.bridge);
-        let _ = locked.delete(&rec.id);
+        crate::cleanup::cleanup(
+            format!("removing the bridge {}", rec.bridge),
+            delete_bridge(&rec.bridge),
+        );
+        crate::cleanup::cleanup(
+            format!("forgetting the network {}", rec.id),
+            locked.delete(&rec.id),
+        );
         return Err(e);
     }
     Ok(rec)

@@ -101,7 +101,10 @@ impl Engine {
             if let Some(lock) = lock {
                 lock.release(&name, &id);
             }
-            let _ = std::fs::remove_dir_all(&tmp);
+            berth_shim::cleanup::cleanup(
+                format!("removing {}", tmp.display()),
+                std::fs::remove_dir_all(&tmp),
+            );
             self.release_endpoints(&id);
         };
         if let Err(e) = write() {

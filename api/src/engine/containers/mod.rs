@@ -113,7 +113,11 @@ impl Engine {
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age.as_secs() > 60);
             if stale_create || name.starts_with(berth_shim::remove::TOMBSTONE_PREFIX) {
-                let _ = std::fs::remove_dir_all(e.path());
+                let path = e.path();
+                berth_shim::cleanup::cleanup(
+                    format!("removing {}", path.display()),
+                    std::fs::remove_dir_all(&path),
+                );
             }
         }
     }

@@ -283,7 +283,10 @@ impl Store {
                 .is_some_and(|age| age > TMP_GRACE);
             if old {
                 if let Ok(Some(_held)) = FileLock::try_acquire(&dir.join("lock")) {
-                    let _ = fs::remove_dir_all(&dir);
+                    berth_shim::cleanup::cleanup(
+                        format!("removing {}", dir.display()),
+                        fs::remove_dir_all(&dir),
+                    );
                 }
             }
         }
@@ -300,7 +303,10 @@ pub struct TmpDir {
 
 impl Drop for TmpDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        berth_shim::cleanup::cleanup(
+            format!("removing {}", self.path.display()),
+            fs::remove_dir_all(&self.path),
+        );
     }
 }
 

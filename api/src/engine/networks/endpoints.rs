@@ -7,6 +7,7 @@ use super::find;
 use crate::engine::containers::HostConfig;
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
+use berth_shim::cleanup::cleanup;
 use berth_shim::net::{self, store::NetworkRecord};
 use berth_shim::spec::{ContainerSpec, EndpointSpec};
 use serde_json::{json, Value};
@@ -150,7 +151,10 @@ impl Engine {
                 Ok(spec) => out.push(spec),
                 Err(e) => {
                     for done in &out {
-                        let _ = locked.release(&done.network_id, id);
+                        cleanup(
+                            format!("releasing the address of {id} on {}", done.network_id),
+                            locked.release(&done.network_id, id),
+                        );
                     }
                     return Err(e);
                 }
@@ -261,7 +265,10 @@ impl Engine {
         let endpoint = net::endpoint_spec(&rec, &ep);
         spec.endpoints.push(endpoint.clone());
         let undo = |locked: &berth_shim::net::store::Locked<'_>| {
-            let _ = locked.release(&rec.id, &id);
+            cleanup(
+                format!("releasing the address of {id} on {}", rec.id),
+                locked.release(&rec.id, &id),
+            );
         };
         if let Err(e) = self.write_spec(&spec) {
             undo(&locked);

@@ -7,6 +7,7 @@
 pub mod copyup;
 
 use super::{Engine, EngineError, ErrorKind, Result};
+use berth_shim::cleanup::cleanup;
 use berth_shim::fsutil::FileLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -157,11 +158,17 @@ impl Engine {
             Ok(())
         };
         if let Err(e) = write() {
-            let _ = std::fs::remove_dir_all(&tmp);
+            cleanup(
+                format!("removing {}", tmp.display()),
+                std::fs::remove_dir_all(&tmp),
+            );
             return Err(EngineError::system("creating the volume", e));
         }
         if let Err(e) = std::fs::rename(&tmp, dir.join(&name)) {
-            let _ = std::fs::remove_dir_all(&tmp);
+            cleanup(
+                format!("removing {}", tmp.display()),
+                std::fs::remove_dir_all(&tmp),
+            );
             // Another process made it first: theirs stands.
             return self
                 .volume(&name)
@@ -221,7 +228,10 @@ impl Engine {
                 EngineError::system("removing the volume", e)
             }
         })?;
-        let _ = std::fs::remove_dir_all(&aside);
+        cleanup(
+            format!("removing {}", aside.display()),
+            std::fs::remove_dir_all(&aside),
+        );
         self.volume_event(name, "destroy");
         Ok(())
     }
@@ -233,7 +243,7 @@ impl Engine {
         };
         for n in names {
             if self.volume(n).is_ok_and(|v| v.anonymous()) && self.volume_users(n).is_empty() {
-                let _ = self.delete_volume(n);
+                cleanup(format!("removing volume {n}"), self.delete_volume(n));
             }
         }
     }
