@@ -503,7 +503,7 @@ mod tests {
         }
     }
 
-    use crate::engine::containers::docker::CLI_RUN_RM_BODY as DOCKER_RUN_RM;
+    use crate::engine::wire::CLI_RUN_RM_BODY as DOCKER_RUN_RM;
 
     #[test]
     fn ports_are_sent_as_the_docker_cli_sends_them() {

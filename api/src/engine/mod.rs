@@ -11,8 +11,10 @@ pub mod ids;
 pub mod images;
 pub mod names;
 pub mod networks;
+pub mod sizes;
 pub mod system;
 pub mod volumes;
+pub mod wire;
 
 pub use error::{EngineError, ErrorKind, Result};
 

@@ -10,6 +10,7 @@
 //! dedicated thread, which the host never sees; writes land in the upper dir either way.
 
 use super::archive_fs;
+pub use super::archive_fs::PutOptions;
 use crate::engine::{Engine, EngineError, Result};
 use base64::Engine as _;
 use berth_shim::spec::MountSpec;
@@ -214,13 +215,6 @@ fn check_writable(record: &super::ContainerRecord, path: &str) -> Result<()> {
         )),
         _ => Ok(()),
     }
-}
-
-/// Options of `PUT /containers/{id}/archive`.
-#[derive(Debug, Clone, Default)]
-pub struct PutOptions {
-    pub no_overwrite_dir_non_dir: bool,
-    pub copy_uid_gid: bool,
 }
 
 impl Engine {

@@ -2,9 +2,9 @@
 //! shim's spec, and make the container appear whole (a directory renamed into place) with its
 //! name reserved.
 
-use super::docker::{CreateBody, StringOrList};
 use super::{ContainerRecord, RECORD_VERSION};
 use crate::engine::ids::ContainerId;
+use crate::engine::wire::{CreateBody, StringOrList};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::{
     ContainerSpec, LogSpec, NsMode, ProcessSpec, RestartName, RestartPolicy, Rlimit, RootfsSpec,
@@ -546,7 +546,7 @@ pub fn resources(h: &super::HostConfig) -> Result<berth_shim::spec::Resources> {
     } else {
         (h.cpu_quota, h.cpu_period.max(0) as u64)
     };
-    let throttle = |v: &Option<Vec<super::docker::ThrottleJson>>| {
+    let throttle = |v: &Option<Vec<crate::engine::wire::ThrottleJson>>| {
         v.iter()
             .flatten()
             .map(|t| ThrottleDevice {

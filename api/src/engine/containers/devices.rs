@@ -3,7 +3,7 @@
 //! wrong only at start; berth refuses them at once with a 400). The shim finds the nodes again
 //! at each start, as dockerd does.
 
-use super::docker::{DeviceMappingJson, HostConfig};
+use crate::engine::wire::{DeviceMappingJson, HostConfig};
 use crate::engine::{EngineError, Result};
 use berth_shim::devices::{DeviceAccess, DeviceMapping, DeviceRule};
 

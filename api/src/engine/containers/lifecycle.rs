@@ -495,7 +495,7 @@ impl Engine {
                     continue;
                 }
             }
-            reclaimed += dir_size(&self.container_paths(&id).upper());
+            reclaimed += crate::engine::sizes::dir_size(&self.container_paths(&id).upper());
             if self.remove(&id, false).is_ok() {
                 deleted.push(id.into());
             }
@@ -578,19 +578,6 @@ pub fn docker_run_exit_code(message: &str) -> i32 {
     } else {
         125
     }
-}
-
-/// Bytes under a directory (the container's writable layer).
-pub fn dir_size(path: &std::path::Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -428,7 +428,7 @@ impl Engine {
             live.ports = super::ports::summary_ports(&summary.exposed_ports, &published);
         }
         if size {
-            live.size_rw = Some(super::lifecycle::dir_size(
+            live.size_rw = Some(crate::engine::sizes::dir_size(
                 &self.container_paths(id).upper(),
             ));
             live.size_root_fs = Some(0);

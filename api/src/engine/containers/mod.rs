@@ -8,7 +8,6 @@ mod archive_fs;
 pub mod boundary;
 pub mod create;
 pub(crate) mod devices;
-pub(crate) mod docker;
 pub mod export;
 pub mod inspect;
 pub mod lifecycle;
@@ -24,7 +23,10 @@ pub mod top;
 pub mod update;
 pub mod watch;
 
-pub use docker::{CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList};
+// The faces name the wire types through containers, as before.
+pub use crate::engine::wire::{
+    CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList,
+};
 
 use super::ids::{is_hex_prefix, ContainerId};
 use super::{Engine, EngineError, Result};

@@ -3,8 +3,8 @@
 //! CLI parses (for berth's own CLI), and the Ports shown by inspect and by `docker ps`, read
 //! from what the live shim recorded (`ports.json` in its run directory).
 
-use super::docker::{DockerConfig, HostConfig, PortBindingJson};
 use super::summary::Port;
+use crate::engine::wire::{DockerConfig, HostConfig, PortBindingJson};
 use crate::engine::{EngineError, Result};
 use berth_shim::net::ports::Published;
 use berth_shim::net::shape;

@@ -8,7 +8,7 @@ use super::pack::pack_layer;
 use super::reference::Reference;
 use super::store::hex_of;
 use super::ImageConfig;
-use crate::engine::containers::StringOrList;
+use crate::engine::wire::StringOrList;
 use crate::engine::{Engine, EngineError, Result};
 use std::io::Write;
 
@@ -155,7 +155,7 @@ fn pack_layer_skipping<W: Write>(
 }
 
 /// An image config from a container's Config (Docker copies these fields on commit).
-fn image_config(c: &crate::engine::containers::DockerConfig) -> ImageConfig {
+fn image_config(c: &crate::engine::wire::DockerConfig) -> ImageConfig {
     let list = |v: &Option<StringOrList>| v.as_ref().map(StringOrList::to_vec);
     ImageConfig {
         user: (!c.user.is_empty()).then(|| c.user.clone()),

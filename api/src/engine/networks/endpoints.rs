@@ -4,8 +4,8 @@
 //! names it: its address is kept while the container is stopped, so it comes back the same.
 
 use super::find;
-use crate::engine::containers::HostConfig;
 use crate::engine::ids::ContainerId;
+use crate::engine::wire::HostConfig;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::cleanup::cleanup;
 use berth_shim::net::{self, store::NetworkRecord};

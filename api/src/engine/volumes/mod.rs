@@ -319,7 +319,7 @@ impl Engine {
             if !super::containers::list::labels_match(&v.labels, labels) {
                 continue;
             }
-            let size = dir_size(&self.volume_data(&v.name));
+            let size = super::sizes::dir_size(&self.volume_data(&v.name));
             if self.delete_volume(&v.name).is_ok() {
                 space += size;
                 deleted.push(v.name);
@@ -354,21 +354,6 @@ impl Engine {
             "Scope": "local",
         })
     }
-}
-
-/// Bytes in the files under `dir`, not following symlinks.
-pub fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 #[cfg(test)]
