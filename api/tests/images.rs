@@ -2,7 +2,7 @@
 //! removed; `docker save` and OCI archives loaded; concurrent imports; the HTTP routes.
 
 use crate::common::busybox_tar;
-use berth::engine::{Engine, EngineError};
+use berth::engine::{Engine, EngineError, ErrorKind};
 use berth_shim::Paths;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -83,13 +83,13 @@ fn busybox_import_resolve_tag_list_remove() {
     }
     assert_eq!(
         e.image("nothere"),
-        Err(EngineError::NotFound(
+        Err(EngineError::not_found(
             "No such image: nothere:latest".into()
         ))
     );
     assert_eq!(
         e.image("busybox:1.0"),
-        Err(EngineError::NotFound("No such image: busybox:1.0".into()))
+        Err(EngineError::not_found("No such image: busybox:1.0".into()))
     );
 
     e.tag("busybox", "localhost:5000/x/y", "1").unwrap();
@@ -108,7 +108,7 @@ fn busybox_import_resolve_tag_list_remove() {
     // By id while two tags remain: must be forced.
     let err = e.remove_image(&hex[..12], false).unwrap_err();
     assert!(
-        matches!(&err, EngineError::Conflict(m) if m.contains("multiple repositories")),
+        err.is(ErrorKind::Conflict) && err.message().contains("multiple repositories"),
         "{err}"
     );
     assert_eq!(
@@ -133,7 +133,7 @@ fn busybox_import_resolve_tag_list_remove() {
     assert!(e.images().unwrap().is_empty());
     assert_eq!(
         e.image("busybox"),
-        Err(EngineError::NotFound(
+        Err(EngineError::not_found(
             "No such image: busybox:latest".into()
         ))
     );
@@ -157,7 +157,7 @@ fn containers_hold_their_image() {
 
     let err = e.remove_image("held:1", false).unwrap_err();
     assert!(
-        matches!(&err, EngineError::Conflict(m) if m.contains("container c0ffee000000 is using")),
+        err.is(ErrorKind::Conflict) && err.message().contains("container c0ffee000000 is using"),
         "{err}"
     );
     let out = e.remove_image("held:1", true).unwrap();

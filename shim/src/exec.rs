@@ -533,8 +533,12 @@ impl Helper {
         if let Some(c) = self.client.take() {
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
         }
-        let _ = std::fs::remove_file(self.ep.attach_socket());
-        let _ = std::fs::remove_file(self.ep.control_socket());
+        for socket in [self.ep.attach_socket(), self.ep.control_socket()] {
+            crate::cleanup::cleanup(
+                format!("removing {}", socket.display()),
+                std::fs::remove_file(&socket),
+            );
+        }
     }
 
     fn forward(&mut self, stream: u8, buf: &mut [u8], tty: bool) -> bool {

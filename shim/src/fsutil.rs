@@ -36,7 +36,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         File::open(dir)?.sync_all()
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        crate::cleanup::cleanup(format!("removing {}", tmp.display()), fs::remove_file(&tmp));
     }
     result
 }
@@ -75,7 +75,7 @@ pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
     fs::write(&tmp, data)
         .and_then(|_| fs::rename(&tmp, path))
         .inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
+            crate::cleanup::cleanup(format!("removing {}", tmp.display()), fs::remove_file(&tmp));
         })
 }
 

@@ -124,7 +124,7 @@ impl HealthMonitor {
     }
 
     fn start_probe(&mut self) -> Result<(), String> {
-        let exec_id = crate_new_id();
+        let exec_id = crate::ids::random_id();
         let ep = ExecPaths::new(&self.cpaths, &exec_id);
         let spec = ExecSpec {
             id: exec_id.clone(),
@@ -186,7 +186,11 @@ impl HealthMonitor {
     }
 
     fn discard(&self, exec_id: &str) {
-        let _ = std::fs::remove_dir_all(ExecPaths::new(&self.cpaths, exec_id).dir);
+        let dir = ExecPaths::new(&self.cpaths, exec_id).dir;
+        crate::cleanup::cleanup(
+            format!("removing {}", dir.display()),
+            std::fs::remove_dir_all(&dir),
+        );
     }
 
     fn record(&mut self, started: String, exit_code: i32, mut output: String) {
@@ -246,14 +250,6 @@ fn demux(data: &[u8]) -> String {
         .flat_map(|(_, payload)| payload.iter().copied())
         .collect();
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn crate_new_id() -> String {
-    let mut b = [0u8; 32];
-    if let Ok(f) = std::fs::File::open("/dev/urandom") {
-        let _ = (&f).read_exact(&mut b);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

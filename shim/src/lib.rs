@@ -30,6 +30,10 @@ pub mod spawn;
 // berth's one structured log (tracing), which the API and the CLI set up too.
 pub mod log;
 
+// Shared by both sides: failed clean-ups logged, random ids.
+pub mod cleanup;
+pub mod ids;
+
 /// Runtime steps the engine runs itself, outside any shim.
 pub mod host {
     /// The mount holding a path, from /proc/self/mountinfo (a bind's propagation check).

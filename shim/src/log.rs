@@ -75,12 +75,6 @@ pub fn level_filter(level: LogLevel) -> tracing::level_filters::LevelFilter {
     level.filter()
 }
 
-/// A clean-up that failed is logged, never dropped in silence: what was being cleaned up and
-/// why it failed.
-pub fn cleanup_failed(what: impl fmt::Display, err: impl fmt::Display) {
-    tracing::warn!("clean-up failed: {what}: {err}");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,7 +104,10 @@ pub fn remove_anonymous_volumes(cpaths: &ContainerPaths, names: &[String]) -> Ve
         }
         let aside = volumes.join(format!(".removing-{name}"));
         if std::fs::rename(volumes.join(name), &aside).is_ok() {
-            let _ = std::fs::remove_dir_all(&aside);
+            crate::cleanup::cleanup(
+                format!("removing {}", aside.display()),
+                std::fs::remove_dir_all(&aside),
+            );
             removed.push(name.clone());
         }
     }
@@ -135,7 +138,11 @@ pub fn record_last_exit(cpaths: &ContainerPaths, exit_code: i32) {
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age.as_secs() > 3600);
                 if old {
-                    let _ = std::fs::remove_file(e.path());
+                    let path = e.path();
+                    crate::cleanup::cleanup(
+                        format!("removing {}", path.display()),
+                        std::fs::remove_file(&path),
+                    );
                 }
             }
         }

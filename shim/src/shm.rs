@@ -47,8 +47,12 @@ pub fn prepare_shareable(paths: &ContainerPaths, size: u64) -> io::Result<PathBu
 /// removing a directory detaches the mounts on it in every other namespace (Linux 3.18+).
 pub fn release(paths: &ContainerPaths) {
     let dir = shareable_path(paths);
+    // Not mounted (EINVAL) is the usual case: a container with no shareable /dev/shm.
     let _ = umount2(&dir, MntFlags::MNT_DETACH);
-    let _ = std::fs::remove_dir(&dir);
+    crate::cleanup::cleanup(
+        format!("removing {}", dir.display()),
+        std::fs::remove_dir(&dir),
+    );
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use super::{terminal, CliError, Result};
 use crate::engine::containers::attach::{read_frame, AttachHello};
 use crate::engine::ids::ContainerId;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, ErrorKind};
 use nix::sys::signal::{SigSet, Signal};
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -92,7 +92,8 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
     }
 
     match engine.start(id) {
-        Ok(()) | Err(EngineError::NotModified(_)) => {}
+        Ok(()) => {}
+        Err(e) if e.is(ErrorKind::NotModified) => {}
         Err(e) => {
             drop(raw);
             return Err(super::create::start_failed(engine, id, opts.remove, e));
@@ -124,7 +125,8 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
     if opts.remove {
         engine.wait_shim_gone(id, Duration::from_secs(10));
         match engine.remove(id, true) {
-            Ok(()) | Err(EngineError::NotFound(_)) => {}
+            Ok(()) => {}
+            Err(e) if e.is(ErrorKind::NotFound) => {}
             Err(e) => eprintln!("berth: {e}"),
         }
     }

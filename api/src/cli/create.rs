@@ -441,7 +441,7 @@ fn create_container(
     let console = if f.tty { terminal::local_size() } else { None };
     let body = create_body(f, detach, console)?;
     let body: CreateBody = serde_json::from_value(body)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid create body: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid create body: {e}")))?;
     let created = engine.create_container(f.name.as_deref(), body)?;
     for w in &created.warnings {
         eprintln!("WARNING: {w}");
@@ -487,7 +487,7 @@ pub fn start_failed(engine: &Engine, id: &str, remove: bool, e: EngineError) -> 
     if remove {
         let _ = engine.remove(id, true);
     }
-    CliError::Start(e.to_string())
+    CliError::Start(e)
 }
 
 #[cfg(test)]
@@ -503,7 +503,7 @@ mod tests {
         }
     }
 
-    use crate::engine::containers::docker::CLI_RUN_RM_BODY as DOCKER_RUN_RM;
+    use crate::engine::wire::CLI_RUN_RM_BODY as DOCKER_RUN_RM;
 
     #[test]
     fn ports_are_sent_as_the_docker_cli_sends_them() {

@@ -122,7 +122,7 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(EngineError::System(format!("exec {exec_id} ended without an exit code")).into())
+    Err(EngineError::system_message(format!("exec {exec_id} ended without an exit code")).into())
 }
 
 #[derive(Debug, Args)]
@@ -148,7 +148,7 @@ pub fn events(g: &Global, a: EventsArgs) -> Result<i32> {
     let since = crate::engine::time::parse_timestamp(a.since.as_deref().unwrap_or(""))?;
     let until = crate::engine::time::parse_timestamp(a.until.as_deref().unwrap_or(""))?;
     let filters = crate::engine::filters::parse_pairs(&a.filter)
-        .map_err(|m| CliError::from(EngineError::InvalidParameter(m)))?;
+        .map_err(|m| CliError::from(EngineError::invalid_parameter(m)))?;
     check_filters(&filters)?;
     let json = a.format.as_deref() == Some("json");
     let line = |ev: &Event| {

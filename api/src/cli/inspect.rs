@@ -2,7 +2,7 @@
 //! array.
 
 use super::{CliError, Global, Result};
-use crate::engine::EngineError;
+use crate::engine::{EngineError, ErrorKind};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
@@ -42,30 +42,30 @@ pub fn run(g: &Global, args: InspectArgs) -> Result<i32> {
     for o in &args.objects {
         let container = match args.kind {
             Some(Kind::Image | Kind::Volume | Kind::Network) => {
-                Err(EngineError::NotFound(String::new()))
+                Err(EngineError::not_found(String::new()))
             }
             _ => engine.inspect(o),
         };
         let image = match (container, args.kind) {
             (Ok(v), _) => Ok(v),
-            (Err(EngineError::NotFound(_)), Some(Kind::Image) | None) => engine
+            (Err(e), Some(Kind::Image) | None) if e.is(ErrorKind::NotFound) => engine
                 .image(o)
                 .map(|img| crate::engine::images::views::inspect(&img)),
             (Err(e), _) => Err(e),
         };
         let volume = match (image, args.kind) {
-            (Err(EngineError::NotFound(_)), Some(Kind::Volume) | None) => {
+            (Err(e), Some(Kind::Volume) | None) if e.is(ErrorKind::NotFound) => {
                 engine.volume(o).map(|v| engine.volume_json(&v))
             }
             (r, _) => r,
         };
         let v = match (volume, args.kind) {
-            (Err(EngineError::NotFound(_)), Some(Kind::Network) | None) => engine
+            (Err(e), Some(Kind::Network) | None) if e.is(ErrorKind::NotFound) => engine
                 .network(o)
                 .map(|n| engine.network_json(&n, true))
                 .map_err(|e| match (e, args.kind) {
-                    (EngineError::NotFound(_), None) => {
-                        EngineError::NotFound(format!("No such object: {o}"))
+                    (e, None) if e.is(ErrorKind::NotFound) => {
+                        EngineError::not_found(format!("No such object: {o}"))
                     }
                     (e, _) => e,
                 }),

@@ -2,7 +2,7 @@
 //! name printed on success and `berth: <message>` on failure, as the docker CLI does.
 
 use super::{attach, CliError, Global, Result};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, ErrorKind};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
@@ -140,7 +140,8 @@ pub fn each(
     let mut failed = false;
     for t in targets {
         match f(&engine, t) {
-            Ok(()) | Err(EngineError::NotModified(_)) => println!("{t}"),
+            Ok(()) => println!("{t}"),
+            Err(e) if e.is(ErrorKind::NotModified) => println!("{t}"),
             Err(e) => {
                 eprintln!("berth: {e}");
                 failed = true;
@@ -160,9 +161,10 @@ pub fn start(g: &Global, args: StartArgs) -> Result<i32> {
         let mut failed = None;
         for t in &args.targets.containers {
             match engine.start(t) {
-                Ok(()) | Err(EngineError::NotModified(_)) => println!("{t}"),
+                Ok(()) => println!("{t}"),
+                Err(e) if e.is(ErrorKind::NotModified) => println!("{t}"),
                 Err(e) => {
-                    let e = CliError::Start(e.to_string());
+                    let e = CliError::Start(e);
                     eprintln!("berth: {e}");
                     failed = Some(e.exit_code());
                 }

@@ -139,9 +139,10 @@ pub enum CliError {
     /// A flag value that can never work ("invalid argument ... for --memory").
     #[error("{0}")]
     Usage(String),
-    /// The container could not start: 126 or 127 when the command cannot run, else 125.
+    /// The container could not start: the engine's error carries `docker run`'s exit code
+    /// (126 or 127 when the command cannot run), else 125.
     #[error("{0}")]
-    Start(String),
+    Start(EngineError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -167,22 +168,9 @@ impl CliError {
     /// The docker CLI's codes: 125 for its own errors, 126/127 when the command cannot run.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Start(m) => start_failure_code(m),
+            CliError::Start(e) => e.exit_code().unwrap_or(125),
             _ => 125,
         }
-    }
-}
-
-/// The docker CLI's mapping of a failed start to an exit code (`runStartContainerErr`).
-pub fn start_failure_code(message: &str) -> i32 {
-    if message.contains("executable file not found")
-        || message.contains("no such file or directory")
-    {
-        127
-    } else if message.contains("permission denied") || message.contains("is a directory") {
-        126
-    } else {
-        125
     }
 }
 
@@ -326,20 +314,6 @@ mod tests {
             (s.socket, s.root, s.run_root, s.idle_timeout_secs),
             ("/s".into(), "/r".into(), "/rr".into(), 0)
         );
-    }
-
-    #[test]
-    fn start_failures_map_to_dockers_codes() {
-        assert_eq!(
-            start_failure_code("exec: \"nope\": executable file not found in $PATH"),
-            127
-        );
-        assert_eq!(
-            start_failure_code("open /x: no such file or directory"),
-            127
-        );
-        assert_eq!(start_failure_code("exec: \"/etc\": permission denied"), 126);
-        assert_eq!(start_failure_code("cgroup: EBUSY"), 125);
     }
 
     #[test]

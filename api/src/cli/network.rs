@@ -322,7 +322,7 @@ fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
     for name in &a.networks {
         match engine.remove_network(name) {
             Ok(()) => println!("{name}"),
-            Err(crate::engine::EngineError::NotFound(_)) if a.force => {}
+            Err(e) if a.force && e.is(crate::engine::ErrorKind::NotFound) => {}
             Err(e) => {
                 eprintln!("berth: {e}");
                 failed = true;

@@ -110,7 +110,7 @@ pub const MONITOR_TYPES: [&str; 3] = ["process", "syscall", "policy"];
 pub fn check_filters(f: &Filters) -> Result<()> {
     for k in f.keys() {
         if !KEYS.contains(&k.as_str()) {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "invalid filter '{k}'"
             )));
         }

@@ -34,7 +34,7 @@ impl Engine {
 
     /// The container an exec belongs to, and the exec's files.
     pub fn exec_paths(&self, exec_id: &str) -> Result<(ContainerId, ExecPaths)> {
-        let not_found = || EngineError::NotFound(format!("No such exec instance: {exec_id}"));
+        let not_found = || EngineError::not_found(format!("No such exec instance: {exec_id}"));
         if exec_id.is_empty() || !exec_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
@@ -51,10 +51,10 @@ impl Engine {
         let st = self.state(id)?;
         match st.status {
             Status::Running => Ok(()),
-            Status::Paused => Err(EngineError::Conflict(format!(
+            Status::Paused => Err(EngineError::conflict(format!(
                 "container {id} is paused, unpause the container before exec"
             ))),
-            _ => Err(EngineError::Conflict(format!(
+            _ => Err(EngineError::conflict(format!(
                 "container {id} is not running"
             ))),
         }
@@ -65,7 +65,7 @@ impl Engine {
         self.check_exec_allowed(&id)?;
         let args = cfg.cmd.clone().unwrap_or_default();
         if args.is_empty() {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "No exec command specified".into(),
             ));
         }
@@ -111,7 +111,7 @@ impl Engine {
         let (cid, ep) = self.exec_paths(exec_id)?;
         self.check_exec_allowed(&cid)?;
         if ep.state().exists() || berth_shim::fsutil::is_locked(&ep.lock()) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Error: Exec command {exec_id} has already run"
             )));
         }
@@ -127,10 +127,10 @@ impl Engine {
         );
         match spawn::start_exec(&self.paths, &cid, exec_id, attached) {
             Ok(_) => Ok(ep),
-            Err(SpawnError::Start { message, .. }) if !attached => Err(EngineError::System(
+            Err(SpawnError::Start { message, .. }) if !attached => Err(EngineError::system_message(
                 format!("OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"),
             )),
-            Err(SpawnError::Start { message, kind: ErrorKind::Conflict, .. }) => Err(EngineError::Conflict(message)),
+            Err(SpawnError::Start { message, kind: ErrorKind::Conflict, .. }) => Err(EngineError::conflict(message)),
             Err(e) => Err(EngineError::system("starting the exec", e)),
         }
     }
@@ -138,7 +138,7 @@ impl Engine {
     pub fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
         let (_, ep) = self.exec_paths(exec_id)?;
         berth_shim::exec::resize(&ep, rows, cols)
-            .map_err(|e| EngineError::Conflict(format!("exec {exec_id} is not running: {e}")))
+            .map_err(|e| EngineError::conflict(format!("exec {exec_id} is not running: {e}")))
     }
 
     pub fn exec_inspect(&self, exec_id: &str) -> Result<Value> {

@@ -26,7 +26,7 @@ pub fn parse(raw: Option<&str>) -> Result<Filters> {
         return Ok(Filters::new());
     }
     let parsed: BTreeMap<String, Values> = serde_json::from_str(raw)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid filters {raw:?}: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid filters {raw:?}: {e}")))?;
     Ok(parsed
         .into_iter()
         .map(|(key, values)| {
@@ -128,7 +128,7 @@ mod tests {
     fn bad_filters_are_invalid_parameter() {
         for raw in ["{", "[]", r#"{"a":"b"}"#, r#"{"a":[1]}"#] {
             match parse(Some(raw)) {
-                Err(EngineError::InvalidParameter(_)) => {}
+                Err(e) if e.is(crate::engine::ErrorKind::InvalidParameter) => {}
                 other => panic!("{raw:?}: expected InvalidParameter, got {other:?}"),
             }
         }

@@ -16,7 +16,7 @@ impl ContainerId {
 
     /// A new id from the kernel's random source.
     pub fn generate() -> ContainerId {
-        ContainerId(super::names::new_id())
+        ContainerId(berth_shim::ids::random_id())
     }
 
     pub fn as_str(&self) -> &str {

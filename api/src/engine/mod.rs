@@ -12,11 +12,13 @@ pub mod ids;
 pub mod images;
 pub mod names;
 pub mod networks;
+pub mod sizes;
 pub mod system;
 pub mod time;
 pub mod volumes;
+pub mod wire;
 
-pub use error::{EngineError, Result};
+pub use error::{EngineError, ErrorKind, Result};
 
 use berth_shim::Paths;
 use std::path::Path;

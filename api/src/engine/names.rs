@@ -69,7 +69,7 @@ impl NamesLock<'_> {
         let name = name.strip_prefix('/').unwrap_or(name);
         if let Some(owner) = self.owner(name) {
             if owner != id {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
                 )));
             }
@@ -83,7 +83,10 @@ impl NamesLock<'_> {
         let name = name.strip_prefix('/').unwrap_or(name);
         let path = self.names.dir.join(name);
         if std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == id) {
-            let _ = std::fs::remove_file(path);
+            berth_shim::cleanup::cleanup(
+                format!("removing {}", path.display()),
+                std::fs::remove_file(&path),
+            );
         }
     }
 
@@ -92,7 +95,7 @@ impl NamesLock<'_> {
         for attempt in 0.. {
             let mut name = random_name();
             if attempt > 10 {
-                name.push_str(&(random_u64() % 10).to_string());
+                name.push_str(&(berth_shim::ids::random_u64() % 10).to_string());
             }
             if self.owner(&name).is_none() {
                 return name;
@@ -117,16 +120,8 @@ const SURNAMES: &[&str] = &[
     "planck", "ritchie", "shannon", "sinoussi", "thompson", "turing", "wilson", "wozniak", "yalow",
 ];
 
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    if let Ok(f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut &f, &mut b);
-    }
-    u64::from_ne_bytes(b)
-}
-
 fn random_name() -> String {
-    let r = random_u64();
+    let r = berth_shim::ids::random_u64();
     let a = ADJECTIVES[(r % ADJECTIVES.len() as u64) as usize];
     let s = SURNAMES[((r >> 32) % SURNAMES.len() as u64) as usize];
     format!("{a}_{s}")
@@ -134,11 +129,7 @@ fn random_name() -> String {
 
 /// A new container id: 64 hex digits from the kernel's random source.
 pub fn new_id() -> String {
-    let mut b = [0u8; 32];
-    if let Ok(f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut &f, &mut b);
-    }
-    hex::encode(b)
+    berth_shim::ids::random_id()
 }
 
 #[cfg(test)]
@@ -165,7 +156,10 @@ mod tests {
         lock.reserve("web", &aaa).unwrap();
         let err = lock.reserve("/web", &bbb).unwrap_err();
         assert!(
-            matches!(err, EngineError::Conflict(ref m) if m.contains(&format!("\"/web\" is already in use by container \"{aaa}\""))),
+            err.is(crate::engine::ErrorKind::Conflict)
+                && err.message().contains(&format!(
+                    "\"/web\" is already in use by container \"{aaa}\""
+                )),
             "{err:?}"
         );
         // The owner's directory goes away (its create died): the name is free.

@@ -41,7 +41,7 @@ impl Engine {
                 Ok(s) => s,
                 // Removed between the listing and the read.
                 Err(berth_shim::state::StateError::NotFound { .. }) => continue,
-                Err(e) => return Err(EngineError::System(e.to_string())),
+                Err(e) => return Err(EngineError::system_message(e.to_string())),
             };
             counts.total += 1;
             match state.status {
@@ -80,8 +80,9 @@ impl Engine {
         if let Some(id) = read_trimmed(&path)? {
             return Ok(id);
         }
-        let id = read_trimmed(Path::new("/proc/sys/kernel/random/uuid"))?
-            .ok_or_else(|| EngineError::System("/proc/sys/kernel/random/uuid is empty".into()))?;
+        let id = read_trimmed(Path::new("/proc/sys/kernel/random/uuid"))?.ok_or_else(|| {
+            EngineError::system_message("/proc/sys/kernel/random/uuid is empty".into())
+        })?;
         fsutil::write_atomic(&path, id.as_bytes())
             .map_err(|e| EngineError::system(path.display(), e))?;
         Ok(id)

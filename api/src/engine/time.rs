@@ -13,7 +13,7 @@ pub fn parse_timestamp(s: &str) -> Result<Option<SystemTime>> {
     if s.is_empty() {
         return Ok(None);
     }
-    let bad = || EngineError::InvalidParameter(format!("invalid timestamp: {s:?}"));
+    let bad = || EngineError::invalid_parameter(format!("invalid timestamp: {s:?}"));
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
     if let Ok(secs) = secs.parse::<i64>() {
         let digits = &frac[..frac.len().min(9)];

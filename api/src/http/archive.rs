@@ -30,7 +30,7 @@ pub fn routes() -> Vec<Route> {
 pub fn path_param(q: &HashMap<String, String>) -> Result<String, EngineError> {
     match q.get("path") {
         Some(p) if !p.is_empty() => Ok(p.clone()),
-        _ => Err(EngineError::InvalidParameter("path is required".into())),
+        _ => Err(EngineError::invalid_parameter("path is required".into())),
     }
 }
 

@@ -19,7 +19,7 @@ pub fn routes() -> Vec<Route> {
 pub fn parse(q: &QueryPairs) -> Result<CommitOptions, EngineError> {
     let container = q.get("container").unwrap_or("").to_string();
     if container.is_empty() {
-        return Err(EngineError::InvalidParameter(
+        return Err(EngineError::invalid_parameter(
             "container is required".into(),
         ));
     }
@@ -28,7 +28,7 @@ pub fn parse(q: &QueryPairs) -> Result<CommitOptions, EngineError> {
     let repo_tag = match (repo, tag) {
         ("", "") => None,
         ("", _) => {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "a tag needs a repository".into(),
             ))
         }

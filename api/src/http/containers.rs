@@ -81,12 +81,12 @@ async fn create(
     body: Bytes,
 ) -> HResult {
     let mut body: crate::engine::containers::CreateBody = if body.is_empty() {
-        return Err(EngineError::InvalidParameter(
+        return Err(EngineError::invalid_parameter(
             "config cannot be empty in order to create a container".into(),
         ));
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))?
+            .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))?
     };
     before_read_only_knobs(version, &mut body.host_config)?;
     let name = q.get("name").cloned();
@@ -118,7 +118,7 @@ fn before_read_only_knobs(
     for m in h.mounts.iter_mut().flatten().filter(|m| m.kind == "bind") {
         if let Some(o) = m.bind_options.as_mut() {
             if o.read_only_force_recursive {
-                return Err(EngineError::InvalidParameter(
+                return Err(EngineError::invalid_parameter(
                     "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer".into(),
                 ));
             }
@@ -154,7 +154,7 @@ fn timeout_of(q: &StopQuery) -> Result<Option<i64>, EngineError> {
         Some(t) => t
             .parse()
             .map(Some)
-            .map_err(|_| EngineError::InvalidParameter(format!("invalid value for t: {t}"))),
+            .map_err(|_| EngineError::invalid_parameter(format!("invalid value for t: {t}"))),
     }
 }
 
@@ -215,7 +215,7 @@ async fn resize(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) 
 
 async fn update(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> HResult {
     let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))?;
     let e = s.engine;
     let warnings = blocking(move || e.update(&id, &v)).await?;
     Ok(Json(serde_json::json!({"Warnings": warnings})).into_response())
@@ -300,7 +300,7 @@ fn log_options(q: &HashMap<String, String>) -> Result<LogOptions, EngineError> {
         match q.get("tail").map(String::as_str) {
             None | Some("") | Some("all") => None,
             Some(n) => Some(n.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| {
-                EngineError::InvalidParameter(format!("invalid value for tail: {n}"))
+                EngineError::invalid_parameter(format!("invalid value for tail: {n}"))
             })?),
         };
     Ok(LogOptions {
@@ -424,7 +424,7 @@ async fn attach(
         .get(header::UPGRADE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tcp"));
     if !wants_upgrade {
-        return Err(EngineError::InvalidParameter(
+        return Err(EngineError::invalid_parameter(
             "attach needs a connection upgrade (Upgrade: tcp)".into(),
         ));
     }

@@ -2,21 +2,21 @@
 //! gives that kind of failure and the body `{"message": ...}` with a Content-Type of exactly
 //! `application/json` (the Go client decodes the body only when the header matches exactly).
 
-use crate::engine::EngineError;
+use crate::engine::{EngineError, ErrorKind};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 impl EngineError {
     pub fn status(&self) -> StatusCode {
-        match self {
-            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-            EngineError::Conflict(_) => StatusCode::CONFLICT,
-            EngineError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
-            EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
-            EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
-            EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            EngineError::System(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        match self.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+            ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::System => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -76,13 +76,13 @@ mod tests {
     #[tokio::test]
     async fn each_kind_has_dockers_status_and_a_json_message() {
         let cases = [
-            (EngineError::NotFound("No such container: x".into()), 404),
-            (EngineError::Conflict("in use".into()), 409),
-            (EngineError::InvalidParameter("bad".into()), 400),
-            (EngineError::Forbidden("no".into()), 403),
-            (EngineError::NotImplemented("later".into()), 501),
-            (EngineError::Unavailable("no bpffs".into()), 503),
-            (EngineError::System("disk: EIO".into()), 500),
+            (EngineError::not_found("No such container: x".into()), 404),
+            (EngineError::conflict("in use".into()), 409),
+            (EngineError::invalid_parameter("bad".into()), 400),
+            (EngineError::forbidden("no".into()), 403),
+            (EngineError::not_implemented("later".into()), 501),
+            (EngineError::unavailable("no bpffs".into()), 503),
+            (EngineError::system_message("disk: EIO".into()), 500),
         ];
         for (e, code) in cases {
             let message = e.to_string();
@@ -100,7 +100,7 @@ mod tests {
 
     #[tokio::test]
     async fn not_modified_has_no_body() {
-        let (status, _, body) = parts(EngineError::NotModified("running".into())).await;
+        let (status, _, body) = parts(EngineError::not_modified("running".into())).await;
         assert_eq!(status, StatusCode::NOT_MODIFIED);
         assert!(body.is_empty(), "304 body should be empty, got {body:?}");
     }

@@ -27,7 +27,7 @@ pub fn routes() -> Vec<Route> {
 
 async fn create(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> HResult {
     let cfg: ExecConfig = serde_json::from_slice(&body)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))?;
     let e = s.engine;
     let exec_id = blocking(move || e.exec_create(&id, cfg)).await?;
     Ok((
@@ -51,12 +51,12 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Reque
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tcp"));
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
-        .map_err(|e| EngineError::InvalidParameter(format!("reading the body: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("reading the body: {e}")))?;
     let sb: StartBody = if body.is_empty() {
         StartBody::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))?
+            .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))?
     };
     let e = s.engine.clone();
     if sb.detach {

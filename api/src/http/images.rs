@@ -74,12 +74,12 @@ impl CreateRequest {
         match q.get("fromSrc") {
             Some("-") => {}
             Some(other) => {
-                return Err(EngineError::NotImplemented(format!(
+                return Err(EngineError::not_implemented(format!(
                     "importing from {other:?} is not supported; send the tarball in the body"
                 )))
             }
             None => {
-                return Err(EngineError::InvalidParameter(
+                return Err(EngineError::invalid_parameter(
                     "fromImage or fromSrc is required".into(),
                 ))
             }
@@ -235,7 +235,7 @@ async fn by_name_get(
     if let Some(name) = rest.strip_suffix("/get") {
         return save(engine, vec![name.to_string()]).await;
     }
-    error_response(EngineError::NotFound(format!(
+    error_response(EngineError::not_found(format!(
         "page not found: /images/{rest}"
     )))
 }
@@ -253,7 +253,7 @@ async fn by_name_post(
         let repo = q.get("repo").unwrap_or("").to_string();
         let tag = q.get("tag").unwrap_or("").to_string();
         if repo.is_empty() {
-            return error_response(EngineError::InvalidParameter("repo is required".into()));
+            return error_response(EngineError::invalid_parameter("repo is required".into()));
         }
         return match blocking(move || engine.tag(&name, &repo, &tag)).await {
             Ok(()) => StatusCode::CREATED.into_response(),
@@ -266,7 +266,7 @@ async fn by_name_post(
         let creds = registry_auth(&headers);
         return super::stream::progress(move |out| engine.push(&name, &tag, creds, out)).await;
     }
-    error_response(EngineError::NotFound(format!(
+    error_response(EngineError::not_found(format!(
         "page not found: /images/{rest}"
     )))
 }
@@ -287,6 +287,7 @@ async fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ErrorKind;
 
     #[test]
     fn query_pairs() {
@@ -317,15 +318,16 @@ mod tests {
                 reference: "busybox:1.36".into()
             }
         );
-        assert!(matches!(
-            p("fromSrc=-&repo=Bad"),
-            Err(EngineError::InvalidParameter(_))
-        ));
-        assert!(matches!(
-            p("fromSrc=http://x/y.tar"),
-            Err(EngineError::NotImplemented(_))
-        ));
-        assert!(matches!(p(""), Err(EngineError::InvalidParameter(_))));
+        let kind = |q: &str| p(q).map_err(|e| e.kind()).err();
+        assert_eq!(
+            kind("fromSrc=-&repo=Bad"),
+            Some(ErrorKind::InvalidParameter)
+        );
+        assert_eq!(
+            kind("fromSrc=http://x/y.tar"),
+            Some(ErrorKind::NotImplemented)
+        );
+        assert_eq!(kind(""), Some(ErrorKind::InvalidParameter));
     }
 
     #[test]

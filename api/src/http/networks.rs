@@ -31,7 +31,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 fn invalid_json(e: serde_json::Error) -> EngineError {
-    EngineError::InvalidParameter(format!("invalid JSON: {e}"))
+    EngineError::invalid_parameter(format!("invalid JSON: {e}"))
 }
 
 /// The create body.

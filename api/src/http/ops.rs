@@ -120,7 +120,7 @@ async fn set_policy(
     body: axum::body::Bytes,
 ) -> Result<Response, EngineError> {
     let policy: crate::engine::containers::syscalls::Policy = serde_json::from_slice(&body)
-        .map_err(|e| EngineError::InvalidParameter(format!("decoding the policy: {e}")))?;
+        .map_err(|e| EngineError::invalid_parameter(format!("decoding the policy: {e}")))?;
     let e = s.engine;
     tokio::task::spawn_blocking(move || e.set_policy(&reference, policy))
         .await

@@ -27,7 +27,7 @@ pub fn terminal_size(
     let num = |k: &str| -> Result<u16, EngineError> {
         q.get(k)
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| EngineError::InvalidParameter(format!("invalid {k}")))
+            .ok_or_else(|| EngineError::invalid_parameter(format!("invalid {k}")))
     };
     Ok((num("h")?, num("w")?))
 }

@@ -32,7 +32,7 @@ pub fn parse_create(body: &[u8]) -> Result<CreateVolume, EngineError> {
         return Ok(CreateVolume::default());
     }
     serde_json::from_slice(body)
-        .map_err(|e| EngineError::InvalidParameter(format!("invalid JSON: {e}")))
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))
 }
 
 /// Prune's filters: `all` (named volumes too) and `label`/`label!`.
@@ -40,14 +40,14 @@ pub fn parse_prune(f: &Filters) -> Result<(bool, Vec<String>), EngineError> {
     let mut labels = f.get("label").cloned().unwrap_or_default();
     for k in f.keys() {
         if !matches!(k.as_str(), "all" | "label" | "label!") {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "invalid filter '{k}'"
             )));
         }
     }
     if let Some(not) = f.get("label!") {
         if !not.is_empty() {
-            return Err(EngineError::NotImplemented(
+            return Err(EngineError::not_implemented(
                 "the label! filter is not supported by berth".into(),
             ));
         }

@@ -112,7 +112,7 @@ mod tests {
     impl Drop for V2Dir {
         fn drop(&mut self) {
             if let Err(e) = std::fs::remove_dir(&self.0) {
-                crate::log::cleanup_failed(format_args!("rmdir {}", self.0.display()), e);
+                crate::cleanup::log_cleanup(format_args!("rmdir {}", self.0.display()), &e);
             }
         }
     }

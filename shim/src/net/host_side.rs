@@ -90,7 +90,11 @@ impl HostSide {
         let Some(held) = self.reservation.take() else {
             return Ok(());
         };
-        let _ = std::fs::remove_file(ports::published_file(&self.run_dir));
+        let published = ports::published_file(&self.run_dir);
+        crate::cleanup::cleanup(
+            format!("removing {}", published.display()),
+            std::fs::remove_file(&published),
+        );
         let removed = self.table.remove(&self.id).map_err(|e| e.to_string());
         drop(held);
         removed

@@ -70,15 +70,6 @@ pub struct Attached {
     pub pid: i32,
 }
 
-/// 64 random hex digits (network and endpoint ids).
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 32];
-    if let Ok(mut f) = File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The Linux bridge of a network: "br-" and the first 12 digits of its id (15 characters, the
 /// kernel's limit; ids are random, so two roots never pick the same).
 pub fn bridge_name(network_id: &str) -> String {
@@ -134,7 +125,7 @@ pub fn create_bridge_network(
     locked: &store::Locked<'_>,
     new: NewNetwork,
 ) -> Result<store::NetworkRecord> {
-    let id = random_id();
+    let id = crate::ids::random_id();
     // The subnet lock is held until the bridge carries the subnet (and so shows in the host's
     // routes, which other roots read).
     let _subnet_lock = store::subnet_lock()?;
@@ -207,8 +198,14 @@ pub fn create_bridge_network(
     };
     locked.save(&rec)?;
     if let Err(e) = ensure_bridge(root, &rec.bridge, gateway, subnet.prefix) {
-        let _ = delete_bridge(&rec.bridge);
-        let _ = locked.delete(&rec.id);
+        crate::cleanup::cleanup(
+            format!("removing the bridge {}", rec.bridge),
+            delete_bridge(&rec.bridge),
+        );
+        crate::cleanup::cleanup(
+            format!("forgetting the network {}", rec.id),
+            locked.delete(&rec.id),
+        );
         return Err(e);
     }
     Ok(rec)
@@ -413,7 +410,5 @@ mod tests {
         assert_eq!(bridge_name(&n), "br-fedcba987654");
         assert_eq!(host_veth_name(&c, &n), "vb0123456fedcba");
         assert!(bridge_name(&n).len() <= 15 && host_veth_name(&c, &n).len() <= 15);
-        assert_eq!(random_id().len(), 64);
-        assert_ne!(random_id(), random_id());
     }
 }

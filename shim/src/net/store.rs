@@ -197,7 +197,7 @@ impl Locked<'_> {
             .retain(|cid, ep| cid == id || !is_stale(containers, cid, ep, now));
         let mut ep = EndpointRecord {
             container_name: name.to_string(),
-            endpoint_id: super::random_id(),
+            endpoint_id: crate::ids::random_id(),
             aliases: aliases.to_vec(),
             requested_ip: requested.to_string(),
             created: now,

@@ -27,7 +27,7 @@ pub fn select(opts: &[&str], privileged: bool, enabled: bool) -> Result<Option<S
     if let Some(name) = chosen {
         let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
         if name.is_empty() || !name.chars().all(word) {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "invalid --security-opt \"apparmor={name}\": not a profile name"
             )));
         }
@@ -91,7 +91,7 @@ pub fn for_container(
     if name == DEFAULT_PROFILE {
         ensure_default(root, host)?;
     } else if !is_loaded(&name, host)? {
-        return Err(EngineError::InvalidParameter(not_loaded(
+        return Err(EngineError::invalid_parameter(not_loaded(
             &name,
             "it is not loaded",
         )));
@@ -152,7 +152,7 @@ pub fn ensure_default(root: &Path, host: &Host) -> Result<()> {
             } else {
                 format!("running {}: {e}", host.parser.display())
             };
-            EngineError::System(not_loaded(DEFAULT_PROFILE, &why))
+            EngineError::system_message(not_loaded(DEFAULT_PROFILE, &why))
         })?;
     if !out.status.success() {
         let why = format!(
@@ -162,7 +162,10 @@ pub fn ensure_default(root: &Path, host: &Host) -> Result<()> {
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
-        return Err(EngineError::System(not_loaded(DEFAULT_PROFILE, &why)));
+        return Err(EngineError::system_message(not_loaded(
+            DEFAULT_PROFILE,
+            &why,
+        )));
     }
     write_atomic(&stamp_path, stamp.as_bytes())
 }
@@ -232,6 +235,7 @@ profile {name} flags=(attach_disconnected,mediate_deleted) {{
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ErrorKind;
 
     #[test]
     fn the_profile_confines_what_docker_default_confines() {
@@ -423,9 +427,11 @@ mod tests {
         let got = for_container(&["docker-default"], false, true, &f.root(), &f.host);
         assert_eq!(got, Ok(Some("docker-default".into())));
         match for_container(&["mine"], false, true, &f.root(), &f.host) {
-            Err(EngineError::InvalidParameter(m)) => assert!(
-                m.contains("AppArmor enabled on system but the mine profile could not be loaded"),
-                "got {m:?}"
+            Err(e) if e.is(ErrorKind::InvalidParameter) => assert!(
+                e.message().contains(
+                    "AppArmor enabled on system but the mine profile could not be loaded"
+                ),
+                "got {e:?}"
             ),
             other => panic!("expected a 400 for a profile not loaded, got {other:?}"),
         }

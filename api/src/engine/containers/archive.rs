@@ -10,6 +10,7 @@
 //! dedicated thread, which the host never sees; writes land in the upper dir either way.
 
 use super::archive_fs;
+pub use super::archive_fs::PutOptions;
 use crate::engine::{Engine, EngineError, Result};
 use base64::Engine as _;
 use nix::errno::Errno;
@@ -149,26 +150,19 @@ fn check_writable(record: &super::ContainerRecord, path: &str) -> Result<()> {
         })
         .max_by_key(|m| m.destination.len());
     match holder {
-        Some(m) if !m.rw => Err(EngineError::InvalidParameter(
+        Some(m) if !m.rw => Err(EngineError::invalid_parameter(
             "mounted volume is marked read-only".into(),
         )),
-        None if record.host_config.readonly_rootfs => Err(EngineError::System(
+        None if record.host_config.readonly_rootfs => Err(EngineError::system_message(
             "container rootfs is marked read-only".into(),
         )),
         _ => Ok(()),
     }
 }
 
-/// Options of `PUT /containers/{id}/archive`.
-#[derive(Debug, Clone, Default)]
-pub struct PutOptions {
-    pub no_overwrite_dir_non_dir: bool,
-    pub copy_uid_gid: bool,
-}
-
 impl Engine {
     fn not_found_in(&self, path: &str, reference: &str) -> EngineError {
-        EngineError::NotFound(format!(
+        EngineError::not_found(format!(
             "Could not find the file {path} in container {reference}"
         ))
     }
@@ -193,7 +187,7 @@ impl Engine {
             // The root opened is the container's only if its pid still has the start time
             // recorded with it, checked after the open: a reused pid is another process's.
             if berth_shim::host::process_start_time(state.pid).ok() != Some(state.pid_start_time) {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "container {id}: its process {} is gone (the pid is another process's now)",
                     state.pid
                 )));
@@ -243,7 +237,11 @@ impl Engine {
                 out
             })
             .join()
-            .unwrap_or_else(|_| Err(EngineError::System("docker cp: worker panicked".into())))
+            .unwrap_or_else(|_| {
+                Err(EngineError::system_message(
+                    "docker cp: worker panicked".into(),
+                ))
+            })
         })
     }
 
@@ -295,13 +293,13 @@ impl Engine {
             let fd = resolve(root, &clean_path, true).map_err(|e| match e {
                 Errno::ENOENT => self.not_found_in(path, reference),
                 Errno::ENOTDIR => {
-                    EngineError::InvalidParameter("extraction point is not a directory".into())
+                    EngineError::invalid_parameter("extraction point is not a directory".into())
                 }
                 e => EngineError::system(path, e),
             })?;
             let st = nix::sys::stat::fstat(&fd).map_err(|e| EngineError::system(path, e))?;
             if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFDIR.bits() {
-                return Err(EngineError::InvalidParameter(
+                return Err(EngineError::invalid_parameter(
                     "extraction point is not a directory".into(),
                 ));
             }

@@ -2,7 +2,6 @@
 //! held directory fd with `O_NOFOLLOW`, so nothing a container does to its tree meanwhile can
 //! redirect it (see `archive.rs`).
 
-use super::archive::PutOptions;
 use crate::engine::{EngineError, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -143,10 +142,10 @@ fn add_dir<W: Write>(
 }
 
 fn bad(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidParameter(msg.into())
+    EngineError::invalid_parameter(msg.into())
 }
 
-fn sys(what: &Path, e: impl std::fmt::Display) -> EngineError {
+fn sys(what: &Path, e: impl std::error::Error + Send + Sync + 'static) -> EngineError {
     EngineError::system(what.display(), e)
 }
 
@@ -203,6 +202,13 @@ fn remove_at(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
         remove_at(&sub, &n)?;
     }
     nix::unistd::unlinkat(dir, name, UnlinkatFlags::RemoveDir)
+}
+
+/// Options of `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub no_overwrite_dir_non_dir: bool,
+    pub copy_uid_gid: bool,
 }
 
 /// Extract `tar` (plain or gzip) into the directory `dest` (an `O_PATH` fd).

@@ -24,7 +24,7 @@ impl Engine {
     pub fn attach(&self, id: &ContainerId, hello: AttachHello) -> Result<UnixStream> {
         self.prepare_attach(id)?;
         let sock = berth_shim::control::attach(&self.container_paths(id), hello)
-            .map_err(|e| EngineError::Conflict(format!("cannot attach to container {id}: {e}")))?;
+            .map_err(|e| EngineError::conflict(format!("cannot attach to container {id}: {e}")))?;
         self.attach_event(id);
         Ok(sock)
     }

@@ -8,7 +8,7 @@ use berth_shim::spec::NsMode;
 use std::collections::BTreeMap;
 
 fn invalid(msg: String) -> EngineError {
-    EngineError::InvalidParameter(msg)
+    EngineError::invalid_parameter(msg)
 }
 
 /// A character that cannot sit inside one field of a hosts line: whitespace, a control

@@ -2,9 +2,9 @@
 //! shim's spec, and make the container appear whole (a directory renamed into place) with its
 //! name reserved.
 
-use super::docker::{CreateBody, StringOrList};
 use super::{ContainerRecord, RECORD_VERSION};
 use crate::engine::ids::ContainerId;
+use crate::engine::wire::{CreateBody, StringOrList};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::{
     ContainerSpec, LogSpec, NsMode, ProcessSpec, RestartName, RestartPolicy, Rlimit, RootfsSpec,
@@ -15,7 +15,7 @@ use berth_shim::spec::{
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 fn invalid(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidParameter(msg.into())
+    EngineError::invalid_parameter(msg.into())
 }
 
 /// The result of a create.
@@ -61,7 +61,7 @@ impl Engine {
             None => lock.generate(),
         };
         if let Some(owner) = lock.owner(&name) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
@@ -101,7 +101,10 @@ impl Engine {
             if let Some(lock) = lock {
                 lock.release(&name, &id);
             }
-            let _ = std::fs::remove_dir_all(&tmp);
+            berth_shim::cleanup::cleanup(
+                format!("removing {}", tmp.display()),
+                std::fs::remove_dir_all(&tmp),
+            );
             self.release_endpoints(&id);
         };
         if let Err(e) = write() {
@@ -541,7 +544,7 @@ pub fn resources(h: &super::HostConfig) -> Result<berth_shim::spec::Resources> {
     } else {
         (h.cpu_quota, h.cpu_period.max(0) as u64)
     };
-    let throttle = |v: &Option<Vec<super::docker::ThrottleJson>>| {
+    let throttle = |v: &Option<Vec<crate::engine::wire::ThrottleJson>>| {
         v.iter()
             .flatten()
             .map(|t| ThrottleDevice {
@@ -760,7 +763,7 @@ mod tests {
         };
         assert_eq!(
             resources(&h).unwrap_err(),
-            EngineError::InvalidParameter("Minimum memory limit allowed is 6MB".into())
+            EngineError::invalid_parameter("Minimum memory limit allowed is 6MB".into())
         );
         h.memory = 64 << 20;
         h.nano_cpus = 1_500_000_000;

@@ -3,15 +3,11 @@
 //! wrong only at start; berth refuses them at once with a 400). The shim finds the nodes again
 //! at each start, as dockerd does.
 
-use super::docker::{DeviceMappingJson, HostConfig};
+use crate::engine::wire::{DeviceMappingJson, HostConfig};
 use crate::engine::{EngineError, Result};
 use berth_shim::devices::DeviceMapping;
 
 pub use berth_shim::devices::{DeviceAccess, DeviceRule};
-
-fn invalid(e: berth_shim::devices::DeviceError) -> EngineError {
-    EngineError::InvalidParameter(e.to_string())
-}
 
 /// A mapping completed as the docker CLI completes it: permissions "rwm" when none are given,
 /// the host path inside the container when no other is.
@@ -37,18 +33,18 @@ pub fn translate(h: &HostConfig) -> Result<(Vec<DeviceMapping>, Vec<DeviceRule>)
     let mut devices = Vec::new();
     for m in h.devices.iter().flatten().map(completed) {
         let mapping = DeviceMapping {
-            access: DeviceAccess::parse_mode(&m.cgroup_permissions).map_err(invalid)?,
+            access: DeviceAccess::parse_mode(&m.cgroup_permissions)?,
             host_path: m.path_on_host,
             container_path: m.path_in_container,
         };
-        mapping.resolve().map_err(invalid)?;
+        mapping.resolve()?;
         devices.push(mapping);
     }
     let rules = h
         .device_cgroup_rules
         .iter()
         .flatten()
-        .map(|r| DeviceRule::parse(r).map_err(invalid))
+        .map(|r| DeviceRule::parse(r).map_err(EngineError::from))
         .collect::<Result<Vec<_>>>()?;
     Ok((devices, rules))
 }
@@ -56,6 +52,7 @@ pub fn translate(h: &HostConfig) -> Result<(Vec<DeviceMapping>, Vec<DeviceRule>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ErrorKind;
 
     fn host_config(json: &str) -> HostConfig {
         serde_json::from_str(json).unwrap()
@@ -91,7 +88,9 @@ mod tests {
             ),
         ] {
             match translate(&host_config(json)) {
-                Err(EngineError::InvalidParameter(m)) => assert_eq!(m, message, "{json}"),
+                Err(e) if e.is(ErrorKind::InvalidParameter) => {
+                    assert_eq!(e.message(), message, "{json}")
+                }
                 other => panic!("{json}: expected a 400 ({message}), got {other:?}"),
             }
         }

@@ -2,28 +2,19 @@
 //! container's shim (spawning one to start it) and answers with dockerd's status and words.
 
 use crate::engine::ids::ContainerId;
-use crate::engine::{Engine, EngineError, Result};
-use berth_shim::control::{self, ControlError, ErrorKind, Request, Response};
+use crate::engine::{Engine, EngineError, ErrorKind, Result};
+use berth_shim::control::{self, Request, Response};
 use berth_shim::spawn::{self, SpawnError, StartOptions, Started};
 use berth_shim::spec::{ContainerSpec, Donor, NsMode, ShmSource};
 use berth_shim::state::Status;
 use std::time::{Duration, Instant};
 
-fn control_error(id: &str, e: ControlError) -> EngineError {
-    match e {
-        ControlError::NotRunning { .. } => {
-            EngineError::Conflict(format!("container {id} is not running"))
-        }
-        other => EngineError::system("talking to the shim", other),
-    }
-}
-
 fn response(id: &str, r: Response) -> Result<Response> {
     match r {
-        Response::Error { message, kind, .. } => Err(if kind == ErrorKind::Conflict {
-            EngineError::Conflict(message)
+        Response::Error { message, kind, .. } => Err(if kind == control::ErrorKind::Conflict {
+            EngineError::conflict(message)
         } else {
-            EngineError::System(message)
+            EngineError::system_message(message)
         }),
         _ => {
             let _ = id;
@@ -34,8 +25,7 @@ fn response(id: &str, r: Response) -> Result<Response> {
 
 impl Engine {
     fn ask(&self, id: &ContainerId, req: Request) -> Result<Response> {
-        let r =
-            control::request(&self.container_paths(id), &req).map_err(|e| control_error(id, e))?;
+        let r = control::request(&self.container_paths(id), &req)?;
         response(id, r)
     }
 
@@ -52,16 +42,21 @@ impl Engine {
         let paths = self.container_paths(&id);
         match state.status {
             Status::Running | Status::Restarting => {
-                return Err(EngineError::NotModified("container already started".into()))
+                return Err(EngineError::not_modified(
+                    "container already started".into(),
+                ))
             }
             Status::Paused => {
-                return Err(EngineError::Conflict(
+                return Err(EngineError::conflict(
                     "cannot start a paused container, try unpause instead".into(),
                 ))
             }
             Status::Created if berth_shim::state::shim_alive(&paths) => {
                 // A shim made ready for an attach before start: tell it to go.
-                return self.ask(&id, Request::Start).map(drop);
+                return self
+                    .ask(&id, Request::Start)
+                    .map(drop)
+                    .map_err(with_docker_run_exit_code);
             }
             _ => {}
         }
@@ -145,7 +140,7 @@ impl Engine {
                     "ipc" => "IPC",
                     _ => "UTS",
                 };
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "cannot join {what} of a non running container: {other_id}"
                 )));
             }
@@ -162,7 +157,7 @@ impl Engine {
                     )),
                     "host" => ShmSource::Bind("/dev/shm".into()),
                     _ => {
-                        return Err(EngineError::Conflict(format!(
+                        return Err(EngineError::conflict(format!(
                             "cannot join IPC of container {other_id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
                         )))
                     }
@@ -206,7 +201,9 @@ impl Engine {
         let alive = berth_shim::state::shim_alive(&paths);
         let orphaned = !alive && !berth_shim::orphans::orphans(&paths).is_empty();
         if !orphaned && (!alive || !(state.status.is_live() || state.status == Status::Created)) {
-            return Err(EngineError::NotModified("container already stopped".into()));
+            return Err(EngineError::not_modified(
+                "container already stopped".into(),
+            ));
         }
         let timeout = timeout.map(|t| if t < 0 { u32::MAX } else { t as u32 });
         // dockerd's order: kill (with the stop signal), die (the shim's), stop.
@@ -218,7 +215,7 @@ impl Engine {
         if orphaned {
             // Its shim was killed: the stop signal, then SIGKILL after the timeout, from here.
             let sig = berth_shim::signals::parse(&stop_signal)
-                .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+                .map_err(|e| EngineError::invalid_parameter(e.to_string()))?;
             self.kill_orphans(id, sig)?;
             let grace = Duration::from_secs(timeout.unwrap_or(10).min(3600).into());
             let deadline = Instant::now() + grace;
@@ -253,7 +250,7 @@ impl Engine {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "SIGKILL".into());
         let sig = berth_shim::signals::parse(&signal)
-            .map_err(|e| EngineError::InvalidParameter(e.to_string()))?;
+            .map_err(|e| EngineError::invalid_parameter(e.to_string()))?;
         let paths = self.container_paths(&id);
         if !berth_shim::state::shim_alive(&paths)
             && !berth_shim::orphans::orphans(&paths).is_empty()
@@ -267,7 +264,7 @@ impl Engine {
             state.status,
             Status::Running | Status::Paused | Status::Restarting
         ) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "cannot kill container: {reference}: container {id} is not running"
             )));
         }
@@ -275,7 +272,7 @@ impl Engine {
         self.container_event(&id, "kill", &[("signal", signal_number(&signal))]);
         self.ask(&id, Request::Kill { signal: sig })
             .map_err(|e| match e {
-                EngineError::Conflict(_) => EngineError::Conflict(format!(
+                e if e.is(ErrorKind::Conflict) => EngineError::conflict(format!(
                     "cannot kill container: {reference}: container {id} is not running"
                 )),
                 other => other,
@@ -292,7 +289,8 @@ impl Engine {
         let id = self.lookup(reference)?;
         let _op = self.op_lock(&id)?;
         match self.stop_locked(&id, timeout, signal, true) {
-            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Ok(()) => {}
+            Err(e) if e.is(ErrorKind::NotModified) => {}
             Err(e) => return Err(e),
         }
         self.start_locked(&id)?;
@@ -304,7 +302,7 @@ impl Engine {
         let id = self.lookup(reference)?;
         let state = self.state(&id)?;
         match state.status {
-            Status::Paused => Err(EngineError::Conflict(format!(
+            Status::Paused => Err(EngineError::conflict(format!(
                 "container {id} is already paused"
             ))),
             Status::Running => {
@@ -312,7 +310,7 @@ impl Engine {
                 self.container_event(&id, "pause", &[]);
                 Ok(())
             }
-            _ => Err(EngineError::Conflict(format!(
+            _ => Err(EngineError::conflict(format!(
                 "container {id} is not running"
             ))),
         }
@@ -322,7 +320,7 @@ impl Engine {
         let id = self.lookup(reference)?;
         let state = self.state(&id)?;
         if state.status != Status::Paused {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "container {id} is not paused"
             )));
         }
@@ -335,7 +333,7 @@ impl Engine {
         let id = self.lookup(reference)?;
         let state = self.state(&id)?;
         if !state.status.is_live() && !berth_shim::state::shim_alive(&self.container_paths(&id)) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "container {id} is not running"
             )));
         }
@@ -365,7 +363,7 @@ impl Engine {
                 } else {
                     "running"
                 };
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
                     self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.to_string())
                 )));
@@ -379,14 +377,14 @@ impl Engine {
                 },
             );
             if !self.wait_shim_gone(&id, Duration::from_secs(20)) {
-                return Err(EngineError::System(format!(
+                return Err(EngineError::system_message(format!(
                     "could not kill container {id}: its shim did not exit"
                 )));
             }
         } else {
             // A shim that was killed left its container running, owned by nobody.
             if !force && !berth_shim::orphans::orphans(&paths).is_empty() {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
                     self.record(&id).map(|r| r.name).unwrap_or_else(|_| id.to_string())
                 )));
@@ -445,7 +443,7 @@ impl Engine {
         let id = self.lookup(reference)?;
         let new = new_name.trim_start_matches('/');
         if !super::super::names::valid(new) {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
@@ -454,7 +452,7 @@ impl Engine {
         let mut record = self.record(&id)?;
         let old = record.name.trim_start_matches('/').to_string();
         if old == new {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
@@ -496,7 +494,7 @@ impl Engine {
                     continue;
                 }
             }
-            reclaimed += dir_size(&self.container_paths(&id).upper());
+            reclaimed += crate::engine::sizes::dir_size(&self.container_paths(&id).upper());
             if self.remove(&id, false).is_ok() {
                 deleted.push(id.into());
             }
@@ -508,7 +506,7 @@ impl Engine {
     /// until none is left, and the cgroup goes). How many there were.
     fn kill_orphans(&self, id: &ContainerId, signal: nix::sys::signal::Signal) -> Result<usize> {
         berth_shim::orphans::signal_orphans(&self.container_paths(id), signal)
-            .map_err(|e| EngineError::System(format!("could not kill container {id}: {e}")))
+            .map_err(|e| EngineError::system_message(format!("could not kill container {id}: {e}")))
     }
 
     /// Wait until the container's shim has exited; false on timeout.
@@ -532,35 +530,91 @@ fn signal_number(signal: &str) -> String {
         .unwrap_or_else(|_| signal.to_string())
 }
 
-/// A failed start, as dockerd words it (the CLI prints it after "Error response from daemon:").
+/// A failed start, as dockerd words it (the CLI prints it after "Error response from daemon:"),
+/// with the exit code `docker run` gives for it; the shim's report is kept as the cause.
 fn start_error(id: &str, e: SpawnError) -> EngineError {
-    match e {
-        SpawnError::Start { message, kind, .. } => {
-            if kind == ErrorKind::Conflict {
-                EngineError::Conflict(message)
-            } else if message.starts_with("driver failed programming external connectivity") {
-                EngineError::System(message)
-            } else if message.starts_with("exec: ") {
-                EngineError::System(format!(
-                    "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {message}: unknown"
-                ))
-            } else {
-                EngineError::System(format!("cannot start container {id}: {message}"))
-            }
-        }
-        other => EngineError::system(format!("starting container {id}"), other),
+    let SpawnError::Start { message, kind, .. } = &e else {
+        return with_docker_run_exit_code(EngineError::system(
+            format!("starting container {id}"),
+            e,
+        ));
+    };
+    let error = if *kind == control::ErrorKind::Conflict {
+        EngineError::conflict(message.clone())
+    } else if message.starts_with("driver failed programming external connectivity") {
+        EngineError::system_message(message.clone())
+    } else if message.starts_with("exec: ") {
+        EngineError::system_message(format!(
+            "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {message}: unknown"
+        ))
+    } else {
+        EngineError::system_message(format!("cannot start container {id}: {message}"))
+    };
+    with_docker_run_exit_code(error).with_source(e)
+}
+
+/// A failed start with the exit code `docker run` gives for it.
+fn with_docker_run_exit_code(e: EngineError) -> EngineError {
+    let code = docker_run_exit_code(e.message());
+    e.with_exit_code(code)
+}
+
+/// The exit code `docker run` gives for a start that failed with `message`: 127 when the
+/// command was not found, 126 when it cannot be run, else 125. The docker CLI decides from the
+/// daemon's words (`runStartContainerErr`), and so does this, once, for both faces: the shim's
+/// own code (the container's recorded exit code) is 127 for every failure before exec, where
+/// `docker run` gives 125.
+pub fn docker_run_exit_code(message: &str) -> i32 {
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        125
     }
 }
 
-/// Bytes under a directory (the container's writable layer).
-pub fn dir_size(path: &std::path::Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failures_map_to_dockers_codes() {
+        for (message, want) in [
+            ("exec: \"nope\": executable file not found in $PATH", 127),
+            ("open /x: no such file or directory", 127),
+            ("exec: \"/etc\": permission denied", 126),
+            ("cgroup: EBUSY", 125),
+        ] {
+            assert_eq!(docker_run_exit_code(message), want, "for {message:?}");
+        }
     }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| dir_size(&e.path())).sum())
-        .unwrap_or(0)
+
+    #[test]
+    fn a_failed_start_carries_its_exit_code_and_the_shims_report() {
+        let report = SpawnError::Start {
+            message: "exec: \"nope\": executable file not found in $PATH".into(),
+            exit_code: Some(127),
+            kind: berth_shim::control::ErrorKind::Failed,
+        };
+        let e = start_error("abc", report);
+        assert_eq!(
+            (e.kind(), e.exit_code()),
+            (ErrorKind::System, Some(127)),
+            "expected a 500 with docker run's 127, got {e:?}"
+        );
+        assert!(
+            matches!(
+                e.cause().and_then(|c| c.downcast_ref::<SpawnError>()),
+                Some(SpawnError::Start {
+                    exit_code: Some(127),
+                    ..
+                })
+            ),
+            "expected the shim's report kept as the cause, got {:?}",
+            e.cause()
+        );
+    }
 }

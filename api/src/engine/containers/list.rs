@@ -142,7 +142,7 @@ impl Engine {
     fn select(&self, opts: &ListOptions) -> Result<Vec<Listed>> {
         for key in opts.filters.keys() {
             if !FILTERS.contains(&key.as_str()) {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter '{key}'"
                 )));
             }
@@ -152,7 +152,7 @@ impl Engine {
                 s.as_str(),
                 "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
             ) {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter 'status={s}'"
                 )));
             }
@@ -395,7 +395,7 @@ impl Engine {
             live.ports = super::ports::summary_ports(&summary.exposed_ports, &published);
         }
         if size {
-            live.size_rw = Some(super::lifecycle::dir_size(
+            live.size_rw = Some(crate::engine::sizes::dir_size(
                 &self.container_paths(id).upper(),
             ));
             live.size_root_fs = Some(0);

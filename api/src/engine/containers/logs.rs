@@ -66,13 +66,13 @@ impl Engine {
     /// ended, to follow it without losing or repeating a line.
     pub fn logs(&self, id: &ContainerId, opts: &LogOptions) -> Result<(Vec<Entry>, LogCursor)> {
         if !opts.stdout && !opts.stderr {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "Bad parameters: you must choose at least one stream".into(),
             ));
         }
         let rec = self.record(id)?;
         if rec.host_config.log_config.kind == "none" {
-            return Err(EngineError::NotImplemented(
+            return Err(EngineError::not_implemented(
                 "configured logging driver does not support reading".into(),
             ));
         }

@@ -9,7 +9,6 @@ pub mod attach;
 pub mod boundary;
 pub mod create;
 pub(crate) mod devices;
-pub(crate) mod docker;
 pub mod export;
 pub mod inspect;
 pub mod lifecycle;
@@ -27,7 +26,10 @@ pub mod update;
 pub mod wait;
 pub mod watch;
 
-pub use docker::{CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList};
+// The faces name the wire types through containers, as before.
+pub use crate::engine::wire::{
+    CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList,
+};
 
 use super::ids::{is_hex_prefix, ContainerId};
 use super::{Engine, EngineError, Result};
@@ -116,7 +118,11 @@ impl Engine {
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age.as_secs() > 60);
             if stale_create || name.starts_with(berth_shim::remove::TOMBSTONE_PREFIX) {
-                let _ = std::fs::remove_dir_all(e.path());
+                let path = e.path();
+                berth_shim::cleanup::cleanup(
+                    format!("removing {}", path.display()),
+                    std::fs::remove_dir_all(&path),
+                );
             }
         }
     }
@@ -124,7 +130,7 @@ impl Engine {
     /// Find a container by full id, name (with or without '/') or unique id prefix: the door
     /// through which every client reference passes. Anything else is dockerd's 404.
     pub fn lookup(&self, reference: &str) -> Result<ContainerId> {
-        let not_found = || EngineError::NotFound(format!("No such container: {reference}"));
+        let not_found = || EngineError::not_found(format!("No such container: {reference}"));
         if let Some(id) = ContainerId::parse(reference) {
             if self.paths.container(&id).dir.is_dir() {
                 return Ok(id);
@@ -143,7 +149,7 @@ impl Engine {
                 (Some(id), None) => return Ok(id),
                 (None, _) => {}
                 (Some(_), Some(_)) => {
-                    return Err(EngineError::InvalidParameter(format!(
+                    return Err(EngineError::invalid_parameter(format!(
                         "multiple IDs found with provided prefix: {reference}"
                     )))
                 }
@@ -159,7 +165,7 @@ impl Engine {
         let path = self.container_paths(id).dir.join("op.lock");
         berth_shim::fsutil::FileLock::acquire(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                EngineError::NotFound(format!("No such container: {id}"))
+                EngineError::not_found(format!("No such container: {id}"))
             } else {
                 EngineError::system(path.display(), e)
             }
@@ -170,7 +176,7 @@ impl Engine {
         let path = self.container_paths(id).dir.join("container.json");
         let data = std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                EngineError::NotFound(format!("No such container: {id}"))
+                EngineError::not_found(format!("No such container: {id}"))
             } else {
                 EngineError::system(path.display(), e)
             }
@@ -193,12 +199,7 @@ impl Engine {
     }
 
     pub fn state(&self, id: &ContainerId) -> Result<berth_shim::State> {
-        berth_shim::state::read(&self.container_paths(id)).map_err(|e| match e {
-            berth_shim::state::StateError::NotFound { .. } => {
-                EngineError::NotFound(format!("No such container: {id}"))
-            }
-            other => EngineError::system("reading state", other),
-        })
+        Ok(berth_shim::state::read(&self.container_paths(id))?)
     }
 }
 

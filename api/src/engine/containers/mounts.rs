@@ -5,9 +5,9 @@
 //! one gets the image's content at its path (dockerd's copy-up). The result is the shim's mount
 //! list plus Docker's `Mounts` as inspect shows them.
 
-use super::docker::{BindOptionsJson, MountJson};
 use super::HostConfig;
 use crate::engine::volumes::{copyup, CreateVolume, Volume, ANONYMOUS_LABEL};
+use crate::engine::wire::{BindOptionsJson, MountJson};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::mount_options as bind_flags;
 use berth_shim::spec::{MountKind, MountSpec, RootPropagation};
@@ -42,7 +42,7 @@ pub struct Resolved {
 }
 
 fn invalid(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidParameter(msg.into())
+    EngineError::invalid_parameter(msg.into())
 }
 
 const PROPAGATIONS: [&str; 6] = [

@@ -3,8 +3,8 @@
 //! CLI parses (for berth's own CLI), and the Ports shown by inspect and by `docker ps`, read
 //! from what the live shim recorded (`ports.json` in its run directory).
 
-use super::docker::{DockerConfig, HostConfig, PortBindingJson};
 use super::summary::Port;
+use crate::engine::wire::{DockerConfig, HostConfig, PortBindingJson};
 use crate::engine::{EngineError, Result};
 use berth_shim::net::ports::Published;
 use berth_shim::net::shape;
@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 fn invalid(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidParameter(msg.into())
+    EngineError::invalid_parameter(msg.into())
 }
 
 /// The spec's protocol of a `proto` that [`parse_port_key`] admitted (tcp, udp or sctp).
@@ -317,6 +317,7 @@ pub fn exposed_with_bindings(c: &DockerConfig, h: &HostConfig) -> Option<BTreeMa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::ErrorKind;
 
     fn pb(ip: &str, port: &str) -> PortBindingJson {
         PortBindingJson {
@@ -433,7 +434,7 @@ mod tests {
         let bad = host(&[("80/tcp", vec![pb("", "http")])], false);
         assert_eq!(
             port_specs(&bad, None, "bridge").unwrap_err(),
-            EngineError::InvalidParameter("invalid hostPort: http".into())
+            EngineError::invalid_parameter("invalid hostPort: http".into())
         );
         let nothing = host(&[("80/tcp", vec![])], false);
         assert!(port_specs(&nothing, None, "bridge").unwrap().is_empty());
@@ -474,9 +475,10 @@ mod tests {
         labels.insert("berth.net.egress".to_string(), "10mbit".to_string());
         assert_eq!(bandwidth(&labels).unwrap().egress_bps, 10_000_000);
         labels.insert("berth.net.ingress".to_string(), "fast".to_string());
-        assert!(matches!(
-            bandwidth(&labels),
-            Err(EngineError::InvalidParameter(_))
-        ));
+        assert!(
+            matches!(bandwidth(&labels), Err(ref e) if e.is(ErrorKind::InvalidParameter)),
+            "expected a 400 for ingress=fast, got {:?}",
+            bandwidth(&labels)
+        );
     }
 }

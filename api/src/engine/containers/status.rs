@@ -6,7 +6,7 @@ use super::syscalls::Syscalls;
 use super::Engine;
 use crate::engine::ids::ContainerId;
 use crate::engine::time::since;
-use crate::engine::{EngineError, Result};
+use crate::engine::{ErrorKind, Result};
 use serde_json::{json, Value};
 
 pub use berth_shim::cgroups::Stats;
@@ -41,7 +41,9 @@ impl Engine {
         let stats = self.cgroup_stats(&id)?;
         let (calls, unavailable) = match self.syscalls(&id) {
             Ok(c) => (c, None),
-            Err(EngineError::Unavailable(cause)) => (Default::default(), Some(cause)),
+            Err(e) if e.is(ErrorKind::Unavailable) => {
+                (Default::default(), Some(e.message().to_string()))
+            }
             Err(e) => return Err(e),
         };
         let label = record.config.labels.as_ref();

@@ -56,7 +56,7 @@ impl Engine {
     /// (it started without rules) are a 409: they would not cover its 32-bit calls.
     pub fn set_policy(&self, reference: &str, policy: berth_monitor::Policy) -> Result<()> {
         let id = self.lookup(reference)?;
-        policy.validate().map_err(EngineError::InvalidParameter)?;
+        policy.validate().map_err(EngineError::invalid_parameter)?;
         // A start in progress has either read the rules or not yet recorded its filter.
         let _op = self.op_lock(&id)?;
         let paths = self.container_paths(&id);
@@ -71,7 +71,7 @@ impl Engine {
         };
         let denies = policy != berth_monitor::Policy::default();
         if denies && !state.seccomp_native_only && berth_shim::state::shim_alive(&paths) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "container {reference} was started without a deny policy: its seccomp filter lets 32-bit system calls through, which the deny rules would not cover; set the policy at create with the labels {} and {}, or stop the container, set it and start it again",
                 berth_monitor::policy::LABEL_SYSCALLS,
                 berth_monitor::policy::LABEL_CONNECT,
@@ -99,7 +99,7 @@ impl Engine {
     pub fn seccomp_profile(&self, reference: &str) -> Result<serde_json::Value> {
         let counts = self.syscalls(reference)?;
         if counts.syscalls.is_empty() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "no system calls were counted for container {reference}: run it first with the label berth.monitor=counts (and the eBPF monitor on)"
             )));
         }
@@ -177,7 +177,7 @@ pub fn prepare_monitor() -> std::result::Result<(), String> {
 /// is off, could not watch that container at its last start, or is not loaded.
 fn open_monitor(container_dir: &std::path::Path) -> Result<berth_monitor::Monitor> {
     let unavailable = |cause: String| {
-        EngineError::Unavailable(format!("the eBPF monitor is unavailable: {cause}"))
+        EngineError::unavailable(format!("the eBPF monitor is unavailable: {cause}"))
     };
     let Some(pins) = berth_shim::monitor::pin_dir() else {
         return Err(unavailable("it is turned off (BERTH_MONITOR=0)".into()));

@@ -18,7 +18,7 @@ impl Engine {
         let id = self.lookup(reference)?;
         let state = self.state(&id)?;
         if !state.status.is_live() || state.pid <= 0 {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Container {id} is not running"
             )));
         }
@@ -33,7 +33,7 @@ impl Engine {
             .output()
             .map_err(|e| EngineError::system("running ps", e))?;
         if !out.status.success() {
-            return Err(EngineError::System(format!(
+            return Err(EngineError::system_message(format!(
                 "Error running ps: {}: {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -54,10 +54,9 @@ pub fn parse_ps(output: &str, pids: &[i32]) -> Result<Top> {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let pid_index = titles
-        .iter()
-        .position(|t| t == "PID")
-        .ok_or_else(|| EngineError::System("Couldn't find PID field in ps output".into()))?;
+    let pid_index = titles.iter().position(|t| t == "PID").ok_or_else(|| {
+        EngineError::system_message("Couldn't find PID field in ps output".into())
+    })?;
     let mut top = Top {
         titles,
         processes: Vec::new(),
@@ -73,7 +72,7 @@ pub fn parse_ps(output: &str, pids: &[i32]) -> Result<Top> {
             previous_kept
         } else {
             let pid: i32 = fields[pid_index].parse().map_err(|e| {
-                EngineError::System(format!("Unexpected pid '{}': {e}", fields[pid_index]))
+                EngineError::system_message(format!("Unexpected pid '{}': {e}", fields[pid_index]))
             })?;
             previous_kept = pids.contains(&pid);
             previous_kept

@@ -36,7 +36,7 @@ impl Engine {
                 .get(**k)
                 .is_some_and(|v| !v.is_null() && v != &serde_json::json!(0))
         }) {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "{k} cannot be updated: berth does not support it"
             )));
         }
@@ -62,14 +62,14 @@ impl Engine {
             }
         }
         let host: HostConfig = serde_json::from_value(merged)
-            .map_err(|e| EngineError::InvalidParameter(format!("invalid update: {e}")))?;
+            .map_err(|e| EngineError::invalid_parameter(format!("invalid update: {e}")))?;
         let resources = super::create::resources(&host)?;
         let restart = super::create::restart_policy(
             &host.restart_policy.name,
             host.restart_policy.maximum_retry_count,
         )?;
         if host.auto_remove && restart.name != berth_shim::spec::RestartName::No {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container"
                     .into(),
             ));
@@ -87,8 +87,9 @@ impl Engine {
                 .map_err(|e| EngineError::system("finding cgroups", e))?;
             let cg = berth_shim::cgroups::Cgroup::new(&layout, &spec.cgroup_parent, &id)
                 .map_err(|e| EngineError::system("cgroup", e))?;
-            cg.apply(&resources)
-                .map_err(|e| EngineError::System(format!("Cannot update container {id}: {e}")))?;
+            cg.apply(&resources).map_err(|e| {
+                EngineError::system_message(format!("Cannot update container {id}: {e}"))
+            })?;
         }
         let data =
             serde_json::to_vec_pretty(&spec).map_err(|e| EngineError::system("encoding", e))?;

@@ -27,7 +27,7 @@ impl WaitCondition {
             "" | "not-running" => Ok(WaitCondition::NotRunning),
             "next-exit" => Ok(WaitCondition::NextExit),
             "removed" => Ok(WaitCondition::Removed),
-            _ => Err(EngineError::InvalidParameter(format!(
+            _ => Err(EngineError::invalid_parameter(format!(
                 "invalid condition: \"{s}\""
             ))),
         }

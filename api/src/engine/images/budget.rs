@@ -30,7 +30,9 @@ impl Budget {
         let (cap, cap_name) = match std::env::var(MAX_BYTES_ENV) {
             Ok(v) => (
                 v.trim().parse::<u64>().map_err(|_| {
-                    EngineError::System(format!("{MAX_BYTES_ENV}={v:?} is not a number of bytes"))
+                    EngineError::system_message(format!(
+                        "{MAX_BYTES_ENV}={v:?} is not a number of bytes"
+                    ))
                 })?,
                 MAX_BYTES_ENV.to_string(),
             ),
@@ -69,7 +71,7 @@ impl Budget {
 
     /// The refusal of `what` (e.g. "the image archive"), naming the limit.
     pub fn refusal(&self, what: &str) -> EngineError {
-        EngineError::InvalidParameter(format!(
+        EngineError::invalid_parameter(format!(
             "{what} expands beyond the limit of {} bytes ({}): refused",
             self.max, self.limit
         ))

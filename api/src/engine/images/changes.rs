@@ -8,7 +8,7 @@ use crate::engine::{EngineError, Result};
 use std::collections::BTreeMap;
 
 fn bad(line: &str, why: &str) -> EngineError {
-    EngineError::InvalidParameter(format!("invalid change {line:?}: {why}"))
+    EngineError::invalid_parameter(format!("invalid change {line:?}: {why}"))
 }
 
 /// Apply each line, in order, to `config`.
@@ -87,7 +87,7 @@ fn apply_one(c: &mut ImageConfig, line: &str) -> Result<()> {
                 .push(rest.to_string());
         }
         _ => {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "{word} is not a valid change command"
             )))
         }

@@ -8,7 +8,7 @@ use super::pack::pack_layer;
 use super::reference::Reference;
 use super::store::hex_of;
 use super::ImageConfig;
-use crate::engine::containers::StringOrList;
+use crate::engine::wire::StringOrList;
 use crate::engine::{Engine, EngineError, Result};
 use std::io::Write;
 
@@ -47,7 +47,7 @@ impl Engine {
             .map(|s| Reference::parse(s).map(Reference::with_default_tag))
             .transpose()?;
         if tag.as_ref().is_some_and(|t| t.digest.is_some()) {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "refusing to create a tag with a digest reference".into(),
             ));
         }
@@ -59,7 +59,7 @@ impl Engine {
             let rec = self
                 .store()
                 .read_record_or_retired(hex_of(&parent.id))?
-                .ok_or_else(|| EngineError::NotFound(format!("No such image: {}", parent.id)))?;
+                .ok_or_else(|| EngineError::not_found(format!("No such image: {}", parent.id)))?;
             serde_json::from_str(rec.config.get())
                 .map_err(|e| EngineError::system(format!("image {}", parent.id), e))?
         };
@@ -138,7 +138,7 @@ impl Engine {
         let tags: Vec<Reference> = tag.into_iter().collect();
         match self.commit_image(layers, &bytes, &tags)? {
             Ok(done) => Ok(done.id),
-            Err(missing) => Err(EngineError::Conflict(format!(
+            Err(missing) => Err(EngineError::conflict(format!(
                 "the image's layers {missing:?} were removed while committing"
             ))),
         }
@@ -155,7 +155,7 @@ fn pack_layer_skipping<W: Write>(
 }
 
 /// An image config from a container's Config (Docker copies these fields on commit).
-fn image_config(c: &crate::engine::containers::DockerConfig) -> ImageConfig {
+fn image_config(c: &crate::engine::wire::DockerConfig) -> ImageConfig {
     let list = |v: &Option<StringOrList>| v.as_ref().map(StringOrList::to_vec);
     ImageConfig {
         user: (!c.user.is_empty()).then(|| c.user.clone()),

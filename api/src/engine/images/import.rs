@@ -36,7 +36,7 @@ impl Engine {
             .map(|s| Reference::parse(s).map(Reference::with_default_tag))
             .transpose()?;
         if tag.as_ref().is_some_and(|t| t.digest.is_some()) {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "refusing to create a tag with a digest reference".into(),
             ));
         }
@@ -69,7 +69,7 @@ impl Engine {
         let done = match self.commit_image(vec![layer], &bytes, &tags)? {
             Ok(c) => c,
             Err(missing) => {
-                return Err(EngineError::System(format!(
+                return Err(EngineError::system_message(format!(
                     "layers vanished while committing: {missing:?}"
                 )))
             }

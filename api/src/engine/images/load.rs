@@ -77,7 +77,7 @@ struct Found {
 }
 
 fn bad(why: impl std::fmt::Display) -> EngineError {
-    EngineError::InvalidParameter(format!("invalid image archive: {why}"))
+    EngineError::invalid_parameter(format!("invalid image archive: {why}"))
 }
 
 /// Archive path to a normal form ("./a/../b" -> "b"); None when it climbs out.
@@ -244,7 +244,7 @@ impl Engine {
                 Err(_missing) => unpack_all = true,
             }
         }
-        Err(EngineError::System(format!(
+        Err(EngineError::system_message(format!(
             "loading {}: layers kept vanishing under concurrent removals",
             f.config
         )))

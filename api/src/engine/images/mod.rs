@@ -112,7 +112,7 @@ impl Engine {
     /// ("sha256:<hex>" or bare hex) or a unique prefix of an id.
     pub fn image(&self, reference: &str) -> Result<Image> {
         let store = self.store();
-        let not_found = |shown: &str| EngineError::NotFound(format!("No such image: {shown}"));
+        let not_found = |shown: &str| EngineError::not_found(format!("No such image: {shown}"));
         let named = match Lookup::parse(reference) {
             Ok(Lookup::Id(hex)) => {
                 return match store.read_record(&hex)? {
@@ -160,7 +160,7 @@ impl Engine {
         let hex = hex_of(image_id);
         match store.read_record_or_retired(hex)? {
             Some(rec) => self.image_of(&store, &rec, &store.read_index()?),
-            None => Err(EngineError::NotFound(format!("No such image: {image_id}"))),
+            None => Err(EngineError::not_found(format!("No such image: {image_id}"))),
         }
     }
 

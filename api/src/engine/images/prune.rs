@@ -4,7 +4,7 @@
 
 use super::created_unix;
 use crate::engine::filters::labels_match;
-use crate::engine::{Engine, EngineError, Result};
+use crate::engine::{Engine, EngineError, ErrorKind, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -33,7 +33,7 @@ impl PruneOptions {
                             "true" | "1" => false,
                             "false" | "0" => true,
                             _ => {
-                                return Err(EngineError::InvalidParameter(format!(
+                                return Err(EngineError::invalid_parameter(format!(
                                     "invalid filter 'dangling={v}'"
                                 )))
                             }
@@ -43,13 +43,13 @@ impl PruneOptions {
                 "until" => {
                     let v = vals.last().map(String::as_str).unwrap_or("");
                     o.until = Some(crate::engine::time::parse_until(v).ok_or_else(|| {
-                        EngineError::InvalidParameter(format!("invalid filter 'until={v}'"))
+                        EngineError::invalid_parameter(format!("invalid filter 'until={v}'"))
                     })?);
                 }
                 "label" => o.labels = vals.clone(),
                 "label!" => o.not_labels = vals.clone(),
                 other => {
-                    return Err(EngineError::InvalidParameter(format!(
+                    return Err(EngineError::invalid_parameter(format!(
                         "invalid filter '{other}'"
                     )))
                 }
@@ -104,7 +104,7 @@ impl Engine {
             match self.remove_image(&img.id, true) {
                 Ok(r) => records.extend(r),
                 // Removed or taken into use meanwhile: not ours to prune.
-                Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => {}
+                Err(e) if e.is(ErrorKind::NotFound) || e.is(ErrorKind::Conflict) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -27,7 +27,7 @@ pub enum Lookup {
 }
 
 fn invalid(s: &str) -> EngineError {
-    EngineError::InvalidParameter(format!("invalid reference format: {s:?}"))
+    EngineError::invalid_parameter(format!("invalid reference format: {s:?}"))
 }
 
 pub fn is_hex64(s: &str) -> bool {
@@ -98,7 +98,7 @@ impl Reference {
             path
         };
         if path.to_lowercase() != path {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "invalid reference format: repository name ({path}) must be lowercase"
             )));
         }

@@ -74,7 +74,9 @@ impl Engine {
         let store = self.store();
         let lock = store.lock()?;
         if store.read_record(hex_of(&id))?.is_none() {
-            return Err(EngineError::NotFound(format!("No such image: {reference}")));
+            return Err(EngineError::not_found(format!(
+                "No such image: {reference}"
+            )));
         }
         let users = self.image_users().remove(&id).unwrap_or_default();
         let mut index = store.read_index()?;
@@ -95,7 +97,7 @@ impl Engine {
             let r = Reference::parse(reference)?.with_default_tag();
             if !force && single_reference(&refs(&index)) {
                 if let Some(u) = users.first() {
-                    return Err(EngineError::Conflict(format!(
+                    return Err(EngineError::conflict(format!(
                         "conflict: unable to remove repository reference \"{reference}\" (must \
                          force) - container {} is using its referenced image {}",
                         short(&u.id),
@@ -132,7 +134,7 @@ impl Engine {
         // Delete the image itself.
         let left = refs(&index);
         if !force && !left.is_empty() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "conflict: unable to delete {} (must be forced) - image is referenced in \
                  multiple repositories",
                 short(&id)
@@ -189,7 +191,7 @@ fn single_reference(refs: &[Reference]) -> bool {
 /// A running container always blocks; a stopped one unless `force`.
 fn conflicts(id: &str, users: &[User], force: bool) -> Result<()> {
     if let Some(u) = users.iter().find(|u| u.running) {
-        return Err(EngineError::Conflict(format!(
+        return Err(EngineError::conflict(format!(
             "conflict: unable to delete {} (cannot be forced) - image is being used by running \
              container {}",
             short(id),
@@ -198,7 +200,7 @@ fn conflicts(id: &str, users: &[User], force: bool) -> Result<()> {
     }
     if !force {
         if let Some(u) = users.first() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "conflict: unable to delete {} (must be forced) - image is being used by stopped \
                  container {}",
                 short(id),

@@ -42,7 +42,7 @@ impl Engine {
             order: Vec::new(),
         };
         if names.is_empty() {
-            return Err(EngineError::InvalidParameter("no images to save".into()));
+            return Err(EngineError::invalid_parameter("no images to save".into()));
         }
         for name in names {
             let mut picked: Vec<(String, Option<Reference>)> = Vec::new();
@@ -76,7 +76,7 @@ impl Engine {
                 if !plan.images.contains_key(&id) {
                     let rec = store
                         .read_record(hex_of(&id))?
-                        .ok_or_else(|| EngineError::NotFound(format!("No such image: {name}")))?;
+                        .ok_or_else(|| EngineError::not_found(format!("No such image: {name}")))?;
                     let diff_ids = super::store::diff_ids_of(&rec)?;
                     plan.images.insert(
                         id.clone(),
@@ -222,7 +222,7 @@ impl SavePlan {
     /// Write one layer's uncompressed tar as `path`; returns its size.
     fn write_layer(&self, b: &mut tar::Builder<impl Write>, hex: &str, path: &str) -> Result<u64> {
         let meta = self.store.layer_meta(hex)?.ok_or_else(|| {
-            EngineError::System(format!("layer sha256:{hex} is missing from the store"))
+            EngineError::system_message(format!("layer sha256:{hex} is missing from the store"))
         })?;
         let blob = self.store.layer_blob(hex);
         if let (Some(size), Ok(f)) = (meta.tar_size, File::open(&blob)) {
@@ -231,7 +231,7 @@ impl SavePlan {
             b.append_data(&mut file_header(size), path, &mut check)
                 .map_err(tar_err)?;
             if check.count != size || check.hex() != hex {
-                return Err(EngineError::System(format!(
+                return Err(EngineError::system_message(format!(
                     "layer blob {} does not hash to its diff id sha256:{hex}",
                     blob.display()
                 )));
@@ -253,7 +253,7 @@ impl SavePlan {
             Checked::new(File::open(&p).map_err(|e| EngineError::system(p.display(), e))?);
         io::copy(&mut check, &mut io::sink()).map_err(|e| EngineError::system(p.display(), e))?;
         if check.hex() != hex {
-            return Err(EngineError::System(format!(
+            return Err(EngineError::system_message(format!(
                 "layer sha256:{hex} was stored without its tar and cannot be rebuilt byte for \
                  byte; load or pull the image again to save it"
             )));

@@ -167,9 +167,9 @@ impl Store {
     pub fn write_record(&self, config: &[u8], _lock: &FileLock) -> Result<String> {
         let hex = sha256_hex(config);
         let text = std::str::from_utf8(config)
-            .map_err(|e| EngineError::InvalidParameter(format!("image config: {e}")))?;
+            .map_err(|e| EngineError::invalid_parameter(format!("image config: {e}")))?;
         let raw = RawValue::from_string(text.to_string())
-            .map_err(|e| EngineError::InvalidParameter(format!("image config: {e}")))?;
+            .map_err(|e| EngineError::invalid_parameter(format!("image config: {e}")))?;
         let rec = Record {
             version: RECORD_VERSION,
             id: format!("sha256:{hex}"),
@@ -283,7 +283,10 @@ impl Store {
                 .is_some_and(|age| age > TMP_GRACE);
             if old {
                 if let Ok(Some(_held)) = FileLock::try_acquire(&dir.join("lock")) {
-                    let _ = fs::remove_dir_all(&dir);
+                    berth_shim::cleanup::cleanup(
+                        format!("removing {}", dir.display()),
+                        fs::remove_dir_all(&dir),
+                    );
                 }
             }
         }
@@ -300,7 +303,10 @@ pub struct TmpDir {
 
 impl Drop for TmpDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        berth_shim::cleanup::cleanup(
+            format!("removing {}", self.path.display()),
+            fs::remove_dir_all(&self.path),
+        );
     }
 }
 

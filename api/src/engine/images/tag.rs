@@ -14,7 +14,7 @@ impl Engine {
         };
         let r = Reference::parse(&full)?.with_default_tag();
         if r.digest.is_some() {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "refusing to create a tag with a digest reference".into(),
             ));
         }
@@ -22,7 +22,7 @@ impl Engine {
         let lock = store.lock()?;
         // The image may have been removed since it was looked up.
         if store.read_record(super::store::hex_of(&img.id))?.is_none() {
-            return Err(EngineError::NotFound(format!("No such image: {source}")));
+            return Err(EngineError::not_found(format!("No such image: {source}")));
         }
         let mut index = store.read_index()?;
         index.references.insert(r.key(), img.id.clone());

@@ -81,9 +81,9 @@ impl UnpackError {
 impl From<UnpackError> for crate::engine::EngineError {
     fn from(e: UnpackError) -> Self {
         if e.is_client_error() {
-            crate::engine::EngineError::InvalidParameter(e.to_string())
+            crate::engine::EngineError::invalid_parameter(e.to_string())
         } else {
-            crate::engine::EngineError::System(e.to_string())
+            crate::engine::EngineError::system_message(e.to_string())
         }
     }
 }

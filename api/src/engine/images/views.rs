@@ -116,7 +116,7 @@ impl Engine {
     /// `GET /images/json`: the summaries of the images that pass `filters`.
     pub fn images_json(&self, filters: &Filters) -> Result<Vec<Value>> {
         if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "invalid filter '{k}'"
             )));
         }

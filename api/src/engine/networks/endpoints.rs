@@ -3,10 +3,11 @@
 //! NetworkSettings.Networks for inspect. An endpoint lives as long as the container's record
 //! names it: its address is kept while the container is stopped, so it comes back the same.
 
-use super::{find, net_error};
-use crate::engine::containers::HostConfig;
+use super::find;
 use crate::engine::ids::ContainerId;
+use crate::engine::wire::HostConfig;
 use crate::engine::{Engine, EngineError, Result};
+use berth_shim::cleanup::cleanup;
 use berth_shim::net::{self, store::NetworkRecord};
 use berth_shim::spec::{ContainerSpec, EndpointSpec};
 use serde_json::{json, Value};
@@ -43,7 +44,7 @@ fn endpoint_settings(v: &Value) -> (Vec<String>, String) {
 /// dockerd's rules for what only user-defined networks allow.
 fn check_request(r: &EndpointRequest) -> Result<()> {
     if !r.network.is_bridge() {
-        return Err(EngineError::InvalidParameter(format!(
+        return Err(EngineError::invalid_parameter(format!(
             "container cannot be connected to network {}",
             r.network.name
         )));
@@ -52,12 +53,12 @@ fn check_request(r: &EndpointRequest) -> Result<()> {
         crate::engine::containers::boundary::alias(a)?;
     }
     if r.network.predefined && !r.aliases.is_empty() {
-        return Err(EngineError::InvalidParameter(
+        return Err(EngineError::invalid_parameter(
             "network-scoped alias is supported only for containers in user defined networks".into(),
         ));
     }
     if r.network.predefined && !r.ip.is_empty() {
-        return Err(EngineError::InvalidParameter(
+        return Err(EngineError::invalid_parameter(
             "user specified IP address is supported on user defined networks only".into(),
         ));
     }
@@ -82,7 +83,7 @@ impl Engine {
         }
         let all = self.networks()?;
         let primary = find(&all, mode)
-            .ok_or_else(|| EngineError::NotFound(format!("network {mode} not found")))?;
+            .ok_or_else(|| EngineError::not_found(format!("network {mode} not found")))?;
         if !primary.is_bridge() {
             // `--network <id of host or none>`.
             return Ok(Vec::new());
@@ -95,7 +96,7 @@ impl Engine {
         if let Some(configs) = networking.get("EndpointsConfig").and_then(Value::as_object) {
             for (name, cfg) in configs {
                 let n = find(&all, name)
-                    .ok_or_else(|| EngineError::NotFound(format!("network {name} not found")))?;
+                    .ok_or_else(|| EngineError::not_found(format!("network {name} not found")))?;
                 let (aliases, ip) = endpoint_settings(cfg);
                 match out.iter_mut().find(|r| r.network.id == n.id) {
                     Some(r) => {
@@ -127,32 +128,33 @@ impl Engine {
             return Ok(Vec::new());
         }
         let store = self.net_store();
-        let locked = store.lock().map_err(net_error)?;
+        let locked = store.lock()?;
         let mut out = Vec::new();
         for r in plan {
             let got = locked
                 .get(&r.network.id)
                 .ok_or_else(|| {
-                    EngineError::NotFound(format!("network {} not found", r.network.name))
+                    EngineError::not_found(format!("network {} not found", r.network.name))
                 })
                 .and_then(|mut rec| {
-                    let ep = locked
-                        .allocate(
-                            &mut rec,
-                            &self.paths.containers(),
-                            id,
-                            name,
-                            &r.aliases,
-                            &r.ip,
-                        )
-                        .map_err(net_error)?;
+                    let ep = locked.allocate(
+                        &mut rec,
+                        &self.paths.containers(),
+                        id,
+                        name,
+                        &r.aliases,
+                        &r.ip,
+                    )?;
                     Ok(net::endpoint_spec(&rec, &ep))
                 });
             match got {
                 Ok(spec) => out.push(spec),
                 Err(e) => {
                     for done in &out {
-                        let _ = locked.release(&done.network_id, id);
+                        cleanup(
+                            format!("releasing the address of {id} on {}", done.network_id),
+                            locked.release(&done.network_id, id),
+                        );
                     }
                     return Err(e);
                 }
@@ -197,7 +199,7 @@ impl Engine {
 
     fn write_spec(&self, spec: &ContainerSpec) -> Result<()> {
         let id = ContainerId::parse(&spec.id).ok_or_else(|| {
-            EngineError::System(format!("a spec names no container: {}", spec.id))
+            EngineError::system_message(format!("a spec names no container: {}", spec.id))
         })?;
         let path = self.container_paths(&id).config();
         let data = serde_json::to_vec_pretty(spec).map_err(|e| EngineError::system("config", e))?;
@@ -221,7 +223,7 @@ impl Engine {
         let record = self.record(&id)?;
         let mode = record.host_config.network_mode.as_str();
         if mode == "host" || mode == "none" || mode.starts_with("container:") {
-            return Err(EngineError::Forbidden(
+            return Err(EngineError::forbidden(
                 "container sharing network namespace with another container or host cannot be connected to any other network".into(),
             ));
         }
@@ -233,7 +235,7 @@ impl Engine {
             ip,
         };
         if !net_rec.is_bridge() {
-            return Err(EngineError::Forbidden(
+            return Err(EngineError::forbidden(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),
             ));
@@ -241,31 +243,32 @@ impl Engine {
         check_request(&req)?;
         let mut spec = self.read_spec(&id)?;
         if spec.endpoints.iter().any(|e| e.network_id == net_rec.id) {
-            return Err(EngineError::Forbidden(format!(
+            return Err(EngineError::forbidden(format!(
                 "endpoint with name {} already exists in network {}",
                 spec.name, net_rec.name
             )));
         }
         let name = record.name.trim_start_matches('/').to_string();
         let store = self.net_store();
-        let locked = store.lock().map_err(net_error)?;
+        let locked = store.lock()?;
         let mut rec = locked
             .get(&net_rec.id)
-            .ok_or_else(|| EngineError::NotFound(format!("network {network} not found")))?;
-        let ep = locked
-            .allocate(
-                &mut rec,
-                &self.paths.containers(),
-                &id,
-                &name,
-                &req.aliases,
-                &req.ip,
-            )
-            .map_err(net_error)?;
+            .ok_or_else(|| EngineError::not_found(format!("network {network} not found")))?;
+        let ep = locked.allocate(
+            &mut rec,
+            &self.paths.containers(),
+            &id,
+            &name,
+            &req.aliases,
+            &req.ip,
+        )?;
         let endpoint = net::endpoint_spec(&rec, &ep);
         spec.endpoints.push(endpoint.clone());
         let undo = |locked: &berth_shim::net::store::Locked<'_>| {
-            let _ = locked.release(&rec.id, &id);
+            cleanup(
+                format!("releasing the address of {id} on {}", rec.id),
+                locked.release(&rec.id, &id),
+            );
         };
         if let Err(e) = self.write_spec(&spec) {
             undo(&locked);
@@ -319,8 +322,8 @@ impl Engine {
                             .then(|| cid.clone())
                     }) {
                         let store = self.net_store();
-                        let locked = store.lock().map_err(net_error)?;
-                        locked.release(&net_rec.id, &cid).map_err(net_error)?;
+                        let locked = store.lock()?;
+                        locked.release(&net_rec.id, &cid)?;
                         return Ok(());
                     }
                 }
@@ -329,14 +332,14 @@ impl Engine {
         };
         let _op = self.op_lock(&id)?;
         if !net_rec.is_bridge() {
-            return Err(EngineError::Forbidden(
+            return Err(EngineError::forbidden(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),
             ));
         }
         let mut spec = self.read_spec(&id)?;
         if !spec.endpoints.iter().any(|e| e.network_id == net_rec.id) {
-            return Err(EngineError::Forbidden(format!(
+            return Err(EngineError::forbidden(format!(
                 "container {id} is not connected to network {}",
                 net_rec.name
             )));
@@ -348,8 +351,8 @@ impl Engine {
             net::detach(&id, &net_rec.id).map_err(|e| EngineError::system("disconnecting", e))?;
         }
         let store = self.net_store();
-        let locked = store.lock().map_err(net_error)?;
-        let after = locked.release(&net_rec.id, &id).map_err(net_error)?;
+        let locked = store.lock()?;
+        let after = locked.release(&net_rec.id, &id)?;
         let all = locked.list();
         if let Some(rec) = &after {
             net::hosts::refresh(&self.paths, rec, &all);

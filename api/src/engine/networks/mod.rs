@@ -6,9 +6,9 @@
 pub mod endpoints;
 
 use super::filters::{labels_pass, Filters};
-use super::{Engine, EngineError, Result};
+use super::{Engine, EngineError, ErrorKind, Result};
 use berth_shim::net::store::{Locked, Store, NETWORK_VERSION};
-use berth_shim::net::{self, NetError, NewNetwork};
+use berth_shim::net::{self, NewNetwork};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -53,18 +53,8 @@ pub struct IpamConfigJson {
     pub gateway: String,
 }
 
-/// The store's errors as Docker's.
-pub(crate) fn net_error(e: NetError) -> EngineError {
-    match e {
-        NetError::Invalid(m) => EngineError::InvalidParameter(m),
-        NetError::InUse(m) => EngineError::Forbidden(m),
-        NetError::Exhausted(m) => EngineError::Forbidden(m),
-        other => EngineError::System(other.to_string()),
-    }
-}
-
 fn not_found(reference: &str) -> EngineError {
-    EngineError::NotFound(format!("network {reference} not found"))
+    EngineError::not_found(format!("network {reference} not found"))
 }
 
 impl Engine {
@@ -99,27 +89,26 @@ impl Engine {
                     options,
                     ..NewNetwork::default()
                 },
-            )
-            .map_err(net_error)?;
+            )?;
             let mut rec = rec;
             rec.options.insert(
                 "com.docker.network.bridge.name".to_string(),
                 rec.bridge.clone(),
             );
-            locked.save(&rec).map_err(net_error)?;
+            locked.save(&rec)?;
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if !have.iter().any(|n| n == name) {
                 let rec = NetworkRecord {
                     version: NETWORK_VERSION,
-                    id: net::random_id(),
+                    id: berth_shim::ids::random_id(),
                     name: name.into(),
                     driver: driver.into(),
                     created: berth_shim::state::now_rfc3339(),
                     predefined: true,
                     ..NetworkRecord::default()
                 };
-                locked.save(&rec).map_err(net_error)?;
+                locked.save(&rec)?;
             }
         }
         Ok(())
@@ -134,7 +123,7 @@ impl Engine {
     /// Every network, the predefined ones made first if needed.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
         let store = self.net_store();
-        let locked = store.lock().map_err(net_error)?;
+        let locked = store.lock()?;
         self.ensure_predefined(&locked)?;
         Ok(locked.list())
     }
@@ -150,7 +139,7 @@ impl Engine {
     /// docker network create.
     pub fn create_network(&self, req: CreateNetwork) -> Result<NetworkRecord> {
         if req.name.is_empty() {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "invalid name: name is empty".into(),
             ));
         }
@@ -158,7 +147,7 @@ impl Engine {
         let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
             && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !valid {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                 req.name
             )));
@@ -171,50 +160,50 @@ impl Engine {
         match driver {
             "bridge" => {}
             "host" | "null" => {
-                return Err(EngineError::Forbidden(format!(
+                return Err(EngineError::forbidden(format!(
                     "only one instance of \"{driver}\" network is allowed"
                 )))
             }
             other => {
-                return Err(EngineError::NotFound(format!(
+                return Err(EngineError::not_found(format!(
                     "could not find plugin {other} in v1 plugin registry: plugin not found"
                 )))
             }
         }
         if req.ingress {
-            return Err(EngineError::Forbidden(
+            return Err(EngineError::forbidden(
                 "ingress networks need swarm mode, which berth does not have".into(),
             ));
         }
         if req.enable_ipv6 == Some(true) {
-            return Err(EngineError::NotImplemented(
+            return Err(EngineError::not_implemented(
                 "IPv6 networks are not supported by berth".into(),
             ));
         }
         let ipam = req.ipam.clone().unwrap_or_default();
         if !ipam.driver.is_empty() && ipam.driver != "default" {
-            return Err(EngineError::NotFound(format!(
+            return Err(EngineError::not_found(format!(
                 "could not find plugin {} in v1 plugin registry: plugin not found",
                 ipam.driver
             )));
         }
         let configs = ipam.config.unwrap_or_default();
         if configs.len() > 1 {
-            return Err(EngineError::NotImplemented(
+            return Err(EngineError::not_implemented(
                 "berth networks have one IPv4 subnet".into(),
             ));
         }
         let config = configs.into_iter().next().unwrap_or_default();
         if config.subnet.is_empty() && (!config.gateway.is_empty() || !config.ip_range.is_empty()) {
-            return Err(EngineError::InvalidParameter(
+            return Err(EngineError::invalid_parameter(
                 "invalid pool request: a gateway or range needs a subnet".into(),
             ));
         }
         let store = self.net_store();
-        let locked = store.lock().map_err(net_error)?;
+        let locked = store.lock()?;
         self.ensure_predefined(&locked)?;
         if locked.list().iter().any(|n| n.name == req.name) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "network with name {} already exists",
                 req.name
             )));
@@ -233,8 +222,7 @@ impl Engine {
                 labels: req.labels.unwrap_or_default(),
                 options: req.options.unwrap_or_default(),
             },
-        )
-        .map_err(net_error)?;
+        )?;
         drop(locked);
         self.network_event(&rec, "create", None);
         Ok(rec)
@@ -243,12 +231,12 @@ impl Engine {
     /// docker network rm: 403 for a predefined network or one with endpoints.
     pub fn remove_network(&self, reference: &str) -> Result<()> {
         let store = self.net_store();
-        let locked = store.lock().map_err(net_error)?;
+        let locked = store.lock()?;
         self.ensure_predefined(&locked)?;
         let all = locked.list();
         let rec = find(&all, reference).ok_or_else(|| not_found(reference))?;
         if rec.predefined {
-            return Err(EngineError::Forbidden(format!(
+            return Err(EngineError::forbidden(format!(
                 "{} is a pre-defined network and cannot be removed",
                 rec.name
             )));
@@ -259,16 +247,16 @@ impl Engine {
             .keys()
             .any(|cid| containers.join(cid).exists())
         {
-            return Err(EngineError::Forbidden(format!(
+            return Err(EngineError::forbidden(format!(
                 "error while removing network: network {} id {} has active endpoints",
                 rec.name, rec.id
             )));
         }
         // The bridge first: a process killed in between leaves a record whose bridge the next
         // container start makes again, never a bridge that nothing names.
-        net::delete_bridge(&rec.bridge).map_err(net_error)?;
-        locked.delete(&rec.id).map_err(net_error)?;
-        net::firewall::sync(&self.paths.root).map_err(net_error)?;
+        net::delete_bridge(&rec.bridge)?;
+        locked.delete(&rec.id)?;
+        net::firewall::sync(&self.paths.root)?;
         drop(locked);
         self.network_event(rec, "destroy", None);
         Ok(())
@@ -279,14 +267,14 @@ impl Engine {
     pub fn prune_networks(&self, filters: &Filters) -> Result<Vec<String>> {
         for k in filters.keys() {
             if !matches!(k.as_str(), "label" | "label!" | "until") {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter '{k}'"
                 )));
             }
         }
         let until = match filters.get("until").and_then(|v| v.first()) {
             Some(u) => Some(super::time::parse_until(u).ok_or_else(|| {
-                EngineError::InvalidParameter(format!("invalid filter 'until={u}'"))
+                EngineError::invalid_parameter(format!("invalid filter 'until={u}'"))
             })?),
             None => None,
         };
@@ -309,7 +297,7 @@ impl Engine {
             }
             match self.remove_network(&rec.id) {
                 Ok(()) => removed.push(rec.name.clone()),
-                Err(EngineError::Forbidden(_)) | Err(EngineError::NotFound(_)) => {}
+                Err(e) if e.is(ErrorKind::Forbidden) || e.is(ErrorKind::NotFound) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -327,7 +315,7 @@ impl Engine {
                         .iter()
                         .find(|v| !matches!(v.as_str(), "custom" | "builtin"))
                     {
-                        return Err(EngineError::InvalidParameter(format!(
+                        return Err(EngineError::invalid_parameter(format!(
                             "invalid filter: 'type'='{v}'"
                         )));
                     }
@@ -337,13 +325,13 @@ impl Engine {
                         .iter()
                         .find(|v| !matches!(v.as_str(), "true" | "false" | "1" | "0"))
                     {
-                        return Err(EngineError::InvalidParameter(format!(
+                        return Err(EngineError::invalid_parameter(format!(
                             "invalid filter 'dangling={v}'"
                         )));
                     }
                 }
                 other => {
-                    return Err(EngineError::InvalidParameter(format!(
+                    return Err(EngineError::invalid_parameter(format!(
                         "invalid filter '{other}'"
                     )))
                 }

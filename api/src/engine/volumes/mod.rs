@@ -6,7 +6,8 @@
 
 pub mod copyup;
 
-use super::{Engine, EngineError, Result};
+use super::{Engine, EngineError, ErrorKind, Result};
+use berth_shim::cleanup::cleanup;
 use berth_shim::fsutil::FileLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -50,7 +51,7 @@ pub struct CreateVolume {
 }
 
 fn not_found(name: &str) -> EngineError {
-    EngineError::NotFound(format!("get {name}: no such volume"))
+    EngineError::not_found(format!("get {name}: no such volume"))
 }
 
 /// Docker's rule for volume names.
@@ -115,7 +116,7 @@ impl Engine {
             req.driver.as_str()
         };
         if driver != "local" {
-            return Err(EngineError::NotFound(format!(
+            return Err(EngineError::not_found(format!(
                 "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
             )));
         }
@@ -125,14 +126,14 @@ impl Engine {
             req.name.clone()
         };
         if !valid_name(&name) {
-            return Err(EngineError::InvalidParameter(format!(
+            return Err(EngineError::invalid_parameter(format!(
                 "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
             )));
         }
         let options = req.driver_opts.clone().unwrap_or_default();
         for k in options.keys() {
             if !matches!(k.as_str(), "type" | "device" | "o" | "size") {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "create {name}: invalid option key: {k:?}"
                 )));
             }
@@ -157,11 +158,17 @@ impl Engine {
             Ok(())
         };
         if let Err(e) = write() {
-            let _ = std::fs::remove_dir_all(&tmp);
+            cleanup(
+                format!("removing {}", tmp.display()),
+                std::fs::remove_dir_all(&tmp),
+            );
             return Err(EngineError::system("creating the volume", e));
         }
         if let Err(e) = std::fs::rename(&tmp, dir.join(&name)) {
-            let _ = std::fs::remove_dir_all(&tmp);
+            cleanup(
+                format!("removing {}", tmp.display()),
+                std::fs::remove_dir_all(&tmp),
+            );
             // Another process made it first: theirs stands.
             return self
                 .volume(&name)
@@ -195,7 +202,7 @@ impl Engine {
     pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
         let _lock = self.volumes_lock()?;
         let gone = |r: Result<()>| match r {
-            Err(EngineError::NotFound(_)) if force => Ok(()),
+            Err(e) if force && e.is(ErrorKind::NotFound) => Ok(()),
             r => r,
         };
         if let Err(e) = self.volume(name) {
@@ -203,7 +210,7 @@ impl Engine {
         }
         let users = self.volume_users(name);
         if !users.is_empty() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
             )));
@@ -221,7 +228,10 @@ impl Engine {
                 EngineError::system("removing the volume", e)
             }
         })?;
-        let _ = std::fs::remove_dir_all(&aside);
+        cleanup(
+            format!("removing {}", aside.display()),
+            std::fs::remove_dir_all(&aside),
+        );
         self.volume_event(name, "destroy");
         Ok(())
     }
@@ -233,7 +243,7 @@ impl Engine {
         };
         for n in names {
             if self.volume(n).is_ok_and(|v| v.anonymous()) && self.volume_users(n).is_empty() {
-                let _ = self.delete_volume(n);
+                cleanup(format!("removing volume {n}"), self.delete_volume(n));
             }
         }
     }
@@ -242,7 +252,7 @@ impl Engine {
     pub fn list_volumes(&self, filters: &BTreeMap<String, Vec<String>>) -> Result<Vec<Volume>> {
         for k in filters.keys() {
             if !matches!(k.as_str(), "dangling" | "driver" | "label" | "name") {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter '{k}'"
                 )));
             }
@@ -252,7 +262,7 @@ impl Engine {
             Some(v) if v == "true" || v == "1" => Some(true),
             Some(v) if v == "false" || v == "0" => Some(false),
             Some(v) => {
-                return Err(EngineError::InvalidParameter(format!(
+                return Err(EngineError::invalid_parameter(format!(
                     "invalid filter 'dangling={v}'"
                 )))
             }
@@ -309,7 +319,7 @@ impl Engine {
             if !super::filters::labels_match(&v.labels, labels) {
                 continue;
             }
-            let size = dir_size(&self.volume_data(&v.name));
+            let size = super::sizes::dir_size(&self.volume_data(&v.name));
             if self.delete_volume(&v.name).is_ok() {
                 space += size;
                 deleted.push(v.name);
@@ -344,21 +354,6 @@ impl Engine {
             "Scope": "local",
         })
     }
-}
-
-/// Bytes in the files under `dir`, not following symlinks.
-pub fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 #[cfg(test)]
@@ -407,7 +402,7 @@ mod tests {
         e.remove_volume("data", false).unwrap();
         assert_eq!(
             e.remove_volume("data", false).unwrap_err(),
-            EngineError::NotFound("get data: no such volume".into())
+            EngineError::not_found("get data: no such volume".into())
         );
         e.remove_volume("data", true)
             .expect("a forced remove of a missing volume is no error");

@@ -192,7 +192,7 @@ impl Client {
                     headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 let mut resp = self.raw(Method::GET, &url, &hdrs, Body::Empty)?;
                 if resp.status() == 401 || resp.status() == 403 {
-                    return Err(EngineError::Forbidden(format!(
+                    return Err(EngineError::forbidden(format!(
                         "Get \"{url}\": unauthorized: incorrect username or password"
                     )));
                 }
@@ -325,7 +325,7 @@ impl Client {
 
 /// dockerd's wording when a registry refuses us.
 pub fn denied(ep: &Endpoint) -> EngineError {
-    EngineError::NotFound(format!(
+    EngineError::not_found(format!(
         "pull access denied for {}, repository does not exist or may require 'docker login'",
         ep.repository
     ))

@@ -127,7 +127,7 @@ fn human(n: u64) -> String {
 }
 
 pub(crate) fn registry_error(what: impl std::fmt::Display) -> EngineError {
-    EngineError::System(what.to_string())
+    EngineError::system_message(what.to_string())
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ impl Engine {
                         .is_some_and(|p| p.os == "linux" && p.architecture == arch)
                 })
                 .ok_or_else(|| {
-                    EngineError::NotFound(format!(
+                    EngineError::not_found(format!(
                         "no matching manifest for linux/{arch} in the manifest list entries"
                     ))
                 })?;
@@ -231,7 +231,7 @@ impl Engine {
         match self.commit_image(layers, &config, &tags)? {
             Ok(_) => {}
             Err(missing) => {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "layers {missing:?} were removed while pulling; pull again"
                 )))
             }
@@ -253,7 +253,7 @@ fn fetch_manifest(c: &mut Client, r: &Reference, wanted: &str) -> Result<(Vec<u8
         200 => {}
         401 | 403 => return Err(denied(&c.ep)),
         404 => {
-            return Err(EngineError::NotFound(format!(
+            return Err(EngineError::not_found(format!(
                 "manifest for {} not found: manifest unknown: manifest unknown",
                 r.familiar()
             )))

@@ -78,7 +78,7 @@ impl Engine {
                 .collect()
         };
         if refs.is_empty() {
-            return Err(EngineError::NotFound(format!(
+            return Err(EngineError::not_found(format!(
                 "An image does not exist locally with the tag: {}",
                 r.familiar_name()
             )));
@@ -100,9 +100,9 @@ impl Engine {
                 out(json!({"status": how, "progressDetail": {}, "id": id}));
                 layers.push(json!({"mediaType": MEDIA_DOCKER_LAYER_GZIP, "size": blob.size, "digest": blob.digest}));
             }
-            let rec = store
-                .read_record(hex_of(&img.id))?
-                .ok_or_else(|| EngineError::NotFound(format!("No such image: {}", t.familiar())))?;
+            let rec = store.read_record(hex_of(&img.id))?.ok_or_else(|| {
+                EngineError::not_found(format!("No such image: {}", t.familiar()))
+            })?;
             let config = rec.config.get().as_bytes().to_vec();
             let tmp = store.tmp_dir()?;
             let cpath = tmp.path.join("config");
@@ -242,7 +242,7 @@ impl Engine {
         )
         .map_err(|e| EngineError::system(format!("layer {hex}"), e))?;
         if sha256_hex(out) != hex {
-            return Err(EngineError::System(format!(
+            return Err(EngineError::system_message(format!(
                 "layer sha256:{hex} was stored without its tar and cannot be rebuilt byte for byte"
             )));
         }

@@ -1,6 +1,7 @@
-//! Docker's `Config` and `HostConfig` objects as clients send them. Fields berth acts on are
-//! typed; everything else is kept as sent (`extra`) so that inspect shows it back, and unknown
-//! fields are ignored as dockerd ignores them.
+//! Docker's wire types, for containers, images and networks alike (they import them from here,
+//! downward): the `Config` and `HostConfig` objects as clients send them. Fields berth acts on
+//! are typed; everything else is kept as sent (`extra`) so that inspect shows it back, and
+//! unknown fields are ignored as dockerd ignores them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

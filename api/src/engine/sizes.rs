@@ -1,0 +1,38 @@
+//! Bytes on disk: what `docker system df`, `docker ps --size` and the prunes report.
+
+use std::path::Path;
+
+/// Bytes in the files under `dir`, not following symlinks (a link counts as its own length).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_under_a_directory_are_summed_and_links_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::fs::write(tmp.path().join("a"), [0u8; 100]).unwrap();
+        std::fs::write(tmp.path().join("sub/b"), [0u8; 20]).unwrap();
+        std::os::unix::fs::symlink("/usr", tmp.path().join("l")).unwrap();
+        assert_eq!(
+            dir_size(tmp.path()),
+            100 + 20 + "/usr".len() as u64,
+            "expected the two files and the link's own length"
+        );
+        assert_eq!(dir_size(&tmp.path().join("missing")), 0);
+    }
+}
