@@ -15,24 +15,10 @@ from compat import case, check
 
 @contextlib.contextmanager
 def dockerd_with_busybox():
-    """A dockerd of the suite's own with busybox:latest imported, as a function that runs the
-    docker CLI against it; None where dockerd is not installed (a failure in CI: no silent
-    skips)."""
-    if shutil.which("dockerd") is None:
-        check(os.environ.get("CI") != "true", "dockerd is not installed (scripts/install-deps.sh installs docker.io)")
-        yield None
-        return
-    from bench import Dockerd
-    import compat
-    d = Dockerd()
-    try:
-        def docker(*args, input=None):
-            return subprocess.run(["docker", *args], env=d.env, input=input, capture_output=True, timeout=120)
-        p = docker("import", "-", "busybox:latest", input=compat.busybox_tar())
-        check(p.returncode == 0, f"dockerd: import: {p.stderr!r}")
-        yield docker
-    finally:
-        d.close()
+    """The suite's reference dockerd (refdockerd), as a function that runs the docker CLI
+    against it; None where dockerd is not installed (a failure in CI: no silent skips)."""
+    import refdockerd
+    yield refdockerd.docker()
 
 
 # --- The device controller (issue 16, item 1) ------------------------------------------------

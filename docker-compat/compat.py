@@ -230,6 +230,8 @@ def main():
         try:
             if b is not None:
                 b.close()
+            import refdockerd
+            refdockerd.close()
         finally:
             print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
