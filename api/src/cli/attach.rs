@@ -95,7 +95,7 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
         Ok(()) | Err(EngineError::NotModified(_)) => {}
         Err(e) => {
             drop(raw);
-            return Err(super::create::start_failed(engine, id, opts.remove, e));
+            return Err(super::run::start_failed(engine, id, opts.remove, e));
         }
     }
     if opts.tty {

@@ -1,8 +1,8 @@
-//! `berth create` and `berth run`: flags spelled as the docker CLI's, translated into the create
-//! body exactly as the docker CLI fills Config and HostConfig (so that `docker inspect` shows
-//! the same thing for either), then handed to the engine's create.
+//! `berth create`, and the create half of `berth run` (`run.rs`): flags spelled as the docker
+//! CLI's, translated into the create body exactly as the docker CLI fills Config and HostConfig
+//! (so that `docker inspect` shows the same thing for either), then handed to the engine's create.
 
-use super::{attach, terminal, CliError, Global, Result};
+use super::{terminal, CliError, Global, Result};
 use crate::engine::containers::create::parse_size;
 use crate::engine::containers::CreateBody;
 use crate::engine::{Engine, EngineError};
@@ -136,16 +136,6 @@ impl CreateFlags {
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct CreateArgs {
-    #[command(flatten)]
-    pub flags: CreateFlags,
-}
-
-#[derive(Debug, Args)]
-#[command(disable_help_flag = true)]
-pub struct RunArgs {
-    /// Run in the background and print the container id.
-    #[arg(short, long)]
-    pub detach: bool,
     #[command(flatten)]
     pub flags: CreateFlags,
 }
@@ -433,7 +423,7 @@ pub fn create_body(f: &CreateFlags, detach: bool, console: Option<(u16, u16)>) -
 }
 
 /// Create the container; its id.
-fn create_container(
+pub(super) fn create_container(
     engine: &Engine,
     f: &CreateFlags,
     detach: bool,
@@ -454,40 +444,6 @@ pub fn create(g: &Global, args: CreateArgs) -> Result<i32> {
     let id = create_container(&engine, &args.flags, false)?;
     println!("{id}");
     Ok(0)
-}
-
-pub fn run(g: &Global, args: RunArgs) -> Result<i32> {
-    let f = &args.flags;
-    if !args.detach
-        && f.tty
-        && f.interactive
-        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
-    {
-        return Err(CliError::Usage("the input device is not a TTY".into()));
-    }
-    let engine = g.engine();
-    let id = create_container(&engine, f, args.detach)?;
-    if args.detach {
-        if let Err(e) = engine.start(&id) {
-            return Err(start_failed(&engine, &id, f.rm, e));
-        }
-        println!("{id}");
-        return Ok(0);
-    }
-    let opts = attach::Options {
-        stdin: f.interactive,
-        tty: f.tty,
-        remove: f.rm,
-    };
-    attach::run(&engine, &id, &opts)
-}
-
-/// A start that failed: with --rm the container goes (the shim may have removed it already).
-pub fn start_failed(engine: &Engine, id: &str, remove: bool, e: EngineError) -> CliError {
-    if remove {
-        let _ = engine.remove(id, true);
-    }
-    CliError::Start(e.to_string())
 }
 
 #[cfg(test)]
