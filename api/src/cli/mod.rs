@@ -6,6 +6,7 @@ mod attach;
 mod check;
 mod completion;
 mod create;
+mod create_flags;
 mod device_flags;
 mod exec;
 mod health_flags;

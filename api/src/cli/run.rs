@@ -1,7 +1,8 @@
 //! `berth run`: create the container from the `create` flags, then start it detached (`-d`,
 //! printing its id) or attached (the docker CLI's attached run: `attach::run`).
 
-use super::create::{create_container, CreateFlags};
+use super::create::create_container;
+use super::create_flags::CreateFlags;
 use super::{attach, CliError, Global, Result};
 use crate::engine::{Engine, EngineError};
 use clap::Args;
