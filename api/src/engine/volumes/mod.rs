@@ -6,6 +6,7 @@
 
 pub mod copyup;
 
+use super::filters::Filters;
 use super::{Engine, EngineError, Result};
 use berth_shim::fsutil::FileLock;
 use serde::{Deserialize, Serialize};
@@ -346,6 +347,28 @@ impl Engine {
     }
 }
 
+/// Prune's filters but `all` (a boolean query value for the API, the `--all` flag for the CLI):
+/// the `label` values, sorted. Any other key is dockerd's invalid filter; `label!` is not
+/// implemented.
+pub fn prune_labels(f: &Filters) -> Result<Vec<String>> {
+    if let Some(k) = f
+        .keys()
+        .find(|k| !matches!(k.as_str(), "all" | "label" | "label!"))
+    {
+        return Err(EngineError::InvalidParameter(format!(
+            "invalid filter '{k}'"
+        )));
+    }
+    if f.get("label!").is_some_and(|not| !not.is_empty()) {
+        return Err(EngineError::NotImplemented(
+            "the label! filter is not supported by berth".into(),
+        ));
+    }
+    let mut labels = f.get("label").cloned().unwrap_or_default();
+    labels.sort();
+    Ok(labels)
+}
+
 /// Bytes in the files under `dir`, not following symlinks.
 pub fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -367,6 +390,26 @@ mod tests {
 
     fn engine(tmp: &tempfile::TempDir) -> Engine {
         Engine::new(berth_shim::Paths::new(tmp.path(), tmp.path().join("run")))
+    }
+
+    #[test]
+    fn prune_takes_label_filters_only() {
+        let f = |pairs: &[&str]| {
+            let list: Vec<String> = pairs.iter().map(|p| p.to_string()).collect();
+            crate::engine::filters::parse_pairs(&list).unwrap()
+        };
+        assert_eq!(
+            prune_labels(&f(&["label=b", "all=1", "label=a=1"])).unwrap(),
+            ["a=1", "b"]
+        );
+        match prune_labels(&f(&["label=a", "dangling=true"])) {
+            Err(EngineError::InvalidParameter(m)) => assert_eq!(m, "invalid filter 'dangling'"),
+            other => panic!("expected invalid filter 'dangling', got {other:?}"),
+        }
+        match prune_labels(&f(&["label!=a"])) {
+            Err(EngineError::NotImplemented(_)) => {}
+            other => panic!("expected label! not implemented, got {other:?}"),
+        }
     }
 
     #[test]
