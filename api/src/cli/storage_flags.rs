@@ -71,7 +71,9 @@ pub fn mount(value: &str) -> Result<MountJson> {
     let mut target = None;
     let mut kind = "volume".to_string();
     // Each is Some once one of its `<kind>-*` keys is given.
-    let (mut bind, mut vol, mut tmpfs) = (None, None, None);
+    let mut bind: Option<BindOptionsJson> = None;
+    let mut vol: Option<VolumeOptionsJson> = None;
+    let mut tmpfs: Option<TmpfsOptionsJson> = None;
     let (mut labels, mut driver_opts) = (BTreeMap::new(), BTreeMap::new());
     for field in value.split(',').filter(|f| !f.is_empty()) {
         let (key, val) = match field.split_once('=') {
@@ -90,21 +92,12 @@ pub fn mount(value: &str) -> Result<MountJson> {
             "target" | "dst" | "destination" => target = Some(need()?.to_string()),
             "readonly" | "ro" => m.read_only = flag()?,
             "consistency" => m.consistency = Some(need()?.to_string()),
-            "bind-propagation" => {
-                bind.get_or_insert_with(BindOptionsJson::default)
-                    .propagation = need()?.to_string()
-            }
-            "bind-nonrecursive" => {
-                bind.get_or_insert_with(BindOptionsJson::default)
-                    .non_recursive = flag()?
-            }
-            "volume-nocopy" => vol.get_or_insert_with(VolumeOptionsJson::default).no_copy = flag()?,
-            "volume-subpath" => {
-                vol.get_or_insert_with(VolumeOptionsJson::default).subpath = need()?.to_string()
-            }
+            "bind-propagation" => bind.get_or_insert_default().propagation = need()?.to_string(),
+            "bind-nonrecursive" => bind.get_or_insert_default().non_recursive = flag()?,
+            "volume-nocopy" => vol.get_or_insert_default().no_copy = flag()?,
+            "volume-subpath" => vol.get_or_insert_default().subpath = need()?.to_string(),
             "volume-driver" => {
-                vol.get_or_insert_with(VolumeOptionsJson::default)
-                    .driver_config = Some(DriverConfigJson {
+                vol.get_or_insert_default().driver_config = Some(DriverConfigJson {
                     name: need()?.to_string(),
                     options: None,
                 })
@@ -118,20 +111,18 @@ pub fn mount(value: &str) -> Result<MountJson> {
                     &mut driver_opts
                 };
                 map.insert(k.to_string(), x.to_string());
-                vol.get_or_insert_with(VolumeOptionsJson::default);
+                vol.get_or_insert_default();
             }
             "tmpfs-size" => {
                 let v = need()?;
                 let n = parse_size(v).ok_or_else(|| err(format!("invalid size: '{v}'")))?;
-                tmpfs
-                    .get_or_insert_with(TmpfsOptionsJson::default)
-                    .size_bytes = size_i64(n)?;
+                tmpfs.get_or_insert_default().size_bytes = size_i64(n)?;
             }
             "tmpfs-mode" => {
                 let v = need()?;
                 let n = u32::from_str_radix(v, 8)
                     .map_err(|_| err(format!("invalid value for {key}: {v}")))?;
-                tmpfs.get_or_insert_with(TmpfsOptionsJson::default).mode = n;
+                tmpfs.get_or_insert_default().mode = n;
             }
             _ => return Err(err(format!("unexpected key '{key}' in '{field}'"))),
         }
