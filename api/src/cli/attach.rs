@@ -96,7 +96,7 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
         Err(e) if e.is(ErrorKind::NotModified) => {}
         Err(e) => {
             drop(raw);
-            return Err(super::create::start_failed(engine, id, opts.remove, e));
+            return Err(super::run::start_failed(engine, id, opts.remove, e));
         }
     }
     if opts.tty {

@@ -3,8 +3,9 @@
 
 use super::{CliError, Result};
 use crate::engine::containers::devices::{DeviceAccess, DeviceRule};
+use crate::engine::containers::HostConfig;
+use crate::engine::wire::DeviceMappingJson;
 use clap::Args;
-use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct DeviceFlags {
@@ -28,7 +29,7 @@ fn is_mode(s: &str) -> bool {
 
 /// One `--device` as a HostConfig.Devices entry (the docker CLI's validateLinuxPath, then
 /// parseLinuxDevice).
-pub fn device(value: &str) -> Result<Value> {
+pub fn device(value: &str) -> Result<DeviceMappingJson> {
     let err = |why: String| bad("--device", value, why);
     let parts: Vec<&str> = value.split(':').collect();
     if parts.len() > 3 || parts[0].is_empty() {
@@ -49,12 +50,18 @@ pub fn device(value: &str) -> Result<Value> {
     if !inside.starts_with('/') {
         return Err(err(format!("{inside} is not an absolute path")));
     }
-    Ok(json!({"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": mode}))
+    Ok(DeviceMappingJson {
+        path_on_host: host.to_string(),
+        path_in_container: inside.to_string(),
+        cgroup_permissions: mode.to_string(),
+    })
 }
 
-pub fn apply(f: &DeviceFlags, host: &mut Value) -> Result<()> {
-    let devices: Vec<Value> = f.device.iter().map(|d| device(d)).collect::<Result<_>>()?;
-    host["Devices"] = json!(devices);
+/// Put the flags into `host`: Devices always (the docker CLI sends `[]` for none), the rules
+/// when given.
+pub fn apply(f: &DeviceFlags, host: &mut HostConfig) -> Result<()> {
+    let devices = f.device.iter().map(|d| device(d)).collect::<Result<_>>()?;
+    host.devices = Some(devices);
     for rule in &f.device_cgroup_rule {
         DeviceRule::parse(rule).map_err(|_| {
             bad(
@@ -65,7 +72,7 @@ pub fn apply(f: &DeviceFlags, host: &mut Value) -> Result<()> {
         })?;
     }
     if !f.device_cgroup_rule.is_empty() {
-        host["DeviceCgroupRules"] = json!(f.device_cgroup_rule);
+        host.device_cgroup_rules = Some(f.device_cgroup_rule.clone());
     }
     Ok(())
 }
@@ -79,11 +86,15 @@ mod tests {
         let d = |v: &str| device(v).unwrap();
         assert_eq!(
             d("/dev/loop0:/dev/xvdc:rw"),
-            json!({"PathOnHost": "/dev/loop0", "PathInContainer": "/dev/xvdc", "CgroupPermissions": "rw"})
+            DeviceMappingJson {
+                path_on_host: "/dev/loop0".into(),
+                path_in_container: "/dev/xvdc".into(),
+                cgroup_permissions: "rw".into(),
+            }
         );
-        assert_eq!(d("/dev/loop0")["PathInContainer"], "/dev/loop0");
-        assert_eq!(d("/dev/loop0:r")["CgroupPermissions"], "r");
-        assert_eq!(d("/dev/loop0:/dev/x")["CgroupPermissions"], "rwm");
+        assert_eq!(d("/dev/loop0").path_in_container, "/dev/loop0");
+        assert_eq!(d("/dev/loop0:r").cgroup_permissions, "r");
+        assert_eq!(d("/dev/loop0:/dev/x").cgroup_permissions, "rwm");
         for (bad, why) in [
             ("/dev/a:/dev/b:rwx", "bad mode specified: rwx"),
             ("/dev/a:b", "b is not an absolute path"),
@@ -97,13 +108,17 @@ mod tests {
 
     #[test]
     fn rules_are_checked() {
-        let mut host = json!({});
+        let mut host = HostConfig::default();
         let f = DeviceFlags {
             device: vec![],
             device_cgroup_rule: vec!["b 7:* rwm".into()],
         };
         apply(&f, &mut host).unwrap();
-        assert_eq!(host["DeviceCgroupRules"], json!(["b 7:* rwm"]));
+        assert_eq!(
+            host.device_cgroup_rules,
+            Some(vec!["b 7:* rwm".to_string()])
+        );
+        assert_eq!(host.devices, Some(vec![]), "no --device is an empty list");
         let f = DeviceFlags {
             device: vec![],
             device_cgroup_rule: vec!["b 7 rwm".into()],

@@ -3,8 +3,8 @@
 //! `--no-healthcheck` as `["NONE"]`.
 
 use super::{CliError, Result};
+use crate::engine::wire::HealthConfigJson;
 use clap::Args;
-use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct HealthFlags {
@@ -70,7 +70,7 @@ pub fn go_duration(s: &str) -> Option<i64> {
 }
 
 /// Config.Healthcheck for these flags; None when no flag is given (the image's applies).
-pub fn healthcheck(f: &HealthFlags) -> Result<Option<Value>> {
+pub fn healthcheck(f: &HealthFlags) -> Result<Option<HealthConfigJson>> {
     let duration = |v: &Option<String>, flag: &str| -> Result<i64> {
         let Some(v) = v else { return Ok(0) };
         let ns = go_duration(v).ok_or_else(|| {
@@ -105,28 +105,32 @@ pub fn healthcheck(f: &HealthFlags) -> Result<Option<Value>> {
                 "--no-healthcheck conflicts with --health-* options".into(),
             ));
         }
-        return Ok(Some(json!({ "Test": ["NONE"] })));
+        return Ok(Some(HealthConfigJson {
+            test: Some(vec!["NONE".into()]),
+            ..HealthConfigJson::default()
+        }));
     }
     if !any {
         return Ok(None);
     }
     let test = match f.health_cmd.as_deref() {
-        Some(cmd) if !cmd.is_empty() => json!(["CMD-SHELL", cmd]),
-        _ => Value::Null,
+        Some(cmd) if !cmd.is_empty() => Some(vec!["CMD-SHELL".into(), cmd.to_string()]),
+        _ => None,
     };
-    Ok(Some(json!({
-        "Test": test,
-        "Interval": interval,
-        "Timeout": timeout,
-        "StartPeriod": start_period,
-        "StartInterval": start_interval,
-        "Retries": retries,
-    })))
+    Ok(Some(HealthConfigJson {
+        test,
+        interval: Some(interval),
+        timeout: Some(timeout),
+        start_period: Some(start_period),
+        start_interval: Some(start_interval),
+        retries: Some(retries),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn go_durations() {
@@ -151,7 +155,7 @@ mod tests {
             ..HealthFlags::default()
         };
         assert_eq!(
-            healthcheck(&f).unwrap().unwrap(),
+            json!(healthcheck(&f).unwrap().unwrap()),
             json!({"Test": ["CMD-SHELL", "test -e /tmp/ok"], "Interval": 1_000_000_000i64,
                    "Timeout": 0, "StartPeriod": 0, "StartInterval": 0, "Retries": 2})
         );
@@ -160,7 +164,7 @@ mod tests {
             ..HealthFlags::default()
         };
         assert_eq!(
-            healthcheck(&none).unwrap().unwrap(),
+            json!(healthcheck(&none).unwrap().unwrap()),
             json!({"Test": ["NONE"]})
         );
         let both = HealthFlags {

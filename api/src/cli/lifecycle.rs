@@ -250,7 +250,7 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value> {
         );
     }
     if let Some(v) = &a.cpus {
-        m.insert("NanoCpus".into(), json!(super::create::nano_cpus(v)?));
+        m.insert("NanoCpus".into(), json!(super::create_flags::nano_cpus(v)?));
     }
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -265,7 +265,10 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value> {
     put("PidsLimit", a.pids_limit.map(|v| json!(v)));
     put("BlkioWeight", a.blkio_weight.map(|v| json!(v)));
     if let Some(r) = &a.restart {
-        m.insert("RestartPolicy".into(), super::create::restart_policy(r)?);
+        m.insert(
+            "RestartPolicy".into(),
+            json!(super::create_flags::restart_policy(r)?),
+        );
     }
     if m.is_empty() {
         return Err(CliError::Usage(

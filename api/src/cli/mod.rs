@@ -6,6 +6,7 @@ mod attach;
 mod check;
 mod completion;
 mod create;
+mod create_flags;
 mod device_flags;
 mod exec;
 mod health_flags;
@@ -15,6 +16,7 @@ mod lifecycle;
 mod list;
 mod logs;
 mod network;
+mod run;
 mod serve;
 mod status;
 mod storage_flags;
@@ -68,7 +70,7 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and start a container from an image (attached unless -d).
-    Run(create::RunArgs),
+    Run(run::RunArgs),
     /// Create a container without starting it; prints its id.
     Create(create::CreateArgs),
     /// Start one or more stopped containers.
@@ -211,7 +213,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     match cli.command {
         Command::Serve(args) => serve::run(g, &args),
-        Command::Run(args) => create::run(g, args),
+        Command::Run(args) => run::run(g, args),
         Command::Create(args) => create::create(g, args),
         Command::Start(args) => lifecycle::start(g, args),
         Command::Stop(args) => lifecycle::stop(g, args),

@@ -4,8 +4,13 @@
 
 use super::{CliError, Result};
 use crate::engine::containers::create::parse_size;
+use crate::engine::containers::HostConfig;
+use crate::engine::wire::{
+    BindOptionsJson, DriverConfigJson, MountJson, TmpfsOptionsJson, VolumeOptionsJson,
+};
+use crate::engine::EngineError;
 use clap::Args;
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct StorageFlags {
@@ -48,13 +53,28 @@ fn boolean(v: &str) -> Option<bool> {
     }
 }
 
+/// A size flag's bytes as HostConfig's i64. A size past i64::MAX gets the error the decode of
+/// the create body gave it when the CLI built that body as JSON.
+fn size_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| {
+        EngineError::invalid_parameter(format!(
+            "invalid create body: invalid value: integer `{n}`, expected i64"
+        ))
+        .into()
+    })
+}
+
 /// One `--mount` value as a HostConfig.Mounts entry (the docker CLI's opts.MountOpt).
-pub fn mount(value: &str) -> Result<Value> {
+pub fn mount(value: &str) -> Result<MountJson> {
     let err = |why: String| bad("--mount", value, why);
-    let mut m = Map::new();
+    let mut m = MountJson::default();
+    let mut target = None;
     let mut kind = "volume".to_string();
-    let (mut bind, mut vol, mut tmpfs) = (Map::new(), Map::new(), Map::new());
-    let (mut labels, mut driver_opts) = (Map::new(), Map::new());
+    // Each is Some once one of its `<kind>-*` keys is given.
+    let mut bind: Option<BindOptionsJson> = None;
+    let mut vol: Option<VolumeOptionsJson> = None;
+    let mut tmpfs: Option<TmpfsOptionsJson> = None;
+    let (mut labels, mut driver_opts) = (BTreeMap::new(), BTreeMap::new());
     for field in value.split(',').filter(|f| !f.is_empty()) {
         let (key, val) = match field.split_once('=') {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
@@ -68,32 +88,19 @@ pub fn mount(value: &str) -> Result<Value> {
         };
         match key.as_str() {
             "type" => kind = need()?.to_string(),
-            "source" | "src" => {
-                m.insert("Source".into(), json!(need()?));
-            }
-            "target" | "dst" | "destination" => {
-                m.insert("Target".into(), json!(need()?));
-            }
-            "readonly" | "ro" => {
-                m.insert("ReadOnly".into(), json!(flag()?));
-            }
-            "consistency" => {
-                m.insert("Consistency".into(), json!(need()?));
-            }
-            "bind-propagation" => {
-                bind.insert("Propagation".into(), json!(need()?));
-            }
-            "bind-nonrecursive" => {
-                bind.insert("NonRecursive".into(), json!(flag()?));
-            }
-            "volume-nocopy" => {
-                vol.insert("NoCopy".into(), json!(flag()?));
-            }
-            "volume-subpath" => {
-                vol.insert("Subpath".into(), json!(need()?));
-            }
+            "source" | "src" => m.source = need()?.to_string(),
+            "target" | "dst" | "destination" => target = Some(need()?.to_string()),
+            "readonly" | "ro" => m.read_only = flag()?,
+            "consistency" => m.consistency = Some(need()?.to_string()),
+            "bind-propagation" => bind.get_or_insert_default().propagation = need()?.to_string(),
+            "bind-nonrecursive" => bind.get_or_insert_default().non_recursive = flag()?,
+            "volume-nocopy" => vol.get_or_insert_default().no_copy = flag()?,
+            "volume-subpath" => vol.get_or_insert_default().subpath = need()?.to_string(),
             "volume-driver" => {
-                vol.insert("DriverConfig".into(), json!({"Name": need()?}));
+                vol.get_or_insert_default().driver_config = Some(DriverConfigJson {
+                    name: need()?.to_string(),
+                    options: None,
+                })
             }
             "volume-label" | "volume-opt" => {
                 let v = need()?;
@@ -103,86 +110,87 @@ pub fn mount(value: &str) -> Result<Value> {
                 } else {
                     &mut driver_opts
                 };
-                map.insert(k.to_string(), json!(x));
+                map.insert(k.to_string(), x.to_string());
+                vol.get_or_insert_default();
             }
             "tmpfs-size" => {
                 let v = need()?;
                 let n = parse_size(v).ok_or_else(|| err(format!("invalid size: '{v}'")))?;
-                tmpfs.insert("SizeBytes".into(), json!(n));
+                tmpfs.get_or_insert_default().size_bytes = size_i64(n)?;
             }
             "tmpfs-mode" => {
                 let v = need()?;
                 let n = u32::from_str_radix(v, 8)
                     .map_err(|_| err(format!("invalid value for {key}: {v}")))?;
-                tmpfs.insert("Mode".into(), json!(n));
+                tmpfs.get_or_insert_default().mode = n;
             }
             _ => return Err(err(format!("unexpected key '{key}' in '{field}'"))),
         }
     }
-    if !m.contains_key("Target") {
+    let Some(target) = target else {
         return Err(err("target is required".into()));
+    };
+    m.target = target;
+    if let Some(vol) = &mut vol {
+        if !labels.is_empty() {
+            vol.labels = Some(labels);
+        }
+        if !driver_opts.is_empty() {
+            vol.driver_config
+                .get_or_insert_with(DriverConfigJson::default)
+                .options = Some(driver_opts);
+        }
     }
-    if !labels.is_empty() {
-        vol.insert("Labels".into(), Value::Object(labels));
-    }
-    if !driver_opts.is_empty() {
-        let cfg = vol
-            .entry("DriverConfig")
-            .or_insert_with(|| json!({"Name": ""}));
-        cfg["Options"] = Value::Object(driver_opts);
-    }
-    for (name, opts) in [("bind", &bind), ("volume", &vol), ("tmpfs", &tmpfs)] {
-        if !opts.is_empty() && kind != name {
+    for (name, given) in [
+        ("bind", bind.is_some()),
+        ("volume", vol.is_some()),
+        ("tmpfs", tmpfs.is_some()),
+    ] {
+        if given && kind != name {
             return Err(err(format!(
                 "cannot mix '{name}-*' options with mount type '{kind}'"
             )));
         }
     }
-    m.insert("Type".into(), json!(kind));
-    if !bind.is_empty() {
-        m.insert("BindOptions".into(), Value::Object(bind));
-    }
-    if !vol.is_empty() {
-        m.insert("VolumeOptions".into(), Value::Object(vol));
-    }
-    if !tmpfs.is_empty() {
-        m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
-    }
-    Ok(Value::Object(m))
+    m.kind = kind;
+    m.bind_options = bind;
+    m.volume_options = vol;
+    m.tmpfs_options = tmpfs;
+    Ok(m)
 }
 
 /// Put the flags given into `host` (HostConfig as the docker CLI sends it).
-pub fn apply(f: &StorageFlags, host: &mut Value) -> Result<()> {
+pub fn apply(f: &StorageFlags, host: &mut HostConfig) -> Result<()> {
     if !f.mount.is_empty() {
-        let mounts: Vec<Value> = f.mount.iter().map(|m| mount(m)).collect::<Result<_>>()?;
-        host["Mounts"] = json!(mounts);
+        let mounts = f.mount.iter().map(|m| mount(m)).collect::<Result<_>>()?;
+        host.mounts = Some(mounts);
     }
     if !f.tmpfs.is_empty() {
-        let tmpfs: Map<String, Value> = f
+        let tmpfs = f
             .tmpfs
             .iter()
             .map(|t| {
                 let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
-                (dst.to_string(), json!(opts))
+                (dst.to_string(), opts.to_string())
             })
             .collect();
-        host["Tmpfs"] = Value::Object(tmpfs);
+        host.tmpfs = Some(tmpfs);
     }
     if !f.volumes_from.is_empty() {
-        host["VolumesFrom"] = json!(f.volumes_from);
+        host.volumes_from = Some(f.volumes_from.clone());
     }
     if let Some(size) = &f.shm_size {
         let n = parse_size(size)
             .ok_or_else(|| bad("--shm-size", size, format!("invalid size: '{size}'")))?;
-        host["ShmSize"] = json!(n);
+        host.shm_size = size_i64(n)?;
     }
-    for (key, value) in [
-        ("IpcMode", &f.ipc),
-        ("PidMode", &f.pid),
-        ("UTSMode", &f.uts),
+    for (field, value) in [
+        (&mut host.ipc_mode, &f.ipc),
+        (&mut host.pid_mode, &f.pid),
+        (&mut host.uts_mode, &f.uts),
     ] {
         if let Some(v) = value {
-            host[key] = json!(v);
+            field.clone_from(v);
         }
     }
     Ok(())
@@ -192,24 +200,59 @@ pub fn apply(f: &StorageFlags, host: &mut Value) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn mounts_as_the_docker_cli_sends_them() {
         assert_eq!(
             mount("type=bind,src=/h,dst=/c,readonly,bind-propagation=rslave").unwrap(),
-            json!({"Type": "bind", "Source": "/h", "Target": "/c", "ReadOnly": true,
-                   "BindOptions": {"Propagation": "rslave"}})
+            MountJson {
+                kind: "bind".into(),
+                source: "/h".into(),
+                target: "/c".into(),
+                read_only: true,
+                bind_options: Some(BindOptionsJson {
+                    propagation: "rslave".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
         );
         assert_eq!(
             mount("src=data,target=/d,volume-opt=type=tmpfs,volume-label=a=1,volume-nocopy")
                 .unwrap(),
-            json!({"Type": "volume", "Source": "data", "Target": "/d",
-                   "VolumeOptions": {"NoCopy": true, "Labels": {"a": "1"},
-                                     "DriverConfig": {"Name": "", "Options": {"type": "tmpfs"}}}})
+            MountJson {
+                kind: "volume".into(),
+                source: "data".into(),
+                target: "/d".into(),
+                volume_options: Some(VolumeOptionsJson {
+                    no_copy: true,
+                    labels: Some(map(&[("a", "1")])),
+                    driver_config: Some(DriverConfigJson {
+                        name: "".into(),
+                        options: Some(map(&[("type", "tmpfs")])),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
         );
         assert_eq!(
             mount("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap(),
-            json!({"Type": "tmpfs", "Target": "/t",
-                   "TmpfsOptions": {"SizeBytes": 1 << 20, "Mode": 0o1770}})
+            MountJson {
+                kind: "tmpfs".into(),
+                target: "/t".into(),
+                tmpfs_options: Some(TmpfsOptionsJson {
+                    size_bytes: 1 << 20,
+                    mode: 0o1770,
+                }),
+                ..Default::default()
+            }
         );
         for (bad, why) in [
             ("type=bind,src=/h", "target is required"),
@@ -241,12 +284,20 @@ mod tests {
             uts: Some("host".into()),
             ..Default::default()
         };
-        let mut host = json!({});
+        let mut host = HostConfig::default();
         apply(&f, &mut host).unwrap();
         assert_eq!(
             host,
-            json!({"Tmpfs": {"/t": "size=1m,mode=1777", "/u": ""}, "VolumesFrom": ["src:ro"],
-                   "ShmSize": 2 << 20, "IpcMode": "shareable", "PidMode": "host", "UTSMode": "host"})
+            HostConfig {
+                tmpfs: Some(map(&[("/t", "size=1m,mode=1777"), ("/u", "")])),
+                volumes_from: Some(vec!["src:ro".into()]),
+                shm_size: 2 << 20,
+                ipc_mode: "shareable".into(),
+                pid_mode: "host".into(),
+                uts_mode: "host".into(),
+                ..HostConfig::default()
+            },
+            "the flags given, and nothing else"
         );
         let f = StorageFlags {
             shm_size: Some("big".into()),

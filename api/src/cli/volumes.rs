@@ -4,7 +4,7 @@
 use super::table;
 use super::{CliError, Global, Result};
 use crate::engine::filters::parse_pairs;
-use crate::engine::volumes::{CreateVolume, Volume};
+use crate::engine::volumes::{prune_labels, CreateVolume, Volume};
 use crate::engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -237,18 +237,13 @@ fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
 }
 
 fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
-    let mut labels = Vec::new();
-    for f in &a.filter {
-        match f.split_once('=') {
-            Some(("label", v)) => labels.push(v.to_string()),
-            Some(("all", v)) => {
-                return Err(CliError::Usage(format!(
-                    "invalid filter 'all={v}': use --all"
-                )))
-            }
-            _ => return Err(CliError::Usage(format!("invalid filter '{f}'"))),
-        }
+    let filters = parse_pairs(&a.filter).map_err(CliError::Usage)?;
+    if let Some(v) = filters.get("all").and_then(|v| v.first()) {
+        return Err(CliError::Usage(format!(
+            "invalid filter 'all={v}': use --all"
+        )));
     }
+    let labels = prune_labels(&filters)?;
     if !a.force {
         let what = if a.all {
             "all local volumes"

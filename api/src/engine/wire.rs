@@ -150,6 +150,26 @@ pub struct HostConfig {
     pub extra: Map<String, Value>,
 }
 
+/// Docker's HealthConfig (Config.Healthcheck) as the docker CLI sends it: durations in
+/// nanoseconds; a field the client leaves out is left out. The engine keeps Config.Healthcheck
+/// as sent, so this is what the CLI builds it from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfigJson {
+    /// `["CMD-SHELL", cmd]`, `["CMD", ...]` or `["NONE"]`; null inherits the image's.
+    pub test: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
+}
+
 /// One entry of HostConfig.Devices.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
@@ -222,7 +242,7 @@ pub struct TmpfsOptionsJson {
 }
 
 /// The create request body: Config with HostConfig and NetworkingConfig inside.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateBody {
     #[serde(flatten)]

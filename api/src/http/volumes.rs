@@ -3,7 +3,7 @@
 use super::blocking;
 use super::query::{parse_filters, truthy, Filters};
 use super::{AppState, Route};
-use crate::engine::volumes::CreateVolume;
+use crate::engine::volumes::{prune_labels, CreateVolume};
 use crate::engine::EngineError;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -37,22 +37,7 @@ pub fn parse_create(body: &[u8]) -> Result<CreateVolume, EngineError> {
 
 /// Prune's filters: `all` (named volumes too) and `label`/`label!`.
 pub fn parse_prune(f: &Filters) -> Result<(bool, Vec<String>), EngineError> {
-    let mut labels = f.get("label").cloned().unwrap_or_default();
-    for k in f.keys() {
-        if !matches!(k.as_str(), "all" | "label" | "label!") {
-            return Err(EngineError::invalid_parameter(format!(
-                "invalid filter '{k}'"
-            )));
-        }
-    }
-    if let Some(not) = f.get("label!") {
-        if !not.is_empty() {
-            return Err(EngineError::not_implemented(
-                "the label! filter is not supported by berth".into(),
-            ));
-        }
-    }
-    labels.sort();
+    let labels = prune_labels(f)?;
     let all = f.get("all").is_some_and(|v| v.iter().any(|x| truthy(x)));
     Ok((all, labels))
 }

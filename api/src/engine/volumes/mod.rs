@@ -6,6 +6,7 @@
 
 pub mod copyup;
 
+use super::filters::Filters;
 use super::{Engine, EngineError, ErrorKind, Result};
 use berth_shim::cleanup::cleanup;
 use berth_shim::fsutil::FileLock;
@@ -356,12 +357,54 @@ impl Engine {
     }
 }
 
+/// Prune's filters but `all` (a boolean query value for the API, the `--all` flag for the CLI):
+/// the `label` values, sorted. Any other key is dockerd's invalid filter; `label!` is not
+/// implemented.
+pub fn prune_labels(f: &Filters) -> Result<Vec<String>> {
+    if let Some(k) = f
+        .keys()
+        .find(|k| !matches!(k.as_str(), "all" | "label" | "label!"))
+    {
+        return Err(EngineError::invalid_parameter(format!(
+            "invalid filter '{k}'"
+        )));
+    }
+    if f.get("label!").is_some_and(|not| !not.is_empty()) {
+        return Err(EngineError::not_implemented(
+            "the label! filter is not supported by berth".into(),
+        ));
+    }
+    let mut labels = f.get("label").cloned().unwrap_or_default();
+    labels.sort();
+    Ok(labels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn engine(tmp: &tempfile::TempDir) -> Engine {
         Engine::new(berth_shim::Paths::new(tmp.path(), tmp.path().join("run")))
+    }
+
+    #[test]
+    fn prune_takes_label_filters_only() {
+        let f = |pairs: &[&str]| {
+            let list: Vec<String> = pairs.iter().map(|p| p.to_string()).collect();
+            crate::engine::filters::parse_pairs(&list).unwrap()
+        };
+        assert_eq!(
+            prune_labels(&f(&["label=b", "all=1", "label=a=1"])).unwrap(),
+            ["a=1", "b"]
+        );
+        match prune_labels(&f(&["label=a", "dangling=true"])) {
+            Err(EngineError::invalid_parameter(m)) => assert_eq!(m, "invalid filter 'dangling'"),
+            other => panic!("expected invalid filter 'dangling', got {other:?}"),
+        }
+        match prune_labels(&f(&["label!=a"])) {
+            Err(EngineError::not_implemented(_)) => {}
+            other => panic!("expected label! not implemented, got {other:?}"),
+        }
     }
 
     #[test]
