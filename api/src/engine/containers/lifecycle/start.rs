@@ -394,7 +394,7 @@ impl Engine {
         let record = self.record(&id).ok();
         if record
             .as_ref()
-            .is_some_and(|r| super::ports::publishes_any(&r.host_config))
+            .is_some_and(|r| crate::engine::containers::ports::publishes_any(&r.host_config))
         {
             // Rules a killed shim could not take down go with the container.
             if let Err(e) = berth_shim::net::ports::Table::for_root(&self.paths.root).remove(&id) {
@@ -442,7 +442,7 @@ impl Engine {
     pub fn rename(&self, reference: &str, new_name: &str) -> Result<()> {
         let id = self.lookup(reference)?;
         let new = new_name.trim_start_matches('/');
-        if !super::super::names::valid(new) {
+        if !crate::engine::names::valid(new) {
             return Err(EngineError::invalid_parameter(format!(
                 "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
@@ -490,7 +490,7 @@ impl Engine {
             if !labels.is_empty() {
                 let Ok(rec) = self.record(&id) else { continue };
                 let have = rec.config.labels.clone().unwrap_or_default();
-                if !super::list::labels_match(&have, labels) {
+                if !crate::engine::filters::labels_match(&have, labels) {
                     continue;
                 }
             }
