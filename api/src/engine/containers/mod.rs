@@ -101,7 +101,7 @@ impl Engine {
                 && !berth_shim::state::shim_alive(&paths)
             {
                 if let Err(e) = self.remove(&id, true) {
-                    eprintln!("berth: finishing the removal of {id}: {e}");
+                    tracing::warn!("finishing the removal of {id}: {e}");
                 }
             }
         }
@@ -193,7 +193,7 @@ impl Engine {
         // The listing's cache of the record; a failure only makes `docker ps` read the record.
         let dir = self.container_paths(&record.id).dir;
         if let Err(e) = summary::write(&dir, record) {
-            eprintln!("berth: writing the summary of {}: {e}", record.id);
+            tracing::warn!("writing the summary of {}: {e}", record.id);
         }
         Ok(())
     }

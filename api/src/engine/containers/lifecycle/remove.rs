@@ -73,7 +73,7 @@ impl Engine {
         // once); a process killed from here on leaves a marked container that a sweep removes.
         match berth_shim::remove::begin_removal(&self.paths.root, &paths) {
             Ok(_) => {}
-            Err(e) => eprintln!("berth: releasing the addresses of {id}: {e}"),
+            Err(e) => tracing::warn!("releasing the addresses of {id}: {e}"),
         }
         let names = self.names();
         let lock = names.lock()?;

@@ -36,7 +36,7 @@ impl Engine {
         self.rename_endpoints(&id, new);
         // The endpoints' DNS names follow the new name in `docker ps`.
         if let Err(e) = self.relist_networks(&id) {
-            eprintln!("berth: listing the networks of {id}: {e}");
+            tracing::warn!("listing the networks of {id}: {e}");
         }
         self.container_event(&id, "rename", &[("oldName", format!("/{old}"))]);
         drop(held);
