@@ -2,7 +2,7 @@
 //! shim's spec, and make the container appear whole (a directory renamed into place) with its
 //! name reserved.
 
-use super::{ContainerRecord, RECORD_VERSION};
+use crate::engine::containers::{ContainerRecord, RECORD_VERSION};
 use crate::engine::ids::ContainerId;
 use crate::engine::wire::{CreateBody, StringOrList};
 use crate::engine::{Engine, EngineError, Result};
@@ -29,7 +29,7 @@ impl Engine {
     /// Create a container from Docker's create body.
     pub fn create_container(&self, name: Option<&str>, body: CreateBody) -> Result<Created> {
         if let Some(n) = name.filter(|n| !n.is_empty()) {
-            if !super::super::names::valid(n) {
+            if !crate::engine::names::valid(n) {
                 return Err(invalid(format!(
                     "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )));
@@ -92,12 +92,12 @@ impl Engine {
             // there directly, each fsynced, and the directory once after the last of them.
             let rec = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
             berth_shim::fsutil::write_new_synced(&tmp.join("container.json"), &rec)?;
-            super::summary::write(&tmp, &record)?;
+            crate::engine::containers::summary::write(&tmp, &record)?;
             let sp = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other)?;
             berth_shim::fsutil::write_new_synced(&tmp.join("config.json"), &sp)?;
             berth_shim::fsutil::sync_dir(&tmp)
         };
-        let undo = |lock: Option<&super::super::names::NamesLock<'_>>| {
+        let undo = |lock: Option<&crate::engine::names::NamesLock<'_>>| {
             if let Some(lock) = lock {
                 lock.release(&name, &id);
             }
@@ -125,7 +125,7 @@ impl Engine {
         self.announce_endpoints(&id, &spec.endpoints);
         Ok(Created {
             id,
-            warnings: super::ports::warnings(&body.host_config),
+            warnings: crate::engine::containers::ports::warnings(&body.host_config),
         })
     }
 }
@@ -178,10 +178,10 @@ pub fn translate(
         .into_iter()
         .filter(|n| !n.is_empty())
     {
-        super::boundary::hostname(name)?;
+        crate::engine::containers::boundary::hostname(name)?;
     }
     for entry in h.extra_hosts.iter().flatten() {
-        super::boundary::extra_host(entry)?;
+        crate::engine::containers::boundary::extra_host(entry)?;
     }
     let hostname = if c.hostname.is_empty() {
         id[..12].to_string()
@@ -229,13 +229,13 @@ pub fn translate(
         ));
     }
     let resources = resources(h)?;
-    let (devices, device_cgroup_rules) = super::devices::translate(h)?;
+    let (devices, device_cgroup_rules) = crate::engine::containers::devices::translate(h)?;
     let (seccomp, no_new_privileges, apparmor_profile) = security_opts(
         h.security_opt.as_deref().unwrap_or(&[]),
         h.privileged,
         root,
-        super::apparmor::host_enabled(),
-        &super::apparmor::Host::real(),
+        crate::engine::containers::apparmor::host_enabled(),
+        &crate::engine::containers::apparmor::Host::real(),
     )?;
     let cap_add = h.cap_add.clone().unwrap_or_default();
     let cap_drop = h.cap_drop.clone().unwrap_or_default();
@@ -266,17 +266,23 @@ pub fn translate(
         .collect::<Result<Vec<_>>>()?;
     let log = log_spec(&h.log_config.kind, &h.log_config.config)?;
     let namespaces = namespaces(h, root)?;
-    let sysctls = super::boundary::sysctls(h, &namespaces)?;
+    let sysctls = crate::engine::containers::boundary::sysctls(h, &namespaces)?;
     // The image's exposed ports and the request's (its bindings' included), as dockerd
     // merges them; `-P` publishes them all.
     let mut exposed = ic.exposed_ports.clone().unwrap_or_default();
-    exposed.extend(super::ports::exposed_with_bindings(c, h).unwrap_or_default());
-    let ports = super::ports::port_specs(h, Some(&exposed), &h.network_mode)?;
-    let bandwidth = super::ports::bandwidth(&labels)?;
+    exposed
+        .extend(crate::engine::containers::ports::exposed_with_bindings(c, h).unwrap_or_default());
+    let ports = crate::engine::containers::ports::port_specs(h, Some(&exposed), &h.network_mode)?;
+    let bandwidth = crate::engine::containers::ports::bandwidth(&labels)?;
     let mut config_volumes = ic.volumes.clone().unwrap_or_default();
     config_volumes.extend(c.volumes.clone().unwrap_or_default());
     let engine = Engine::new(berth_shim::Paths::new(root, "/nonexistent"));
-    let resolved = super::mounts::resolve(&engine, h, Some(&config_volumes), &image.layers)?;
+    let resolved = crate::engine::containers::mounts::resolve(
+        &engine,
+        h,
+        Some(&config_volumes),
+        &image.layers,
+    )?;
     let mounts = resolved.specs;
     let anonymous_volumes: Vec<String> = resolved
         .points
@@ -285,7 +291,8 @@ pub fn translate(
         .filter(|p| engine.volume(&p.name).is_ok_and(|v| v.anonymous()))
         .map(|p| p.name.clone())
         .collect();
-    let root_propagation = super::mounts::root_propagation(&mounts).unwrap_or_default();
+    let root_propagation =
+        crate::engine::containers::mounts::root_propagation(&mounts).unwrap_or_default();
     let console_size = h
         .console_size
         .as_ref()
@@ -382,7 +389,10 @@ pub fn translate(
     }
     let mut host_config = h.clone();
     if let Some(devices) = &mut host_config.devices {
-        *devices = devices.iter().map(super::devices::completed).collect();
+        *devices = devices
+            .iter()
+            .map(crate::engine::containers::devices::completed)
+            .collect();
     }
     if host_config.log_config.kind.is_empty() {
         host_config.log_config.kind = "json-file".to_string();
@@ -491,7 +501,7 @@ pub fn restart_policy(name: &str, max: i64) -> Result<RestartPolicy> {
 }
 
 /// The resources part of HostConfig, checked as dockerd checks it.
-pub fn resources(h: &super::HostConfig) -> Result<berth_shim::spec::Resources> {
+pub fn resources(h: &crate::engine::containers::HostConfig) -> Result<berth_shim::spec::Resources> {
     if h.memory != 0 && h.memory < MIN_MEMORY {
         return Err(invalid("Minimum memory limit allowed is 6MB"));
     }
@@ -579,7 +589,7 @@ fn security_opts(
     privileged: bool,
     root: &std::path::Path,
     enabled: bool,
-    host: &super::apparmor::Host,
+    host: &crate::engine::containers::apparmor::Host,
 ) -> Result<(SeccompSpec, bool, Option<String>)> {
     let mut seccomp = SeccompSpec::Default;
     let mut nnp = false;
@@ -600,13 +610,15 @@ fn security_opts(
             "seccomp" if v == "builtin" || v.is_empty() => seccomp = SeccompSpec::Default,
             // The docker CLI reads the profile file and sends its content.
             "seccomp" => seccomp = SeccompSpec::Profile(v.to_string()),
-            "label" => super::boundary::label(o)?,
+            "label" => crate::engine::containers::boundary::label(o)?,
             "apparmor" => apparmor.push(v),
             _ => return Err(invalid(format!("invalid --security-opt 1: {o:?}"))),
         }
     }
     // Where AppArmor is on: the default loaded if need be, a named profile found loaded.
-    let apparmor = super::apparmor::for_container(&apparmor, privileged, enabled, root, host)?;
+    let apparmor = crate::engine::containers::apparmor::for_container(
+        &apparmor, privileged, enabled, root, host,
+    )?;
     Ok((seccomp, nnp, apparmor))
 }
 
@@ -667,7 +679,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 fn namespaces(
-    h: &super::HostConfig,
+    h: &crate::engine::containers::HostConfig,
     root: &std::path::Path,
 ) -> Result<berth_shim::spec::Namespaces> {
     // `container:<name>` is resolved at every start (lifecycle::resolve_joins); here the
@@ -690,13 +702,13 @@ fn namespaces(
             },
         }
     };
-    super::boundary::userns(h)?;
+    crate::engine::containers::boundary::userns(h)?;
     Ok(berth_shim::spec::Namespaces {
         pid: mode(&h.pid_mode, "pid")?,
         net: mode(&h.network_mode, "net")?,
         ipc: mode(&h.ipc_mode, "ipc")?,
         uts: mode(&h.uts_mode, "uts")?,
-        cgroup: super::boundary::cgroupns(h)?,
+        cgroup: crate::engine::containers::boundary::cgroupns(h)?,
         user: None,
     })
 }
@@ -709,7 +721,7 @@ mod tests {
     #[test]
     fn the_spec_carries_the_apparmor_profile_where_apparmor_is_on() {
         let dir = tempfile::tempdir().unwrap();
-        let host = super::super::apparmor::Host {
+        let host = crate::engine::containers::apparmor::Host {
             profiles: dir.path().join("profiles"),
             parser: "true".into(),
             boot_id: dir.path().join("boot_id"),
@@ -757,7 +769,7 @@ mod tests {
 
     #[test]
     fn resources_are_checked_as_dockerd_does() {
-        let mut h = super::super::HostConfig {
+        let mut h = crate::engine::containers::HostConfig {
             memory: 1024,
             ..Default::default()
         };
