@@ -63,8 +63,8 @@ impl Engine {
         }
         let host: HostConfig = serde_json::from_value(merged)
             .map_err(|e| EngineError::invalid_parameter(format!("invalid update: {e}")))?;
-        let resources = super::create::resources(&host)?;
-        let restart = super::create::restart_policy(
+        let resources = super::create::resources::resources(&host)?;
+        let restart = super::create::resources::restart_policy(
             &host.restart_policy.name,
             host.restart_policy.maximum_retry_count,
         )?;
