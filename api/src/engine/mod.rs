@@ -10,6 +10,7 @@ pub mod filters;
 pub mod host;
 pub mod ids;
 pub mod images;
+pub mod layers;
 pub mod names;
 pub mod networks;
 pub mod sizes;
