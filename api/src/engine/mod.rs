@@ -8,6 +8,7 @@ pub mod events;
 pub mod exec;
 pub mod filters;
 pub mod host;
+pub mod hostnames;
 pub mod ids;
 pub mod images;
 pub mod layers;

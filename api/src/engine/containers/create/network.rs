@@ -1,7 +1,8 @@
 //! The network part of the spec: the container's names, the files of its network (hosts,
 //! resolv.conf) and its ports. Its networks' endpoints are planned by the create itself.
 
-use crate::engine::containers::{boundary, ports};
+use crate::engine::containers::ports;
+use crate::engine::hostnames;
 use crate::engine::ids::ContainerId;
 use crate::engine::images::ImageConfig;
 use crate::engine::wire::{DockerConfig, HostConfig};
@@ -17,10 +18,10 @@ pub(super) fn hostname(id: &ContainerId, c: &DockerConfig, h: &HostConfig) -> Re
         .into_iter()
         .filter(|n| !n.is_empty())
     {
-        boundary::hostname(name)?;
+        hostnames::hostname(name)?;
     }
     for entry in h.extra_hosts.iter().flatten() {
-        boundary::extra_host(entry)?;
+        hostnames::extra_host(entry)?;
     }
     Ok(if c.hostname.is_empty() {
         id[..12].to_string()
