@@ -12,7 +12,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
-pub use super::filters::Filters;
+use super::filters::Filters;
 
 /// How often a follower looks for new lines.
 pub const POLL: Duration = Duration::from_millis(100);

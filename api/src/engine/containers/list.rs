@@ -2,7 +2,7 @@
 
 use super::row_json::{LiveParts, RowJson};
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
-pub use crate::engine::filters::labels_match;
+use crate::engine::filters::labels_match;
 use crate::engine::ids::ContainerId;
 use crate::engine::time::{self, human_duration, parse_rfc3339, unix_secs_of};
 use crate::engine::{Engine, EngineError, Result};

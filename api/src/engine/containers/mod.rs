@@ -26,10 +26,9 @@ pub mod update;
 pub mod wait;
 pub mod watch;
 
-// The faces name the wire types through containers, as before.
-pub use crate::engine::wire::{
-    CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList,
-};
+// cli/create.rs names it here; once it imports it from `engine::wire`, this goes.
+pub use crate::engine::wire::CreateBody;
+use crate::engine::wire::{DockerConfig, HostConfig};
 
 use super::ids::{is_hex_prefix, ContainerId};
 use super::{Engine, EngineError, Result};

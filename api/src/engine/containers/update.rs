@@ -1,7 +1,7 @@
 //! docker update: new resource limits (applied to the live cgroup at once) and a new restart
 //! policy (the shim reads it again at the next exit).
 
-use super::HostConfig;
+use crate::engine::wire::HostConfig;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::ContainerSpec;
 

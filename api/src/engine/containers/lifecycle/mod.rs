@@ -11,8 +11,6 @@ mod restart;
 mod start;
 mod stop;
 
-pub use start::docker_run_exit_code;
-
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::control::{self, Request, Response};
