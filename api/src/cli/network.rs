@@ -224,7 +224,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<i32> {
 fn row(n: &NetworkRecord, no_trunc: bool) -> Map<String, Value> {
     let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let id = if no_trunc { &n.id[..] } else { &n.id[..12] };
-    let created = crate::engine::containers::list::unix_secs(&n.created);
+    let created = crate::engine::time::unix_secs(&n.created);
     let mut m = Map::new();
     m.insert("CreatedAt".into(), json!(table::created_at(created)));
     m.insert("Driver".into(), json!(n.driver));

@@ -12,7 +12,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
-pub use super::filters::Filters;
+use super::filters::Filters;
 
 /// How often a follower looks for new lines.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -45,14 +45,14 @@ impl Engine {
     pub(crate) fn container_event(&self, id: &ContainerId, action: &str, extra: &[(&str, String)]) {
         let dir = self.container_paths(id).dir;
         if let Err(e) = events::container_event(&self.paths.root, &dir, id, action, extra) {
-            eprintln!("berth: event {action} of {id}: {e}");
+            tracing::error!("event {action} of {id}: {e}");
         }
     }
 
     /// Log an event as it is.
     pub(crate) fn log_event(&self, event: Event) {
         if let Err(e) = events::append(&self.events_paths(), event) {
-            eprintln!("berth: event: {e}");
+            tracing::error!("event: {e}");
         }
     }
 
@@ -64,7 +64,7 @@ impl Engine {
     /// Log an event about an image.
     pub(crate) fn image_event(&self, id: &str, action: &str, name: &str) {
         if let Err(e) = events::append(&self.events_paths(), Event::image(id, action, name)) {
-            eprintln!("berth: event {action} of image {id}: {e}");
+            tracing::error!("event {action} of image {id}: {e}");
         }
     }
 

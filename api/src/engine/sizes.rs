@@ -1,4 +1,5 @@
-//! Bytes on disk: what `docker system df`, `docker ps --size` and the prunes report.
+//! Bytes: sizes in Docker's units, and bytes on disk (what `docker system df`, `docker ps
+//! --size` and the prunes report).
 
 use std::path::Path;
 
@@ -17,9 +18,33 @@ pub fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// "10m", "1g", "512k", "100" (bytes), as Docker's units.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        't' => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_dockers_units() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("1.5k"), Some(1536));
+        assert_eq!(parse_size("x"), None);
+    }
 
     #[test]
     fn files_under_a_directory_are_summed_and_links_not_followed() {

@@ -57,6 +57,11 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         .or_else(|| humantime::parse_rfc3339(s).ok())
 }
 
+/// Seconds since the epoch of an RFC 3339 time; 0 when it does not parse.
+pub fn unix_secs(rfc3339: &str) -> i64 {
+    parse_rfc3339(rfc3339).map_or(0, unix_secs_of)
+}
+
 /// Unix seconds of a time (0 before the epoch).
 pub fn unix_secs_of(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)

@@ -80,7 +80,7 @@ async fn create(
     Query(q): Q,
     body: Bytes,
 ) -> HResult {
-    let mut body: crate::engine::containers::CreateBody = if body.is_empty() {
+    let mut body: crate::engine::wire::CreateBody = if body.is_empty() {
         return Err(EngineError::invalid_parameter(
             "config cannot be empty in order to create a container".into(),
         ));
@@ -105,7 +105,7 @@ async fn create(
 /// and refuses the second.
 fn before_read_only_knobs(
     version: ApiVersion,
-    h: &mut crate::engine::containers::HostConfig,
+    h: &mut crate::engine::wire::HostConfig,
 ) -> Result<(), EngineError> {
     if version
         >= (ApiVersion {

@@ -1,48 +1,16 @@
 //! `docker export` and `docker diff`: a container's filesystem read straight from its layer dirs
-//! and its overlay upper dir, merged as overlayfs would merge them, with no mount; so both work on
-//! stopped and running containers alike.
+//! and its overlay upper dir (`engine/layers.rs`), with no mount; so both work on stopped and
+//! running containers alike.
 
-use super::super::images::pack::pack_merged;
+use crate::engine::images::pack::pack_merged;
+use crate::engine::layers::{Change, Stack};
 use crate::engine::{Engine, EngineError, Result};
-use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
-use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
-use serde::Serialize;
 use std::collections::BTreeSet;
-use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-/// dockerd's change kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ChangeKind {
-    Modified = 0,
-    Added = 1,
-    Deleted = 2,
-}
-
-/// One entry of `GET /containers/{id}/changes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// "/etc/passwd"
-    pub path: String,
-    pub kind: ChangeKind,
-}
-
-/// A container's layers, as the export and diff need them.
-#[derive(Debug)]
-pub struct Stack {
-    pub upper: PathBuf,
-    /// Image layers, base first.
-    pub layers: Vec<PathBuf>,
-    /// Paths (relative, "etc/hosts") berth itself creates in the upper dir as mount points:
-    /// not the container's changes when they are empty.
-    pub mount_points: BTreeSet<String>,
-}
-
 impl Engine {
+    /// The layers of a container, for its export, its diff and its commit.
     pub fn container_stack(&self, reference: &str) -> Result<Stack> {
         let id = self.lookup(reference)?;
         let record = self.record(&id)?;
@@ -87,161 +55,8 @@ impl Engine {
     /// `docker diff`: what the upper dir changes, in dockerd's order (a depth-first walk, names
     /// sorted, a directory before its children).
     pub fn container_changes(&self, stack: &Stack) -> Result<Vec<Change>> {
-        let err = |e: Errno| EngineError::system(stack.upper.display(), e);
-        let upper = open_dir(None, stack.upper.as_os_str()).map_err(err)?;
-        let mut lowers = Vec::new();
-        for l in stack.layers.iter().rev() {
-            lowers.push(Some(open_dir(None, l.as_os_str()).map_err(err)?));
-        }
-        let mut out = Vec::new();
-        changes_in(&upper, &lowers, "", &stack.mount_points, &mut out).map_err(err)?;
-        Ok(out)
+        stack
+            .changes()
+            .map_err(|e| EngineError::system(stack.upper.display(), e))
     }
-}
-
-fn open_dir(parent: Option<&OwnedFd>, name: &OsStr) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    match parent {
-        Some(p) => openat(p, name, flags | OFlag::O_NOFOLLOW, Mode::empty()),
-        None => nix::fcntl::open(name, flags, Mode::empty()),
-    }
-}
-
-fn kind(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
-
-fn is_whiteout(st: &FileStat) -> bool {
-    kind(st) == SFlag::S_IFCHR && st.st_rdev == 0
-}
-
-fn names(dir: &OwnedFd) -> nix::Result<Vec<OsString>> {
-    let mut d = nix::dir::Dir::from_fd(dir.try_clone().map_err(|_| Errno::EBADF)?)?;
-    let mut v: Vec<OsString> = d
-        .iter()
-        .filter_map(|e| e.ok())
-        .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
-        .filter(|n| n != "." && n != "..")
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-fn lstat(dir: &OwnedFd, name: &OsStr) -> nix::Result<Option<FileStat>> {
-    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The stat of `name` as the lower layers (top first) show it; None when absent or whited out.
-fn in_lower(lowers: &[Option<OwnedFd>], name: &OsStr) -> nix::Result<Option<FileStat>> {
-    for l in lowers.iter().flatten() {
-        if let Some(st) = lstat(l, name)? {
-            return Ok((!is_whiteout(&st)).then_some(st));
-        }
-    }
-    Ok(None)
-}
-
-fn is_empty(dir: &OwnedFd, name: &OsStr, st: &FileStat) -> bool {
-    match kind(st) {
-        SFlag::S_IFREG => st.st_size == 0,
-        SFlag::S_IFDIR => open_dir(Some(dir), name)
-            .and_then(|d| names(&d))
-            .is_ok_and(|n| n.is_empty()),
-        _ => false,
-    }
-}
-
-fn changes_in(
-    upper: &OwnedFd,
-    lowers: &[Option<OwnedFd>],
-    rel: &str,
-    mount_points: &BTreeSet<String>,
-    out: &mut Vec<Change>,
-) -> nix::Result<()> {
-    for name in names(upper)? {
-        let Some(st) = lstat(upper, &name)? else {
-            continue;
-        };
-        let rel_path = format!("{rel}{}", name.to_string_lossy());
-        let path = format!("/{rel_path}");
-        if mount_points.contains(&rel_path) && is_empty(upper, &name, &st) {
-            continue;
-        }
-        if is_whiteout(&st) {
-            out.push(Change {
-                path,
-                kind: ChangeKind::Deleted,
-            });
-            continue;
-        }
-        let below = in_lower(lowers, &name)?;
-        if kind(&st) != SFlag::S_IFDIR {
-            out.push(Change {
-                path,
-                kind: if below.is_some() {
-                    ChangeKind::Modified
-                } else {
-                    ChangeKind::Added
-                },
-            });
-            continue;
-        }
-        let Ok(sub) = open_dir(Some(upper), &name) else {
-            continue; // swapped while we read
-        };
-        let opaque = std::fs::File::from(sub.try_clone().map_err(|_| Errno::EBADF)?);
-        let opaque = matches!(
-            xattr::FileExt::get_xattr(&opaque, "trusted.overlay.opaque"),
-            Ok(Some(v)) if v == b"y"
-        );
-        // The lower dirs of this directory, top first, as far as they show through.
-        let mut sub_lowers = Vec::new();
-        if !opaque && below.as_ref().is_some_and(|b| kind(b) == SFlag::S_IFDIR) {
-            for l in lowers {
-                let d = match l {
-                    Some(l) => match lstat(l, &name)? {
-                        Some(s) if is_whiteout(&s) || kind(&s) != SFlag::S_IFDIR => break,
-                        Some(_) => open_dir(Some(l), &name).ok(),
-                        None => None,
-                    },
-                    None => None,
-                };
-                sub_lowers.push(d);
-            }
-        }
-        let mut children = Vec::new();
-        changes_in(
-            &sub,
-            &sub_lowers,
-            &format!("{rel_path}/"),
-            mount_points,
-            &mut children,
-        )?;
-        let meta_changed = match &below {
-            None => true,
-            Some(b) => {
-                kind(b) != SFlag::S_IFDIR
-                    || opaque
-                    || b.st_mode != st.st_mode
-                    || b.st_uid != st.st_uid
-                    || b.st_gid != st.st_gid
-            }
-        };
-        if meta_changed || !children.is_empty() {
-            out.push(Change {
-                path,
-                kind: if below.is_some() {
-                    ChangeKind::Modified
-                } else {
-                    ChangeKind::Added
-                },
-            });
-        }
-        out.extend(children);
-    }
-    Ok(())
 }

@@ -2,9 +2,9 @@
 
 use super::row_json::{LiveParts, RowJson};
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
-pub use crate::engine::filters::labels_match;
+use crate::engine::filters::labels_match;
 use crate::engine::ids::ContainerId;
-use crate::engine::time::{self, human_duration, parse_rfc3339, unix_secs_of};
+use crate::engine::time::{self, human_duration};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::state::{State, Status};
 use std::collections::{BTreeMap, HashMap};
@@ -70,10 +70,6 @@ const FILTERS: &[&str] = &[
     "expose",
     "isolation",
 ];
-
-pub(crate) fn unix_secs(s: &str) -> i64 {
-    parse_rfc3339(s).map_or(0, unix_secs_of)
-}
 
 fn since(rfc3339: &str) -> Duration {
     time::since(rfc3339).unwrap_or_default()

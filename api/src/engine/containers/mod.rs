@@ -26,10 +26,9 @@ pub mod update;
 pub mod wait;
 pub mod watch;
 
-// The faces name the wire types through containers, as before.
-pub use crate::engine::wire::{
-    CreateBody, DockerConfig, HostConfig, PortBindingJson, StringOrList,
-};
+// cli/create.rs names it here; once it imports it from `engine::wire`, this goes.
+pub use crate::engine::wire::CreateBody;
+use crate::engine::wire::{DockerConfig, HostConfig};
 
 use super::ids::{is_hex_prefix, ContainerId};
 use super::{Engine, EngineError, Result};
@@ -101,7 +100,7 @@ impl Engine {
                 && !berth_shim::state::shim_alive(&paths)
             {
                 if let Err(e) = self.remove(&id, true) {
-                    eprintln!("berth: finishing the removal of {id}: {e}");
+                    tracing::warn!("finishing the removal of {id}: {e}");
                 }
             }
         }
@@ -193,7 +192,7 @@ impl Engine {
         // The listing's cache of the record; a failure only makes `docker ps` read the record.
         let dir = self.container_paths(&record.id).dir;
         if let Err(e) = summary::write(&dir, record) {
-            eprintln!("berth: writing the summary of {}: {e}", record.id);
+            tracing::warn!("writing the summary of {}: {e}", record.id);
         }
         Ok(())
     }

@@ -5,8 +5,8 @@
 //! one gets the image's content at its path (dockerd's copy-up). The result is the shim's mount
 //! list plus Docker's `Mounts` as inspect shows them.
 
-use super::HostConfig;
 use crate::engine::volumes::{copyup, CreateVolume, Volume, ANONYMOUS_LABEL};
+use crate::engine::wire::HostConfig;
 use crate::engine::wire::{BindOptionsJson, MountJson};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::mount_options as bind_flags;

@@ -178,7 +178,7 @@ impl Summary {
                 image: r.image_ref.clone(),
                 image_id: r.image_id.clone(),
                 command,
-                created: super::list::unix_secs(&r.created),
+                created: crate::engine::time::unix_secs(&r.created),
                 labels: r.config.labels.clone().unwrap_or_default(),
                 host_config: r.host_config.clone(),
                 mounts: r.mount_points.clone(),

@@ -1,7 +1,7 @@
 //! docker update: new resource limits (applied to the live cgroup at once) and a new restart
 //! policy (the shim reads it again at the next exit).
 
-use super::HostConfig;
+use crate::engine::wire::HostConfig;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::ContainerSpec;
 
@@ -63,8 +63,8 @@ impl Engine {
         }
         let host: HostConfig = serde_json::from_value(merged)
             .map_err(|e| EngineError::invalid_parameter(format!("invalid update: {e}")))?;
-        let resources = super::create::resources(&host)?;
-        let restart = super::create::restart_policy(
+        let resources = super::create::resources::resources(&host)?;
+        let restart = super::create::resources::restart_policy(
             &host.restart_policy.name,
             host.restart_policy.maximum_retry_count,
         )?;

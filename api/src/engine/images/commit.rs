@@ -8,6 +8,7 @@ use super::pack::pack_layer;
 use super::reference::Reference;
 use super::store::hex_of;
 use super::ImageConfig;
+use crate::engine::layers::Stack;
 use crate::engine::wire::StringOrList;
 use crate::engine::{Engine, EngineError, Result};
 use std::io::Write;
@@ -146,10 +147,7 @@ impl Engine {
 }
 
 /// The upper dir as a layer tar, without the mount points berth itself made in it.
-fn pack_layer_skipping<W: Write>(
-    stack: &crate::engine::containers::export::Stack,
-    out: W,
-) -> std::io::Result<()> {
+fn pack_layer_skipping<W: Write>(stack: &Stack, out: W) -> std::io::Result<()> {
     let mut w = pack_layer(&stack.upper, &stack.mount_points, out)?;
     w.flush()
 }

@@ -50,7 +50,7 @@ fn check_request(r: &EndpointRequest) -> Result<()> {
         )));
     }
     for a in &r.aliases {
-        crate::engine::containers::boundary::alias(a)?;
+        crate::engine::hostnames::alias(a)?;
     }
     if r.network.predefined && !r.aliases.is_empty() {
         return Err(EngineError::invalid_parameter(
