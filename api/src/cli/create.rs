@@ -7,8 +7,8 @@ use super::create_flags::{
     CreateFlags,
 };
 use super::{terminal, CliError, Global, Result};
-use crate::engine::containers::{CreateBody, DockerConfig, HostConfig, StringOrList};
 use crate::engine::wire::RestartPolicyJson;
+use crate::engine::wire::{CreateBody, DockerConfig, HostConfig, StringOrList};
 use crate::engine::Engine;
 use clap::Args;
 use serde_json::{json, Map, Value};
@@ -230,7 +230,7 @@ pub fn create(g: &Global, args: CreateArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::containers::PortBindingJson;
+    use crate::engine::wire::PortBindingJson;
     use crate::engine::wire::UlimitJson;
     use clap::Parser;
 

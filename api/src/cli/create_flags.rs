@@ -3,8 +3,8 @@
 //! bad value). `--mount` and the other storage, device and health flags have their own modules.
 
 use super::{CliError, Result};
-use crate::engine::containers::create::parse_size;
-use crate::engine::containers::PortBindingJson;
+use crate::engine::sizes::parse_size;
+use crate::engine::wire::PortBindingJson;
 use crate::engine::wire::{RestartPolicyJson, UlimitJson};
 use clap::{ArgAction, Args};
 use serde_json::{Map, Value};

@@ -3,8 +3,8 @@
 
 use super::{CliError, Result};
 use crate::engine::containers::devices::{DeviceAccess, DeviceRule};
-use crate::engine::containers::HostConfig;
 use crate::engine::wire::DeviceMappingJson;
+use crate::engine::wire::HostConfig;
 use clap::Args;
 
 #[derive(Debug, Clone, Default, Args)]

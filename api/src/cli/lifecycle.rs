@@ -229,7 +229,7 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value> {
         if v == "-1" {
             return Ok(-1);
         }
-        crate::engine::containers::create::parse_size(v)
+        crate::engine::sizes::parse_size(v)
             .map(|n| n as i64)
             .ok_or_else(|| {
                 CliError::Usage(format!(

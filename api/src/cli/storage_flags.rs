@@ -3,8 +3,8 @@
 //! docker CLI puts them (its `--mount` CSV parser's keys and words).
 
 use super::{CliError, Result};
-use crate::engine::containers::create::parse_size;
-use crate::engine::containers::HostConfig;
+use crate::engine::sizes::parse_size;
+use crate::engine::wire::HostConfig;
 use crate::engine::wire::{
     BindOptionsJson, DriverConfigJson, MountJson, TmpfsOptionsJson, VolumeOptionsJson,
 };

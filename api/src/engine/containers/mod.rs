@@ -26,8 +26,6 @@ pub mod update;
 pub mod wait;
 pub mod watch;
 
-// cli/create.rs names it here; once it imports it from `engine::wire`, this goes.
-pub use crate::engine::wire::CreateBody;
 use crate::engine::wire::{DockerConfig, HostConfig};
 
 use super::ids::{is_hex_prefix, ContainerId};

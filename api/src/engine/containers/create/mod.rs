@@ -11,9 +11,6 @@ mod record;
 pub mod resources;
 mod security;
 
-// The CLI's flag parsers name it here (cli/create.rs, cli/lifecycle.rs, cli/storage_flags.rs).
-pub use crate::engine::sizes::parse_size;
-
 use crate::engine::containers::mounts::{self, MountPoint};
 use crate::engine::containers::{boundary, devices, ContainerRecord};
 use crate::engine::ids::ContainerId;
