@@ -6,6 +6,7 @@
 mod cli_support;
 mod common;
 
+mod absent_features;
 mod archive;
 mod bind_mounts;
 mod boundary;
@@ -26,6 +27,7 @@ mod images_save;
 mod leaked_fds;
 mod load_limits;
 mod logging;
+mod login;
 mod monitor_events;
 mod networks;
 mod openapi;

@@ -189,7 +189,7 @@ fn ping_answers_with_the_negotiation_headers() {
     assert_eq!((r.status, r.body.as_str()), (200, "OK"));
     for (name, want) in [
         ("Content-Type", "text/plain; charset=utf-8"),
-        ("Api-Version", "1.47"),
+        ("Api-Version", "1.50"),
         ("Ostype", "linux"),
         ("Docker-Experimental", "false"),
         ("Builder-Version", "1"),
@@ -212,7 +212,7 @@ fn ping_answers_with_the_negotiation_headers() {
     let head = parse_reply(&raw);
     assert_eq!(head.status, 200, "HEAD /_ping: {raw:?}");
     assert_eq!(head.header("Content-Length"), Some("0"), "{raw:?}");
-    assert_eq!(head.header("Api-Version"), Some("1.47"), "{raw:?}");
+    assert_eq!(head.header("Api-Version"), Some("1.50"), "{raw:?}");
     assert_eq!(head.body, "", "HEAD /_ping has a body: {raw:?}");
 }
 
@@ -221,12 +221,18 @@ fn versions_paths_and_methods() {
     let dirs = Dirs::new();
     let _server = serve(&dirs, 0);
     let sock = dirs.sock();
-    for path in ["/version", "/v1.47/version", "/v1.24/version"] {
+    for path in [
+        "/version",
+        "/v1.50/version",
+        "/v1.48/version",
+        "/v1.47/version",
+        "/v1.24/version",
+    ] {
         let r = curl(&sock, "GET", path);
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         assert_eq!(r.header("Content-Type"), Some("application/json"));
         let v = r.json();
-        assert_eq!(v["ApiVersion"], "1.47", "{path}: {v}");
+        assert_eq!(v["ApiVersion"], "1.50", "{path}: {v}");
         assert_eq!(v["MinAPIVersion"], "1.24", "{path}: {v}");
         assert_eq!(v["Os"], "linux");
         assert_eq!(v["Components"][0]["Name"], "Engine");
@@ -238,7 +244,7 @@ fn versions_paths_and_methods() {
             "GET",
             "/v1.99/version",
             400,
-            "client version 1.99 is too new. Maximum supported API version is 1.47",
+            "client version 1.99 is too new. Maximum supported API version is 1.50",
         ),
         (
             "GET",
@@ -261,7 +267,7 @@ fn versions_paths_and_methods() {
             "{method} {path}"
         );
         assert_eq!(r.json()["message"], message, "{method} {path}");
-        assert_eq!(r.header("Api-Version"), Some("1.47"), "{method} {path}");
+        assert_eq!(r.header("Api-Version"), Some("1.50"), "{method} {path}");
     }
 
     let info = curl(&sock, "GET", "/info").json();
@@ -285,8 +291,8 @@ fn docker_cli_version_and_info() {
     assert!(out.status.success(), "docker version failed: {out:?}");
     let server_part = stdout.split("Server").nth(1).unwrap_or_default();
     assert!(
-        server_part.contains("API version:      1.47"),
-        "docker version does not show the server's API 1.47:\n{stdout}"
+        server_part.contains("API version:      1.50"),
+        "docker version does not show the server's API 1.50:\n{stdout}"
     );
 
     let out = docker(&dirs.sock(), &["info"]);

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     InvalidParameter,
     /// 304: nothing to do (start of a running container, stop of a stopped one).
     NotModified,
+    /// 401: a registry refused the credentials (`docker login`).
+    Unauthorized,
     /// 403: not allowed (removing a predefined network).
     Forbidden,
     /// 501
@@ -94,6 +96,10 @@ impl EngineError {
 
     pub fn not_implemented(message: String) -> EngineError {
         EngineError::new(ErrorKind::NotImplemented, message)
+    }
+
+    pub fn unauthorized(message: String) -> EngineError {
+        EngineError::new(ErrorKind::Unauthorized, message)
     }
 
     pub fn unavailable(message: String) -> EngineError {

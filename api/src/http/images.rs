@@ -24,6 +24,7 @@ pub fn routes() -> Vec<Route> {
         Route::post("/images/load", load),
         Route::get("/images/get", save_many),
         Route::post("/images/prune", prune),
+        Route::get("/images/search", search),
         // Image names contain '/' and ':': one wildcard per method, dispatched on the suffix.
         Route::get("/images/{*rest}", by_name_get),
         Route::post("/images/{*rest}", by_name_post),
@@ -196,6 +197,15 @@ async fn prune(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
         .into_response(),
         Err(e) => error_response(e),
     }
+}
+
+/// `GET /images/search`: dockerd asks Docker Hub's index (`/v1/search`); berth has no index to
+/// ask (a registry v2 has none; its catalog lists names without descriptions, stars or the
+/// official flag), so the search is refused with a message that says so.
+async fn search() -> Response {
+    error_response(EngineError::not_implemented(
+        "berth has no registry index to search: image search is not supported".into(),
+    ))
 }
 
 /// `GET /images/get?names=a&names=b`

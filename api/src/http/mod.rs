@@ -5,10 +5,13 @@
 //! miss a route the router serves. Each endpoint group's file exposes `routes() -> Vec<Route>`.
 
 pub mod archive;
+pub mod auth;
 pub mod commit;
 pub mod conn;
 pub mod container_fs;
 pub mod containers;
+pub mod disk_usage;
+pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -16,9 +19,11 @@ pub mod images;
 mod listener;
 pub mod networks;
 pub mod ops;
+pub mod plugins;
 pub mod query;
 pub mod server;
 pub mod stream;
+pub mod swarm;
 pub mod system;
 pub mod version;
 pub mod volumes;
@@ -111,6 +116,11 @@ pub fn routes() -> Vec<Route> {
     all.extend(volumes::routes());
     all.extend(networks::routes());
     all.extend(archive::routes());
+    all.extend(swarm::routes());
+    all.extend(plugins::routes());
+    all.extend(disk_usage::routes());
+    all.extend(auth::routes());
+    all.extend(distribution::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 /// compose use what `/version` says.
 pub const API_VERSION: ApiVersion = ApiVersion {
     major: 1,
-    minor: 47,
+    minor: 50,
 };
 /// The oldest version berth answers, as dockerd 28.
 pub const MIN_API_VERSION: ApiVersion = ApiVersion {
@@ -164,11 +164,18 @@ mod tests {
 
     #[test]
     fn checks_the_range_with_dockers_words() {
-        assert_eq!(check("1.47"), Ok(API_VERSION));
+        assert_eq!(check("1.50"), Ok(API_VERSION));
+        assert_eq!(
+            check("1.48"),
+            Ok(ApiVersion {
+                major: 1,
+                minor: 48
+            })
+        );
         assert_eq!(check("1.24"), Ok(MIN_API_VERSION));
         assert_eq!(
             check("1.99").unwrap_err(),
-            "client version 1.99 is too new. Maximum supported API version is 1.47"
+            "client version 1.99 is too new. Maximum supported API version is 1.50"
         );
         assert_eq!(
             check("1.12").unwrap_err(),
@@ -193,7 +200,7 @@ mod tests {
             .unwrap();
         let resp = serve(router, req).await;
         assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(resp.headers()["api-version"], "1.47");
+        assert_eq!(resp.headers()["api-version"], "1.50");
         assert_eq!(resp.headers()["ostype"], "linux");
         let body = http_body_util::BodyExt::collect(resp.into_body())
             .await

@@ -23,7 +23,17 @@ pub fn routes() -> Vec<Route> {
         Route::post("/volumes/prune", prune),
         Route::get("/volumes/{name}", inspect),
         Route::delete("/volumes/{name}", remove),
+        Route::put("/volumes/{name}", update),
     ]
+}
+
+/// `PUT /volumes/{name}` updates a swarm cluster volume; berth's volumes are local and it has
+/// no swarm, so it answers as dockerd outside a swarm (503 before the volume is looked up).
+async fn update() -> Response {
+    EngineError::unavailable(
+        "volume update only valid for cluster volumes, but swarm is unavailable".into(),
+    )
+    .into_response()
 }
 
 /// The create body; an empty body is an anonymous volume.

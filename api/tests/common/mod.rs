@@ -4,6 +4,7 @@
 
 pub mod bpf_pins;
 pub mod fresh_host;
+pub mod registry;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -192,6 +193,39 @@ impl Berth {
         let fut = async {
             let mut tx = connect(&self.sock()).await;
             let resp = tx.send_request(request(method, path, body.into())).await;
+            let resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await;
+            let body = body.unwrap_or_else(|e| panic!("{what}: body: {e}"));
+            Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body: body.to_bytes(),
+            }
+        };
+        tokio::time::timeout(LIMIT, fut)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no complete answer in {LIMIT:?}"))
+    }
+
+    /// A bodiless request with extra headers (`X-Registry-Auth`), on a connection of its own.
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let what = format!("{method} {path}");
+        let fut = async {
+            let mut tx = connect(&self.sock()).await;
+            let mut req = request(method, path, Bytes::new());
+            for (k, v) in headers {
+                req.headers_mut().insert(
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    hyper::header::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            let resp = tx.send_request(req).await;
             let resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
             let (parts, body) = resp.into_parts();
             let body = body.collect().await;

@@ -54,9 +54,9 @@ pub enum Body<'a> {
 }
 
 pub struct Client {
-    agent: ureq::Agent,
+    pub(super) agent: ureq::Agent,
     pub ep: Endpoint,
-    creds: Option<Credentials>,
+    pub(super) creds: Option<Credentials>,
     /// The Authorization header value in force.
     auth: Option<String>,
     /// The challenge of `/v2/` (for wider tokens later).
@@ -64,14 +64,26 @@ pub struct Client {
     actions: &'static str,
 }
 
+/// A token server's answer.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct Token {
+    #[serde(default)]
+    pub token: String,
+    #[serde(default)]
+    access_token: String,
+    /// Given when asked for offline access: dockerd's login hands it back as `IdentityToken`.
+    #[serde(default)]
+    pub refresh_token: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Challenge {
+pub(super) enum Challenge {
     Basic,
     Bearer { realm: String, service: String },
 }
 
 /// Parse `WWW-Authenticate: Bearer realm="...",service="...",scope="..."` (or Basic).
-fn parse_challenge(h: &str) -> Option<Challenge> {
+pub(super) fn parse_challenge(h: &str) -> Option<Challenge> {
     let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
     if scheme.eq_ignore_ascii_case("basic") {
         return Some(Challenge::Basic);
@@ -120,19 +132,7 @@ impl Client {
         creds: Option<Credentials>,
         actions: &'static str,
     ) -> Result<Client> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        let mut c = Client {
-            agent,
-            ep,
-            creds,
-            auth: None,
-            challenge: None,
-            actions,
-        };
+        let mut c = Client::unauthenticated(ep, creds, actions);
         let ping = format!("{}/v2/", c.ep.base);
         let resp = c.raw(Method::GET, &ping, &[], Body::Empty)?;
         if resp.status() == 401 {
@@ -151,6 +151,27 @@ impl Client {
             )));
         }
         Ok(c)
+    }
+
+    /// A session that has not met the registry yet (no request made).
+    pub(super) fn unauthenticated(
+        ep: Endpoint,
+        creds: Option<Credentials>,
+        actions: &'static str,
+    ) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Client {
+            agent,
+            ep,
+            creds,
+            auth: None,
+            challenge: None,
+            actions,
+        }
     }
 
     /// Set the Authorization header for `scopes` as the challenge asks.
@@ -176,59 +197,71 @@ impl Client {
                     self.auth = Some(format!("Bearer {t}"));
                     return Ok(());
                 }
-                let mut url = format!("{realm}?service={}", enc(&service));
-                for s in scopes {
-                    url.push_str(&format!("&scope={}", enc(s)));
-                }
-                let mut headers = Vec::new();
-                if let Some(c) = &self.creds {
-                    if !c.username.is_empty() {
-                        let b = base64::engine::general_purpose::STANDARD
-                            .encode(format!("{}:{}", c.username, c.password));
-                        headers.push(("authorization", format!("Basic {b}")));
+                match self.fetch_token(&realm, &service, scopes, false)? {
+                    Ok(t) => self.auth = Some(format!("Bearer {}", t.token)),
+                    Err(url) => {
+                        return Err(EngineError::forbidden(format!(
+                            "Get \"{url}\": unauthorized: incorrect username or password"
+                        )))
                     }
                 }
-                let hdrs: Vec<(&str, &str)> =
-                    headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                let mut resp = self.raw(Method::GET, &url, &hdrs, Body::Empty)?;
-                if resp.status() == 401 || resp.status() == 403 {
-                    return Err(EngineError::forbidden(format!(
-                        "Get \"{url}\": unauthorized: incorrect username or password"
-                    )));
-                }
-                if !resp.status().is_success() {
-                    return Err(registry_error(format!(
-                        "token from {realm}: {}",
-                        resp.status()
-                    )));
-                }
-                let body = resp
-                    .body_mut()
-                    .with_config()
-                    .limit(1 << 20)
-                    .read_to_vec()
-                    .map_err(|e| registry_error(format!("token from {realm}: {e}")))?;
-                #[derive(serde::Deserialize)]
-                struct Token {
-                    #[serde(default)]
-                    token: String,
-                    #[serde(default)]
-                    access_token: String,
-                }
-                let t: Token = serde_json::from_slice(&body)
-                    .map_err(|e| registry_error(format!("token from {realm}: {e}")))?;
-                let t = if t.token.is_empty() {
-                    t.access_token
-                } else {
-                    t.token
-                };
-                self.auth = Some(format!("Bearer {t}"));
                 Ok(())
             }
         }
     }
 
-    fn raw(
+    /// A token from the token server `realm` for `scopes`, asked with the session's
+    /// credentials (a refresh token given as `identitytoken` is sent as one). `offline` asks
+    /// for a refresh token too, as dockerd's login does. Err(url) when the server refused the
+    /// credentials.
+    pub(super) fn fetch_token(
+        &self,
+        realm: &str,
+        service: &str,
+        scopes: &[String],
+        offline: bool,
+    ) -> Result<std::result::Result<Token, String>> {
+        let mut url = format!("{realm}?service={}", enc(service));
+        for s in scopes {
+            url.push_str(&format!("&scope={}", enc(s)));
+        }
+        if offline {
+            url.push_str("&offline_token=true&client_id=docker");
+        }
+        let mut headers = Vec::new();
+        if let Some(c) = &self.creds {
+            if !c.username.is_empty() {
+                let b = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", c.username, c.password));
+                headers.push(("authorization", format!("Basic {b}")));
+            }
+        }
+        let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut resp = self.raw(Method::GET, &url, &hdrs, Body::Empty)?;
+        if resp.status() == 401 || resp.status() == 403 {
+            return Ok(Err(url));
+        }
+        if !resp.status().is_success() {
+            return Err(registry_error(format!(
+                "token from {realm}: {}",
+                resp.status()
+            )));
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| registry_error(format!("token from {realm}: {e}")))?;
+        let mut t: Token = serde_json::from_slice(&body)
+            .map_err(|e| registry_error(format!("token from {realm}: {e}")))?;
+        if t.token.is_empty() {
+            t.token = std::mem::take(&mut t.access_token);
+        }
+        Ok(Ok(t))
+    }
+
+    pub(super) fn raw(
         &self,
         method: Method,
         url: &str,

@@ -10,10 +10,13 @@
 //! `BERTH_INSECURE_REGISTRIES` (comma-separated `host[:port]`), dockerd's insecure-registries.
 
 mod client;
+pub mod distribution;
+mod login;
 mod pull;
 mod push;
 
 pub use client::{Client, Credentials};
+pub use login::login;
 
 use super::reference::Reference;
 use crate::engine::{EngineError, Result};
@@ -55,6 +58,23 @@ pub fn is_loopback(domain: &str) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The base URL of the registry `domain` ("docker.io" is Docker Hub's registry host): plain
+/// HTTP on loopback and for the `insecure` list, HTTPS otherwise.
+pub fn base_url(domain: &str, insecure: &str) -> String {
+    let host = if domain == super::reference::DEFAULT_DOMAIN {
+        "registry-1.docker.io"
+    } else {
+        domain
+    };
+    let plain = is_loopback(domain)
+        || insecure
+            .split(',')
+            .map(str::trim)
+            .any(|h| !h.is_empty() && h == domain);
+    let scheme = if plain { "http" } else { "https" };
+    format!("{scheme}://{host}")
+}
+
 impl Endpoint {
     pub fn of(r: &Reference) -> Result<Endpoint> {
         Endpoint::with_insecure(
@@ -64,22 +84,10 @@ impl Endpoint {
     }
 
     fn with_insecure(r: &Reference, insecure: &str) -> Result<Endpoint> {
-        let domain = r.domain.clone();
-        let host = if domain == super::reference::DEFAULT_DOMAIN {
-            "registry-1.docker.io".to_string()
-        } else {
-            domain.clone()
-        };
-        let plain = is_loopback(&domain)
-            || insecure
-                .split(',')
-                .map(str::trim)
-                .any(|h| !h.is_empty() && h == domain);
-        let scheme = if plain { "http" } else { "https" };
         Ok(Endpoint {
-            base: format!("{scheme}://{host}"),
+            base: base_url(&r.domain, insecure),
             repository: r.path.clone(),
-            domain,
+            domain: r.domain.clone(),
         })
     }
 

@@ -246,7 +246,11 @@ impl Engine {
     }
 }
 
-fn fetch_manifest(c: &mut Client, r: &Reference, wanted: &str) -> Result<(Vec<u8>, String)> {
+pub(super) fn fetch_manifest(
+    c: &mut Client,
+    r: &Reference,
+    wanted: &str,
+) -> Result<(Vec<u8>, String)> {
     let url = c.ep.url(&format!("manifests/{wanted}"));
     let mut resp = c.send(Method::GET, &url, &[("accept", ACCEPT)], Body::Empty, &[])?;
     match resp.status().as_u16() {
