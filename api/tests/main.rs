@@ -27,6 +27,7 @@ mod leaked_fds;
 mod load_limits;
 mod logging;
 mod monitor_events;
+mod netsettings;
 mod networks;
 mod openapi;
 mod ops;
