@@ -356,3 +356,40 @@ async fn network_options_and_auxiliary_addresses() {
         "a refused network was made"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_links_are_refused_not_ignored() {
+    let b = Berth::with_busybox().await;
+    let id = b
+        .create(Some("db"), &json!({"Image": "busybox", "Cmd": ["true"]}))
+        .await;
+    let want = "Links: berth does not support legacy container links (--link); put the containers on a user-defined network, where they find each other by name and --network-alias";
+    b.post_json(
+        "/containers/create",
+        &json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Links": ["db:database"]}}),
+    )
+    .await
+    .assert_error(400, want, "HostConfig.Links");
+    b.post_json(
+        "/containers/create",
+        &json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "bridge"},
+            "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Links": ["db:database"]}}}}),
+    )
+    .await
+    .assert_error(400, want, "EndpointSettings.Links");
+    // `docker rm --link /web/db` removes a link, never the container.
+    b.call("DELETE", "/containers/db?link=1", "")
+        .await
+        .assert_error(
+            400,
+            "link=1: berth does not support legacy container links, so db names none to remove",
+            "DELETE ?link=1",
+        );
+    assert_eq!(
+        b.get("/containers/db/json").await.status,
+        StatusCode::OK,
+        "link=1 removed db"
+    );
+    let r = b.call("DELETE", &format!("/containers/{id}"), "").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+}

@@ -74,6 +74,9 @@ pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
         aliases: strings(v.get("Aliases"), "Aliases")?,
         ..EndpointWish::default()
     };
+    if !strings(v.get("Links"), "Links")?.is_empty() {
+        return Err(invalid(LINKS_REFUSED.into()));
+    }
     if let Some(ipam) = v.get("IPAMConfig").filter(|c| !c.is_null()) {
         wish.ipam_given = true;
         wish.ip = ipam
@@ -152,6 +155,9 @@ pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
     Ok(wish)
 }
 
+/// Legacy links (`--link`) are not implemented yet: refused rather than ignored.
+const LINKS_REFUSED: &str = "Links: berth does not support legacy container links (--link); put the containers on a user-defined network, where they find each other by name and --network-alias";
+
 /// An endpoint's IPAMConfig as inspect shows it: null when none was sent, else what was sent
 /// (dockerd's omitempty fields).
 fn ipam_json(ep: &EndpointRecord) -> Value {
@@ -212,6 +218,9 @@ impl Engine {
             .filter(|m| !m.is_empty())
             .map(parse_mac)
             .transpose()?;
+        if !strings(h.extra.get("Links"), "HostConfig.Links")?.is_empty() {
+            return Err(invalid(LINKS_REFUSED.into()));
+        }
         let all = self.networks()?;
         let primary = if matches!(mode, "host" | "none") || mode.starts_with("container:") {
             None

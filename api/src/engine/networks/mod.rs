@@ -47,11 +47,18 @@ pub struct IpamJson {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct IpamConfigJson {
+    #[serde(deserialize_with = "null_as_empty")]
     pub subnet: String,
-    #[serde(rename = "IPRange")]
+    #[serde(rename = "IPRange", deserialize_with = "null_as_empty")]
     pub ip_range: String,
+    #[serde(deserialize_with = "null_as_empty")]
     pub gateway: String,
     pub auxiliary_addresses: Option<BTreeMap<String, String>>,
+}
+
+/// docker-py sends `"IPRange": null` and `"Gateway": null` for what it was not given.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Go's strconv.ParseBool, which dockerd reads the bridge's boolean options with.
@@ -94,13 +101,12 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
                     )));
                 }
             }
-            OPT_ICC | OPT_MASQUERADE => {
-                if go_bool(value).is_none() {
-                    return Err(EngineError::invalid_parameter(format!(
-                        "failed to parse {key} value: {value} (strconv.ParseBool: parsing {value:?}: invalid syntax)"
-                    )));
-                }
+            OPT_ICC | OPT_MASQUERADE if go_bool(value).is_none() => {
+                return Err(EngineError::invalid_parameter(format!(
+                    "failed to parse {key} value: {value} (strconv.ParseBool: parsing {value:?}: invalid syntax)"
+                )));
             }
+            OPT_ICC | OPT_MASQUERADE => {}
             k if k.starts_with("com.docker.network.") => {
                 return Err(EngineError::invalid_parameter(format!(
                     "network option {k}: berth does not support it (it honours {OPT_BRIDGE_NAME}, {OPT_MTU}, {OPT_ICC} and {OPT_MASQUERADE})"
@@ -570,6 +576,17 @@ mod tests {
         assert_eq!(find(&all, "ff").unwrap().name, "web");
         assert!(find(&all, "ab").is_none(), "an ambiguous prefix");
         assert!(find(&all, "").is_none());
+    }
+
+    #[test]
+    fn ipam_nulls_from_docker_py_are_empty() {
+        let req: CreateNetwork = serde_json::from_str(
+            r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.1.0.0/24","IPRange":null,"Gateway":null,"AuxiliaryAddresses":{"r":"10.1.0.2"}}]}}"#,
+        )
+        .expect("docker-py's IPAM config with nulls");
+        let c = &req.ipam.unwrap().config.unwrap()[0];
+        assert_eq!((c.ip_range.as_str(), c.gateway.as_str()), ("", ""));
+        assert_eq!(c.auxiliary_addresses.as_ref().unwrap()["r"], "10.1.0.2");
     }
 
     #[test]
