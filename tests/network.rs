@@ -42,15 +42,17 @@ fn join(env: &TestEnv, spec: &mut ContainerSpec, net_id: &str, aliases: &[&str])
     let store = Store::new(&env.paths.root);
     let locked = store.lock().unwrap();
     let mut rec = locked.get(net_id).unwrap();
-    let aliases: Vec<String> = aliases.iter().map(|a| a.to_string()).collect();
+    let wish = berth_shim::net::store::EndpointWish {
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        ..Default::default()
+    };
     let ep = locked
         .allocate(
             &mut rec,
             &env.paths.containers(),
             &spec.id,
             &spec.name,
-            &aliases,
-            "",
+            &wish,
         )
         .unwrap();
     spec.endpoints.push(net::endpoint_spec(&rec, &ep));

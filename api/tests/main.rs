@@ -29,6 +29,7 @@ mod load_limits;
 mod logging;
 mod login;
 mod monitor_events;
+mod netsettings;
 mod networks;
 mod openapi;
 mod ops;

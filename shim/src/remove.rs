@@ -198,9 +198,13 @@ mod tests {
             ..NetworkRecord::default()
         };
         let containers = root.join("containers");
+        let wish = crate::net::store::EndpointWish {
+            ip: "10.9.0.2".into(),
+            ..Default::default()
+        };
         let locked = store.lock().unwrap();
         locked
-            .allocate(&mut net, &containers, &id, "one", &[], "10.9.0.2")
+            .allocate(&mut net, &containers, &id, "one", &wish)
             .unwrap();
         drop(locked);
         // A process killed after the release, before the files: the container is still
@@ -213,7 +217,7 @@ mod tests {
         let locked = store.lock().unwrap();
         let mut net = store.get(&net.id).unwrap();
         locked
-            .allocate(&mut net, &containers, &id, "one", &[], "10.9.0.2")
+            .allocate(&mut net, &containers, &id, "one", &wish)
             .unwrap();
         drop(locked);
         remove_container(&root, &c).unwrap();

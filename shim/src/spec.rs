@@ -537,9 +537,16 @@ pub struct EndpointSpec {
     pub gateway: String,
     /// An internal network: no default route out.
     pub internal: bool,
-    /// "02:42:..."
+    /// "02:42:..." (or the one the client asked for).
     pub mac: String,
     pub aliases: Vec<String>,
+    /// IPAMConfig.LinkLocalIPs: more IPv4 addresses on the interface, each a /16 (dockerd's).
+    pub link_local: Vec<String>,
+    /// DriverOpts `com.docker.network.endpoint.sysctls`: keys name the interface `IFNAME`
+    /// (`net.ipv4.conf.IFNAME.forwarding`), written once the interface has its name.
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    /// The network's `com.docker.network.driver.mtu`; 0: the kernel's default.
+    pub mtu: u32,
 }
 
 /// A mount inside the container (bind, tmpfs, ...); volumes are resolved to binds by the caller.

@@ -195,6 +195,7 @@ fn create_request(a: CreateArgs) -> CreateNetwork {
             subnet: a.subnet.unwrap_or_default(),
             ip_range: a.ip_range.unwrap_or_default(),
             gateway: a.gateway.unwrap_or_default(),
+            auxiliary_addresses: None,
         }]
     });
     CreateNetwork {

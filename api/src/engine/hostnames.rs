@@ -33,10 +33,9 @@ pub fn extra_host(entry: &str) -> Result<()> {
         .split_once(':')
         .filter(|(n, _)| !n.is_empty() && !n.chars().any(breaks_a_hosts_line))
         .ok_or_else(|| invalid(format!("bad format for add-host: {entry:?}")))?;
-    if ip == "host-gateway" {
-        return Err(invalid(format!(
-            "add-host {entry:?}: berth does not support host-gateway"
-        )));
+    if ip == berth_shim::net::hosts::HOST_GATEWAY {
+        // Written as the gateway's address into /etc/hosts (`net::hosts`).
+        return Ok(());
     }
     let bare = ip
         .strip_prefix('[')
@@ -91,7 +90,7 @@ mod tests {
             ))
         );
         assert!(extra_host("nocolon").is_err());
-        assert!(extra_host("gw:host-gateway").is_err());
+        assert!(extra_host("gw:host-gateway").is_ok());
     }
 
     #[test]

@@ -222,6 +222,13 @@ async fn update(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
 }
 
 async fn remove(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
+    if flag(&q, "link") {
+        // `docker rm --link` removes a legacy link, never the container; berth has none
+        // (create refuses Links).
+        return Err(EngineError::invalid_parameter(format!(
+            "link=1: berth does not support legacy container links, so {id} names none to remove"
+        )));
+    }
     let force = flag(&q, "force");
     let volumes = flag(&q, "v");
     let e = s.engine;

@@ -38,7 +38,13 @@ pub fn ruleset(table: &str, networks: &[NetworkRecord]) -> String {
     let mut nat = String::new();
     for n in &bridges {
         let b = &n.bridge;
-        forward.push_str(&format!("    iifname \"{b}\" oifname \"{b}\" accept\n"));
+        // enable_icc=false: containers of the network do not reach each other.
+        let icc = if n.option_off(super::store::OPT_ICC) {
+            "drop"
+        } else {
+            "accept"
+        };
+        forward.push_str(&format!("    iifname \"{b}\" oifname \"{b}\" {icc}\n"));
         if n.internal {
             forward.push_str(&format!("    iifname \"{b}\" drop\n"));
             forward.push_str(&format!("    oifname \"{b}\" drop\n"));
@@ -52,7 +58,10 @@ pub fn ruleset(table: &str, networks: &[NetworkRecord]) -> String {
                     other.bridge
                 ));
             }
-            if let Some(subnet) = n.subnet() {
+            if let Some(subnet) = n
+                .subnet()
+                .filter(|_| !n.option_off(super::store::OPT_MASQUERADE))
+            {
                 nat.push_str(&format!(
                     "    ip saddr {subnet} oifname != \"{b}\" masquerade\n"
                 ));
@@ -161,6 +170,22 @@ mod tests {
         );
         assert!(s.contains("iifname \"br-cccccccccccc\" fib daddr type local drop"));
         assert!(s.contains("oifname \"br-cccccccccccc\" drop"));
+        let mut closed = net('d', "10.213.3.0/24", false);
+        closed
+            .options
+            .insert(super::super::store::OPT_ICC.into(), "false".into());
+        closed
+            .options
+            .insert(super::super::store::OPT_MASQUERADE.into(), "false".into());
+        let s = ruleset("berth-t", &[closed]);
+        assert!(
+            s.contains("iifname \"br-dddddddddddd\" oifname \"br-dddddddddddd\" drop"),
+            "expected enable_icc=false to drop traffic inside the bridge:\n{s}"
+        );
+        assert!(
+            !s.contains("masquerade"),
+            "expected enable_ip_masquerade=false to masquerade nothing:\n{s}"
+        );
         assert_eq!(
             ruleset("berth-t", &[]),
             "table inet berth-t\ndelete table inet berth-t\n"

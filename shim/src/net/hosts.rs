@@ -18,6 +18,14 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
     let mut out = String::from(LOCALHOST);
     for entry in &spec.network.extra_hosts {
         if let Some((name, ip)) = entry.split_once(':') {
+            let ip = if ip == HOST_GATEWAY {
+                match host_gateway(spec, networks) {
+                    Some(gw) => gw,
+                    None => continue,
+                }
+            } else {
+                ip.to_string()
+            };
             out.push_str(&format!("{ip}\t{name}\n"));
         }
     }
@@ -57,6 +65,25 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
         }
     }
     out
+}
+
+/// The word `--add-host name:host-gateway` gives instead of an address.
+pub const HOST_GATEWAY: &str = "host-gateway";
+
+/// What `host-gateway` stands for: the gateway of the container's first network (an address
+/// of the host's, on the container's own link), else the default bridge's gateway (dockerd's
+/// answer for every container).
+pub fn host_gateway(spec: &ContainerSpec, networks: &[NetworkRecord]) -> Option<String> {
+    spec.endpoints
+        .iter()
+        .find(|e| !e.gateway.is_empty())
+        .map(|e| e.gateway.clone())
+        .or_else(|| {
+            networks
+                .iter()
+                .find(|n| n.predefined && n.name == "bridge" && !n.gateway.is_empty())
+                .map(|n| n.gateway.clone())
+        })
 }
 
 /// Rewrite, in place, the /etc/hosts of every container on `net` (call under the store's lock,
@@ -116,10 +143,14 @@ mod tests {
             hostname: "box".into(),
             endpoints: vec![EndpointSpec {
                 address: "10.1.0.2".into(),
+                gateway: "10.1.0.1".into(),
                 ..EndpointSpec::default()
             }],
             network: crate::spec::NetworkFiles {
-                extra_hosts: vec!["db:10.9.9.9".into()],
+                extra_hosts: vec![
+                    "db:10.9.9.9".into(),
+                    "host.docker.internal:host-gateway".into(),
+                ],
                 ..Default::default()
             },
             ..ContainerSpec::default()
@@ -127,6 +158,10 @@ mod tests {
         let text = content(&spec, std::slice::from_ref(&net));
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"), "{text}");
         assert!(text.contains("10.9.9.9\tdb\n"), "{text}");
+        assert!(
+            text.contains("10.1.0.1\thost.docker.internal\n"),
+            "expected host-gateway to be the network's gateway:\n{text}"
+        );
         assert!(text.contains("10.1.0.2\tbox\n"), "{text}");
         assert!(text.contains("10.1.0.3\tweb 222222222222 www\n"), "{text}");
         // The default bridge resolves no names.

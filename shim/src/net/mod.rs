@@ -87,11 +87,18 @@ pub fn host_veth_name(container_id: &str, network_id: &str) -> String {
     )
 }
 
-/// Make the network's bridge exist, carry the gateway address and be up. When the bridge had
-/// to be created (first use, or after a reboot), this root's firewall is written again too.
-pub fn ensure_bridge(root: &Path, bridge: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
+/// Make the network's bridge exist (with the network's MTU, when set), carry the gateway
+/// address and be up. When the bridge had to be created (first use, or after a reboot), this
+/// root's firewall is written again too.
+pub fn ensure_bridge(
+    root: &Path,
+    bridge: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+    mtu: u32,
+) -> Result<()> {
     let mut nl = Netlink::open()?;
-    let created = nl.add_bridge(bridge)?;
+    let created = nl.add_bridge(bridge, mtu)?;
     let index = netlink::index_of(bridge)?;
     nl.add_address(index, gateway, prefix)?;
     nl.set_up(index, None)?;
@@ -115,7 +122,11 @@ pub struct NewNetwork {
     pub gateway: String,
     pub ip_range: String,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Driver options (checked by the caller); `com.docker.network.bridge.name` names the
+    /// Linux bridge.
     pub options: std::collections::BTreeMap<String, String>,
+    /// IPAM AuxiliaryAddresses: name -> address, in the subnet, never handed out.
+    pub aux_addresses: std::collections::BTreeMap<String, String>,
 }
 
 /// Create a bridge network (its record, its bridge with the gateway address, this root's
@@ -179,9 +190,33 @@ pub fn create_bridge_network(
             )));
         }
     }
+    for (name, addr) in &new.aux_addresses {
+        let ok = addr.parse::<Ipv4Addr>().is_ok_and(|a| subnet.contains(a));
+        if !ok {
+            return Err(NetError::Invalid(format!(
+                "auxiliary address: ({name}:{addr}) must belong to the master pool: {subnet}"
+            )));
+        }
+    }
+    let bridge = match new.options.get(store::OPT_BRIDGE_NAME) {
+        Some(name) => {
+            let taken =
+                netlink::index_of(name).is_ok() || locked.list().iter().any(|n| &n.bridge == name);
+            if taken {
+                // dockerd would adopt the existing interface; berth never touches a link it
+                // did not create.
+                return Err(NetError::InUse(format!(
+                    "{}: the interface {name} exists already, and berth only uses a bridge it creates",
+                    store::OPT_BRIDGE_NAME
+                )));
+            }
+            name.clone()
+        }
+        None => bridge_name(&id),
+    };
     let rec = store::NetworkRecord {
         version: store::NETWORK_VERSION,
-        bridge: bridge_name(&id),
+        bridge,
         id,
         name: new.name,
         driver: "bridge".to_string(),
@@ -194,10 +229,11 @@ pub fn create_bridge_network(
         gateway: gateway.to_string(),
         ip_range: new.ip_range,
         predefined: new.predefined,
+        aux_addresses: new.aux_addresses,
         endpoints: Default::default(),
     };
     locked.save(&rec)?;
-    if let Err(e) = ensure_bridge(root, &rec.bridge, gateway, subnet.prefix) {
+    if let Err(e) = ensure_bridge(root, &rec.bridge, gateway, subnet.prefix, rec.mtu()) {
         crate::cleanup::cleanup(
             format!("removing the bridge {}", rec.bridge),
             delete_bridge(&rec.bridge),
@@ -223,6 +259,46 @@ pub fn endpoint_spec(net: &store::NetworkRecord, ep: &store::EndpointRecord) -> 
         internal: net.internal,
         mac: ep.mac.clone(),
         aliases: ep.aliases.clone(),
+        link_local: ep.link_local.clone(),
+        sysctls: endpoint_sysctls(&ep.driver_opts),
+        mtu: net.mtu(),
+    }
+}
+
+/// The endpoint DriverOpts key whose value is a comma-separated list of interface sysctls.
+pub const OPT_ENDPOINT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
+
+/// `com.docker.network.endpoint.sysctls` ("net.ipv4.conf.IFNAME.forwarding=1,...") as a map
+/// (the caller has checked each with [`check_endpoint_sysctl`]).
+pub fn endpoint_sysctls(
+    opts: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    opts.get(OPT_ENDPOINT_SYSCTLS)
+        .map(|list| {
+            list.split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// dockerd's rule for one interface sysctl: `net.X.Y.IFNAME.Z=V`, X one of ipv4, ipv6, mpls.
+pub fn check_endpoint_sysctl(entry: &str) -> std::result::Result<(), String> {
+    let key = entry.split_once('=').map(|(k, _)| k);
+    let parts: Vec<&str> = key.unwrap_or("").splitn(5, '.').collect();
+    let ok = key.is_some()
+        && parts.len() == 5
+        && parts[0] == "net"
+        && matches!(parts[1], "ipv4" | "ipv6" | "mpls")
+        && matches!(parts[3], "IFNAME" | "ifname")
+        && crate::security::sysctl::path(key.unwrap_or("")).is_some();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "unrecognised network interface sysctl '{entry}'; represent 'net.X.Y.ethN.Z=V' as 'net.X.Y.IFNAME.Z=V', 'X' must be 'ipv4', 'ipv6' or 'mpls'"
+        ))
     }
 }
 
@@ -305,23 +381,45 @@ pub fn attach(
     let target = File::open(&path).map_err(|e| NetError::io(&path, e))?;
     // 1. The bridge (gone after a reboot, or never made by a killed API process).
     if let Some(gw) = gateway {
-        ensure_bridge(root, &ep.bridge, gw, ep.prefix_len)?;
+        ensure_bridge(root, &ep.bridge, gw, ep.prefix_len, ep.mtu)?;
     }
     // 2. The veth pair: the host end here, the container's end made inside its namespace.
     let host_veth = host_veth_name(container_id, &ep.network_id);
     let mut nl = Netlink::open()?;
     nl.delete_link(&host_veth)?;
-    nl.add_veth(&host_veth, ifname, &target, netlink::parse_mac(&ep.mac))?;
+    nl.add_veth(
+        &host_veth,
+        ifname,
+        &target,
+        netlink::parse_mac(&ep.mac),
+        ep.mtu,
+    )?;
     // 3. The host end joins the bridge and comes up.
     let bridge = netlink::index_of(&ep.bridge)?;
     let host_index = netlink::index_of(&host_veth)?;
     nl.set_up(host_index, Some(bridge))?;
-    // 4. Inside: the address, the link up, the default route through the gateway.
+    // 4. Inside: the address (and the link-local ones, each a /16 as dockerd gives them), the
+    //    interface's sysctls (/proc/sys/net resolves by the writing thread's namespace), the
+    //    link up, the default route through the gateway.
     {
         let _inside = InNetns::enter(&target, &format!("process {pid}"))?;
         let mut inner = Netlink::open()?;
         let index = netlink::index_of(ifname)?;
         inner.add_address(index, address, ep.prefix_len)?;
+        for ll in &ep.link_local {
+            let ip: Ipv4Addr = ll
+                .parse()
+                .map_err(|_| NetError::Invalid(format!("invalid link-local IP address: {ll}")))?;
+            inner.add_address(index, ip, 16)?;
+        }
+        for (key, value) in &ep.sysctls {
+            let key = key
+                .replace(".IFNAME.", &format!(".{ifname}."))
+                .replace(".ifname.", &format!(".{ifname}."));
+            let path = crate::security::sysctl::path(&key)
+                .ok_or_else(|| NetError::Invalid(format!("sysctl {key:?}: not a sysctl name")))?;
+            std::fs::write(&path, value).map_err(|e| NetError::io(&path, e))?;
+        }
         inner.set_up(index, None)?;
         if let Some(gw) = default_route {
             match inner.add_default_route(gw) {

@@ -23,6 +23,7 @@ const NLM_F_CREATE: u16 = 0x400;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
@@ -195,11 +196,14 @@ impl Netlink {
         }
     }
 
-    /// Create a bridge; Ok(false) when one of that name exists already.
-    pub fn add_bridge(&mut self, name: &str) -> Result<bool> {
+    /// Create a bridge (with `mtu` when not 0); Ok(false) when one of that name exists already.
+    pub fn add_bridge(&mut self, name: &str, mtu: u32) -> Result<bool> {
         let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         m.ifinfo(0, 0, 0);
         m.attr_str(IFLA_IFNAME, name);
+        if mtu != 0 {
+            m.attr(IFLA_MTU, &mtu.to_ne_bytes());
+        }
         m.begin(IFLA_LINKINFO);
         m.attr_str(IFLA_INFO_KIND, "bridge");
         m.end();
@@ -210,17 +214,22 @@ impl Netlink {
         }
     }
 
-    /// Create a veth pair: `host` here, `peer` (with `mac`) in the namespace `peer_netns`.
+    /// Create a veth pair: `host` here, `peer` (with `mac`) in the namespace `peer_netns`; both
+    /// ends with `mtu` when not 0.
     pub fn add_veth(
         &mut self,
         host: &str,
         peer: &str,
         peer_netns: &impl AsRawFd,
         mac: Option<[u8; 6]>,
+        mtu: u32,
     ) -> Result<()> {
         let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         m.ifinfo(0, 0, 0);
         m.attr_str(IFLA_IFNAME, host);
+        if mtu != 0 {
+            m.attr(IFLA_MTU, &mtu.to_ne_bytes());
+        }
         m.begin(IFLA_LINKINFO);
         m.attr_str(IFLA_INFO_KIND, "veth");
         m.begin(IFLA_INFO_DATA);
@@ -228,6 +237,9 @@ impl Netlink {
         m.ifinfo(0, 0, 0);
         m.attr_str(IFLA_IFNAME, peer);
         m.attr(IFLA_NET_NS_FD, &peer_netns.as_raw_fd().to_ne_bytes());
+        if mtu != 0 {
+            m.attr(IFLA_MTU, &mtu.to_ne_bytes());
+        }
         if let Some(mac) = mac {
             m.attr(IFLA_ADDRESS, &mac);
         }

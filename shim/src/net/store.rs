@@ -42,6 +42,8 @@ pub struct NetworkRecord {
     pub bridge: String,
     /// Created by berth itself (bridge, host, none): never removed.
     pub predefined: bool,
+    /// IPAM AuxiliaryAddresses: name -> an address of the subnet never handed out.
+    pub aux_addresses: BTreeMap<String, String>,
     /// By container id.
     pub endpoints: BTreeMap<String, EndpointRecord>,
 }
@@ -57,6 +59,12 @@ pub struct EndpointRecord {
     pub aliases: Vec<String>,
     /// The address the client asked for (IPAMConfig.IPv4Address), if any.
     pub requested_ip: String,
+    /// The client sent an IPAMConfig (inspect shows it back, `{}` when empty, as dockerd).
+    pub ipam_given: bool,
+    /// IPAMConfig.LinkLocalIPs.
+    pub link_local: Vec<String>,
+    /// The endpoint's DriverOpts as sent.
+    pub driver_opts: BTreeMap<String, String>,
     /// Seconds since the epoch.
     pub created: u64,
 }
@@ -75,6 +83,45 @@ impl NetworkRecord {
     pub fn resolves_names(&self) -> bool {
         self.is_bridge() && !self.predefined
     }
+    /// A bridge option that is "false" (`enable_icc`, `enable_ip_masquerade`): they default on.
+    pub fn option_off(&self, key: &str) -> bool {
+        self.options
+            .get(key)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "f"))
+    }
+    /// `com.docker.network.driver.mtu`; 0 when unset (checked at create).
+    pub fn mtu(&self) -> u32 {
+        self.options
+            .get(OPT_MTU)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+    /// The auxiliary addresses, parsed (checked at create).
+    pub fn aux_ips(&self) -> Vec<Ipv4Addr> {
+        self.aux_addresses
+            .values()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+}
+
+/// The bridge options berth honours (dockerd's names).
+pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+
+/// What a container asks of its endpoint on a network (its EndpointSettings, checked).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointWish {
+    pub aliases: Vec<String>,
+    /// IPAMConfig.IPv4Address; empty: the first free address.
+    pub ip: String,
+    /// MacAddress, normalised; empty: 02:42 and the address.
+    pub mac: String,
+    pub ipam_given: bool,
+    pub link_local: Vec<String>,
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// The store of one root.
@@ -189,27 +236,32 @@ impl Locked<'_> {
         containers: &Path,
         id: &str,
         name: &str,
-        aliases: &[String],
-        requested: &str,
+        wish: &EndpointWish,
     ) -> Result<EndpointRecord> {
+        let requested = wish.ip.as_str();
         let now = now_secs();
         rec.endpoints
             .retain(|cid, ep| cid == id || !is_stale(containers, cid, ep, now));
         let mut ep = EndpointRecord {
             container_name: name.to_string(),
             endpoint_id: crate::ids::random_id(),
-            aliases: aliases.to_vec(),
+            aliases: wish.aliases.clone(),
             requested_ip: requested.to_string(),
+            ipam_given: wish.ipam_given,
+            link_local: wish.link_local.clone(),
+            driver_opts: wish.driver_opts.clone(),
             created: now,
             ..EndpointRecord::default()
         };
         if let Some(subnet) = rec.subnet() {
-            let used: Vec<Ipv4Addr> = rec
+            let mut used: Vec<Ipv4Addr> = rec
                 .endpoints
                 .iter()
                 .filter(|(cid, _)| cid.as_str() != id)
                 .filter_map(|(_, e)| e.ip.parse().ok())
                 .collect();
+            // Auxiliary addresses are never handed out (dockerd: "Address already in use").
+            used.extend(rec.aux_ips());
             let gateway = rec.gateway_ip();
             let ip = if requested.is_empty() {
                 let range = Subnet::parse(&rec.ip_range);
@@ -237,7 +289,11 @@ impl Locked<'_> {
                 ip
             };
             ep.ip = ip.to_string();
-            ep.mac = ipam::mac_for(ip);
+            ep.mac = if wish.mac.is_empty() {
+                ipam::mac_for(ip)
+            } else {
+                wish.mac.clone()
+            };
         }
         rec.endpoints.insert(id.to_string(), ep.clone());
         self.save(rec)?;
@@ -328,6 +384,40 @@ mod tests {
         }
     }
 
+    fn wish(aliases: &[&str], ip: &str) -> EndpointWish {
+        EndpointWish {
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            ip: ip.into(),
+            ..EndpointWish::default()
+        }
+    }
+
+    #[test]
+    fn auxiliary_addresses_are_not_handed_out_and_a_mac_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let containers = tmp.path().join("containers");
+        let locked = store.lock().unwrap();
+        let mut rec = net("10.9.0.0/29");
+        rec.aux_addresses.insert("router".into(), "10.9.0.2".into());
+        let (c1, c2) = ("1".repeat(64), "2".repeat(64));
+        let mut w = wish(&[], "");
+        w.mac = "02:00:00:00:00:09".into();
+        let a = locked
+            .allocate(&mut rec, &containers, &c1, "one", &w)
+            .unwrap();
+        assert_eq!(
+            (a.ip.as_str(), a.mac.as_str()),
+            ("10.9.0.3", "02:00:00:00:00:09"),
+            "expected the address after the auxiliary one, with the MAC asked for"
+        );
+        let aux = locked.allocate(&mut rec, &containers, &c2, "two", &wish(&[], "10.9.0.2"));
+        assert!(
+            matches!(aux, Err(NetError::InUse(_))),
+            "expected InUse, got {aux:?}"
+        );
+    }
+
     #[test]
     fn allocations_are_unique_reclaimed_and_released() {
         let tmp = tempfile::tempdir().unwrap();
@@ -339,22 +429,22 @@ mod tests {
         let locked = store.lock().unwrap();
         let mut rec = net("10.9.0.0/29");
         let a = locked
-            .allocate(&mut rec, &containers, &c1, "one", &[], "")
+            .allocate(&mut rec, &containers, &c1, "one", &wish(&[], ""))
             .unwrap();
         let b = locked
-            .allocate(&mut rec, &containers, &c2, "two", &["web".into()], "")
+            .allocate(&mut rec, &containers, &c2, "two", &wish(&["web"], ""))
             .unwrap();
         assert_eq!((a.ip.as_str(), b.ip.as_str()), ("10.9.0.2", "10.9.0.3"));
         assert_eq!(b.mac, "02:42:0a:09:00:03");
-        let taken = locked.allocate(&mut rec, &containers, &c3, "three", &[], "10.9.0.2");
+        let taken = locked.allocate(&mut rec, &containers, &c3, "three", &wish(&[], "10.9.0.2"));
         assert!(matches!(taken, Err(NetError::InUse(_))), "{taken:?}");
-        let outside = locked.allocate(&mut rec, &containers, &c3, "three", &[], "10.9.1.2");
+        let outside = locked.allocate(&mut rec, &containers, &c3, "three", &wish(&[], "10.9.1.2"));
         assert!(matches!(outside, Err(NetError::Invalid(_))), "{outside:?}");
         // A stale allocation (no container directory, old) is reclaimed.
         rec.endpoints.get_mut(&c1).unwrap().created = 0;
         std::fs::remove_dir(containers.join(&c1)).unwrap();
         let c = locked
-            .allocate(&mut rec, &containers, &c3, "three", &[], "")
+            .allocate(&mut rec, &containers, &c3, "three", &wish(&[], ""))
             .unwrap();
         assert_eq!(c.ip, "10.9.0.2");
         let saved = store.get(&rec.id).unwrap();

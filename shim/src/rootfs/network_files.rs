@@ -19,7 +19,12 @@ pub fn write_network_files(
         spec.hostname.clone()
     };
     crate::fsutil::write_replace(&paths.hostname(), format!("{hostname}\n").as_bytes())?;
-    let networks = if spec.endpoints.is_empty() {
+    let wants_gateway = spec
+        .network
+        .extra_hosts
+        .iter()
+        .any(|e| e.ends_with(&format!(":{}", crate::net::hosts::HOST_GATEWAY)));
+    let networks = if spec.endpoints.is_empty() && !wants_gateway {
         Vec::new()
     } else {
         crate::net::store::Store::new(root).list()

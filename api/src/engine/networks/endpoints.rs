@@ -8,6 +8,7 @@ use crate::engine::ids::ContainerId;
 use crate::engine::wire::HostConfig;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::cleanup::cleanup;
+use berth_shim::net::store::{EndpointRecord, EndpointWish};
 use berth_shim::net::{self, store::NetworkRecord};
 use berth_shim::spec::{ContainerSpec, EndpointSpec};
 use serde_json::{json, Value};
@@ -16,29 +17,161 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone)]
 pub struct EndpointRequest {
     pub network: NetworkRecord,
-    pub aliases: Vec<String>,
-    pub ip: String,
+    pub wish: EndpointWish,
 }
 
-/// Docker's EndpointSettings as a create or connect sends it.
-fn endpoint_settings(v: &Value) -> (Vec<String>, String) {
-    let aliases = v
-        .get("Aliases")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    let ip = v
-        .get("IPAMConfig")
-        .and_then(|c| c.get("IPv4Address"))
+fn invalid(msg: String) -> EngineError {
+    EngineError::invalid_parameter(msg)
+}
+
+/// A MAC address as Go's `net.ParseMAC` reads a 6-byte one (`:` or `-` between the bytes),
+/// normalised to lower case with `:`. The kernel refuses a multicast address on an interface,
+/// so that is refused here rather than at start.
+pub fn parse_mac(mac: &str) -> Result<String> {
+    let bad = || invalid(format!("address {mac}: invalid MAC address"));
+    let parts: Vec<&str> = mac.split([':', '-']).collect();
+    if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
+        return Err(bad());
+    }
+    let bytes = parts
+        .iter()
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<std::result::Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    if bytes[0] & 1 == 1 {
+        return Err(invalid(format!(
+            "invalid MAC address {mac}: a multicast address cannot be an interface's"
+        )));
+    }
+    Ok(bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+fn strings(v: Option<&Value>, field: &str) -> Result<Vec<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| invalid(format!("{field}: a list of strings is expected")))
+            })
+            .collect(),
+        Some(_) => Err(invalid(format!("{field}: a list of strings is expected"))),
+    }
+}
+
+/// Docker's EndpointSettings as a create or connect sends it, checked with dockerd's rules
+/// and words. Honoured: Aliases, IPAMConfig (IPv4Address, LinkLocalIPs), MacAddress, the
+/// DriverOpts a bridge endpoint has (`com.docker.network.endpoint.sysctls`). Refused:
+/// what berth has not (IPv6, other DriverOpts).
+pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
+    let mut wish = EndpointWish {
+        aliases: strings(v.get("Aliases"), "Aliases")?,
+        ..EndpointWish::default()
+    };
+    if !strings(v.get("Links"), "Links")?.is_empty() {
+        return Err(invalid(LINKS_REFUSED.into()));
+    }
+    if let Some(ipam) = v.get("IPAMConfig").filter(|c| !c.is_null()) {
+        wish.ipam_given = true;
+        wish.ip = ipam
+            .get("IPv4Address")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if !wish.ip.is_empty() {
+            let ok = wish
+                .ip
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| !a.is_unspecified());
+            if !ok {
+                return Err(invalid(format!(
+                    "invalid endpoint settings:\ninvalid IPv4 address: {}",
+                    wish.ip
+                )));
+            }
+        }
+        if let Some(v6) = ipam
+            .get("IPv6Address")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+        {
+            return Err(invalid(format!(
+                "IPAMConfig.IPv6Address {v6}: berth networks are IPv4 only"
+            )));
+        }
+        for ll in strings(ipam.get("LinkLocalIPs"), "LinkLocalIPs")? {
+            match ll.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(a)) if !a.is_unspecified() => {
+                    wish.link_local.push(a.to_string())
+                }
+                Ok(std::net::IpAddr::V6(a)) if !a.is_unspecified() => {
+                    return Err(invalid(format!(
+                        "IPAMConfig.LinkLocalIPs {ll}: berth networks are IPv4 only"
+                    )))
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "invalid endpoint settings:\ninvalid link-local IP address: {ll}"
+                    )))
+                }
+            }
+        }
+    }
+    if let Some(mac) = v
+        .get("MacAddress")
         .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    (aliases, ip)
+        .filter(|m| !m.is_empty())
+    {
+        wish.mac = parse_mac(mac)?;
+    }
+    if let Some(opts) = v.get("DriverOpts").filter(|o| !o.is_null()) {
+        let opts: std::collections::BTreeMap<String, String> = serde_json::from_value(opts.clone())
+            .map_err(|e| invalid(format!("DriverOpts: {e}")))?;
+        for (key, value) in &opts {
+            if key != net::OPT_ENDPOINT_SYSCTLS {
+                return Err(invalid(format!(
+                    "endpoint DriverOpts {key:?}: berth's bridge endpoints support only {}",
+                    net::OPT_ENDPOINT_SYSCTLS
+                )));
+            }
+            for entry in value.split(',') {
+                net::check_endpoint_sysctl(entry)
+                    .map_err(|e| invalid(format!("invalid endpoint settings:\n{e}")))?;
+                if entry.contains(".ipv6.") || entry.starts_with("net.mpls.") {
+                    return Err(invalid(format!(
+                        "endpoint sysctl '{entry}': berth networks are IPv4 only"
+                    )));
+                }
+            }
+        }
+        wish.driver_opts = opts;
+    }
+    Ok(wish)
+}
+
+/// Legacy links (`--link`) are not implemented yet: refused rather than ignored.
+const LINKS_REFUSED: &str = "Links: berth does not support legacy container links (--link); put the containers on a user-defined network, where they find each other by name and --network-alias";
+
+/// An endpoint's IPAMConfig as inspect shows it: null when none was sent, else what was sent
+/// (dockerd's omitempty fields).
+fn ipam_json(ep: &EndpointRecord) -> Value {
+    if !ep.ipam_given && ep.requested_ip.is_empty() {
+        return Value::Null;
+    }
+    let mut m = serde_json::Map::new();
+    if !ep.requested_ip.is_empty() {
+        m.insert("IPv4Address".into(), json!(ep.requested_ip));
+    }
+    if !ep.link_local.is_empty() {
+        m.insert("LinkLocalIPs".into(), json!(ep.link_local));
+    }
+    Value::Object(m)
 }
 
 /// dockerd's rules for what only user-defined networks allow.
@@ -49,15 +182,15 @@ fn check_request(r: &EndpointRequest) -> Result<()> {
             r.network.name
         )));
     }
-    for a in &r.aliases {
+    for a in &r.wish.aliases {
         crate::engine::hostnames::alias(a)?;
     }
-    if r.network.predefined && !r.aliases.is_empty() {
+    if r.network.predefined && !r.wish.aliases.is_empty() {
         return Err(EngineError::invalid_parameter(
             "network-scoped alias is supported only for containers in user defined networks".into(),
         ));
     }
-    if r.network.predefined && !r.ip.is_empty() {
+    if r.network.predefined && !r.wish.ip.is_empty() {
         return Err(EngineError::invalid_parameter(
             "user specified IP address is supported on user defined networks only".into(),
         ));
@@ -69,46 +202,66 @@ impl Engine {
     /// The networks a new container joins: its NetworkMode (`default` is `bridge`) first, then
     /// any other network named in NetworkingConfig.EndpointsConfig. None for host, none and
     /// container:<id>.
+    /// Config.MacAddress (deprecated since API 1.44) goes to the endpoint of the NetworkMode
+    /// network, as dockerd moves it.
     pub(crate) fn plan_networks(
         &self,
         h: &HostConfig,
         networking: &Value,
+        config_mac: Option<&str>,
     ) -> Result<Vec<EndpointRequest>> {
         let mode = match h.network_mode.as_str() {
             "" | "default" => "bridge",
             m => m,
         };
-        if matches!(mode, "host" | "none") || mode.starts_with("container:") {
-            return Ok(Vec::new());
+        let config_mac = config_mac
+            .filter(|m| !m.is_empty())
+            .map(parse_mac)
+            .transpose()?;
+        if !strings(h.extra.get("Links"), "HostConfig.Links")?.is_empty() {
+            return Err(invalid(LINKS_REFUSED.into()));
         }
         let all = self.networks()?;
-        let primary = find(&all, mode)
-            .ok_or_else(|| EngineError::not_found(format!("network {mode} not found")))?;
-        if !primary.is_bridge() {
-            // `--network <id of host or none>`.
+        let primary = if matches!(mode, "host" | "none") || mode.starts_with("container:") {
+            None
+        } else {
+            let n = find(&all, mode)
+                .ok_or_else(|| EngineError::not_found(format!("network {mode} not found")))?;
+            // `--network <id of host or none>` plugs nothing in.
+            Some(n).filter(|n| n.is_bridge())
+        };
+        let Some(primary) = primary else {
+            if config_mac.is_some() {
+                return Err(invalid(
+                    "conflicting options: mac-address and the network mode".into(),
+                ));
+            }
             return Ok(Vec::new());
-        }
+        };
         let mut out = vec![EndpointRequest {
             network: primary.clone(),
-            aliases: Vec::new(),
-            ip: String::new(),
+            wish: EndpointWish::default(),
         }];
         if let Some(configs) = networking.get("EndpointsConfig").and_then(Value::as_object) {
             for (name, cfg) in configs {
                 let n = find(&all, name)
                     .ok_or_else(|| EngineError::not_found(format!("network {name} not found")))?;
-                let (aliases, ip) = endpoint_settings(cfg);
+                let wish = endpoint_settings(cfg)?;
                 match out.iter_mut().find(|r| r.network.id == n.id) {
-                    Some(r) => {
-                        r.aliases = aliases;
-                        r.ip = ip;
-                    }
+                    Some(r) => r.wish = wish,
                     None => out.push(EndpointRequest {
                         network: n.clone(),
-                        aliases,
-                        ip,
+                        wish,
                     }),
                 }
+            }
+        }
+        if let Some(mac) = config_mac {
+            let main = &mut out[0].wish;
+            if main.mac.is_empty() {
+                main.mac = mac;
+            } else if main.mac != mac {
+                return Err(invalid("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty".into()));
             }
         }
         for r in &out {
@@ -137,14 +290,8 @@ impl Engine {
                     EngineError::not_found(format!("network {} not found", r.network.name))
                 })
                 .and_then(|mut rec| {
-                    let ep = locked.allocate(
-                        &mut rec,
-                        &self.paths.containers(),
-                        id,
-                        name,
-                        &r.aliases,
-                        &r.ip,
-                    )?;
+                    let ep =
+                        locked.allocate(&mut rec, &self.paths.containers(), id, name, &r.wish)?;
                     Ok(net::endpoint_spec(&rec, &ep))
                 });
             match got {
@@ -228,11 +375,9 @@ impl Engine {
             ));
         }
         let net_rec = self.network(network)?;
-        let (aliases, ip) = endpoint_settings(settings);
         let req = EndpointRequest {
             network: net_rec.clone(),
-            aliases,
-            ip,
+            wish: endpoint_settings(settings)?,
         };
         if !net_rec.is_bridge() {
             return Err(EngineError::forbidden(
@@ -254,14 +399,7 @@ impl Engine {
         let mut rec = locked
             .get(&net_rec.id)
             .ok_or_else(|| EngineError::not_found(format!("network {network} not found")))?;
-        let ep = locked.allocate(
-            &mut rec,
-            &self.paths.containers(),
-            &id,
-            &name,
-            &req.aliases,
-            &req.ip,
-        )?;
+        let ep = locked.allocate(&mut rec, &self.paths.containers(), &id, &name, &req.wish)?;
         let endpoint = net::endpoint_spec(&rec, &ep);
         spec.endpoints.push(endpoint.clone());
         let undo = |locked: &berth_shim::net::store::Locked<'_>| {
@@ -390,9 +528,10 @@ impl Engine {
                 .as_ref()
                 .map(|r| r.name.clone())
                 .unwrap_or_else(|| ep.network_name.clone());
-            let ipam = stored
-                .filter(|s| !s.requested_ip.is_empty())
-                .map(|s| json!({"IPv4Address": s.requested_ip}))
+            let ipam = stored.map(ipam_json).unwrap_or(Value::Null);
+            let driver_opts = stored
+                .filter(|s| !s.driver_opts.is_empty())
+                .map(|s| json!(s.driver_opts))
                 .unwrap_or(Value::Null);
             let mut dns = vec![id[..12].to_string()];
             if let Some(s) = stored {
@@ -404,7 +543,7 @@ impl Engine {
                 "Links": Value::Null,
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
                 "MacAddress": ep.mac,
-                "DriverOpts": Value::Null,
+                "DriverOpts": driver_opts,
                 "GwPriority": 0,
                 "NetworkID": ep.network_id,
                 "EndpointID": stored.map(|s| s.endpoint_id.clone()).unwrap_or_default(),

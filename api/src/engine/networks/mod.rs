@@ -47,10 +47,75 @@ pub struct IpamJson {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct IpamConfigJson {
+    #[serde(deserialize_with = "null_as_empty")]
     pub subnet: String,
-    #[serde(rename = "IPRange")]
+    #[serde(rename = "IPRange", deserialize_with = "null_as_empty")]
     pub ip_range: String,
+    #[serde(deserialize_with = "null_as_empty")]
     pub gateway: String,
+    pub auxiliary_addresses: Option<BTreeMap<String, String>>,
+}
+
+/// docker-py sends `"IPRange": null` and `"Gateway": null` for what it was not given.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Go's strconv.ParseBool, which dockerd reads the bridge's boolean options with.
+fn go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Network create Options: the bridge options berth honours (the bridge's name, the MTU,
+/// icc, masquerading) are checked as dockerd reads them; dockerd's other bridge options are
+/// refused by name, since berth does not act on them. Keys outside `com.docker.network.` mean
+/// nothing to dockerd's bridge driver either: they are kept, as dockerd keeps them.
+pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
+    use berth_shim::net::store::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
+    for (key, value) in options {
+        match key.as_str() {
+            OPT_BRIDGE_NAME => {
+                let ok = !value.is_empty()
+                    && value.len() <= 15
+                    && !value.contains(['/', ':'])
+                    && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "{key}: invalid interface name {value:?} (at most 15 characters, no '/', ':' or space)"
+                    )));
+                }
+            }
+            OPT_MTU => {
+                let mtu: i64 = value.parse().map_err(|_| {
+                    EngineError::invalid_parameter(format!(
+                        "failed to parse {key} value: {value} (strconv.Atoi: parsing {value:?}: invalid syntax)"
+                    ))
+                })?;
+                if !(68..=65535).contains(&mtu) {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "invalid MTU number: {mtu} (68 to 65535)"
+                    )));
+                }
+            }
+            OPT_ICC | OPT_MASQUERADE if go_bool(value).is_none() => {
+                return Err(EngineError::invalid_parameter(format!(
+                    "failed to parse {key} value: {value} (strconv.ParseBool: parsing {value:?}: invalid syntax)"
+                )));
+            }
+            OPT_ICC | OPT_MASQUERADE => {}
+            k if k.starts_with("com.docker.network.") => {
+                return Err(EngineError::invalid_parameter(format!(
+                    "network option {k}: berth does not support it (it honours {OPT_BRIDGE_NAME}, {OPT_MTU}, {OPT_ICC} and {OPT_MASQUERADE})"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn not_found(reference: &str) -> EngineError {
@@ -194,6 +259,14 @@ impl Engine {
             ));
         }
         let config = configs.into_iter().next().unwrap_or_default();
+        let aux_addresses = config.auxiliary_addresses.clone().unwrap_or_default();
+        if config.subnet.is_empty() && !aux_addresses.is_empty() {
+            return Err(EngineError::invalid_parameter(
+                "invalid pool request: auxiliary addresses need a subnet".into(),
+            ));
+        }
+        let options = req.options.clone().unwrap_or_default();
+        check_options(&options)?;
         if config.subnet.is_empty() && (!config.gateway.is_empty() || !config.ip_range.is_empty()) {
             return Err(EngineError::invalid_parameter(
                 "invalid pool request: a gateway or range needs a subnet".into(),
@@ -220,7 +293,8 @@ impl Engine {
                 gateway: config.gateway,
                 ip_range: config.ip_range,
                 labels: req.labels.unwrap_or_default(),
-                options: req.options.unwrap_or_default(),
+                options,
+                aux_addresses,
             },
         )?;
         drop(locked);
@@ -390,6 +464,9 @@ impl Engine {
                 config.insert("IPRange".into(), json!(n.ip_range));
             }
             config.insert("Gateway".into(), json!(n.gateway));
+            if !n.aux_addresses.is_empty() {
+                config.insert("AuxiliaryAddresses".into(), json!(n.aux_addresses));
+            }
         }
         json!({
             "Name": n.name,
@@ -499,6 +576,17 @@ mod tests {
         assert_eq!(find(&all, "ff").unwrap().name, "web");
         assert!(find(&all, "ab").is_none(), "an ambiguous prefix");
         assert!(find(&all, "").is_none());
+    }
+
+    #[test]
+    fn ipam_nulls_from_docker_py_are_empty() {
+        let req: CreateNetwork = serde_json::from_str(
+            r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.1.0.0/24","IPRange":null,"Gateway":null,"AuxiliaryAddresses":{"r":"10.1.0.2"}}]}}"#,
+        )
+        .expect("docker-py's IPAM config with nulls");
+        let c = &req.ipam.unwrap().config.unwrap()[0];
+        assert_eq!((c.ip_range.as_str(), c.gateway.as_str()), ("", ""));
+        assert_eq!(c.auxiliary_addresses.as_ref().unwrap()["r"], "10.1.0.2");
     }
 
     #[test]

@@ -58,7 +58,8 @@ impl Engine {
         // Held until the container appears: a volume it will use is not removed meanwhile.
         let volumes_lock = self.volumes_lock()?;
         let (record, spec) = translate(self, &id, &body, &image)?;
-        let plan = self.plan_networks(&body.host_config, &body.networking_config)?;
+        let config_mac = body.config.extra.get("MacAddress").and_then(|m| m.as_str());
+        let plan = self.plan_networks(&body.host_config, &body.networking_config, config_mac)?;
 
         let names = self.names();
         let lock = names.lock()?;
