@@ -143,7 +143,7 @@ fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
     }
     leave_the_callers_cgroup(&parsed.id);
     if parsed.verb == "run" {
-        crate::monitor::prepare_host(&parsed.id);
+        crate::monitor::prepare_host();
     }
     let err = seal_and_exec(args);
     tracing::error!("sealing the shim: {err}");

@@ -37,10 +37,10 @@ pub fn pin_dir() -> Option<PathBuf> {
 /// Readies the caller's mount namespace for the monitor (berth_monitor::prepare_host): to be
 /// called in the host's namespace, before the shim makes its own. A failure is logged (to the
 /// container's `shim.log`); the watch then finds no bpffs and says so ([`Watch::start`]).
-pub fn prepare_host(id: &str) {
+pub fn prepare_host() {
     let Some(dir) = pin_dir() else { return };
     if let Err(e) = berth_monitor::prepare_host(&dir) {
-        eprintln!("berth-shim {id}: eBPF monitor: {e}");
+        tracing::warn!("eBPF monitor: {e}");
     }
 }
 
@@ -142,15 +142,15 @@ impl Watch {
         if problems.is_empty() {
             if let Err(e) = std::fs::remove_file(&file) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    eprintln!("berth-shim {}: removing {}: {e}", self.id, file.display());
+                    tracing::warn!("removing {}: {e}", file.display());
                 }
             }
             return Ok(());
         }
         let cause = problems.join("; ");
-        eprintln!("berth-shim {}: eBPF monitor unavailable: {cause}", self.id);
+        tracing::warn!("eBPF monitor unavailable: {cause}");
         if let Err(e) = crate::fsutil::write_atomic(&file, cause.as_bytes()) {
-            eprintln!("berth-shim {}: writing {}: {e}", self.id, file.display());
+            tracing::warn!("writing {}: {e}", file.display());
         }
         if policy {
             return Err(format!(
@@ -229,7 +229,7 @@ impl Watch {
         if self.cgroup_id != 0 {
             if let Some(m) = &mut self.monitor {
                 if let Err(e) = m.unwatch(self.cgroup_id) {
-                    eprintln!("berth-shim {}: unwatching: {e}", self.id);
+                    tracing::warn!("unwatching: {e}");
                 }
             }
         }
@@ -260,7 +260,7 @@ pub fn log_events(
         .collect();
     let paths = crate::events::EventsPaths::new(root);
     if let Err(err) = crate::events::append_all(&paths, lines) {
-        eprintln!("berth-shim {}: monitor events: {err}", cpaths.id);
+        tracing::warn!("monitor events: {err}");
     }
 }
 

@@ -41,7 +41,7 @@ pub fn run(mut args: Args) -> i32 {
     let mut sup = match Supervisor::new(&args, cpaths.clone()) {
         Ok(s) => s,
         Err(failure) => {
-            eprintln!("berth-shim {}: {}", args.id, failure.message);
+            tracing::error!("{}", failure.message);
             report(&mut args.ready, &failure.into_response());
             return 1;
         }
@@ -210,7 +210,7 @@ impl Supervisor {
         );
         if let Err(e) = cgroup.set_devices(&devices) {
             if let Err(removing) = cgroup.remove() {
-                eprintln!("berth-shim {}: removing the cgroup: {removing}", args.id);
+                tracing::warn!("removing the cgroup: {removing}");
             }
             return Err(fail("setting the device rules", e));
         }
@@ -350,7 +350,7 @@ impl Supervisor {
         let mut shim_io = shim_io;
         // With a terminal, the process sends the master of the one it opened (before exec).
         if let Err(e) = shim_io.receive_terminal() {
-            eprintln!("berth-shim {}: receiving the terminal: {e}", self.cpaths.id);
+            tracing::warn!("receiving the terminal: {e}");
         }
         let root_mode = match init_report(err_r) {
             InitReport::Execed(mode) => mode,
@@ -363,7 +363,7 @@ impl Supervisor {
         // Written without blocking: see `stdin`.
         if let Some(fd) = &shim_io.stdin {
             if let Err(e) = sys::set_nonblocking(fd.as_raw_fd()) {
-                eprintln!("berth-shim {}: stdin: {e}", self.cpaths.id);
+                tracing::warn!("stdin: {e}");
             }
         }
         self.stdin = stdin::StdinQueue::default();
@@ -394,7 +394,7 @@ impl Supervisor {
             s.seccomp_native_only = native_only;
         });
         if let Err(e) = r {
-            eprintln!("berth-shim {}: recording the start: {e}", self.cpaths.id);
+            tracing::error!("recording the start: {e}");
         }
         // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
         self.event("start", &[]);
@@ -531,7 +531,7 @@ impl Supervisor {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("berth-shim {}: poll: {e}", self.cpaths.id);
+                    tracing::error!("poll: {e}");
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
@@ -603,10 +603,7 @@ impl Supervisor {
             self.restart_at = None;
             self.restart_count += 1;
             if let Err(failure) = self.start_process() {
-                eprintln!(
-                    "berth-shim {}: restart: {}",
-                    self.cpaths.id, failure.message
-                );
+                tracing::error!("restart: {}", failure.message);
                 self.record_start_failure(&failure);
             }
         }
@@ -650,7 +647,7 @@ impl Supervisor {
             Stream::Stderr
         };
         if let Err(e) = self.log.write(log_stream, data) {
-            eprintln!("berth-shim {}: log: {e}", self.cpaths.id);
+            tracing::error!("log: {e}");
         }
         let tty = self.spec.process.tty;
         self.clients.retain_mut(|c| c.send(stream, data, tty));
@@ -717,14 +714,14 @@ impl Supervisor {
             extra,
         );
         if let Err(e) = r {
-            eprintln!("berth-shim {}: event {action}: {e}", self.cpaths.id);
+            tracing::warn!("event {action}: {e}");
         }
     }
 
     /// The container is done: release what it held; with auto-remove, remove it entirely.
     fn cleanup(&mut self) {
         if let Err(e) = self.host_side.release() {
-            eprintln!("berth-shim {}: unpublishing ports: {e}", self.cpaths.id);
+            tracing::warn!("unpublishing ports: {e}");
         }
         let _ = std::fs::remove_file(self.cpaths.control_socket());
         let _ = std::fs::remove_file(self.cpaths.attach_socket());
@@ -750,18 +747,18 @@ impl Supervisor {
                 if let Err(e) =
                     crate::events::append(&events, crate::events::Event::volume(&name, "destroy"))
                 {
-                    eprintln!("berth-shim {}: event volume destroy: {e}", self.cpaths.id);
+                    tracing::warn!("event volume destroy: {e}");
                 }
             }
             self.event("destroy", &[]);
             // The addresses go before the files, which a `docker run --rm` waits for: the
             // client may ask for the same address at once.
             if let Err(e) = crate::remove::remove_container(&self.root, &self.cpaths) {
-                eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
+                tracing::error!("auto-remove: {e}");
             }
         }
         if let Err(e) = self.cgroup.remove() {
-            eprintln!("berth-shim {}: removing the cgroup: {e}", self.cpaths.id);
+            tracing::warn!("removing the cgroup: {e}");
         }
         // Last, the shim's own group, which it must leave first; the next start makes it again.
         let removed = cgroups::ShimGroup::new(&self.cpaths.id).and_then(|g| {
@@ -769,10 +766,7 @@ impl Supervisor {
             g.remove()
         });
         if let Err(e) = removed {
-            eprintln!(
-                "berth-shim {}: removing its own cgroup: {e}",
-                self.cpaths.id
-            );
+            tracing::warn!("removing its own cgroup: {e}");
         }
     }
 }
