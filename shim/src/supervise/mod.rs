@@ -168,10 +168,10 @@ impl Supervisor {
             crate::monitor::seccomp_arches(&policy),
             &args.paths.root.join("cache/seccomp"),
         )?;
-        let spec_health = spec
-            .healthcheck
-            .clone()
-            .map(|h| crate::health::HealthMonitor::new(h, args.paths.clone(), cpaths.clone()));
+        let spec_health = spec.healthcheck.clone().map(|h| {
+            let binary = spec.settings.shim_binary.clone();
+            crate::health::HealthMonitor::new(h, args.paths.clone(), cpaths.clone(), binary)
+        });
         let restart_count = state::read_raw(&cpaths)
             .map(|s| s.restart_count)
             .unwrap_or(0);
@@ -191,7 +191,7 @@ impl Supervisor {
             .map_err(|e| fail("signalfd", e))?;
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
-        cgroups::favor_dynamic_modifications(&layout);
+        cgroups::favor_dynamic_modifications(&layout, &spec.settings);
         let cgroup = Cgroup::new(&layout, &spec.cgroup_parent, &spec.id)
             .map_err(|e| fail("naming the cgroup", e))?;
         cgroup
@@ -230,7 +230,13 @@ impl Supervisor {
                 .get(crate::monitor::LABEL)
                 .map(String::as_str),
         );
-        let watch = crate::monitor::Watch::new(&args.id, &cpaths.dir, wants, policy);
+        let watch = crate::monitor::Watch::new(
+            &args.id,
+            &cpaths.dir,
+            wants,
+            policy,
+            spec.settings.pin_dir(),
+        );
         let host_side = crate::net::host_side::HostSide::new(&args.paths.root, &cpaths.run, &spec);
         Ok(Supervisor {
             root: args.paths.root.clone(),
@@ -396,6 +402,7 @@ impl Supervisor {
         if let Err(e) = r {
             tracing::error!("recording the start: {e}");
         }
+        tracing::debug!("container started pid={pid}");
         // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
         self.event("start", &[]);
         // What the set-up used goes back to the kernel once the caller has its answer and the
@@ -753,7 +760,9 @@ impl Supervisor {
             self.event("destroy", &[]);
             // The addresses go before the files, which a `docker run --rm` waits for: the
             // client may ask for the same address at once.
-            if let Err(e) = crate::remove::remove_container(&self.root, &self.cpaths) {
+            if let Err(e) =
+                crate::remove::remove_container(&self.root, &self.cpaths, &self.spec.settings)
+            {
                 tracing::error!("auto-remove: {e}");
             }
         }

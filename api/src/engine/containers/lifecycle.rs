@@ -61,7 +61,11 @@ impl Engine {
             _ => {}
         }
         self.prepare_spawn(&id)?;
-        match spawn::start(&self.paths, &id, &StartOptions::default()) {
+        let opts = StartOptions {
+            shim_binary: self.settings.runtime.shim_binary.clone(),
+            ..Default::default()
+        };
+        match spawn::start(&self.paths, &id, &opts) {
             Ok(_) => Ok(()),
             Err(e) => Err(start_error(&id, e)),
         }
@@ -82,7 +86,7 @@ impl Engine {
         self.prepare_spawn(id)?;
         let opts = StartOptions {
             wait_start: true,
-            ..Default::default()
+            shim_binary: self.settings.runtime.shim_binary.clone(),
         };
         match spawn::start(&self.paths, id, &opts) {
             Ok(Started::Created) | Ok(Started::Running { .. }) => Ok(()),
@@ -414,7 +418,7 @@ impl Engine {
         }
         let names = self.names();
         let lock = names.lock()?;
-        match berth_shim::remove::remove_container_files(&paths) {
+        match berth_shim::remove::remove_container_files(&paths, &self.settings.runtime) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(EngineError::system("removing the container", e)),

@@ -56,25 +56,15 @@ pub fn is_loopback(domain: &str) -> bool {
 }
 
 impl Endpoint {
-    pub fn of(r: &Reference) -> Result<Endpoint> {
-        Endpoint::with_insecure(
-            r,
-            &std::env::var("BERTH_INSECURE_REGISTRIES").unwrap_or_default(),
-        )
-    }
-
-    fn with_insecure(r: &Reference, insecure: &str) -> Result<Endpoint> {
+    /// The endpoint of `r`'s registry; plain HTTP for loopback and the `insecure` ones.
+    pub fn of(r: &Reference, insecure: &[String]) -> Result<Endpoint> {
         let domain = r.domain.clone();
         let host = if domain == super::reference::DEFAULT_DOMAIN {
             "registry-1.docker.io".to_string()
         } else {
             domain.clone()
         };
-        let plain = is_loopback(&domain)
-            || insecure
-                .split(',')
-                .map(str::trim)
-                .any(|h| !h.is_empty() && h == domain);
+        let plain = is_loopback(&domain) || insecure.iter().any(|h| *h == domain);
         let scheme = if plain { "http" } else { "https" };
         Ok(Endpoint {
             base: format!("{scheme}://{host}"),
@@ -137,31 +127,30 @@ mod tests {
     #[test]
     fn endpoints_and_plain_http() {
         let r = |s: &str| Reference::parse(s).unwrap();
-        let e = Endpoint::with_insecure(&r("busybox"), "").unwrap();
+        let e = Endpoint::of(&r("busybox"), &[]).unwrap();
         assert_eq!(e.base, "https://registry-1.docker.io");
         assert_eq!(e.repository, "library/busybox");
-        let e = Endpoint::with_insecure(&r("localhost:5000/a/b:1"), "").unwrap();
+        let e = Endpoint::of(&r("localhost:5000/a/b:1"), &[]).unwrap();
         assert_eq!(e.base, "http://localhost:5000");
         assert_eq!(
             e.url("manifests/1"),
             "http://localhost:5000/v2/a/b/manifests/1"
         );
         assert_eq!(
-            Endpoint::with_insecure(&r("127.0.0.2:80/x"), "")
-                .unwrap()
-                .base,
+            Endpoint::of(&r("127.0.0.2:80/x"), &[]).unwrap().base,
             "http://127.0.0.2:80"
         );
         assert_eq!(
-            Endpoint::with_insecure(&r("reg.example:5000/x"), "")
-                .unwrap()
-                .base,
+            Endpoint::of(&r("reg.example:5000/x"), &[]).unwrap().base,
             "https://reg.example:5000"
         );
         assert_eq!(
-            Endpoint::with_insecure(&r("reg.example:5000/x"), "other, reg.example:5000")
-                .unwrap()
-                .base,
+            Endpoint::of(
+                &r("reg.example:5000/x"),
+                &["other".into(), "reg.example:5000".into()]
+            )
+            .unwrap()
+            .base,
             "http://reg.example:5000"
         );
         assert!(is_loopback("[::1]:5000"));
