@@ -72,6 +72,7 @@ mod mountinfo;
 mod namespaces;
 mod restart;
 mod rootfs;
+mod process;
 mod stdio;
 mod supervise;
 #[allow(unsafe_code)]

@@ -16,13 +16,7 @@ impl Supervisor {
         }
         // Whatever the process wrote before it died still belongs in the log.
         let mut buf = vec![0u8; 32 * 1024];
-        for stream in [1u8, 2] {
-            for _ in 0..64 {
-                if !self.on_output(stream, &mut buf) {
-                    break;
-                }
-            }
-        }
+        process::drain_output(|stream| self.on_output(stream, &mut buf));
         let _ = self.log.flush_partial();
         self.io = None;
         self.stdin = stdin::StdinQueue::default();

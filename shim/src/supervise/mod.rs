@@ -11,7 +11,7 @@ mod start;
 mod stdin;
 
 use crate::cgroups::{self, Cgroup};
-use crate::control::{self, read_line_exact, AttachHello, ErrorKind, Request, Response};
+use crate::control::{self, AttachHello, ErrorKind, Request, Response};
 use crate::fsutil::FileLock;
 use crate::init::{self, fail, InitFailure, InitFds, Prepared};
 use crate::logs::{JsonFileWriter, Stream};
@@ -20,10 +20,11 @@ use crate::paths::{ContainerPaths, Paths};
 use crate::spec::{ContainerSpec, SPEC_VERSION};
 use crate::state::{self, Status};
 use crate::stdio::{self, Client, ShimIo};
+use crate::process::{self, answer};
 use crate::{restart, signals, sys};
 use init_report::{init_report, InitReport};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 use phase::{ManualStop, Phase, Running, Stop};
 use std::io::Write;
@@ -46,7 +47,7 @@ pub fn run(mut args: Args) -> i32 {
         Ok(s) => s,
         Err(failure) => {
             tracing::error!("{}", failure.message);
-            report(&mut args.ready, &failure.into_response());
+            process::ready(&mut args.ready, &failure.into_response());
             return 1;
         }
     };
@@ -58,19 +59,19 @@ pub fn run(mut args: Args) -> i32 {
             s.seccomp_native_only = native_only;
         });
         if let Err(e) = r {
-            report(&mut args.ready, &fail("recording state", e).into_response());
+            process::ready(&mut args.ready, &fail("recording state", e).into_response());
             sup.cleanup();
             return 1;
         }
-        report(&mut args.ready, &Response::Ok);
+        process::ready(&mut args.ready, &Response::Ok);
         sup.phase = Phase::AwaitingStart;
         sup.shed_at = Some(Instant::now() + SHED_AFTER);
     } else {
         match sup.start_process() {
-            Ok(pid) => report(&mut args.ready, &Response::Started { pid }),
+            Ok(pid) => process::ready(&mut args.ready, &Response::Started { pid }),
             Err(failure) => {
                 sup.record_start_failure(&failure);
-                report(&mut args.ready, &failure.into_response());
+                process::ready(&mut args.ready, &failure.into_response());
                 sup.cleanup();
                 return 1;
             }
@@ -79,22 +80,6 @@ pub fn run(mut args: Args) -> i32 {
     sup.serve();
     sup.cleanup();
     0
-}
-
-fn report(ready: &mut Option<OwnedFd>, r: &Response) {
-    if let Some(fd) = ready.take() {
-        crate::spawn::report(fd, r);
-    }
-}
-
-impl InitFailure {
-    fn into_response(self) -> Response {
-        Response::Error {
-            message: self.message,
-            exit_code: Some(self.exit_code),
-            kind: ErrorKind::Failed,
-        }
-    }
 }
 
 struct Supervisor {
@@ -171,20 +156,12 @@ impl Supervisor {
             .map(|s| s.restart_count)
             .unwrap_or(0);
         // SIGCHLD and the termination signals arrive on a descriptor, not as handlers.
-        let mut mask = SigSet::empty();
-        for s in [
+        let sigfd = process::signal_fd(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
             Signal::SIGINT,
             Signal::SIGHUP,
-        ] {
-            mask.add(s);
-        }
-        mask.thread_block()
-            .map_err(|e| fail("blocking signals", e))?;
-        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| fail("signalfd", e))?;
-        let _ = nix::sys::prctl::set_child_subreaper(true);
+        ])?;
         let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
         cgroups::favor_dynamic_modifications(&layout, &spec.settings);
         let cgroup = Cgroup::new(&layout, &spec.cgroup_parent, &spec.id)
@@ -406,11 +383,11 @@ impl Supervisor {
                 // The shim outlives its callers' signals; it ends only when the container does.
                 continue;
             }
-            while let Ok(Some((pid, status))) = sys::waitpid(-1, libc::WNOHANG) {
+            process::reap(|pid, status| {
                 if self.phase.running().is_some_and(|r| r.pid == pid) {
                     self.on_exit(status);
                 }
-            }
+            });
         }
     }
 
@@ -476,10 +453,8 @@ impl Supervisor {
 
     fn on_attach(&mut self) {
         while let Ok((stream, _)) = self.attach.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             // Exactly the hello line: stdin the client sent right behind it stays in the socket.
-            let hello: AttachHello = match read_line_exact(&stream) {
+            let hello: AttachHello = match process::read_first_line(&stream) {
                 Ok(line) => serde_json::from_slice(&line).unwrap_or_default(),
                 Err(_) => continue,
             };
@@ -547,8 +522,3 @@ fn error(message: String, kind: ErrorKind) -> Response {
     }
 }
 
-fn answer(stream: &mut UnixStream, r: &Response) -> std::io::Result<()> {
-    let mut data = serde_json::to_vec(r).map_err(std::io::Error::other)?;
-    data.push(b'\n');
-    stream.write_all(&data)
-}

@@ -5,9 +5,7 @@ use super::*;
 impl Supervisor {
     pub(super) fn on_control(&mut self) {
         while let Ok((mut stream, _)) = self.control.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let Ok(line) = read_line_exact(&stream) else {
+            let Ok(line) = process::read_first_line(&stream) else {
                 continue;
             };
             let response = match serde_json::from_slice::<Request>(&line) {
