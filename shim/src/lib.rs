@@ -70,9 +70,9 @@ mod init;
 mod mount_target;
 mod mountinfo;
 mod namespaces;
+mod process;
 mod restart;
 mod rootfs;
-mod process;
 mod stdio;
 mod supervise;
 #[allow(unsafe_code)]

@@ -17,10 +17,10 @@ use crate::init::{self, fail, InitFailure, InitFds, Prepared};
 use crate::logs::{JsonFileWriter, Stream};
 use crate::namespaces;
 use crate::paths::{ContainerPaths, Paths};
+use crate::process::{self, answer};
 use crate::spec::{ContainerSpec, SPEC_VERSION};
 use crate::state::{self, Status};
 use crate::stdio::{self, Client, ShimIo};
-use crate::process::{self, answer};
 use crate::{restart, signals, sys};
 use init_report::{init_report, InitReport};
 use nix::sys::signal::Signal;
@@ -521,4 +521,3 @@ fn error(message: String, kind: ErrorKind) -> Response {
         kind,
     }
 }
-

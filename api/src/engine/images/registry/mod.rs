@@ -64,7 +64,7 @@ impl Endpoint {
         } else {
             domain.clone()
         };
-        let plain = is_loopback(&domain) || insecure.iter().any(|h| *h == domain);
+        let plain = is_loopback(&domain) || insecure.contains(&domain);
         let scheme = if plain { "http" } else { "https" };
         Ok(Endpoint {
             base: format!("{scheme}://{host}"),
