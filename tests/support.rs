@@ -118,6 +118,12 @@ impl TestEnv {
                 readonly: false,
             },
             cgroup_parent: self.cgroup_parent.clone(),
+            // The shim takes its settings from the spec: the monitor pins under this test
+            // process's own directory, never the host's default.
+            settings: berth_shim::Settings {
+                bpf_dir: Some(bpf_pins::dir()),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

@@ -1,5 +1,6 @@
 //! Where berth keeps its state and listens: flags, then BERTH_* environment, then defaults.
 
+use berth_shim::log::LogLevel;
 use berth_shim::Paths;
 use std::path::PathBuf;
 
@@ -22,10 +23,98 @@ pub struct Settings {
     pub header_timeout_ms: u64,
     /// Serve at most this many connections at once.
     pub max_connections: usize,
+    /// What the environment configures for the engine.
+    pub engine: EngineSettings,
 }
 
 impl Settings {
     pub fn paths(&self) -> Paths {
         Paths::new(&self.root, &self.run_root)
+    }
+}
+
+/// What the environment configures for the engine, read once at the process's start
+/// ([`EngineSettings::from_env`]) and held by the `Engine`; every variable is in README's
+/// Configuration table. The runtime's part goes to each container's shim in its spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// The shim's settings: the monitor, cgroups, the shim binary, the log level.
+    pub runtime: berth_shim::Settings,
+    /// Registries (`host:port`) spoken to over plain HTTP (`BERTH_INSECURE_REGISTRIES`).
+    pub insecure_registries: Vec<String>,
+}
+
+impl EngineSettings {
+    /// Read from the process's environment; `log_level` is the one the process logs at
+    /// (`--log-level` / `BERTH_LOG`), which its shims log at too.
+    pub fn from_env(log_level: LogLevel) -> EngineSettings {
+        EngineSettings::from_vars(log_level, |key| std::env::var_os(key))
+    }
+
+    fn from_vars(
+        log_level: LogLevel,
+        var: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> EngineSettings {
+        let text = |key: &str| var(key).and_then(|v| v.into_string().ok());
+        EngineSettings {
+            runtime: berth_shim::Settings {
+                log_level,
+                monitor: text("BERTH_MONITOR").as_deref() != Some("0"),
+                bpf_dir: var("BERTH_BPF_DIR").map(PathBuf::from),
+                cgroup_favordynmods: text("BERTH_CGROUP_FAVORDYNMODS").as_deref() != Some("0"),
+                shim_binary: var("BERTH_SHIM").map(PathBuf::from),
+            },
+            insecure_registries: text("BERTH_INSECURE_REGISTRIES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(String::from)
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_becomes_the_engine_settings() {
+        let none = EngineSettings::from_vars(LogLevel::Warn, |_| None);
+        let want = EngineSettings {
+            runtime: berth_shim::Settings {
+                log_level: LogLevel::Warn,
+                ..Default::default()
+            },
+            insecure_registries: Vec::new(),
+        };
+        assert_eq!(none, want, "an empty environment");
+        let vars = [
+            ("BERTH_MONITOR", "0"),
+            ("BERTH_BPF_DIR", "/sys/fs/bpf/t"),
+            ("BERTH_CGROUP_FAVORDYNMODS", "0"),
+            ("BERTH_SHIM", "/opt/berth-shim"),
+            ("BERTH_INSECURE_REGISTRIES", "a:5000, ,b:80"),
+        ];
+        let set = EngineSettings::from_vars(LogLevel::Debug, |k| {
+            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
+        });
+        let want = EngineSettings {
+            runtime: berth_shim::Settings {
+                log_level: LogLevel::Debug,
+                monitor: false,
+                bpf_dir: Some("/sys/fs/bpf/t".into()),
+                cgroup_favordynmods: false,
+                shim_binary: Some("/opt/berth-shim".into()),
+            },
+            insecure_registries: vec!["a:5000".into(), "b:80".into()],
+        };
+        assert_eq!(set, want, "every variable set");
+        // Only "0" turns a switch off, as before.
+        let on = EngineSettings::from_vars(LogLevel::Info, |k| {
+            (k == "BERTH_MONITOR").then(|| "no".into())
+        });
+        assert!(on.runtime.monitor, "BERTH_MONITOR=no leaves the monitor on");
     }
 }

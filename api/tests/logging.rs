@@ -71,3 +71,51 @@ fn an_unknown_level_is_refused() {
         "stderr: {err}"
     );
 }
+
+/// The `shim.log` of a container run to its end (and removed): with `wait_for_debug`, once it
+/// holds the debug line of the start (or after 10 s).
+async fn shim_log(b: &Berth, wait_for_debug: bool) -> String {
+    let id = b
+        .run(
+            None,
+            &serde_json::json!({"Image": "busybox", "Cmd": ["true"]}),
+        )
+        .await;
+    let code = b.wait(&id).await;
+    assert_eq!(code, 0, "the container's exit code");
+    let path = b.root().join("containers").join(&id).join("shim.log");
+    let want = |l: &str| l.contains("DEBUG") && l.contains("container started pid=");
+    let text = if wait_for_debug {
+        log_with(&path, want)
+    } else {
+        std::fs::read_to_string(&path).unwrap_or_default()
+    };
+    let r = b.call("DELETE", &format!("/containers/{id}"), "").await;
+    assert_eq!(r.status, 204, "removing the container: {}", r.text());
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shim_logs_at_the_level_of_the_server_that_created_its_container() {
+    let b = Berth::with_busybox_and(ServeOptions {
+        env: vec![("BERTH_LOG".into(), "debug".into())],
+        ..Default::default()
+    })
+    .await;
+    let text = shim_log(&b, true).await;
+    assert!(
+        text.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("container started pid=")),
+        "no debug line of the container's start in shim.log at BERTH_LOG=debug; shim.log:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shim_logs_no_debug_line_at_the_default_level() {
+    let b = Berth::with_busybox().await;
+    let text = shim_log(&b, false).await;
+    assert!(
+        !text.contains("DEBUG"),
+        "a debug line in shim.log at the default level (info); shim.log:\n{text}"
+    );
+}

@@ -90,13 +90,18 @@ pub fn main(args: Vec<String>) -> i32 {
     };
     // From the first process on, so that what goes wrong while detaching is in the log too.
     redirect_stderr(&parsed);
+    // The host's settings come with the container's spec, not from the caller's environment.
+    let settings = crate::Settings::of_container(
+        &Paths::new(&parsed.root, &parsed.run_root).container(&parsed.id),
+    );
+    crate::log::set_level(settings.log_level);
     // Every line the shim logs names its container (and its exec).
     let _span = match parsed.exec_id.as_deref().filter(|_| parsed.verb == "exec") {
         Some(exec) => tracing::info_span!("container", id = %parsed.id, exec).entered(),
         None => tracing::info_span!("container", id = %parsed.id).entered(),
     };
     if !parsed.sealed {
-        return detach_and_seal(&parsed, &args);
+        return detach_and_seal(&parsed, &args, &settings);
     }
     // The caller (spawn::start) put the ready pipe at READY_FD; a shim run by hand has none.
     // SAFETY: close_inherited left READY_FD open only as the inherited pipe. The one file
@@ -126,7 +131,7 @@ pub fn main(args: Vec<String>) -> i32 {
 /// then re-exec sealed. Still in the caller's mount namespace before the seal, a container's
 /// shim makes the monitor's mounts (bpffs, tracefs): there, and not in the shim's own
 /// namespace, where they and every pin on them would die with the shim.
-fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
+fn detach_and_seal(parsed: &Parsed, args: &[String], settings: &crate::Settings) -> i32 {
     match sys::fork() {
         Ok(sys::Forked::Parent { .. }) => return 0,
         Ok(sys::Forked::Child) => {}
@@ -141,9 +146,9 @@ fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
         Ok(sys::Forked::Child) => {}
         Err(_) => sys::exit_now(1),
     }
-    leave_the_callers_cgroup(&parsed.id);
+    leave_the_callers_cgroup(&parsed.id, settings);
     if parsed.verb == "run" {
-        crate::monitor::prepare_host(&parsed.id);
+        crate::monitor::prepare_host(settings);
     }
     let err = seal_and_exec(args);
     tracing::error!("sealing the shim: {err}");
@@ -153,10 +158,10 @@ fn detach_and_seal(parsed: &Parsed, args: &[String]) -> i32 {
 /// Leave the caller's cgroup (a service's, a login session's), which may be killed or removed
 /// with the shim in it, for the container's shim group. A shim that cannot move still runs the
 /// container: it says why in its log.
-fn leave_the_callers_cgroup(id: &str) {
+fn leave_the_callers_cgroup(id: &str, settings: &crate::Settings) {
     // Moves are cheap only with favordynmods: turn it on first, as the supervisor would.
     if let Ok(layout) = crate::cgroups::detect() {
-        crate::cgroups::favor_dynamic_modifications(&layout);
+        crate::cgroups::favor_dynamic_modifications(&layout, settings);
     }
     let moved = ShimGroup::new(id).and_then(|g| g.enter(std::process::id()));
     if let Err(e) = moved {

@@ -8,24 +8,24 @@
 //! `<exec>.ctl` (resize), `<exec>.lock` (held while the helper lives).
 
 use crate::cgroups::{self, Cgroup};
-use crate::control::{AttachHello, ErrorKind, Request, Response};
+use crate::control::{AttachHello, Request, Response};
 use crate::fsutil::{self, FileLock};
 use crate::init::{become_process, fail, InitFailure, Prepared};
+use crate::namespaces;
 use crate::paths::{ContainerPaths, Paths};
+use crate::process::{self, Said};
 use crate::security::seccomp;
 use crate::spec::{ContainerSpec, ProcessSpec};
-use crate::state::{self, Status};
+use crate::state::{self, RootMode, Status};
 use crate::stdio::{self, Client};
 use crate::sys;
-use nix::sched::CloneFlags;
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// What the API asks for (Docker's exec config).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -122,20 +122,6 @@ pub fn attach(p: &ExecPaths, hello: AttachHello) -> std::io::Result<UnixStream> 
     crate::control::attach_at(&p.attach_socket(), hello)
 }
 
-fn report(ready: &mut Option<OwnedFd>, r: &Response) {
-    if let Some(fd) = ready.take() {
-        crate::spawn::report(fd, r);
-    }
-}
-
-fn failure_response(f: InitFailure) -> Response {
-    Response::Error {
-        message: f.message,
-        exit_code: Some(f.exit_code),
-        kind: ErrorKind::Failed,
-    }
-}
-
 /// The helper's main: returns its exit code.
 pub fn run(
     paths: &Paths,
@@ -149,7 +135,7 @@ pub fn run(
     match Helper::new(paths, &cpaths, &ep) {
         Ok(mut h) => {
             if wait_attach {
-                report(&mut ready, &Response::Ok);
+                process::ready(&mut ready, &Response::Ok);
                 let Some(client) = h.accept_first_client() else {
                     h.finish(None, 126);
                     return 1;
@@ -157,12 +143,12 @@ pub fn run(
                 h.client = Some(client);
             }
             match h.start() {
-                Ok(pid) => report(&mut ready, &Response::Started { pid }),
+                Ok(pid) => process::ready(&mut ready, &Response::Started { pid }),
                 Err(f) => {
                     // The client sees why, as dockerd writes it into the stream.
                     let msg = format!("OCI runtime exec failed: exec failed: unable to start container process: {}: unknown\r\n", f.message);
                     let code = f.exit_code;
-                    report(&mut ready, &failure_response(f));
+                    process::ready(&mut ready, &f.into_response());
                     h.finish(Some(msg), code);
                     return 1;
                 }
@@ -171,7 +157,7 @@ pub fn run(
             0
         }
         Err(f) => {
-            report(&mut ready, &failure_response(f));
+            process::ready(&mut ready, &f.into_response());
             1
         }
     }
@@ -264,13 +250,7 @@ impl Helper {
         let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
         let cgroup = Cgroup::new(&layout, &cspec.cgroup_parent, &cpaths.id)
             .map_err(|e| fail("the container's cgroup", e))?;
-        let mut mask = SigSet::empty();
-        mask.add(Signal::SIGCHLD);
-        mask.thread_block()
-            .map_err(|e| fail("blocking signals", e))?;
-        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| fail("signalfd", e))?;
-        let _ = nix::sys::prctl::set_child_subreaper(true);
+        let sigfd = process::signal_fd(&[Signal::SIGCHLD])?;
         let attach =
             crate::control::bind(&ep.attach_socket()).map_err(|e| fail("attach socket", e))?;
         let control =
@@ -301,8 +281,7 @@ impl Helper {
     fn accept_first_client(&mut self) -> Option<Client> {
         let _ = self.attach.set_nonblocking(false);
         let (stream, _) = self.attach.accept().ok()?;
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let line = crate::control::read_line_exact(&stream).ok()?;
+        let line = process::read_first_line(&stream).ok()?;
         let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
         let _ = stream.set_read_timeout(None);
         Some(Client::new(stream, hello))
@@ -316,25 +295,9 @@ impl Helper {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
         let (pid_r, pid_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
-        // Open every namespace before entering any: after the mount namespace, /proc is the
-        // container's.
-        let mut kinds = vec![
-            ("ipc", CloneFlags::CLONE_NEWIPC),
-            ("uts", CloneFlags::CLONE_NEWUTS),
-            ("net", CloneFlags::CLONE_NEWNET),
-            ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-            ("pid", CloneFlags::CLONE_NEWPID),
-            ("mnt", CloneFlags::CLONE_NEWNS),
-        ];
-        if self.userns {
-            kinds.insert(0, ("user", CloneFlags::CLONE_NEWUSER));
-        }
-        let mut ns = Vec::new();
-        for (kind, flag) in kinds {
-            let f = std::fs::File::open(format!("/proc/{}/ns/{kind}", self.target_pid))
-                .map_err(|e| fail("opening the container's namespaces", e))?;
-            ns.push((f, flag));
-        }
+        // Every namespace opened before any is entered.
+        let ns = namespaces::open_of_process(self.target_pid, self.userns)
+            .map_err(|e| fail("opening the container's namespaces", e))?;
         let intermediate = match sys::fork().map_err(|e| fail("fork", e))? {
             sys::Forked::Child => {
                 drop((err_r, pid_r, shim_io));
@@ -344,16 +307,13 @@ impl Helper {
                     self.cgroup
                         .add_pid(std::process::id() as i32)
                         .map_err(|e| fail("joining the cgroup", e))?;
-                    for (f, flag) in &ns {
-                        nix::sched::setns(f, *flag).map_err(|e| fail("joining a namespace", e))?;
+                    for joined in &ns {
+                        joined.setns().map_err(|e| fail("joining a namespace", e))?;
                     }
                     Ok(())
                 };
                 if let Err(f) = go() {
-                    let _ = sys::write_all(
-                        err_w.as_raw_fd(),
-                        &serde_json::to_vec(&failure_response(f)).unwrap_or_default(),
-                    );
+                    process::report_failure(err_w.as_raw_fd(), f);
                     sys::exit_now(1);
                 }
                 match sys::clone_with_flags(libc::CLONE_PARENT) {
@@ -363,17 +323,15 @@ impl Helper {
                         let r = (|| -> Result<crate::init::Never, InitFailure> {
                             child_io.install().map_err(|e| fail("stdio", e))?;
                             // The mount namespace put us at its root; the mark for the
-                            // error pipe's protocol (see the shim) comes first.
-                            sys::write_all(errors, b"P").map_err(|e| fail("pipe", e))?;
+                            // error pipe's protocol comes first.
+                            process::report_root_mode(errors, RootMode::PivotRoot)
+                                .map_err(|e| fail("pipe", e))?;
                             become_process(&self.process, &self.prepared, errors)
                         })();
                         // become_process only comes back with a failure.
                         let Err(f) = r;
                         let code = f.exit_code;
-                        let _ = sys::write_all(
-                            errors,
-                            &serde_json::to_vec(&failure_response(f)).unwrap_or_default(),
-                        );
+                        process::report_failure(errors, f);
                         sys::exit_now(code)
                     }
                     Ok(sys::Forked::Parent { child }) => {
@@ -381,11 +339,7 @@ impl Helper {
                         sys::exit_now(0)
                     }
                     Err(e) => {
-                        let _ = sys::write_all(
-                            err_w.as_raw_fd(),
-                            &serde_json::to_vec(&failure_response(fail("clone", e)))
-                                .unwrap_or_default(),
-                        );
+                        process::report_failure(err_w.as_raw_fd(), fail("clone", e));
                         sys::exit_now(1)
                     }
                 }
@@ -398,24 +352,21 @@ impl Helper {
         let _ = sys::waitpid(intermediate, 0);
         let mut pid_bytes = Vec::new();
         let _ = std::fs::File::from(pid_r).read_to_end(&mut pid_bytes);
-        let mut report = Vec::new();
-        let _ = std::fs::File::from(err_r).read_to_end(&mut report);
-        let failure = report.strip_prefix(b"P").unwrap_or(&report);
+        let report = process::read_report(err_r);
         let pid = <[u8; 4]>::try_from(pid_bytes.as_slice())
             .map(i32::from_ne_bytes)
             .unwrap_or(0);
-        if !failure.is_empty() || pid == 0 {
+        if report.said != Said::Nothing || pid == 0 {
             if pid > 0 {
                 let _ = sys::waitpid(pid, 0);
             }
-            return Err(match serde_json::from_slice::<Response>(failure) {
-                Ok(Response::Error {
-                    message, exit_code, ..
-                }) => InitFailure {
+            // An exec's unknown exit code is 126's.
+            return Err(match report.said {
+                Said::Failure { message, exit_code } => InitFailure {
                     message,
                     exit_code: exit_code.unwrap_or(126),
                 },
-                _ => fail("exec", String::from_utf8_lossy(failure)),
+                said => fail("exec", said.text()),
             });
         }
         self.pid = pid;
@@ -489,21 +440,16 @@ impl Helper {
             }
             if fds[0].revents != 0 {
                 while let Ok(Some(_)) = self.sigfd.read_signal() {}
-                while let Ok(Some((p, st))) = sys::waitpid(-1, libc::WNOHANG) {
-                    if p == self.pid {
+                let pid = self.pid;
+                process::reap(|p, st| {
+                    if p == pid {
                         status = Some(sys::exit_code_of(st));
                     }
-                }
+                });
             }
         }
         // Output written just before the end still goes out.
-        for stream in [1u8, 2] {
-            for _ in 0..64 {
-                if !self.forward(stream, &mut buf, tty) {
-                    break;
-                }
-            }
-        }
+        process::drain_output(|stream| self.forward(stream, &mut buf, tty));
         self.finish(None, status.unwrap_or(255));
     }
 
@@ -584,9 +530,7 @@ impl Helper {
 
     fn on_control(&mut self) {
         while let Ok((mut stream, _)) = self.control.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let Ok(line) = crate::control::read_line_exact(&stream) else {
+            let Ok(line) = process::read_first_line(&stream) else {
                 continue;
             };
             let response = match serde_json::from_slice::<Request>(&line) {
@@ -594,17 +538,14 @@ impl Helper {
                     match self.io.as_ref().and_then(|io| io.tty.as_ref()) {
                         Some(t) => match sys::set_winsize(t.as_raw_fd(), rows, cols) {
                             Ok(()) => Response::Ok,
-                            Err(e) => failure_response(fail("resize", e)),
+                            Err(e) => fail("resize", e).into_response(),
                         },
                         None => Response::Ok,
                     }
                 }
-                _ => failure_response(fail("exec control", "only resize is supported")),
+                _ => fail("exec control", "only resize is supported").into_response(),
             };
-            if let Ok(mut data) = serde_json::to_vec(&response) {
-                data.push(b'\n');
-                let _ = stream.write_all(&data);
-            }
+            let _ = process::answer(&mut stream, &response);
         }
     }
 }

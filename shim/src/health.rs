@@ -31,6 +31,8 @@ pub struct HealthMonitor {
     spec: HealthSpec,
     paths: Paths,
     cpaths: ContainerPaths,
+    /// The binary of the probes' exec helpers (the settings' `shim_binary`).
+    shim_binary: Option<std::path::PathBuf>,
     container_started: Instant,
     next_at: Instant,
     probe: Option<Probe>,
@@ -40,12 +42,18 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    pub fn new(spec: HealthSpec, paths: Paths, cpaths: ContainerPaths) -> HealthMonitor {
+    pub fn new(
+        spec: HealthSpec,
+        paths: Paths,
+        cpaths: ContainerPaths,
+        shim_binary: Option<std::path::PathBuf>,
+    ) -> HealthMonitor {
         let now = Instant::now();
         HealthMonitor {
             spec,
             paths,
             cpaths,
+            shim_binary,
             container_started: now,
             next_at: now,
             probe: None,
@@ -138,7 +146,8 @@ impl HealthMonitor {
         let data = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
         crate::fsutil::write_replace(&ep.spec(), &data).map_err(|e| e.to_string())?;
         let started = state::now_rfc3339();
-        crate::spawn::start_exec(&self.paths, &self.cpaths.id, &exec_id, true)
+        let binary = self.shim_binary.clone();
+        crate::spawn::start_exec(&self.paths, &self.cpaths.id, &exec_id, true, binary)
             .map_err(|e| e.to_string())?;
         let stream = exec::attach(
             &ep,

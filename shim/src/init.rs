@@ -3,7 +3,6 @@
 //! Any failure is written to the error pipe as Docker's message and exit code; a successful
 //! execve closes the pipe (it is close-on-exec), which is how the shim knows the container runs.
 
-use crate::control::{ErrorKind, Response};
 use crate::namespaces;
 use crate::paths::ContainerPaths;
 use crate::rootfs;
@@ -120,15 +119,9 @@ pub fn run(
         Ok(never) => match never {},
         Err(f) => f,
     };
-    let report = Response::Error {
-        message: failure.message,
-        exit_code: Some(failure.exit_code),
-        kind: ErrorKind::Failed,
-    };
-    if let Ok(data) = serde_json::to_vec(&report) {
-        let _ = sys::write_all(errors_fd, &data);
-    }
-    sys::exit_now(failure.exit_code)
+    let code = failure.exit_code;
+    crate::process::report_failure(errors_fd, failure);
+    sys::exit_now(code)
 }
 
 pub(crate) enum Never {}
@@ -162,11 +155,8 @@ fn prepare_and_exec(
     let root_mode =
         rootfs::setup(spec, paths, &prepared.devices).map_err(|e| fail("preparing the root", e))?;
     // Tell the shim how the root was entered: the first byte on the error pipe.
-    let mode_byte: &[u8] = match root_mode {
-        crate::state::RootMode::PivotRoot => b"P",
-        crate::state::RootMode::Chroot => b"C",
-    };
-    sys::write_all(errors, mode_byte).map_err(|e| fail("reporting the root mode", e))?;
+    crate::process::report_root_mode(errors, root_mode)
+        .map_err(|e| fail("reporting the root mode", e))?;
     // 4. Names and the loopback interface.
     if spec.namespaces.uts == NsMode::Private {
         let hostname = if spec.hostname.is_empty() {

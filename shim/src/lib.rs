@@ -19,6 +19,7 @@ pub mod events;
 pub mod fsutil;
 pub mod logs;
 pub mod paths;
+pub mod settings;
 pub mod spec;
 pub mod state;
 
@@ -69,6 +70,7 @@ mod init;
 mod mount_target;
 mod mountinfo;
 mod namespaces;
+mod process;
 mod restart;
 mod rootfs;
 mod stdio;
@@ -77,5 +79,6 @@ mod supervise;
 mod sys;
 
 pub use paths::{ContainerPaths, Paths};
+pub use settings::Settings;
 pub use spec::ContainerSpec;
 pub use state::{State, Status};

@@ -58,16 +58,38 @@ impl fmt::Display for LogLevel {
     }
 }
 
+/// The level of the stderr subscriber, changed by [`set_level`].
+static STDERR_LEVEL: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<
+        tracing::level_filters::LevelFilter,
+        tracing_subscriber::Registry,
+    >,
+> = std::sync::OnceLock::new();
+
 /// The stderr subscriber of berth's processes, at `level`: a line per event, with the time,
 /// the level, the spans it happened in (`container{id=..}`, `request{method=.. path=..}`) and
 /// its fields. A second call (a test, or the API after a fork) keeps the first subscriber.
 pub fn init_stderr(level: LogLevel) {
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level.filter())
-        .with_target(false)
-        .finish();
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    use tracing_subscriber::layer::SubscriberExt;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(level.filter());
+    let subscriber = tracing_subscriber::registry().with(filter).with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false),
+    );
+    if tracing::subscriber::set_global_default(subscriber).is_ok() {
+        let _ = STDERR_LEVEL.set(handle);
+    }
+}
+
+/// Log at `level` from now on (a shim, once it has read its container's settings). Without
+/// the stderr subscriber of [`init_stderr`], nothing changes.
+pub fn set_level(level: LogLevel) {
+    if let Some(handle) = STDERR_LEVEL.get() {
+        if let Err(e) = handle.reload(level.filter()) {
+            tracing::warn!("setting the log level to {level}: {e}");
+        }
+    }
 }
 
 /// The filter for a level, for subscribers built elsewhere (the API's journald one).

@@ -21,26 +21,15 @@ use berth_monitor::{Event, EventRing, Monitor};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
 
-/// Where the programs are pinned: `BERTH_BPF_DIR`, or /sys/fs/bpf/berth.
-/// `BERTH_MONITOR=0` turns the monitor off.
-pub fn pin_dir() -> Option<PathBuf> {
-    if std::env::var("BERTH_MONITOR").is_ok_and(|v| v == "0") {
-        return None;
-    }
-    Some(
-        std::env::var_os("BERTH_BPF_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(berth_monitor::DEFAULT_DIR)),
-    )
-}
-
 /// Readies the caller's mount namespace for the monitor (berth_monitor::prepare_host): to be
 /// called in the host's namespace, before the shim makes its own. A failure is logged (to the
 /// container's `shim.log`); the watch then finds no bpffs and says so ([`Watch::start`]).
-pub fn prepare_host(id: &str) {
-    let Some(dir) = pin_dir() else { return };
+pub fn prepare_host(settings: &crate::Settings) {
+    let Some(dir) = settings.pin_dir() else {
+        return;
+    };
     if let Err(e) = berth_monitor::prepare_host(&dir) {
-        eprintln!("berth-shim {id}: eBPF monitor: {e}");
+        tracing::warn!("eBPF monitor: {e}");
     }
 }
 
@@ -97,6 +86,8 @@ pub struct Watch {
     dir: PathBuf,
     events: u32,
     policy: berth_monitor::Policy,
+    /// Where the programs are pinned; None: the monitor is off.
+    pins: Option<PathBuf>,
     monitor: Option<Monitor>,
     cgroup_id: u64,
     ring: Option<EventRing>,
@@ -104,18 +95,21 @@ pub struct Watch {
 
 impl Watch {
     /// `events`: what the container asked for (see [`wants`]); `policy`: its deny rules;
-    /// `dir`: the container's directory.
+    /// `dir`: the container's directory; `pins`: where the programs are pinned (None: the
+    /// monitor is off, [`crate::Settings::pin_dir`]).
     pub fn new(
         id: &str,
         dir: &std::path::Path,
         events: u32,
         policy: berth_monitor::Policy,
+        pins: Option<PathBuf>,
     ) -> Watch {
         Watch {
             id: id.to_string(),
             dir: dir.to_path_buf(),
             events,
             policy,
+            pins,
             monitor: None,
             cgroup_id: 0,
             ring: None,
@@ -129,7 +123,7 @@ impl Watch {
     /// why and the start must fail (a policy never fails open).
     pub fn start(&mut self, cgroup_dir: Option<&std::path::Path>) -> Result<(), String> {
         let policy = self.policy != berth_monitor::Policy::default();
-        let Some(pins) = pin_dir() else {
+        let Some(pins) = self.pins.clone() else {
             if policy {
                 return Err(
                     "the container's deny policy cannot be enforced: the eBPF monitor is turned off (BERTH_MONITOR=0)".into(),
@@ -142,15 +136,15 @@ impl Watch {
         if problems.is_empty() {
             if let Err(e) = std::fs::remove_file(&file) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    eprintln!("berth-shim {}: removing {}: {e}", self.id, file.display());
+                    tracing::warn!("removing {}: {e}", file.display());
                 }
             }
             return Ok(());
         }
         let cause = problems.join("; ");
-        eprintln!("berth-shim {}: eBPF monitor unavailable: {cause}", self.id);
+        tracing::warn!("eBPF monitor unavailable: {cause}");
         if let Err(e) = crate::fsutil::write_atomic(&file, cause.as_bytes()) {
-            eprintln!("berth-shim {}: writing {}: {e}", self.id, file.display());
+            tracing::warn!("writing {}: {e}", file.display());
         }
         if policy {
             return Err(format!(
@@ -229,7 +223,7 @@ impl Watch {
         if self.cgroup_id != 0 {
             if let Some(m) = &mut self.monitor {
                 if let Err(e) = m.unwatch(self.cgroup_id) {
-                    eprintln!("berth-shim {}: unwatching: {e}", self.id);
+                    tracing::warn!("unwatching: {e}");
                 }
             }
         }
@@ -260,13 +254,15 @@ pub fn log_events(
         .collect();
     let paths = crate::events::EventsPaths::new(root);
     if let Err(err) = crate::events::append_all(&paths, lines) {
-        eprintln!("berth-shim {}: monitor events: {err}", cpaths.id);
+        tracing::warn!("monitor events: {err}");
     }
 }
 
 /// Drops the counts of a removed container whose shim is gone (best effort).
-pub fn forget(cgroup_id: u64) {
-    let Some(dir) = pin_dir() else { return };
+pub fn forget(cgroup_id: u64, settings: &crate::Settings) {
+    let Some(dir) = settings.pin_dir() else {
+        return;
+    };
     if cgroup_id == 0 {
         return;
     }

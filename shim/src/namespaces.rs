@@ -63,11 +63,40 @@ pub struct Joined {
 
 impl Joined {
     pub fn enter(&self) -> Result<()> {
-        nix::sched::setns(&self.file, self.flag).map_err(|source| NamespaceError::Join {
+        self.setns().map_err(|source| NamespaceError::Join {
             what: self.what,
             source,
         })
     }
+
+    /// setns(2) into it.
+    pub fn setns(&self) -> nix::Result<()> {
+        nix::sched::setns(&self.file, self.flag)
+    }
+}
+
+/// Every namespace of the running process `pid` (its user namespace too, with `user`), for an
+/// exec into its container: all opened before any is entered (after the mount namespace,
+/// /proc is the container's), in the order to enter them, the mount namespace last.
+pub fn open_of_process(pid: i32, user: bool) -> io::Result<Vec<Joined>> {
+    let mut kinds = vec![
+        ("ipc", "IPC", CloneFlags::CLONE_NEWIPC),
+        ("uts", "UTS", CloneFlags::CLONE_NEWUTS),
+        ("net", "network", CloneFlags::CLONE_NEWNET),
+        ("cgroup", "cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("pid", "PID", CloneFlags::CLONE_NEWPID),
+        ("mnt", "mount", CloneFlags::CLONE_NEWNS),
+    ];
+    if user {
+        kinds.insert(0, ("user", "user", CloneFlags::CLONE_NEWUSER));
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, what, flag)| {
+            let file = File::open(format!("/proc/{pid}/ns/{kind}"))?;
+            Ok(Joined { file, flag, what })
+        })
+        .collect()
 }
 
 /// The namespaces to join, opened now (before the clone, by the shim), in the order they must

@@ -37,17 +37,24 @@ pub fn begin_removal(root: &Path, cpaths: &ContainerPaths) -> io::Result<bool> {
 
 /// Remove a container that no process runs any more: [`begin_removal`], then its files (even
 /// when the addresses could not be released: a sweep reclaims those of a container that is
-/// gone). A container gone already is fine.
-pub fn remove_container(root: &Path, cpaths: &ContainerPaths) -> io::Result<()> {
+/// gone). A container gone already is fine. `settings`: where its monitor counts are.
+pub fn remove_container(
+    root: &Path,
+    cpaths: &ContainerPaths,
+    settings: &crate::Settings,
+) -> io::Result<()> {
     let begun = begin_removal(root, cpaths);
     if matches!(begun, Ok(false)) {
         return Ok(());
     }
-    remove_container_files(cpaths)?;
+    remove_container_files(cpaths, settings)?;
     begun.map(drop)
 }
 
-pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
+pub fn remove_container_files(
+    cpaths: &ContainerPaths,
+    settings: &crate::Settings,
+) -> io::Result<()> {
     let parent = cpaths
         .dir
         .parent()
@@ -61,7 +68,7 @@ pub fn remove_container_files(cpaths: &ContainerPaths) -> io::Result<()> {
     match std::fs::rename(&cpaths.dir, &tomb) {
         Ok(()) => {
             // The container's syscall counts go with it.
-            crate::monitor::forget(cgroup_id);
+            crate::monitor::forget(cgroup_id, settings);
             match std::fs::remove_dir_all(&tomb) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -170,14 +177,14 @@ mod tests {
         let c = Paths::new(tmp.path().join("root"), tmp.path().join("run")).container("abc");
         std::fs::create_dir_all(c.dir.join("upper/x")).unwrap();
         std::fs::create_dir_all(&c.run).unwrap();
-        remove_container_files(&c).unwrap();
+        remove_container_files(&c, &crate::Settings::default()).unwrap();
         assert!(!c.dir.exists());
         assert!(!c.run.exists());
         let left: Vec<_> = std::fs::read_dir(tmp.path().join("root/containers"))
             .unwrap()
             .collect();
         assert!(left.is_empty(), "tombstone left behind: {left:?}");
-        remove_container_files(&c).unwrap();
+        remove_container_files(&c, &crate::Settings::default()).unwrap();
     }
 
     #[test]
@@ -220,10 +227,10 @@ mod tests {
             .allocate(&mut net, &containers, &id, "one", &wish)
             .unwrap();
         drop(locked);
-        remove_container(&root, &c).unwrap();
+        remove_container(&root, &c, &crate::Settings::default()).unwrap();
         assert!(!c.dir.exists());
         assert!(store.get(&net.id).unwrap().endpoints.is_empty());
-        remove_container(&root, &c).unwrap();
+        remove_container(&root, &c, &crate::Settings::default()).unwrap();
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub struct StartOptions {
     /// Prepare the container and report `Created`; run it only on a control `Start`
     /// (so that clients can attach before the first byte of output).
     pub wait_start: bool,
-    /// The `berth-shim` binary; found next to the running executable when None.
+    /// The `berth-shim` binary; found next to the running executable when None
+    /// ([`crate::Settings::shim_binary`]).
     pub shim_binary: Option<PathBuf>,
 }
 
@@ -46,27 +47,6 @@ pub enum SpawnError {
 
 pub type Result<T> = std::result::Result<T, SpawnError>;
 
-/// Find `berth-shim`: $BERTH_SHIM, then next to the current executable (or its parent
-/// directory, for test binaries under target/*/deps), then $PATH.
-pub fn shim_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_SHIM") {
-        return PathBuf::from(p);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        let mut dir = exe.parent();
-        for _ in 0..2 {
-            if let Some(d) = dir {
-                let candidate = d.join("berth-shim");
-                if candidate.is_file() {
-                    return candidate;
-                }
-                dir = d.parent();
-            }
-        }
-    }
-    PathBuf::from("berth-shim")
-}
-
 /// Spawn the shim for container `id` (its `config.json` written already) and wait for it to
 /// report. Returns when the container's process has exec'd, or with the reason it could not.
 pub fn start(paths: &Paths, id: &str, opts: &StartOptions) -> Result<Started> {
@@ -79,7 +59,14 @@ pub fn start(paths: &Paths, id: &str, opts: &StartOptions) -> Result<Started> {
 
 /// Spawn the helper that runs exec `exec_id` in container `id`. With `wait_attach` the
 /// process starts when the first client attaches (so that none of its output is lost).
-pub fn start_exec(paths: &Paths, id: &str, exec_id: &str, wait_attach: bool) -> Result<Started> {
+/// `shim_binary`: the helper's binary, as [`StartOptions::shim_binary`].
+pub fn start_exec(
+    paths: &Paths,
+    id: &str,
+    exec_id: &str,
+    wait_attach: bool,
+    shim_binary: Option<PathBuf>,
+) -> Result<Started> {
     let mut args = vec![
         "exec".to_string(),
         "--id".to_string(),
@@ -90,11 +77,11 @@ pub fn start_exec(paths: &Paths, id: &str, exec_id: &str, wait_attach: bool) -> 
     if wait_attach {
         args.push("--wait-start".to_string());
     }
-    spawn(paths, id, &args, None)
+    spawn(paths, id, &args, shim_binary)
 }
 
 fn spawn(paths: &Paths, id: &str, args: &[String], binary: Option<PathBuf>) -> Result<Started> {
-    let binary = binary.unwrap_or_else(shim_binary);
+    let binary = binary.unwrap_or_else(|| crate::Settings::default().shim_binary());
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e.into()))?;
     let mut cmd = Command::new(&binary);

@@ -64,6 +64,8 @@ pub struct ContainerSpec {
     pub devices: Vec<crate::devices::DeviceMapping>,
     /// `--device-cgroup-rule`: allow rules beyond dockerd's default list.
     pub device_cgroup_rules: Vec<crate::devices::DeviceRule>,
+    /// The host's settings (the monitor, cgroups, the log level), as the API read them.
+    pub settings: crate::settings::Settings,
 }
 
 /// Propagation of the container's mounts (dockerd's RootfsPropagation). The JSON keeps the
@@ -272,6 +274,7 @@ impl Default for ContainerSpec {
             sysctls: Default::default(),
             devices: Vec::new(),
             device_cgroup_rules: Vec::new(),
+            settings: Default::default(),
         }
     }
 }

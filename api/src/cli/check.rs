@@ -2,7 +2,7 @@
 //! each piece (engine::host), as lines or JSON. It changes nothing; it exits 1 when something
 //! berth needs is missing or in the way.
 
-use super::Result;
+use super::{Global, Result};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -12,8 +12,8 @@ pub struct CheckArgs {
     pub format: Option<String>,
 }
 
-pub fn run(args: CheckArgs) -> Result<i32> {
-    let found = crate::engine::host::check();
+pub fn run(g: &Global, args: CheckArgs) -> Result<i32> {
+    let found = crate::engine::host::check(&g.settings.runtime);
     let code = if found.iter().all(|r| r.ok) { 0 } else { 1 };
     if args.format.is_some() {
         println!("{}", serde_json::to_string(&found).unwrap_or_default());

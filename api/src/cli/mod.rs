@@ -59,11 +59,15 @@ pub struct Global {
     /// trace. Default: info for `serve`, warn for the other commands.
     #[arg(long, global = true, env = "BERTH_LOG", value_name = "LEVEL")]
     pub log_level: Option<crate::logging::LogLevel>,
+    /// What the environment configures (BERTH_SHIM, BERTH_MONITOR, ...), read once in `main`.
+    #[arg(skip)]
+    pub settings: crate::config::EngineSettings,
 }
 
 impl Global {
     pub fn engine(&self) -> Engine {
-        Engine::at(&self.root, &self.run_root)
+        let paths = berth_shim::Paths::new(&self.root, &self.run_root);
+        Engine::with_settings(paths, self.settings.clone())
     }
 }
 
@@ -178,7 +182,7 @@ impl CliError {
 
 /// Parse the process's arguments and run the command; the process's exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 125 } else { 0 };
@@ -187,11 +191,13 @@ pub fn main() -> i32 {
         }
     };
     let serving = matches!(cli.command, Command::Serve(_));
-    crate::logging::init(cli.global.log_level.unwrap_or(if serving {
+    let level = cli.global.log_level.unwrap_or(if serving {
         crate::logging::LogLevel::Info
     } else {
         crate::logging::LogLevel::Warn
-    }));
+    });
+    crate::logging::init(level);
+    cli.global.settings = crate::config::EngineSettings::from_env(level);
     if !serving {
         terminal::die_on_closed_stdout();
     }
@@ -239,7 +245,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Network(cmd) => network::run(g, cmd),
         Command::Volume(cmd) => volumes::run(g, cmd),
         Command::Completion(args) => completion::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(g, args),
     }
 }
 

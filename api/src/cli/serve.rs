@@ -36,6 +36,7 @@ impl ServeArgs {
             idle_timeout_secs: self.idle_timeout,
             header_timeout_ms: self.header_timeout_ms,
             max_connections: self.max_connections,
+            engine: g.settings.clone(),
         }
     }
 }
@@ -44,8 +45,10 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<i32> {
     // The monitor's mounts and programs, beside the server's start: in the host's namespace,
     // before any shim seals itself in one of its own. When the monitor cannot work, one line
     // says why; containers still run, and its endpoints answer 503 with the cause.
-    std::thread::spawn(|| {
-        if let Err(cause) = crate::engine::containers::syscalls::prepare_monitor() {
+    let runtime_settings = g.settings.runtime.clone();
+    std::thread::spawn(move || {
+        if let Err(cause) = crate::engine::containers::syscalls::prepare_monitor(&runtime_settings)
+        {
             tracing::warn!(
                 "the eBPF monitor is unavailable ({cause}); containers run without syscall counts, process and security events, deny policies or packet counters"
             );

@@ -125,7 +125,13 @@ impl Engine {
             &format!("exec_start: {args}"),
             &[("execID", exec_id.to_string())],
         );
-        match spawn::start_exec(&self.paths, &cid, exec_id, attached) {
+        match spawn::start_exec(
+            &self.paths,
+            &cid,
+            exec_id,
+            attached,
+            self.settings.runtime.shim_binary.clone(),
+        ) {
             Ok(_) => Ok(ep),
             Err(SpawnError::Start { message, .. }) if !attached => Err(EngineError::system_message(
                 format!("OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"),

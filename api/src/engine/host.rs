@@ -65,7 +65,7 @@ fn forward_policy() -> Option<String> {
 }
 
 /// Everything berth relies on, in a fixed order.
-pub fn check() -> Vec<Requirement> {
+pub fn check(settings: &berth_shim::Settings) -> Vec<Requirement> {
     let mut out = Vec::new();
     out.push(Requirement {
         name: "bpffs",
@@ -88,7 +88,7 @@ pub fn check() -> Vec<Requirement> {
         found: if btf { "/sys/kernel/btf/vmlinux" } else { "none (a kernel built without CONFIG_DEBUG_INFO_BTF)" }.into(),
         berth: "reports it: the monitor's programs need it; without it containers run unwatched and the monitor's endpoints answer 503",
     });
-    let (ok, found) = match berth_shim::monitor::pin_dir() {
+    let (ok, found) = match settings.pin_dir() {
         None => (true, "turned off (BERTH_MONITOR=0)".to_string()),
         Some(dir) => match berth_monitor::Monitor::open(&dir) {
             Ok(_) => (true, format!("loaded under {}", dir.display())),

@@ -32,14 +32,23 @@ pub use berth_shim::paths::{DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub paths: Paths,
+    /// What the environment configured, read once at the process's start.
+    pub settings: crate::config::EngineSettings,
     /// What the last listings read, checked against the files at every use (shared by clones).
     pub(crate) list_cache: std::sync::Arc<containers::list::ListCache>,
 }
 
 impl Engine {
+    /// The engine over `paths` with the default settings (an empty environment's).
     pub fn new(paths: Paths) -> Engine {
+        Engine::with_settings(paths, Default::default())
+    }
+
+    /// The engine over `paths` with the settings the process read at its start.
+    pub fn with_settings(paths: Paths, settings: crate::config::EngineSettings) -> Engine {
         Engine {
             paths,
+            settings,
             list_cache: Default::default(),
         }
     }

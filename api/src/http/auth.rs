@@ -24,12 +24,13 @@ pub fn parse(body: &[u8]) -> Result<Credentials, EngineError> {
         .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))
 }
 
-async fn auth(_: axum::extract::State<AppState>, body: Bytes) -> Response {
+async fn auth(state: axum::extract::State<AppState>, body: Bytes) -> Response {
     let creds = match parse(&body) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    match blocking(move || registry::login(creds)).await {
+    let insecure = state.engine.settings.insecure_registries.clone();
+    match blocking(move || registry::login(creds, &insecure)).await {
         // dockerd leaves IdentityToken out when empty.
         Ok(token) if token.is_empty() => Json(json!({"Status": "Login Succeeded"})).into_response(),
         Ok(token) => {

@@ -18,7 +18,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 async fn by_name(
-    _: axum::extract::State<AppState>,
+    state: axum::extract::State<AppState>,
     Path(rest): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -30,7 +30,8 @@ async fn by_name(
         .get("x-registry-auth")
         .and_then(|v| v.to_str().ok())
         .and_then(Credentials::from_header);
-    match blocking(move || distribution::inspect(&name, creds)).await {
+    let insecure = state.engine.settings.insecure_registries.clone();
+    match blocking(move || distribution::inspect(&name, creds, &insecure)).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }

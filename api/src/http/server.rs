@@ -55,7 +55,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         ),
     };
     let listener = UnixListener::from_std(std_listener).context("registering the listener")?;
-    let engine = Engine::new(settings.paths());
+    let engine = Engine::with_settings(settings.paths(), settings.engine.clone());
     // Where AppArmor is on, containers get its default profile: loadable, or no server.
     engine
         .ensure_apparmor()

@@ -109,7 +109,7 @@ fn info_blocking(engine: &crate::engine::Engine) -> Result<Json<Value>> {
     let cgroup = host::cgroup();
     // cgroup v2 has no oom_kill_disable; the shim ignores it there, as runc does.
     let oom_kill_disable = cgroup.version == "1" && cgroup.memory;
-    let mut warnings: Vec<String> = crate::engine::host::check()
+    let mut warnings: Vec<String> = crate::engine::host::check(&engine.settings.runtime)
         .into_iter()
         .filter(|r| !r.ok)
         .map(|r| format!("WARNING: {}: {}", r.name, r.found))

@@ -258,10 +258,10 @@ pub fn has_favordynmods(layout: &Layout) -> Option<bool> {
 /// period: about 2 ms per hierarchy here, nearly 20 ms for a container in nine of them. The
 /// cgroup2 mount option `favordynmods` (Linux 6.0) makes those moves cheap at a small cost to
 /// fork and exit. Turn it on when the machine's cgroup2 mount lacks it; it is one flag of the
-/// cgroup2 superblock, so it is set once for the whole machine. `BERTH_CGROUP_FAVORDYNMODS=0`
-/// leaves the mount alone.
-pub fn favor_dynamic_modifications(layout: &Layout) {
-    if std::env::var("BERTH_CGROUP_FAVORDYNMODS").as_deref() == Ok("0") {
+/// cgroup2 superblock, so it is set once for the whole machine. Settings that say no
+/// (`BERTH_CGROUP_FAVORDYNMODS=0`) leave the mount alone.
+pub fn favor_dynamic_modifications(layout: &Layout, settings: &crate::Settings) {
+    if !settings.cgroup_favordynmods {
         return;
     }
     let root = match layout {

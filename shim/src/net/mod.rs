@@ -330,7 +330,7 @@ impl Drop for InNetns {
         if nix::sched::setns(&self.own, CloneFlags::CLONE_NEWNET).is_err() {
             // Staying in the container's namespace would put every later step of this
             // process in the wrong place: nothing sane can follow.
-            eprintln!("berth: cannot return to the host's network namespace");
+            tracing::error!("cannot return to the host's network namespace");
             std::process::abort();
         }
     }
@@ -477,7 +477,7 @@ pub fn release_container(root: &Path, container_id: &str) -> Result<()> {
             Some(container_id),
         );
         if let Err(e) = crate::events::append(&events, ev) {
-            eprintln!("berth: network event: {e}");
+            tracing::warn!("network event: {e}");
         }
     }
     Ok(())

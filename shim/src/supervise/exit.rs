@@ -8,7 +8,7 @@ const CLIENT_DRAIN: Duration = Duration::from_secs(5);
 
 impl Supervisor {
     pub(super) fn on_exit(&mut self, status: i32) {
-        let Some(child) = self.child.take() else {
+        let Phase::Running(child) = std::mem::replace(&mut self.phase, Phase::Done) else {
             return;
         };
         if let Some(h) = &mut self.health {
@@ -16,13 +16,7 @@ impl Supervisor {
         }
         // Whatever the process wrote before it died still belongs in the log.
         let mut buf = vec![0u8; 32 * 1024];
-        for stream in [1u8, 2] {
-            for _ in 0..64 {
-                if !self.on_output(stream, &mut buf) {
-                    break;
-                }
-            }
-        }
+        process::drain_output(|stream| self.on_output(stream, &mut buf));
         let _ = self.log.flush_partial();
         self.io = None;
         self.stdin = stdin::StdinQueue::default();
@@ -31,12 +25,10 @@ impl Supervisor {
             c.drain(CLIENT_DRAIN);
         }
         self.clients.clear();
-        self.kill_at = None;
         // Anything left in the cgroup (a shared pid namespace) dies with the container.
         let _ = self.cgroup.kill_all(Signal::SIGKILL);
-        if self.paused {
+        if child.paused {
             let _ = self.cgroup.thaw();
-            self.paused = false;
         }
         self.on_execs();
         self.watch.stop();
@@ -53,7 +45,7 @@ impl Supervisor {
             &self.spec.restart,
             exit_code,
             self.restart_count,
-            self.manual_stop,
+            self.manual.is_manual(),
         );
         let delay = restart.then(|| {
             let d = restart::next_delay(self.last_delay, child.started.elapsed());
@@ -64,7 +56,7 @@ impl Supervisor {
         // under the state lock: an inspect after the event finds the container stopped, and a
         // rename (which takes the lock too) falls wholly before or after them, so that `die`
         // carries the name the container had when it died.
-        let manual = self.manual_stop;
+        let manual = self.manual.is_manual();
         let held = state::lock(&self.cpaths).and_then(|held| {
             state::update_held(&self.cpaths, &held, |s| {
                 s.status = if restart {
@@ -95,7 +87,11 @@ impl Supervisor {
             ],
         );
         drop(held);
-        self.restart_at = delay.map(|d| Instant::now() + d);
+        if let Some(d) = delay {
+            self.phase = Phase::Restarting {
+                at: Instant::now() + d,
+            };
+        }
         if !restart {
             for mut w in self.stop_waiters.drain(..) {
                 let _ = answer(&mut w, &Response::Ok);

@@ -1,7 +1,7 @@
 //! What the container's first process reports to its shim before it execs.
 
-use crate::control::Response;
 use crate::init::{fail, InitFailure};
+use crate::process::{self, Report, Said};
 use crate::state::RootMode;
 
 /// What the container's first process said on its error pipe, read to its end (the pipe is
@@ -18,37 +18,27 @@ pub(super) enum InitReport {
 }
 
 pub(super) fn init_report(err_r: std::os::fd::OwnedFd) -> InitReport {
-    let mut report = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut std::fs::File::from(err_r), &mut report);
-    parse(&report)
+    of(process::read_report(err_r))
 }
 
-fn parse(report: &[u8]) -> InitReport {
-    let root_mode = match report.first() {
-        Some(b'C') => Some(RootMode::Chroot),
-        Some(b'P') => Some(RootMode::PivotRoot),
-        _ => None,
-    };
-    let failure = &report[usize::from(root_mode.is_some())..];
-    match (root_mode, serde_json::from_slice::<Response>(failure)) {
-        (Some(mode), _) if failure.is_empty() => InitReport::Execed(mode),
-        (
-            _,
-            Ok(Response::Error {
-                message, exit_code, ..
-            }),
-        ) => InitReport::Failed(InitFailure {
+/// What the container's process's words mean: an unknown exit code is 127's.
+fn of(report: Report) -> InitReport {
+    match (report.root_mode, report.said) {
+        (Some(mode), Said::Nothing) => InitReport::Execed(mode),
+        (_, Said::Failure { message, exit_code }) => InitReport::Failed(InitFailure {
             message,
             exit_code: exit_code.unwrap_or(127),
         }),
-        _ => InitReport::Died(fail(
+        (_, said) => InitReport::Died(fail(
             "starting the container",
-            format!(
-                "the container's first process died: {}",
-                String::from_utf8_lossy(failure)
-            ),
+            format!("the container's first process died: {}", said.text()),
         )),
     }
+}
+
+#[cfg(test)]
+fn parse(report: &[u8]) -> InitReport {
+    of(process::parse_report(report))
 }
 
 #[cfg(test)]

@@ -2,26 +2,31 @@
 //! that carries its output to the log and to attached clients, answers control requests,
 //! records its exit, restarts it when its policy says so, and cleans up when it is done.
 
+mod cleanup;
 mod exit;
 mod init_report;
+mod phase;
 mod requests;
+mod start;
 mod stdin;
 
 use crate::cgroups::{self, Cgroup};
-use crate::control::{self, read_line_exact, AttachHello, ErrorKind, Request, Response};
+use crate::control::{self, AttachHello, ErrorKind, Request, Response};
 use crate::fsutil::FileLock;
 use crate::init::{self, fail, InitFailure, InitFds, Prepared};
 use crate::logs::{JsonFileWriter, Stream};
 use crate::namespaces;
 use crate::paths::{ContainerPaths, Paths};
+use crate::process::{self, answer};
 use crate::spec::{ContainerSpec, SPEC_VERSION};
 use crate::state::{self, Status};
 use crate::stdio::{self, Client, ShimIo};
 use crate::{restart, signals, sys};
 use init_report::{init_report, InitReport};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
+use phase::{ManualStop, Phase, Running, Stop};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -41,8 +46,8 @@ pub fn run(mut args: Args) -> i32 {
     let mut sup = match Supervisor::new(&args, cpaths.clone()) {
         Ok(s) => s,
         Err(failure) => {
-            eprintln!("berth-shim {}: {}", args.id, failure.message);
-            report(&mut args.ready, &failure.into_response());
+            tracing::error!("{}", failure.message);
+            process::ready(&mut args.ready, &failure.into_response());
             return 1;
         }
     };
@@ -54,19 +59,19 @@ pub fn run(mut args: Args) -> i32 {
             s.seccomp_native_only = native_only;
         });
         if let Err(e) = r {
-            report(&mut args.ready, &fail("recording state", e).into_response());
+            process::ready(&mut args.ready, &fail("recording state", e).into_response());
             sup.cleanup();
             return 1;
         }
-        report(&mut args.ready, &Response::Ok);
-        sup.awaiting_start = true;
+        process::ready(&mut args.ready, &Response::Ok);
+        sup.phase = Phase::AwaitingStart;
         sup.shed_at = Some(Instant::now() + SHED_AFTER);
     } else {
         match sup.start_process() {
-            Ok(pid) => report(&mut args.ready, &Response::Started { pid }),
+            Ok(pid) => process::ready(&mut args.ready, &Response::Started { pid }),
             Err(failure) => {
                 sup.record_start_failure(&failure);
-                report(&mut args.ready, &failure.into_response());
+                process::ready(&mut args.ready, &failure.into_response());
                 sup.cleanup();
                 return 1;
             }
@@ -75,27 +80,6 @@ pub fn run(mut args: Args) -> i32 {
     sup.serve();
     sup.cleanup();
     0
-}
-
-fn report(ready: &mut Option<OwnedFd>, r: &Response) {
-    if let Some(fd) = ready.take() {
-        crate::spawn::report(fd, r);
-    }
-}
-
-impl InitFailure {
-    fn into_response(self) -> Response {
-        Response::Error {
-            message: self.message,
-            exit_code: Some(self.exit_code),
-            kind: ErrorKind::Failed,
-        }
-    }
-}
-
-struct Child {
-    pid: i32,
-    started: Instant,
 }
 
 struct Supervisor {
@@ -113,17 +97,13 @@ struct Supervisor {
     /// Clients' input the container has not read yet.
     stdin: stdin::StdinQueue,
     clients: Vec<Client>,
-    child: Option<Child>,
-    paused: bool,
-    awaiting_start: bool,
+    /// Where the container's life is: its process, a stop, a restart.
+    phase: Phase,
     /// The set-up is over: give its heap and code pages back before the first wait after this.
     shed_at: Option<Instant>,
-    kill_at: Option<Instant>,
     stop_waiters: Vec<UnixStream>,
-    manual_stop: bool,
-    /// Stopped for a restart: this exit does not auto-remove the container.
-    keep: bool,
-    restart_at: Option<Instant>,
+    /// A caller stopped it: no restart by policy (and, kept, no auto-remove at its end).
+    manual: ManualStop,
     last_delay: Option<Duration>,
     restart_count: u32,
     oom_base: u64,
@@ -168,30 +148,22 @@ impl Supervisor {
             crate::monitor::seccomp_arches(&policy),
             &args.paths.root.join("cache/seccomp"),
         )?;
-        let spec_health = spec
-            .healthcheck
-            .clone()
-            .map(|h| crate::health::HealthMonitor::new(h, args.paths.clone(), cpaths.clone()));
+        let spec_health = spec.healthcheck.clone().map(|h| {
+            let binary = spec.settings.shim_binary.clone();
+            crate::health::HealthMonitor::new(h, args.paths.clone(), cpaths.clone(), binary)
+        });
         let restart_count = state::read_raw(&cpaths)
             .map(|s| s.restart_count)
             .unwrap_or(0);
         // SIGCHLD and the termination signals arrive on a descriptor, not as handlers.
-        let mut mask = SigSet::empty();
-        for s in [
+        let sigfd = process::signal_fd(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
             Signal::SIGINT,
             Signal::SIGHUP,
-        ] {
-            mask.add(s);
-        }
-        mask.thread_block()
-            .map_err(|e| fail("blocking signals", e))?;
-        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| fail("signalfd", e))?;
-        let _ = nix::sys::prctl::set_child_subreaper(true);
+        ])?;
         let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;
-        cgroups::favor_dynamic_modifications(&layout);
+        cgroups::favor_dynamic_modifications(&layout, &spec.settings);
         let cgroup = Cgroup::new(&layout, &spec.cgroup_parent, &spec.id)
             .map_err(|e| fail("naming the cgroup", e))?;
         cgroup
@@ -210,7 +182,7 @@ impl Supervisor {
         );
         if let Err(e) = cgroup.set_devices(&devices) {
             if let Err(removing) = cgroup.remove() {
-                eprintln!("berth-shim {}: removing the cgroup: {removing}", args.id);
+                tracing::warn!("removing the cgroup: {removing}");
             }
             return Err(fail("setting the device rules", e));
         }
@@ -230,7 +202,13 @@ impl Supervisor {
                 .get(crate::monitor::LABEL)
                 .map(String::as_str),
         );
-        let watch = crate::monitor::Watch::new(&args.id, &cpaths.dir, wants, policy);
+        let watch = crate::monitor::Watch::new(
+            &args.id,
+            &cpaths.dir,
+            wants,
+            policy,
+            spec.settings.pin_dir(),
+        );
         let host_side = crate::net::host_side::HostSide::new(&args.paths.root, &cpaths.run, &spec);
         Ok(Supervisor {
             root: args.paths.root.clone(),
@@ -245,15 +223,10 @@ impl Supervisor {
             io: None,
             stdin: stdin::StdinQueue::default(),
             clients: Vec::new(),
-            child: None,
-            paused: false,
-            awaiting_start: false,
+            phase: Phase::Done,
             shed_at: None,
-            kill_at: None,
             stop_waiters: Vec::new(),
-            manual_stop: false,
-            keep: false,
-            restart_at: None,
+            manual: ManualStop::No,
             last_delay: None,
             restart_count,
             oom_base: 0,
@@ -265,217 +238,12 @@ impl Supervisor {
         })
     }
 
-    /// Create the container's first process and wait until it has exec'd (or failed to).
-    fn start_process(&mut self) -> Result<i32, InitFailure> {
-        self.host_side
-            .reserve(&self.spec)
-            .map_err(|message| InitFailure {
-                message,
-                exit_code: 128,
-            })?;
-        let (shim_io, child_io) =
-            stdio::create(&self.spec.process).map_err(|e| fail("creating stdio", e))?;
-        let (go_r, go_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
-        let (err_r, err_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
-        std::fs::create_dir_all(self.cpaths.rootfs()).map_err(|e| fail("rootfs dir", e))?;
-        crate::rootfs::prepare_for_userns(&self.spec, &self.cpaths)
-            .map_err(|e| fail("preparing the root for the user namespace", e))?;
-        self.oom_base = self.cgroup.oom_kills();
-        let flags = namespaces::clone_flags(&self.spec.namespaces);
-        // Other containers' namespaces, opened here and checked to be theirs still (at a
-        // restart by policy too, when nothing else has looked).
-        let joins = namespaces::open_joins(&self.spec.namespaces).map_err(|e| InitFailure {
-            message: e.to_string(),
-            exit_code: 128,
-        })?;
-        let own_pid_ns = namespaces::enter_pid_for_children(joins.pid.as_ref())
-            .map_err(|e| fail("joining the pid namespace", e))?;
-        let forked = sys::clone_with_flags(flags.bits());
-        let _ = namespaces::leave_pid_for_children(own_pid_ns);
-        let pid = match forked.map_err(|e| fail("clone", e))? {
-            sys::Forked::Child => {
-                drop((go_w, err_r, shim_io));
-                let fds = InitFds {
-                    go: go_r,
-                    stdio: child_io,
-                    joins: joins.others,
-                };
-                init::run(&self.spec, &self.cpaths, &self.prepared, fds, err_w)
-            }
-            sys::Forked::Parent { child } => child,
-        };
-        drop((go_r, err_w, child_io, joins));
-        if let Err(failure) = self.place(pid) {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = sys::waitpid(pid, 0);
-            return Err(failure);
-        }
-        // Two go bytes: the first once the process is in its cgroup, so that it builds its
-        // root while the network is plugged in and the monitor starts to watch the cgroup
-        // here; the second once the network and the published ports are in place, which it
-        // waits for before it execs (the monitor counts and reports from a cgroup's first
-        // exec on, so that exec is seen).
-        let mut go = std::fs::File::from(go_w);
-        let _ = go.write_all(b"1");
-        let watched = self.watch.start(self.cgroup.v2_path().as_deref());
-        let plugged = watched.map_err(|message| InitFailure {
-            message,
-            exit_code: 128,
-        });
-        let plugged = plugged
-            .and_then(|()| self.plug_network(pid))
-            .and_then(|()| {
-                let r = self.host_side.connect(&self.spec, &self.attached);
-                r.map_err(|message| InitFailure {
-                    message,
-                    exit_code: 128,
-                })
-            });
-        if let Err(failure) = plugged {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-            drop(go);
-            self.watch.stop();
-            let _ = sys::waitpid(pid, 0);
-            // A process that failed on its own first (its root), and said so, is why the
-            // plugging failed; one killed here while it waited says nothing.
-            return Err(match init_report(err_r) {
-                InitReport::Failed(own) => own,
-                InitReport::Execed(_) | InitReport::Died(_) => failure,
-            });
-        }
-        let _ = go.write_all(b"2");
-        drop(go);
-        let mut shim_io = shim_io;
-        // With a terminal, the process sends the master of the one it opened (before exec).
-        if let Err(e) = shim_io.receive_terminal() {
-            eprintln!("berth-shim {}: receiving the terminal: {e}", self.cpaths.id);
-        }
-        let root_mode = match init_report(err_r) {
-            InitReport::Execed(mode) => mode,
-            InitReport::Failed(failure) | InitReport::Died(failure) => {
-                self.watch.stop();
-                let _ = sys::waitpid(pid, 0);
-                return Err(failure);
-            }
-        };
-        // Written without blocking: see `stdin`.
-        if let Some(fd) = &shim_io.stdin {
-            if let Err(e) = sys::set_nonblocking(fd.as_raw_fd()) {
-                eprintln!("berth-shim {}: stdin: {e}", self.cpaths.id);
-            }
-        }
-        self.stdin = stdin::StdinQueue::default();
-        self.io = Some(shim_io);
-        self.child = Some(Child {
-            pid,
-            started: Instant::now(),
-        });
-        self.paused = false;
-        self.awaiting_start = false;
-        let start_time = sys::process_start_time(pid).unwrap_or(0);
-        let cgroup_id = self.cgroup.cgroup_id().unwrap_or(0);
-        let restart_count = self.restart_count;
-        let native_only = self.native_only();
-        let r = state::update(&self.cpaths, |s| {
-            s.status = Status::Running;
-            s.pid = pid;
-            s.pid_start_time = start_time;
-            s.shim_pid = std::process::id() as i32;
-            s.started_at = state::now_rfc3339();
-            s.exit_code = 0;
-            s.oom_killed = false;
-            s.error.clear();
-            s.restart_count = restart_count;
-            s.manually_stopped = false;
-            s.cgroup_id = cgroup_id;
-            s.root_mode = root_mode;
-            s.seccomp_native_only = native_only;
-        });
-        if let Err(e) = r {
-            eprintln!("berth-shim {}: recording the start: {e}", self.cpaths.id);
-        }
-        // The shim, not the API, writes `start`: restarts by policy happen with no API alive.
-        self.event("start", &[]);
-        // What the set-up used goes back to the kernel once the caller has its answer and the
-        // container's start is past: the shim now only carries output and requests.
-        self.shed_at = Some(Instant::now() + SHED_AFTER);
-        Ok(pid)
-    }
-
-    /// Whether the container's filter kills calls of other architectures (see
-    /// `State::seccomp_native_only`).
-    fn native_only(&self) -> bool {
-        self.prepared.arches == crate::security::seccomp::Arches::NativeOnly
-    }
-
-    /// Put a new process in its cgroup and, with a user namespace, write its id maps.
-    fn place(&self, pid: i32) -> Result<(), InitFailure> {
-        self.cgroup
-            .add_pid(pid)
-            .map_err(|e| fail("joining the cgroup", e))?;
-        if let Some(userns) = &self.spec.namespaces.user {
-            let map = |m: &[crate::spec::IdMap]| {
-                m.iter()
-                    .map(|e| format!("{} {} {}\n", e.container_id, e.host_id, e.size))
-                    .collect::<String>()
-            };
-            // The maps are written by a privileged process, so setgroups stays allowed: the
-            // container's user switch sets supplementary groups.
-            std::fs::write(format!("/proc/{pid}/uid_map"), map(&userns.uid_map))
-                .map_err(|e| fail("writing uid_map", e))?;
-            std::fs::write(format!("/proc/{pid}/gid_map"), map(&userns.gid_map))
-                .map_err(|e| fail("writing gid_map", e))?;
-        }
-        Ok(())
-    }
-
-    /// Plug the container's endpoints into its new network namespace, before its process runs.
-    /// The list is read again from `config.json` at every start: a connect or disconnect while
-    /// the container was stopped (or waiting to restart) changed it. `self.attached` is where
-    /// the later per-endpoint steps (ports, shaping, counters) find the veths.
-    fn plug_network(&mut self, pid: i32) -> Result<(), InitFailure> {
-        self.attached.clear();
-        if self.spec.namespaces.net != crate::spec::NsMode::Private {
-            return Ok(());
-        }
-        if let Ok(data) = std::fs::read(self.cpaths.config()) {
-            if let Ok(now) = serde_json::from_slice::<ContainerSpec>(&data) {
-                self.spec.endpoints = now.endpoints;
-            }
-        }
-        self.attached =
-            crate::net::attach_all(&self.root, &self.spec.id, pid, &self.spec.endpoints)
-                .map_err(|e| fail("connecting the container to its networks", e))?;
-        Ok(())
-    }
-
-    /// A start that failed leaves the container created, with Docker's exit code and error.
-    fn record_start_failure(&mut self, failure: &InitFailure) {
-        let (code, msg) = (failure.exit_code, failure.message.clone());
-        let _ = state::update(&self.cpaths, |s| {
-            s.status = if s.status == Status::Restarting {
-                Status::Exited
-            } else {
-                Status::Created
-            };
-            s.pid = 0;
-            s.exit_code = code;
-            s.error = msg;
-        });
-    }
-
-    fn done(&self) -> bool {
-        self.child.is_none() && self.restart_at.is_none() && !self.awaiting_start
-    }
-
     fn serve(&mut self) {
         // Capacity only: the kernel fills what each read brings and nothing else is touched.
         let mut buf = Vec::with_capacity(32 * 1024);
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut what: Vec<Source> = Vec::new();
-        while !self.done() {
+        while !self.phase.is_done() {
             let timeout = self.next_timeout();
             fds.clear();
             what.clear();
@@ -531,7 +299,7 @@ impl Supervisor {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eprintln!("berth-shim {}: poll: {e}", self.cpaths.id);
+                    tracing::error!("poll: {e}");
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
@@ -573,9 +341,9 @@ impl Supervisor {
         let health = self
             .health
             .as_ref()
-            .filter(|_| self.child.is_some() && !self.paused)
+            .filter(|_| self.phase.runs_unpaused())
             .map(|h| h.deadline());
-        [self.kill_at, self.restart_at, health, self.shed_at]
+        [self.phase.deadline(), health, self.shed_at]
             .into_iter()
             .flatten()
             .map(|t| t.saturating_duration_since(now).as_millis() as i32 + 1)
@@ -585,28 +353,25 @@ impl Supervisor {
 
     fn on_timers(&mut self) {
         let now = Instant::now();
-        if self.child.is_some() && !self.paused {
+        if self.phase.runs_unpaused() {
             if let Some(h) = &mut self.health {
                 h.on_timer();
             }
         }
-        if self.kill_at.is_some_and(|t| t <= now) {
-            self.kill_at = None;
-            if let Some(c) = &self.child {
-                let _ = nix::sys::signal::kill(Pid::from_raw(c.pid), Signal::SIGKILL);
-                if self.paused {
+        if let Some(r) = self.phase.running_mut() {
+            if matches!(r.stop, Stop::Signalled { kill_at } if kill_at <= now) {
+                r.stop = Stop::Killed;
+                let _ = nix::sys::signal::kill(Pid::from_raw(r.pid), Signal::SIGKILL);
+                if r.paused {
                     let _ = self.cgroup.thaw();
                 }
             }
         }
-        if self.restart_at.is_some_and(|t| t <= now) {
-            self.restart_at = None;
+        if matches!(self.phase, Phase::Restarting { at } if at <= now) {
+            self.phase = Phase::Done;
             self.restart_count += 1;
             if let Err(failure) = self.start_process() {
-                eprintln!(
-                    "berth-shim {}: restart: {}",
-                    self.cpaths.id, failure.message
-                );
+                tracing::error!("restart: {}", failure.message);
                 self.record_start_failure(&failure);
             }
         }
@@ -618,11 +383,11 @@ impl Supervisor {
                 // The shim outlives its callers' signals; it ends only when the container does.
                 continue;
             }
-            while let Ok(Some((pid, status))) = sys::waitpid(-1, libc::WNOHANG) {
-                if self.child.as_ref().is_some_and(|c| c.pid == pid) {
+            process::reap(|pid, status| {
+                if self.phase.running().is_some_and(|r| r.pid == pid) {
                     self.on_exit(status);
                 }
-            }
+            });
         }
     }
 
@@ -650,7 +415,7 @@ impl Supervisor {
             Stream::Stderr
         };
         if let Err(e) = self.log.write(log_stream, data) {
-            eprintln!("berth-shim {}: log: {e}", self.cpaths.id);
+            tracing::error!("log: {e}");
         }
         let tty = self.spec.process.tty;
         self.clients.retain_mut(|c| c.send(stream, data, tty));
@@ -688,10 +453,8 @@ impl Supervisor {
 
     fn on_attach(&mut self) {
         while let Ok((stream, _)) = self.attach.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             // Exactly the hello line: stdin the client sent right behind it stays in the socket.
-            let hello: AttachHello = match read_line_exact(&stream) {
+            let hello: AttachHello = match process::read_first_line(&stream) {
                 Ok(line) => serde_json::from_slice(&line).unwrap_or_default(),
                 Err(_) => continue,
             };
@@ -717,62 +480,7 @@ impl Supervisor {
             extra,
         );
         if let Err(e) = r {
-            eprintln!("berth-shim {}: event {action}: {e}", self.cpaths.id);
-        }
-    }
-
-    /// The container is done: release what it held; with auto-remove, remove it entirely.
-    fn cleanup(&mut self) {
-        if let Err(e) = self.host_side.release() {
-            eprintln!("berth-shim {}: unpublishing ports: {e}", self.cpaths.id);
-        }
-        let _ = std::fs::remove_file(self.cpaths.control_socket());
-        let _ = std::fs::remove_file(self.cpaths.attach_socket());
-        let auto_remove = self.spec.auto_remove && !self.keep;
-        if !auto_remove {
-            // (An auto-removed container's run directory goes whole with it, after the
-            // rename that its `docker run --rm` waits for.)
-            let _ = std::fs::remove_dir(self.cpaths.rootfs());
-        }
-        // The removal a client may be waiting for (`docker run --rm`) comes first; the empty
-        // cgroup goes after, where nobody waits on it.
-        if auto_remove {
-            // A `wait?condition=removed` learns the exit code from here once the container's
-            // directory is gone.
-            if let Ok(st) = state::read_raw(&self.cpaths) {
-                crate::remove::record_last_exit(&self.cpaths, st.exit_code);
-            }
-            // dockerd's order: the volumes' `destroy`, then the container's.
-            let removed =
-                crate::remove::remove_anonymous_volumes(&self.cpaths, &self.spec.anonymous_volumes);
-            let events = crate::events::EventsPaths::new(&self.root);
-            for name in removed {
-                if let Err(e) =
-                    crate::events::append(&events, crate::events::Event::volume(&name, "destroy"))
-                {
-                    eprintln!("berth-shim {}: event volume destroy: {e}", self.cpaths.id);
-                }
-            }
-            self.event("destroy", &[]);
-            // The addresses go before the files, which a `docker run --rm` waits for: the
-            // client may ask for the same address at once.
-            if let Err(e) = crate::remove::remove_container(&self.root, &self.cpaths) {
-                eprintln!("berth-shim {}: auto-remove: {e}", self.cpaths.id);
-            }
-        }
-        if let Err(e) = self.cgroup.remove() {
-            eprintln!("berth-shim {}: removing the cgroup: {e}", self.cpaths.id);
-        }
-        // Last, the shim's own group, which it must leave first; the next start makes it again.
-        let removed = cgroups::ShimGroup::new(&self.cpaths.id).and_then(|g| {
-            g.leave(std::process::id())?;
-            g.remove()
-        });
-        if let Err(e) = removed {
-            eprintln!(
-                "berth-shim {}: removing its own cgroup: {e}",
-                self.cpaths.id
-            );
+            tracing::warn!("event {action}: {e}");
         }
     }
 }
@@ -812,10 +520,4 @@ fn error(message: String, kind: ErrorKind) -> Response {
         exit_code: None,
         kind,
     }
-}
-
-fn answer(stream: &mut UnixStream, r: &Response) -> std::io::Result<()> {
-    let mut data = serde_json::to_vec(r).map_err(std::io::Error::other)?;
-    data.push(b'\n');
-    stream.write_all(&data)
 }

@@ -5,9 +5,7 @@ use super::*;
 impl Supervisor {
     pub(super) fn on_control(&mut self) {
         while let Ok((mut stream, _)) = self.control.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let Ok(line) = read_line_exact(&stream) else {
+            let Ok(line) = process::read_first_line(&stream) else {
                 continue;
             };
             let response = match serde_json::from_slice::<Request>(&line) {
@@ -32,7 +30,7 @@ impl Supervisor {
         };
         Some(match req {
             Request::Start => {
-                if self.child.is_some() || !self.awaiting_start {
+                if !matches!(self.phase, Phase::AwaitingStart) {
                     return Some(error(
                         format!("Container {id} is already running"),
                         ErrorKind::Conflict,
@@ -42,7 +40,7 @@ impl Supervisor {
                     Ok(pid) => Response::Started { pid },
                     Err(failure) => {
                         self.record_start_failure(&failure);
-                        self.awaiting_start = false;
+                        self.phase = Phase::Done;
                         failure.into_response()
                     }
                 }
@@ -52,31 +50,34 @@ impl Supervisor {
                 signal,
                 keep,
             } => {
-                self.manual_stop = true;
                 // dockerd's restart of an auto-removed container keeps it.
-                self.keep |= keep;
+                self.manual = self.manual.stopped(keep);
                 let _ = state::update(&self.cpaths, |s| s.manually_stopped = true);
-                if self.restart_at.take().is_some() {
-                    let _ = state::update(&self.cpaths, |s| s.status = Status::Exited);
-                    return Some(Response::Ok);
-                }
-                if self.awaiting_start {
-                    self.awaiting_start = false;
-                    return Some(Response::Ok);
-                }
-                let Some(child) = &self.child else {
-                    return Some(Response::Ok);
+                let child = match &mut self.phase {
+                    Phase::Restarting { .. } => {
+                        self.phase = Phase::Done;
+                        let _ = state::update(&self.cpaths, |s| s.status = Status::Exited);
+                        return Some(Response::Ok);
+                    }
+                    Phase::AwaitingStart => {
+                        self.phase = Phase::Done;
+                        return Some(Response::Ok);
+                    }
+                    Phase::Done => return Some(Response::Ok),
+                    Phase::Running(child) => child,
                 };
                 let sig = signal.unwrap_or_else(|| {
                     signals::parse(&self.spec.process.stop_signal).unwrap_or(Signal::SIGTERM)
                 });
                 let timeout = timeout.unwrap_or(self.spec.process.stop_timeout);
                 let _ = nix::sys::signal::kill(Pid::from_raw(child.pid), sig);
-                if self.paused {
+                if child.paused {
                     let _ = self.cgroup.thaw();
-                    self.paused = false;
+                    child.paused = false;
                 }
-                self.kill_at = Some(Instant::now() + Duration::from_secs(timeout as u64));
+                child.stop = Stop::Signalled {
+                    kill_at: Instant::now() + Duration::from_secs(timeout as u64),
+                };
                 match stream.try_clone() {
                     Ok(s) => self.stop_waiters.push(s),
                     Err(_) => return Some(Response::Ok),
@@ -84,14 +85,14 @@ impl Supervisor {
                 return None;
             }
             Request::Kill { signal } => {
-                let Some(child) = &self.child else {
+                let Some(child) = self.phase.running() else {
                     return Some(not_running());
                 };
-                let sig = signal;
+                let (pid, sig) = (child.pid, signal);
                 if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
-                    self.manual_stop = true;
+                    self.manual = self.manual.stopped(false);
                 }
-                match nix::sys::signal::kill(Pid::from_raw(child.pid), sig) {
+                match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
                     Ok(()) => Response::Ok,
                     Err(e) => error(
                         format!("Cannot kill container {id}: {e}"),
@@ -105,14 +106,14 @@ impl Supervisor {
                     Ok(()) => Response::Ok,
                     Err(e) => error(format!("resize: {e}"), ErrorKind::Failed),
                 },
-                None if self.child.is_none() => not_running(),
+                None if self.phase.running().is_none() => not_running(),
                 None => Response::Ok,
             },
             Request::Pause => {
-                if self.child.is_none() {
+                let Some(child) = self.phase.running() else {
                     return Some(not_running());
-                }
-                if self.paused {
+                };
+                if child.paused {
                     return Some(error(
                         format!("Container {id} is already paused"),
                         ErrorKind::Conflict,
@@ -120,7 +121,9 @@ impl Supervisor {
                 }
                 match self.cgroup.freeze() {
                     Ok(()) => {
-                        self.paused = true;
+                        if let Some(child) = self.phase.running_mut() {
+                            child.paused = true;
+                        }
                         let _ = state::update(&self.cpaths, |s| s.status = Status::Paused);
                         Response::Ok
                     }
@@ -131,7 +134,7 @@ impl Supervisor {
                 }
             }
             Request::Resume => {
-                if !self.paused {
+                if !self.phase.is_paused() {
                     return Some(error(
                         format!("Container {id} is not paused"),
                         ErrorKind::Conflict,
@@ -139,7 +142,9 @@ impl Supervisor {
                 }
                 match self.cgroup.thaw() {
                     Ok(()) => {
-                        self.paused = false;
+                        if let Some(child) = self.phase.running_mut() {
+                            child.paused = false;
+                        }
                         let _ = state::update(&self.cpaths, |s| s.status = Status::Running);
                         Response::Ok
                     }

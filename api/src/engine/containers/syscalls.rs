@@ -65,7 +65,7 @@ impl Engine {
         let live = state.status.is_live() && state.cgroup_id != 0;
         // A running container's policy needs the monitor: nothing is stored when it is away.
         let monitor = if live {
-            Some(open_monitor(&dir)?)
+            Some(open_monitor(&dir, &self.settings.runtime)?)
         } else {
             None
         };
@@ -130,7 +130,7 @@ impl Engine {
         if state.cgroup_id == 0 && berth_shim::monitor::unavailable(&dir).is_none() {
             return Ok(Syscalls::default());
         }
-        let monitor = open_monitor(&dir)?;
+        let monitor = open_monitor(&dir, &self.settings.runtime)?;
         let rows = monitor
             .counts(state.cgroup_id)
             .map_err(|e| EngineError::system("reading the syscall counts", e))?;
@@ -164,8 +164,8 @@ impl Engine {
 /// bpffs and tracefs mounted, the programs loaded and pinned (berth_monitor::prepare_host,
 /// ensure_loaded). `berth serve` does it at its start, so that the first container's start
 /// does not pay for the load. Ok when the monitor is turned off; the cause when it cannot work.
-pub fn prepare_monitor() -> std::result::Result<(), String> {
-    let Some(pins) = berth_shim::monitor::pin_dir() else {
+pub fn prepare_monitor(settings: &berth_shim::Settings) -> std::result::Result<(), String> {
+    let Some(pins) = settings.pin_dir() else {
         return Ok(());
     };
     berth_monitor::prepare_host(&pins).map_err(|e| e.to_string())?;
@@ -175,11 +175,14 @@ pub fn prepare_monitor() -> std::result::Result<(), String> {
 
 /// The pinned monitor, for the container of `container_dir`; a 503 naming the cause when it
 /// is off, could not watch that container at its last start, or is not loaded.
-fn open_monitor(container_dir: &std::path::Path) -> Result<berth_monitor::Monitor> {
+fn open_monitor(
+    container_dir: &std::path::Path,
+    settings: &berth_shim::Settings,
+) -> Result<berth_monitor::Monitor> {
     let unavailable = |cause: String| {
         EngineError::unavailable(format!("the eBPF monitor is unavailable: {cause}"))
     };
-    let Some(pins) = berth_shim::monitor::pin_dir() else {
+    let Some(pins) = settings.pin_dir() else {
         return Err(unavailable("it is turned off (BERTH_MONITOR=0)".into()));
     };
     if let Some(cause) = berth_shim::monitor::unavailable(container_dir) {

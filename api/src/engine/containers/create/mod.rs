@@ -88,6 +88,7 @@ impl Engine {
         let spec = ContainerSpec {
             name: name.clone(),
             endpoints,
+            settings: self.settings.runtime.clone(),
             ..spec
         };
         // Build the directory aside, then rename it into place: it appears whole or not at all.

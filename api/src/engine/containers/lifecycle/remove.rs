@@ -77,7 +77,7 @@ impl Engine {
         }
         let names = self.names();
         let lock = names.lock()?;
-        match berth_shim::remove::remove_container_files(&paths) {
+        match berth_shim::remove::remove_container_files(&paths, &self.settings.runtime) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(EngineError::system("removing the container", e)),

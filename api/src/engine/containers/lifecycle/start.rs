@@ -41,7 +41,11 @@ impl Engine {
             _ => {}
         }
         self.prepare_spawn(&id)?;
-        match spawn::start(&self.paths, &id, &StartOptions::default()) {
+        let opts = StartOptions {
+            shim_binary: self.settings.runtime.shim_binary.clone(),
+            ..Default::default()
+        };
+        match spawn::start(&self.paths, &id, &opts) {
             Ok(_) => Ok(()),
             Err(e) => Err(start_error(&id, e)),
         }
@@ -62,7 +66,7 @@ impl Engine {
         self.prepare_spawn(id)?;
         let opts = StartOptions {
             wait_start: true,
-            ..Default::default()
+            shim_binary: self.settings.runtime.shim_binary.clone(),
         };
         match spawn::start(&self.paths, id, &opts) {
             Ok(Started::Created) | Ok(Started::Running { .. }) => Ok(()),

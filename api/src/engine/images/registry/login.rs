@@ -28,11 +28,10 @@ pub fn login_domain(server: &str) -> String {
 /// Check `creds` against their registry: the identity token to keep ("" when the registry gave
 /// none). A refusal of a basic login is dockerd's 500 "login attempt to ... failed with
 /// status: ...", a refusal by a token server its 401 "Get ...: unauthorized: ...".
-pub fn login(creds: Credentials) -> Result<String> {
+pub fn login(creds: Credentials, insecure: &[String]) -> Result<String> {
     let domain = login_domain(&creds.server_address);
-    let insecure = std::env::var("BERTH_INSECURE_REGISTRIES").unwrap_or_default();
     let ep = Endpoint {
-        base: base_url(&domain, &insecure),
+        base: base_url(&domain, insecure),
         repository: String::new(),
         domain,
     };

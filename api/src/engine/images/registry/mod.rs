@@ -60,30 +60,20 @@ pub fn is_loopback(domain: &str) -> bool {
 
 /// The base URL of the registry `domain` ("docker.io" is Docker Hub's registry host): plain
 /// HTTP on loopback and for the `insecure` list, HTTPS otherwise.
-pub fn base_url(domain: &str, insecure: &str) -> String {
+pub fn base_url(domain: &str, insecure: &[String]) -> String {
     let host = if domain == super::reference::DEFAULT_DOMAIN {
         "registry-1.docker.io"
     } else {
         domain
     };
-    let plain = is_loopback(domain)
-        || insecure
-            .split(',')
-            .map(str::trim)
-            .any(|h| !h.is_empty() && h == domain);
+    let plain = is_loopback(domain) || insecure.iter().any(|h| h == domain);
     let scheme = if plain { "http" } else { "https" };
     format!("{scheme}://{host}")
 }
 
 impl Endpoint {
-    pub fn of(r: &Reference) -> Result<Endpoint> {
-        Endpoint::with_insecure(
-            r,
-            &std::env::var("BERTH_INSECURE_REGISTRIES").unwrap_or_default(),
-        )
-    }
-
-    fn with_insecure(r: &Reference, insecure: &str) -> Result<Endpoint> {
+    /// The endpoint of `r`'s registry; plain HTTP for loopback and the `insecure` ones.
+    pub fn of(r: &Reference, insecure: &[String]) -> Result<Endpoint> {
         Ok(Endpoint {
             base: base_url(&r.domain, insecure),
             repository: r.path.clone(),
@@ -145,31 +135,30 @@ mod tests {
     #[test]
     fn endpoints_and_plain_http() {
         let r = |s: &str| Reference::parse(s).unwrap();
-        let e = Endpoint::with_insecure(&r("busybox"), "").unwrap();
+        let e = Endpoint::of(&r("busybox"), &[]).unwrap();
         assert_eq!(e.base, "https://registry-1.docker.io");
         assert_eq!(e.repository, "library/busybox");
-        let e = Endpoint::with_insecure(&r("localhost:5000/a/b:1"), "").unwrap();
+        let e = Endpoint::of(&r("localhost:5000/a/b:1"), &[]).unwrap();
         assert_eq!(e.base, "http://localhost:5000");
         assert_eq!(
             e.url("manifests/1"),
             "http://localhost:5000/v2/a/b/manifests/1"
         );
         assert_eq!(
-            Endpoint::with_insecure(&r("127.0.0.2:80/x"), "")
-                .unwrap()
-                .base,
+            Endpoint::of(&r("127.0.0.2:80/x"), &[]).unwrap().base,
             "http://127.0.0.2:80"
         );
         assert_eq!(
-            Endpoint::with_insecure(&r("reg.example:5000/x"), "")
-                .unwrap()
-                .base,
+            Endpoint::of(&r("reg.example:5000/x"), &[]).unwrap().base,
             "https://reg.example:5000"
         );
         assert_eq!(
-            Endpoint::with_insecure(&r("reg.example:5000/x"), "other, reg.example:5000")
-                .unwrap()
-                .base,
+            Endpoint::of(
+                &r("reg.example:5000/x"),
+                &["other".into(), "reg.example:5000".into()]
+            )
+            .unwrap()
+            .base,
             "http://reg.example:5000"
         );
         assert!(is_loopback("[::1]:5000"));

@@ -87,7 +87,7 @@ impl Engine {
         out: &mut dyn FnMut(Value),
     ) -> Result<()> {
         let r = Reference::parse(reference)?.with_default_tag();
-        let ep = Endpoint::of(&r)?;
+        let ep = Endpoint::of(&r, &self.settings.insecure_registries)?;
         let mut c = Client::connect(ep.clone(), creds, "pull")?;
         let wanted = r.digest.clone().or(r.tag.clone()).unwrap_or_default();
         out(json!({"status": format!("Pulling from {}", ep.repository), "id": wanted}));
