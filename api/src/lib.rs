@@ -10,3 +10,6 @@ pub mod http;
 pub mod logging;
 #[allow(unsafe_code)]
 mod sys;
+
+#[cfg(test)]
+mod architecture_tests;

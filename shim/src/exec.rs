@@ -10,10 +10,11 @@
 use crate::cgroups::{self, Cgroup};
 use crate::control::{AttachHello, Request, Response};
 use crate::fsutil::{self, FileLock};
-use crate::init::{become_process, fail, InitFailure, Prepared};
+use crate::init::{become_process, Prepared};
 use crate::namespaces;
 use crate::paths::{ContainerPaths, Paths};
 use crate::process::{self, Said};
+use crate::process::{fail, InitFailure};
 use crate::security::seccomp;
 use crate::spec::{ContainerSpec, ProcessSpec};
 use crate::state::{self, RootMode, Status};

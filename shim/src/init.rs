@@ -5,6 +5,7 @@
 
 use crate::namespaces;
 use crate::paths::ContainerPaths;
+use crate::process::{fail, InitFailure};
 use crate::rootfs;
 use crate::security::{apparmor, caps, rlimits, seccomp, user};
 use crate::spec::{ContainerSpec, NsMode, SeccompSpec};
@@ -86,21 +87,6 @@ pub struct InitFds {
     pub stdio: crate::stdio::ChildIo,
     /// The namespaces of other containers it joins, opened and checked by the shim.
     pub joins: Vec<namespaces::Joined>,
-}
-
-/// A failure before execve: Docker's message and the exit code `docker run` returns.
-#[derive(Debug)]
-pub struct InitFailure {
-    pub message: String,
-    pub exit_code: i32,
-}
-
-/// A setup step that failed: exit code 127, as runc's failures before exec give.
-pub(crate) fn fail(step: &str, e: impl std::fmt::Display) -> InitFailure {
-    InitFailure {
-        message: format!("{step}: {e}"),
-        exit_code: 127,
-    }
 }
 
 /// Run the sequence; never returns. (Called in the child right after clone.)

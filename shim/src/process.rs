@@ -14,7 +14,6 @@
 //! function already, called by both.
 
 use crate::control::{read_line_exact, ErrorKind, Response};
-use crate::init::{fail, InitFailure};
 use crate::state::RootMode;
 use crate::sys;
 use nix::sys::signal::{SigSet, Signal};
@@ -23,6 +22,21 @@ use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
+
+/// A failure before execve: Docker's message and the exit code `docker run` returns.
+#[derive(Debug)]
+pub struct InitFailure {
+    pub message: String,
+    pub exit_code: i32,
+}
+
+/// A setup step that failed: exit code 127, as runc's failures before exec give.
+pub(crate) fn fail(step: &str, e: impl std::fmt::Display) -> InitFailure {
+    InitFailure {
+        message: format!("{step}: {e}"),
+        exit_code: 127,
+    }
+}
 
 /// Block `signals` (SIGCHLD among them) and take them on a descriptor instead, to poll; the
 /// shim becomes the subreaper of what its processes leave behind.

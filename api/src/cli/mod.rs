@@ -66,8 +66,7 @@ pub struct Global {
 
 impl Global {
     pub fn engine(&self) -> Engine {
-        let paths = berth_shim::Paths::new(&self.root, &self.run_root);
-        Engine::with_settings(paths, self.settings.clone())
+        Engine::at_with(&self.root, &self.run_root, self.settings.clone())
     }
 }
 

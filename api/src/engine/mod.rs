@@ -53,8 +53,18 @@ impl Engine {
         }
     }
 
-    /// The engine over the persistent root `root` and the runtime root `run_root`.
+    /// The engine over the persistent root `root` and the runtime root `run_root`, with the
+    /// default settings.
     pub fn at(root: impl AsRef<Path>, run_root: impl AsRef<Path>) -> Engine {
         Engine::new(Paths::new(root.as_ref(), run_root.as_ref()))
+    }
+
+    /// The engine over `root` and `run_root` with the settings the process read at its start.
+    pub fn at_with(
+        root: impl AsRef<Path>,
+        run_root: impl AsRef<Path>,
+        settings: crate::config::EngineSettings,
+    ) -> Engine {
+        Engine::with_settings(Paths::new(root.as_ref(), run_root.as_ref()), settings)
     }
 }

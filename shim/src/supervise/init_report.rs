@@ -1,7 +1,7 @@
 //! What the container's first process reports to its shim before it execs.
 
-use crate::init::{fail, InitFailure};
 use crate::process::{self, Report, Said};
+use crate::process::{fail, InitFailure};
 use crate::state::RootMode;
 
 /// What the container's first process said on its error pipe, read to its end (the pipe is
