@@ -326,7 +326,10 @@ fn restart_always_until_stopped() {
     let s = env.wait_exited(&spec.id, LONG);
     assert!(s.manually_stopped);
     let n = s.restart_count;
-    std::thread::sleep(Duration::from_millis(500));
+    // Its shim ends with it: once the shim is gone, nothing can restart the container.
+    env.eventually("the shim to end after the stop", LONG, || {
+        !berth_shim::state::shim_alive(&env.container(&spec.id))
+    });
     assert_eq!(
         env.state(&spec.id).restart_count,
         n,
