@@ -249,6 +249,11 @@ pub(crate) fn become_process(
     let capset = &prepared.caps;
     let filter = prepared.seccomp.as_ref();
     rlimits::apply(&p.rlimits).map_err(|e| fail("rlimits", e))?;
+    // The OOM score, while lowering it is still allowed (CAP_SYS_RESOURCE), as runc does.
+    if let Some(adj) = p.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| fail("writing /proc/self/oom_score_adj", e))?;
+    }
     let mut filter = filter;
     if p.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privileges", e))?;

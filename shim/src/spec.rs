@@ -337,6 +337,9 @@ pub struct ProcessSpec {
     pub stop_signal: String,
     /// Seconds between the stop signal and SIGKILL.
     pub stop_timeout: u32,
+    /// Written to the first process's /proc/<pid>/oom_score_adj before exec (-1000..1000);
+    /// None (records made before it) inherits the shim's.
+    pub oom_score_adj: Option<i32>,
 }
 
 impl Default for ProcessSpec {
@@ -363,6 +366,7 @@ impl Default for ProcessSpec {
             init: false,
             stop_signal: "SIGTERM".to_string(),
             stop_timeout: 10,
+            oom_score_adj: None,
         }
     }
 }
@@ -504,6 +508,18 @@ pub struct Resources {
     pub blkio_device_read_iops: Vec<ThrottleDevice>,
     pub blkio_device_write_iops: Vec<ThrottleDevice>,
     pub oom_kill_disable: bool,
+    /// v1 memory.swappiness (0..100); None leaves the kernel's. v2 has none (dockerd ignores it).
+    pub memory_swappiness: Option<u64>,
+    /// Per-device weights (10..1000): v1 blkio.weight_device, v2 io.weight.
+    pub blkio_weight_device: Vec<WeightDevice>,
+}
+
+/// A block device's relative weight.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WeightDevice {
+    /// A device node path such as /dev/vda.
+    pub path: String,
+    pub weight: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -560,6 +576,10 @@ pub struct MountSpec {
     pub destination: String,
     /// mount(8)-style options: "ro", "rbind", "rprivate", "size=64m", "mode=1777", ...
     pub options: Vec<String>,
+    /// A bind of `source`'s subdirectory (a volume's Subpath): resolved beneath `source` at
+    /// mount time, never leading out of it (no `..`, no symlink out).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

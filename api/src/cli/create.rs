@@ -21,31 +21,9 @@ pub struct CreateArgs {
     pub flags: CreateFlags,
 }
 
-/// HostConfig as the docker CLI (28) sends it when no flag is given. The fields berth does not
-/// act on go in `extra`, where the engine keeps them for inspect.
+/// HostConfig as the docker CLI (28) sends it when no flag is given: the typed defaults but
+/// `MemorySwappiness` -1 and the empty lists the CLI sends.
 fn host_defaults() -> HostConfig {
-    let extra = [
-        ("ContainerIDFile", json!("")),
-        ("VolumeDriver", json!("")),
-        ("CgroupnsMode", json!("")),
-        ("Cgroup", json!("")),
-        ("Links", Value::Null),
-        ("OomScoreAdj", json!(0)),
-        ("UsernsMode", json!("")),
-        ("Isolation", json!("")),
-        ("CgroupParent", json!("")),
-        ("BlkioWeightDevice", json!([])),
-        ("CpuRealtimePeriod", json!(0)),
-        ("CpuRealtimeRuntime", json!(0)),
-        ("DeviceRequests", Value::Null),
-        ("MemorySwappiness", json!(-1)),
-        ("CpuCount", json!(0)),
-        ("CpuPercent", json!(0)),
-        ("IOMaximumIOps", json!(0)),
-        ("IOMaximumBandwidth", json!(0)),
-        ("MaskedPaths", Value::Null),
-        ("ReadonlyPaths", Value::Null),
-    ];
     HostConfig {
         network_mode: "default".into(),
         restart_policy: RestartPolicyJson {
@@ -65,7 +43,8 @@ fn host_defaults() -> HostConfig {
         ulimits: Some(Vec::new()),
         port_bindings: Some(BTreeMap::new()),
         devices: Some(Vec::new()),
-        extra: extra.map(|(k, v)| (k.to_string(), v)).into_iter().collect(),
+        blkio_weight_device: Some(Vec::new()),
+        memory_swappiness: Some(-1),
         ..HostConfig::default()
     }
 }
@@ -188,7 +167,7 @@ pub fn create_body(
         labels: Some(labels(&f.label)),
         stop_signal: None,
         stop_timeout: None,
-        extra: [("OnBuild".to_string(), Value::Null)].into_iter().collect(),
+        ..DockerConfig::default()
     };
     // NetworkingConfig stays JSON in the engine, which keeps it as sent.
     let mut endpoint = Map::new();

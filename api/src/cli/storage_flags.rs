@@ -250,6 +250,7 @@ mod tests {
                 tmpfs_options: Some(TmpfsOptionsJson {
                     size_bytes: 1 << 20,
                     mode: 0o1770,
+                    options: None,
                 }),
                 ..Default::default()
             }

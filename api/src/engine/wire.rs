@@ -1,7 +1,9 @@
 //! Docker's wire types, for containers, images and networks alike (they import them from here,
-//! downward): the `Config` and `HostConfig` objects as clients send them. Fields berth acts on
-//! are typed; everything else is kept as sent (`extra`) so that inspect shows it back, and
-//! unknown fields are ignored as dockerd ignores them.
+//! downward): the `Config` and `HostConfig` objects as clients send them. Every field of the
+//! API's ContainerConfig, HostConfig and Mount is typed: create honours it or refuses a value
+//! other than its zero (`containers/create/unsupported.rs`). A field the API does not have
+//! (an old client's `KernelMemory`) lands in `unknown`, which is never shown back and refused
+//! unless it holds a zero.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -30,8 +32,21 @@ pub struct DockerConfig {
     pub labels: Option<BTreeMap<String, String>>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// Windows only; refused when true.
+    pub args_escaped: bool,
+    /// Refused when true.
+    pub network_disabled: bool,
+    /// Deprecated since API 1.44: the main network's endpoint MacAddress.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
+    /// For builds; refused unless empty.
+    pub on_build: Option<Vec<String>>,
+    /// For builds; refused unless empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    /// Fields the API does not have: never shown back, refused unless zero.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: Map<String, Value>,
 }
 
 /// Cmd and Entrypoint arrive as a list, or (old clients) as one string.
@@ -146,8 +161,78 @@ pub struct HostConfig {
     pub devices: Option<Vec<DeviceMappingJson>>,
     /// `--device-cgroup-rule`.
     pub device_cgroup_rules: Option<Vec<String>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// The parent of the container's cgroups, from each hierarchy's root.
+    pub cgroup_parent: String,
+    /// `--blkio-weight-device`.
+    pub blkio_weight_device: Option<Vec<WeightDeviceJson>>,
+    /// v1 memory.swappiness, 0..100; null and -1 leave the kernel's.
+    pub memory_swappiness: Option<i64>,
+    /// -1000..1000, for the container's first process.
+    pub oom_score_adj: i64,
+    /// "" or "runc" (shown as "runc").
+    pub runtime: String,
+    /// "" or "default" on Linux.
+    pub isolation: String,
+    /// "" or "local": berth's one volume driver.
+    pub volume_driver: String,
+    /// "", "private" or "host".
+    pub cgroupns_mode: String,
+    /// "" or "host".
+    pub userns_mode: String,
+    /// Sysctls of the container's own namespaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctls: Option<BTreeMap<String, String>>,
+    /// Replace the default masked and read-only paths when given.
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
+    /// Written by the client; nothing for the engine to do.
+    #[serde(rename = "ContainerIDFile")]
+    pub container_id_file: String,
+    // Refused unless zero, null or empty.
+    pub links: Option<Vec<String>>,
+    pub cgroup: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_opt: Option<BTreeMap<String, String>>,
+    pub cpu_realtime_period: i64,
+    pub cpu_realtime_runtime: i64,
+    pub device_requests: Option<Vec<Value>>,
+    #[serde(rename = "KernelMemoryTCP", skip_serializing_if = "is_zero_i64")]
+    pub kernel_memory_tcp: i64,
+    pub cpu_count: i64,
+    pub cpu_percent: i64,
+    #[serde(rename = "IOMaximumIOps")]
+    pub io_maximum_iops: u64,
+    #[serde(rename = "IOMaximumBandwidth")]
+    pub io_maximum_bandwidth: u64,
+    /// Fields the API does not have: never shown back, refused unless zero.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: Map<String, Value>,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
+}
+
+/// True for JSON's zeros: null, false, 0, "", [] and {} (and a list or map of zeros).
+pub fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// One entry of HostConfig.BlkioWeightDevice.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDeviceJson {
+    pub path: String,
+    pub weight: u16,
 }
 
 /// Docker's HealthConfig (Config.Healthcheck) as the docker CLI sends it: durations in
@@ -204,6 +289,15 @@ pub struct MountJson {
     pub volume_options: Option<VolumeOptionsJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptionsJson>,
+    /// For mounts of type image (API 1.48), which berth refuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_options: Option<ImageOptionsJson>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImageOptionsJson {
+    pub subpath: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -239,6 +333,9 @@ pub struct DriverConfigJson {
 pub struct TmpfsOptionsJson {
     pub size_bytes: i64,
     pub mode: u32,
+    /// Extra mount options (API 1.46): `["noexec"]`, `["exec"]`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<Vec<String>>>,
 }
 
 /// The create request body: Config with HostConfig and NetworkingConfig inside.
@@ -289,9 +386,12 @@ mod tests {
         assert!(b.host_config.auto_remove);
         assert_eq!(b.host_config.network_mode, "default");
         assert_eq!(b.host_config.port_bindings, Some(BTreeMap::new()));
+        assert_eq!(b.host_config.memory_swappiness, Some(-1));
         assert!(
-            b.host_config.extra.contains_key("CgroupnsMode"),
-            "unknown fields kept"
+            b.host_config.unknown.is_empty() && b.config.unknown.is_empty(),
+            "every field the CLI sends is typed, got unknown {:?} and {:?}",
+            b.host_config.unknown,
+            b.config.unknown
         );
     }
 }

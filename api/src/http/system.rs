@@ -206,8 +206,8 @@ fn info_blocking(engine: &crate::engine::Engine) -> Result<Json<Value>> {
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": ENGINE_VERSION,
-        "Runtimes": { "berth": { "path": "berth-shim" } },
-        "DefaultRuntime": "berth",
+        "Runtimes": { "runc": { "path": "berth-shim" } },
+        "DefaultRuntime": "runc",
         "Swarm": {
             "NodeID": "",
             "NodeAddr": "",

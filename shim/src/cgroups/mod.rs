@@ -108,6 +108,28 @@ pub enum CgroupError {
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
 
+/// Can a container's group here take per-device block weights? v1 needs CFQ's or BFQ's
+/// weight_device file (looked for at the blkio root); v2 needs the io controller.
+pub fn supports_weight_device(layout: &Layout) -> bool {
+    match layout {
+        Layout::Hybrid { v1, .. } => v1
+            .get("blkio")
+            .is_some_and(|root| v1::weight_device_file(root).is_some()),
+        Layout::Unified { root } => fs::read_to_string(root.join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|w| w == "io")),
+    }
+}
+
+/// Is memory.swappiness there to set (v1's memory controller)? v2 has none.
+pub fn supports_swappiness(layout: &Layout) -> bool {
+    match layout {
+        Layout::Hybrid { v1, .. } => v1
+            .get("memory")
+            .is_some_and(|root| root.join("memory.swappiness").exists()),
+        Layout::Unified { .. } => false,
+    }
+}
+
 /// One container's group in every hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup {

@@ -51,6 +51,12 @@ pub(super) fn apply(dirs: &BTreeMap<String, PathBuf>, r: &Resources) -> Result<(
     if r.memory != 0 || r.memory_swap != 0 || r.memory_reservation != 0 || r.oom_kill_disable {
         apply_memory(dir("memory")?, r)?;
     }
+    if let Some(swappiness) = r.memory_swappiness {
+        write_file(
+            &dir("memory")?.join("memory.swappiness"),
+            &swappiness.to_string(),
+        )?;
+    }
     if r.cpu_shares != 0 || r.cpu_quota != 0 || r.cpu_period != 0 {
         apply_cpu(dir("cpu")?, r)?;
     }
@@ -77,10 +83,21 @@ pub(super) fn apply(dirs: &BTreeMap<String, PathBuf>, r: &Resources) -> Result<(
             &r.blkio_device_write_iops,
         ),
     ];
-    if r.blkio_weight != 0 || throttles.iter().any(|(_, list)| !list.is_empty()) {
+    let weighted = r.blkio_weight != 0 || !r.blkio_weight_device.is_empty();
+    if weighted || throttles.iter().any(|(_, list)| !list.is_empty()) {
         let blkio = dir("blkio")?;
         if r.blkio_weight != 0 {
             apply_blkio_weight(blkio, r.blkio_weight)?;
+        }
+        if !r.blkio_weight_device.is_empty() {
+            let file = weight_device_file(blkio).ok_or(CgroupError::Unsupported {
+                setting: "blkio weight_device",
+                reason: "neither blkio.weight_device nor blkio.bfq.weight_device exists (no CFQ or BFQ scheduler)",
+            })?;
+            for dev in &r.blkio_weight_device {
+                let (major, minor) = device_numbers(&dev.path)?;
+                write_file(&file, &format!("{major}:{minor} {}", dev.weight))?;
+            }
         }
         for (file, list) in throttles {
             for dev in list {
@@ -166,6 +183,15 @@ fn apply_blkio_weight(dir: &Path, weight: u16) -> Result<()> {
         setting: "blkio weight",
         reason: "neither blkio.weight nor blkio.bfq.weight exists (no CFQ or BFQ scheduler)",
     })
+}
+
+/// The file per-device weights go to in the blkio group `dir`: CFQ's, else BFQ's; None when the
+/// kernel has neither scheduler's (dockerd then refuses the setting).
+pub(super) fn weight_device_file(dir: &Path) -> Option<PathBuf> {
+    ["blkio.weight_device", "blkio.bfq.weight_device"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
 }
 
 /// FROZEN or THAWED, then wait until freezer.state says so.

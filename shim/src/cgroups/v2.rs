@@ -11,7 +11,7 @@ use crate::spec::{Resources, ThrottleDevice};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Default CFS period, microseconds.
 const DEFAULT_PERIOD: u64 = 100_000;
@@ -105,6 +105,12 @@ pub(super) fn apply(dir: &Path, r: &Resources) -> Result<()> {
     if r.blkio_weight != 0 {
         apply_io_weight(dir, r.blkio_weight)?;
     }
+    // memory_swappiness has no v2 counterpart: dockerd ignores it (with a warning at create).
+    for dev in &r.blkio_weight_device {
+        let (major, minor) = device_numbers(&dev.path)?;
+        let (file, weight) = io_weight_device(dir, dev.weight)?;
+        write_file(&file, &format!("{major}:{minor} {weight}"))?;
+    }
     for line in io_max_lines(r)? {
         write_file(&dir.join("io.max"), &line)?;
     }
@@ -161,6 +167,23 @@ fn apply_io_weight(dir: &Path, weight: u16) -> Result<()> {
     }
     Err(CgroupError::Unsupported {
         setting: "blkio weight",
+        reason: "neither io.weight nor io.bfq.weight exists",
+    })
+}
+
+/// Where one device's weight goes and in which scale: io.weight (mapped as runc maps it) or,
+/// with BFQ alone, io.bfq.weight (Docker's scale).
+fn io_weight_device(dir: &Path, weight: u16) -> Result<(PathBuf, u64)> {
+    let file = dir.join("io.weight");
+    if file.exists() {
+        return Ok((file, blkio_weight_to_io_weight(weight)));
+    }
+    let file = dir.join("io.bfq.weight");
+    if file.exists() {
+        return Ok((file, u64::from(weight)));
+    }
+    Err(CgroupError::Unsupported {
+        setting: "blkio weight_device",
         reason: "neither io.weight nor io.bfq.weight exists",
     })
 }

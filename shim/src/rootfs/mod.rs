@@ -30,6 +30,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
+    /// A volume's Subpath that is missing or leads out of the volume.
+    #[error("error while mounting volume with subpath {subpath:?} of {source_dir}: {source}")]
+    Subpath {
+        source_dir: String,
+        subpath: String,
+        source: nix::Error,
+    },
     #[error("mounting {what} on {target}: {source}")]
     Mount {
         what: String,

@@ -4,7 +4,9 @@
 use super::{do_mount, target, Result, RootfsError};
 use crate::bind_flags::{self, BindFlags};
 use crate::spec::{MountKind, MountSpec};
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::MsFlags;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path};
 
 /// Refuse a destination that is not absolute or has `..` (dockerd refuses them at create).
@@ -19,9 +21,38 @@ fn check_destination(dest: &str) -> Result<()> {
     Ok(())
 }
 
+/// A volume's subpath, opened beneath its directory: `RESOLVE_BENEATH` refuses `..`, absolute
+/// symlinks and any symlink that leads out, even if the volume's tree changes meanwhile.
+fn open_subpath(source: &str, subpath: &str) -> Result<OwnedFd> {
+    let dir_path = source;
+    let err = |source: nix::Error| RootfsError::Subpath {
+        source_dir: dir_path.to_string(),
+        subpath: subpath.to_string(),
+        source,
+    };
+    let dir = nix::fcntl::open(
+        source,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(err)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(&dir, subpath, how).map_err(err)
+}
+
 pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
     check_destination(&m.destination)?;
-    let file_bind = m.kind == MountKind::Bind && !Path::new(&m.source).is_dir();
+    // A subpath is bound through its fd, so that what was checked is what is mounted.
+    let sub = (!m.subpath.is_empty())
+        .then(|| open_subpath(&m.source, &m.subpath))
+        .transpose()?;
+    let source = match &sub {
+        Some(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        None => m.source.clone(),
+    };
+    let file_bind = m.kind == MountKind::Bind && !Path::new(&source).is_dir();
     let held = target(root, &m.destination, file_bind)?;
     let at = held.path();
     let mut flags = MsFlags::empty();
@@ -35,6 +66,7 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             "nosuid" => flags |= MsFlags::MS_NOSUID,
             "nodev" => flags |= MsFlags::MS_NODEV,
             "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "exec" => flags.remove(MsFlags::MS_NOEXEC),
             "bind" => recursive = false,
             "rbind" => recursive = true,
             "private" => propagation = MsFlags::MS_PRIVATE,
@@ -52,7 +84,7 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             if recursive {
                 bflags |= MsFlags::MS_REC;
             }
-            do_mount(Some(&m.source), &at, None, bflags, None)?;
+            do_mount(Some(&source), &at, None, bflags, None)?;
             // The fd held names the directory under the mount: address the new mount. Read-only
             // reaches every mount under it unless asked otherwise, and the source's own flags
             // are kept.

@@ -30,11 +30,7 @@ pub fn sysctls(
     h: &HostConfig,
     ns: &berth_shim::spec::Namespaces,
 ) -> Result<BTreeMap<String, String>> {
-    let Some(map) = h.extra.get("Sysctls").filter(|v| !v.is_null()) else {
-        return Ok(BTreeMap::new());
-    };
-    let map: BTreeMap<String, String> = serde_json::from_value(map.clone())
-        .map_err(|e| invalid(format!("invalid Sysctls: {e}")))?;
+    let map = h.sysctls.clone().unwrap_or_default();
     for (k, v) in &map {
         let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
         if k.is_empty() || !k.chars().all(word) || k.split('.').any(str::is_empty) {
@@ -73,12 +69,7 @@ pub fn sysctls(
 /// CgroupnsMode: "" and "private" make a namespace rooted at the container's cgroup, "host"
 /// keeps the host's.
 pub fn cgroupns(h: &HostConfig) -> Result<NsMode> {
-    match h
-        .extra
-        .get("CgroupnsMode")
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-    {
+    match h.cgroupns_mode.as_str() {
         "" | "private" => Ok(NsMode::Private),
         "host" => Ok(NsMode::Host),
         other => Err(invalid(format!("invalid cgroup namespace mode: {other}"))),
@@ -88,12 +79,7 @@ pub fn cgroupns(h: &HostConfig) -> Result<NsMode> {
 /// UsernsMode: berth runs containers in the host's user namespace; anything else is refused
 /// until it makes user namespaces of its own.
 pub fn userns(h: &HostConfig) -> Result<()> {
-    match h
-        .extra
-        .get("UsernsMode")
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-    {
+    match h.userns_mode.as_str() {
         "" | "host" => Ok(()),
         other => Err(invalid(format!(
             "invalid USER mode: {other}: berth does not support user namespaces"
@@ -114,12 +100,11 @@ mod tests {
     use super::*;
 
     fn host_with(sysctls: serde_json::Value, network_mode: &str) -> HostConfig {
-        let mut h = HostConfig {
+        HostConfig {
             network_mode: network_mode.into(),
+            sysctls: Some(serde_json::from_value(sysctls).unwrap()),
             ..Default::default()
-        };
-        h.extra.insert("Sysctls".into(), sysctls);
-        h
+        }
     }
 
     #[test]
@@ -158,11 +143,11 @@ mod tests {
         let mut h = HostConfig::default();
         assert_eq!(cgroupns(&h), Ok(NsMode::Private));
         assert_eq!(userns(&h), Ok(()));
-        h.extra.insert("CgroupnsMode".into(), "host".into());
-        h.extra.insert("UsernsMode".into(), "private".into());
+        h.cgroupns_mode = "host".into();
+        h.userns_mode = "private".into();
         assert_eq!(cgroupns(&h), Ok(NsMode::Host));
         assert!(userns(&h).is_err());
-        h.extra.insert("CgroupnsMode".into(), "other".into());
+        h.cgroupns_mode = "other".into();
         assert!(cgroupns(&h).is_err());
     }
 }

@@ -82,24 +82,28 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
     let mut spec = match v.options.get("type").map(String::as_str) {
         None | Some("") => MountSpec {
             kind: MountKind::Bind,
+            subpath: String::new(),
             source: engine.volume_data(&v.name).display().to_string(),
             destination: dst.to_string(),
             options: vec!["rbind".into()],
         },
         Some("tmpfs") => MountSpec {
             kind: MountKind::Tmpfs,
+            subpath: String::new(),
             source: "tmpfs".into(),
             destination: dst.to_string(),
             options: o,
         },
         Some(_) if o.iter().any(|x| x == "bind" || x == "rbind") => MountSpec {
             kind: MountKind::Bind,
+            subpath: String::new(),
             source: device,
             destination: dst.to_string(),
             options: o,
         },
         Some(t) => MountSpec {
             kind: MountKind::Filesystem(t.to_string()),
+            subpath: String::new(),
             source: device,
             destination: dst.to_string(),
             options: o,
@@ -140,9 +144,12 @@ impl Builder<'_> {
         nocopy: bool,
         mode: &str,
     ) -> Result<()> {
-        self.volume_with(name, dst, ro, nocopy, mode, CreateVolume::default())
+        self.volume_with(name, dst, ro, nocopy, mode, CreateVolume::default(), "")
     }
 
+    /// Mount volume `name` (None: a new anonymous one) at `dst`, or its `subpath` (nothing is
+    /// copied into a volume mounted by a subpath).
+    #[allow(clippy::too_many_arguments)]
     fn volume_with(
         &mut self,
         name: Option<&str>,
@@ -151,6 +158,7 @@ impl Builder<'_> {
         nocopy: bool,
         mode: &str,
         mut req: CreateVolume,
+        subpath: &str,
     ) -> Result<()> {
         self.claim(dst)?;
         match name {
@@ -163,13 +171,22 @@ impl Builder<'_> {
         }
         let v = self.engine.create_volume(&req)?;
         let data = self.engine.volume_data(&v.name);
-        if !nocopy && v.options.get("type").is_none_or(|t| t.is_empty()) && copyup::is_empty(&data)
-        {
+        let plain = v.options.get("type").is_none_or(|t| t.is_empty());
+        if !subpath.is_empty() && !plain {
+            return Err(invalid(format!(
+                "VolumeOptions.Subpath: berth does not support it for volume {} (made with driver options type={}); only for plain local volumes",
+                v.name,
+                v.options.get("type").map(String::as_str).unwrap_or("")
+            )));
+        }
+        if !nocopy && subpath.is_empty() && plain && copyup::is_empty(&data) {
             copyup::copy_up(self.layers, dst, &data).map_err(|e| {
                 EngineError::system(format!("copying {dst} into volume {}", v.name), e)
             })?;
         }
-        self.out.specs.push(volume_spec(self.engine, &v, dst, ro));
+        let mut spec = volume_spec(self.engine, &v, dst, ro);
+        spec.subpath = subpath.to_string();
+        self.out.specs.push(spec);
         self.out.points.push(MountPoint {
             kind: "volume".into(),
             name: v.name.clone(),
@@ -205,6 +222,7 @@ impl Builder<'_> {
         }
         self.out.specs.push(MountSpec {
             kind: MountKind::Bind,
+            subpath: String::new(),
             source: src.to_string(),
             destination: dst.to_string(),
             options,
@@ -271,6 +289,12 @@ impl Builder<'_> {
     /// One `--mount`.
     fn mount_entry(&mut self, m: &MountJson) -> Result<()> {
         let dst = destination(&m.target, &m.target)?;
+        if m.kind != "image" && m.image_options.is_some() {
+            return Err(invalid(format!(
+                "invalid mount config for type {:?}: field ImageOptions must not be specified",
+                m.kind
+            )));
+        }
         match m.kind.as_str() {
             "bind" => {
                 if m.volume_options.is_some() || m.tmpfs_options.is_some() {
@@ -319,6 +343,7 @@ impl Builder<'_> {
                     ));
                 }
                 let vo = m.volume_options.clone().unwrap_or_default();
+                check_subpath(&vo.subpath)?;
                 let driver = vo.driver_config.clone().unwrap_or_default();
                 let req = CreateVolume {
                     name: String::new(),
@@ -327,7 +352,7 @@ impl Builder<'_> {
                     labels: vo.labels,
                 };
                 let name = (!m.source.is_empty()).then_some(m.source.as_str());
-                self.volume_with(name, &dst, m.read_only, vo.no_copy, "", req)
+                self.volume_with(name, &dst, m.read_only, vo.no_copy, "", req, &vo.subpath)
             }
             "tmpfs" => {
                 if !m.source.is_empty() {
@@ -335,13 +360,15 @@ impl Builder<'_> {
                         "invalid mount config for type \"tmpfs\": Source must not be specified",
                     ));
                 }
+                if m.bind_options.is_some() || m.volume_options.is_some() {
+                    return Err(invalid(
+                        "invalid mount config for type \"tmpfs\": only TmpfsOptions may be set",
+                    ));
+                }
                 self.claim(&dst)?;
                 let t = m.tmpfs_options.clone().unwrap_or_default();
-                let mut options = vec![
-                    "nosuid".to_string(),
-                    "nodev".to_string(),
-                    "noexec".to_string(),
-                ];
+                let mut options = vec!["nosuid".to_string(), "nodev".to_string()];
+                options.push(tmpfs_exec(t.options.as_deref().unwrap_or_default())?.into());
                 if t.size_bytes > 0 {
                     options.push(format!("size={}k", (t.size_bytes + 1023) / 1024));
                 }
@@ -353,6 +380,7 @@ impl Builder<'_> {
                 }
                 self.out.specs.push(MountSpec {
                     kind: MountKind::Tmpfs,
+                    subpath: String::new(),
                     source: "tmpfs".into(),
                     destination: dst.clone(),
                     options,
@@ -365,6 +393,9 @@ impl Builder<'_> {
                 });
                 Ok(())
             }
+            "image" => Err(invalid(
+                "Mounts: Type \"image\" and its ImageOptions (Subpath): berth does not support it (image mounts)",
+            )),
             other => Err(invalid(format!("mount type unknown: {other:?}"))),
         }
     }
@@ -398,6 +429,7 @@ impl Builder<'_> {
                 }
                 self.out.specs.push(MountSpec {
                     kind: MountKind::Bind,
+                    subpath: String::new(),
                     source: p.source.clone(),
                     destination: p.destination.clone(),
                     options,
@@ -410,6 +442,40 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// VolumeOptions.Subpath: a path inside the volume, relative and without `..` (dockerd's
+/// rule); symlinks are resolved beneath the volume when it is mounted.
+fn check_subpath(subpath: &str) -> Result<()> {
+    let p = std::path::Path::new(subpath);
+    let outside = p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    if outside {
+        return Err(invalid(format!(
+            "invalid mount config for type \"volume\": subpath must be a relative path within the volume: {subpath:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// TmpfsOptions.Options (API 1.46): dockerd allows `exec` and `noexec` (a tmpfs from the
+/// API is noexec unless asked); the last one given wins.
+fn tmpfs_exec(options: &[Vec<String>]) -> Result<&'static str> {
+    let mut exec = "noexec";
+    for o in options {
+        match o.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["exec"] => exec = "exec",
+            ["noexec"] => exec = "noexec",
+            other => {
+                return Err(invalid(format!(
+                    "invalid mount config for type \"tmpfs\": invalid option: {}: berth supports only exec and noexec in TmpfsOptions.Options",
+                    other.join("=")
+                )))
+            }
+        }
+    }
+    Ok(exec)
 }
 
 /// BindOptions' read-only knobs as the shim's mount option (None: recursive where the kernel
@@ -485,6 +551,7 @@ pub fn resolve(
         b.claim(&dst)?;
         b.out.specs.push(MountSpec {
             kind: MountKind::Tmpfs,
+            subpath: String::new(),
             source: "tmpfs".into(),
             destination: dst,
             options: opts

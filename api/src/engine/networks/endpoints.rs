@@ -77,6 +77,22 @@ pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
     if !strings(v.get("Links"), "Links")?.is_empty() {
         return Err(invalid(LINKS_REFUSED.into()));
     }
+    // The endpoint's state, which inspect shows and dockerd ignores in a request: a value is
+    // refused rather than ignored; GwPriority matters only with several gateways to choose.
+    for field in STATE_FIELDS {
+        if v.get(field)
+            .is_some_and(|x| !crate::engine::wire::is_zero(x))
+        {
+            return Err(invalid(format!(
+                "EndpointSettings.{field}: berth does not support it (it is the endpoint's state, given by the network; ask for an address with IPAMConfig.IPv4Address)"
+            )));
+        }
+    }
+    if v.get("GwPriority")
+        .is_some_and(|x| !crate::engine::wire::is_zero(x))
+    {
+        return Err(invalid("EndpointSettings.GwPriority: berth does not support it (the default gateway is the first network's)".into()));
+    }
     if let Some(ipam) = v.get("IPAMConfig").filter(|c| !c.is_null()) {
         wish.ipam_given = true;
         wish.ip = ipam
@@ -155,6 +171,19 @@ pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
     Ok(wish)
 }
 
+/// EndpointSettings fields that describe an endpoint made, not a request.
+const STATE_FIELDS: [&str; 9] = [
+    "NetworkID",
+    "EndpointID",
+    "Gateway",
+    "IPAddress",
+    "IPPrefixLen",
+    "IPv6Gateway",
+    "GlobalIPv6Address",
+    "GlobalIPv6PrefixLen",
+    "DNSNames",
+];
+
 /// Legacy links (`--link`) are not implemented yet: refused rather than ignored.
 const LINKS_REFUSED: &str = "Links: berth does not support legacy container links (--link); put the containers on a user-defined network, where they find each other by name and --network-alias";
 
@@ -218,7 +247,7 @@ impl Engine {
             .filter(|m| !m.is_empty())
             .map(parse_mac)
             .transpose()?;
-        if !strings(h.extra.get("Links"), "HostConfig.Links")?.is_empty() {
+        if !h.links.as_ref().is_none_or(Vec::is_empty) {
             return Err(invalid(LINKS_REFUSED.into()));
         }
         let all = self.networks()?;

@@ -44,8 +44,10 @@ pub(super) fn log_spec(
             }
         }
     }
-    if spec.max_file > 1 && spec.max_size == 0 {
-        return Err(invalid("max-file cannot be set without max-size"));
+    // max-file without max-size is accepted, as dockerd accepts it: with no size to rotate
+    // at, the one file grows and max-file has nothing to count.
+    if spec.max_size == 0 {
+        spec.max_file = LogSpec::default().max_file;
     }
     Ok(spec)
 }

@@ -10,6 +10,7 @@ mod process;
 mod record;
 pub mod resources;
 mod security;
+mod unsupported;
 
 use crate::engine::containers::mounts::{self, MountPoint};
 use crate::engine::containers::{boundary, devices, ContainerRecord};
@@ -57,8 +58,8 @@ impl Engine {
         let id = ContainerId::generate();
         // Held until the container appears: a volume it will use is not removed meanwhile.
         let volumes_lock = self.volumes_lock()?;
-        let (record, spec) = translate(self, &id, &body, &image)?;
-        let config_mac = body.config.extra.get("MacAddress").and_then(|m| m.as_str());
+        let (record, spec, mut warnings) = translate(self, &id, &body, &image)?;
+        let config_mac = Some(body.config.mac_address.as_str());
         let plan = self.plan_networks(&body.host_config, &body.networking_config, config_mac)?;
 
         let names = self.names();
@@ -131,24 +132,36 @@ impl Engine {
         drop(volumes_lock);
         self.container_event(&id, "create", &[]);
         self.announce_endpoints(&id, &spec.endpoints);
-        Ok(Created {
-            id,
-            warnings: crate::engine::containers::ports::warnings(&body.host_config),
-        })
+        warnings.extend(crate::engine::containers::ports::warnings(
+            &body.host_config,
+        ));
+        Ok(Created { id, warnings })
     }
 }
 
 /// Merge the request with the image and translate both into the record and the shim's spec.
 /// The parts are checked in this order (the first fault is the one reported); the mounts,
-/// which create the anonymous volumes, come after the checks but the healthcheck's.
+/// which create the anonymous volumes, come after the checks but the healthcheck's. Returns
+/// the warnings too (settings this kernel discards, as dockerd's).
 fn translate(
     engine: &Engine,
     id: &ContainerId,
     body: &CreateBody,
     image: &Image,
-) -> Result<(ContainerRecord, ContainerSpec)> {
+) -> Result<(ContainerRecord, ContainerSpec, Vec<String>)> {
     let c = &body.config;
     let h = &body.host_config;
+    unsupported::refuse(body)?;
+    unsupported::runtime(h)?;
+    unsupported::isolation(h)?;
+    unsupported::volume_driver(h)?;
+    for p in h.masked_paths.iter().chain(&h.readonly_paths).flatten() {
+        if !p.starts_with('/') {
+            return Err(invalid(format!(
+                "invalid path {p:?} in MaskedPaths or ReadonlyPaths: the path must be absolute"
+            )));
+        }
+    }
     let merged = process::merge(id, c, h, &image.config)?;
     let restart = restart_policy(&h.restart_policy.name, h.restart_policy.maximum_retry_count)?;
     if h.auto_remove && restart.name != RestartName::No {
@@ -156,7 +169,12 @@ fn translate(
             "can't create 'AutoRemove' container with restart policy",
         ));
     }
-    let resources = resources(h)?;
+    let mut resources = resources(h)?;
+    let cgroup_parent = resources::cgroup_parent(&h.cgroup_parent)?;
+    let oom_score_adj = resources::oom_score_adj(h.oom_score_adj)?;
+    let layout = berth_shim::cgroups::detect()
+        .map_err(|e| EngineError::system("finding the cgroup hierarchies", e))?;
+    let warnings = resources::fit_to_kernel(&mut resources, &layout)?;
     let (devices, device_cgroup_rules) = devices::translate(h)?;
     let security = security::security(engine, h)?;
     let rlimits = process::rlimits(h)?;
@@ -174,7 +192,10 @@ fn translate(
         healthcheck,
         hostname: merged.hostname.clone(),
         domainname: c.domainname.clone(),
-        process: process::spec(&merged, c, h, rlimits, security),
+        process: berth_shim::spec::ProcessSpec {
+            oom_score_adj: Some(oom_score_adj),
+            ..process::spec(&merged, c, h, rlimits, security)
+        },
         rootfs: RootfsSpec {
             layers: image.layers.clone(),
             readonly: h.readonly_rootfs,
@@ -195,10 +216,16 @@ fn translate(
         sysctls,
         devices,
         device_cgroup_rules,
+        cgroup_parent,
         ..ContainerSpec::default()
     };
+    let spec = ContainerSpec {
+        masked_paths: h.masked_paths.clone().unwrap_or(spec.masked_paths),
+        readonly_paths: h.readonly_paths.clone().unwrap_or(spec.readonly_paths),
+        ..spec
+    };
     let record = record::record(id, body, image, merged, exposed, mounts.points);
-    Ok((record, spec))
+    Ok((record, spec, warnings))
 }
 
 /// The mounts part of the spec, and the record's mount points.

@@ -179,5 +179,7 @@ pub(super) fn spec(
         init: h.init.unwrap_or(false),
         stop_signal: m.stop_signal.clone(),
         stop_timeout: c.stop_timeout.unwrap_or(10).clamp(0, u32::MAX as i64) as u32,
+        // Set by translate once its range is checked.
+        oom_score_adj: None,
     }
 }

@@ -56,6 +56,9 @@ pub(super) fn record(
     if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
         host_config.network_mode = "bridge".to_string();
     }
+    if host_config.runtime.is_empty() {
+        host_config.runtime = "runc".to_string();
+    }
     if host_config.restart_policy.name.is_empty() {
         host_config.restart_policy.name = "no".to_string();
     }

@@ -4,7 +4,8 @@
 use super::invalid;
 use crate::engine::wire::HostConfig;
 use crate::engine::Result;
-use berth_shim::spec::{RestartName, RestartPolicy, ThrottleDevice};
+use berth_shim::cgroups::Layout;
+use berth_shim::spec::{RestartName, RestartPolicy, ThrottleDevice, WeightDevice};
 
 /// dockerd's smallest memory limit.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
@@ -32,6 +33,50 @@ pub fn restart_policy(name: &str, max: i64) -> Result<RestartPolicy> {
         name,
         maximum_retry_count: max as u32,
     })
+}
+
+/// HostConfig.CgroupParent as the shim's parent, relative to each hierarchy's root: "" is
+/// berth's own `berth`; an absolute or relative path is taken from the root (berth has no
+/// daemon's cgroup for a relative one to hang under); `.` and `..` are refused.
+pub fn cgroup_parent(p: &str) -> Result<String> {
+    if p.is_empty() {
+        return Ok(berth_shim::spec::ContainerSpec::default().cgroup_parent);
+    }
+    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty()).collect();
+    if parts.iter().any(|c| *c == "." || *c == "..") {
+        return Err(invalid(format!(
+            "invalid CgroupParent {p:?}: a cgroup parent may not contain . or .."
+        )));
+    }
+    Ok(parts.join("/"))
+}
+
+/// HostConfig.OomScoreAdj, dockerd's range and words.
+pub fn oom_score_adj(adj: i64) -> Result<i32> {
+    if !(-1000..=1000).contains(&adj) {
+        return Err(invalid(format!(
+            "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
+        )));
+    }
+    Ok(adj as i32)
+}
+
+/// The settings this machine's cgroups cannot take, which dockerd discards with a warning:
+/// memory swappiness on v2 is discarded so (as dockerd does), per-device weights without a
+/// weight_device file are refused (a setting berth cannot honour is not dropped). Returns the
+/// warnings.
+pub fn fit_to_kernel(r: &mut berth_shim::spec::Resources, layout: &Layout) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    if r.memory_swappiness.is_some() && !berth_shim::cgroups::supports_swappiness(layout) {
+        warnings.push("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.".to_string());
+        r.memory_swappiness = None;
+    }
+    if !r.blkio_weight_device.is_empty() && !berth_shim::cgroups::supports_weight_device(layout) {
+        return Err(invalid(
+            "HostConfig.BlkioWeightDevice: Your kernel does not support Block I/O weight_device or the cgroup is not mounted (no CFQ or BFQ I/O scheduler): berth does not support it here",
+        ));
+    }
+    Ok(warnings)
 }
 
 /// The resources part of HostConfig, checked as dockerd checks it.
@@ -83,6 +128,28 @@ pub fn resources(h: &HostConfig) -> Result<berth_shim::spec::Resources> {
     if h.blkio_weight != 0 && !(10..=1000).contains(&h.blkio_weight) {
         return Err(invalid("Range of blkio weight is from 10 to 1000"));
     }
+    let memory_swappiness = match h.memory_swappiness {
+        None | Some(-1) => None,
+        Some(s @ 0..=100) => Some(s as u64),
+        Some(s) => {
+            return Err(invalid(format!(
+                "Invalid value: {s}, valid memory swappiness range is 0-100"
+            )))
+        }
+    };
+    let mut blkio_weight_device = Vec::new();
+    for d in h.blkio_weight_device.iter().flatten() {
+        if !(10..=1000).contains(&d.weight) {
+            return Err(invalid(format!(
+                "invalid weight for device {}: {}: range of blkio weight is from 10 to 1000",
+                d.path, d.weight
+            )));
+        }
+        blkio_weight_device.push(WeightDevice {
+            path: d.path.clone(),
+            weight: d.weight,
+        });
+    }
     let (cpu_quota, cpu_period) = if h.nano_cpus > 0 {
         (h.nano_cpus / 10_000, 100_000)
     } else {
@@ -113,6 +180,8 @@ pub fn resources(h: &HostConfig) -> Result<berth_shim::spec::Resources> {
         blkio_device_read_iops: throttle(&h.blkio_device_read_iops),
         blkio_device_write_iops: throttle(&h.blkio_device_write_iops),
         oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
+        memory_swappiness,
+        blkio_weight_device,
     })
 }
 
