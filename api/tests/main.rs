@@ -33,6 +33,7 @@ mod ops;
 mod orphans;
 mod policy;
 mod ports;
+mod prune17;
 mod registry;
 mod seccomp_profile;
 mod server;

@@ -237,10 +237,12 @@ fn rm(engine: &Engine, a: RmArgs) -> Result<i32> {
 }
 
 fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
-    let mut labels = Vec::new();
+    let mut labels = crate::engine::filters::Filters::new();
     for f in &a.filter {
         match f.split_once('=') {
-            Some(("label", v)) => labels.push(v.to_string()),
+            Some((k @ ("label" | "label!"), v)) => {
+                labels.entry(k.to_string()).or_default().push(v.to_string())
+            }
             Some(("all", v)) => {
                 return Err(CliError::Usage(format!(
                     "invalid filter 'all={v}': use --all"

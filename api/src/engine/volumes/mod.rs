@@ -6,6 +6,7 @@
 
 pub mod copyup;
 
+use super::filters::Filters;
 use super::{Engine, EngineError, ErrorKind, Result};
 use berth_shim::cleanup::cleanup;
 use berth_shim::fsutil::FileLock;
@@ -307,7 +308,7 @@ impl Engine {
     /// filters ("k", "k=v", and "label!"). As dockerd, a volume with driver options (a tmpfs or
     /// a device: nothing on disk to reclaim) is left alone, and one `prune` event says how much
     /// was reclaimed.
-    pub fn prune_volumes(&self, all: bool, labels: &[String]) -> Result<(Vec<String>, u64)> {
+    pub fn prune_volumes(&self, all: bool, labels: &Filters) -> Result<(Vec<String>, u64)> {
         let _lock = self.volumes_lock()?;
         let used = self.used_volumes();
         let mut deleted = Vec::new();
@@ -316,7 +317,7 @@ impl Engine {
             if used.contains_key(&v.name) || (!all && !v.anonymous()) || !v.options.is_empty() {
                 continue;
             }
-            if !super::filters::labels_match(&v.labels, labels) {
+            if !super::filters::prune_labels_pass(labels, &v.labels) {
                 continue;
             }
             let size = super::sizes::dir_size(&self.volume_data(&v.name));
@@ -431,11 +432,11 @@ mod tests {
         make("tmpfs", true, &[("type", "tmpfs"), ("device", "tmpfs")]);
         std::fs::write(e.volume_data("anon").join("f"), "12345").unwrap();
         assert_eq!(
-            e.prune_volumes(false, &[]).unwrap(),
+            e.prune_volumes(false, &Filters::new()).unwrap(),
             (vec!["anon".to_string()], 5)
         );
         assert_eq!(
-            e.prune_volumes(true, &[]).unwrap(),
+            e.prune_volumes(true, &Filters::new()).unwrap(),
             (vec!["named".to_string()], 0)
         );
         assert!(
