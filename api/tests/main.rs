@@ -7,6 +7,7 @@ mod cli_support;
 mod common;
 
 mod archive;
+mod behaviour17;
 mod bind_mounts;
 mod boundary;
 mod cli;
