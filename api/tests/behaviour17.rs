@@ -24,3 +24,48 @@ async fn health_is_starting_before_the_first_probe() {
         "State.Health right after start: expected dockerd's starting record, got {state}"
     );
 }
+
+/// docker-py's create-with-restart-policy sequence: create (`always`), start, wait, inspect
+/// the policy, remove refused while it restarts. dockerd's wait answers at the exit even when
+/// the policy starts the container again; berth's waited for a stop that never came.
+#[tokio::test]
+async fn wait_answers_at_an_exit_the_restart_policy_follows() {
+    let b = Berth::with_busybox().await;
+    let id = b
+        .run(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["sleep", "1"],
+                "HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}}}),
+        )
+        .await;
+    for condition in ["not-running", "next-exit"] {
+        let t = std::time::Instant::now();
+        let r = b
+            .post(&format!("/containers/{id}/wait?condition={condition}"))
+            .await;
+        assert_eq!(r.status, 200, "wait {condition}: {}", r.text());
+        assert_eq!(
+            r.json()["StatusCode"],
+            0,
+            "wait {condition}: expected the exit's code 0, got {}",
+            r.text()
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(15),
+            "wait {condition}: answered after {:?}",
+            t.elapsed()
+        );
+    }
+    let policy = &b.inspect(&id).await["HostConfig"]["RestartPolicy"];
+    assert_eq!(
+        *policy,
+        json!({"Name": "always", "MaximumRetryCount": 0}),
+        "the policy in inspect"
+    );
+    let r = b.call("DELETE", &format!("/containers/{id}"), "").await;
+    assert_eq!(
+        r.status, 409,
+        "remove of a restarting container without force: {}",
+        r.text()
+    );
+}
