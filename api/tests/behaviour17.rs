@@ -69,3 +69,54 @@ async fn wait_answers_at_an_exit_the_restart_policy_follows() {
         r.text()
     );
 }
+
+/// Commit with a body (docker-py's `conf=`): the image's config from it, merged with the
+/// container's; `Parent` the image the container was made from; the history sizes per layer.
+#[tokio::test]
+async fn commit_takes_a_config_and_names_its_parent() {
+    let b = Berth::with_busybox().await;
+    let base = b.get("/images/busybox/json").await.json();
+    let id = b
+        .run(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", "head -c 5000 /dev/zero > /f"],
+                "Env": ["FROM_CONTAINER=1"], "WorkingDir": "/tmp"}),
+        )
+        .await;
+    assert_eq!(b.wait(&id).await, 0, "the container's command");
+    let r = b
+        .post_json(
+            &format!("/commit?container={id}&repo=c17&tag=t"),
+            &json!({"Cmd": ["cat", "/f"], "Env": ["FROM_CONF=1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "commit: {}", r.text());
+    let img = b.get("/images/c17:t/json").await.json();
+    assert_eq!(
+        img["Parent"], base["Id"],
+        "Parent: expected the image the container was made from, got {}",
+        img["Parent"]
+    );
+    let config = &img["Config"];
+    assert_eq!(config["Cmd"], json!(["cat", "/f"]), "Cmd from the body: {config}");
+    let env = config["Env"].as_array().cloned().unwrap_or_default();
+    for want in ["FROM_CONF=1", "FROM_CONTAINER=1"] {
+        assert!(
+            env.contains(&json!(want)),
+            "Env: expected {want} (the body's, then the container's), got {env:?}"
+        );
+    }
+    assert_eq!(config["WorkingDir"], "/tmp", "WorkingDir from the container");
+    let history = b.get("/images/c17:t/history").await.json();
+    let top = history[0]["Size"].as_u64().unwrap_or(0);
+    assert!(
+        (5000..100_000).contains(&top),
+        "history: the committed layer's size (a 5000-byte file), got {history}"
+    );
+    let below = history[1]["Size"].as_u64().unwrap_or(0);
+    assert_eq!(
+        json!(below),
+        base["Size"],
+        "history: the base layer's size under it, got {history}"
+    );
+}
