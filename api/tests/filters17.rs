@@ -65,3 +65,35 @@ async fn ps_filters_volume_publish_expose() {
         "a publish filter with an address",
     );
 }
+
+/// `/events?until=` without `since`: dockerd answers the events it keeps up to `until`, then
+/// ends; berth followed only events to come.
+#[tokio::test]
+async fn events_until_without_since_replays_from_the_start() {
+    let b = Berth::with_busybox().await;
+    let id = b
+        .create(Some("ev17"), &json!({"Image": "busybox", "Cmd": ["true"]}))
+        .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+    let r = b.get(&format!("/events?until={until}")).await;
+    assert_eq!(r.status, 200, "/events?until: {}", r.text());
+    let created = r
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|e| e["Actor"]["ID"] == id.as_str() && e["Action"] == "create");
+    assert!(
+        created,
+        "/events?until=now: expected the create of {id} before it, got {:?}",
+        r.text()
+    );
+    let r = b.get("/events?since=200&until=100").await;
+    r.assert_error(
+        400,
+        "`since` time (200) cannot be after `until` time (100)",
+        "since after until",
+    );
+}
