@@ -202,6 +202,7 @@ def main():
         import cases_monitor  # noqa: F401
         import cases_ports  # noqa: F401
         import cases_hardening  # noqa: F401
+        import cases_filters  # noqa: F401
         b = Berth(args.berth)
         b.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
         for fn in CASES:

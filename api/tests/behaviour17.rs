@@ -64,7 +64,8 @@ async fn wait_answers_at_an_exit_the_restart_policy_follows() {
     );
     let r = b.call("DELETE", &format!("/containers/{id}"), "").await;
     assert_eq!(
-        r.status, 409,
+        r.status,
+        409,
         "remove of a restarting container without force: {}",
         r.text()
     );
@@ -98,7 +99,11 @@ async fn commit_takes_a_config_and_names_its_parent() {
         img["Parent"]
     );
     let config = &img["Config"];
-    assert_eq!(config["Cmd"], json!(["cat", "/f"]), "Cmd from the body: {config}");
+    assert_eq!(
+        config["Cmd"],
+        json!(["cat", "/f"]),
+        "Cmd from the body: {config}"
+    );
     let env = config["Env"].as_array().cloned().unwrap_or_default();
     for want in ["FROM_CONF=1", "FROM_CONTAINER=1"] {
         assert!(
@@ -106,7 +111,10 @@ async fn commit_takes_a_config_and_names_its_parent() {
             "Env: expected {want} (the body's, then the container's), got {env:?}"
         );
     }
-    assert_eq!(config["WorkingDir"], "/tmp", "WorkingDir from the container");
+    assert_eq!(
+        config["WorkingDir"], "/tmp",
+        "WorkingDir from the container"
+    );
     let history = b.get("/images/c17:t/history").await.json();
     let top = history[0]["Size"].as_u64().unwrap_or(0);
     assert!(

@@ -6,7 +6,10 @@ use serde_json::json;
 
 async fn ps(b: &Berth, filters: &str) -> Vec<String> {
     let r = b
-        .get(&format!("/containers/json?all=1&filters={}", encode(filters)))
+        .get(&format!(
+            "/containers/json?all=1&filters={}",
+            encode(filters)
+        ))
         .await;
     assert_eq!(r.status, 200, "ps {filters}: {}", r.text());
     let mut names: Vec<String> = r
@@ -14,7 +17,13 @@ async fn ps(b: &Berth, filters: &str) -> Vec<String> {
         .as_array()
         .expect("a list")
         .iter()
-        .map(|c| c["Names"][0].as_str().unwrap_or("").trim_start_matches('/').to_string())
+        .map(|c| {
+            c["Names"][0]
+                .as_str()
+                .unwrap_or("")
+                .trim_start_matches('/')
+                .to_string()
+        })
         .collect();
     names.sort();
     names
@@ -51,7 +60,10 @@ async fn ps_filters_volume_publish_expose() {
     ];
     for (filters, want) in cases {
         let got = ps(&b, filters).await;
-        assert_eq!(got, *want, "ps --filter {filters}: expected {want:?}, got {got:?}");
+        assert_eq!(
+            got, *want,
+            "ps --filter {filters}: expected {want:?}, got {got:?}"
+        );
     }
     let r = b
         .get(&format!(

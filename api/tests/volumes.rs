@@ -155,7 +155,11 @@ async fn image_volume_content_is_copied_and_rm_v_removes_it() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let r = b.post("/volumes/prune").await.json();
-    assert_eq!(r["VolumesDeleted"], json!([]), "dockerd lists nothing pruned as []: {r}");
+    assert_eq!(
+        r["VolumesDeleted"],
+        json!([]),
+        "dockerd lists nothing pruned as []: {r}"
+    );
 
     let r = b.call("DELETE", "/containers/user?v=1", "").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());

@@ -253,7 +253,11 @@ impl Engine {
             if let Some(wanted) = f("volume") {
                 // dockerd's: a mount's destination, or its volume name (its source for a bind).
                 let mounted = r.mounts.iter().any(|m| {
-                    let name = if m.name.is_empty() { &m.source } else { &m.name };
+                    let name = if m.name.is_empty() {
+                        &m.source
+                    } else {
+                        &m.name
+                    };
                     wanted.iter().any(|w| *w == m.destination || w == name)
                 });
                 if !mounted {

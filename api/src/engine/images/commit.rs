@@ -221,7 +221,9 @@ fn merge(user: &mut ImageConfig, base: ImageConfig) {
         (Some(serde_json::Value::Object(mine)), Some(serde_json::Value::Object(theirs))) => {
             for (k, v) in theirs {
                 let unset = mine.get(&k).is_none_or(|m| {
-                    m.is_null() || m.as_u64() == Some(0) || m.as_array().is_some_and(|a| a.is_empty())
+                    m.is_null()
+                        || m.as_u64() == Some(0)
+                        || m.as_array().is_some_and(|a| a.is_empty())
                 });
                 if unset {
                     mine.insert(k, v);
@@ -268,7 +270,11 @@ mod tests {
         assert_eq!(user.env, strings(&["A=user", "B=base"]), "env by key");
         assert_eq!(user.cmd, strings(&["sh"]), "the user's cmd kept");
         assert_eq!(user.entrypoint, strings(&["/bin/x"]), "entrypoint filled");
-        assert_eq!(user.working_dir.as_deref(), Some("/w"), "working dir filled");
+        assert_eq!(
+            user.working_dir.as_deref(),
+            Some("/w"),
+            "working dir filled"
+        );
         assert_eq!(user.labels.unwrap().len(), 2, "labels joined");
     }
 }
