@@ -78,6 +78,17 @@ impl HealthMonitor {
         }
     }
 
+    /// The container (re)started: as dockerd, the status is `starting` again with no failing
+    /// streak (the log is kept) from this moment, and probes resume. The state to record.
+    pub fn on_start(&mut self) -> HealthState {
+        let now = Instant::now();
+        self.container_started = now;
+        self.next_at = now;
+        self.status = HealthStatus::Starting;
+        self.failing_streak = 0;
+        self.health_state()
+    }
+
     /// The container stopped: no probe runs until it starts again.
     pub fn cancel(&mut self) {
         if let Some(p) = self.probe.take() {
@@ -243,12 +254,16 @@ impl HealthMonitor {
         }
     }
 
-    fn write_state(&self) {
-        let health = HealthState {
+    fn health_state(&self) -> HealthState {
+        HealthState {
             status: self.status,
             failing_streak: self.failing_streak,
             log: self.log.iter().cloned().collect(),
-        };
+        }
+    }
+
+    fn write_state(&self) {
+        let health = self.health_state();
         let _ = state::update(&self.cpaths, |s| s.health = Some(health));
     }
 }

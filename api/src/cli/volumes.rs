@@ -4,7 +4,7 @@
 use super::table;
 use super::{CliError, Global, Result};
 use crate::engine::filters::parse_pairs;
-use crate::engine::volumes::{prune_labels, CreateVolume, Volume};
+use crate::engine::volumes::{CreateVolume, Volume};
 use crate::engine::Engine;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -243,7 +243,9 @@ fn prune(engine: &Engine, a: PruneArgs) -> Result<i32> {
             "invalid filter 'all={v}': use --all"
         )));
     }
-    let labels = prune_labels(&filters)?;
+    // What is left are the labels, passed on; any other key is dockerd's invalid filter.
+    crate::engine::filters::validate(&filters, &["label", "label!"])?;
+    let labels = filters;
     if !a.force {
         let what = if a.all {
             "all local volumes"

@@ -85,6 +85,8 @@ impl Engine {
         mut on_event: impl FnMut(&Event) -> bool,
         mut on_idle: impl FnMut() -> bool,
     ) {
+        // With `until` and no `since`, dockerd answers what it keeps from the start.
+        let since = since.or(until.map(|_| SystemTime::UNIX_EPOCH));
         let mut reader = self.events_reader(since);
         loop {
             for ev in reader.read_new() {

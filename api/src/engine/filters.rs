@@ -76,6 +76,48 @@ pub fn labels_pass(filters: &Filters, labels: &BTreeMap<String, String>) -> bool
             .is_none_or(|vals| !vals.iter().any(|l| label_holds(labels, l)))
 }
 
+/// Refuse a key that `accepted` does not list, with dockerd's words ("invalid filter 'k'").
+pub fn validate(filters: &Filters, accepted: &[&str]) -> Result<()> {
+    match filters.keys().find(|k| !accepted.contains(&k.as_str())) {
+        Some(k) => Err(EngineError::invalid_parameter(format!(
+            "invalid filter '{k}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The label filters of the prunes, as dockerd's `matchLabels`: every `label` must hold, and
+/// the object is kept when every `label!` holds (moby's MatchKVList on `label!`).
+pub fn prune_labels_pass(filters: &Filters, labels: &BTreeMap<String, String>) -> bool {
+    let all_hold = |vals: &[String]| !labels.is_empty() && labels_match(labels, vals);
+    let label_ok = filters
+        .get("label")
+        .is_none_or(|v| v.is_empty() || all_hold(v));
+    let not_ok = filters
+        .get("label!")
+        .is_none_or(|v| v.is_empty() || !all_hold(v));
+    label_ok && not_ok
+}
+
+/// The `until` filter of the prunes: one value, a Go duration ago ("24h") or a timestamp, as
+/// unix seconds; None without the filter. dockerd's errors for two values and for nonsense.
+pub fn prune_until(filters: &Filters) -> Result<Option<i64>> {
+    let Some(vals) = filters.get("until") else {
+        return Ok(None);
+    };
+    match vals.as_slice() {
+        [] => Ok(None),
+        [v] => super::time::parse_until(v).map(Some).ok_or_else(|| {
+            EngineError::invalid_parameter(format!(
+                "failed to parse value as time or duration: {v:?}"
+            ))
+        }),
+        _ => Err(EngineError::invalid_parameter(
+            "more than one until filter specified".into(),
+        )),
+    }
+}
+
 /// A pattern where '*' stands for any run of characters.
 pub fn glob(pat: &str, s: &str) -> bool {
     match pat.split_once('*') {
@@ -144,5 +186,33 @@ mod tests {
         );
         let err = parse_pairs(&["status".into()]).unwrap_err();
         assert_eq!(err, "bad format of filter (expected name=value): status");
+    }
+
+    #[test]
+    fn prune_filters_as_dockerd() {
+        let labels: BTreeMap<String, String> = [
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]
+        .into();
+        let f = |raw: &str| parse(Some(raw)).unwrap();
+        assert!(prune_labels_pass(&f(r#"{"label":["a=1","b"]}"#), &labels));
+        assert!(!prune_labels_pass(&f(r#"{"label":["a=2"]}"#), &labels));
+        assert!(!prune_labels_pass(&f(r#"{"label!":["a"]}"#), &labels));
+        assert!(
+            prune_labels_pass(&f(r#"{"label!":["a","c"]}"#), &labels),
+            "label! keeps only what holds every value, as moby's MatchKVList"
+        );
+        assert!(prune_labels_pass(
+            &f(r#"{"label!":["a"]}"#),
+            &BTreeMap::new()
+        ));
+        let err = validate(&f(r#"{"label":["a"],"foo":["x"]}"#), &["label"]).unwrap_err();
+        assert_eq!(err.to_string(), "invalid filter 'foo'");
+        assert!(prune_until(&f(r#"{"until":["24h"]}"#)).unwrap().is_some());
+        assert!(prune_until(&f("{}")).unwrap().is_none());
+        let two = prune_until(&f(r#"{"until":["1h","2h"]}"#)).unwrap_err();
+        assert_eq!(two.to_string(), "more than one until filter specified");
+        assert!(prune_until(&f(r#"{"until":["soon"]}"#)).is_err());
     }
 }

@@ -4,7 +4,9 @@
 use super::query::{truthy, QueryPairs};
 use super::{AppState, Route};
 use crate::engine::images::commit::CommitOptions;
+use crate::engine::wire::DockerConfig;
 use crate::engine::EngineError;
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -42,11 +44,25 @@ pub fn parse(q: &QueryPairs) -> Result<CommitOptions, EngineError> {
         author: q.get("author").unwrap_or("").to_string(),
         pause: q.get("pause").is_none_or(truthy),
         changes: q.all("changes"),
+        config: None,
     })
 }
 
-async fn commit(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    let opts = match parse(&QueryPairs::parse(q.as_deref())) {
+/// The body: a container Config for the image (docker-py's `conf=`), or nothing (empty or
+/// `null`, as the docker CLI sends).
+pub fn parse_body(body: &[u8]) -> Result<Option<DockerConfig>, EngineError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))
+}
+
+async fn commit(State(st): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let opts = match parse(&QueryPairs::parse(q.as_deref())).and_then(|mut o| {
+        o.config = parse_body(&body)?;
+        Ok(o)
+    }) {
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };

@@ -238,9 +238,8 @@ async fn remove(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) 
 
 async fn prune(State(s): State<AppState>, Query(q): Q) -> HResult {
     let filters = parse_filters(q.get("filters").map(String::as_str))?;
-    let labels = filters.get("label").cloned().unwrap_or_default();
     let e = s.engine;
-    let (deleted, space) = blocking(move || e.prune_containers(&labels)).await?;
+    let (deleted, space) = blocking(move || e.prune_containers(&filters)).await?;
     Ok(Json(serde_json::json!({
         "ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { serde_json::json!(deleted) },
         "SpaceReclaimed": space,

@@ -22,6 +22,15 @@ async fn events(
 ) -> Result<Response, EngineError> {
     let since = parse_timestamp(q.get("since").map(String::as_str).unwrap_or(""))?;
     let until = parse_timestamp(q.get("until").map(String::as_str).unwrap_or(""))?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if u < s {
+            return Err(EngineError::invalid_parameter(format!(
+                "`since` time ({}) cannot be after `until` time ({})",
+                q.get("since").map(String::as_str).unwrap_or(""),
+                q.get("until").map(String::as_str).unwrap_or("")
+            )));
+        }
+    }
     let filters = parse_filters(q.get("filters").map(String::as_str))?;
     check_filters(&filters)?;
     let engine = s.engine;

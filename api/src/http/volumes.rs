@@ -3,7 +3,7 @@
 use super::blocking;
 use super::query::{parse_filters, truthy, Filters};
 use super::{AppState, Route};
-use crate::engine::volumes::{prune_labels, CreateVolume};
+use crate::engine::volumes::CreateVolume;
 use crate::engine::EngineError;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -45,11 +45,39 @@ pub fn parse_create(body: &[u8]) -> Result<CreateVolume, EngineError> {
         .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))
 }
 
-/// Prune's filters: `all` (named volumes too) and `label`/`label!`.
-pub fn parse_prune(f: &Filters) -> Result<(bool, Vec<String>), EngineError> {
-    let labels = prune_labels(f)?;
-    let all = f.get("all").is_some_and(|v| v.iter().any(|x| truthy(x)));
+/// Prune's filters: `all` (named volumes too; one boolean, as dockerd parses it) and
+/// `label`/`label!`, which go on to the engine; any other key is refused.
+pub fn parse_prune(f: &Filters) -> Result<(bool, Filters), EngineError> {
+    crate::engine::filters::validate(f, &["all", "label", "label!"])?;
+    let all = match f.get("all").map(Vec::as_slice) {
+        None | Some([]) => false,
+        Some([v]) => parse_go_bool(v).ok_or_else(|| {
+            EngineError::invalid_parameter(format!(
+                "invalid filter 'all': strconv.ParseBool: parsing {v:?}: invalid syntax"
+            ))
+        })?,
+        Some(many) => {
+            return Err(EngineError::invalid_parameter(format!(
+                "invalid filter 'all=[{}]': only one value is expected",
+                many.join(" ")
+            )))
+        }
+    };
+    let labels = f
+        .iter()
+        .filter(|(k, _)| k.starts_with("label"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Ok((all, labels))
+}
+
+/// Go's strconv.ParseBool.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 async fn create(State(s): State<AppState>, body: Bytes) -> HResult {
@@ -96,7 +124,8 @@ async fn prune(State(s): State<AppState>, Query(q): Q) -> HResult {
     let e = s.engine;
     let (deleted, space) = blocking(move || e.prune_volumes(all, &labels)).await?;
     Ok(Json(json!({
-        "VolumesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        // dockerd makes the list before it prunes: `[]`, never null.
+        "VolumesDeleted": deleted,
         "SpaceReclaimed": space,
     }))
     .into_response())
@@ -121,8 +150,17 @@ mod tests {
     #[test]
     fn prune_filters() {
         let f = parse_filters(Some(r#"{"all":["true"],"label":["a=1"]}"#)).unwrap();
-        assert_eq!(parse_prune(&f).unwrap(), (true, vec!["a=1".to_string()]));
-        assert_eq!(parse_prune(&Filters::new()).unwrap(), (false, vec![]));
+        let (all, labels) = parse_prune(&f).unwrap();
+        assert!(all, "all=true read as false");
+        assert_eq!(labels["label"], ["a=1"], "the labels passed on");
+        assert_eq!(
+            parse_prune(&Filters::new()).unwrap(),
+            (false, Filters::new())
+        );
+        let not = parse_filters(Some(r#"{"label!":["a"]}"#)).unwrap();
+        assert_eq!(parse_prune(&not).unwrap().1, not, "label! passed on");
+        let err = parse_prune(&parse_filters(Some(r#"{"until":["1h"]}"#)).unwrap()).unwrap_err();
+        assert_eq!(err.to_string(), "invalid filter 'until'");
         let bad = parse_filters(Some(r#"{"dangling":["true"]}"#)).unwrap();
         assert!(parse_prune(&bad).is_err());
     }

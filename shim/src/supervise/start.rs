@@ -112,8 +112,12 @@ impl Supervisor {
         let cgroup_id = self.cgroup.cgroup_id().unwrap_or(0);
         let restart_count = self.restart_count;
         let native_only = self.native_only();
+        let health = self.health.as_mut().map(|h| h.on_start());
         let r = state::update(&self.cpaths, |s| {
             s.status = Status::Running;
+            if let Some(h) = &health {
+                s.health = Some(h.clone());
+            }
             s.pid = pid;
             s.pid_start_time = start_time;
             s.shim_pid = std::process::id() as i32;

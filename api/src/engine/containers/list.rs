@@ -2,7 +2,7 @@
 
 use super::row_json::{LiveParts, RowJson};
 use super::summary::{ListEntry, ListRecord, RecordStamp, Summary, RECORD_FILE, SUMMARY_FILE};
-use crate::engine::filters::labels_match;
+use crate::engine::filters::{labels_match, Filters};
 use crate::engine::ids::ContainerId;
 use crate::engine::time::{self, human_duration};
 use crate::engine::{Engine, EngineError, Result};
@@ -168,6 +168,8 @@ impl Engine {
             None => None,
         };
         let status_filter = opts.filters.get("status");
+        let publish = port_filter(&opts.filters, "publish")?;
+        let expose = port_filter(&opts.filters, "expose")?;
         let mut out = Vec::new();
         for listed in rows {
             let st = listed.state();
@@ -240,6 +242,33 @@ impl Engine {
             }
             if let Some(nets) = f("network") {
                 if !on_network(&r.network_settings.networks, nets) {
+                    continue;
+                }
+            }
+            if let Some(wanted) = f("volume") {
+                // dockerd's: a mount's destination, or its volume name (its source for a bind).
+                let mounted = r.mounts.iter().any(|m| {
+                    let name = if m.name.is_empty() {
+                        &m.source
+                    } else {
+                        &m.name
+                    };
+                    wanted.iter().any(|w| *w == m.destination || w == name)
+                });
+                if !mounted {
+                    continue;
+                }
+            }
+            if !publish.is_empty() || !expose.is_empty() {
+                // The ports `docker ps` shows: a published one as "<host port>/<proto>", an
+                // exposed one as "<container port>/<proto>".
+                let ports = self.live_parts(summary, st, false).ports;
+                let hit = ports.iter().any(|p| {
+                    let public = format!("{}/{}", p.public_port.unwrap_or(0), p.kind);
+                    let private = format!("{}/{}", p.private_port, p.kind);
+                    publish.contains(&public) || expose.contains(&private)
+                });
+                if !hit {
                     continue;
                 }
             }
@@ -398,6 +427,33 @@ impl Engine {
         }
         live
     }
+}
+
+/// The `publish` or `expose` filter's ports as "<port>/<proto>", from dockerd's forms
+/// "<port>[/<proto>]" and "<first>-<last>[/<proto>]" (tcp when no protocol is given).
+fn port_filter(filters: &Filters, key: &str) -> Result<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for value in filters.get(key).into_iter().flatten() {
+        if value.contains(':') {
+            return Err(EngineError::invalid_parameter(format!(
+                "filter for '{key}' should not contain ':': {value}"
+            )));
+        }
+        let (range, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+        let bad = || {
+            EngineError::invalid_parameter(format!(
+                "error while looking up for {key} {value}: invalid port range: {range}"
+            ))
+        };
+        let (first, last) = range.split_once('-').unwrap_or((range, range));
+        let first: u16 = first.parse().map_err(|_| bad())?;
+        let last: u16 = last.parse().map_err(|_| bad())?;
+        if last < first {
+            return Err(bad());
+        }
+        out.extend((first..=last).map(|p| format!("{p}/{proto}")));
+    }
+    Ok(out)
 }
 
 /// dockerd's `network` filter: a network's name, or a prefix of its id.

@@ -16,6 +16,7 @@ pub mod list;
 pub mod logs;
 pub mod mounts;
 pub mod ports;
+pub mod prune;
 pub mod row_json;
 pub mod stats;
 pub mod status;

@@ -91,14 +91,17 @@ impl Waiter {
         let waiting_for_start = st.status == Status::Created
             && berth_shim::state::shim_alive(&self.engine.container_paths(&self.id));
         let stopped = !st.status.is_live() && !waiting_for_start;
+        // An exit since the wait began, even one a restart policy follows with a new start
+        // (the state `restarting`, or running again by now): dockerd wakes its waiters at
+        // every exit, so `wait` on a container with a restart policy answers.
+        let exited = st.finished_at != self.initial.finished_at;
         let met = match self.condition {
             WaitCondition::NextExit => {
-                stopped
-                    && (st.finished_at != self.initial.finished_at
-                        || (st.generation != self.initial.generation && !st.error.is_empty()))
+                exited
+                    || (stopped && st.generation != self.initial.generation && !st.error.is_empty())
             }
             WaitCondition::Removed => false,
-            WaitCondition::NotRunning => stopped,
+            WaitCondition::NotRunning => stopped || exited,
         };
         met.then_some(st.exit_code)
     }

@@ -24,6 +24,9 @@ pub struct CommitOptions {
     /// Freeze a running container while its upper dir is read (the default, as in dockerd).
     pub pause: bool,
     pub changes: Vec<String>,
+    /// The body of `POST /commit` (docker-py's `conf=`): the config for the image, changes
+    /// applied to it, then what it leaves unset taken from the container's, as dockerd merges.
+    pub config: Option<crate::engine::wire::DockerConfig>,
 }
 
 /// Unpauses on drop: a commit that fails half way never leaves the container frozen.
@@ -64,8 +67,11 @@ impl Engine {
             serde_json::from_str(rec.config.get())
                 .map_err(|e| EngineError::system(format!("image {}", parent.id), e))?
         };
-        let mut config = image_config(&record.config);
+        let mut config = image_config(opts.config.as_ref().unwrap_or(&record.config));
         changes::apply(&mut config, &opts.changes)?;
+        if opts.config.is_some() {
+            merge(&mut config, image_config(&record.config));
+        }
 
         // The layer: the upper dir packed to a temp file (the container frozen meanwhile when
         // asked), then unpacked like any other layer, which keeps the tar as its blob.
@@ -137,7 +143,7 @@ impl Engine {
             tmp: Some(layer_tmp),
         });
         let tags: Vec<Reference> = tag.into_iter().collect();
-        match self.commit_image(layers, &bytes, &tags)? {
+        match self.commit_image(layers, &bytes, &parent.id, &tags)? {
             Ok(done) => Ok(done.id),
             Err(missing) => Err(EngineError::conflict(format!(
                 "the image's layers {missing:?} were removed while committing"
@@ -167,5 +173,106 @@ fn image_config(c: &crate::engine::wire::DockerConfig) -> ImageConfig {
         labels: c.labels.clone().filter(|l| !l.is_empty()),
         stop_signal: c.stop_signal.clone(),
         on_build: None,
+    }
+}
+
+/// dockerd's commit merge: what the user's config leaves unset comes from the container's.
+fn merge(user: &mut ImageConfig, base: ImageConfig) {
+    if user.user.as_deref().unwrap_or("").is_empty() {
+        user.user = base.user;
+    }
+    match (&mut user.exposed_ports, base.exposed_ports) {
+        (Some(mine), Some(theirs)) if !mine.is_empty() => {
+            for (k, v) in theirs {
+                mine.entry(k).or_insert(v);
+            }
+        }
+        (mine, theirs) => *mine = theirs,
+    }
+    match (&mut user.env, base.env) {
+        (Some(mine), Some(theirs)) if !mine.is_empty() => {
+            let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
+            for e in theirs {
+                if !mine.iter().any(|m| key(m) == key(&e)) {
+                    mine.push(e);
+                }
+            }
+        }
+        (mine, theirs) => *mine = theirs,
+    }
+    let labels = user.labels.get_or_insert_with(Default::default);
+    for (k, v) in base.labels.unwrap_or_default() {
+        labels.entry(k).or_insert(v);
+    }
+    if labels.is_empty() {
+        user.labels = None;
+    }
+    if user.entrypoint.as_ref().is_none_or(Vec::is_empty) {
+        if user.cmd.as_ref().is_none_or(Vec::is_empty) {
+            user.cmd = base.cmd;
+        }
+        if user.entrypoint.is_none() {
+            user.entrypoint = base.entrypoint;
+        }
+    }
+    match (&mut user.healthcheck, base.healthcheck) {
+        (Some(serde_json::Value::Object(mine)), Some(serde_json::Value::Object(theirs))) => {
+            for (k, v) in theirs {
+                let unset = mine.get(&k).is_none_or(|m| {
+                    m.is_null()
+                        || m.as_u64() == Some(0)
+                        || m.as_array().is_some_and(|a| a.is_empty())
+                });
+                if unset {
+                    mine.insert(k, v);
+                }
+            }
+        }
+        (mine @ None, theirs) => *mine = theirs,
+        _ => {}
+    }
+    if user.working_dir.as_deref().unwrap_or("").is_empty() {
+        user.working_dir = base.working_dir;
+    }
+    match (&mut user.volumes, base.volumes) {
+        (Some(mine), Some(theirs)) if !mine.is_empty() => mine.extend(theirs),
+        (mine, theirs) => *mine = theirs,
+    }
+    if user.stop_signal.as_deref().unwrap_or("").is_empty() {
+        user.stop_signal = base.stop_signal;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_config_merges_as_dockerd() {
+        let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let mut user = ImageConfig {
+            env: strings(&["A=user"]),
+            cmd: strings(&["sh"]),
+            labels: Some([("u".to_string(), "1".to_string())].into()),
+            ..Default::default()
+        };
+        let base = ImageConfig {
+            env: strings(&["A=base", "B=base"]),
+            cmd: strings(&["true"]),
+            entrypoint: strings(&["/bin/x"]),
+            working_dir: Some("/w".into()),
+            labels: Some([("b".to_string(), "2".to_string())].into()),
+            ..Default::default()
+        };
+        merge(&mut user, base);
+        assert_eq!(user.env, strings(&["A=user", "B=base"]), "env by key");
+        assert_eq!(user.cmd, strings(&["sh"]), "the user's cmd kept");
+        assert_eq!(user.entrypoint, strings(&["/bin/x"]), "entrypoint filled");
+        assert_eq!(
+            user.working_dir.as_deref(),
+            Some("/w"),
+            "working dir filled"
+        );
+        assert_eq!(user.labels.unwrap().len(), 2, "labels joined");
     }
 }

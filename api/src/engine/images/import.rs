@@ -66,7 +66,7 @@ impl Engine {
             tmp: Some(tmp),
         };
         let tags: Vec<Reference> = tag.into_iter().collect();
-        let done = match self.commit_image(vec![layer], &bytes, &tags)? {
+        let done = match self.commit_image(vec![layer], &bytes, "", &tags)? {
             Ok(c) => c,
             Err(missing) => {
                 return Err(EngineError::system_message(format!(
@@ -192,6 +192,7 @@ impl Engine {
         &self,
         layers: Vec<NewLayer>,
         config: &[u8],
+        parent: &str,
         tags: &[Reference],
     ) -> Result<std::result::Result<Committed, Vec<String>>> {
         let store: Store = self.store();
@@ -209,7 +210,7 @@ impl Engine {
                 store.commit_layer(&tmp.path.join("layer"), &l.hex, &lock)?;
             }
         }
-        let hex = store.write_record(config, &lock)?;
+        let hex = store.write_record(config, parent, &lock)?;
         let id = format!("sha256:{hex}");
         let mut done = Committed {
             id: id.clone(),

@@ -239,7 +239,7 @@ impl Engine {
                     tmp: Some(tmp),
                 });
             }
-            match self.commit_image(layers, &bytes, tags)? {
+            match self.commit_image(layers, &bytes, "", tags)? {
                 Ok(done) => return Ok(done.id),
                 Err(_missing) => unpack_all = true,
             }

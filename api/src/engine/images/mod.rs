@@ -52,6 +52,10 @@ pub struct Image {
     pub variant: String,
     /// The config's `history`, as stored.
     pub history: Vec<serde_json::Value>,
+    /// Bytes of each layer, in the order of `diff_ids`.
+    pub layer_sizes: Vec<u64>,
+    /// The image a commit was made on; empty for pulled, loaded and imported images.
+    pub parent: String,
 }
 
 /// The `config` object of a Docker/OCI image config, as Docker spells it.
@@ -201,11 +205,11 @@ impl Engine {
                 repo_tags.push(r.familiar());
             }
         }
-        let mut size = 0;
         let mut layers = Vec::new();
+        let mut layer_sizes = Vec::new();
         for d in &cfg.rootfs.diff_ids {
             let hex = hex_of(d);
-            size += store.layer_meta(hex)?.map_or(0, |m| m.size);
+            layer_sizes.push(store.layer_meta(hex)?.map_or(0, |m| m.size));
             layers.push(store.layer_diff(hex));
         }
         Ok(Image {
@@ -220,9 +224,11 @@ impl Engine {
             config: cfg.config.unwrap_or_default(),
             diff_ids: cfg.rootfs.diff_ids,
             layers,
-            size,
+            size: layer_sizes.iter().sum(),
             variant: cfg.variant,
             history: cfg.history,
+            layer_sizes,
+            parent: rec.parent.clone(),
         })
     }
 }

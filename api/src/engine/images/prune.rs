@@ -3,7 +3,7 @@
 //! [`Engine::remove_image`], so the store's lock and layer collection rules are the usual ones.
 
 use super::created_unix;
-use crate::engine::filters::labels_match;
+use crate::engine::filters::{self, Filters};
 use crate::engine::{Engine, EngineError, ErrorKind, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,42 +15,27 @@ pub struct PruneOptions {
     pub all: bool,
     /// Only images created before this (unix seconds).
     pub until: Option<i64>,
-    /// `label=k` / `label=k=v`: all must match.
-    pub labels: Vec<String>,
-    /// `label!=k` / `label!=k=v`: none may match.
-    pub not_labels: Vec<String>,
+    /// The `label` and `label!` filters, read as dockerd's prunes read them.
+    pub labels: Filters,
 }
 
 impl PruneOptions {
     /// From dockerd's `filters`: dangling, until, label, label!.
-    pub fn from_filters(f: &BTreeMap<String, Vec<String>>) -> Result<PruneOptions> {
-        let mut o = PruneOptions::default();
-        for (k, vals) in f {
-            match k.as_str() {
-                "dangling" => {
-                    for v in vals {
-                        o.all = match v.as_str() {
-                            "true" | "1" => false,
-                            "false" | "0" => true,
-                            _ => {
-                                return Err(EngineError::invalid_parameter(format!(
-                                    "invalid filter 'dangling={v}'"
-                                )))
-                            }
-                        }
-                    }
-                }
-                "until" => {
-                    let v = vals.last().map(String::as_str).unwrap_or("");
-                    o.until = Some(crate::engine::time::parse_until(v).ok_or_else(|| {
-                        EngineError::invalid_parameter(format!("invalid filter 'until={v}'"))
-                    })?);
-                }
-                "label" => o.labels = vals.clone(),
-                "label!" => o.not_labels = vals.clone(),
-                other => {
+    pub fn from_filters(f: &Filters) -> Result<PruneOptions> {
+        filters::validate(f, &["dangling", "until", "label", "label!"])?;
+        let mut o = PruneOptions {
+            until: filters::prune_until(f)?,
+            labels: f.clone(),
+            ..Default::default()
+        };
+        o.labels.retain(|k, _| k.starts_with("label"));
+        for v in f.get("dangling").into_iter().flatten() {
+            o.all = match v.as_str() {
+                "true" | "1" => false,
+                "false" | "0" => true,
+                _ => {
                     return Err(EngineError::invalid_parameter(format!(
-                        "invalid filter '{other}'"
+                        "invalid filter 'dangling={v}'"
                     )))
                 }
             }
@@ -92,13 +77,7 @@ impl Engine {
                 continue;
             }
             let labels = img.config.labels.clone().unwrap_or_default();
-            if !labels_match(&labels, &o.labels) {
-                continue;
-            }
-            if o.not_labels
-                .iter()
-                .any(|l| labels_match(&labels, std::slice::from_ref(l)))
-            {
+            if !filters::prune_labels_pass(&o.labels, &labels) {
                 continue;
             }
             match self.remove_image(&img.id, true) {

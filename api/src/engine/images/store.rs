@@ -39,6 +39,9 @@ pub struct Record {
     pub version: u32,
     pub id: String,
     pub config: Box<RawValue>,
+    /// The image a commit was made on ("sha256:..."): dockerd's `Parent`. Empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub parent: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -164,16 +167,26 @@ impl Store {
         list_json(&self.records())
     }
 
-    pub fn write_record(&self, config: &[u8], _lock: &FileLock) -> Result<String> {
+    /// Write the record of `config`; an existing record's parent is kept when `parent` is empty
+    /// (the same image loaded or pulled again).
+    pub fn write_record(&self, config: &[u8], parent: &str, _lock: &FileLock) -> Result<String> {
         let hex = sha256_hex(config);
         let text = std::str::from_utf8(config)
             .map_err(|e| EngineError::invalid_parameter(format!("image config: {e}")))?;
         let raw = RawValue::from_string(text.to_string())
             .map_err(|e| EngineError::invalid_parameter(format!("image config: {e}")))?;
+        let parent = match parent {
+            "" => self
+                .read_record(&hex)?
+                .map(|r| r.parent)
+                .unwrap_or_default(),
+            p => p.to_string(),
+        };
         let rec = Record {
             version: RECORD_VERSION,
             id: format!("sha256:{hex}"),
             config: raw,
+            parent,
         };
         let p = self.records().join(format!("{hex}.json"));
         let b = serde_json::to_vec(&rec).map_err(|e| EngineError::system(p.display(), e))?;

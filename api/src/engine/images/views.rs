@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 pub fn summary(img: &Image) -> Value {
     json!({
         "Id": img.id,
-        "ParentId": "",
+        "ParentId": img.parent,
         "RepoTags": img.repo_tags,
         "RepoDigests": img.repo_digests,
         "Created": created_unix(&img.created),
@@ -39,7 +39,7 @@ pub fn inspect(img: &Image) -> Value {
         "Id": img.id,
         "RepoTags": img.repo_tags,
         "RepoDigests": img.repo_digests,
-        "Parent": "",
+        "Parent": img.parent,
         "Comment": img.comment,
         "Created": img.created,
         "DockerVersion": "",
@@ -58,22 +58,30 @@ pub fn inspect(img: &Image) -> Value {
     v
 }
 
-/// `GET /images/{name}/history`: newest first, as dockerd lists it.
+/// `GET /images/{name}/history`: newest first, as dockerd lists it, each entry that made a
+/// layer (not `empty_layer`) with that layer's size, in the order of the layers.
 pub fn history(img: &Image) -> Value {
+    let mut sizes = img.layer_sizes.iter();
+    let sized: Vec<u64> = img
+        .history
+        .iter()
+        .map(|h| {
+            let empty = h.get("empty_layer").and_then(Value::as_bool) == Some(true);
+            if empty {
+                0
+            } else {
+                sizes.next().copied().unwrap_or(0)
+            }
+        })
+        .collect();
     let mut out = Vec::new();
     for (i, h) in img.history.iter().enumerate().rev() {
-        // Per-layer sizes are not kept apart yet: a one-layer image shows its size on top.
-        let size = if i + 1 == img.history.len() && img.diff_ids.len() == 1 {
-            img.size
-        } else {
-            0
-        };
         out.push(json!({
             "Id": if i + 1 == img.history.len() { img.id.as_str() } else { "<missing>" },
             "Created": created_unix(h.get("created").and_then(Value::as_str).unwrap_or("")),
             "CreatedBy": h.get("created_by").and_then(Value::as_str).unwrap_or(""),
             "Tags": if i + 1 == img.history.len() { json!(img.repo_tags) } else { Value::Null },
-            "Size": size,
+            "Size": sized[i],
             "Comment": h.get("comment").and_then(Value::as_str).unwrap_or(""),
         }));
     }

@@ -339,25 +339,14 @@ impl Engine {
     /// docker network prune: user-defined networks no container uses, matching the filters
     /// (`label`, `label!`, `until`). Returns the names removed.
     pub fn prune_networks(&self, filters: &Filters) -> Result<Vec<String>> {
-        for k in filters.keys() {
-            if !matches!(k.as_str(), "label" | "label!" | "until") {
-                return Err(EngineError::invalid_parameter(format!(
-                    "invalid filter '{k}'"
-                )));
-            }
-        }
-        let until = match filters.get("until").and_then(|v| v.first()) {
-            Some(u) => Some(super::time::parse_until(u).ok_or_else(|| {
-                EngineError::invalid_parameter(format!("invalid filter 'until={u}'"))
-            })?),
-            None => None,
-        };
+        super::filters::validate(filters, &["label", "label!", "until"])?;
+        let until = super::filters::prune_until(filters)?;
         let containers = self.paths.containers();
         let mut removed = Vec::new();
         for rec in self.networks()? {
             if rec.predefined
                 || rec.endpoints.keys().any(|c| containers.join(c).exists())
-                || !labels_pass(filters, &rec.labels)
+                || !super::filters::prune_labels_pass(filters, &rec.labels)
             {
                 continue;
             }

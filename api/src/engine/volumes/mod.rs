@@ -308,7 +308,7 @@ impl Engine {
     /// filters ("k", "k=v", and "label!"). As dockerd, a volume with driver options (a tmpfs or
     /// a device: nothing on disk to reclaim) is left alone, and one `prune` event says how much
     /// was reclaimed.
-    pub fn prune_volumes(&self, all: bool, labels: &[String]) -> Result<(Vec<String>, u64)> {
+    pub fn prune_volumes(&self, all: bool, labels: &Filters) -> Result<(Vec<String>, u64)> {
         let _lock = self.volumes_lock()?;
         let used = self.used_volumes();
         let mut deleted = Vec::new();
@@ -317,7 +317,7 @@ impl Engine {
             if used.contains_key(&v.name) || (!all && !v.anonymous()) || !v.options.is_empty() {
                 continue;
             }
-            if !super::filters::labels_match(&v.labels, labels) {
+            if !super::filters::prune_labels_pass(labels, &v.labels) {
                 continue;
             }
             let size = super::sizes::dir_size(&self.volume_data(&v.name));
@@ -357,56 +357,12 @@ impl Engine {
     }
 }
 
-/// Prune's filters but `all` (a boolean query value for the API, the `--all` flag for the CLI):
-/// the `label` values, sorted. Any other key is dockerd's invalid filter; `label!` is not
-/// implemented.
-pub fn prune_labels(f: &Filters) -> Result<Vec<String>> {
-    if let Some(k) = f
-        .keys()
-        .find(|k| !matches!(k.as_str(), "all" | "label" | "label!"))
-    {
-        return Err(EngineError::invalid_parameter(format!(
-            "invalid filter '{k}'"
-        )));
-    }
-    if f.get("label!").is_some_and(|not| !not.is_empty()) {
-        return Err(EngineError::not_implemented(
-            "the label! filter is not supported by berth".into(),
-        ));
-    }
-    let mut labels = f.get("label").cloned().unwrap_or_default();
-    labels.sort();
-    Ok(labels)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn engine(tmp: &tempfile::TempDir) -> Engine {
         Engine::new(berth_shim::Paths::new(tmp.path(), tmp.path().join("run")))
-    }
-
-    #[test]
-    fn prune_takes_label_filters_only() {
-        let f = |pairs: &[&str]| {
-            let list: Vec<String> = pairs.iter().map(|p| p.to_string()).collect();
-            crate::engine::filters::parse_pairs(&list).unwrap()
-        };
-        assert_eq!(
-            prune_labels(&f(&["label=b", "all=1", "label=a=1"])).unwrap(),
-            ["a=1", "b"]
-        );
-        match prune_labels(&f(&["label=a", "dangling=true"])) {
-            Err(e) if e.is(ErrorKind::InvalidParameter) => {
-                assert_eq!(e.message(), "invalid filter 'dangling'")
-            }
-            other => panic!("expected invalid filter 'dangling', got {other:?}"),
-        }
-        match prune_labels(&f(&["label!=a"])) {
-            Err(e) if e.is(ErrorKind::NotImplemented) => {}
-            other => panic!("expected label! not implemented, got {other:?}"),
-        }
     }
 
     #[test]
@@ -476,11 +432,11 @@ mod tests {
         make("tmpfs", true, &[("type", "tmpfs"), ("device", "tmpfs")]);
         std::fs::write(e.volume_data("anon").join("f"), "12345").unwrap();
         assert_eq!(
-            e.prune_volumes(false, &[]).unwrap(),
+            e.prune_volumes(false, &Filters::new()).unwrap(),
             (vec!["anon".to_string()], 5)
         );
         assert_eq!(
-            e.prune_volumes(true, &[]).unwrap(),
+            e.prune_volumes(true, &Filters::new()).unwrap(),
             (vec!["named".to_string()], 0)
         );
         assert!(

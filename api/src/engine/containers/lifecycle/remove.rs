@@ -100,28 +100,4 @@ impl Engine {
         ));
         Ok(())
     }
-
-    /// docker container prune: remove every container that is not running.
-    pub fn prune_containers(&self, labels: &[String]) -> Result<(Vec<String>, u64)> {
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0;
-        for id in self.container_ids() {
-            let Ok(state) = self.state(&id) else { continue };
-            if state.status.is_live() || berth_shim::state::shim_alive(&self.container_paths(&id)) {
-                continue;
-            }
-            if !labels.is_empty() {
-                let Ok(rec) = self.record(&id) else { continue };
-                let have = rec.config.labels.clone().unwrap_or_default();
-                if !crate::engine::filters::labels_match(&have, labels) {
-                    continue;
-                }
-            }
-            reclaimed += crate::engine::sizes::dir_size(&self.container_paths(&id).upper());
-            if self.remove(&id, false).is_ok() {
-                deleted.push(id.into());
-            }
-        }
-        Ok((deleted, reclaimed))
-    }
 }

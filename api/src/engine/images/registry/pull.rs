@@ -228,7 +228,7 @@ impl Engine {
                 ..r.clone()
             });
         }
-        match self.commit_image(layers, &config, &tags)? {
+        match self.commit_image(layers, &config, "", &tags)? {
             Ok(_) => {}
             Err(missing) => {
                 return Err(EngineError::conflict(format!(
