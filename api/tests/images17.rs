@@ -382,7 +382,7 @@ async fn pull_picks_the_platform_of_a_manifest_list() {
         let (b, host) = (&b, host.clone());
         async move {
             load(
-                &b,
+                b,
                 "/images/load",
                 foreign_archive(&format!("{host}/p17:{tag}"), arch, ""),
             )
