@@ -25,6 +25,7 @@ mod filters17;
 mod fresh_host;
 mod hijack;
 mod images;
+mod images17;
 mod images_prune;
 mod images_save;
 mod leaked_fds;

@@ -57,6 +57,9 @@ pub struct RmiArgs {
     /// Remove the image even when stopped containers use it, and every tag of it.
     #[arg(short, long)]
     pub force: bool,
+    /// Keep the untagged parents of a deleted image (dockerd deletes them).
+    #[arg(long)]
+    pub no_prune: bool,
     /// Images, by name or id.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
@@ -223,7 +226,7 @@ pub fn rmi(g: &Global, args: RmiArgs) -> Result<i32> {
     let engine = g.engine();
     let mut failed = false;
     for i in &args.images {
-        match engine.remove_image(i, args.force) {
+        match engine.remove_image_with(i, args.force, !args.no_prune) {
             Ok(items) => {
                 for item in items {
                     for (k, v) in item.as_object().into_iter().flatten() {

@@ -10,6 +10,7 @@ use crate::engine::containers::create::Created;
 use crate::engine::containers::list::ListOptions;
 use crate::engine::containers::logs::LogOptions;
 use crate::engine::containers::wait::{WaitCondition, Waiter};
+use crate::engine::images::platform::Platform;
 use crate::engine::time::parse_bound;
 use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
@@ -90,9 +91,27 @@ async fn create(
     };
     before_read_only_knobs(version, &mut body.host_config)?;
     let name = q.get("name").cloned();
+    // `platform` (API 1.41 on): the image must be of that platform, as dockerd checks it.
+    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p)
+            if version
+                >= (ApiVersion {
+                    major: 1,
+                    minor: 41,
+                }) =>
+        {
+            Some(Platform::parse(p)?)
+        }
+        _ => None,
+    };
     let e = s.engine;
-    let Created { id, warnings } =
-        blocking(move || e.create_container(name.as_deref(), body)).await?;
+    let Created { id, warnings } = blocking(move || {
+        if let Some(p) = &platform {
+            e.check_image_platform(&body.config.image, p)?;
+        }
+        e.create_container(name.as_deref(), body)
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"Id": id, "Warnings": warnings})),
@@ -130,9 +149,10 @@ fn before_read_only_knobs(
     Ok(())
 }
 
-async fn inspect(State(s): State<AppState>, Path(id): Path<String>) -> HResult {
+async fn inspect(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
+    let size = flag(&q, "size");
     let e = s.engine;
-    let v = blocking(move || e.inspect(&id)).await?;
+    let v = blocking(move || e.inspect_size(&id, size)).await?;
     Ok(Json(v).into_response())
 }
 

@@ -5,13 +5,15 @@
 use super::blocking;
 use super::query::{parse_filters, QueryPairs};
 use super::stream::BodyReader;
+use super::version::ApiVersion;
 use super::{AppState, Route};
+use crate::engine::images::platform::Platform;
 use crate::engine::images::reference::Reference;
 use crate::engine::images::registry::Credentials;
 use crate::engine::images::views;
 use crate::engine::{Engine, EngineError};
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -97,6 +99,54 @@ impl CreateRequest {
     }
 }
 
+/// The request's API version; the current one where the router adds none (tests that mount
+/// these routes alone).
+fn api_version(v: Option<Extension<ApiVersion>>) -> ApiVersion {
+    v.map_or(super::version::API_VERSION, |Extension(v)| v)
+}
+
+/// `platform` of pull and import (API 1.32 on): a specifier ("linux/amd64").
+fn platform_specifier(
+    version: ApiVersion,
+    q: &QueryPairs,
+) -> Result<Option<Platform>, EngineError> {
+    match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p)
+            if version
+                >= (ApiVersion {
+                    major: 1,
+                    minor: 32,
+                }) =>
+        {
+            Platform::parse(p).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `platform` of save, load and history (API 1.48 on): an OCI platform object in JSON; older
+/// versions do not read it, as dockerd.
+fn platform_object(version: ApiVersion, q: &QueryPairs) -> Result<Option<Platform>, EngineError> {
+    let all = q.all("platform");
+    if version
+        < (ApiVersion {
+            major: 1,
+            minor: 48,
+        })
+        || all.is_empty()
+    {
+        return Ok(None);
+    }
+    if all.len() > 1 {
+        return Err(EngineError::invalid_parameter(
+            "multiple platform parameters are not supported in this API version; use API \
+             version 1.52 or later"
+                .into(),
+        ));
+    }
+    Platform::from_json(&all[0]).map(Some)
+}
+
 fn ndjson(lines: Vec<Value>) -> Response {
     let mut body = String::new();
     for l in lines {
@@ -121,25 +171,40 @@ fn registry_auth(headers: &axum::http::HeaderMap) -> Option<Credentials> {
 
 async fn create(
     State(st): State<AppState>,
+    version: Option<Extension<ApiVersion>>,
     RawQuery(q): RawQuery,
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
+    let version = api_version(version);
     let creds = registry_auth(&headers);
-    let req = match CreateRequest::parse(&QueryPairs::parse(q.as_deref())) {
-        Ok(r) => r,
-        Err(e) => return error_response(e),
-    };
+    let q = QueryPairs::parse(q.as_deref());
+    let (req, platform) =
+        match CreateRequest::parse(&q).and_then(|r| Ok((r, platform_specifier(version, &q)?))) {
+            Ok(r) => r,
+            Err(e) => return error_response(e),
+        };
     let engine = st.engine;
     match req {
         CreateRequest::Pull { reference } => {
-            super::stream::progress(move |out| engine.pull(&reference, creds, out)).await
+            super::stream::progress(move |out| {
+                engine.pull_platform(&reference, creds, platform.as_ref(), out)
+            })
+            .await
         }
         CreateRequest::Import {
             repo_tag,
             changes,
             message,
         } => {
+            // An import is of berth's own platform: another one cannot be honoured.
+            if let Some(p) = platform.filter(|p| !Platform::host().matches(p)) {
+                return error_response(EngineError::invalid_parameter(format!(
+                    "berth imports images for its own platform ({}) only: platform {p} is not \
+                     supported",
+                    Platform::host()
+                )));
+            }
             let reader = BodyReader::new(body);
             let r =
                 blocking(move || engine.import(reader, repo_tag.as_deref(), &changes, &message))
@@ -152,10 +217,20 @@ async fn create(
     }
 }
 
-async fn load(State(st): State<AppState>, body: Body) -> Response {
+async fn load(
+    State(st): State<AppState>,
+    version: Option<Extension<ApiVersion>>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
+    let version = api_version(version);
+    let platform = match platform_object(version, &QueryPairs::parse(q.as_deref())) {
+        Ok(p) => p,
+        Err(e) => return error_response(e),
+    };
     let reader = BodyReader::new(body);
     let engine = st.engine;
-    match blocking(move || engine.load(reader)).await {
+    match blocking(move || engine.load_platform(reader, platform.as_ref())).await {
         Ok(lines) => ndjson(
             lines
                 .into_iter()
@@ -166,14 +241,26 @@ async fn load(State(st): State<AppState>, body: Body) -> Response {
     }
 }
 
-async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
+async fn list(
+    State(st): State<AppState>,
+    version: Option<Extension<ApiVersion>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let version = api_version(version);
     let q = QueryPairs::parse(q.as_deref());
+    // `shared-size` is read from API 1.42 on, as dockerd reads it.
+    let shared_size = version
+        >= (ApiVersion {
+            major: 1,
+            minor: 42,
+        })
+        && q.flag("shared-size");
     let filters = match parse_filters(q.get("filters")) {
         Ok(f) => f,
         Err(e) => return error_response(e),
     };
     let engine = st.engine;
-    match blocking(move || engine.images_json(&filters)).await {
+    match blocking(move || engine.images_json(&filters, shared_size)).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => error_response(e),
     }
@@ -209,14 +296,23 @@ async fn search() -> Response {
 }
 
 /// `GET /images/get?names=a&names=b`
-async fn save_many(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    let names = QueryPairs::parse(q.as_deref()).all("names");
-    save(st.engine, names).await
+async fn save_many(
+    State(st): State<AppState>,
+    version: Option<Extension<ApiVersion>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let version = api_version(version);
+    let q = QueryPairs::parse(q.as_deref());
+    let platform = match platform_object(version, &q) {
+        Ok(p) => p,
+        Err(e) => return error_response(e),
+    };
+    save(st.engine, q.all("names"), platform).await
 }
 
 /// Resolve every name first (a 404 before any byte), then stream the archive.
-async fn save(engine: Engine, names: Vec<String>) -> Response {
-    let plan = match blocking(move || engine.plan_save(&names)).await {
+async fn save(engine: Engine, names: Vec<String>, platform: Option<Platform>) -> Response {
+    let plan = match blocking(move || engine.plan_save_platform(&names, platform.as_ref())).await {
         Ok(p) => p,
         Err(e) => return error_response(e),
     };
@@ -225,25 +321,50 @@ async fn save(engine: Engine, names: Vec<String>) -> Response {
 
 async fn by_name_get(
     State(st): State<AppState>,
+    version: Option<Extension<ApiVersion>>,
     axum::extract::Path(rest): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Response {
+    let version = api_version(version);
     let engine = st.engine;
+    let platform = match platform_object(version, &QueryPairs::parse(q.as_deref())) {
+        Ok(p) => p,
+        Err(e) => return error_response(e),
+    };
     if let Some(name) = rest.strip_suffix("/json") {
         let name = name.to_string();
-        return match blocking(move || engine.image(&name)).await {
+        // Inspect reads `platform` from API 1.49 on.
+        let platform = platform.filter(|_| {
+            version
+                >= (ApiVersion {
+                    major: 1,
+                    minor: 49,
+                })
+        });
+        let found = move || -> Result<_, EngineError> {
+            let img = engine.image(&name)?;
+            crate::engine::images::platform::check(&name, &img, platform.as_ref())?;
+            Ok(img)
+        };
+        return match blocking(found).await {
             Ok(img) => Json(views::inspect(&img)).into_response(),
             Err(e) => error_response(e),
         };
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let name = name.to_string();
-        return match blocking(move || engine.image(&name)).await {
+        let found = move || -> Result<_, EngineError> {
+            let img = engine.image(&name)?;
+            crate::engine::images::platform::check(&name, &img, platform.as_ref())?;
+            Ok(img)
+        };
+        return match blocking(found).await {
             Ok(img) => Json(views::history(&img)).into_response(),
             Err(e) => error_response(e),
         };
     }
     if let Some(name) = rest.strip_suffix("/get") {
-        return save(engine, vec![name.to_string()]).await;
+        return save(engine, vec![name.to_string()], platform).await;
     }
     error_response(EngineError::not_found(format!(
         "page not found: /images/{rest}"
@@ -286,9 +407,10 @@ async fn remove(
     axum::extract::Path(name): axum::extract::Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let force = QueryPairs::parse(q.as_deref()).flag("force");
+    let q = QueryPairs::parse(q.as_deref());
+    let (force, prune) = (q.flag("force"), !q.flag("noprune"));
     let engine: Engine = st.engine;
-    match blocking(move || engine.remove_image(&name, force)).await {
+    match blocking(move || engine.remove_image_with(&name, force, prune)).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => error_response(e),
     }

@@ -7,10 +7,34 @@ use serde_json::{json, Value};
 
 impl Engine {
     pub fn inspect(&self, reference: &str) -> Result<Value> {
+        self.inspect_size(reference, false)
+    }
+
+    /// Inspect with `size`: SizeRw (the bytes of the container's upper dir) and SizeRootFs (its
+    /// image's layers and SizeRw), as dockerd; absent without it.
+    pub fn inspect_size(&self, reference: &str, size: bool) -> Result<Value> {
         let id = self.lookup(reference)?;
         let record = self.record(&id)?;
         let state = self.state(&id)?;
-        Ok(inspect_json(self, &record, &state))
+        let mut v = inspect_json(self, &record, &state);
+        if size {
+            let (rw, root) = self.container_sizes(&id, &record.image_id);
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(root);
+        }
+        Ok(v)
+    }
+
+    /// SizeRw and SizeRootFs of a container: its upper dir, and that with its image's layers
+    /// (0 for an image removed since).
+    pub(crate) fn container_sizes(
+        &self,
+        id: &crate::engine::ids::ContainerId,
+        image_id: &str,
+    ) -> (u64, u64) {
+        let rw = crate::engine::sizes::dir_size(&self.container_paths(id).upper());
+        let image = self.image(image_id).map_or(0, |img| img.size);
+        (rw, rw + image)
     }
 }
 

@@ -420,10 +420,9 @@ impl Engine {
             live.ports = super::ports::summary_ports(&summary.exposed_ports, &published);
         }
         if size {
-            live.size_rw = Some(crate::engine::sizes::dir_size(
-                &self.container_paths(id).upper(),
-            ));
-            live.size_root_fs = Some(0);
+            let (rw, root) = self.container_sizes(id, &summary.entry.image_id);
+            live.size_rw = Some(rw);
+            live.size_root_fs = Some(root);
         }
         live
     }

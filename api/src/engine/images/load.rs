@@ -148,6 +148,16 @@ impl Engine {
     /// Load every image in the archive; returns dockerd's "Loaded image: busybox:latest" lines
     /// ("Loaded image ID: sha256:..." for an image without tags).
     pub fn load(&self, tar: impl Read) -> Result<Vec<String>> {
+        self.load_platform(tar, None)
+    }
+
+    /// `docker load --platform` (API 1.48): the archive's images of another platform are
+    /// skipped, as dockerd's loader skips them.
+    pub fn load_platform(
+        &self,
+        tar: impl Read,
+        platform: Option<&super::platform::Platform>,
+    ) -> Result<Vec<String>> {
         let store = self.store();
         let tmp = store.tmp_dir()?;
         let mut budget = Budget::for_dir(&tmp.path)?;
@@ -171,6 +181,18 @@ impl Engine {
         }
         let mut lines = Vec::new();
         for f in found {
+            if let Some(want) = platform {
+                let (cfg, _): (serde_json::Value, _) = spool.json(&f.config)?;
+                let field = |k: &str| cfg[k].as_str().unwrap_or("").to_string();
+                let have = super::platform::Platform::of(
+                    &field("os"),
+                    &field("architecture"),
+                    &field("variant"),
+                );
+                if !want.matches(&have) {
+                    continue;
+                }
+            }
             let tags = f
                 .tags
                 .iter()

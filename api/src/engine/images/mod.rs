@@ -8,6 +8,7 @@ pub mod commit;
 mod import;
 mod load;
 pub mod pack;
+pub mod platform;
 pub mod prune;
 pub mod reference;
 pub mod registry;

@@ -80,7 +80,7 @@ impl Engine {
             if !filters::prune_labels_pass(&o.labels, &labels) {
                 continue;
             }
-            match self.remove_image(&img.id, true) {
+            match self.remove_image_with(&img.id, true, false) {
                 Ok(r) => records.extend(r),
                 // Removed or taken into use meanwhile: not ours to prune.
                 Err(e) if e.is(ErrorKind::NotFound) || e.is(ErrorKind::Conflict) => {}

@@ -52,25 +52,71 @@ impl Engine {
     }
 
     /// Remove an image or one of its references; returns dockerd's
-    /// `[{"Untagged": ...}, {"Deleted": ...}]` list.
-    pub fn remove_image(&self, reference: &str, force: bool) -> Result<Vec<Value>> {
-        let id = self.image(reference)?.id;
-        let records = self.remove_image_records(reference, force)?;
-        // dockerd logs untag for each reference and delete for the image (not its layers).
-        for r in &records {
-            if let Some(name) = r["Untagged"].as_str() {
-                self.image_event(&id, "untag", name);
-            }
-            if r["Deleted"].as_str() == Some(id.as_str()) {
-                self.image_event(&id, "delete", &id);
-            }
+    /// `[{"Untagged": ...}, {"Deleted": ...}]` list. With `prune` (dockerd's default; `noprune`
+    /// turns it off), a deleted image's untagged parents (`docker commit` records them) go too,
+    /// each while nothing else holds it.
+    pub fn remove_image_with(
+        &self,
+        reference: &str,
+        force: bool,
+        prune: bool,
+    ) -> Result<Vec<Value>> {
+        let img = self.image(reference)?;
+        let mut records = self.remove_image_records(reference, force)?;
+        self.image_removal_events(&img.id, &records);
+        let deleted =
+            |records: &[Value], id: &str| records.iter().any(|r| r["Deleted"].as_str() == Some(id));
+        let mut parent = img.parent.clone();
+        let mut last = img.id.clone();
+        while prune && deleted(&records, &last) && !parent.is_empty() {
+            let Some(p) = self.prunable_parent(&parent) else {
+                break;
+            };
+            let Ok(more) = self.remove_image_records(&p.id, false) else {
+                break;
+            };
+            self.image_removal_events(&p.id, &more);
+            records.extend(more);
+            last = p.id;
+            parent = p.parent;
         }
         Ok(records)
+    }
+
+    /// [`Engine::remove_image_with`] with dockerd's default: parents pruned.
+    pub fn remove_image(&self, reference: &str, force: bool) -> Result<Vec<Value>> {
+        self.remove_image_with(reference, force, true)
+    }
+
+    /// dockerd logs untag for each reference and delete for the image (not its layers).
+    fn image_removal_events(&self, id: &str, records: &[Value]) {
+        for r in records {
+            if let Some(name) = r["Untagged"].as_str() {
+                self.image_event(id, "untag", name);
+            }
+            if r["Deleted"].as_str() == Some(id) {
+                self.image_event(id, "delete", id);
+            }
+        }
+    }
+
+    /// A parent that dockerd's prune deletes: there, with no reference, no container and no
+    /// other child.
+    fn prunable_parent(&self, id: &str) -> Option<super::Image> {
+        let all = self.images().ok()?;
+        let p = all.iter().find(|i| i.id == id)?;
+        let held = !p.repo_tags.is_empty()
+            || !p.repo_digests.is_empty()
+            || all.iter().any(|i| i.parent == id)
+            || self.image_users().contains_key(id);
+        (!held).then(|| p.clone())
     }
 
     fn remove_image_records(&self, reference: &str, force: bool) -> Result<Vec<Value>> {
         let img = self.image(reference)?;
         let id = img.id.clone();
+        // An image that is another's parent (commit records it) is not deleted.
+        let has_child = self.images()?.iter().any(|i| i.parent == id);
         let store = self.store();
         let lock = store.lock()?;
         if store.read_record(hex_of(&id))?.is_none() {
@@ -129,6 +175,20 @@ impl Engine {
                 index.references.remove(&r.key());
                 records.push(json!({"Untagged": r.familiar()}));
             }
+        }
+
+        if has_child {
+            // dockerd: untagging its last name leaves an image with a child in place; naming
+            // it by id is a hard conflict.
+            if !by_id {
+                store.write_index(&index, &lock)?;
+                return Ok(records);
+            }
+            return Err(EngineError::conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image has dependent child \
+                 images",
+                short(&id)
+            )));
         }
 
         // Delete the image itself.

@@ -34,6 +34,16 @@ impl Engine {
     /// Resolve `names` as dockerd does: an id saves the image without tags, `name:tag` that tag,
     /// a bare repository name every tag of it.
     pub fn plan_save(&self, names: &[String]) -> Result<SavePlan> {
+        self.plan_save_platform(names, None)
+    }
+
+    /// `docker save --platform` (API 1.48): every image named must be of that platform, or
+    /// the save fails with dockerd's words.
+    pub fn plan_save_platform(
+        &self,
+        names: &[String],
+        platform: Option<&super::platform::Platform>,
+    ) -> Result<SavePlan> {
         let store = self.store();
         let index = store.read_index()?;
         let mut plan = SavePlan {
@@ -73,6 +83,14 @@ impl Engine {
                 picked.push((img.id, tag));
             }
             for (id, tag) in picked {
+                if let Some(want) = platform {
+                    let img = self.image(&id)?;
+                    if !want.matches(&super::platform::Platform::of_image(&img)) {
+                        return Err(EngineError::system_message(format!(
+                            "no suitable export target found for platform {want}"
+                        )));
+                    }
+                }
                 if !plan.images.contains_key(&id) {
                     let rec = store
                         .read_record(hex_of(&id))?

@@ -118,11 +118,70 @@ fn tag_matches(pats: &[String], tag: &str) -> bool {
 }
 
 /// The filter keys of `GET /images/json`.
-const LIST_FILTERS: [&str; 5] = ["before", "dangling", "label", "reference", "since"];
+const LIST_FILTERS: [&str; 6] = ["before", "dangling", "label", "reference", "since", "until"];
+
+/// The chain id of each layer prefix of an image (dockerd shares layers by chain id: the same
+/// diff on the same parents).
+fn chain_ids(img: &Image) -> Vec<String> {
+    let mut chain = String::new();
+    img.diff_ids
+        .iter()
+        .map(|d| {
+            chain = if chain.is_empty() {
+                d.clone()
+            } else {
+                format!(
+                    "sha256:{}",
+                    super::store::sha256_hex(format!("{chain} {d}").as_bytes())
+                )
+            };
+            chain.clone()
+        })
+        .collect()
+}
+
+/// `shared-size`: for each image, the bytes of its layers that another image also has.
+fn shared_sizes(all: &[Image]) -> std::collections::BTreeMap<String, u64> {
+    let mut refs: std::collections::BTreeMap<String, usize> = Default::default();
+    for img in all {
+        for c in chain_ids(img) {
+            *refs.entry(c).or_default() += 1;
+        }
+    }
+    all.iter()
+        .map(|img| {
+            let shared = chain_ids(img)
+                .iter()
+                .zip(&img.layer_sizes)
+                .filter(|(c, _)| refs.get(*c).copied().unwrap_or(0) > 1)
+                .map(|(_, n)| *n)
+                .sum();
+            (img.id.clone(), shared)
+        })
+        .collect()
+}
+
+/// The `until` filter: a timestamp or a duration before now; images created before it are
+/// kept. Several values keep the earliest, as dockerd.
+fn until_bound(filters: &Filters) -> Result<Option<i64>> {
+    let mut bound: Option<i64> = None;
+    for v in filters.get("until").into_iter().flatten() {
+        let t = crate::engine::time::parse_until(v).ok_or_else(|| {
+            EngineError::invalid_parameter(format!(
+                "invalid value for 'until' filter: failed to parse value as time or duration: \
+                 {v:?}"
+            ))
+        })?;
+        bound = Some(bound.map_or(t, |b| b.min(t)));
+    }
+    Ok(bound)
+}
 
 impl Engine {
     /// `GET /images/json`: the summaries of the images that pass `filters`.
-    pub fn images_json(&self, filters: &Filters) -> Result<Vec<Value>> {
+    /// `shared_size`: SharedSize counted (API 1.42's `shared-size`); -1 otherwise. `digests` is
+    /// not read: RepoDigests is always shown, as dockerd shows it.
+    pub fn images_json(&self, filters: &Filters, shared_size: bool) -> Result<Vec<Value>> {
         if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
             return Err(EngineError::invalid_parameter(format!(
                 "invalid filter '{k}'"
@@ -135,14 +194,20 @@ impl Engine {
                 *slot = Some(created_unix(&self.image(name)?.created));
             }
         }
+        let until = until_bound(filters)?;
         let imgs = self.images()?;
+        let shared = shared_size.then(|| shared_sizes(&imgs));
         Ok(imgs
             .iter()
             .filter(|i| keep(i, filters))
             .filter(|i| bounds.0.is_none_or(|b| created_unix(&i.created) < b))
             .filter(|i| bounds.1.is_none_or(|s| created_unix(&i.created) > s))
+            .filter(|i| until.is_none_or(|u| created_unix(&i.created) < u))
             .map(|i| {
                 let mut v = summary(i);
+                if let Some(n) = shared.as_ref().and_then(|m| m.get(&i.id)) {
+                    v["SharedSize"] = json!(n);
+                }
                 // As dockerd: with a reference filter, only the matching tags are shown.
                 if let Some(pats) = filters.get("reference") {
                     let tags: Vec<&String> = i

@@ -7,8 +7,8 @@ use super::client::{denied, error_text, read_small, Body, Client, Credentials};
 use super::{progress_text, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
 use super::{registry_error, short, Endpoint, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST};
 use crate::engine::images::budget::Budget;
-use crate::engine::images::host_arch;
 use crate::engine::images::import::NewLayer;
+use crate::engine::images::platform::Platform;
 use crate::engine::images::reference::{is_hex64, Reference};
 use crate::engine::images::store::{hex_of, sha256_hex};
 use crate::engine::{Engine, EngineError, Result};
@@ -33,15 +33,17 @@ pub(super) struct Descriptor {
     #[serde(default)]
     pub size: u64,
     #[serde(default)]
-    pub platform: Option<Platform>,
+    pub platform: Option<DescPlatform>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct Platform {
+pub(super) struct DescPlatform {
     #[serde(default)]
     pub architecture: String,
     #[serde(default)]
     pub os: String,
+    #[serde(default)]
+    pub variant: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +88,20 @@ impl Engine {
         creds: Option<Credentials>,
         out: &mut dyn FnMut(Value),
     ) -> Result<()> {
+        self.pull_platform(reference, creds, None, out)
+    }
+
+    /// A pull with `platform`: a manifest list's entry for that platform; a single manifest of
+    /// another platform is pulled with dockerd's warning.
+    pub fn pull_platform(
+        &self,
+        reference: &str,
+        creds: Option<Credentials>,
+        platform: Option<&Platform>,
+        out: &mut dyn FnMut(Value),
+    ) -> Result<()> {
+        let want = platform.cloned().unwrap_or_else(Platform::host);
+        let mut from_list = false;
         let r = Reference::parse(reference)?.with_default_tag();
         let ep = Endpoint::of(&r, &self.settings.insecure_registries)?;
         let mut c = Client::connect(ep.clone(), creds, "pull")?;
@@ -109,18 +125,18 @@ impl Engine {
             || m.media_type == MEDIA_OCI_INDEX
             || !m.manifests.is_empty()
         {
-            let arch = host_arch();
+            from_list = true;
             let pick = m
                 .manifests
                 .iter()
                 .find(|d| {
-                    d.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+                    d.platform.as_ref().is_some_and(|p| {
+                        want.matches(&Platform::of(&p.os, &p.architecture, &p.variant))
+                    })
                 })
                 .ok_or_else(|| {
                     EngineError::not_found(format!(
-                        "no matching manifest for linux/{arch} in the manifest list entries"
+                        "no matching manifest for {want} in the manifest list entries"
                     ))
                 })?;
             let digest = pick.digest.clone();
@@ -241,6 +257,12 @@ impl Engine {
             out(json!({"status": format!("Status: Image is up to date for {shown}")}));
         } else {
             out(json!({"status": format!("Status: Downloaded newer image for {shown}")}));
+        }
+        if let (Some(p), false) = (platform, from_list) {
+            let img = self.image(&config_id)?;
+            if let Err(e) = crate::engine::images::platform::check(&shown, &img, Some(p)) {
+                out(json!({"status": format!("WARNING: {}", e.message())}));
+            }
         }
         Ok(())
     }
