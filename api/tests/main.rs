@@ -28,6 +28,7 @@ mod images;
 mod images_prune;
 mod images_save;
 mod leaked_fds;
+mod links;
 mod load_limits;
 mod logging;
 mod login;

@@ -117,12 +117,22 @@ pub async fn serve(router: axum::Router, mut req: Request) -> Response {
 
 /// Check and remove the version prefix; the version the request asked for (the default when
 /// unversioned).
+/// Repeated slashes count as one, as dockerd's router cleans them (docker-py asks for
+/// `/containers//web/db` to name the link `/web/db`).
 fn strip_version(req: &mut Request) -> Result<ApiVersion, String> {
     let (version, rest) = split_version(req.uri().path());
-    let Some(version) = version else {
-        return Ok(API_VERSION);
+    let v = match version {
+        Some(version) => check(version)?,
+        None => API_VERSION,
     };
-    let v = check(version)?;
+    let mut rest = rest.to_string();
+    while rest.contains("//") {
+        rest = rest.replace("//", "/");
+    }
+    if version.is_none() && rest == req.uri().path() {
+        return Ok(v);
+    }
+    let rest = rest.as_str();
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
