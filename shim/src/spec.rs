@@ -654,6 +654,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn link_variables_follow_path_and_hostname_and_yield_to_env() {
+        let p = ProcessSpec {
+            env: vec![
+                "PATH=/bin".into(),
+                "HOSTNAME=h".into(),
+                "DB_NAME=mine".into(),
+            ],
+            link_env: vec!["DB_PORT=tcp://10.0.0.2:80".into(), "DB_NAME=/web/db".into()],
+            ..ProcessSpec::default()
+        };
+        assert_eq!(
+            p.full_env(),
+            [
+                "PATH=/bin",
+                "HOSTNAME=h",
+                "DB_PORT=tcp://10.0.0.2:80",
+                "DB_NAME=mine"
+            ],
+            "expected the links' variables after PATH and HOSTNAME, the container's own winning"
+        );
+    }
+
+    #[test]
     fn a_join_records_its_donor_and_an_older_bare_path_reads_as_a_gone_donor() {
         let d = Donor {
             container: "abc".into(),

@@ -218,4 +218,27 @@ mod tests {
             .to_bytes();
         assert_eq!(&body[..], b"/echo?a=1 1.41");
     }
+
+    #[tokio::test]
+    async fn repeated_slashes_count_as_one() {
+        let router = axum::Router::new().route(
+            "/containers/{a}/{b}",
+            axum::routing::delete(|uri: Uri| async move { uri.to_string() }),
+        );
+        for path in [
+            "/v1.50/containers//web/db?link=1",
+            "/containers//web/db?link=1",
+        ] {
+            let req = Request::delete(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = serve(router.clone(), req).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{path}: expected a match");
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            assert_eq!(&body[..], b"/containers/web/db?link=1", "{path}");
+        }
+    }
 }
