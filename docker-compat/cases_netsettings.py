@@ -1,7 +1,7 @@
 """Network settings berth honours or refuses (issue 17), through the docker CLI and docker-py:
 MAC addresses, link-local addresses, endpoint sysctls (DriverOpts), `--add-host
 name:host-gateway`, network create options (bridge name, MTU, icc, masquerading), IPAM
-auxiliary addresses, and legacy links (refused). Where the suite's reference dockerd (20.10, API
+auxiliary addresses (legacy links: cases_links). Where the suite's reference dockerd (20.10, API
 1.41, `--bridge=none --iptables=false`) can answer, the same is run on it; where it cannot, the
 case's docstring says why."""
 import os
@@ -188,25 +188,3 @@ def netsettings_network_create_options(b):
     py_on(client(b), "berth")
     if rc is not None:
         py_on(rc, "dockerd")
-
-
-@case
-def netsettings_links_refused(b):
-    """Legacy links are refused with a 400 naming them, never accepted and ignored (berth has
-    no legacy links yet). Not compared: dockerd's links need its default bridge, which the
-    reference runs without."""
-    b.out("create", "--name", "nslinkdb", "busybox", "true")
-    try:
-        p = b.docker("run", "--rm", "--link", "nslinkdb:db", "busybox", "true")
-        check(p.returncode != 0 and b"berth does not support legacy container links" in p.stderr,
-              f"--link: {p.returncode} {p.stderr!r}")
-        try:
-            client(b).containers.run("busybox", ["true"], links={"nslinkdb": "db"}, remove=True)
-            check(False, "docker-py links were accepted")
-        except docker.errors.APIError as e:
-            check(e.status_code == 400 and "legacy container links" in str(e), f"docker-py: {e}")
-        p = b.docker("rm", "--link", "nslinkdb")
-        check(p.returncode != 0, "rm --link succeeded")
-        check(b.out("inspect", "-f", "{{.Name}}", "nslinkdb") == "/nslinkdb", "rm --link removed the container")
-    finally:
-        b.docker("rm", "-f", "nslinkdb")

@@ -206,6 +206,8 @@ def main():
         import cases_netsettings  # noqa: F401
         import cases_filters  # noqa: F401
         import cases_images17  # noqa: F401
+        import cases_links  # noqa: F401
+        import cases_createfields  # noqa: F401
         b = Berth(args.berth)
         b.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
         for fn in CASES:

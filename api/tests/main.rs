@@ -29,6 +29,7 @@ mod images17;
 mod images_prune;
 mod images_save;
 mod leaked_fds;
+mod links;
 mod load_limits;
 mod logging;
 mod login;

@@ -217,7 +217,7 @@ pub(crate) fn become_process(
         exit_code: 127,
     })?;
     check_cwd_inside_root()?;
-    let mut env = p.env.clone();
+    let mut env = p.full_env();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", u.home));
     }

@@ -340,6 +340,30 @@ pub struct ProcessSpec {
     /// Written to the first process's /proc/<pid>/oom_score_adj before exec (-1000..1000);
     /// None (records made before it) inherits the shim's.
     pub oom_score_adj: Option<i32>,
+    /// Legacy links' variables (`DB_PORT=tcp://...`, `DB_NAME=/web/db`, ...), written by the
+    /// caller at every start; `env` wins over them for the same name (dockerd's order).
+    pub link_env: Vec<String>,
+}
+
+impl ProcessSpec {
+    /// The environment the process gets: `env`, with the link variables it does not set put
+    /// after PATH and HOSTNAME (where dockerd puts them).
+    pub fn full_env(&self) -> Vec<String> {
+        let key = |e: &str| e.split('=').next().unwrap_or_default().to_string();
+        let mut env = self.env.clone();
+        let at = env
+            .iter()
+            .take_while(|e| e.starts_with("PATH=") || e.starts_with("HOSTNAME="))
+            .count();
+        let links: Vec<String> = self
+            .link_env
+            .iter()
+            .filter(|l| !self.env.iter().any(|e| key(e) == key(l)))
+            .cloned()
+            .collect();
+        env.splice(at..at, links);
+        env
+    }
 }
 
 impl Default for ProcessSpec {
@@ -367,6 +391,7 @@ impl Default for ProcessSpec {
             stop_signal: "SIGTERM".to_string(),
             stop_timeout: 10,
             oom_score_adj: None,
+            link_env: Vec::new(),
         }
     }
 }
@@ -538,6 +563,9 @@ pub struct NetworkFiles {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// Legacy links on the default bridge: "ip\tnames" lines (the linked container's alias,
+    /// hostname and name), written by the caller at every start from the linked containers.
+    pub links: Vec<String>,
 }
 
 /// One endpoint of a container on a bridge network: what the shim needs to plug it in with no
@@ -624,6 +652,29 @@ pub struct RestartPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_variables_follow_path_and_hostname_and_yield_to_env() {
+        let p = ProcessSpec {
+            env: vec![
+                "PATH=/bin".into(),
+                "HOSTNAME=h".into(),
+                "DB_NAME=mine".into(),
+            ],
+            link_env: vec!["DB_PORT=tcp://10.0.0.2:80".into(), "DB_NAME=/web/db".into()],
+            ..ProcessSpec::default()
+        };
+        assert_eq!(
+            p.full_env(),
+            [
+                "PATH=/bin",
+                "HOSTNAME=h",
+                "DB_PORT=tcp://10.0.0.2:80",
+                "DB_NAME=mine"
+            ],
+            "expected the links' variables after PATH and HOSTNAME, the container's own winning"
+        );
+    }
 
     #[test]
     fn a_join_records_its_donor_and_an_older_bare_path_reads_as_a_gone_donor() {

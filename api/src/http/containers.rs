@@ -42,6 +42,7 @@ pub fn routes() -> Vec<Route> {
         Route::post("/containers/{id}/attach", attach),
         Route::get("/containers/{id}/logs", logs),
         Route::delete("/containers/{id}", remove),
+        Route::delete("/containers/{id}/{alias}", remove_by_link_name),
         Route::post("/containers/prune", prune),
         Route::post("/containers/{id}/update", update),
     ]
@@ -243,16 +244,39 @@ async fn update(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
 
 async fn remove(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
     if flag(&q, "link") {
-        // `docker rm --link` removes a legacy link, never the container; berth has none
-        // (create refuses Links).
-        return Err(EngineError::invalid_parameter(format!(
-            "link=1: berth does not support legacy container links, so {id} names none to remove"
-        )));
+        // `docker rm --link db`: a container's own name is no link (dockerd's words and 500).
+        let e = s.engine;
+        blocking(move || e.lookup(&id)).await?;
+        return Err(EngineError::system_message(
+            "Conflict, cannot remove the default link name of the container".into(),
+        ));
     }
     let force = flag(&q, "force");
     let volumes = flag(&q, "v");
     let e = s.engine;
     blocking(move || e.remove_with_volumes(&id, force, volumes)).await?;
+    Ok(no_content())
+}
+
+/// `DELETE /containers/web/db`: a link's name. With `link=1` (`docker rm --link /web/db`) the
+/// link goes; without, the container it names goes, as dockerd's names store resolves it.
+async fn remove_by_link_name(
+    State(s): State<AppState>,
+    Path((parent, alias)): Path<(String, String)>,
+    Query(q): Q,
+) -> HResult {
+    let e = s.engine;
+    if flag(&q, "link") {
+        blocking(move || e.remove_link(&parent, &alias)).await?;
+        return Ok(no_content());
+    }
+    let force = flag(&q, "force");
+    let volumes = flag(&q, "v");
+    blocking(move || {
+        let child = e.link_target(&parent, &alias)?;
+        e.remove_with_volumes(&child, force, volumes)
+    })
+    .await?;
     Ok(no_content())
 }
 

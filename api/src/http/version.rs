@@ -117,12 +117,22 @@ pub async fn serve(router: axum::Router, mut req: Request) -> Response {
 
 /// Check and remove the version prefix; the version the request asked for (the default when
 /// unversioned).
+/// Repeated slashes count as one, as dockerd's router cleans them (docker-py asks for
+/// `/containers//web/db` to name the link `/web/db`).
 fn strip_version(req: &mut Request) -> Result<ApiVersion, String> {
     let (version, rest) = split_version(req.uri().path());
-    let Some(version) = version else {
-        return Ok(API_VERSION);
+    let v = match version {
+        Some(version) => check(version)?,
+        None => API_VERSION,
     };
-    let v = check(version)?;
+    let mut rest = rest.to_string();
+    while rest.contains("//") {
+        rest = rest.replace("//", "/");
+    }
+    if version.is_none() && rest == req.uri().path() {
+        return Ok(v);
+    }
+    let rest = rest.as_str();
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
@@ -207,5 +217,28 @@ mod tests {
             .unwrap()
             .to_bytes();
         assert_eq!(&body[..], b"/echo?a=1 1.41");
+    }
+
+    #[tokio::test]
+    async fn repeated_slashes_count_as_one() {
+        let router = axum::Router::new().route(
+            "/containers/{a}/{b}",
+            axum::routing::delete(|uri: Uri| async move { uri.to_string() }),
+        );
+        for path in [
+            "/v1.50/containers//web/db?link=1",
+            "/containers//web/db?link=1",
+        ] {
+            let req = Request::delete(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = serve(router.clone(), req).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{path}: expected a match");
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            assert_eq!(&body[..], b"/containers/web/db?link=1", "{path}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! reach the container) for every member whenever a container joins or leaves the network,
 //! under the network store's lock.
 
-use super::store::NetworkRecord;
+use super::store::{EndpointRecord, NetworkRecord};
 use crate::paths::Paths;
 use crate::spec::ContainerSpec;
 use std::io::Write;
@@ -29,6 +29,10 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
             out.push_str(&format!("{ip}\t{name}\n"));
         }
     }
+    for line in &spec.network.links {
+        out.push_str(line);
+        out.push('\n');
+    }
     let hostname = if spec.hostname.is_empty() {
         spec.id.chars().take(12).collect()
     } else {
@@ -44,9 +48,9 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
     }
     let mut seen: Vec<String> = Vec::new();
     for net in networks.iter().filter(|n| n.resolves_names()) {
-        if !net.endpoints.contains_key(&spec.id) {
+        let Some(own) = net.endpoints.get(&spec.id) else {
             continue;
-        }
+        };
         for (cid, ep) in &net.endpoints {
             if cid == &spec.id || ep.ip.is_empty() {
                 continue;
@@ -56,6 +60,7 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
                 cid[..12.min(cid.len())].to_string(),
             ];
             names.extend(ep.aliases.iter().cloned());
+            names.extend(link_aliases(&own.links, cid, ep));
             names.retain(|n| !n.is_empty());
             let line = format!("{}\t{}\n", ep.ip, names.join(" "));
             if !seen.contains(&line) {
@@ -65,6 +70,21 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
         }
     }
     out
+}
+
+/// The aliases this container's endpoint links (EndpointSettings.Links, "name:alias") give
+/// the peer `cid`: those whose name is the peer's name, one of its aliases, or its id.
+fn link_aliases(links: &[String], cid: &str, peer: &EndpointRecord) -> Vec<String> {
+    links
+        .iter()
+        .filter_map(|l| {
+            let (name, alias) = l.split_once(':').unwrap_or((l, l));
+            let named = name == peer.container_name
+                || peer.aliases.iter().any(|a| a == name)
+                || (name.len() >= 12 && cid.starts_with(name));
+            named.then(|| alias.to_string())
+        })
+        .collect()
 }
 
 /// The word `--add-host name:host-gateway` gives instead of an address.
@@ -119,7 +139,6 @@ pub fn refresh_one(paths: &Paths, id: &str, networks: &[NetworkRecord]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::store::EndpointRecord;
     use crate::spec::EndpointSpec;
 
     #[test]
@@ -168,5 +187,49 @@ mod tests {
         net.predefined = true;
         let text = content(&spec, &[net]);
         assert!(!text.contains("web"), "{text}");
+    }
+
+    #[test]
+    fn links_give_lines_and_aliases() {
+        let (me, peer) = ("1".repeat(64), "2".repeat(64));
+        let mut net = NetworkRecord {
+            driver: "bridge".into(),
+            ..NetworkRecord::default()
+        };
+        net.endpoints.insert(
+            me.clone(),
+            EndpointRecord {
+                container_name: "web".into(),
+                ip: "10.1.0.2".into(),
+                links: vec!["db:database".into()],
+                ..EndpointRecord::default()
+            },
+        );
+        net.endpoints.insert(
+            peer.clone(),
+            EndpointRecord {
+                container_name: "db".into(),
+                ip: "10.1.0.3".into(),
+                ..EndpointRecord::default()
+            },
+        );
+        let spec = ContainerSpec {
+            id: me.clone(),
+            hostname: "box".into(),
+            network: crate::spec::NetworkFiles {
+                links: vec!["172.17.0.5\tcache cachehost redis".into()],
+                ..Default::default()
+            },
+            ..ContainerSpec::default()
+        };
+        let text = content(&spec, &[net]);
+        assert!(
+            text.contains("172.17.0.5\tcache cachehost redis\n"),
+            "expected the legacy link's line:\n{text}"
+        );
+        assert!(
+            text.contains("10.1.0.3\tdb 222222222222 database\n"),
+            "expected the endpoint link's alias on db's line:\n{text}"
+        );
     }
 }

@@ -65,6 +65,9 @@ pub struct EndpointRecord {
     pub link_local: Vec<String>,
     /// The endpoint's DriverOpts as sent.
     pub driver_opts: BTreeMap<String, String>,
+    /// EndpointSettings.Links ("name:alias"), as sent: on this network the container finds
+    /// the container `name` by `alias` too (its /etc/hosts says so).
+    pub links: Vec<String>,
     /// Seconds since the epoch.
     pub created: u64,
 }
@@ -122,6 +125,8 @@ pub struct EndpointWish {
     pub ipam_given: bool,
     pub link_local: Vec<String>,
     pub driver_opts: BTreeMap<String, String>,
+    /// EndpointSettings.Links ("name:alias"), checked.
+    pub links: Vec<String>,
 }
 
 /// The store of one root.
@@ -250,6 +255,7 @@ impl Locked<'_> {
             ipam_given: wish.ipam_given,
             link_local: wish.link_local.clone(),
             driver_opts: wish.driver_opts.clone(),
+            links: wish.links.clone(),
             created: now,
             ..EndpointRecord::default()
         };

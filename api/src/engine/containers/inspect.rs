@@ -64,6 +64,8 @@ fn inspect_json(engine: &Engine, r: &ContainerRecord, state: &State) -> Value {
     let paths = engine.container_paths(&r.id);
     let mut host_config = serde_json::to_value(&r.host_config).unwrap_or_default();
     if let Some(h) = host_config.as_object_mut() {
+        // dockerd shows the links it made (`/db:/web/db`), not those sent.
+        h.insert("Links".into(), engine.links_json(&r.name, &r.links));
         h.entry("LogConfig")
             .or_insert(json!({"Type": "json-file", "Config": {}}));
         for (k, v) in [

@@ -12,6 +12,7 @@ pub(crate) mod devices;
 pub mod export;
 pub mod inspect;
 pub mod lifecycle;
+pub mod links;
 pub mod list;
 pub mod logs;
 pub mod mounts;
@@ -65,6 +66,9 @@ pub struct ContainerRecord {
     /// and at every connect and disconnect.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, serde_json::Value>,
+    /// Legacy links on the default bridge (HostConfig.Links, checked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<links::Link>,
 }
 
 impl Engine {

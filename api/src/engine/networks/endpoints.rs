@@ -74,8 +74,9 @@ pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
         aliases: strings(v.get("Aliases"), "Aliases")?,
         ..EndpointWish::default()
     };
-    if !strings(v.get("Links"), "Links")?.is_empty() {
-        return Err(invalid(LINKS_REFUSED.into()));
+    for l in strings(v.get("Links"), "Links")? {
+        let (name, alias) = crate::engine::containers::links::parse_link(&l)?;
+        wish.links.push(format!("{name}:{alias}"));
     }
     // The endpoint's state, which inspect shows and dockerd ignores in a request: a value is
     // refused rather than ignored; GwPriority matters only with several gateways to choose.
@@ -184,8 +185,8 @@ const STATE_FIELDS: [&str; 9] = [
     "DNSNames",
 ];
 
-/// Legacy links (`--link`) are not implemented yet: refused rather than ignored.
-const LINKS_REFUSED: &str = "Links: berth does not support legacy container links (--link); put the containers on a user-defined network, where they find each other by name and --network-alias";
+/// Endpoint links on a predefined network, where dockerd has no name service to give them to.
+const ENDPOINT_LINKS_REFUSED: &str = "EndpointSettings.Links: endpoint links are only supported for user-defined networks (on the default bridge, links are HostConfig.Links, --link)";
 
 /// An endpoint's IPAMConfig as inspect shows it: null when none was sent, else what was sent
 /// (dockerd's omitempty fields).
@@ -219,6 +220,11 @@ fn check_request(r: &EndpointRequest) -> Result<()> {
             "network-scoped alias is supported only for containers in user defined networks".into(),
         ));
     }
+    if r.network.predefined && !r.wish.links.is_empty() {
+        return Err(EngineError::invalid_parameter(
+            ENDPOINT_LINKS_REFUSED.into(),
+        ));
+    }
     if r.network.predefined && !r.wish.ip.is_empty() {
         return Err(EngineError::invalid_parameter(
             "user specified IP address is supported on user defined networks only".into(),
@@ -247,9 +253,6 @@ impl Engine {
             .filter(|m| !m.is_empty())
             .map(parse_mac)
             .transpose()?;
-        if !h.links.as_ref().is_none_or(Vec::is_empty) {
-            return Err(invalid(LINKS_REFUSED.into()));
-        }
         let all = self.networks()?;
         let primary = if matches!(mode, "host" | "none") || mode.starts_with("container:") {
             None
@@ -283,6 +286,19 @@ impl Engine {
                         wish,
                     }),
                 }
+            }
+        }
+        // HostConfig.Links on a user-defined network are the endpoint's links there (the docker
+        // CLI sends them so; dockerd has no legacy links off the default bridge).
+        let host_links = h.links.clone().unwrap_or_default();
+        if !crate::engine::containers::links::legacy_mode(mode)
+            && !mode.starts_with("container:")
+            && mode != "host"
+            && out[0].wish.links.is_empty()
+        {
+            for l in &host_links {
+                let (name, alias) = crate::engine::containers::links::parse_link(l)?;
+                out[0].wish.links.push(format!("{name}:{alias}"));
             }
         }
         if let Some(mac) = config_mac {
@@ -367,13 +383,13 @@ impl Engine {
         }
     }
 
-    fn read_spec(&self, id: &ContainerId) -> Result<ContainerSpec> {
+    pub(crate) fn read_spec(&self, id: &ContainerId) -> Result<ContainerSpec> {
         let path = self.container_paths(id).config();
         let data = std::fs::read(&path).map_err(|e| EngineError::system(path.display(), e))?;
         serde_json::from_slice(&data).map_err(|e| EngineError::system(path.display(), e))
     }
 
-    fn write_spec(&self, spec: &ContainerSpec) -> Result<()> {
+    pub(crate) fn write_spec(&self, spec: &ContainerSpec) -> Result<()> {
         let id = ContainerId::parse(&spec.id).ok_or_else(|| {
             EngineError::system_message(format!("a spec names no container: {}", spec.id))
         })?;
@@ -569,7 +585,7 @@ impl Engine {
             dns.extend(ep.aliases.iter().cloned());
             let v = json!({
                 "IPAMConfig": ipam,
-                "Links": Value::Null,
+                "Links": stored.filter(|s| !s.links.is_empty()).map(|s| json!(s.links)).unwrap_or(Value::Null),
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
                 "MacAddress": ep.mac,
                 "DriverOpts": driver_opts,

@@ -61,6 +61,7 @@ impl Engine {
         let (record, spec, mut warnings) = translate(self, &id, &body, &image)?;
         let config_mac = Some(body.config.mac_address.as_str());
         let plan = self.plan_networks(&body.host_config, &body.networking_config, config_mac)?;
+        let links = self.register_links(&body.host_config)?;
 
         let names = self.names();
         let lock = names.lock()?;
@@ -75,6 +76,7 @@ impl Engine {
         }
         let record = ContainerRecord {
             name: format!("/{name}"),
+            links,
             ..record
         };
         let endpoints = self.allocate_endpoints(&id, &name, &plan)?;

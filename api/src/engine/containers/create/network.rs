@@ -37,6 +37,8 @@ pub(super) fn files(h: &HostConfig) -> NetworkFiles {
         dns: h.dns.clone().unwrap_or_default(),
         dns_search: h.dns_search.clone().unwrap_or_default(),
         dns_options: h.dns_options.clone().unwrap_or_default(),
+        // Set at every start from the linked containers.
+        links: Vec::new(),
     }
 }
 

@@ -181,5 +181,7 @@ pub(super) fn spec(
         stop_timeout: c.stop_timeout.unwrap_or(10).clamp(0, u32::MAX as i64) as u32,
         // Set by translate once its range is checked.
         oom_score_adj: None,
+        // Set at every start from the linked containers.
+        link_env: Vec::new(),
     }
 }

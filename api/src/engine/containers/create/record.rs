@@ -76,5 +76,6 @@ pub(super) fn record(
         networking_config: body.networking_config.clone(),
         mount_points,
         networks: Default::default(),
+        links: Vec::new(),
     }
 }

@@ -51,7 +51,6 @@ fn unknown(object: &str, map: &serde_json::Map<String, Value>) -> Result<()> {
 }
 
 fn host_config(h: &HostConfig) -> Result<()> {
-    // HostConfig.Links is refused where the networks are planned (`networks/endpoints.rs`).
     let checks: [(&str, bool, &str); 11] = [
         (
             "HostConfig.Cgroup",
@@ -112,6 +111,18 @@ fn host_config(h: &HostConfig) -> Result<()> {
     if let Some((field, _, why)) = checks.iter().find(|(_, set, _)| *set) {
         return Err(refused(field, why));
     }
+    // dockerd reads field names in any case: docker-py spells CpuRealtime* `CPURealtime*`.
+    // Such a name is refused for its field's reason.
+    for (k, _) in h.unknown.iter().filter(|(_, v)| !is_zero(v)) {
+        let same = checks.iter().find(|(field, _, _)| {
+            field
+                .strip_prefix("HostConfig.")
+                .is_some_and(|f| f.eq_ignore_ascii_case(k))
+        });
+        if let Some((_, _, why)) = same {
+            return Err(refused(&format!("HostConfig.{k}"), why));
+        }
+    }
     unknown("HostConfig", &h.unknown)
 }
 
@@ -160,6 +171,16 @@ mod tests {
             e.to_string().contains("HostConfig.CpuRealtimeRuntime")
                 && e.to_string().contains("berth does not support it"),
             "expected a refusal naming the field, got {e}"
+        );
+        // docker-py's spelling, which dockerd reads as the field: refused for the field's reason.
+        let mut b = body.clone();
+        b.host_config
+            .unknown
+            .insert("CPURealtimeRuntime".into(), serde_json::json!(950_000));
+        assert_eq!(
+            refuse(&b).map_err(|e| e.to_string()),
+            Err("HostConfig.CPURealtimeRuntime: berth does not support it (real-time CPU scheduling)".into()),
+            "expected docker-py's spelling refused for the field's reason"
         );
         let mut b = body.clone();
         b.host_config

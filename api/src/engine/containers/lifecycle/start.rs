@@ -79,6 +79,7 @@ impl Engine {
     /// host (for a `docker run`, the shim is spawned by the attach, before the start).
     fn prepare_spawn(&self, id: &ContainerId) -> Result<()> {
         self.resolve_joins(id)?;
+        self.resolve_links(id)?;
         let record = self.record(id)?;
         if record.host_config.ipc_mode == "shareable" {
             let size = record.host_config.shm_size.max(0) as u64;
