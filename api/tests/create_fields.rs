@@ -368,6 +368,32 @@ async fn oom_score_adj_runtime_masks_and_log_files() {
         "Invalid value -1001, range for oom score adj is [-1000, 1000]",
         "OomScoreAdj",
     );
+    // Lowering a process's OOM score takes CAP_SYS_RESOURCE. Where the host's bounding set
+    // holds it, a negative score is set; where it does not (this CI machine), the create is
+    // refused, rather than accepted and failing at every start.
+    let can_lower = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap() & (1 << 24) != 0)
+        .unwrap();
+    let negative = run_sh("cat /proc/self/oom_score_adj", json!({"OomScoreAdj": -300}));
+    if can_lower {
+        let (code, out) = b.output(&negative).await;
+        assert_eq!(
+            (code, out.trim()),
+            (0, "-300"),
+            "expected OomScoreAdj -300 inside"
+        );
+    } else {
+        b.post_json("/containers/create", &negative)
+            .await
+            .assert_error(
+                400,
+                "OomScoreAdj -300: a negative OOM score needs CAP_SYS_RESOURCE, which is not in this host's capability bounding set",
+                "a negative OomScoreAdj without CAP_SYS_RESOURCE",
+            );
+    }
     let (code, out) = b
         .output(&run_sh(
             "wc -c < /proc/cpuinfo",

@@ -3,7 +3,7 @@
 
 use super::invalid;
 use crate::engine::wire::HostConfig;
-use crate::engine::Result;
+use crate::engine::{EngineError, Result};
 use berth_shim::cgroups::Layout;
 use berth_shim::spec::{RestartName, RestartPolicy, ThrottleDevice, WeightDevice};
 
@@ -51,12 +51,24 @@ pub fn cgroup_parent(p: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-/// HostConfig.OomScoreAdj, dockerd's range and words.
+/// HostConfig.OomScoreAdj, dockerd's range and words. A negative score can be set only with
+/// CAP_SYS_RESOURCE (the kernel refuses to lower a process's score without it): where the
+/// bounding set that berth and its shims run under lacks it, the create is refused, rather
+/// than accepted and failing at every start.
 pub fn oom_score_adj(adj: i64) -> Result<i32> {
     if !(-1000..=1000).contains(&adj) {
         return Err(invalid(format!(
             "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
         )));
+    }
+    if adj < 0 {
+        let bounding = berth_shim::security::caps::current_bounding()
+            .map_err(|e| EngineError::system("reading the capability bounding set", e))?;
+        if !bounding.contains_name("CAP_SYS_RESOURCE") {
+            return Err(invalid(format!(
+                "OomScoreAdj {adj}: a negative OOM score needs CAP_SYS_RESOURCE, which is not in this host's capability bounding set"
+            )));
+        }
     }
     Ok(adj as i32)
 }
