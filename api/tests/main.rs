@@ -19,6 +19,7 @@ mod containers_api;
 mod devices;
 mod donor_identity;
 mod events;
+mod exec17;
 mod fresh_host;
 mod hijack;
 mod images;

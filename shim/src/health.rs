@@ -146,6 +146,7 @@ impl HealthMonitor {
                 stdin: false,
                 stdout: true,
                 stderr: true,
+                raw: None,
             },
         )
         .map_err(|e| e.to_string())?;

@@ -416,6 +416,7 @@ async fn attach(
         stdin: flag(&q, "stdin"),
         stdout: flag(&q, "stdout"),
         stderr: flag(&q, "stderr"),
+        raw: None,
     };
     let replay_logs = flag(&q, "logs");
     let stream = flag(&q, "stream");

@@ -64,13 +64,9 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Reque
         blocking(move || e.exec_start(&id2, false).map(drop)).await?;
         return Ok(StatusCode::OK.into_response());
     }
-    let (e2, id2) = (s.engine.clone(), id.clone());
-    let spec_tty = blocking(move || {
-        let v = e2.exec_inspect(&id2)?;
-        Ok(v["ProcessConfig"]["tty"].as_bool().unwrap_or(false))
-    })
-    .await?;
-    let tty = spec_tty || sb.tty;
+    // As dockerd: the start's `Tty` says how the output is framed, whatever the exec's own (an
+    // exec made with a TTY and started without one sends its terminal's output in frames).
+    let tty = sb.tty;
     let (e3, id3) = (s.engine.clone(), id.clone());
     let sock = blocking(move || {
         let inspect = e3.exec_inspect(&id3)?;
@@ -78,6 +74,7 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Reque
             stdin: inspect["OpenStdin"].as_bool().unwrap_or(false),
             stdout: inspect["OpenStdout"].as_bool().unwrap_or(true),
             stderr: inspect["OpenStderr"].as_bool().unwrap_or(true),
+            raw: Some(tty),
         };
         e3.exec_start_attached(&id3, hello)
     })
