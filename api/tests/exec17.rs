@@ -12,10 +12,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Create an exec in `id`; its id.
 async fn exec_create(b: &Berth, id: &str, config: &Value) -> String {
-    let r = b
-        .post_json(&format!("/containers/{id}/exec"), config)
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "exec create {config}: {}", r.text());
+    let r = b.post_json(&format!("/containers/{id}/exec"), config).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "exec create {config}: {}",
+        r.text()
+    );
     r.json()["Id"].as_str().expect("no Id").to_string()
 }
 
@@ -41,7 +44,10 @@ async fn exec_start_upgraded(b: &Berth, exec: &str, start: &Value) -> (String, V
         .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&all)))
         + 4;
     let head = String::from_utf8_lossy(&all[..end]).into_owned();
-    assert!(head.starts_with("HTTP/1.1 101"), "expected a 101, got {head:?}");
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "expected a 101, got {head:?}"
+    );
     let content_type = head
         .lines()
         .find_map(|l| {
@@ -69,7 +75,8 @@ async fn an_exec_is_framed_by_its_starts_tty_not_its_own() {
         &json!({"Cmd": cmd, "Tty": true, "AttachStdout": true, "AttachStderr": true}),
     )
     .await;
-    let (ctype, out) = exec_start_upgraded(&b, &exec, &json!({"Detach": false, "Tty": false})).await;
+    let (ctype, out) =
+        exec_start_upgraded(&b, &exec, &json!({"Detach": false, "Tty": false})).await;
     assert_eq!(
         ctype, "application/vnd.docker.multiplexed-stream",
         "a start without Tty is multiplexed"
@@ -166,6 +173,35 @@ async fn kill_with_sigkill_answers_once_the_exit_is_recorded() {
             409,
             &format!("cannot kill container: {id}: container {id} is not running"),
             "a second kill",
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_console_size_from_create_and_from_start() {
+    let b = Berth::with_busybox().await;
+    let id = b
+        .run(None, &json!({"Image": "busybox", "Cmd": ["sleep", "1000"]}))
+        .await;
+    for (start, want) in [
+        (json!({"Detach": false, "Tty": true}), "20 70\r\n"),
+        (
+            json!({"Detach": false, "Tty": true, "ConsoleSize": [30, 100]}),
+            "30 100\r\n",
+        ),
+    ] {
+        let exec = exec_create(
+            &b,
+            &id,
+            &json!({"Cmd": ["stty", "size"], "Tty": true, "AttachStdout": true,
+                    "ConsoleSize": [20, 70]}),
+        )
+        .await;
+        let (_, out) = exec_start_upgraded(&b, &exec, &start).await;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            want,
+            "stty size in an exec started with {start}"
         );
     }
 }

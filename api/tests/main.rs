@@ -16,6 +16,7 @@ mod cli_output;
 mod cli_volumes;
 mod commit_export;
 mod containers_api;
+mod detach;
 mod devices;
 mod donor_identity;
 mod events;
