@@ -30,6 +30,7 @@ mod leaked_fds;
 mod load_limits;
 mod logging;
 mod login;
+mod logopts;
 mod monitor_events;
 mod netsettings;
 mod networks;

@@ -315,6 +315,7 @@ fn log_options(q: &HashMap<String, String>) -> Result<LogOptions, EngineError> {
         stdout: flag(q, "stdout"),
         stderr: flag(q, "stderr"),
         timestamps: flag(q, "timestamps"),
+        details: flag(q, "details"),
         tail,
         since: q.get("since").and_then(|s| parse_bound(s)),
         until: q.get("until").and_then(|s| parse_bound(s)),
