@@ -204,6 +204,7 @@ def main():
         import cases_hardening  # noqa: F401
         import cases_api17  # noqa: F401
         import cases_netsettings  # noqa: F401
+        import cases_attach17  # noqa: F401
         b = Berth(args.berth)
         b.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
         for fn in CASES:

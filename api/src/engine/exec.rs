@@ -25,6 +25,8 @@ pub struct ExecConfig {
     pub user: String,
     pub working_dir: String,
     pub console_size: Option<Vec<u16>>,
+    /// docker-py sends `detachKeys` (dockerd's decoder ignores case).
+    #[serde(alias = "detachKeys")]
     pub detach_keys: String,
 }
 
