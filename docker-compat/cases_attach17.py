@@ -212,6 +212,10 @@ def attach17_exec_framing_user_and_kill(b):
         for user, want in [("app", "1000 1000"), ("app:staff", "1000 50"), ("1000:50", "1000 50")]:
             out = api.exec_start(api.exec_create(c["Id"], "sh -c 'echo $(id -u) $(id -g)'", user=user))
             check(out == (want + "\n").encode(), f"{name}: exec as {user}: {out!r}")
+        # dockerd 20.10 fails the start (exit 126), later dockerd and berth the create (exit 1).
+        p = docker("exec", "-u", "bogus", c["Id"], "id")
+        check(p.returncode in (1, 126) and b"unable to find user bogus: no matching entries in passwd file"
+              in p.stdout + p.stderr, f"{name}: exec -u bogus: {p.returncode} {p.stdout!r} {p.stderr!r}")
         api.kill(c["Id"])
         st = api.inspect_container(c["Id"])["State"]
         check(st["Status"] == "exited" and st["ExitCode"] == 137, f"{name}: inspect right after kill: {st}")

@@ -150,6 +150,25 @@ async fn exec_user_names_resolve_in_the_containers_root() {
             stream_text(&f, 2)
         );
     }
+    // As dockerd checks it at create: a name the container lacks is a 400 in runc's words.
+    for (user, want) in [
+        (
+            "bogus",
+            "unable to find user bogus: no matching entries in passwd file",
+        ),
+        (
+            "app:nogrp",
+            "unable to find group nogrp: no matching entries in group file",
+        ),
+    ] {
+        let r = b
+            .post_json(
+                &format!("/containers/{id}/exec"),
+                &json!({"Cmd": ["id"], "User": user}),
+            )
+            .await;
+        r.assert_error(400, want, &format!("exec create as {user}"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,34 @@ impl Engine {
         Ok((cid, ep))
     }
 
+    /// As dockerd (API 1.42 on) checks an exec's `User` at create: a name (user or group) that
+    /// the container's /etc/passwd or /etc/group lacks is a 400 in runc's words, rather than a
+    /// start that fails inside the container. The files are read through the container's root
+    /// from here only when they are plain files (a symlink is left to the start, which reads it
+    /// inside the container).
+    fn check_exec_user(&self, id: &ContainerId, user: &str) -> Result<()> {
+        if user.is_empty() {
+            return Ok(());
+        }
+        let st = self.state(id)?;
+        let root = std::path::PathBuf::from(format!("/proc/{}/root", st.pid));
+        let plain = ["etc", "etc/passwd", "etc/group"].iter().all(|p| {
+            std::fs::symlink_metadata(root.join(p))
+                .map(|m| !m.file_type().is_symlink())
+                .unwrap_or(true)
+        });
+        if st.pid <= 0 || !plain {
+            return Ok(());
+        }
+        use berth_shim::security::UserError;
+        match berth_shim::security::user::resolve(&root, user, &[]) {
+            Err(e @ (UserError::NoSuchUser(_) | UserError::NoSuchGroup(_))) => {
+                Err(EngineError::invalid_parameter(e.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_exec_allowed(&self, id: &ContainerId) -> Result<()> {
         let st = self.state(id)?;
         match st.status {
@@ -72,6 +100,7 @@ impl Engine {
                 "No exec command specified".into(),
             ));
         }
+        self.check_exec_user(&id, &cfg.user)?;
         // dockerd's words, and its status: a plain error (500).
         if DetachKeys::parse(&cfg.detach_keys).is_err() {
             return Err(EngineError::system_message(format!(
