@@ -602,6 +602,7 @@ fn attach_before_start_gets_all_output_and_gives_stdin() {
             stdin: true,
             stdout: true,
             stderr: true,
+            raw: None,
         },
     )
     .unwrap();

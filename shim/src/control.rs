@@ -94,6 +94,10 @@ pub struct AttachHello {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// How the client wants its output: raw (true) or in stdout/stderr frames (false). None:
+    /// as the process's terminal says (raw with a TTY). dockerd frames an exec's output by the
+    /// start request's `Tty`, not by the exec's own.
+    pub raw: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -47,6 +47,9 @@ pub struct ExecSpec {
     pub attach_stderr: bool,
     pub privileged: bool,
     pub console_size: Option<(u16, u16)>,
+    /// Docker's `DetachKeys` as given ("" for the default); the API watches the client's stdin
+    /// for them, the helper does not read it.
+    pub detach_keys: String,
 }
 
 /// What the helper records.

@@ -166,6 +166,7 @@ impl HealthMonitor {
                 stdin: false,
                 stdout: true,
                 stderr: true,
+                raw: None,
             },
         )
         .map_err(|e| e.to_string())?;

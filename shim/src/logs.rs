@@ -5,7 +5,9 @@
 //! lines as dockerd's copier does: each complete line (its `\n` included) is one entry, and a line
 //! that reaches [`MAX_LINE`] bytes without a newline is cut into entries of that size which carry
 //! no newline. With `max_size` set the live file rotates to `<path>.1`, `<path>.2`, ... keeping
-//! `max_file` files in all, the live one included.
+//! `max_file` files in all, the live one included; with `compress` the rotated files are
+//! gzipped (`<path>.1.gz`, ...). The spec's `attrs` go on every line as dockerd's `attrs`
+//! object (between `stream` and `time`).
 
 use crate::spec::LogSpec;
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,8 @@ pub enum LogError {
     },
     #[error("reading log file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("compressing rotated log file {path}: {source}")]
+    Compress { path: PathBuf, source: io::Error },
 }
 
 pub type Result<T> = std::result::Result<T, LogError>;
@@ -67,12 +71,14 @@ impl Stream {
     }
 }
 
-/// One stored entry, as read back. Unknown fields (dockerd's `attrs`) are ignored.
+/// One stored entry, as read back.
 #[derive(Deserialize)]
 struct OwnedRawEntry {
     log: String,
     stream: Stream,
     time: String,
+    #[serde(default)]
+    attrs: std::collections::BTreeMap<String, String>,
 }
 
 /// One log entry read back from a json-file log.
@@ -83,6 +89,8 @@ pub struct Entry {
     pub stream: Stream,
     /// RFC 3339 with nanoseconds, UTC, exactly as stored.
     pub time: String,
+    /// dockerd's `attrs` (tag, labels, env), sorted by key.
+    pub attrs: std::collections::BTreeMap<String, String>,
 }
 
 /// The open live file and what rotation needs to know about it.
@@ -95,6 +103,10 @@ struct Sink {
     max_size: u64,
     /// Files kept, the live one included (at least 1).
     max_file: u32,
+    /// Gzip the rotated files.
+    compress: bool,
+    /// `,"attrs":{...}` as written on every line; empty without attrs.
+    attrs: Vec<u8>,
 }
 
 /// Writes a container's output in Docker's json-file format. Single-threaded: the shim's event
@@ -127,6 +139,8 @@ impl JsonFileWriter {
                     size,
                     max_size: spec.max_size,
                     max_file: spec.max_file.max(1),
+                    compress: spec.compress,
+                    attrs: encode_attrs(&spec.attrs),
                 })
             }
             other => {
@@ -187,7 +201,7 @@ impl JsonFileWriter {
 impl Sink {
     fn write_entry(&mut self, stream: Stream, line: &[u8]) -> Result<()> {
         let mut out = Vec::with_capacity(line.len() + 64);
-        encode_entry(&mut out, line, stream, SystemTime::now());
+        encode_entry(&mut out, line, stream, &self.attrs, SystemTime::now());
         let len = out.len() as u64;
         if self.max_size > 0 && self.size > 0 && self.size + len > self.max_size {
             self.rotate()?;
@@ -202,11 +216,12 @@ impl Sink {
         Ok(())
     }
 
-    /// Shifts `<path>.k` to `<path>.k+1` (the oldest falls off), the live file to `<path>.1`, and
-    /// starts a new live file. With one file kept the live file simply starts over.
+    /// Shifts `<path>.k` to `<path>.k+1` (the oldest falls off), the live file to `<path>.1`
+    /// (gzipped to `<path>.1.gz` with compress), and starts a new live file. With one file kept
+    /// the live file simply starts over.
     fn rotate(&mut self) -> Result<()> {
         if self.max_file > 1 {
-            let oldest = rotated_path(&self.path, self.max_file - 1);
+            let oldest = rotated_path(&self.path, self.max_file - 1, self.compress);
             match fs::remove_file(&oldest) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -219,20 +234,23 @@ impl Sink {
                 }
             }
             for k in (1..self.max_file - 1).rev() {
-                let from = rotated_path(&self.path, k);
-                let to = rotated_path(&self.path, k + 1);
+                let from = rotated_path(&self.path, k, self.compress);
+                let to = rotated_path(&self.path, k + 1, self.compress);
                 match fs::rename(&from, &to) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(source) => return Err(LogError::Rotate { from, to, source }),
                 }
             }
-            let to = rotated_path(&self.path, 1);
+            let to = rotated_path(&self.path, 1, false);
             fs::rename(&self.path, &to).map_err(|source| LogError::Rotate {
                 from: self.path.clone(),
-                to,
+                to: to.clone(),
                 source,
             })?;
+            if self.compress {
+                gzip_replace(&to, &rotated_path(&self.path, 1, true))?;
+            }
         } else {
             fs::remove_file(&self.path).map_err(|source| LogError::Rotate {
                 from: self.path.clone(),
@@ -244,6 +262,41 @@ impl Sink {
         self.size = 0;
         Ok(())
     }
+}
+
+/// Gzip `from` into `to` (through a temporary file renamed over it), then remove `from`.
+fn gzip_replace(from: &Path, to: &Path) -> Result<()> {
+    let fail = |source| LogError::Compress {
+        path: from.to_path_buf(),
+        source,
+    };
+    let mut tmp = to.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut input = File::open(from).map_err(fail)?;
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(LOG_FILE_MODE)
+        .open(&tmp)
+        .map_err(fail)?;
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+    io::copy(&mut input, &mut gz).map_err(fail)?;
+    gz.finish().map_err(fail)?;
+    fs::rename(&tmp, to).map_err(fail)?;
+    fs::remove_file(from).map_err(fail)
+}
+
+/// The data of a rotated file: gunzipped when its name ends in `.gz`.
+pub fn read_rotated(path: &Path) -> io::Result<Vec<u8>> {
+    let data = fs::read(path)?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut out)?;
+        return Ok(out);
+    }
+    Ok(data)
 }
 
 fn open_live(path: &Path) -> Result<File> {
@@ -258,21 +311,44 @@ fn open_live(path: &Path) -> Result<File> {
         })
 }
 
-/// `<path>.k`, the k-th newest rotated file.
-fn rotated_path(path: &Path, k: u32) -> PathBuf {
+/// `<path>.k`, the k-th newest rotated file (`<path>.k.gz` gzipped).
+pub fn rotated_path(path: &Path, k: u32, gzipped: bool) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".{k}"));
+    if gzipped {
+        name.push(".gz");
+    }
     PathBuf::from(name)
 }
 
-/// One entry as dockerd's json-file writer lays it out: `{"log":...,"stream":...,"time":...}`
-/// and a newline.
-fn encode_entry(out: &mut Vec<u8>, line: &[u8], stream: Stream, time: SystemTime) {
+/// `,"attrs":{...}` for `attrs` (keys sorted, as Go marshals a map); empty for none.
+fn encode_attrs(attrs: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
+    if attrs.is_empty() {
+        return Vec::new();
+    }
+    let mut out = b",\"attrs\":{".to_vec();
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_string(&mut out, k.as_bytes());
+        out.push(b':');
+        push_json_string(&mut out, v.as_bytes());
+    }
+    out.push(b'}');
+    out
+}
+
+/// One entry as dockerd's json-file writer lays it out:
+/// `{"log":...,"stream":...[,"attrs":{...}],"time":...}` and a newline.
+fn encode_entry(out: &mut Vec<u8>, line: &[u8], stream: Stream, attrs: &[u8], time: SystemTime) {
     out.extend_from_slice(b"{\"log\":");
     push_json_string(out, line);
     out.extend_from_slice(b",\"stream\":\"");
     out.extend_from_slice(stream.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"time\":\"");
+    out.push(b'"');
+    out.extend_from_slice(attrs);
+    out.extend_from_slice(b",\"time\":\"");
     push_time(out, time);
     out.extend_from_slice(b"\"}\n");
 }
@@ -416,21 +492,28 @@ pub fn parse_line(line: &[u8]) -> Option<Entry> {
         log: raw.log.into_bytes(),
         stream: raw.stream,
         time: raw.time,
+        attrs: raw.attrs,
     })
 }
 
 /// Reads every entry of the log at `path`, rotated files oldest first then the live one. Missing
 /// files are skipped; so is a last line without its newline (a write in progress or cut by a
-/// crash) and any line that does not decode.
+/// crash) and any line that does not decode. A rotated file is read gzipped when it is (a
+/// rotation's `<path>.1` may not be compressed yet).
 pub fn read_all(path: &Path, max_file: u32) -> Result<Vec<Entry>> {
-    let mut files: Vec<PathBuf> = (1..max_file.max(1))
-        .rev()
-        .map(|k| rotated_path(path, k))
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for k in (1..max_file.max(1)).rev() {
+        let gz = rotated_path(path, k, true);
+        files.push(if gz.exists() {
+            gz
+        } else {
+            rotated_path(path, k, false)
+        });
+    }
     files.push(path.to_path_buf());
     let mut entries = Vec::new();
     for file in files {
-        let data = match fs::read(&file) {
+        let data = match read_rotated(&file) {
             Ok(data) => data,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(source) => return Err(LogError::Read { path: file, source }),
@@ -456,6 +539,7 @@ mod tests {
             driver: "json-file".to_string(),
             max_size,
             max_file,
+            ..LogSpec::default()
         }
     }
 
@@ -620,7 +704,7 @@ mod tests {
             ],
         );
         assert!(
-            rotated_path(&path, 1).exists(),
+            rotated_path(&path, 1, false).exists(),
             "the existing size counted toward max_size"
         );
     }
@@ -769,9 +853,65 @@ mod tests {
                 log: b"ok\n".to_vec(),
                 stream: Stream::Stdout,
                 time: "2024-01-02T03:04:05.000000006Z".to_string(),
+                attrs: Default::default(),
             }]
         );
         assert!(parse_line(b"{\"log\":\"cut").is_none());
         assert!(parse_line(good.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn attrs_go_on_every_line_between_stream_and_time() {
+        let spec = LogSpec {
+            attrs: [("tag", "web/1"), ("a<b", "x\"y")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..json_file(0, 1)
+        };
+        let (_dir, path, mut w) = setup(&spec);
+        w.write(Stream::Stdout, b"one\n").unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"log":"one\n","stream":"stdout","attrs":{"a\u003cb":"x\"y","tag":"web/1"},"time":""#
+            ),
+            "dockerd's layout, keys sorted and escaped: {text}"
+        );
+        let entry = read_all(&path, 1).unwrap().remove(0);
+        assert_eq!(entry.attrs, spec.attrs, "attrs read back");
+    }
+
+    #[test]
+    fn compress_gzips_rotated_files_and_reads_them_back() {
+        let spec = LogSpec {
+            compress: true,
+            ..json_file(200, 3)
+        };
+        let (dir, path, mut w) = setup(&spec);
+        for i in 0..20 {
+            w.write(Stream::Stdout, format!("line {i:02}\n").as_bytes())
+                .unwrap();
+        }
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec!["c-json.log", "c-json.log.1.gz", "c-json.log.2.gz"],
+            "rotated files gzipped, max_file in all"
+        );
+        let raw = fs::read(dir.path().join("c-json.log.1.gz")).unwrap();
+        assert_eq!(&raw[..2], b"\x1f\x8b", "a gzip file");
+        let got = logs(&read_all(&path, 3).unwrap());
+        let want: Vec<(Stream, String)> = (14..20)
+            .map(|i| (Stream::Stdout, format!("line {i:02}\n")))
+            .collect();
+        assert_eq!(
+            got, want,
+            "the newest entries read through the gzipped files"
+        );
     }
 }

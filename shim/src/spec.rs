@@ -619,6 +619,10 @@ pub struct LogSpec {
     pub max_size: u64,
     /// Files kept, the live one included (at least 1).
     pub max_file: u32,
+    /// Rotated files are gzipped (`<path>.k.gz`), as dockerd's `compress`.
+    pub compress: bool,
+    /// dockerd's `attrs` on every line: the `tag` and the labels and env asked for.
+    pub attrs: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for LogSpec {
@@ -627,6 +631,8 @@ impl Default for LogSpec {
             driver: "json-file".to_string(),
             max_size: 0,
             max_file: 1,
+            compress: false,
+            attrs: Default::default(),
         }
     }
 }

@@ -191,8 +191,8 @@ impl Client {
         }
     }
 
-    /// Send output of `stream` (1 or 2) if the client asked for it; false when the client is
-    /// gone. On a non-blocking stream what the client does not take now is kept for
+    /// Send output of `stream` (1 or 2) if the client asked for it, raw or framed as its hello
+    /// says (by `tty` when it does not); false when the client is gone. On a non-blocking stream what the client does not take now is kept for
     /// [`Client::flush`].
     pub fn send(&mut self, stream: u8, data: &[u8], tty: bool) -> bool {
         let wanted = match stream {
@@ -202,7 +202,7 @@ impl Client {
         if !wanted || self.gone {
             return !self.gone;
         }
-        if tty {
+        if self.hello.raw.unwrap_or(tty) {
             self.pending.extend_from_slice(data);
         } else {
             self.pending.extend_from_slice(&frame(stream, data)[..]);

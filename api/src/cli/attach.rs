@@ -39,6 +39,7 @@ pub fn run(engine: &Engine, id: &ContainerId, opts: &Options) -> Result<i32> {
         stdin: opts.stdin,
         stdout: true,
         stderr: true,
+        raw: None,
     };
     let sock = engine.attach(id, hello)?;
 

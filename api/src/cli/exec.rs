@@ -68,6 +68,7 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
         stdin: a.interactive,
         stdout: true,
         stderr: true,
+        raw: None,
     };
     let sock = engine.exec_start_attached(&exec_id, hello)?;
     let mut mask = SigSet::empty();

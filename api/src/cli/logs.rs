@@ -58,6 +58,7 @@ pub fn run(g: &Global, args: LogsArgs) -> Result<i32> {
         stdout: true,
         stderr: true,
         timestamps: args.timestamps,
+        details: false,
         tail,
         since: args.since.as_deref().and_then(parse_bound),
         until: args.until.as_deref().and_then(parse_bound),

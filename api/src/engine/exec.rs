@@ -1,6 +1,7 @@
 //! docker exec: create records the exec under its container (and an index by exec id), start
 //! spawns the exec helper, inspect reads what the helper recorded.
 
+use super::detach_keys::DetachKeys;
 use super::{Engine, EngineError, Result};
 use crate::engine::ids::ContainerId;
 use berth_shim::control::ErrorKind;
@@ -24,6 +25,8 @@ pub struct ExecConfig {
     pub user: String,
     pub working_dir: String,
     pub console_size: Option<Vec<u16>>,
+    /// docker-py sends `detachKeys` (dockerd's decoder ignores case).
+    #[serde(alias = "detachKeys")]
     pub detach_keys: String,
 }
 
@@ -45,6 +48,34 @@ impl Engine {
             return Err(not_found());
         }
         Ok((cid, ep))
+    }
+
+    /// As dockerd (API 1.42 on) checks an exec's `User` at create: a name (user or group) that
+    /// the container's /etc/passwd or /etc/group lacks is a 400 in runc's words, rather than a
+    /// start that fails inside the container. The files are read through the container's root
+    /// from here only when they are plain files (a symlink is left to the start, which reads it
+    /// inside the container).
+    fn check_exec_user(&self, id: &ContainerId, user: &str) -> Result<()> {
+        if user.is_empty() {
+            return Ok(());
+        }
+        let st = self.state(id)?;
+        let root = std::path::PathBuf::from(format!("/proc/{}/root", st.pid));
+        let plain = ["etc", "etc/passwd", "etc/group"].iter().all(|p| {
+            std::fs::symlink_metadata(root.join(p))
+                .map(|m| !m.file_type().is_symlink())
+                .unwrap_or(true)
+        });
+        if st.pid <= 0 || !plain {
+            return Ok(());
+        }
+        use berth_shim::security::UserError;
+        match berth_shim::security::user::resolve(&root, user, &[]) {
+            Err(e @ (UserError::NoSuchUser(_) | UserError::NoSuchGroup(_))) => {
+                Err(EngineError::invalid_parameter(e.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn check_exec_allowed(&self, id: &ContainerId) -> Result<()> {
@@ -69,6 +100,14 @@ impl Engine {
                 "No exec command specified".into(),
             ));
         }
+        self.check_exec_user(&id, &cfg.user)?;
+        // dockerd's words, and its status: a plain error (500).
+        if DetachKeys::parse(&cfg.detach_keys).is_err() {
+            return Err(EngineError::system_message(format!(
+                "Invalid escape keys ({}) provided",
+                cfg.detach_keys
+            )));
+        }
         let exec_id = super::names::new_id();
         let spec = ExecSpec {
             id: exec_id.clone(),
@@ -86,6 +125,7 @@ impl Engine {
                 .console_size
                 .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
                 .map(|s| (s[0], s[1])),
+            detach_keys: cfg.detach_keys,
         };
         let ep = ExecPaths::new(&self.container_paths(&id), &exec_id);
         let write = || -> std::io::Result<()> {
@@ -141,6 +181,33 @@ impl Engine {
         }
     }
 
+    /// The detach keys an attached start of exec `exec_id` watches for: None when the exec has
+    /// no TTY (dockerd watches for them only then).
+    pub fn exec_detach_keys(&self, exec_id: &str) -> Result<Option<DetachKeys>> {
+        let (_, ep) = self.exec_paths(exec_id)?;
+        let spec = read_exec_spec(&ep)?;
+        Ok(spec
+            .tty
+            .then(|| DetachKeys::parse(&spec.detach_keys).unwrap_or_default()))
+    }
+
+    /// A client detached from exec `exec_id` with the detach keys: dockerd's `exec_detach`.
+    pub fn exec_detached(&self, exec_id: &str) {
+        if let Ok((cid, _)) = self.exec_paths(exec_id) {
+            self.container_event(&cid, "exec_detach", &[("execID", exec_id.to_string())]);
+        }
+    }
+
+    /// The start's `ConsoleSize` (rows, columns): replaces the exec's own before it starts.
+    pub fn exec_set_console_size(&self, exec_id: &str, size: (u16, u16)) -> Result<()> {
+        let (_, ep) = self.exec_paths(exec_id)?;
+        let mut spec = read_exec_spec(&ep)?;
+        spec.console_size = Some(size);
+        let data = serde_json::to_vec_pretty(&spec).map_err(|e| EngineError::system("exec", e))?;
+        berth_shim::fsutil::write_atomic(&ep.spec(), &data)
+            .map_err(|e| EngineError::system("recording the exec", e))
+    }
+
     pub fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
         let (_, ep) = self.exec_paths(exec_id)?;
         berth_shim::exec::resize(&ep, rows, cols)
@@ -149,9 +216,7 @@ impl Engine {
 
     pub fn exec_inspect(&self, exec_id: &str) -> Result<Value> {
         let (cid, ep) = self.exec_paths(exec_id)?;
-        let data = std::fs::read(ep.spec()).map_err(|e| EngineError::system("exec", e))?;
-        let spec: ExecSpec =
-            serde_json::from_slice(&data).map_err(|e| EngineError::system("exec", e))?;
+        let spec = read_exec_spec(&ep)?;
         let st = berth_shim::exec::read_state(&ep);
         let (entrypoint, arguments) = spec
             .args
@@ -174,8 +239,13 @@ impl Engine {
             "OpenStdout": spec.attach_stdout,
             "CanRemove": false,
             "ContainerID": cid,
-            "DetachKeys": "",
+            "DetachKeys": DetachKeys::inspect_form(&spec.detach_keys),
             "Pid": st.pid,
         }))
     }
+}
+
+fn read_exec_spec(ep: &ExecPaths) -> Result<ExecSpec> {
+    let data = std::fs::read(ep.spec()).map_err(|e| EngineError::system("exec", e))?;
+    serde_json::from_slice(&data).map_err(|e| EngineError::system("exec", e))
 }

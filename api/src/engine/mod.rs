@@ -3,6 +3,7 @@
 //! renames). Containers are driven only through the shim crate.
 
 pub mod containers;
+pub mod detach_keys;
 pub mod disk_usage;
 pub mod error;
 pub mod events;

@@ -11,6 +11,7 @@ use crate::engine::containers::list::ListOptions;
 use crate::engine::containers::logs::LogOptions;
 use crate::engine::containers::wait::{WaitCondition, Waiter};
 use crate::engine::images::platform::Platform;
+use crate::engine::detach_keys::DetachKeys;
 use crate::engine::time::parse_bound;
 use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
@@ -357,6 +358,7 @@ fn log_options(q: &HashMap<String, String>) -> Result<LogOptions, EngineError> {
         stdout: flag(q, "stdout"),
         stderr: flag(q, "stderr"),
         timestamps: flag(q, "timestamps"),
+        details: flag(q, "details"),
         tail,
         since: q.get("since").and_then(|s| parse_bound(s)),
         until: q.get("until").and_then(|s| parse_bound(s)),
@@ -459,14 +461,17 @@ async fn attach(
         stdin: flag(&q, "stdin"),
         stdout: flag(&q, "stdout"),
         stderr: flag(&q, "stderr"),
+        raw: None,
     };
     let replay_logs = flag(&q, "logs");
     let stream = flag(&q, "stream");
     let e = s.engine.clone();
-    let (id, tty) = blocking(move || {
+    let detach_keys = q.get("detachKeys").cloned().unwrap_or_default();
+    let (id, tty, keys) = blocking(move || {
         let id = e.lookup(&reference)?;
         let tty = e.record(&id)?.config.tty;
-        Ok((id, tty))
+        let keys = e.attach_detach_keys(&id, &detach_keys)?;
+        Ok((id, tty, keys))
     })
     .await?;
     let wants_upgrade = req
@@ -510,6 +515,7 @@ async fn attach(
     };
     let conn = req.extensions().get::<super::conn::ConnFd>().copied();
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let engine = s.engine.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
@@ -527,7 +533,13 @@ async fn attach(
             let _ = client.shutdown().await;
             return;
         };
-        pump(client, shim).await;
+        if pump(client, shim, keys).await {
+            let _ = blocking(move || {
+                engine.attach_detached(&id);
+                Ok(())
+            })
+            .await;
+        }
     });
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -539,19 +551,59 @@ async fn attach(
 }
 
 /// Copy client -> shim (stdin; the client's half-close becomes the shim's) and shim -> client
-/// (output; its end closes the client) until the output ends.
-pub async fn pump<C>(client: C, shim: tokio::net::UnixStream)
+/// (output; its end closes the client) until the output ends. With `keys`, the client's stdin is
+/// watched for them: once read, the client is let go (its connection closed, the shim's too)
+/// and the container goes on. True when the client detached so.
+pub async fn pump<C>(client: C, shim: tokio::net::UnixStream, keys: Option<DetachKeys>) -> bool
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut client_r, mut client_w) = tokio::io::split(client);
     let (mut shim_r, mut shim_w) = shim.into_split();
-    let stdin = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
-        let _ = shim_w.shutdown().await;
+    let mut stdin = tokio::spawn(async move {
+        let Some(keys) = keys else {
+            let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
+            let _ = shim_w.shutdown().await;
+            return false;
+        };
+        let mut scanner = keys.scanner();
+        let (mut buf, mut out) = (vec![0u8; 8192], Vec::with_capacity(8192));
+        loop {
+            let n = client_r.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                let _ = shim_w.shutdown().await;
+                return false;
+            }
+            out.clear();
+            let detached = scanner.feed(&buf[..n], &mut out);
+            if shim_w.write_all(&out).await.is_err() {
+                return false;
+            }
+            if detached {
+                return true;
+            }
+        }
     });
-    let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+    let mut detached = false;
+    {
+        let output = tokio::io::copy(&mut shim_r, &mut client_w);
+        tokio::pin!(output);
+        let mut stdin_ended = false;
+        loop {
+            tokio::select! {
+                _ = &mut output => break,
+                ended = &mut stdin, if !stdin_ended => {
+                    stdin_ended = true;
+                    if matches!(ended, Ok(true)) {
+                        detached = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
     let _ = client_w.shutdown().await;
     stdin.abort();
+    detached
 }

@@ -42,6 +42,8 @@ async fn create(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
 struct StartBody {
     detach: bool,
     tty: bool,
+    /// Rows and columns for the exec's terminal, over those given at create.
+    console_size: Option<Vec<u16>>,
 }
 
 async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Request) -> HResult {
@@ -59,27 +61,31 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Reque
             .map_err(|e| EngineError::invalid_parameter(format!("invalid JSON: {e}")))?
     };
     let e = s.engine.clone();
+    if let Some([rows, cols]) = sb.console_size.as_deref() {
+        if *rows > 0 && *cols > 0 {
+            let (e, id, size) = (e.clone(), id.clone(), (*rows, *cols));
+            blocking(move || e.exec_set_console_size(&id, size)).await?;
+        }
+    }
     if sb.detach {
         let id2 = id.clone();
         blocking(move || e.exec_start(&id2, false).map(drop)).await?;
         return Ok(StatusCode::OK.into_response());
     }
-    let (e2, id2) = (s.engine.clone(), id.clone());
-    let spec_tty = blocking(move || {
-        let v = e2.exec_inspect(&id2)?;
-        Ok(v["ProcessConfig"]["tty"].as_bool().unwrap_or(false))
-    })
-    .await?;
-    let tty = spec_tty || sb.tty;
+    // As dockerd: the start's `Tty` says how the output is framed, whatever the exec's own (an
+    // exec made with a TTY and started without one sends its terminal's output in frames).
+    let tty = sb.tty;
     let (e3, id3) = (s.engine.clone(), id.clone());
-    let sock = blocking(move || {
+    let (sock, keys) = blocking(move || {
+        let keys = e3.exec_detach_keys(&id3)?;
         let inspect = e3.exec_inspect(&id3)?;
         let hello = AttachHello {
             stdin: inspect["OpenStdin"].as_bool().unwrap_or(false),
             stdout: inspect["OpenStdout"].as_bool().unwrap_or(true),
             stderr: inspect["OpenStderr"].as_bool().unwrap_or(true),
+            raw: Some(tty),
         };
-        e3.exec_start_attached(&id3, hello)
+        Ok((e3.exec_start_attached(&id3, hello)?, keys))
     })
     .await?;
     sock.set_nonblocking(true)
@@ -101,10 +107,18 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>, mut req: Reque
     }
     let conn = req.extensions().get::<super::conn::ConnFd>().copied();
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let engine = s.engine.clone();
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             super::conn::head_read(conn).await;
-            super::containers::pump(hyper_util::rt::TokioIo::new(upgraded), shim).await;
+            let client = hyper_util::rt::TokioIo::new(upgraded);
+            if super::containers::pump(client, shim, keys).await {
+                let _ = blocking(move || {
+                    engine.exec_detached(&id);
+                    Ok(())
+                })
+                .await;
+            }
         }
     });
     let mut r = Response::new(Body::empty());

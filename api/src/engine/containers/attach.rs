@@ -3,6 +3,7 @@
 //! Docker's multiplexed stream unless there is a TTY (the codec is the shim's, re-exported here).
 
 use super::Engine;
+use crate::engine::detach_keys::DetachKeys;
 use crate::engine::ids::ContainerId;
 use crate::engine::{EngineError, Result};
 use std::os::unix::net::UnixStream;
@@ -27,6 +28,21 @@ impl Engine {
             .map_err(|e| EngineError::conflict(format!("cannot attach to container {id}: {e}")))?;
         self.attach_event(id);
         Ok(sock)
+    }
+
+    /// The detach keys of an attach to container `id` (`detachKeys`, empty for the default):
+    /// None when the container has no TTY (dockerd watches for them only then). An invalid spec
+    /// is dockerd's 400.
+    pub fn attach_detach_keys(&self, id: &ContainerId, spec: &str) -> Result<Option<DetachKeys>> {
+        let keys = DetachKeys::parse(spec).map_err(|_| {
+            EngineError::invalid_parameter(format!("Invalid detach keys ({spec}) provided"))
+        })?;
+        Ok(self.record(id)?.config.tty.then_some(keys))
+    }
+
+    /// A client read the detach keys on its stdin and was let go: dockerd's `detach` event.
+    pub fn attach_detached(&self, id: &ContainerId) {
+        self.container_event(id, "detach", &[]);
     }
 
     /// Start exec `exec_id` attached: its helper starts the process once this client is on.

@@ -17,6 +17,9 @@ pub struct LogOptions {
     pub stdout: bool,
     pub stderr: bool,
     pub timestamps: bool,
+    /// Each line after its `attrs` (`k=v,k2=v2 `, keys sorted and query-escaped), as dockerd's
+    /// `details`.
+    pub details: bool,
     /// Last N entries; None for all.
     pub tail: Option<usize>,
     pub since: Option<SystemTime>,
@@ -48,15 +51,38 @@ impl LogOptions {
         true
     }
 
-    /// The bytes a client gets for one entry (before any multiplexing).
+    /// The bytes a client gets for one entry (before any multiplexing): dockerd's order, the
+    /// time, then the details, then the line.
     pub fn render(&self, e: &Entry) -> Vec<u8> {
+        let mut v = Vec::with_capacity(e.log.len() + 40);
         if self.timestamps {
-            let mut v = logs::fixed_width_time(&e.time).as_bytes().to_vec();
+            v.extend_from_slice(logs::fixed_width_time(&e.time).as_bytes());
             v.push(b' ');
-            v.extend_from_slice(&e.log);
-            v
-        } else {
-            e.log.clone()
+        }
+        if self.details {
+            for (i, (k, val)) in e.attrs.iter().enumerate() {
+                if i > 0 {
+                    v.push(b',');
+                }
+                query_escape(&mut v, k);
+                v.push(b'=');
+                query_escape(&mut v, val);
+            }
+            v.push(b' ');
+        }
+        v.extend_from_slice(&e.log);
+        v
+    }
+}
+
+/// `s` as Go's url.QueryEscape writes it: unreserved bytes as they are, space as `+`, the rest
+/// as `%XX`.
+fn query_escape(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+            b' ' => out.push(b'+'),
+            _ => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
         }
     }
 }
@@ -88,8 +114,14 @@ impl Engine {
         let mut cursor = LogCursor::at_start(path.clone());
         let mut entries: Vec<Entry> = Vec::new();
         for k in (1..max_file).rev() {
-            let rotated = PathBuf::from(format!("{}.{k}", path.display()));
-            if let Ok(data) = std::fs::read(&rotated) {
+            // Gzipped with compress (a rotation's newest may not be compressed yet).
+            let gz = logs::rotated_path(&path, k, true);
+            let rotated = if gz.exists() {
+                gz
+            } else {
+                logs::rotated_path(&path, k, false)
+            };
+            if let Ok(data) = logs::read_rotated(&rotated) {
                 entries.extend(data.split(|b| *b == b'\n').filter_map(logs::parse_line));
             }
         }
@@ -172,6 +204,7 @@ mod tests {
             driver: "json-file".to_string(),
             max_size,
             max_file,
+            ..LogSpec::default()
         };
         JsonFileWriter::open(path, &spec).unwrap()
     }

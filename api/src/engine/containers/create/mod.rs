@@ -94,6 +94,16 @@ impl Engine {
             settings: self.settings.runtime.clone(),
             ..spec
         };
+        let (command, hostname) = (spec.process.args.clone(), spec.hostname.clone());
+        let tag_context = log::TagContext {
+            id: id.as_str(),
+            name: &name,
+            image_id: &image.id,
+            image_name: &body.config.image,
+            command: &command,
+            hostname: &hostname,
+        };
+        let spec = log::with_tag(spec, &body.host_config.log_config.config, &tag_context);
         // Build the directory aside, then rename it into place: it appears whole or not at all.
         let containers = self.paths.containers();
         let tmp = containers.join(format!(".creating-{id}"));
@@ -180,7 +190,12 @@ fn translate(
     let (devices, device_cgroup_rules) = devices::translate(h)?;
     let security = security::security(engine, h)?;
     let rlimits = process::rlimits(h)?;
-    let log = log::log_spec(&h.log_config.kind, &h.log_config.config)?;
+    let log = log::log_spec(
+        &h.log_config.kind,
+        &h.log_config.config,
+        &merged.labels,
+        &merged.env,
+    )?;
     let namespaces = namespaces::namespaces(engine, h)?;
     let sysctls = boundary::sysctls(h, &namespaces)?;
     let exposed = network::exposed(c, h, &image.config);
