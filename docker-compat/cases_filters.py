@@ -139,3 +139,22 @@ def i17_ps_filter_publish_expose(b):
             check(got == want, f"ps --filter {f}: expected {want}, got {got}")
     finally:
         b.docker("rm", "-f", cid)
+
+
+@case
+def i17_py_sparse_list_entry_kill_and_remove(b):
+    """docker-py's sequence: a container from a sparse list entry (`list(sparse=True)`), killed
+    and removed at once. The removal used to meet a 409, as kill answered before the exit was
+    recorded; kill with SIGKILL now answers once it is."""
+    for name, docker, client in engines(b):
+        cid = out(docker("run", "-d", "--label", "sparse17=1", "busybox", "sleep", "100"))
+        try:
+            entries = client.containers.list(sparse=True, filters={"label": "sparse17=1"})
+            check(len(entries) == 1 and entries[0].id == cid, f"{name}: sparse list: {entries}")
+            entries[0].kill()
+            entries[0].remove()
+            left = out(docker("ps", "-aq", "--no-trunc", "--filter", "label=sparse17=1"))
+            check(left == "", f"{name}: the container is still there: {left!r}")
+        finally:
+            docker("rm", "-f", cid)
+            client.close()
