@@ -3,6 +3,7 @@
 //! `cargo build --workspace` first, so that `berth-shim` sits next to `berth`. Run one area with
 //! `cargo test -p berth --test api -- <module>::`.
 
+mod attach_ws;
 mod cli_support;
 mod common;
 

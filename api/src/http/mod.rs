@@ -5,6 +5,7 @@
 //! miss a route the router serves. Each endpoint group's file exposes `routes() -> Vec<Route>`.
 
 pub mod archive;
+pub mod attach_ws;
 pub mod auth;
 pub mod commit;
 pub mod conn;
@@ -107,6 +108,7 @@ pub fn routes() -> Vec<Route> {
     let mut all = Vec::new();
     all.extend(system::routes());
     all.extend(containers::routes());
+    all.extend(attach_ws::routes());
     all.extend(ops::routes());
     all.extend(images::routes());
     all.extend(exec::routes());
