@@ -12,14 +12,7 @@ from compat import case, check
 
 
 def engines(b):
-    """(name, docker CLI function, docker-py client) for berth and, where installed, dockerd."""
-    out = [("berth", lambda *a, input=None: b.docker(*a, input=input),
-            dockerpy.DockerClient(base_url="unix://" + b.sock, version="auto", timeout=60))]
-    ref = refdockerd.docker()
-    if ref is not None:
-        out.append(("dockerd", ref, dockerpy.DockerClient(
-            base_url=refdockerd.env()["DOCKER_HOST"], version="auto", timeout=60)))
-    return out
+    return refdockerd.engines(b)
 
 
 def out(p):

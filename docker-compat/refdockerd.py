@@ -35,6 +35,19 @@ def env():
     return _dockerd.env
 
 
+def engines(b):
+    """(name, docker CLI function, docker-py client) for berth and, where installed, the
+    reference dockerd: the same steps run on each."""
+    import docker as dockerpy
+    out = [("berth", lambda *a, input=None: b.docker(*a, input=input),
+            dockerpy.DockerClient(base_url="unix://" + b.sock, version="auto", timeout=60))]
+    ref = docker()
+    if ref is not None:
+        out.append(("dockerd", ref, dockerpy.DockerClient(
+            base_url=env()["DOCKER_HOST"], version="auto", timeout=60)))
+    return out
+
+
 def run(d, *args, input=None):
     return subprocess.run(["docker", *args], env=d.env, input=input, capture_output=True, timeout=120)
 

@@ -2,12 +2,11 @@
 //! attach's; after the handshake the container's output goes out as websocket messages, raw
 //! (never multiplexed, TTY or not: dockerd's), and the client's messages go to its stdin.
 
-use super::containers::pump;
+use super::containers::{log_replay, pump};
 use super::query::truthy;
 use super::version::ApiVersion;
 use super::{blocking, AppState, Route};
 use crate::engine::containers::attach::AttachHello;
-use crate::engine::containers::logs::LogOptions;
 use crate::engine::EngineError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
@@ -68,19 +67,7 @@ async fn attach_ws(
         None
     };
     let replay = if flag(&q, "logs") {
-        let e = s.engine.clone();
-        let opts = LogOptions {
-            stdout: hello.stdout,
-            stderr: hello.stderr,
-            ..Default::default()
-        };
-        let id2 = id.clone();
-        blocking(move || {
-            Ok(e.logs(&id2, &opts)
-                .map(|(entries, _)| entries)
-                .unwrap_or_default())
-        })
-        .await?
+        log_replay(&s.engine, &id, &hello).await?
     } else {
         Vec::new()
     };

@@ -497,19 +497,7 @@ async fn attach(
         None
     };
     let replay = if replay_logs {
-        let e = s.engine.clone();
-        let opts = LogOptions {
-            stdout: hello.stdout,
-            stderr: hello.stderr,
-            ..Default::default()
-        };
-        let id2 = id.clone();
-        blocking(move || {
-            Ok(e.logs(&id2, &opts)
-                .map(|(entries, _)| entries)
-                .unwrap_or_default())
-        })
-        .await?
+        log_replay(&s.engine, &id, &hello).await?
     } else {
         Vec::new()
     };
@@ -548,6 +536,27 @@ async fn attach(
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
     Ok(r)
+}
+
+/// What an attach with `logs=1` sends first: the container's stored log, of the streams the
+/// client asked for (the HTTP attach and the websocket one alike).
+pub(super) async fn log_replay(
+    engine: &crate::engine::Engine,
+    id: &crate::engine::ids::ContainerId,
+    hello: &AttachHello,
+) -> Result<Vec<crate::engine::containers::logs::Entry>, EngineError> {
+    let (e, id) = (engine.clone(), id.clone());
+    let opts = LogOptions {
+        stdout: hello.stdout,
+        stderr: hello.stderr,
+        ..Default::default()
+    };
+    blocking(move || {
+        Ok(e.logs(&id, &opts)
+            .map(|(entries, _)| entries)
+            .unwrap_or_default())
+    })
+    .await
 }
 
 /// Copy client -> shim (stdin; the client's half-close becomes the shim's) and shim -> client
