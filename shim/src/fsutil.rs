@@ -129,5 +129,43 @@ fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
 
 /// True when another process holds the lock at `path` (false when the file does not exist).
 pub fn is_locked(path: &Path) -> bool {
-    path.exists() && matches!(FileLock::try_acquire(path), Ok(None))
+    path.exists() && open_lock_file(path).is_ok_and(|file| probe(&file).unwrap_or(false))
+}
+
+/// Whether the lock on `file` is held elsewhere. When the probe takes it, it releases it
+/// explicitly before the descriptor is closed: a process forked meanwhile (another thread
+/// spawning a shim) shares the descriptor until it execs, and a lock only closed would stay
+/// held through that copy, so that the shim started next finds its own lock taken and says
+/// "already running".
+fn probe(file: &File) -> io::Result<bool> {
+    match flock(file, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => flock(file, libc::LOCK_UN).map(|()| false),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forked process shares its parent's descriptors until it execs; a duplicate shares the
+    /// open file description the same way. A probe made while such a copy exists must not leave
+    /// the lock held through it.
+    #[test]
+    fn a_probe_leaves_no_lock_behind_in_a_shared_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let file = open_lock_file(&path).unwrap();
+        let inherited = file.try_clone().unwrap();
+        assert!(!probe(&file).unwrap(), "nobody holds the lock yet");
+        drop(file);
+        let taken = FileLock::try_acquire(&path).unwrap();
+        assert!(
+            taken.is_some(),
+            "the probe's lock is still held through the shared descriptor"
+        );
+        drop(inherited);
+        assert!(is_locked(&path), "the lock just taken reads as held");
+    }
 }
