@@ -2,6 +2,7 @@
 //! under the root; any number of processes may use one root at once (file locks, atomic
 //! renames). Containers are driven only through the shim crate.
 
+pub mod build;
 pub mod containers;
 pub mod detach_keys;
 pub mod disk_usage;
