@@ -2,8 +2,8 @@
 checked from inside the container, in its cgroups or in inspect: CgroupParent, OomScoreAdj,
 MemorySwappiness (cgroup v1, as this machine), Runtime runc, VolumeOptions.Subpath,
 TmpfsOptions.Options, log max-file without max-size; and a refused field's 400 through
-docker-py. Each runs on the reference dockerd (20.10, API 1.41, `--bridge=none`, so every
-container here is `--network none`) too where it can answer; where it cannot, the case's
+docker-py. Each runs on the reference dockerd (20.10, API 1.41; every container here is
+`--network none`) too where it can answer; where it cannot, the case's
 docstring says why."""
 import os
 

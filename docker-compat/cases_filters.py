@@ -123,7 +123,7 @@ def i17_ps_filter_volume_and_events_until(b):
 
 @case
 def i17_ps_filter_publish_expose(b):
-    # Berth only: the reference dockerd runs with --bridge=none, so it cannot publish a port.
+    # Berth only: the reference dockerd runs with --iptables=false, so it publishes no port.
     cid = b.out("run", "-d", "-p", "127.0.0.1:18117:80", "--expose", "9090/udp", "busybox", "sleep", "60")
     try:
         for f, want in [("publish=18117", [cid]), ("publish=80", []), ("expose=80", [cid]),

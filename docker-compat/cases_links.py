@@ -1,8 +1,8 @@
 """Legacy links (issue 17), through the docker CLI and docker-py: `--link` on the default bridge
 gives /etc/hosts lines and moby's variables, inspect shows `/db:/web/alias`, `docker rm --link`
 removes one, a link to no container and a container's own name are refused with dockerd's
-words. The reference dockerd (20.10, `--bridge=none`) has no default bridge, so what needs one
-(the hosts lines and variables) runs on berth only; the rest (create, inspect, rm --link and
+words. What needs the default bridge (the hosts lines and variables) runs on berth only (the
+reference dockerd's default bridge was absent when these were written: not compared yet); the rest (create, inspect, rm --link and
 the errors, with `--network none`, where dockerd registers links too) runs on both."""
 import docker
 
@@ -33,8 +33,7 @@ def check_link_effects(out, ip, web, what):
 @case
 def links_cli_default_bridge(b):
     """`docker run --link lkdb:database` on the default bridge: the variables and the hosts
-    line, from inside the container. Berth only: the reference dockerd runs without a default
-    bridge (`--bridge=none`), where dockerd's links do nothing."""
+    line, from inside the container. Berth only (not compared with the reference dockerd yet)."""
     b.out("run", "-d", "--name", "lkdb", "--hostname", "dbhost", "-e", "PASSWORD=secret",
           "--expose", "6379", "busybox", "sleep", "60")
     try:
@@ -98,8 +97,7 @@ def links_cli_inspect_and_rm_link(b):
 
 @case
 def links_py(b):
-    """docker-py: `links={"lkpdb": "database"}` gives the variables and hosts line (berth only:
-    the reference has no default bridge); `remove_container("/web/alias", link=True)` removes
+    """docker-py: `links={"lkpdb": "database"}` gives the variables and hosts line (berth only); `remove_container("/web/alias", link=True)` removes
     the link (both, on containers made with `network_mode="none"`)."""
     c = client(b)
     db = c.containers.run("busybox", ["sleep", "60"], name="lkdb", hostname="dbhost",

@@ -2,7 +2,7 @@
 MAC addresses, link-local addresses, endpoint sysctls (DriverOpts), `--add-host
 name:host-gateway`, network create options (bridge name, MTU, icc, masquerading), IPAM
 auxiliary addresses (legacy links: cases_links). Where the suite's reference dockerd (20.10, API
-1.41, `--bridge=none --iptables=false`) can answer, the same is run on it; where it cannot, the
+1.41, `--iptables=false`, a bridge of its own) can answer, the same is run on it; where it cannot, the
 case's docstring says why."""
 import os
 
@@ -124,8 +124,7 @@ def netsettings_py_mac_link_local_and_sysctls(b):
 @case
 def netsettings_host_gateway(b):
     """--add-host name:host-gateway is the gateway's address, never the word, through the
-    docker CLI and docker-py. Not compared with the reference dockerd: it runs with
-    --bridge=none, where host-gateway has no default bridge to take its address from."""
+    docker CLI and docker-py. Not compared with the reference dockerd yet."""
     b.out("network", "create", "--subnet", "10.214.112.0/24", "--gateway", "10.214.112.254", "nsgw")
     try:
         out = b.out("run", "--rm", "--network", "nsgw", "--add-host", "host.docker.internal:host-gateway",
