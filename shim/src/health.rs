@@ -49,7 +49,7 @@ impl HealthMonitor {
         shim_binary: Option<std::path::PathBuf>,
     ) -> HealthMonitor {
         let now = Instant::now();
-        HealthMonitor {
+        let mut monitor = HealthMonitor {
             spec,
             paths,
             cpaths,
@@ -60,7 +60,9 @@ impl HealthMonitor {
             status: HealthStatus::Starting,
             failing_streak: 0,
             log: VecDeque::new(),
-        }
+        };
+        monitor.next_at = now + monitor.interval();
+        monitor
     }
 
     fn in_start_period(&self) -> bool {
@@ -83,9 +85,11 @@ impl HealthMonitor {
     pub fn on_start(&mut self) -> HealthState {
         let now = Instant::now();
         self.container_started = now;
-        self.next_at = now;
         self.status = HealthStatus::Starting;
         self.failing_streak = 0;
+        // As dockerd, the first probe comes one interval after the start (the start interval
+        // within the start period), not at once.
+        self.next_at = now + self.interval();
         self.health_state()
     }
 
@@ -286,5 +290,46 @@ mod tests {
         let mut d = control::frame(1, b"ok ");
         d.extend(control::frame(2, b"warn"));
         assert_eq!(demux(&d), "ok warn");
+    }
+
+    fn monitor(interval: Duration, start_period: Duration) -> HealthMonitor {
+        let spec = HealthSpec {
+            interval_ns: interval.as_nanos() as u64,
+            start_period_ns: start_period.as_nanos() as u64,
+            start_interval_ns: Duration::from_secs(5).as_nanos() as u64,
+            ..Default::default()
+        };
+        let paths = Paths::new("/nonexistent", "/nonexistent/run");
+        let cpaths = paths.container("0123");
+        HealthMonitor::new(spec, paths, cpaths, None)
+    }
+
+    #[test]
+    fn the_first_probe_waits_one_interval_after_the_start() {
+        for (interval, start_period, want) in [
+            (
+                Duration::from_secs(30),
+                Duration::ZERO,
+                Duration::from_secs(30),
+            ),
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+                Duration::from_secs(5),
+            ),
+        ] {
+            let mut m = monitor(interval, start_period);
+            for moment in ["created", "started"] {
+                if moment == "started" {
+                    m.on_start();
+                }
+                let wait = m.deadline().saturating_duration_since(Instant::now());
+                assert!(
+                    wait > want - Duration::from_secs(1) && wait <= want,
+                    "interval {interval:?}, start period {start_period:?}, {moment}: expected the \
+                     first probe in {want:?}, it is due in {wait:?}"
+                );
+            }
+        }
     }
 }
