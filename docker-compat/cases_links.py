@@ -4,6 +4,8 @@ removes one, a link to no container and a container's own name are refused with 
 words. What needs the default bridge (the hosts lines and variables) runs on berth only (the
 reference dockerd's default bridge was absent when these were written: not compared yet); the rest (create, inspect, rm --link and
 the errors, with `--network none`, where dockerd registers links too) runs on both."""
+import subprocess
+
 import docker
 
 from compat import case, check
@@ -135,3 +137,30 @@ def links_py(b):
     _, rc = ref()
     if rc is not None:
         rm_link(rc, "dockerd")
+
+
+@case
+def links_cli_ps_shows_link_names(b):
+    """`docker ps` lists a linked container's link name beside its own: `lkpsdb` by default (the
+    CLI keeps the name without a slash), `lkpsdb,lkpsweb/database` with --no-trunc, on berth
+    and on the reference dockerd; gone once the linking container is removed."""
+    d, _ = ref()
+    engines = [("berth", lambda *a: subprocess.run(["docker", *a], env=b.env, capture_output=True))]
+    if d is not None:
+        engines.append(("dockerd", d))
+    for who, run in engines:
+        def out(*a):
+            p = run(*a)
+            check(p.returncode == 0, f"{who}: docker {' '.join(a)}: {p.stderr!r}")
+            return p.stdout.decode().strip()
+        out("run", "-d", "--name", "lkpsdb", "busybox", "sleep", "60")
+        try:
+            out("create", "--name", "lkpsweb", "--link", "lkpsdb:database", "busybox", "true")
+            names = lambda *flags: out("ps", "-a", *flags, "--filter", "name=lkpsdb", "--format", "{{.Names}}")
+            check(names() == "lkpsdb", f"{who}: default listing: {names()!r}")
+            full = names("--no-trunc")
+            check(sorted(full.split(",")) == ["lkpsdb", "lkpsweb/database"], f"{who}: --no-trunc: {full!r}")
+            out("rm", "lkpsweb")
+            check(names("--no-trunc") == "lkpsdb", f"{who}: after rm of the linking container")
+        finally:
+            run("rm", "-f", "lkpsweb", "lkpsdb")

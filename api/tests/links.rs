@@ -22,6 +22,15 @@ async fn logs_after_run(b: &Berth, id: &str) -> String {
     stream_text(&frames(&r.body), 1) + &stream_text(&frames(&r.body), 2)
 }
 
+/// The Names of the listed container whose first name is `name`.
+async fn listed_names(b: &Berth, name: &str) -> Value {
+    let list: Value = serde_json::from_slice(&b.get("/containers/json?all=1").await.body).unwrap();
+    list.as_array()
+        .and_then(|l| l.iter().find(|c| c["Names"][0] == name))
+        .map(|c| c["Names"].clone())
+        .unwrap_or_else(|| panic!("no container named {name} listed: {list}"))
+}
+
 fn bridge_ip(inspect: &Value, net: &str) -> String {
     inspect["NetworkSettings"]["Networks"][net]["IPAddress"]
         .as_str()
@@ -52,6 +61,11 @@ async fn links_on_the_default_bridge_give_hosts_and_variables() {
         links,
         &json!(["/db:/web/database"]),
         "expected inspect to show the link as dockerd does"
+    );
+    assert_eq!(
+        listed_names(&b, "/db").await,
+        json!(["/db", "/web/database"]),
+        "expected the link's name among db's names in the listing, as dockerd's"
     );
     let out = logs_after_run(&b, &web).await;
     for want in [
@@ -98,6 +112,11 @@ async fn links_on_the_default_bridge_give_hosts_and_variables() {
         "expected the link gone from inspect"
     );
     assert_eq!(b.get("/containers/db/json").await.status, StatusCode::OK);
+    assert_eq!(
+        listed_names(&b, "/db").await,
+        json!(["/db"]),
+        "expected the removed link's name gone from the listing"
+    );
     // The log keeps the first run's output: what the second run wrote follows it.
     let second = logs_after_run(&b, &web).await;
     let out = second.strip_prefix(out.as_str()).unwrap_or(&second);

@@ -36,6 +36,8 @@ pub(crate) struct CachedRow {
 struct Listed {
     row: Arc<CachedRow>,
     checked: Option<State>,
+    /// The names other containers' legacy links give this one (`/web/db`).
+    link_names: Vec<String>,
 }
 
 impl Listed {
@@ -110,7 +112,7 @@ impl Engine {
             .select(opts)?
             .into_iter()
             .map(|l| {
-                let live = self.live_parts(&l.row.summary, l.state(), opts.size);
+                let live = self.live_parts(&l, opts.size);
                 live.fill(l.row.summary.entry.clone())
             })
             .collect())
@@ -127,7 +129,7 @@ impl Engine {
             if i > 0 {
                 out.push(b',');
             }
-            let live = self.live_parts(&l.row.summary, l.state(), opts.size);
+            let live = self.live_parts(l, opts.size);
             l.row.json.write(&live, &mut out);
         }
         out.push(b']');
@@ -154,6 +156,7 @@ impl Engine {
             }
         }
         let mut rows = self.read_all_containers();
+        add_link_names(&mut rows);
         rows.sort_by(|a, b| b.row.summary.created.cmp(&a.row.summary.created));
         let created_of = |reference: &str| -> Result<String> {
             let id = self.lookup(reference)?;
@@ -262,7 +265,7 @@ impl Engine {
             if !publish.is_empty() || !expose.is_empty() {
                 // The ports `docker ps` shows: a published one as "<host port>/<proto>", an
                 // exposed one as "<container port>/<proto>".
-                let ports = self.live_parts(summary, st, false).ports;
+                let ports = self.live_ports(summary, st);
                 let hit = ports.iter().any(|p| {
                     let public = format!("{}/{}", p.public_port.unwrap_or(0), p.kind);
                     let private = format!("{}/{}", p.private_port, p.kind);
@@ -398,33 +401,77 @@ impl Engine {
         } else {
             None
         };
-        Some(Listed { row, checked })
+        Some(Listed {
+            row,
+            checked,
+            link_names: Vec::new(),
+        })
     }
 
     /// What the summary's entry lacks: what changes while the container lives. Ports show
     /// while it runs, as dockerd shows them; the published ones are read (from the shim's
     /// `ports.json`) only for a container that exposes some.
-    fn live_parts(&self, summary: &Summary, st: &State, size: bool) -> LiveParts {
+    fn live_parts(&self, listed: &Listed, size: bool) -> LiveParts {
+        let (summary, st) = (&listed.row.summary, listed.state());
         let mut live = LiveParts {
             state: st.status.as_str(),
             status: human_status(st),
+            ports: self.live_ports(summary, st),
             ..LiveParts::default()
         };
-        // The summary was written from a record, whose id is checked when it is read.
-        let Some(id) = ContainerId::parse(&summary.entry.id) else {
-            return live;
-        };
-        let id = &id;
-        if !summary.exposed_ports.is_empty() && st.status.is_live() {
-            let published = berth_shim::net::ports::read_published(&self.container_paths(id).run);
-            live.ports = super::ports::summary_ports(&summary.exposed_ports, &published);
+        if !listed.link_names.is_empty() {
+            let mut names = summary.entry.names.clone();
+            names.extend(listed.link_names.iter().cloned());
+            live.names = Some(names);
         }
         if size {
-            let (rw, root) = self.container_sizes(id, &summary.entry.image_id);
-            live.size_rw = Some(rw);
-            live.size_root_fs = Some(root);
+            // The summary was written from a record, whose id is checked when it is read.
+            if let Some(id) = ContainerId::parse(&summary.entry.id) {
+                let (rw, root) = self.container_sizes(&id, &summary.entry.image_id);
+                live.size_rw = Some(rw);
+                live.size_root_fs = Some(root);
+            }
         }
         live
+    }
+
+    /// The ports a listing shows: published ones while the container runs, exposed ones.
+    fn live_ports(&self, summary: &Summary, st: &State) -> Vec<super::summary::Port> {
+        if summary.exposed_ports.is_empty() || !st.status.is_live() {
+            return Vec::new();
+        }
+        let Some(id) = ContainerId::parse(&summary.entry.id) else {
+            return Vec::new();
+        };
+        let published = berth_shim::net::ports::read_published(&self.container_paths(&id).run);
+        super::ports::summary_ports(&summary.exposed_ports, &published)
+    }
+}
+
+/// The names legacy links give: a container linked by `web` as `db` is also `/web/db` in
+/// listings, as in dockerd's name index (the record's own name first).
+fn add_link_names(rows: &mut [Listed]) {
+    let mut given: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for l in rows.iter() {
+        let summary = &l.row.summary;
+        let Some(parent) = summary.entry.names.first() else {
+            continue;
+        };
+        for link in &summary.links {
+            given
+                .entry(link.child.clone())
+                .or_default()
+                .push(format!("{parent}/{}", link.alias));
+        }
+    }
+    if given.is_empty() {
+        return;
+    }
+    for l in rows.iter_mut() {
+        if let Some(mut names) = given.remove(&l.row.summary.entry.id) {
+            names.sort();
+            l.link_names = names;
+        }
     }
 }
 

@@ -17,6 +17,10 @@ use serde::Serialize;
 /// (`"HostConfig":...,"Mounts":[...]}`).
 #[derive(Debug, Clone, Default)]
 pub struct RowJson {
+    /// `{"Id":"...",`
+    id: Box<[u8]>,
+    /// `"Names":[...],`: the record's name (a listing may add link names, [`LiveParts::names`]).
+    names: Box<[u8]>,
     head: Box<[u8]>,
     labels: Box<[u8]>,
     tail: Box<[u8]>,
@@ -25,6 +29,8 @@ pub struct RowJson {
 /// What a listing computes for an entry at each call.
 #[derive(Debug, Clone, Default)]
 pub struct LiveParts {
+    /// All the names when legacy links add some to the record's one; None: the record's.
+    pub names: Option<Vec<String>>,
     pub ports: Vec<Port>,
     pub size_rw: Option<u64>,
     pub size_root_fs: Option<u64>,
@@ -47,10 +53,12 @@ fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
 impl RowJson {
     /// Encode the fixed parts of `e` (its Ports, sizes, State and Status are ignored).
     pub fn new(e: &ListEntry) -> RowJson {
+        let mut id = Vec::with_capacity(80);
+        id.push(b'{');
+        field(&mut id, "Id", &e.id);
+        let mut names = Vec::with_capacity(32);
+        field(&mut names, "Names", &e.names);
         let mut head = Vec::with_capacity(256);
-        head.push(b'{');
-        field(&mut head, "Id", &e.id);
-        field(&mut head, "Names", &e.names);
         field(&mut head, "Image", &e.image);
         field(&mut head, "ImageID", &e.image_id);
         field(&mut head, "Command", &e.command);
@@ -66,6 +74,8 @@ impl RowJson {
             *last = b'}';
         }
         RowJson {
+            id: id.into(),
+            names: names.into(),
             head: head.into(),
             labels: labels.into(),
             tail: tail.into(),
@@ -74,11 +84,21 @@ impl RowJson {
 
     /// About how many bytes [`RowJson::write`] adds (exact but for the live parts).
     pub fn size_hint(&self) -> usize {
-        self.head.len() + self.labels.len() + self.tail.len() + LIVE_GUESS
+        self.id.len()
+            + self.names.len()
+            + self.head.len()
+            + self.labels.len()
+            + self.tail.len()
+            + LIVE_GUESS
     }
 
     /// Append the whole entry, `live` filled in, to `out`.
     pub fn write(&self, live: &LiveParts, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id);
+        match &live.names {
+            Some(names) => field(out, "Names", names),
+            None => out.extend_from_slice(&self.names),
+        }
         out.extend_from_slice(&self.head);
         field(out, "Ports", &live.ports);
         if let Some(n) = live.size_rw {
@@ -101,6 +121,9 @@ impl RowJson {
 impl LiveParts {
     /// `e` with these parts filled in.
     pub fn fill(self, mut e: ListEntry) -> ListEntry {
+        if let Some(names) = self.names {
+            e.names = names;
+        }
         e.ports = self.ports;
         e.size_rw = self.size_rw;
         e.size_root_fs = self.size_root_fs;
@@ -154,6 +177,7 @@ mod tests {
             size_root_fs: Some(0),
             state: "running",
             status: "Up 5 seconds (healthy)".into(),
+            names: None,
         }
     }
 
@@ -188,6 +212,11 @@ mod tests {
             ..live()
         };
         assert_same(&entry(), only_rw);
+        let linked = LiveParts {
+            names: Some(vec!["/db".into(), "/web/data\"base".into()]),
+            ..live()
+        };
+        assert_same(&entry(), linked);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Schema version of `summary.json`.
-pub const SUMMARY_VERSION: u32 = 2;
+pub const SUMMARY_VERSION: u32 = 3;
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const RECORD_FILE: &str = "container.json";
 
@@ -104,6 +104,18 @@ pub struct Summary {
     /// container to them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exposed_ports: Vec<String>,
+    /// The container's legacy links: each gives the linked container a name of its own in
+    /// listings (`/<this>/<alias>`), as dockerd's name index does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<ListLink>,
+}
+
+/// A legacy link as a listing needs it: the linked container and the alias.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListLink {
+    pub child: String,
+    pub alias: String,
 }
 
 /// The fields of `container.json` a listing shows. Decoding only these (no flattened maps of
@@ -123,6 +135,7 @@ pub struct ListRecord {
     pub host_config: ListHostConfig,
     pub mount_points: Vec<MountPoint>,
     pub networks: BTreeMap<String, serde_json::Value>,
+    pub links: Vec<ListLink>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -158,6 +171,14 @@ impl From<&ContainerRecord> for ListRecord {
             },
             mount_points: r.mount_points.clone(),
             networks: r.networks.clone(),
+            links: r
+                .links
+                .iter()
+                .map(|l| ListLink {
+                    child: l.child.to_string(),
+                    alias: l.alias.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -193,6 +214,7 @@ impl Summary {
                 .iter()
                 .flat_map(|e| e.keys().cloned())
                 .collect(),
+            links: r.links.clone(),
         }
     }
 
@@ -233,6 +255,7 @@ mod tests {
             },
             mount_points: Vec::new(),
             networks: BTreeMap::new(),
+            links: Vec::new(),
         }
     }
 
