@@ -505,6 +505,12 @@ async fn deny_connect_rules_refuse_raw_sockets() {
         "expected AF_INET and AF_INET6 raw sockets refused with EPERM under deny-connect \
          127.0.0.1/32 (rc=1); got rc={rc}, logs: {out}"
     );
+    // Frames on a packet socket pass no hook of the rules either: its seccomp filter refuses
+    // AF_PACKET to a container started with deny-connect rules.
+    assert!(
+        out.contains("packet: Operation not permitted"),
+        "expected AF_PACKET refused with EPERM under deny-connect 127.0.0.1/32; logs: {out}"
+    );
     let evs = policy_events(&b, "rawdeny").await;
     let refuse = evs
         .iter()
@@ -533,7 +539,10 @@ async fn deny_connect_rules_refuse_raw_sockets() {
     let rc = b.wait(&id).await;
     let out = logs(&b, &id).await;
     assert!(
-        rc == 0 && out.contains("raw4 sent") && out.contains("raw6 open"),
+        rc == 0
+            && out.contains("raw4 sent")
+            && out.contains("raw6 open")
+            && out.contains("packet open"),
         "expected raw sockets to work without a deny-connect rule (rc=0); got rc={rc}, logs: {out}"
     );
 

@@ -243,12 +243,11 @@ impl Helper {
             process: process.clone(),
             ..cspec.clone()
         };
-        // Native-only as the container's filter, or when rules were set since (an exec must not
-        // get past rules the container's own processes cannot).
-        let arches = if st.seccomp_native_only {
-            seccomp::Arches::NativeOnly
-        } else {
-            crate::monitor::seccomp_arches(&crate::monitor::policy_of(&cpaths.dir))
+        // The rules in force now decide (an exec must not get past rules set since the start),
+        // and native-only at least when the container's own filter is.
+        let arches = match crate::monitor::seccomp_arches(&crate::monitor::policy_of(&cpaths.dir)) {
+            seccomp::Arches::Profile if st.seccomp_native_only => seccomp::Arches::NativeOnly,
+            from_rules => from_rules,
         };
         let prepared = Prepared::new(&exec_container, arches, &paths.root.join("cache/seccomp"))?;
         let layout = cgroups::detect().map_err(|e| fail("finding cgroups", e))?;

@@ -72,10 +72,13 @@ pub fn policy_of(container_dir: &std::path::Path) -> berth_monitor::Policy {
 /// entry, `int 0x80`, carries the i386 table's number and would go past them); the profile's
 /// otherwise, as dockerd.
 pub fn seccomp_arches(policy: &berth_monitor::Policy) -> crate::security::seccomp::Arches {
-    if *policy == berth_monitor::Policy::default() {
-        crate::security::seccomp::Arches::Profile
+    use crate::security::seccomp::Arches;
+    if !policy.deny_connect.is_empty() {
+        Arches::NativeOnlyNoPacketSockets
+    } else if *policy == berth_monitor::Policy::default() {
+        Arches::Profile
     } else {
-        crate::security::seccomp::Arches::NativeOnly
+        Arches::NativeOnly
     }
 }
 
@@ -281,21 +284,23 @@ mod tests {
         use crate::security::seccomp::Arches;
         let none = berth_monitor::Policy::default();
         assert_eq!(super::seccomp_arches(&none), Arches::Profile);
-        for policy in [
-            berth_monitor::Policy {
-                deny_syscalls: vec!["mkdir".into()],
-                ..Default::default()
-            },
-            berth_monitor::Policy {
-                deny_connect: vec!["10.0.0.1".into()],
-                ..Default::default()
-            },
-        ] {
-            assert_eq!(
-                super::seccomp_arches(&policy),
+        for (policy, want) in [
+            (
+                berth_monitor::Policy {
+                    deny_syscalls: vec!["mkdir".into()],
+                    ..Default::default()
+                },
                 Arches::NativeOnly,
-                "{policy:?}"
-            );
+            ),
+            (
+                berth_monitor::Policy {
+                    deny_connect: vec!["10.0.0.1".into()],
+                    ..Default::default()
+                },
+                Arches::NativeOnlyNoPacketSockets,
+            ),
+        ] {
+            assert_eq!(super::seccomp_arches(&policy), want, "{policy:?}");
         }
     }
 

@@ -146,7 +146,7 @@ impl Supervisor {
     /// Whether the container's filter kills calls of other architectures (see
     /// `State::seccomp_native_only`).
     pub(super) fn native_only(&self) -> bool {
-        self.prepared.arches == crate::security::seccomp::Arches::NativeOnly
+        self.prepared.arches.native_only()
     }
 
     /// Put a new process in its cgroup and, with a user namespace, write its id maps.

@@ -16,7 +16,9 @@ use self::profile::{
 use super::caps::CapSet;
 use crate::spec::SeccompSpec;
 use libseccomp::error::SeccompError as LibError;
-use libseccomp::{ScmpAction, ScmpArch, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 
 /// dockerd's default profile (moby's `profiles/seccomp/default.json`).
 pub const DEFAULT_PROFILE: &str = include_str!("../default-seccomp.json");
@@ -79,6 +81,8 @@ pub enum SeccompError {
         #[source]
         source: LibError,
     },
+    #[error("refusing packet sockets under deny-connect rules: the profile's socket rule compares the domain in a way berth cannot narrow")]
+    PacketSockets,
     #[error("exporting the seccomp program: {0}")]
     Export(String),
     #[error("loading the seccomp filter: {0}")]
@@ -96,6 +100,17 @@ pub enum Arches {
     /// `int 0x80`, x32) kills the process (SECCOMP_RET_KILL_PROCESS, SIGSYS). For containers
     /// with deny rules, which the eBPF monitor matches by native number.
     NativeOnly,
+    /// [`Arches::NativeOnly`], and packet sockets (`socket(AF_PACKET, ...)`) refused with
+    /// EPERM: for containers with deny-connect rules, since frames written on a packet socket
+    /// pass no hook the monitor's connect rules are attached to.
+    NativeOnlyNoPacketSockets,
+}
+
+impl Arches {
+    /// Whether calls of other architectures kill the process.
+    pub fn native_only(self) -> bool {
+        self != Arches::Profile
+    }
 }
 
 /// A built filter, ready to load.
@@ -113,6 +128,9 @@ pub fn build(spec: &SeccompSpec, caps: &CapSet, arches: Arches) -> Result<Option
             let mut ctx =
                 ScmpFilterContext::new(ScmpAction::Allow).map_err(SeccompError::Create)?;
             native_only(&mut ctx)?;
+            if arches == Arches::NativeOnlyNoPacketSockets {
+                refuse_packet_sockets(&mut ctx)?;
+            }
             return Ok(Some(Filter { ctx }));
         }
         SeccompSpec::Default => Profile::parse(DEFAULT_PROFILE)?,
@@ -136,6 +154,76 @@ fn native_only(ctx: &mut ScmpFilterContext) -> Result<()> {
     Ok(())
 }
 
+/// `socket(AF_PACKET, ...)` fails with EPERM, in a filter whose default action lets it through
+/// (an unconfined container's, a permissive profile's). Where the default refuses, the
+/// profile's own `socket` rule is narrowed instead ([`narrow_socket_rule`]): libseccomp takes
+/// no rule with the default's action, and of two overlapping rules the first added decides.
+fn refuse_packet_sockets(ctx: &mut ScmpFilterContext) -> Result<()> {
+    let domain = ScmpArgCompare::new(0, ScmpCompareOp::Equal, libc::AF_PACKET as u64);
+    ctx.add_rule_conditional(ScmpAction::Errno(libc::EPERM), socket_call()?, &[domain])
+        .map(drop)
+        .map_err(|source| SeccompError::AddRule {
+            syscall: "socket".into(),
+            source,
+        })
+}
+
+fn socket_call() -> Result<ScmpSyscall> {
+    ScmpSyscall::from_name("socket").map_err(|source| SeccompError::AddRule {
+        syscall: "socket".into(),
+        source,
+    })
+}
+
+/// Socket domains are small numbers (AF_MAX is 46 on 6.18): each below this is allowed by a
+/// rule of its own, and all from it on by one more.
+const DOMAIN_SCAN: u64 = 64;
+
+/// A profile's rule letting `socket` through, narrowed so that AF_PACKET is not: its comparison
+/// on the domain (none, or one `!=`, as dockerd's `socket` rule with `!= AF_VSOCK`) becomes one
+/// rule per allowed domain. Any other shape cannot be narrowed this way: the start fails rather
+/// than leave packet sockets open under deny-connect rules.
+fn narrow_socket_rule(rule: &SyscallRule) -> Result<Vec<Vec<ScmpArgCompare>>> {
+    let unsupported = || SeccompError::PacketSockets;
+    let on_domain: Vec<&Arg> = rule.args.iter().filter(|a| a.index == 0).collect();
+    let excluded = match on_domain.as_slice() {
+        [] => None,
+        [arg] if arg.op == "SCMP_CMP_NE" && arg.value < DOMAIN_SCAN => Some(arg.value),
+        _ => return Err(unsupported()),
+    };
+    let others: Vec<Arg> = rule.args.iter().filter(|a| a.index != 0).cloned().collect();
+    for arg in &others {
+        if others.iter().filter(|a| a.index == arg.index).count() > 1 {
+            return Err(unsupported());
+        }
+    }
+    let base = comparisons(
+        &SyscallRule {
+            args: others,
+            ..rule.clone()
+        },
+        &["socket".to_string()],
+    )?
+    .into_iter()
+    .next()
+    .unwrap_or_default();
+    let with = |c: ScmpArgCompare| {
+        let mut group = base.clone();
+        group.push(c);
+        group
+    };
+    let mut groups: Vec<Vec<ScmpArgCompare>> = (0..DOMAIN_SCAN)
+        .filter(|&d| d != libc::AF_PACKET as u64 && Some(d) != excluded)
+        .map(|d| with(ScmpArgCompare::new(0, ScmpCompareOp::Equal, d)))
+        .collect();
+    groups.push(with(ScmpArgCompare::new(
+        0,
+        ScmpCompareOp::GreaterEqual,
+        DOMAIN_SCAN,
+    )));
+    Ok(groups)
+}
+
 fn build_profile(profile: &Profile, host: &Host, arches: Arches) -> Result<Filter> {
     let default_action = action(&profile.default_action, profile.default_errno_ret)?;
     let mut ctx = ScmpFilterContext::new(default_action).map_err(SeccompError::Create)?;
@@ -146,11 +234,15 @@ fn build_profile(profile: &Profile, host: &Host, arches: Arches) -> Result<Filte
                     .map_err(|source| SeccompError::AddArch { arch, source })?;
             }
         }
-        Arches::NativeOnly => {
+        Arches::NativeOnly | Arches::NativeOnlyNoPacketSockets => {
             // The profile's list is still checked, so that a bad one is refused either way.
             architectures(profile)?;
             native_only(&mut ctx)?;
         }
+    }
+    let packets = arches == Arches::NativeOnlyNoPacketSockets;
+    if packets && matches!(default_action, ScmpAction::Allow | ScmpAction::Log) {
+        refuse_packet_sockets(&mut ctx)?;
     }
     for rule in &profile.syscalls {
         if !applies(rule, host)? {
@@ -167,12 +259,20 @@ fn build_profile(profile: &Profile, host: &Host, arches: Arches) -> Result<Filte
             std::slice::from_ref(&rule.name)
         };
         let conditions = comparisons(rule, names)?;
+        let lets_through = matches!(act, ScmpAction::Allow | ScmpAction::Log);
         for name in names {
+            let narrowed;
+            let conditions = if packets && lets_through && name == "socket" {
+                narrowed = narrow_socket_rule(rule)?;
+                &narrowed
+            } else {
+                &conditions
+            };
             // A name this libseccomp does not know on this arch: skipped, as Docker does.
             let Ok(syscall) = ScmpSyscall::from_name(name) else {
                 continue;
             };
-            for group in &conditions {
+            for group in conditions {
                 ctx.add_rule_conditional(act, syscall, group)
                     .map_err(|source| SeccompError::AddRule {
                         syscall: name.clone(),
@@ -256,6 +356,51 @@ mod tests {
             }
         })
         .unwrap();
+    }
+
+    /// A container with deny-connect rules gets no packet socket (its frames would pass no
+    /// hook of the rules), under the default profile (which allows `socket` with CAP_NET_RAW)
+    /// and unconfined; other sockets still open.
+    #[test]
+    fn deny_connect_filters_refuse_packet_sockets() {
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+        let caps = caps::resolve(false, &["NET_RAW".to_string()], &[]).unwrap();
+        for spec in [SeccompSpec::Default, SeccompSpec::Unconfined] {
+            for (arches, refused) in [
+                (Arches::NativeOnly, false),
+                (Arches::NativeOnlyNoPacketSockets, true),
+            ] {
+                let filter = build(&spec, &caps, arches)
+                    .unwrap_or_else(|e| panic!("{spec:?} {arches:?}: {e:?}"))
+                    .unwrap();
+                crate::sys::in_child(move || {
+                    load(filter).map_err(|e| e.to_string())?;
+                    let packet = socket(
+                        AddressFamily::Packet,
+                        SockType::Raw,
+                        SockFlag::empty(),
+                        None,
+                    );
+                    match (refused, packet) {
+                        (true, Err(nix::errno::Errno::EPERM)) | (false, Ok(_)) => {}
+                        (_, other) => {
+                            return Err(format!(
+                                "{arches:?}: AF_PACKET expected refused={refused}, got {other:?}"
+                            ))
+                        }
+                    }
+                    socket(
+                        AddressFamily::Inet,
+                        SockType::Datagram,
+                        SockFlag::empty(),
+                        None,
+                    )
+                    .map(drop)
+                    .map_err(|e| format!("{arches:?}: a UDP socket: {e}"))
+                })
+                .unwrap_or_else(|e| panic!("{spec:?}: {e}"));
+            }
+        }
     }
 
     #[test]
