@@ -10,6 +10,16 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --workspace --quiet
 install -m 0755 target/release/berth target/release/berth-shim /usr/local/bin/
+# The manual pages, written from the command line's definition into target/man/, and the shell
+# completions, where each shell looks for them.
+target/release/berth man target/man >/dev/null
+install -d /usr/local/share/man/man1
+install -m 0644 target/man/*.1 /usr/local/share/man/man1/
+install -d /usr/local/share/bash-completion/completions /usr/local/share/zsh/site-functions \
+  /usr/local/share/fish/vendor_completions.d
+target/release/berth completion bash >/usr/local/share/bash-completion/completions/berth
+target/release/berth completion zsh >/usr/local/share/zsh/site-functions/_berth
+target/release/berth completion fish >/usr/local/share/fish/vendor_completions.d/berth.fish
 
 socket=${BERTH_SOCKET:-/run/berth/berth.sock}
 log=/var/log/berth.log

@@ -3,6 +3,7 @@
 //! bottom: face -> engine -> shim -> kernel. `engine` never imports `http` or `cli`.
 #![deny(unsafe_code)]
 
+pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod engine;

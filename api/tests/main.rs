@@ -43,6 +43,7 @@ mod networks;
 mod openapi;
 mod ops;
 mod orphans;
+mod packaging;
 mod policy;
 mod ports;
 mod prune17;

@@ -15,6 +15,7 @@ mod inspect;
 mod lifecycle;
 mod list;
 mod logs;
+mod man;
 mod network;
 mod run;
 mod serve;
@@ -33,7 +34,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "berth",
-    version,
+    version = crate::build_info::VERSION_LINE,
     about = "A daemonless container engine that speaks the Docker Engine API",
     long_about = "A daemonless container engine that speaks the Docker Engine API.\n\n\
         Every command but `serve` works on the state under --root and --run-root directly: \
@@ -130,6 +131,8 @@ pub enum Command {
     Volume(volumes::VolumeCommand),
     /// Print a shell completion script.
     Completion(completion::CompletionArgs),
+    /// Write berth's manual pages (section 1) into a directory.
+    Man(man::ManArgs),
     /// Show what berth needs from this host, what it found, and what berth does about each.
     Check(check::CheckArgs),
     /// Serve the Docker Engine API on a unix socket (or the socket systemd passes).
@@ -213,7 +216,10 @@ pub fn main() -> i32 {
 /// Run a parsed command line; the exit code on success (a container's own for attached runs).
 pub fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
-    if !matches!(cli.command, Command::Completion(_) | Command::Check(_)) {
+    if !matches!(
+        cli.command,
+        Command::Completion(_) | Command::Man(_) | Command::Check(_)
+    ) {
         g.engine().secure_roots()?;
     }
     match cli.command {
@@ -244,6 +250,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Network(cmd) => network::run(g, cmd),
         Command::Volume(cmd) => volumes::run(g, cmd),
         Command::Completion(args) => completion::run(args),
+        Command::Man(args) => man::run(args),
         Command::Check(args) => check::run(g, args),
     }
 }

@@ -10,18 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-/// berth's own version, reported as the engine's.
-pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Set by a release build (BERTH_GIT_COMMIT at compile time); "unknown" otherwise.
-pub const GIT_COMMIT: &str = match option_env!("BERTH_GIT_COMMIT") {
-    Some(c) => c,
-    None => "unknown",
-};
-/// Set by a release build (BERTH_BUILD_TIME at compile time); empty otherwise.
-pub const BUILD_TIME: &str = match option_env!("BERTH_BUILD_TIME") {
-    Some(t) => t,
-    None => "",
-};
+pub use crate::build_info::{BUILD_TIME, GIT_COMMIT, VERSION as ENGINE_VERSION};
 
 pub fn routes() -> Vec<Route> {
     vec![
