@@ -43,7 +43,9 @@ def free_port():
 class Registry:
     """`docker-registry serve` on 127.0.0.1:<free port>, storage in a temp dir."""
 
-    def __init__(self):
+    def __init__(self, htpasswd=None):
+        """`htpasswd`: a file of bcrypt logins the registry asks for (basic auth), or None."""
+        self.htpasswd = htpasswd
         self.tmp = tempfile.mkdtemp(prefix="berth-compat-registry-")
         # A port found free may be taken before the registry binds it: then it exits, try another.
         for _ in range(5):
@@ -59,6 +61,8 @@ class Registry:
         with open(cfg, "w") as f:
             f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
                     f"    rootdirectory: {self.tmp}/storage\nhttp:\n  addr: {self.host}\n")
+            if self.htpasswd:
+                f.write(f"auth:\n  htpasswd:\n    realm: berth-compat\n    path: {self.htpasswd}\n")
         self.proc = subprocess.Popen(["docker-registry", "serve", cfg],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10

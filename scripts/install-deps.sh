@@ -38,5 +38,9 @@ fi
 if ! python3 -c 'import docker' 2>/dev/null; then
   python3 -m pip install -q 'docker==7.1.*'
 fi
+# bcrypt, for the htpasswd file of the registry the docker login cases log in to.
+if ! python3 -c 'import bcrypt' 2>/dev/null; then
+  python3 -m pip install -q 'bcrypt==4.2.*'
+fi
 # The docker CLI the compat suite drives: the machine's (28.x) when present, else docker.io's.
 command -v docker >/dev/null || { echo "no docker CLI: install docker.io" >&2; exit 1; }

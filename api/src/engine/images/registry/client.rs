@@ -142,8 +142,12 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             c.challenge = parse_challenge(h);
-            let scopes = vec![format!("repository:{}:{}", c.ep.repository, c.actions)];
-            c.authorize(&scopes)?;
+            // Basic auth without credentials is refused at the first real request, whose
+            // method and URL dockerd's words name.
+            if c.challenge != Some(Challenge::Basic) || c.creds.is_some() {
+                let scopes = vec![format!("repository:{}:{}", c.ep.repository, c.actions)];
+                c.authorize(&scopes, (&Method::GET, &ping))?;
+            }
         } else if !resp.status().is_success() {
             return Err(registry_error(format!(
                 "{ping}: the registry answered {}",
@@ -174,8 +178,9 @@ impl Client {
         }
     }
 
-    /// Set the Authorization header for `scopes` as the challenge asks.
-    fn authorize(&mut self, scopes: &[String]) -> Result<()> {
+    /// Set the Authorization header for `scopes` as the challenge asks; `request` (method and
+    /// URL) words the refusal when a basic challenge finds no credentials.
+    fn authorize(&mut self, scopes: &[String], request: (&Method, &str)) -> Result<()> {
         match self.challenge.clone() {
             None => Ok(()),
             Some(Challenge::Basic) => match &self.creds {
@@ -185,7 +190,7 @@ impl Client {
                     self.auth = Some(format!("Basic {b}"));
                     Ok(())
                 }
-                None => Err(denied(&self.ep)),
+                None => Err(no_basic_auth_credentials(request.0, request.1)),
             },
             Some(Challenge::Bearer { realm, service }) => {
                 if let Some(t) = self
@@ -324,7 +329,7 @@ impl Client {
             self.ep.repository, self.actions
         )];
         scopes.extend(extra_scopes.iter().cloned());
-        self.authorize(&scopes)?;
+        self.authorize(&scopes, (&method, url))?;
         let body = match bytes {
             Some(b) => Body::Bytes(b),
             None => Body::Empty,
@@ -354,6 +359,19 @@ impl Client {
             format!("{}{location}", self.ep.base)
         }
     }
+}
+
+/// dockerd's words and status (500, Go's url.Error around the distribution client's error) for
+/// a registry asking for basic auth when no credentials were given: `Head
+/// "http://r/v2/x/manifests/1": no basic auth credentials`.
+fn no_basic_auth_credentials(method: &Method, url: &str) -> EngineError {
+    let mut m = method.as_str().chars();
+    let op: String = m
+        .next()
+        .into_iter()
+        .chain(m.flat_map(char::to_lowercase))
+        .collect();
+    EngineError::system_message(format!("{op} {url:?}: no basic auth credentials"))
 }
 
 /// dockerd's wording when a registry refuses us.
