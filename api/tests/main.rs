@@ -52,5 +52,6 @@ mod server;
 mod sharing;
 mod shim_cgroup;
 mod state_modes;
+mod stop_waits;
 mod syscalls;
 mod volumes;
