@@ -148,3 +148,28 @@ async fn sigkill_reaches_a_paused_container() {
     assert_eq!(state["ExitCode"], 137, "after kill: {state}");
     assert_eq!(state["Paused"], false, "after kill: {state}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_stop_timeout_is_read_not_refused_in_plain_text() {
+    let b = Berth::with_busybox().await;
+    let id = b
+        .run(None, &json!({"Image": "busybox", "Cmd": ["sleep", "1000"]}))
+        .await;
+    // schemathesis sent `t=null&t=null`: dockerd answers such a query with JSON, never text.
+    let r = prompt(&b, &format!("/containers/{id}/stop?t=x&t=x")).await;
+    r.assert_error(400, "invalid value for t: x", "stop with a repeated, bad t");
+    let r = prompt(&b, &format!("/containers/{id}/restart?t=1&t=1")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "expected a restart with a repeated t=1 to restart: {}",
+        r.text()
+    );
+    let r = prompt(&b, &format!("/containers/{id}/stop?t=1&t=1")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "expected a stop with a repeated t=1 to stop: {}",
+        r.text()
+    );
+}
