@@ -9,6 +9,7 @@ mod common;
 
 mod absent_features;
 mod archive;
+mod archive_paths;
 mod behaviour17;
 mod bind_mounts;
 mod boundary;
