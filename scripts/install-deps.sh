@@ -42,5 +42,9 @@ fi
 if ! python3 -c 'import bcrypt' 2>/dev/null; then
   python3 -m pip install -q 'bcrypt==4.2.*'
 fi
+# schemathesis, which the compat suite's cases_schema runs against openapi.yaml (issue 20).
+if ! python3 -c 'import schemathesis, sys; sys.exit(schemathesis.__version__ != "4.32.5")' 2>/dev/null; then
+  python3 -m pip install -q 'schemathesis==4.32.5'
+fi
 # The docker CLI the compat suite drives: the machine's (28.x) when present, else docker.io's.
 command -v docker >/dev/null || { echo "no docker CLI: install docker.io" >&2; exit 1; }

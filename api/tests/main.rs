@@ -9,6 +9,7 @@ mod common;
 
 mod absent_features;
 mod archive;
+mod archive_paths;
 mod behaviour17;
 mod bind_mounts;
 mod boundary;
@@ -53,5 +54,6 @@ mod server;
 mod sharing;
 mod shim_cgroup;
 mod state_modes;
+mod stop_waits;
 mod syscalls;
 mod volumes;

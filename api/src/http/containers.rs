@@ -19,7 +19,6 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -164,14 +163,10 @@ async fn start(State(s): State<AppState>, Path(id): Path<String>) -> HResult {
     Ok(no_content())
 }
 
-#[derive(Deserialize, Default)]
-struct StopQuery {
-    t: Option<String>,
-    signal: Option<String>,
-}
-
-fn timeout_of(q: &StopQuery) -> Result<Option<i64>, EngineError> {
-    match q.t.as_deref() {
+/// `t` of a stop or restart. The query is read as a map, as every other route's: a repeated
+/// key is no 400 (axum's typed query refused it, in plain text; dockerd reads one value).
+fn timeout_of(q: &HashMap<String, String>) -> Result<Option<i64>, EngineError> {
+    match q.get("t").map(String::as_str) {
         None | Some("") => Ok(None),
         Some(t) => t
             .parse()
@@ -180,25 +175,21 @@ fn timeout_of(q: &StopQuery) -> Result<Option<i64>, EngineError> {
     }
 }
 
-async fn stop(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<StopQuery>,
-) -> HResult {
+fn stop_signal_of(q: &HashMap<String, String>) -> Option<String> {
+    q.get("signal").filter(|s| !s.is_empty()).cloned()
+}
+
+async fn stop(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
     let t = timeout_of(&q)?;
     let e = s.engine;
-    blocking(move || e.stop(&id, t, q.signal.filter(|s| !s.is_empty()))).await?;
+    blocking(move || e.stop(&id, t, stop_signal_of(&q))).await?;
     Ok(no_content())
 }
 
-async fn restart(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<StopQuery>,
-) -> HResult {
+async fn restart(State(s): State<AppState>, Path(id): Path<String>, Query(q): Q) -> HResult {
     let t = timeout_of(&q)?;
     let e = s.engine;
-    blocking(move || e.restart(&id, t, q.signal.filter(|s| !s.is_empty()))).await?;
+    blocking(move || e.restart(&id, t, stop_signal_of(&q))).await?;
     Ok(no_content())
 }
 

@@ -75,8 +75,15 @@ impl Supervisor {
                     let _ = self.cgroup.thaw();
                     child.paused = false;
                 }
-                child.stop = Stop::Signalled {
-                    kill_at: Instant::now() + Duration::from_secs(timeout as u64),
+                // Stops asked while one waits: the earliest SIGKILL wins (each of dockerd's
+                // stops runs its own timer), and one sent already stays sent.
+                let kill_at = Instant::now() + Duration::from_secs(timeout as u64);
+                child.stop = match child.stop {
+                    Stop::Signalled { kill_at: earlier } => Stop::Signalled {
+                        kill_at: earlier.min(kill_at),
+                    },
+                    Stop::Killed => Stop::Killed,
+                    Stop::NotAsked => Stop::Signalled { kill_at },
                 };
                 match stream.try_clone() {
                     Ok(s) => self.stop_waiters.push(s),
@@ -88,11 +95,22 @@ impl Supervisor {
                 let Some(child) = self.phase.running() else {
                     return Some(not_running());
                 };
-                let (pid, sig) = (child.pid, signal);
+                let (pid, sig, paused) = (child.pid, signal, child.paused);
                 if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
                     self.manual = self.manual.stopped(false);
                 }
                 match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+                    // A frozen process takes its SIGKILL only once thawed: thawed at once, as
+                    // runc does. Other signals wait for the unpause, as in dockerd.
+                    Ok(()) if sig == Signal::SIGKILL && paused => {
+                        if let Err(e) = self.cgroup.thaw() {
+                            tracing::warn!("thawing {id} for its SIGKILL: {e}");
+                        }
+                        if let Some(child) = self.phase.running_mut() {
+                            child.paused = false;
+                        }
+                        Response::Ok
+                    }
                     Ok(()) => Response::Ok,
                     Err(e) => error(
                         format!("Cannot kill container {id}: {e}"),

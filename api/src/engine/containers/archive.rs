@@ -247,11 +247,12 @@ impl Engine {
 
     /// `HEAD /containers/{id}/archive`: the path's stat (a final symlink not followed).
     pub fn archive_stat(&self, reference: &str, path: &str) -> Result<PathStat> {
+        check_path(path)?;
         let (clean_path, trailing) = clean(path);
         self.with_container_root(reference, |root| {
             let fd = resolve(root, &clean_path, trailing).map_err(|e| match e {
                 Errno::ENOENT | Errno::ENOTDIR => self.not_found_in(path, reference),
-                e => EngineError::system(path, e),
+                e => unresolvable(path, e),
             })?;
             stat_of(&fd, &clean_path).map_err(|e| EngineError::system(path, e))
         })
@@ -264,6 +265,7 @@ impl Engine {
         path: &str,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<()> {
+        check_path(path)?;
         let (clean_path, trailing) = clean(path);
         let name = if path.ends_with("/.") || clean_path == "/" {
             ".".to_string()
@@ -273,7 +275,7 @@ impl Engine {
         self.with_container_root(reference, |root| {
             let fd = resolve(root, &clean_path, trailing).map_err(|e| match e {
                 Errno::ENOENT | Errno::ENOTDIR => self.not_found_in(path, reference),
-                e => EngineError::system(path, e),
+                e => unresolvable(path, e),
             })?;
             archive_fs::write_tar(&fd, &name, out).map_err(|e| EngineError::system(path, e))
         })
@@ -287,6 +289,7 @@ impl Engine {
         opts: &PutOptions,
         tar: &mut (dyn std::io::Read + Send),
     ) -> Result<()> {
+        check_path(path)?;
         let (clean_path, _) = clean(path);
         check_writable(&self.record(&self.lookup(reference)?)?, &clean_path)?;
         self.with_container_root(reference, |root| {
@@ -295,7 +298,7 @@ impl Engine {
                 Errno::ENOTDIR => {
                     EngineError::invalid_parameter("extraction point is not a directory".into())
                 }
-                e => EngineError::system(path, e),
+                e => unresolvable(path, e),
             })?;
             let st = nix::sys::stat::fstat(&fd).map_err(|e| EngineError::system(path, e))?;
             if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFDIR.bits() {
@@ -305,6 +308,25 @@ impl Engine {
             }
             archive_fs::extract(&fd, tar, opts)
         })
+    }
+}
+
+/// A path no file can have is the client's error (400), not the server's: a NUL byte, which
+/// the kernel refuses with EINVAL.
+fn check_path(path: &str) -> Result<()> {
+    if path.contains('\0') {
+        return Err(EngineError::invalid_parameter(format!(
+            "invalid path {path:?}: it contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
+/// A failed resolution other than a missing path: a name too long is the client's (400).
+fn unresolvable(path: &str, e: Errno) -> EngineError {
+    match e {
+        Errno::ENAMETOOLONG => EngineError::invalid_parameter(format!("{path}: {e}")),
+        e => EngineError::system(path, e),
     }
 }
 

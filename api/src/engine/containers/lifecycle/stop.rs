@@ -4,6 +4,7 @@ use super::signal_number;
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::control::Request;
+use berth_shim::fsutil::FileLock;
 use berth_shim::state::Status;
 use std::time::{Duration, Instant};
 
@@ -16,17 +17,21 @@ impl Engine {
         signal: Option<String>,
     ) -> Result<()> {
         let id = self.lookup(reference)?;
-        let _op = self.op_lock(&id)?;
-        self.stop_locked(&id, timeout, signal, false)
+        let op = self.op_lock(&id)?;
+        self.stop_locked(&id, timeout, signal, false, op)
     }
 
-    /// `keep`: a restart's stop (an auto-removed container is kept, as dockerd does).
+    /// `keep`: a restart's stop (an auto-removed container is kept, as dockerd does). `op`, the
+    /// container's operation lock, is let go once the stop signal is on its way: the wait for the
+    /// exit (endless with t=-1) holds up no other verb, as none is held up in dockerd. A second
+    /// stop then shortens the wait, and a forced remove or a SIGKILL ends it.
     pub(super) fn stop_locked(
         &self,
         id: &ContainerId,
         timeout: Option<i64>,
         signal: Option<String>,
         keep: bool,
+        op: FileLock,
     ) -> Result<()> {
         let state = self.state(id)?;
         let paths = self.container_paths(id);
@@ -49,6 +54,7 @@ impl Engine {
             let sig = berth_shim::signals::parse(&stop_signal)
                 .map_err(|e| EngineError::invalid_parameter(e.to_string()))?;
             self.kill_orphans(id, sig)?;
+            drop(op);
             let grace = Duration::from_secs(timeout.unwrap_or(10).min(3600).into());
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline && !berth_shim::orphans::orphans(&paths).is_empty() {
@@ -58,7 +64,9 @@ impl Engine {
             self.container_event(id, "stop", &[]);
             return Ok(());
         }
-        // The shim answers once the container has stopped.
+        // The shim answers once the container has stopped. A verb let in meanwhile finds it
+        // running (start: 304) or ends it (rm -f, kill), as in dockerd.
+        drop(op);
         self.ask(
             id,
             Request::Stop {
