@@ -3,6 +3,7 @@
 //! `cargo build --workspace` first. Run one area with
 //! `cargo test -p berth-tests --test integration -- <module>::`.
 
+mod beside_dockerd;
 mod boundary;
 mod net_kernel;
 mod network;

@@ -193,13 +193,13 @@ pub fn check(settings: &berth_shim::Settings) -> Vec<Requirement> {
     let dropping = policy.as_deref() == Some("DROP");
     out.push(Requirement {
         name: "iptables FORWARD policy",
-        ok: !(dropping && through_iptables),
+        ok: true,
         found: match &policy {
             None => "no iptables command".into(),
-            Some(p) if dropping && through_iptables => format!("{p}, with br_netfilter on: traffic between containers on one bridge may be dropped"),
+            Some(p) if dropping && through_iptables => format!("{p}, with br_netfilter on: bridged traffic passes it too"),
             Some(p) => p.clone(),
         },
-        berth: "reports it; berth changes no chain it did not make (a dockerd on the host sets DROP)",
+        berth: "where FORWARD drops or has rules (a dockerd's), accepts its own bridges' traffic in a chain of its own (BERTH-<hash of the root>) jumped to from the end of FORWARD; changes no chain or rule it did not make",
     });
     out
 }

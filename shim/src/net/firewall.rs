@@ -3,6 +3,7 @@
 //! goes: outbound masquerade for each network that is not internal, no forwarding between two
 //! different networks, and for internal networks no forwarding at all and no packet to any of
 //! the host's own addresses. Two roots have two tables, so they never touch each other's rules.
+//! Where iptables' FORWARD chain drops (dockerd's), [`super::iptables`] adds the way through.
 
 use super::store::{NetworkRecord, Store};
 use super::{NetError, Result};
@@ -89,12 +90,16 @@ pub fn sync(root: &Path) -> Result<()> {
     if networks.iter().any(|n| n.is_bridge() && !n.internal) {
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
     }
-    nft(&ruleset(&table_name(root), &networks))
+    let table = table_name(root);
+    nft(&ruleset(&table, &networks))?;
+    super::iptables::sync(&table, &networks)
 }
 
 /// Delete this root's table.
 pub fn remove(root: &Path) -> Result<()> {
-    nft(&ruleset(&table_name(root), &[]))
+    let table = table_name(root);
+    nft(&ruleset(&table, &[]))?;
+    super::iptables::remove(&table)
 }
 
 fn nft(script: &str) -> Result<()> {

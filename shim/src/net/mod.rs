@@ -12,6 +12,7 @@ pub mod firewall;
 pub mod host_side;
 pub mod hosts;
 pub mod ipam;
+pub mod iptables;
 pub mod netlink;
 pub mod ports;
 pub mod shape;
