@@ -4,6 +4,7 @@
 //! `cargo test -p berth-tests --test integration -- <module>::`.
 
 mod boundary;
+mod dns;
 mod net_kernel;
 mod network;
 mod runtime;
