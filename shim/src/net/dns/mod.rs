@@ -111,12 +111,13 @@ pub fn resolv_conf(host: &str, net: &crate::spec::NetworkFiles) -> String {
     if !options.iter().any(|o| o.starts_with("ndots:")) {
         options.push("ndots:0".to_string());
     }
-    let mut out = format!("nameserver {ADDRESS}\n");
-    // "." is dockerd's word for no search domains.
+    // dockerd's order: search, nameserver, options. "." is its word for no search domains.
+    let mut out = String::new();
     let search: Vec<String> = search.into_iter().filter(|s| s != ".").collect();
     if !search.is_empty() {
         out.push_str(&format!("search {}\n", search.join(" ")));
     }
+    out.push_str(&format!("nameserver {ADDRESS}\n"));
     out.push_str(&format!("options {}\n", options.join(" ")));
     out
 }
@@ -148,7 +149,7 @@ mod tests {
     fn resolv_conf_names_the_embedded_server() {
         assert_eq!(
             resolv_conf(HOST, &NetworkFiles::default()),
-            "nameserver 127.0.0.11\nsearch corp.example\noptions edns0 ndots:0\n"
+            "search corp.example\nnameserver 127.0.0.11\noptions edns0 ndots:0\n"
         );
         let given = NetworkFiles {
             dns: vec!["192.0.2.7".into()],
@@ -158,7 +159,7 @@ mod tests {
         };
         assert_eq!(
             resolv_conf(HOST, &given),
-            "nameserver 127.0.0.11\nsearch a.example b.example\noptions ndots:2 timeout:1\n",
+            "search a.example b.example\nnameserver 127.0.0.11\noptions ndots:2 timeout:1\n",
             "--dns servers become forwarders, never lines of resolv.conf"
         );
     }
