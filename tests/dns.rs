@@ -57,7 +57,8 @@ fn names_aliases_and_short_ids_resolve_through_127_0_0_11() {
     let short = &web.id[..12];
     let script = format!(
         "cat /etc/resolv.conf; nslookup web; nslookup WWW; nslookup {short}; \
-         nslookup nosuchpeer; echo done; sleep 60"
+         nslookup nosuchpeer; nslookup {ip}; echo done; sleep 60",
+        ip = web.endpoints[0].address
     );
     let resolver = TestResolver::start();
     let mut client = env.spec(&["sh", "-c", &script]);
@@ -84,6 +85,10 @@ fn names_aliases_and_short_ids_resolve_through_127_0_0_11() {
     assert!(
         out.contains("can't find nosuchpeer: NXDOMAIN"),
         "expected NXDOMAIN for nosuchpeer (from the test's resolver):\n{out}"
+    );
+    assert!(
+        out.contains(&format!("name = web.{}", n.name)),
+        "expected the PTR of web's address to name web on its network:\n{out}"
     );
     // Hostile input, sent from inside the container's namespace, then a real question.
     let want: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();

@@ -6,13 +6,14 @@ use super::forward::{Client, Forward, MAX_FORWARDS};
 use super::message::{self, ParseError, Query, Rcode};
 use super::names::{self, Local};
 use super::{Plan, ADDRESS};
+use crate::net::store::{NetworkRecord, Store};
 use crate::net::{InNetns, NetError};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Connections from the container served at once; more are closed at once.
 const MAX_CONNS: usize = 16;
@@ -59,9 +60,40 @@ pub struct Server {
     conns: Vec<Conn>,
     forwards: Vec<Forward>,
     next_key: u64,
-    root: PathBuf,
+    records: Records,
     me: String,
     plan: Plan,
+}
+
+/// The network records as last read, and the store directory's modification time then: every
+/// record is replaced by a rename or removed, and either changes that time. A read taken less
+/// than `SETTLED` after that time is used once only (the clock behind it is coarse: a change in
+/// the same tick would not show).
+struct Records {
+    store: Store,
+    list: Vec<NetworkRecord>,
+    /// The directory's modification time at the last read, and the time of that read.
+    stamp: Option<(SystemTime, SystemTime)>,
+}
+
+const SETTLED: Duration = Duration::from_millis(50);
+
+impl Records {
+    fn get(&mut self) -> &[NetworkRecord] {
+        let mtime = std::fs::metadata(&self.store.dir).and_then(|m| m.modified());
+        let fresh = match (&mtime, self.stamp) {
+            (Ok(m), Some((was, at))) => {
+                *m == was && at.duration_since(was).is_ok_and(|d| d > SETTLED)
+            }
+            _ => false,
+        };
+        if !fresh {
+            let now = SystemTime::now();
+            self.list = self.store.list();
+            self.stamp = mtime.ok().map(|m| (m, now));
+        }
+        &self.list
+    }
 }
 
 impl Server {
@@ -88,7 +120,11 @@ impl Server {
             conns: Vec::new(),
             forwards: Vec::new(),
             next_key: 0,
-            root: root.to_path_buf(),
+            records: Records {
+                store: Store::new(root),
+                list: Vec::new(),
+                stamp: None,
+            },
             me: me.to_string(),
             plan,
         })
@@ -253,7 +289,7 @@ impl Server {
     }
 
     /// Answer a query from the records, or say it goes to the forwarders.
-    fn answer(&self, msg: &[u8]) -> Outcome {
+    fn answer(&mut self, msg: &[u8]) -> Outcome {
         let q = match message::parse_query(msg) {
             Ok(q) => q,
             Err(ParseError::Short) => return Outcome::Drop,
@@ -267,8 +303,7 @@ impl Server {
                 message::TYPE_A | message::TYPE_AAAA | message::TYPE_PTR
             );
         let local = if ours {
-            let networks = crate::net::store::Store::new(&self.root).list();
-            names::lookup(&networks, &self.me, &self.plan.order, &q.name)
+            names::lookup(self.records.get(), &self.me, &self.plan.order, &q.name)
         } else {
             Local::Unknown
         };
