@@ -11,6 +11,8 @@ Prints figures and ratios; never fails on a speed goal (these are not tests).
   ports: a published port (nftables DNAT) against the container's own address, and the start
         cost of publishing (berth only: the bench's dockerd runs without networking, which
         would rewrite the host's iptables)
+  dns:  a peer's name resolved at 127.0.0.11 from inside a container, berth and dockerd
+        alternating (bench_dns.py), and berth's shim's RSS after answering
   monitor: a million getppid in a container with the eBPF monitor counting vs off, and with
         only an empty program on counting's hook (the floor of counting every call), the same
         loop outside containers with the all-syscalls hooks attached vs not, and security
@@ -34,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import compat  # noqa: E402
+import bench_dns  # noqa: E402
 
 
 def timed(env, args, n):
@@ -439,7 +442,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--containers", type=int, default=1000)
-    ap.add_argument("--only", choices=["monitor", "ports", "ps", "run"], help="run one benchmark alone")
+    ap.add_argument("--only", choices=["dns", "monitor", "ports", "ps", "run"], help="run one benchmark alone")
     args = ap.parse_args()
     release = os.path.join(REPO, "target", "release")
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
@@ -471,6 +474,21 @@ def main():
         return
     if args.only == "run":
         run_benchmark(os.path.join(release, "berth"), args.runs)
+        return
+    if args.only == "dns":
+        b = compat.Berth(os.path.join(release, "berth"))
+        d = Dockerd() if shutil.which("dockerd") else None
+        try:
+            tar = compat.busybox_tar()
+            b.docker("import", "-", "busybox:latest", input=tar, check_rc=0)
+            if d:
+                subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=tar, check=True,
+                               capture_output=True)
+            bench_dns.dns_benchmark(b, d, args.runs)
+        finally:
+            b.close()
+            if d:
+                d.close()
         return
     stamp = os.path.join(tempfile.mkdtemp(), "stamp")
     subprocess.run(["gcc", "-O2", "-static", "-o", stamp, os.path.join(REPO, "tests", "stamp.c")], check=True)
@@ -529,6 +547,7 @@ def main():
             load_benchmark(b, d)
 
         ports_benchmark(b, args.runs)
+        bench_dns.dns_benchmark(b, d, args.runs)
         monitor_benchmark(os.path.join(release, "berth"), args.runs)
 
         ps_benchmark(b, d, args.containers, args.runs)

@@ -5,6 +5,7 @@
 
 mod beside_dockerd;
 mod boundary;
+mod dns;
 mod net_kernel;
 mod network;
 mod runtime;

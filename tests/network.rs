@@ -11,7 +11,7 @@ use std::time::Duration;
 const LONG: Duration = Duration::from_secs(30);
 
 /// Deletes the test root's bridges and firewall table when the test ends, however it ends.
-struct Teardown(PathBuf);
+pub(crate) struct Teardown(pub(crate) PathBuf);
 
 impl Drop for Teardown {
     fn drop(&mut self) {
@@ -21,7 +21,7 @@ impl Drop for Teardown {
     }
 }
 
-fn new_network(env: &TestEnv, name: &str, internal: bool) -> net::store::NetworkRecord {
+pub(crate) fn new_network(env: &TestEnv, name: &str, internal: bool) -> net::store::NetworkRecord {
     let store = Store::new(&env.paths.root);
     let locked = store.lock().unwrap();
     net::create_bridge_network(

@@ -74,7 +74,7 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
 
 /// The aliases this container's endpoint links (EndpointSettings.Links, "name:alias") give
 /// the peer `cid`: those whose name is the peer's name, one of its aliases, or its id.
-fn link_aliases(links: &[String], cid: &str, peer: &EndpointRecord) -> Vec<String> {
+pub(crate) fn link_aliases(links: &[String], cid: &str, peer: &EndpointRecord) -> Vec<String> {
     links
         .iter()
         .filter_map(|l| {

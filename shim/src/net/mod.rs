@@ -8,6 +8,7 @@
 //! container's namespace goes, the kernel deletes its veth pairs with it. Published ports and
 //! bandwidth limits are the shim's too ([`host_side`]: [`ports`], [`shape`]).
 
+pub mod dns;
 pub mod firewall;
 pub mod host_side;
 pub mod hosts;

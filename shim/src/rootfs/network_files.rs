@@ -7,12 +7,13 @@ use std::io;
 use std::path::Path;
 
 /// Write the files the container gets at /etc/hostname, /etc/hosts and /etc/resolv.conf.
-/// On user-defined networks /etc/hosts also names the other containers there (`net::hosts`).
+/// On user-defined networks /etc/hosts also names the other containers there (`net::hosts`),
+/// and resolv.conf names the embedded DNS server, whose plan is returned (`net::dns`).
 pub fn write_network_files(
     spec: &ContainerSpec,
     paths: &ContainerPaths,
     root: &Path,
-) -> io::Result<()> {
+) -> io::Result<Option<crate::net::dns::Plan>> {
     let hostname = if spec.hostname.is_empty() {
         spec.id.chars().take(12).collect()
     } else {
@@ -32,13 +33,16 @@ pub fn write_network_files(
     let hosts = crate::net::hosts::content(spec, &networks);
     crate::fsutil::write_replace(&paths.hosts(), hosts.as_bytes())?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    crate::fsutil::write_replace(
-        &paths.resolv_conf(),
-        resolv_conf(&host_resolv, &spec.network).as_bytes(),
-    )
+    let plan = crate::net::dns::plan(spec, &networks, &host_resolv);
+    let resolv = match plan {
+        Some(_) => crate::net::dns::resolv_conf(&host_resolv, &spec.network),
+        None => resolv_conf(&host_resolv, &spec.network),
+    };
+    crate::fsutil::write_replace(&paths.resolv_conf(), resolv.as_bytes())?;
+    Ok(plan)
 }
 
-/// dockerd's resolv.conf for a container: the given DNS settings, else the host's without
+/// dockerd's resolv.conf for a container without the embedded server: the given DNS settings, else the host's without
 /// loopback resolvers (unreachable from a private network namespace), else Google's.
 fn resolv_conf(host: &str, net: &crate::spec::NetworkFiles) -> String {
     let mut servers: Vec<String> = net.dns.clone();

@@ -20,6 +20,8 @@ impl Supervisor {
         let _ = self.log.flush_partial();
         self.io = None;
         self.stdin = stdin::StdinQueue::default();
+        // Its namespace is gone with it; a restart binds the server in the new one.
+        self.dns = None;
         // The end of the output still reaches clients that read slowly, within a bound.
         for c in &mut self.clients {
             c.drain(CLIENT_DRAIN);

@@ -116,6 +116,10 @@ struct Supervisor {
     attached: Vec<crate::net::Attached>,
     /// Published ports and bandwidth limits.
     host_side: crate::net::host_side::HostSide,
+    /// The embedded DNS server's plan: set on user-defined networks.
+    dns_plan: Option<crate::net::dns::Plan>,
+    /// The embedded DNS server of the running process's namespace.
+    dns: Option<crate::net::dns::Server>,
 }
 
 impl Supervisor {
@@ -187,7 +191,7 @@ impl Supervisor {
             }
             return Err(fail("setting the device rules", e));
         }
-        crate::rootfs::write_network_files(&spec, &cpaths, &args.paths.root)
+        let dns_plan = crate::rootfs::write_network_files(&spec, &cpaths, &args.paths.root)
             .map_err(|e| fail("writing /etc files", e))?;
         let log = JsonFileWriter::open(&cpaths.log(), &spec.log)
             .map_err(|e| fail("opening the log", e))?;
@@ -236,6 +240,8 @@ impl Supervisor {
             watch,
             attached: Vec::new(),
             host_side,
+            dns_plan,
+            dns: None,
         })
     }
 
@@ -289,6 +295,16 @@ impl Supervisor {
                     add(c.stream.as_raw_fd(), Source::ClientOut(i));
                 }
             }
+            if let Some(dns) = &self.dns {
+                dns.interests(|fd, events, t| {
+                    fds.push(libc::pollfd {
+                        fd,
+                        events,
+                        revents: 0,
+                    });
+                    what.push(Source::Dns(t));
+                });
+            }
             if self.shed_at.is_some_and(|t| t <= Instant::now()) {
                 self.shed_at = None;
                 // Last before the wait, so that little but the wait itself is faulted back in;
@@ -329,6 +345,13 @@ impl Supervisor {
                         }
                     }
                     Source::Execs => self.on_execs(),
+                    Source::Dns(t) => {
+                        if let Some(dns) = &mut self.dns {
+                            dns.on_ready(t);
+                        }
+                        // What the answers used goes back soon after.
+                        self.shed_at.get_or_insert(Instant::now() + DNS_SHED_AFTER);
+                    }
                 }
             }
             self.clients
@@ -344,7 +367,8 @@ impl Supervisor {
             .as_ref()
             .filter(|_| self.phase.runs_unpaused())
             .map(|h| h.deadline());
-        [self.phase.deadline(), health, self.shed_at]
+        let dns = self.dns.as_ref().and_then(|d| d.deadline());
+        [self.phase.deadline(), health, self.shed_at, dns]
             .into_iter()
             .flatten()
             .map(|t| t.saturating_duration_since(now).as_millis() as i32 + 1)
@@ -354,6 +378,9 @@ impl Supervisor {
 
     fn on_timers(&mut self) {
         let now = Instant::now();
+        if let Some(dns) = &mut self.dns {
+            dns.on_timer(now);
+        }
         if self.phase.runs_unpaused() {
             if let Some(h) = &mut self.health {
                 h.on_timer();
@@ -490,8 +517,12 @@ impl Supervisor {
 /// container's own start has both CPUs.
 const SHED_AFTER: Duration = Duration::from_millis(100);
 
+/// How long after a DNS answer the shim gives back the memory answering used.
+const DNS_SHED_AFTER: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Copy)]
 enum Source {
+    Dns(crate::net::dns::Token),
     Execs,
     Signal,
     Control,

@@ -187,6 +187,15 @@ impl Supervisor {
         self.attached =
             crate::net::attach_all(&self.root, &self.spec.id, pid, &self.spec.endpoints)
                 .map_err(|e| fail("connecting the container to its networks", e))?;
+        // The embedded DNS server, bound before the process runs so that nothing in the
+        // container takes 127.0.0.11:53 first.
+        self.dns = None;
+        if let Some(plan) = &self.dns_plan {
+            let server =
+                crate::net::dns::Server::bind(pid, &self.root, &self.spec.id, plan.clone())
+                    .map_err(|e| fail("starting the embedded DNS server", e))?;
+            self.dns = Some(server);
+        }
         Ok(())
     }
 
