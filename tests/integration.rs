@@ -7,3 +7,4 @@ mod boundary;
 mod net_kernel;
 mod network;
 mod runtime;
+mod userns;

@@ -10,6 +10,7 @@
 
 mod devices;
 mod enter;
+mod idmap;
 mod kernel;
 mod masks;
 mod network_files;
@@ -17,6 +18,7 @@ mod overlay;
 mod user_mounts;
 mod userns;
 
+pub use idmap::{receive_layers, send_layers, IdmapError};
 pub use network_files::write_network_files;
 pub use userns::prepare_for_userns;
 
@@ -66,6 +68,8 @@ pub enum RootfsError {
     Pivot { root: PathBuf, source: nix::Error },
     #[error("overlay options for {layers} layers are longer than a page")]
     TooManyLayers { layers: usize },
+    #[error(transparent)]
+    Idmap(#[from] IdmapError),
     #[error(transparent)]
     BindFlags(#[from] crate::bind_flags::BindFlagsError),
     #[error("invalid mount {destination}: {reason}")]
@@ -141,15 +145,21 @@ pub fn mount_stopped_root(
 
 /// Build the root and enter it. Runs in the container's first process, in its new mount
 /// namespace, before any privilege is dropped. Each step is one call with its own error.
+///
+/// `idmapped`: the image layers idmapped into the container's user namespace by the shim
+/// ([`send_layers`]), one per layer, or none without a user namespace.
 pub fn setup(
     spec: &ContainerSpec,
     paths: &ContainerPaths,
     mapped: &[crate::devices::DeviceNode],
+    idmapped: &[std::os::fd::OwnedFd],
 ) -> Result<RootMode> {
     let root = paths.rootfs();
     // 1. Nothing we mount may propagate back to the host, except through a shared bind.
     enter::propagation(spec, &root)?;
-    // 2. The root itself: overlayfs of the layers plus the container's upper dir.
+    // 2. The root itself: overlayfs of the layers (each idmapped over its own path first, in a
+    //    user namespace) plus the container's upper dir.
+    idmap::attach_layers(&spec.rootfs.layers, idmapped)?;
     ensure_dir(&root)?;
     overlay::mount_root(spec, paths, &root, spec.auto_remove)?;
     // 3. Kernel filesystems and devices, on the image's /proc, /dev and /sys, which must be
