@@ -53,4 +53,5 @@ mod sharing;
 mod shim_cgroup;
 mod state_modes;
 mod syscalls;
+mod userns;
 mod volumes;

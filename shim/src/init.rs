@@ -260,9 +260,14 @@ pub(crate) fn become_process(
     let filter = prepared.seccomp.as_ref();
     rlimits::apply(&p.rlimits).map_err(|e| fail("rlimits", e))?;
     // The OOM score, while lowering it is still allowed (CAP_SYS_RESOURCE), as runc does.
+    // In a user namespace the shim wrote it from the host's side (lowering it needs
+    // CAP_SYS_RESOURCE of the host's namespace): nothing to write when it is already so.
     if let Some(adj) = p.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| fail("writing /proc/self/oom_score_adj", e))?;
+        let now = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+        if now.trim() != adj.to_string() {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| fail("writing /proc/self/oom_score_adj", e))?;
+        }
     }
     let mut filter = filter;
     if p.no_new_privileges {

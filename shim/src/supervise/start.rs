@@ -192,6 +192,11 @@ impl Supervisor {
                 .map_err(|e| fail("writing uid_map", e))?;
             std::fs::write(format!("/proc/{pid}/gid_map"), map(&userns.gid_map))
                 .map_err(|e| fail("writing gid_map", e))?;
+            // Its root cannot lower its own OOM score from inside: the shim sets it.
+            if let Some(adj) = self.spec.process.oom_score_adj {
+                std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+                    .map_err(|e| fail("writing oom_score_adj", e))?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,180 @@
+//! User namespaces through a real `berth serve --userns-remap auto` (issue 23): every container
+//! that does not opt out is root only inside, on a range of host ids of its own from the pool,
+//! which comes back at its removal; the refusals in dockerd's words. Needs root and
+//! `cargo build --workspace` first.
+
+use crate::common;
+
+use common::{frames, stream_text, Berth, ServeOptions};
+use hyper::StatusCode;
+use serde_json::json;
+use std::os::unix::fs::MetadataExt;
+
+/// A server whose containers are private by default, with a pool of two ranges
+/// (300000-431071) from a subuid-style file.
+async fn auto_with_two_ranges(pool_dir: &std::path::Path) -> Berth {
+    let pool = pool_dir.join("subuid");
+    std::fs::write(&pool, "berth:300000:131072\n").unwrap();
+    Berth::with_busybox_and(ServeOptions {
+        env: vec![
+            ("BERTH_USERNS_REMAP".into(), "auto".into()),
+            ("BERTH_USERNS_POOL".into(), pool.display().to_string()),
+        ],
+        ..Default::default()
+    })
+    .await
+}
+
+/// The first line a container logs, waited for.
+async fn first_line(b: &Berth, id: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = b
+            .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+            .await;
+        let text = stream_text(&frames(&r.body), 1) + &stream_text(&frames(&r.body), 2);
+        if let Some((line, _)) = text.split_once('\n') {
+            return line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} logged no line in 20 s: {text:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_get_disjoint_ranges_from_the_pool_and_give_them_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = auto_with_two_ranges(tmp.path()).await;
+    let shared = tempfile::tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(
+        shared.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let bind = format!("{}:/shared", shared.path().display());
+    let sleeper = |name: &str| {
+        json!({"Image": "busybox", "HostConfig": {"Binds": [bind.clone()]},
+               "Cmd": ["sh", "-c", format!("cat /proc/self/uid_map; touch /shared/{name}; sleep 1000")]})
+    };
+    let a = b.run(Some("ua"), &sleeper("a")).await;
+    let c = b.run(Some("uc"), &sleeper("c")).await;
+    let (map_a, map_c) = (first_line(&b, &a).await, first_line(&b, &c).await);
+    assert_eq!(
+        (words(&map_a), words(&map_c)),
+        (words("0 300000 65536"), words("0 365536 65536")),
+        "expected the pool's two ranges, one each"
+    );
+    common::eventually("both files written", || {
+        shared.path().join("a").exists() && shared.path().join("c").exists()
+    });
+    let owner = |f: &str| {
+        let m = std::fs::metadata(shared.path().join(f)).unwrap();
+        (m.uid(), m.gid())
+    };
+    assert_eq!(
+        (owner("a"), owner("c")),
+        ((300_000, 300_000), (365_536, 365_536)),
+        "a file written by a container's root belongs to its range's first id on the host"
+    );
+
+    // The pool is spent: a third private container is refused, one that opts out is not.
+    let r = b
+        .post_json(
+            "/containers/create",
+            &json!({"Image": "busybox", "Cmd": ["true"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    let msg = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        msg.starts_with("no free range of 65536 ids is left in the user namespace pool"),
+        "expected the exhausted pool's error, got {msg:?}"
+    );
+    let (code, out) = b
+        .output(
+            &json!({"Image": "busybox", "Cmd": ["cat", "/proc/self/uid_map"],
+                        "HostConfig": {"UsernsMode": "host"}}),
+        )
+        .await;
+    assert_eq!(
+        (code, words(&out)),
+        (0, words("0 0 4294967295")),
+        "UsernsMode host: the host's user namespace"
+    );
+
+    // inspect shows the mode the container was created with.
+    let p = b
+        .create(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"UsernsMode": "host"}}),
+        )
+        .await;
+    assert_eq!(b.inspect(&p).await["HostConfig"]["UsernsMode"], "host");
+
+    // A removed container's range goes to the next one.
+    let r = b
+        .call("DELETE", &format!("/containers/{a}?force=1"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let (code, out) = b
+        .output(
+            &json!({"Image": "busybox", "Cmd": ["cat", "/proc/self/uid_map"],
+                        "HostConfig": {"UsernsMode": "private"}}),
+        )
+        .await;
+    assert_eq!(
+        (code, words(&out)),
+        (0, words("0 300000 65536")),
+        "expected the removed container's range to be given again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_namespace_refuses_what_cannot_go_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = auto_with_two_ranges(tmp.path()).await;
+    let cases = [
+        (json!({"Privileged": true}), "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode"),
+        (json!({"NetworkMode": "host"}), "cannot share the host's network namespace when user namespaces are enabled"),
+        (json!({"PidMode": "host"}), "cannot share the host PID namespace when user namespaces are enabled"),
+        (json!({"UsernsMode": "keep-id"}), "invalid USER mode: keep-id: berth's modes are \"host\" and \"private\""),
+    ];
+    for (host, words) in cases {
+        let r = b
+            .post_json(
+                "/containers/create",
+                &json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": host}),
+            )
+            .await;
+        r.assert_error(400, words, &host.to_string());
+    }
+    let donor = b
+        .create(
+            Some("donor"),
+            &json!({"Image": "busybox", "Cmd": ["sleep", "1000"]}),
+        )
+        .await;
+    let r = b
+        .post_json(
+            "/containers/create",
+            &json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": format!("container:{donor}")}}),
+        )
+        .await;
+    r.assert_error(
+        400,
+        &format!("cannot join the network namespace of container {donor}: it belongs to another user namespace, and this container has one of its own; run both with --userns=host"),
+        "joining a network namespace across user namespaces",
+    );
+    // Nothing refused took a range: the pool still has its second one.
+    let (code, out) = b
+        .output(&json!({"Image": "busybox", "Cmd": ["cat", "/proc/self/uid_map"]}))
+        .await;
+    assert_eq!((code, words(&out)), (0, words("0 365536 65536")));
+}
