@@ -178,3 +178,87 @@ async fn a_private_namespace_refuses_what_cannot_go_with_it() {
         .await;
     assert_eq!((code, words(&out)), (0, words("0 365536 65536")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_container_keeps_its_network_cgroup_volumes_exec_and_health() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = auto_with_two_ranges(tmp.path()).await;
+    // The network (a veth from the host side, ping needing CAP_NET_RAW of its namespace), its
+    // memory limit read from its cgroup, a named volume written by its root.
+    let script =
+        "ping -c1 -W2 $(ip route | awk '/default/{print $3}') | grep -c '1 packets received'; \
+                  cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+                  echo x > /data/f && stat -c '%u:%g' /data/f; \
+                  touch /etc/passwd && echo copied-up; \
+                  echo ready; sleep 1000";
+    let id = b
+        .run(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c", script],
+                    "Healthcheck": {"Test": ["CMD-SHELL", "test -f /data/f"], "Interval": 200_000_000},
+                    "HostConfig": {"Binds": ["uvol:/data"], "Memory": 64 << 20}}),
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let out = loop {
+        let r = b
+            .get(&format!("/containers/{id}/logs?stdout=1&stderr=1"))
+            .await;
+        let text = stream_text(&frames(&r.body), 1) + &stream_text(&frames(&r.body), 2);
+        if text.contains("ready") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready in 20 s: {text:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["1", "67108864", "0:0", "copied-up", "ready"],
+        "expected the ping answered, the limit read, the volume written by root and the image's \
+         file copied up"
+    );
+    // The volume is bound idmapped: its files keep the host ids they have without a user
+    // namespace (a container's root writes them as the host's root, as any container's).
+    let data = b.inspect(&id).await["Mounts"][0]["Source"]
+        .as_str()
+        .expect("the volume's source")
+        .to_string();
+    let m = std::fs::metadata(std::path::Path::new(&data).join("f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0), "the volume's file on the host");
+
+    // An exec joins the user namespace.
+    let r = b
+        .post_json(
+            &format!("/containers/{id}/exec"),
+            &json!({"Cmd": ["sh", "-c", "id -u; cat /proc/self/uid_map"], "AttachStdout": true, "AttachStderr": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let exec = r.json()["Id"].as_str().unwrap().to_string();
+    let r = b
+        .post_json(&format!("/exec/{exec}/start"), &json!({"Detach": false}))
+        .await;
+    let out: Vec<u8> = frames(&r.body).into_iter().flat_map(|(_, p)| p).collect();
+    assert_eq!(
+        words(&String::from_utf8_lossy(&out)),
+        words("0 0 300000 65536"),
+        "the exec's id and map"
+    );
+
+    // The health check runs in it too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let health = b.inspect(&id).await["State"]["Health"]["Status"].clone();
+        if health == "healthy" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not healthy in 20 s: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

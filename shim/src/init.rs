@@ -126,7 +126,7 @@ fn prepare_and_exec(
     let mut go = std::fs::File::from(fds.go);
     wait_for_shim(&mut go)?;
     let idmapped = match &fds.layers {
-        Some(socket) => rootfs::receive_layers(socket, spec.rootfs.layers.len())
+        Some(socket) => rootfs::receive_layers(socket, rootfs::idmapped_count(spec))
             .map_err(|e| fail("receiving the image layers", e))?,
         None => Vec::new(),
     };

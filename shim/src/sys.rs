@@ -811,6 +811,33 @@ pub fn move_mount_to(fd: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Resu
     Ok(())
 }
 
+/// Attach the detached mount at `fd` on the directory (or file) open at `target` (an O_PATH
+/// descriptor from a walk inside the root): move_mount(2) from and to descriptors, so that no
+/// path is looked up again.
+pub fn move_mount_onto(
+    fd: std::os::fd::BorrowedFd<'_>,
+    target: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both paths are the empty C string literal, which the kernel only reads; both
+    // descriptors are borrowed, so open for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

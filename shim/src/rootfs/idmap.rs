@@ -1,10 +1,11 @@
-//! The image layers of a user-namespaced container, idmapped into its user namespace: the shim
+//! The image layers (and named volumes) of a user-namespaced container, idmapped into its user namespace: the shim
 //! (root on the host) makes a detached, idmapped copy of each layer's mount once the namespace
 //! has its maps, and hands the descriptors to the container's first process over a socket; that
 //! process attaches each over the layer's own path in its private mount namespace, and the
 //! overlay is built on them. No layer is copied or chowned: a file the image gives to root is
 //! root's inside, and the host sees what the container writes as its range's ids.
 
+use crate::spec::ContainerSpec;
 use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -32,26 +33,48 @@ pub enum IdmapError {
         count: usize,
         reason: String,
     },
+    #[error("{0}")]
+    Subpath(Box<super::RootfsError>),
     #[error("attaching the idmapped layer on {layer}: {source}")]
     Attach { layer: PathBuf, source: io::Error },
 }
 
 pub type Result<T> = std::result::Result<T, IdmapError>;
 
-/// The shim's side: idmap every layer into the user namespace of `pid` (whose maps are
-/// written) and send the mounts, in the layers' order, over `socket`.
-pub fn send_layers(pid: i32, layers: &[PathBuf], socket: impl AsFd) -> Result<()> {
+/// How many idmapped mounts the shim sends for `spec`: one per layer, then one per named
+/// volume.
+pub fn count(spec: &ContainerSpec) -> usize {
+    spec.rootfs.layers.len() + spec.mounts.iter().filter(|m| m.idmap).count()
+}
+
+/// The shim's side: idmap every layer, then every named volume, into the user namespace of
+/// `pid` (whose maps are written) and send the mounts, in that order, over `socket`.
+pub fn send_layers(pid: i32, spec: &ContainerSpec, socket: impl AsFd) -> Result<()> {
     let ns_path = format!("/proc/{pid}/ns/user");
     let userns =
         std::fs::File::open(&ns_path).map_err(|source| IdmapError::Namespace { pid, source })?;
-    for layer in layers {
-        let tree = idmapped(layer, userns.as_fd())?;
+    let send = |tree: OwnedFd, what: &Path| {
         sys::send_fd(socket.as_fd().as_raw_fd(), tree.as_raw_fd()).map_err(|source| {
             IdmapError::Send {
-                layer: layer.clone(),
+                layer: what.to_path_buf(),
                 source,
             }
-        })?;
+        })
+    };
+    for layer in &spec.rootfs.layers {
+        send(idmapped(layer, userns.as_fd())?, layer)?;
+    }
+    for m in spec.mounts.iter().filter(|m| m.idmap) {
+        // A subpath is resolved beneath the volume here too, and cloned through its fd.
+        let sub = (!m.subpath.is_empty())
+            .then(|| super::user_mounts::open_subpath(&m.source, &m.subpath))
+            .transpose()
+            .map_err(|e| IdmapError::Subpath(Box::new(e)))?;
+        let path = match &sub {
+            Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            None => PathBuf::from(&m.source),
+        };
+        send(idmapped(&path, userns.as_fd())?, Path::new(&m.source))?;
     }
     Ok(())
 }
@@ -94,7 +117,7 @@ fn fs_type(path: &Path) -> String {
         .unwrap_or_else(|| format!("type {:#x}", t.0))
 }
 
-/// The container's side: receive `count` idmapped layers from the shim.
+/// The container's side: receive the [`count`] idmapped mounts from the shim.
 pub fn receive_layers(socket: &OwnedFd, count: usize) -> Result<Vec<OwnedFd>> {
     (0..count)
         .map(|index| {

@@ -18,7 +18,7 @@ mod overlay;
 mod user_mounts;
 mod userns;
 
-pub use idmap::{receive_layers, send_layers, IdmapError};
+pub use idmap::{count as idmapped_count, receive_layers, send_layers, IdmapError};
 pub use network_files::write_network_files;
 pub use userns::prepare_for_userns;
 
@@ -138,7 +138,7 @@ pub fn mount_stopped_root(
         .iter()
         .filter(|m| m.kind != crate::spec::MountKind::Tmpfs)
     {
-        user_mounts::mount_user(target, m)?;
+        user_mounts::mount_user(target, m, None)?;
     }
     Ok(())
 }
@@ -146,8 +146,8 @@ pub fn mount_stopped_root(
 /// Build the root and enter it. Runs in the container's first process, in its new mount
 /// namespace, before any privilege is dropped. Each step is one call with its own error.
 ///
-/// `idmapped`: the image layers idmapped into the container's user namespace by the shim
-/// ([`send_layers`]), one per layer, or none without a user namespace.
+/// `idmapped`: the image layers, then the named volumes, idmapped into the container's user
+/// namespace by the shim ([`send_layers`]), or none without a user namespace.
 pub fn setup(
     spec: &ContainerSpec,
     paths: &ContainerPaths,
@@ -159,7 +159,13 @@ pub fn setup(
     enter::propagation(spec, &root)?;
     // 2. The root itself: overlayfs of the layers (each idmapped over its own path first, in a
     //    user namespace) plus the container's upper dir.
-    idmap::attach_layers(&spec.rootfs.layers, idmapped)?;
+    let (layers, mut volumes) = if idmapped.is_empty() {
+        (&[][..], [].iter())
+    } else {
+        let (l, v) = idmapped.split_at(spec.rootfs.layers.len().min(idmapped.len()));
+        (l, v.iter())
+    };
+    idmap::attach_layers(&spec.rootfs.layers, layers)?;
     ensure_dir(&root)?;
     overlay::mount_root(spec, paths, &root, spec.auto_remove)?;
     // 3. Kernel filesystems and devices, on the image's /proc, /dev and /sys, which must be
@@ -183,7 +189,8 @@ pub fn setup(
     }
     // 5. The user's mounts.
     for m in &spec.mounts {
-        user_mounts::mount_user(&root, m)?;
+        let tree = if m.idmap { volumes.next() } else { None };
+        user_mounts::mount_user(&root, m, tree)?;
     }
     // 6. Enter the root.
     let mode = enter::enter(&root)?;

@@ -61,14 +61,10 @@ impl Supervisor {
         };
         drop((go_r, err_w, child_io, joins, layers_rx));
         let placed = self.place(pid).and_then(|()| match &layers_tx {
-            Some(tx) => {
-                crate::rootfs::send_layers(pid, &self.spec.rootfs.layers, tx).map_err(|e| {
-                    InitFailure {
-                        message: e.to_string(),
-                        exit_code: 125,
-                    }
-                })
-            }
+            Some(tx) => crate::rootfs::send_layers(pid, &self.spec, tx).map_err(|e| InitFailure {
+                message: e.to_string(),
+                exit_code: 125,
+            }),
             None => Ok(()),
         });
         drop(layers_tx);
