@@ -262,3 +262,123 @@ async fn a_private_container_keeps_its_network_cgroup_volumes_exec_and_health() 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// The (path, uid, gid) of a tar's entries whose path ends with one of `names`.
+fn owners(tar_bytes: &[u8], names: &[&str]) -> Vec<(String, u64, u64)> {
+    let mut a = tar::Archive::new(tar_bytes);
+    let mut out = Vec::new();
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let path = e.path().unwrap().display().to_string();
+        if names
+            .iter()
+            .any(|n| path.trim_end_matches('/').ends_with(n))
+        {
+            out.push((path, e.header().uid().unwrap(), e.header().gid().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn tar_of(name: &str, uid: u64, data: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_uid(uid);
+    h.set_gid(uid);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append_data(&mut h, name, data).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_commit_and_export_see_the_containers_own_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = auto_with_two_ranges(tmp.path()).await;
+    let id = b
+        .run(
+            Some("ids"),
+            &json!({"Image": "busybox", "Cmd": ["sh", "-c",
+                    "echo r > /made-by-root; echo u > /made-by-1000; chown 1000:1000 /made-by-1000; echo ready; sleep 1000"]}),
+        )
+        .await;
+    assert_eq!(first_line(&b, &id).await, "ready");
+    let want = vec![
+        ("made-by-1000".to_string(), 1000, 1000),
+        ("made-by-root".to_string(), 0, 0),
+    ];
+
+    // docker cp out: the container's ids, not the host's.
+    let r = b
+        .get(&format!("/containers/{id}/archive?path=/made-by-root"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r2 = b
+        .get(&format!("/containers/{id}/archive?path=/made-by-1000"))
+        .await;
+    let mut got = owners(&r.body, &["made-by-root"]);
+    got.extend(owners(&r2.body, &["made-by-1000"]));
+    got.sort();
+    assert_eq!(got, want, "docker cp out of a running container");
+
+    // docker cp in with copyUIDGID: the archive's 1000 is the container's 1000.
+    let r = b
+        .call(
+            "PUT",
+            &format!("/containers/{id}/archive?path=/&copyUIDGID=1"),
+            tar_of("put-as-1000", 1000, b"p"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let upper = b.paths_upper(&id);
+    let m = std::fs::metadata(upper.join("put-as-1000")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (301_000, 301_000),
+        "a file put as 1000 belongs to the range's 1000 on the host"
+    );
+
+    // docker export: the container's ids.
+    let r = b.get(&format!("/containers/{id}/export")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        owners(&r.body, &["made-by-root", "made-by-1000"]),
+        want,
+        "docker export"
+    );
+
+    // docker commit: the new layer has the container's ids, so that a container of the new
+    // image run without a user namespace sees them as the one that wrote them did.
+    let r = b
+        .post(&format!("/commit?container={id}&repo=committed"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let (code, out) = b
+        .output(&json!({"Image": "committed", "Cmd": ["stat", "-c", "%u:%g", "/made-by-root", "/made-by-1000", "/put-as-1000"],
+                        "HostConfig": {"UsernsMode": "host"}}))
+        .await;
+    assert_eq!(
+        (code, out.lines().collect::<Vec<_>>()),
+        (0, vec!["0:0", "1000:1000", "1000:1000"]),
+        "the committed image's files, run without a user namespace"
+    );
+
+    // A stopped user-namespaced container cannot be copied into (yet): refused, not done wrong.
+    let r = b.post(&format!("/containers/{id}/kill")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    b.wait(&id).await;
+    let r = b
+        .call(
+            "PUT",
+            &format!("/containers/{id}/archive?path=/"),
+            tar_of("late", 0, b"l"),
+        )
+        .await;
+    r.assert_error(
+        409,
+        &format!("copying into container {id} while it is stopped is not supported: it has a user namespace of its own; start it first"),
+        "cp into a stopped user-namespaced container",
+    );
+}

@@ -37,6 +37,9 @@ pub struct Stack {
     /// Paths (relative, "etc/hosts") berth itself creates in the upper dir as mount points:
     /// not the container's changes when they are empty.
     pub mount_points: BTreeSet<String>,
+    /// The user namespace range the container wrote its upper dir through: shifted back to
+    /// the container's own ids by commit and export.
+    pub shift: Option<crate::engine::images::pack::IdShift>,
 }
 
 impl Stack {
