@@ -109,6 +109,34 @@ async fn containers_get_disjoint_ranges_from_the_pool_and_give_them_back() {
         "UsernsMode host: the host's user namespace"
     );
 
+    // docker info says the default is private, as dockerd with --userns-remap; berth status
+    // shows a container's range.
+    let info = b.get("/info").await.json();
+    assert_eq!(
+        info["SecurityOptions"],
+        json!(["name=seccomp,profile=builtin", "name=userns"]),
+        "docker info's security options"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["--root"])
+        .arg(b.root())
+        .arg("--run-root")
+        .arg(b.run_root())
+        .args(["status", "--format", "json", "uc"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "berth status: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        status["UsernsRange"],
+        json!({"Start": 365_536, "Size": 65_536}),
+        "berth status of uc"
+    );
+
     // inspect shows the mode the container was created with.
     let p = b
         .create(
