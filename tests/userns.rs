@@ -57,3 +57,59 @@ fn image_files_owned_by_root_are_roots_inside_and_copied_up_as_the_range() {
     let passwd = std::fs::read_to_string(env.layer.join("etc/passwd")).unwrap_or_default();
     assert!(!passwd.contains("more"), "the layer was written through");
 }
+
+/// Unmounts its mount point when dropped (the test's overlay on the host).
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if let Err(e) = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH) {
+            eprintln!("unmounting {}: {e}", self.0.display());
+        }
+    }
+}
+
+#[test]
+fn a_layer_on_a_filesystem_that_cannot_be_idmapped_is_named_with_its_type() {
+    let env = TestEnv::new();
+    // overlayfs supports idmapped layers under it, but cannot itself be idmapped: a layer that
+    // is an overlay mount stands for any such filesystem.
+    let (upper, work, merged) = (
+        env.tmp.path().join("o-upper"),
+        env.tmp.path().join("o-work"),
+        env.tmp.path().join("o-merged"),
+    );
+    for d in [&upper, &work, &merged] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        env.layer.display(),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .expect("mounting the test's overlay");
+    let _unmount = Unmount(merged.clone());
+    let mut spec = env.spec(&["true"]);
+    spec.rootfs.layers = vec![merged.clone()];
+    private(&mut spec, BASE);
+    let err = match env.start(&spec) {
+        Ok(started) => panic!("expected the start to fail on the overlay layer, got {started:?}"),
+        Err(e) => e.to_string(),
+    };
+    let want = format!(
+        "the filesystem of layer {} (overlay) cannot be idmapped into the container's user namespace",
+        merged.display()
+    );
+    assert!(
+        err.contains(&want),
+        "expected {want:?} in the error, got {err:?}"
+    );
+}
