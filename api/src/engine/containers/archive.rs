@@ -168,10 +168,7 @@ impl Engine {
     }
 
     /// The user namespace range of container `reference`'s files, if it has one.
-    fn archive_shift(
-        &self,
-        reference: &str,
-    ) -> Result<Option<crate::engine::images::pack::IdShift>> {
+    fn archive_shift(&self, reference: &str) -> Result<Option<crate::engine::layers::IdShift>> {
         let spec = self.read_spec(&self.lookup(reference)?)?;
         Ok(crate::engine::userns::shift_of(&spec))
     }

@@ -2,7 +2,7 @@
 //! held directory fd with `O_NOFOLLOW`, so nothing a container does to its tree meanwhile can
 //! redirect it (see `archive.rs`).
 
-use crate::engine::images::pack::IdShift;
+use crate::engine::layers::IdShift;
 use crate::engine::{EngineError, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};

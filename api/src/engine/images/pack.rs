@@ -13,6 +13,7 @@
 //! while we read cannot make us read outside it.
 
 use super::unpack::{OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
+use crate::engine::layers::IdShift;
 use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
@@ -57,38 +58,6 @@ pub fn pack_merged<W: Write, P: AsRef<Path>>(
     out: W,
 ) -> io::Result<W> {
     pack(dirs, false, &BTreeSet::new(), shift, out)
-}
-
-/// A user namespace's range: host ids `start..start + size` are the container's `0..size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdShift {
-    pub start: u32,
-    pub size: u32,
-}
-
-impl IdShift {
-    /// The container's id for host id `id` (an id outside the range is kept).
-    pub fn back(&self, id: u32) -> u32 {
-        if id >= self.start && id - self.start < self.size {
-            id - self.start
-        } else {
-            id
-        }
-    }
-
-    /// The host id of the container's `id`; one past the range is the range's `nobody`.
-    pub fn forward(&self, id: u32) -> u32 {
-        if id < self.size {
-            self.start + id
-        } else {
-            self.start + 65_534.min(self.size.saturating_sub(1))
-        }
-    }
-
-    fn apply(&self, st: &mut FileStat) {
-        st.st_uid = self.back(st.st_uid);
-        st.st_gid = self.back(st.st_gid);
-    }
 }
 
 fn pack<W: Write, P: AsRef<Path>>(
@@ -248,7 +217,8 @@ impl<W: Write> Packer<W> {
                 match fstatat(fd, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
                     Ok(mut st) => {
                         if let Some(shift) = self.shift.filter(|_| upper_first && i == 0) {
-                            shift.apply(&mut st);
+                            st.st_uid = shift.back(st.st_uid);
+                            st.st_gid = shift.back(st.st_gid);
                         }
                         names.entry(name).or_default().push((i, st))
                     }

@@ -70,14 +70,12 @@ pub fn choose(h: &HostConfig, settings: &UsernsSettings) -> Result<Choice> {
 
 /// The range a container's spec maps its root to, as the shift that commit, export and cp
 /// apply to its upper dir's ids.
-pub fn shift_of(
-    spec: &berth_shim::spec::ContainerSpec,
-) -> Option<crate::engine::images::pack::IdShift> {
+pub fn shift_of(spec: &berth_shim::spec::ContainerSpec) -> Option<crate::engine::layers::IdShift> {
     let user = spec.namespaces.user.as_ref()?;
     let uid = user.uid_map.iter().find(|m| m.container_id == 0)?;
     let gid = user.gid_map.iter().find(|m| m.container_id == 0)?;
     // berth makes one map for both; any other is not a range it can shift.
-    (uid == gid).then_some(crate::engine::images::pack::IdShift {
+    (uid == gid).then_some(crate::engine::layers::IdShift {
         start: uid.host_id,
         size: uid.size,
     })
@@ -87,7 +85,7 @@ pub fn shift_of(
 /// system: its fsuid and fsgid become the range's first id, and the capabilities that change
 /// clears from its effective set are raised again, so that it may still chown what it makes.
 /// Credentials are per thread: the rest of the process is unchanged.
-pub fn act_as_range_root(shift: crate::engine::images::pack::IdShift) -> Result<()> {
+pub fn act_as_range_root(shift: crate::engine::layers::IdShift) -> Result<()> {
     nix::unistd::setfsgid(nix::unistd::Gid::from_raw(shift.start));
     nix::unistd::setfsuid(nix::unistd::Uid::from_raw(shift.start));
     let permitted = caps::read(None, caps::CapSet::Permitted)
