@@ -5,6 +5,8 @@ Prints figures and ratios; never fails on a speed goal (these are not tests).
   shim: spawn to the container's first instruction (median), shim memory (berth-bench-shim)
   run:  `docker run --rm busybox true` through the docker CLI, median of N (berth with and
         without its default bridge and monitor label, and dockerd, runs alternating)
+  userns: `docker run --rm` of busybox and of an image of 10,000 files more, in a private user
+        namespace and with --userns=host, and dockerd (--only userns)
   ps:   `docker ps -a` with 1000 containers, median of N (berth and dockerd runs alternate), and
         where the time goes: the CLI with one row, the server alone (one request on an open
         connection), the response's size
@@ -421,6 +423,60 @@ def run_rm_benchmark(b, d, runs):
         print(f"dockerd {dockerd_run:8.1f} ms   berth/dockerd = {berth_run / dockerd_run:.2f} (goal <= 0.2)")
 
 
+def many_files_tar(n):
+    """busybox plus `n` small files (/many/<i>): an image whose size a chown would feel."""
+    import io
+    import tarfile
+    buf = io.BytesIO(compat.busybox_tar())
+    out = io.BytesIO()
+    with tarfile.open(fileobj=buf) as src, tarfile.open(fileobj=out, mode="w") as t:
+        for m in src.getmembers():
+            t.addfile(m, src.extractfile(m) if m.isfile() else None)
+        d = tarfile.TarInfo("many")
+        d.type = tarfile.DIRTYPE
+        d.mode = 0o755
+        t.addfile(d)
+        for i in range(n):
+            data = f"{i}\n".encode()
+            ti = tarfile.TarInfo(f"many/{i}")
+            ti.size = len(data)
+            ti.mode = 0o644
+            t.addfile(ti, io.BytesIO(data))
+    return out.getvalue()
+
+
+def userns_benchmark(berth_bin, runs):
+    """`docker run --rm IMAGE true` on a berth whose containers get a private user namespace
+    (`BERTH_USERNS_REMAP=auto`) beside the same berth's `--userns=host`, and dockerd, for busybox
+    and for an image of 10,000 files more (idmapped layers: no time should grow with the image)."""
+    print("== user namespaces: docker run --rm IMAGE true (median of %d, alternating)" % runs)
+    b = compat.Berth(berth_bin, extra_env={"BERTH_USERNS_REMAP": "auto"})
+    d = Dockerd() if shutil.which("dockerd") else None
+    try:
+        images = [("busybox", compat.busybox_tar()), ("many", many_files_tar(10_000))]
+        for name, tar in images:
+            b.docker("import", "-", name, input=tar, check_rc=0)
+            if d:
+                subprocess.run(["docker", "import", "-", name], env=d.env, input=tar, check=True,
+                               capture_output=True)
+        for name, _ in images:
+            variants = [(b.env, ["run", "--rm", name, "true"]),
+                        (b.env, ["run", "--rm", "--userns=host", name, "true"])]
+            if d:
+                variants.append((d.env, ["run", "--rm", name, "true"]))
+            medians = timed_alternating(variants, runs)
+            private, host = medians[:2]
+            line = (f"{name:8} private {private:7.1f} ms  host {host:7.1f} ms  "
+                    f"private - host = {private - host:+.1f} ms (goal <= 5 ms)")
+            if d:
+                line += f"  dockerd {medians[2]:7.1f} ms  private/dockerd = {private / medians[2]:.2f}"
+            print(line)
+    finally:
+        b.close()
+        if d:
+            d.close()
+
+
 def run_benchmark(berth_bin, runs):
     """`docker run --rm busybox true` alone (bench.sh --only run)."""
     tar = compat.busybox_tar()
@@ -442,7 +498,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--containers", type=int, default=1000)
-    ap.add_argument("--only", choices=["dns", "monitor", "ports", "ps", "run"], help="run one benchmark alone")
+    ap.add_argument("--only", choices=["dns", "monitor", "ports", "ps", "run", "userns"],
+                    help="run one benchmark alone")
     args = ap.parse_args()
     release = os.path.join(REPO, "target", "release")
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
@@ -489,6 +546,9 @@ def main():
             b.close()
             if d:
                 d.close()
+        return
+    if args.only == "userns":
+        userns_benchmark(os.path.join(release, "berth"), args.runs)
         return
     stamp = os.path.join(tempfile.mkdtemp(), "stamp")
     subprocess.run(["gcc", "-O2", "-static", "-o", stamp, os.path.join(REPO, "tests", "stamp.c")], check=True)

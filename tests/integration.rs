@@ -9,3 +9,4 @@ mod dns;
 mod net_kernel;
 mod network;
 mod runtime;
+mod userns;

@@ -42,6 +42,32 @@ pub struct EngineSettings {
     pub runtime: berth_shim::Settings,
     /// Registries (`host:port`) spoken to over plain HTTP (`BERTH_INSECURE_REGISTRIES`).
     pub insecure_registries: Vec<String>,
+    /// User namespaces: the default mode and the pool of host ids (`--userns-remap` /
+    /// `BERTH_USERNS_REMAP`, `--userns-pool` / `BERTH_USERNS_POOL`).
+    pub userns: UsernsSettings,
+}
+
+/// `--userns-remap`: whether a container that does not choose (`HostConfig.UsernsMode` "")
+/// gets a user namespace of its own, and with which ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsernsRemap {
+    /// The host's user namespace, as dockerd without `--userns-remap`.
+    #[default]
+    Off,
+    /// A private user namespace with a range of 65536 ids of the container's own.
+    Auto,
+    /// A private user namespace with one range shared by every container (dockerd's
+    /// `--userns-remap default`).
+    Default,
+}
+
+/// The user namespace settings in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsernsSettings {
+    pub remap: UsernsRemap,
+    /// A file in /etc/subuid's format (`name:start:count` lines) whose ranges make the pool;
+    /// None: 100000-4294967295.
+    pub pool: Option<PathBuf>,
 }
 
 impl EngineSettings {
@@ -71,6 +97,8 @@ impl EngineSettings {
                 .filter(|h| !h.is_empty())
                 .map(String::from)
                 .collect(),
+            // Set by the command line (`Global`), which reads its variables too.
+            userns: UsernsSettings::default(),
         }
     }
 }
@@ -88,6 +116,7 @@ mod tests {
                 ..Default::default()
             },
             insecure_registries: Vec::new(),
+            userns: UsernsSettings::default(),
         };
         assert_eq!(none, want, "an empty environment");
         let vars = [
@@ -109,6 +138,7 @@ mod tests {
                 shim_binary: Some("/opt/berth-shim".into()),
             },
             insecure_registries: vec!["a:5000".into(), "b:80".into()],
+            userns: UsernsSettings::default(),
         };
         assert_eq!(set, want, "every variable set");
         // Only "0" turns a switch off, as before.

@@ -316,7 +316,8 @@ async fn security_options_and_namespace_modes_berth_cannot_honour_are_refused() 
     for (hc, text) in [
         (json!({"SecurityOpt": ["label=disable"]}), "invalid --security-opt \"label=disable\": SELinux is not enabled on this host (berth does not apply SELinux labels)"),
         (json!({"SecurityOpt": ["label=type:x"]}), "invalid --security-opt \"label=type:x\": SELinux is not enabled on this host (berth does not apply SELinux labels)"),
-        (json!({"UsernsMode": "private"}), "invalid USER mode: private: berth does not support user namespaces"),
+        // "private" is honoured now (api/tests/userns.rs); any other mode is refused.
+        (json!({"UsernsMode": "keep-id"}), "invalid USER mode: keep-id: berth's modes are \"host\" and \"private\""),
         (json!({"CgroupnsMode": "shared"}), "invalid cgroup namespace mode: shared"),
     ] {
         let config = json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": hc});

@@ -248,7 +248,7 @@ fn pack_layer_turns_overlay_whiteouts_back() {
     std::fs::create_dir(&d1).unwrap();
     unpack_layer(&b.into_inner().unwrap()[..], &d1, &Limits::default()).unwrap();
 
-    let packed = pack_layer(&d1, &Default::default(), Vec::new()).unwrap();
+    let packed = pack_layer(&d1, &Default::default(), None, Vec::new()).unwrap();
     let names: Vec<String> = files_of(&packed).into_keys().collect();
     assert_eq!(
         names,
@@ -258,7 +258,7 @@ fn pack_layer_turns_overlay_whiteouts_back() {
     let d2 = tmp.path().join("two");
     std::fs::create_dir(&d2).unwrap();
     unpack_layer(&packed[..], &d2, &Limits::default()).unwrap();
-    let again = pack_layer(&d2, &Default::default(), Vec::new()).unwrap();
+    let again = pack_layer(&d2, &Default::default(), None, Vec::new()).unwrap();
     assert_eq!(
         files_of(&again),
         files_of(&packed),

@@ -56,4 +56,5 @@ mod shim_cgroup;
 mod state_modes;
 mod stop_waits;
 mod syscalls;
+mod userns;
 mod volumes;

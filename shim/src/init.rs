@@ -87,6 +87,9 @@ pub struct InitFds {
     pub stdio: crate::stdio::ChildIo,
     /// The namespaces of other containers it joins, opened and checked by the shim.
     pub joins: Vec<namespaces::Joined>,
+    /// With a user namespace: the socket on which the shim sends the idmapped image layers,
+    /// before the first go byte.
+    pub layers: Option<OwnedFd>,
 }
 
 /// Run the sequence; never returns. (Called in the child right after clone.)
@@ -122,6 +125,12 @@ fn prepare_and_exec(
     // 1. Wait until the shim has put us in our cgroup (and written id maps).
     let mut go = std::fs::File::from(fds.go);
     wait_for_shim(&mut go)?;
+    let idmapped = match &fds.layers {
+        Some(socket) => rootfs::receive_layers(socket, rootfs::idmapped_count(spec))
+            .map_err(|e| fail("receiving the image layers", e))?,
+        None => Vec::new(),
+    };
+    drop(fds.layers);
     if spec.namespaces.user.is_some() {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .map_err(|e| fail("becoming root in the user namespace", e))?;
@@ -138,8 +147,9 @@ fn prepare_and_exec(
     // is read-only once its root is set up).
     crate::security::sysctl::apply(&spec.sysctls).map_err(|e| fail("writing sysctls", e))?;
     // 3. The root filesystem; from here on paths are the container's.
-    let root_mode =
-        rootfs::setup(spec, paths, &prepared.devices).map_err(|e| fail("preparing the root", e))?;
+    let root_mode = rootfs::setup(spec, paths, &prepared.devices, &idmapped)
+        .map_err(|e| fail("preparing the root", e))?;
+    drop(idmapped);
     // Tell the shim how the root was entered: the first byte on the error pipe.
     crate::process::report_root_mode(errors, root_mode)
         .map_err(|e| fail("reporting the root mode", e))?;
@@ -250,9 +260,14 @@ pub(crate) fn become_process(
     let filter = prepared.seccomp.as_ref();
     rlimits::apply(&p.rlimits).map_err(|e| fail("rlimits", e))?;
     // The OOM score, while lowering it is still allowed (CAP_SYS_RESOURCE), as runc does.
+    // In a user namespace the shim wrote it from the host's side (lowering it needs
+    // CAP_SYS_RESOURCE of the host's namespace): nothing to write when it is already so.
     if let Some(adj) = p.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| fail("writing /proc/self/oom_score_adj", e))?;
+        let now = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+        if now.trim() != adj.to_string() {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| fail("writing /proc/self/oom_score_adj", e))?;
+        }
     }
     let mut filter = filter;
     if p.no_new_privileges {

@@ -608,6 +608,10 @@ pub struct MountSpec {
     /// mount time, never leading out of it (no `..`, no symlink out).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subpath: String,
+    /// A named volume's data: in a container with a user namespace it is bound idmapped into
+    /// that namespace, so that the volume's files keep the ids they have without one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idmap: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

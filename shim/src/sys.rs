@@ -725,6 +725,119 @@ pub fn set_tree_attrs(fd: std::os::fd::BorrowedFd<'_>, attrs: u64) -> io::Result
     Ok(())
 }
 
+/// A detached copy of the mount at `path` (the mount itself, not the mounts under it):
+/// open_tree(2) with OPEN_TREE_CLONE. It belongs to no mount namespace until it is attached
+/// with [`move_mount_to`], and is unmounted when its last descriptor closes.
+pub fn open_tree_clone(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c` is a NUL-terminated string alive for the call, which the kernel only reads;
+    // AT_FDCWD makes a relative path the working directory's. No memory of ours is written.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: open_tree just returned this new descriptor, which nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(rc as RawFd) })
+}
+
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+/// move_mount(2): the source is the descriptor itself (linux/mount.h).
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// Make the detached mount at `fd` (from [`open_tree_clone`]) show its files through the id
+/// maps of the user namespace `userns`: mount_setattr(2) with MOUNT_ATTR_IDMAP. The kernel
+/// refuses a filesystem that cannot be idmapped (EINVAL), an attached mount, or a mount that is
+/// already idmapped.
+pub fn set_idmap(
+    fd: std::os::fd::BorrowedFd<'_>,
+    userns: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: the path is an empty C string literal and `attr` a struct on our stack, both alive
+    // for the call, with its true size passed; the kernel only reads them. Both descriptors are
+    // borrowed, so open for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Attach the detached mount at `fd` on `target` in the caller's mount namespace:
+/// move_mount(2) from the descriptor itself (MOVE_MOUNT_F_EMPTY_PATH).
+pub fn move_mount_to(fd: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let c = CString::new(target.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: the empty literal and `c` are NUL-terminated strings alive for the call, which the
+    // kernel only reads; `fd` is borrowed, so open for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Attach the detached mount at `fd` on the directory (or file) open at `target` (an O_PATH
+/// descriptor from a walk inside the root): move_mount(2) from and to descriptors, so that no
+/// path is looked up again.
+pub fn move_mount_onto(
+    fd: std::os::fd::BorrowedFd<'_>,
+    target: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both paths are the empty C string literal, which the kernel only reads; both
+    // descriptors are borrowed, so open for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

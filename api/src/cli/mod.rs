@@ -60,6 +60,15 @@ pub struct Global {
     /// trace. Default: info for `serve`, warn for the other commands.
     #[arg(long, global = true, env = "BERTH_LOG", value_name = "LEVEL")]
     pub log_level: Option<crate::logging::LogLevel>,
+    /// Give every container that does not choose (`--userns`) a user namespace of its own:
+    /// `auto`, a range of 65536 ids per container; `default`, one range shared by all; `off`,
+    /// the host's (the default).
+    #[arg(long, global = true, env = "BERTH_USERNS_REMAP", value_name = "MODE")]
+    pub userns_remap: Option<crate::config::UsernsRemap>,
+    /// A file in /etc/subuid's format (`name:start:count` lines) whose ranges are the host ids
+    /// that user namespaces may use (default: 100000-4294967295).
+    #[arg(long, global = true, env = "BERTH_USERNS_POOL", value_name = "FILE")]
+    pub userns_pool: Option<PathBuf>,
     /// What the environment configures (BERTH_SHIM, BERTH_MONITOR, ...), read once in `main`.
     #[arg(skip)]
     pub settings: crate::config::EngineSettings,
@@ -200,6 +209,10 @@ pub fn main() -> i32 {
     });
     crate::logging::init(level);
     cli.global.settings = crate::config::EngineSettings::from_env(level);
+    cli.global.settings.userns = crate::config::UsernsSettings {
+        remap: cli.global.userns_remap.unwrap_or_default(),
+        pool: cli.global.userns_pool.clone(),
+    };
     if !serving {
         terminal::die_on_closed_stdout();
     }

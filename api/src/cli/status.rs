@@ -64,6 +64,17 @@ pub fn run(g: &Global, args: StatusArgs) -> Result<i32> {
         }
     }
     lines.push(("Restarts", state.restart_count.to_string()));
+    lines.push((
+        "User namespace",
+        match status.userns_range {
+            Some((start, size)) => format!(
+                "private, host ids {start}-{} as 0-{}",
+                u64::from(start) + u64::from(size) - 1,
+                size - 1
+            ),
+            None => "host".to_string(),
+        },
+    ));
     if let Some(s) = stats {
         lines.push((
             "Memory",

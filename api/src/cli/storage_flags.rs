@@ -1,5 +1,5 @@
 //! The `run` and `create` flags for storage and sharing: `--mount`, `--tmpfs`,
-//! `--volumes-from`, `--ipc`, `--shm-size`, `--pid` and `--uts`, put into HostConfig as the
+//! `--volumes-from`, `--ipc`, `--shm-size`, `--pid`, `--uts` and `--userns`, put into HostConfig as the
 //! docker CLI puts them (its `--mount` CSV parser's keys and words).
 
 use super::{CliError, Result};
@@ -37,6 +37,10 @@ pub struct StorageFlags {
     /// UTS namespace: host.
     #[arg(long, value_name = "MODE")]
     pub uts: Option<String>,
+    /// User namespace: private (a range of host ids of its own) or host; default: the
+    /// engine's (--userns-remap).
+    #[arg(long, value_name = "MODE", value_parser = ["private", "host"])]
+    pub userns: Option<String>,
 }
 
 fn bad(flag: &str, value: &str, why: impl std::fmt::Display) -> CliError {
@@ -188,6 +192,7 @@ pub fn apply(f: &StorageFlags, host: &mut HostConfig) -> Result<()> {
         (&mut host.ipc_mode, &f.ipc),
         (&mut host.pid_mode, &f.pid),
         (&mut host.uts_mode, &f.uts),
+        (&mut host.userns_mode, &f.userns),
     ] {
         if let Some(v) = value {
             field.clone_from(v);
@@ -283,6 +288,7 @@ mod tests {
             shm_size: Some("2m".into()),
             pid: Some("host".into()),
             uts: Some("host".into()),
+            userns: Some("private".into()),
             ..Default::default()
         };
         let mut host = HostConfig::default();
@@ -296,6 +302,7 @@ mod tests {
                 ipc_mode: "shareable".into(),
                 pid_mode: "host".into(),
                 uts_mode: "host".into(),
+                userns_mode: "private".into(),
                 ..HostConfig::default()
             },
             "the flags given, and nothing else"

@@ -37,6 +37,9 @@ pub struct Stack {
     /// Paths (relative, "etc/hosts") berth itself creates in the upper dir as mount points:
     /// not the container's changes when they are empty.
     pub mount_points: BTreeSet<String>,
+    /// The user namespace range the container wrote its upper dir through: shifted back to
+    /// the container's own ids by commit and export.
+    pub shift: Option<IdShift>,
 }
 
 impl Stack {
@@ -199,4 +202,62 @@ fn changes_in(
         out.extend(children);
     }
     Ok(())
+}
+
+/// A user namespace's range: host ids `start..start + size` are the container's `0..size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdShift {
+    pub start: u32,
+    pub size: u32,
+}
+
+impl IdShift {
+    /// The container's id for host id `id` (an id outside the range is kept).
+    pub fn back(&self, id: u32) -> u32 {
+        if id >= self.start && id - self.start < self.size {
+            id - self.start
+        } else {
+            id
+        }
+    }
+
+    /// The host id of the container's `id`; one past the range is the range's `nobody`.
+    pub fn forward(&self, id: u32) -> u32 {
+        if id < self.size {
+            self.start + id
+        } else {
+            self.start + 65_534.min(self.size.saturating_sub(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod id_shift_tests {
+    use super::IdShift;
+
+    #[test]
+    fn ids_shift_back_within_the_range_only_and_forward_to_its_nobody_past_it() {
+        let s = IdShift {
+            start: 100_000,
+            size: 65_536,
+        };
+        for (host, back) in [
+            (100_000, 0),
+            (101_000, 1000),
+            (165_535, 65_535),
+            (0, 0),
+            (165_536, 165_536),
+            (99_999, 99_999),
+        ] {
+            assert_eq!(s.back(host), back, "host id {host}");
+        }
+        for (id, host) in [
+            (0, 100_000),
+            (1000, 101_000),
+            (65_535, 165_535),
+            (70_000, 165_534),
+        ] {
+            assert_eq!(s.forward(id), host, "container id {id}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ pub mod networks;
 pub mod sizes;
 pub mod system;
 pub mod time;
+pub mod userns;
 pub mod volumes;
 pub mod wire;
 

@@ -40,6 +40,7 @@ pub fn put_options(q: &HashMap<String, String>) -> PutOptions {
     PutOptions {
         no_overwrite_dir_non_dir: flag("noOverwriteDirNonDir"),
         copy_uid_gid: flag("copyUIDGID"),
+        ..PutOptions::default()
     }
 }
 

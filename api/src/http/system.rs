@@ -211,7 +211,7 @@ fn info_blocking(engine: &crate::engine::Engine) -> Result<Json<Value>> {
         "ContainerdCommit": { "ID": "" },
         "RuncCommit": { "ID": "" },
         "InitCommit": { "ID": "" },
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": security_options(engine),
         "Warnings": warnings,
     });
     if let (Some(info), Value::Object(more)) = (info.as_object_mut(), more) {
@@ -223,4 +223,14 @@ fn info_blocking(engine: &crate::engine::Engine) -> Result<Json<Value>> {
 /// Open file descriptors of this process.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// `SecurityOptions` of `docker info`: seccomp, and `name=userns` when containers get a user
+/// namespace of their own by default (`--userns-remap`), as dockerd shows it.
+fn security_options(engine: &crate::engine::Engine) -> Vec<&'static str> {
+    let mut out = vec!["name=seccomp,profile=builtin"];
+    if engine.settings.userns.remap != crate::config::UsernsRemap::Off {
+        out.push("name=userns");
+    }
+    out
 }

@@ -10,6 +10,7 @@
 
 mod devices;
 mod enter;
+mod idmap;
 mod kernel;
 mod masks;
 mod network_files;
@@ -17,6 +18,7 @@ mod overlay;
 mod user_mounts;
 mod userns;
 
+pub use idmap::{count as idmapped_count, receive_layers, send_layers, IdmapError};
 pub use network_files::write_network_files;
 pub use userns::prepare_for_userns;
 
@@ -66,6 +68,8 @@ pub enum RootfsError {
     Pivot { root: PathBuf, source: nix::Error },
     #[error("overlay options for {layers} layers are longer than a page")]
     TooManyLayers { layers: usize },
+    #[error(transparent)]
+    Idmap(#[from] IdmapError),
     #[error(transparent)]
     BindFlags(#[from] crate::bind_flags::BindFlagsError),
     #[error("invalid mount {destination}: {reason}")]
@@ -134,22 +138,34 @@ pub fn mount_stopped_root(
         .iter()
         .filter(|m| m.kind != crate::spec::MountKind::Tmpfs)
     {
-        user_mounts::mount_user(target, m)?;
+        user_mounts::mount_user(target, m, None)?;
     }
     Ok(())
 }
 
 /// Build the root and enter it. Runs in the container's first process, in its new mount
 /// namespace, before any privilege is dropped. Each step is one call with its own error.
+///
+/// `idmapped`: the image layers, then the named volumes, idmapped into the container's user
+/// namespace by the shim ([`send_layers`]), or none without a user namespace.
 pub fn setup(
     spec: &ContainerSpec,
     paths: &ContainerPaths,
     mapped: &[crate::devices::DeviceNode],
+    idmapped: &[std::os::fd::OwnedFd],
 ) -> Result<RootMode> {
     let root = paths.rootfs();
     // 1. Nothing we mount may propagate back to the host, except through a shared bind.
     enter::propagation(spec, &root)?;
-    // 2. The root itself: overlayfs of the layers plus the container's upper dir.
+    // 2. The root itself: overlayfs of the layers (each idmapped over its own path first, in a
+    //    user namespace) plus the container's upper dir.
+    let (layers, mut volumes) = if idmapped.is_empty() {
+        (&[][..], [].iter())
+    } else {
+        let (l, v) = idmapped.split_at(spec.rootfs.layers.len().min(idmapped.len()));
+        (l, v.iter())
+    };
+    idmap::attach_layers(&spec.rootfs.layers, layers)?;
     ensure_dir(&root)?;
     overlay::mount_root(spec, paths, &root, spec.auto_remove)?;
     // 3. Kernel filesystems and devices, on the image's /proc, /dev and /sys, which must be
@@ -173,7 +189,8 @@ pub fn setup(
     }
     // 5. The user's mounts.
     for m in &spec.mounts {
-        user_mounts::mount_user(&root, m)?;
+        let tree = if m.idmap { volumes.next() } else { None };
+        user_mounts::mount_user(&root, m, tree)?;
     }
     // 6. Enter the root.
     let mode = enter::enter(&root)?;

@@ -23,7 +23,7 @@ fn check_destination(dest: &str) -> Result<()> {
 
 /// A volume's subpath, opened beneath its directory: `RESOLVE_BENEATH` refuses `..`, absolute
 /// symlinks and any symlink that leads out, even if the volume's tree changes meanwhile.
-fn open_subpath(source: &str, subpath: &str) -> Result<OwnedFd> {
+pub(super) fn open_subpath(source: &str, subpath: &str) -> Result<OwnedFd> {
     let dir_path = source;
     let err = |source: nix::Error| RootfsError::Subpath {
         source_dir: dir_path.to_string(),
@@ -42,10 +42,12 @@ fn open_subpath(source: &str, subpath: &str) -> Result<OwnedFd> {
     openat2(&dir, subpath, how).map_err(err)
 }
 
-pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
+/// `idmapped`: the volume's mount idmapped into the container's user namespace by the shim,
+/// attached in place of a bind of its source.
+pub(super) fn mount_user(root: &Path, m: &MountSpec, idmapped: Option<&OwnedFd>) -> Result<()> {
     check_destination(&m.destination)?;
     // A subpath is bound through its fd, so that what was checked is what is mounted.
-    let sub = (!m.subpath.is_empty())
+    let sub = (!m.subpath.is_empty() && idmapped.is_none())
         .then(|| open_subpath(&m.source, &m.subpath))
         .transpose()?;
     let source = match &sub {
@@ -84,7 +86,18 @@ pub(super) fn mount_user(root: &Path, m: &MountSpec) -> Result<()> {
             if recursive {
                 bflags |= MsFlags::MS_REC;
             }
-            do_mount(Some(&source), &at, None, bflags, None)?;
+            match idmapped {
+                Some(tree) => {
+                    crate::sys::move_mount_onto(std::os::fd::AsFd::as_fd(tree), held.fd()).map_err(
+                        |e| RootfsError::Mount {
+                            what: format!("idmapped {}", m.source),
+                            target: at.to_path_buf(),
+                            source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                        },
+                    )?
+                }
+                None => do_mount(Some(&source), &at, None, bflags, None)?,
+            }
             // The fd held names the directory under the mount: address the new mount. Read-only
             // reaches every mount under it unless asked otherwise, and the source's own flags
             // are kept.

@@ -18,6 +18,19 @@ impl Supervisor {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
         let (err_r, err_w) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e))?;
+        // With a user namespace, the socket that carries the idmapped layers to the child.
+        let (layers_tx, layers_rx) = if self.spec.namespaces.user.is_some() {
+            let (tx, rx) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| fail("socketpair", e))?;
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         std::fs::create_dir_all(self.cpaths.rootfs()).map_err(|e| fail("rootfs dir", e))?;
         crate::rootfs::prepare_for_userns(&self.spec, &self.cpaths)
             .map_err(|e| fail("preparing the root for the user namespace", e))?;
@@ -35,18 +48,27 @@ impl Supervisor {
         let _ = namespaces::leave_pid_for_children(own_pid_ns);
         let pid = match forked.map_err(|e| fail("clone", e))? {
             sys::Forked::Child => {
-                drop((go_w, err_r, shim_io));
+                drop((go_w, err_r, shim_io, layers_tx));
                 let fds = InitFds {
                     go: go_r,
                     stdio: child_io,
                     joins: joins.others,
+                    layers: layers_rx,
                 };
                 init::run(&self.spec, &self.cpaths, &self.prepared, fds, err_w)
             }
             sys::Forked::Parent { child } => child,
         };
-        drop((go_r, err_w, child_io, joins));
-        if let Err(failure) = self.place(pid) {
+        drop((go_r, err_w, child_io, joins, layers_rx));
+        let placed = self.place(pid).and_then(|()| match &layers_tx {
+            Some(tx) => crate::rootfs::send_layers(pid, &self.spec, tx).map_err(|e| InitFailure {
+                message: e.to_string(),
+                exit_code: 125,
+            }),
+            None => Ok(()),
+        });
+        drop(layers_tx);
+        if let Err(failure) = placed {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = sys::waitpid(pid, 0);
             return Err(failure);
@@ -166,6 +188,11 @@ impl Supervisor {
                 .map_err(|e| fail("writing uid_map", e))?;
             std::fs::write(format!("/proc/{pid}/gid_map"), map(&userns.gid_map))
                 .map_err(|e| fail("writing gid_map", e))?;
+            // Its root cannot lower its own OOM score from inside: the shim sets it.
+            if let Some(adj) = self.spec.process.oom_score_adj {
+                std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+                    .map_err(|e| fail("writing oom_score_adj", e))?;
+            }
         }
         Ok(())
     }

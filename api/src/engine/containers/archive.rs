@@ -167,6 +167,12 @@ impl Engine {
         ))
     }
 
+    /// The user namespace range of container `reference`'s files, if it has one.
+    fn archive_shift(&self, reference: &str) -> Result<Option<crate::engine::layers::IdShift>> {
+        let spec = self.read_spec(&self.lookup(reference)?)?;
+        Ok(crate::engine::userns::shift_of(&spec))
+    }
+
     /// Run `f` on a directory fd of the container's root (see the module's comment).
     fn with_container_root<T: Send>(
         &self,
@@ -272,12 +278,13 @@ impl Engine {
         } else {
             clean_path.rsplit('/').next().unwrap_or(".").to_string()
         };
+        let shift = self.archive_shift(reference)?;
         self.with_container_root(reference, |root| {
             let fd = resolve(root, &clean_path, trailing).map_err(|e| match e {
                 Errno::ENOENT | Errno::ENOTDIR => self.not_found_in(path, reference),
                 e => unresolvable(path, e),
             })?;
-            archive_fs::write_tar(&fd, &name, out).map_err(|e| EngineError::system(path, e))
+            archive_fs::write_tar(&fd, &name, shift, out).map_err(|e| EngineError::system(path, e))
         })
     }
 
@@ -292,6 +299,23 @@ impl Engine {
         check_path(path)?;
         let (clean_path, _) = clean(path);
         check_writable(&self.record(&self.lookup(reference)?)?, &clean_path)?;
+        let shift = self.archive_shift(reference)?;
+        if shift.is_some() {
+            let id = self.lookup(reference)?;
+            let running = self.state(&id)?.status.is_live()
+                && berth_shim::state::shim_alive(&self.container_paths(&id));
+            if !running {
+                // Its overlay would be mounted without the idmapped layers, and the parent
+                // directories copied up for the files would be the host's root's.
+                return Err(EngineError::conflict(format!(
+                    "copying into container {reference} while it is stopped is not supported: it has a user namespace of its own; start it first"
+                )));
+            }
+        }
+        let opts = &PutOptions {
+            shift,
+            ..opts.clone()
+        };
         self.with_container_root(reference, |root| {
             let fd = resolve(root, &clean_path, true).map_err(|e| match e {
                 Errno::ENOENT => self.not_found_in(path, reference),
@@ -306,7 +330,24 @@ impl Engine {
                     "extraction point is not a directory".into(),
                 ));
             }
-            archive_fs::extract(&fd, tar, opts)
+            match opts.shift {
+                // Files made through the overlay of a user-namespaced container must be made by
+                // an id of its range (its mounter's namespace cannot map the host's root): a
+                // thread of our own acts as the range's root for the file system.
+                Some(shift) => std::thread::scope(|s| {
+                    s.spawn(|| {
+                        crate::engine::userns::act_as_range_root(shift)?;
+                        archive_fs::extract(&fd, tar, opts)
+                    })
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(EngineError::system_message(
+                            "docker cp: worker panicked".into(),
+                        ))
+                    })
+                }),
+                None => archive_fs::extract(&fd, tar, opts),
+            }
         })
     }
 }

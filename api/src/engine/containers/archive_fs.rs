@@ -2,6 +2,7 @@
 //! held directory fd with `O_NOFOLLOW`, so nothing a container does to its tree meanwhile can
 //! redirect it (see `archive.rs`).
 
+use crate::engine::layers::IdShift;
 use crate::engine::{EngineError, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -31,52 +32,69 @@ fn reopen(fd: &OwnedFd, flags: OFlag) -> nix::Result<OwnedFd> {
     )
 }
 
-fn header_for(st: &FileStat) -> tar::Header {
+/// `shift`: a user-namespaced container's range, whose host ids are written as the container's.
+fn header_for(st: &FileStat, shift: Option<IdShift>) -> tar::Header {
+    let back = |id: u32| shift.map_or(id, |s| s.back(id));
     let mut h = tar::Header::new_gnu();
     h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(st.st_uid as u64);
-    h.set_gid(st.st_gid as u64);
+    h.set_uid(back(st.st_uid) as u64);
+    h.set_gid(back(st.st_gid) as u64);
     h.set_mtime(st.st_mtime.max(0) as u64);
     h.set_size(0);
     h
 }
 
 /// A tar of the file or tree at `top` (an `O_PATH` fd), named `name` in the archive.
-pub fn write_tar(top: &OwnedFd, name: &str, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_tar(
+    top: &OwnedFd,
+    name: &str,
+    shift: Option<IdShift>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let st = nix::sys::stat::fstat(top).map_err(io_err)?;
     match kind(&st) {
         SFlag::S_IFDIR => {
             let dir = reopen(top, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(io_err)?;
-            add_dir(&mut b, &dir, &st, name)?;
+            add_dir(&mut b, &dir, &st, name, shift)?;
         }
         SFlag::S_IFREG => {
             let f = reopen(top, OFlag::O_RDONLY | OFlag::O_NONBLOCK).map_err(io_err)?;
-            add_file(&mut b, f, name)?;
+            add_file(&mut b, f, name, shift)?;
         }
         SFlag::S_IFLNK => {
             let target = nix::fcntl::readlinkat(top, "").map_err(io_err)?;
-            let mut h = header_for(&st);
+            let mut h = header_for(&st, shift);
             h.set_entry_type(tar::EntryType::Symlink);
             b.append_link(&mut h, name, Path::new(&target))?;
         }
-        _ => add_special(&mut b, &st, name)?,
+        _ => add_special(&mut b, &st, name, shift)?,
     }
     b.into_inner()?.flush()
 }
 
-fn add_file<W: Write>(b: &mut tar::Builder<W>, f: OwnedFd, name: &str) -> io::Result<()> {
+fn add_file<W: Write>(
+    b: &mut tar::Builder<W>,
+    f: OwnedFd,
+    name: &str,
+    shift: Option<IdShift>,
+) -> io::Result<()> {
     let file = std::fs::File::from(f);
     let st = nix::sys::stat::fstat(&file).map_err(io_err)?;
-    let mut h = header_for(&st);
+    let mut h = header_for(&st, shift);
     h.set_entry_type(tar::EntryType::Regular);
     h.set_size(st.st_size.max(0) as u64);
     b.append_data(&mut h, name, file.take(st.st_size.max(0) as u64))
 }
 
-fn add_special<W: Write>(b: &mut tar::Builder<W>, st: &FileStat, name: &str) -> io::Result<()> {
-    let mut h = header_for(st);
+fn add_special<W: Write>(
+    b: &mut tar::Builder<W>,
+    st: &FileStat,
+    name: &str,
+    shift: Option<IdShift>,
+) -> io::Result<()> {
+    let mut h = header_for(st, shift);
     let t = match kind(st) {
         SFlag::S_IFCHR => tar::EntryType::Char,
         SFlag::S_IFBLK => tar::EntryType::Block,
@@ -94,8 +112,9 @@ fn add_dir<W: Write>(
     dir: &OwnedFd,
     st: &FileStat,
     name: &str,
+    shift: Option<IdShift>,
 ) -> io::Result<()> {
-    let mut h = header_for(st);
+    let mut h = header_for(st, shift);
     h.set_entry_type(tar::EntryType::Directory);
     b.append_data(&mut h, format!("{name}/"), io::empty())?;
     let mut names: Vec<OsString> = {
@@ -119,23 +138,23 @@ fn add_dir<W: Write>(
                 let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
                 if let Ok(sub) = openat(dir, n.as_os_str(), flags | OFlag::O_CLOEXEC, Mode::empty())
                 {
-                    add_dir(b, &sub, &cst, &child)?;
+                    add_dir(b, &sub, &cst, &child, shift)?;
                 }
             }
             SFlag::S_IFREG => {
                 let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
                 if let Ok(f) = openat(dir, n.as_os_str(), flags | OFlag::O_CLOEXEC, Mode::empty()) {
-                    add_file(b, f, &child)?;
+                    add_file(b, f, &child, shift)?;
                 }
             }
             SFlag::S_IFLNK => {
                 if let Ok(target) = nix::fcntl::readlinkat(dir, n.as_os_str()) {
-                    let mut h = header_for(&cst);
+                    let mut h = header_for(&cst, shift);
                     h.set_entry_type(tar::EntryType::Symlink);
                     b.append_link(&mut h, &child, Path::new(&target))?;
                 }
             }
-            _ => add_special(b, &cst, &child)?,
+            _ => add_special(b, &cst, &child, shift)?,
         }
     }
     Ok(())
@@ -209,6 +228,9 @@ fn remove_at(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
 pub struct PutOptions {
     pub no_overwrite_dir_non_dir: bool,
     pub copy_uid_gid: bool,
+    /// A user-namespaced container's range: the archive's ids are the container's, written
+    /// as the range's host ids (an id past the range as the range's `nobody`, 65534).
+    pub shift: Option<IdShift>,
 }
 
 /// Extract `tar` (plain or gzip) into the directory `dest` (an `O_PATH` fd).
@@ -319,6 +341,10 @@ pub fn extract(dest: &OwnedFd, tar: &mut dyn Read, opts: &PutOptions) -> Result<
             (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32)
         } else {
             (0, 0)
+        };
+        let (uid, gid) = match opts.shift {
+            Some(s) => (s.forward(uid), s.forward(gid)),
+            None => (uid, gid),
         };
         fchownat(
             &parent,

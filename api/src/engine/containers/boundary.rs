@@ -76,17 +76,6 @@ pub fn cgroupns(h: &HostConfig) -> Result<NsMode> {
     }
 }
 
-/// UsernsMode: berth runs containers in the host's user namespace; anything else is refused
-/// until it makes user namespaces of its own.
-pub fn userns(h: &HostConfig) -> Result<()> {
-    match h.userns_mode.as_str() {
-        "" | "host" => Ok(()),
-        other => Err(invalid(format!(
-            "invalid USER mode: {other}: berth does not support user namespaces"
-        ))),
-    }
-}
-
 /// The `label=` security options (SELinux): honoured only where SELinux is enabled, which
 /// berth does not support, so always refused.
 pub fn label(opt: &str) -> Result<()> {
@@ -142,11 +131,8 @@ mod tests {
     fn namespace_modes() {
         let mut h = HostConfig::default();
         assert_eq!(cgroupns(&h), Ok(NsMode::Private));
-        assert_eq!(userns(&h), Ok(()));
         h.cgroupns_mode = "host".into();
-        h.userns_mode = "private".into();
         assert_eq!(cgroupns(&h), Ok(NsMode::Host));
-        assert!(userns(&h).is_err());
         h.cgroupns_mode = "other".into();
         assert!(cgroupns(&h).is_err());
     }

@@ -27,8 +27,10 @@ impl Engine {
         .into_iter()
         .map(str::to_string)
         .collect();
+        let mut shift = None;
         if let Ok(b) = std::fs::read(paths.config()) {
             if let Ok(spec) = serde_json::from_slice::<berth_shim::spec::ContainerSpec>(&b) {
+                shift = crate::engine::userns::shift_of(&spec);
                 for m in spec.mounts {
                     mount_points.insert(m.destination.trim_matches('/').to_string());
                 }
@@ -38,6 +40,7 @@ impl Engine {
             upper: paths.upper(),
             layers: image.layers,
             mount_points,
+            shift,
         })
     }
 
@@ -45,8 +48,9 @@ impl Engine {
     pub fn export_container(&self, stack: &Stack, out: impl Write) -> Result<()> {
         let mut dirs: Vec<&PathBuf> = vec![&stack.upper];
         dirs.extend(stack.layers.iter().rev());
+        let shift = stack.shift.filter(|_| stack.upper.is_dir());
         let dirs: Vec<&PathBuf> = dirs.into_iter().filter(|d| d.is_dir()).collect();
-        let mut w = pack_merged(&dirs, out)
+        let mut w = pack_merged(&dirs, shift, out)
             .map_err(|e| EngineError::system("exporting the container", e))?;
         w.flush()
             .map_err(|e| EngineError::system("exporting the container", e))

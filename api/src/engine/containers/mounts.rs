@@ -81,6 +81,7 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
     let device = v.options.get("device").cloned().unwrap_or_default();
     let mut spec = match v.options.get("type").map(String::as_str) {
         None | Some("") => MountSpec {
+            idmap: true,
             kind: MountKind::Bind,
             subpath: String::new(),
             source: engine.volume_data(&v.name).display().to_string(),
@@ -88,6 +89,7 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
             options: vec!["rbind".into()],
         },
         Some("tmpfs") => MountSpec {
+            idmap: false,
             kind: MountKind::Tmpfs,
             subpath: String::new(),
             source: "tmpfs".into(),
@@ -95,6 +97,7 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
             options: o,
         },
         Some(_) if o.iter().any(|x| x == "bind" || x == "rbind") => MountSpec {
+            idmap: false,
             kind: MountKind::Bind,
             subpath: String::new(),
             source: device,
@@ -102,6 +105,7 @@ pub fn volume_spec(engine: &Engine, v: &Volume, dst: &str, ro: bool) -> MountSpe
             options: o,
         },
         Some(t) => MountSpec {
+            idmap: false,
             kind: MountKind::Filesystem(t.to_string()),
             subpath: String::new(),
             source: device,
@@ -221,6 +225,7 @@ impl Builder<'_> {
             options.push(propagation.to_string());
         }
         self.out.specs.push(MountSpec {
+            idmap: false,
             kind: MountKind::Bind,
             subpath: String::new(),
             source: src.to_string(),
@@ -379,6 +384,7 @@ impl Builder<'_> {
                     options.push("ro".into());
                 }
                 self.out.specs.push(MountSpec {
+                    idmap: false,
                     kind: MountKind::Tmpfs,
                     subpath: String::new(),
                     source: "tmpfs".into(),
@@ -428,6 +434,7 @@ impl Builder<'_> {
                     options.push("ro".into());
                 }
                 self.out.specs.push(MountSpec {
+                    idmap: false,
                     kind: MountKind::Bind,
                     subpath: String::new(),
                     source: p.source.clone(),
@@ -550,6 +557,7 @@ pub fn resolve(
         let dst = destination(dst, dst)?;
         b.claim(&dst)?;
         b.out.specs.push(MountSpec {
+            idmap: false,
             kind: MountKind::Tmpfs,
             subpath: String::new(),
             source: "tmpfs".into(),

@@ -30,6 +30,8 @@ pub struct ContainerStatus {
     pub counted: bool,
     /// The CPU limit in CPUs; None when unlimited.
     pub cpu_limit: Option<f64>,
+    /// The host ids its user namespace maps 0-65535 to (start, size); None: the host's.
+    pub userns_range: Option<(u32, u32)>,
 }
 
 impl Engine {
@@ -52,7 +54,13 @@ impl Engine {
             & berth_monitor::events::WANT_COUNTS
             != 0;
         let h = &record.host_config;
+        let userns_range = self
+            .read_spec(&id)
+            .ok()
+            .and_then(|s| crate::engine::userns::shift_of(&s))
+            .map(|s| (s.start, s.size));
         Ok(ContainerStatus {
+            userns_range,
             name: record.name.trim_start_matches('/').to_string(),
             image: record.image_ref.clone(),
             cpu_limit: cpu_limit(h.nano_cpus, h.cpu_quota, h.cpu_period),
@@ -87,6 +95,9 @@ impl ContainerStatus {
             "RestartCount": state.restart_count,
             "Health": health,
         });
+        if let Some((start, size)) = self.userns_range {
+            v["UsernsRange"] = json!({"Start": start, "Size": size});
+        }
         if state.status.is_live() {
             v["Pid"] = json!(state.pid);
             v["StartedAt"] = json!(state.started_at);

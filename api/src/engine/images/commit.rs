@@ -154,7 +154,7 @@ impl Engine {
 
 /// The upper dir as a layer tar, without the mount points berth itself made in it.
 fn pack_layer_skipping<W: Write>(stack: &Stack, out: W) -> std::io::Result<()> {
-    let mut w = pack_layer(&stack.upper, &stack.mount_points, out)?;
+    let mut w = pack_layer(&stack.upper, &stack.mount_points, stack.shift, out)?;
     w.flush()
 }
 

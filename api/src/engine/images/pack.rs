@@ -13,6 +13,7 @@
 //! while we read cannot make us read outside it.
 
 use super::unpack::{OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
+use crate::engine::layers::IdShift;
 use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
@@ -36,19 +37,34 @@ fn nix_io(what: &str) -> impl Fn(Errno) -> io::Error + '_ {
 /// A layer tar of `dir` (whiteouts back as `.wh.` entries) written to `out`. Paths in `skip`
 /// ("etc/hosts", "proc") are left out when they are an empty file or directory: the mount points
 /// berth makes in a container's upper dir.
-pub fn pack_layer<W: Write>(dir: &Path, skip: &BTreeSet<String>, out: W) -> io::Result<W> {
-    pack(&[dir], true, skip, out)
+///
+/// `shift`: the user namespace range of the container that wrote `dir`, whose ids are shifted
+/// back to the container's own (host 100000 becomes 0), so that the layer is the one a container
+/// without a user namespace would have made.
+pub fn pack_layer<W: Write>(
+    dir: &Path,
+    skip: &BTreeSet<String>,
+    shift: Option<IdShift>,
+    out: W,
+) -> io::Result<W> {
+    pack(&[dir], true, skip, shift, out)
 }
 
-/// A tar of the merged view of `dirs` (top first), whiteouts applied, written to `out`.
-pub fn pack_merged<W: Write, P: AsRef<Path>>(dirs: &[P], out: W) -> io::Result<W> {
-    pack(dirs, false, &BTreeSet::new(), out)
+/// A tar of the merged view of `dirs` (top first), whiteouts applied, written to `out`; with
+/// `shift`, `dirs[0]` is a container's upper dir written through that user namespace range.
+pub fn pack_merged<W: Write, P: AsRef<Path>>(
+    dirs: &[P],
+    shift: Option<IdShift>,
+    out: W,
+) -> io::Result<W> {
+    pack(dirs, false, &BTreeSet::new(), shift, out)
 }
 
 fn pack<W: Write, P: AsRef<Path>>(
     dirs: &[P],
     as_layer: bool,
     skip: &BTreeSet<String>,
+    shift: Option<IdShift>,
     out: W,
 ) -> io::Result<W> {
     let mut fds = Vec::new();
@@ -67,8 +83,9 @@ fn pack<W: Write, P: AsRef<Path>>(
         links: HashMap::new(),
         as_layer,
         skip: skip.clone(),
+        shift,
     };
-    p.walk(&fds, "")?;
+    p.walk(&fds, "", shift.is_some())?;
     p.b.into_inner()
 }
 
@@ -78,6 +95,8 @@ struct Packer<W: Write> {
     links: HashMap<(u64, u64), String>,
     as_layer: bool,
     skip: BTreeSet<String>,
+    /// The upper dir's user namespace range, shifted back.
+    shift: Option<IdShift>,
 }
 
 fn kind(st: &FileStat) -> SFlag {
@@ -182,8 +201,9 @@ impl<W: Write> Packer<W> {
         self.b.append(&h, &body[..])
     }
 
-    /// Walk the directories `fds` (top first, all the same relative dir `rel`).
-    fn walk(&mut self, fds: &[OwnedFd], rel: &str) -> io::Result<()> {
+    /// Walk the directories `fds` (top first, all the same relative dir `rel`); `upper_first`:
+    /// `fds[0]` is in the upper dir whose ids are shifted back.
+    fn walk(&mut self, fds: &[OwnedFd], rel: &str, upper_first: bool) -> io::Result<()> {
         // name -> (layer index, stat), every layer where it exists.
         let mut names: BTreeMap<OsString, Vec<(usize, FileStat)>> = BTreeMap::new();
         for (i, fd) in fds.iter().enumerate() {
@@ -195,7 +215,13 @@ impl<W: Write> Packer<W> {
                     continue;
                 }
                 match fstatat(fd, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-                    Ok(st) => names.entry(name).or_default().push((i, st)),
+                    Ok(mut st) => {
+                        if let Some(shift) = self.shift.filter(|_| upper_first && i == 0) {
+                            st.st_uid = shift.back(st.st_uid);
+                            st.st_gid = shift.back(st.st_gid);
+                        }
+                        names.entry(name).or_default().push((i, st))
+                    }
                     Err(Errno::ENOENT) => {} // removed while we read (a running container)
                     Err(e) => return Err(nix_io(&name.to_string_lossy())(e)),
                 }
@@ -250,7 +276,7 @@ impl<W: Write> Packer<W> {
                         io::empty(),
                     )?;
                 }
-                self.walk(&below, &dir_path)?;
+                self.walk(&below, &dir_path, upper_first && top == 0)?;
                 continue;
             }
             self.file(&fds[top], &name, &st, &path)?;
@@ -282,10 +308,13 @@ impl<W: Write> Packer<W> {
                     Err(_) => return Ok(()), // removed or swapped while we read
                 };
                 let f = File::from(fd.try_clone()?);
-                let st = nix::sys::stat::fstat(fd.as_fd()).map_err(nix_io(path))?;
-                if kind(&st) != SFlag::S_IFREG {
+                let mut fresh = nix::sys::stat::fstat(fd.as_fd()).map_err(nix_io(path))?;
+                if kind(&fresh) != SFlag::S_IFREG {
                     return Ok(());
                 }
+                // The owner as the walk saw it (shifted back from a user namespace's range).
+                (fresh.st_uid, fresh.st_gid) = (st.st_uid, st.st_gid);
+                let st = fresh;
                 self.pax(path, &xattrs(&fd))?;
                 let mut h = header(&st, tar::EntryType::Regular);
                 h.set_size(st.st_size as u64);

@@ -263,6 +263,7 @@ impl SavePlan {
         pack_layer(
             &self.store.layer_diff(hex),
             &BTreeSet::new(),
+            None,
             io::BufWriter::new(f),
         )
         .and_then(|mut w| w.flush())

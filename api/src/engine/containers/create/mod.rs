@@ -59,6 +59,8 @@ impl Engine {
         // Held until the container appears: a volume it will use is not removed meanwhile.
         let volumes_lock = self.volumes_lock()?;
         let (record, spec, mut warnings) = translate(self, &id, &body, &image)?;
+        let userns = crate::engine::userns::choose(&body.host_config, &self.settings.userns)?;
+        self.refuse_joins_across_userns(&body.host_config, userns)?;
         let config_mac = Some(body.config.mac_address.as_str());
         let plan = self.plan_networks(&body.host_config, &body.networking_config, config_mac)?;
         let links = self.register_links(&body.host_config)?;
@@ -79,7 +81,15 @@ impl Engine {
             links,
             ..record
         };
-        let endpoints = self.allocate_endpoints(&id, &name, &plan)?;
+        // Recorded in the pool before anything uses it; given back below if the create fails.
+        let user = self.allocate_userns(id.as_str(), userns)?;
+        let endpoints = match self.allocate_endpoints(&id, &name, &plan) {
+            Ok(e) => e,
+            Err(e) => {
+                self.release_userns(id.as_str());
+                return Err(e);
+            }
+        };
         let record = ContainerRecord {
             networks: self
                 .endpoints_json(&id, &record.host_config.network_mode, &endpoints)
@@ -92,6 +102,10 @@ impl Engine {
             name: name.clone(),
             endpoints,
             settings: self.settings.runtime.clone(),
+            namespaces: berth_shim::spec::Namespaces {
+                user,
+                ..spec.namespaces
+            },
             ..spec
         };
         let (command, hostname) = (spec.process.args.clone(), spec.hostname.clone());
@@ -127,6 +141,7 @@ impl Engine {
                 std::fs::remove_dir_all(&tmp),
             );
             self.release_endpoints(&id);
+            self.release_userns(id.as_str());
         };
         if let Err(e) = write() {
             undo(None);

@@ -26,7 +26,6 @@ pub(super) fn namespaces(engine: &Engine, h: &HostConfig) -> Result<Namespaces> 
             },
         }
     };
-    boundary::userns(h)?;
     Ok(Namespaces {
         pid: mode(&h.pid_mode, "pid")?,
         net: mode(&h.network_mode, "net")?,

@@ -86,6 +86,8 @@ impl Engine {
             lock.release(&r.name, &id);
         }
         drop(lock);
+        // Its processes are gone and its files too: its ids may go to another container.
+        self.release_userns(id.as_str());
         if let Some(r) = record.filter(|_| volumes) {
             let names: Vec<String> = r
                 .mount_points

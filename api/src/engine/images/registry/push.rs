@@ -238,6 +238,7 @@ impl Engine {
         *out = crate::engine::images::pack::pack_layer(
             &self.store().layer_diff(hex),
             &skip,
+            None,
             Vec::new(),
         )
         .map_err(|e| EngineError::system(format!("layer {hex}"), e))?;
