@@ -73,6 +73,8 @@ async fn a_created_time_of_any_characters_lists_as_zero() {
         "expected the history entry created at 0, got {}",
         r.text()
     );
-    let r = b.get("/images/json?filters=%7B%22since%22%3A%5B%22euro%3A1%22%5D%7D").await;
+    let r = b
+        .get("/images/json?filters=%7B%22since%22%3A%5B%22euro%3A1%22%5D%7D")
+        .await;
     assert_eq!(r.status, 200, "images since euro:1: {}", r.text());
 }

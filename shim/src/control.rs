@@ -392,7 +392,11 @@ mod tests {
         data.extend_from_slice(&(256u32 << 20).to_be_bytes());
         data.extend_from_slice(b"abc");
         let mut payload = Vec::new();
-        assert_eq!(read_frame(&mut &data[..], &mut payload), None, "a cut frame");
+        assert_eq!(
+            read_frame(&mut &data[..], &mut payload),
+            None,
+            "a cut frame"
+        );
         assert!(
             payload.capacity() < 1 << 20,
             "expected a small buffer for 3 bytes, got a capacity of {}",
