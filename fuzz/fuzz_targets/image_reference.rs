@@ -1,6 +1,6 @@
 //! Image references as clients send them (`busybox`, `host:5000/a/b:tag@sha256:...`), lookups
-//! (a reference or an id) and platforms. A reference that parses prints as one that parses to
-//! the same reference.
+//! (a reference or an id) and platforms. A reference that parses prints in full as one that
+//! parses to the same reference.
 #![no_main]
 
 use berth::engine::images::platform::Platform;
@@ -16,15 +16,18 @@ fuzz_target!(|data: &[u8]| {
     let _ = Platform::parse(s);
     if let Ok(r) = Reference::parse(s) {
         let _ = (r.name(), r.familiar_name(), r.key());
-        for printed in [r.full(), r.familiar()] {
-            let again = Reference::parse(&printed)
-                .unwrap_or_else(|e| panic!("{s:?} parsed, its print {printed:?} did not: {e}"));
-            assert_eq!(
-                again.full(),
-                r.full(),
-                "{s:?} printed as {printed:?} reads as another reference"
-            );
-        }
+        let full = r.full();
+        let again = Reference::parse(&full)
+            .unwrap_or_else(|e| panic!("{s:?} parsed, its print {full:?} did not: {e}"));
+        assert_eq!(
+            again.full(),
+            full,
+            "{s:?} printed as {full:?} reads as another"
+        );
+        // The familiar form may not read back, as dockerd's may not: docker.io/a.b/c prints
+        // as a.b/c, another registry, and docker.io/a_b.c/d as a_b.c/d, no reference (moby's
+        // FamiliarName). It is printed, not parsed again.
+        let _ = r.familiar();
         let _ = r.with_default_tag().familiar();
     }
 });
