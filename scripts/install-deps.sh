@@ -48,3 +48,12 @@ if ! python3 -c 'import schemathesis, sys; sys.exit(schemathesis.__version__ != 
 fi
 # The docker CLI the compat suite drives: the machine's (28.x) when present, else docker.io's.
 command -v docker >/dev/null || { echo "no docker CLI: install docker.io" >&2; exit 1; }
+
+# cargo-fuzz for the fuzz targets (fuzz/, scripts/fuzz.sh), from crates.io; it runs on the
+# nightly toolchain, which rustup installs when it is missing.
+if ! rustup toolchain list | grep -q '^nightly'; then
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi

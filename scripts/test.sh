@@ -21,6 +21,10 @@ echo "== unit and integration tests"
 # mounts), whatever earlier runs left mounted on this one.
 scripts/fresh-host.sh cargo test --workspace --quiet -- --test-threads=2
 
+echo "== fuzz (30 s a target)"
+# Each parser of untrusted input under libFuzzer, fresh seeds each run (fuzz/, docs/reliability.md).
+scripts/fuzz.sh
+
 if [ -x docker-compat/run.sh ]; then
   echo "== docker-compat"
   docker-compat/run.sh

@@ -28,6 +28,7 @@ mod exec17;
 mod filters17;
 mod fresh_host;
 mod hijack;
+mod hostile_images;
 mod images;
 mod images17;
 mod images_prune;

@@ -256,9 +256,10 @@ pub fn read_frame(r: &mut impl Read, payload: &mut Vec<u8>) -> Option<u8> {
     let mut header = [0u8; FRAME_HEADER];
     r.read_exact(&mut header).ok()?;
     let (stream, len) = frame_header(&header);
-    payload.resize(len, 0);
-    r.read_exact(payload).ok()?;
-    Some(stream)
+    // The buffer grows with what arrives, not with what the header claims.
+    payload.clear();
+    r.take(len as u64).read_to_end(payload).ok()?;
+    (payload.len() == len).then_some(stream)
 }
 
 /// The frames in `data`, in order, as (stream byte, payload); a truncated last frame gives what
@@ -381,5 +382,25 @@ mod tests {
         let cut = &data[..data.len() - 2];
         let last = frames(cut).last();
         assert_eq!(last, Some((2, &b"wa"[..])), "a truncated last frame");
+    }
+
+    /// Issue 20: a header's size is the peer's word; memory grows with the bytes that come,
+    /// not with the size a header claims.
+    #[test]
+    fn a_frame_claiming_more_than_it_holds_allocates_what_it_holds() {
+        let mut data = vec![1, 0, 0, 0];
+        data.extend_from_slice(&(256u32 << 20).to_be_bytes());
+        data.extend_from_slice(b"abc");
+        let mut payload = Vec::new();
+        assert_eq!(
+            read_frame(&mut &data[..], &mut payload),
+            None,
+            "a cut frame"
+        );
+        assert!(
+            payload.capacity() < 1 << 20,
+            "expected a small buffer for 3 bytes, got a capacity of {}",
+            payload.capacity()
+        );
     }
 }

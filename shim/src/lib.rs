@@ -39,6 +39,8 @@ pub mod ids;
 pub mod host {
     /// The mount holding a path, from /proc/self/mountinfo (a bind's propagation check).
     pub use crate::mountinfo::current_mount_of;
+    /// The mount holding a path in a mountinfo text.
+    pub use crate::mountinfo::mount_of;
     /// A stopped container's root, mounted for `docker cp` in the caller's own namespace.
     pub use crate::rootfs::mount_stopped_root;
     /// A process's start time, which with its pid names it (a pid alone may be reused).

@@ -16,7 +16,8 @@ pub fn parse_timestamp(s: &str) -> Result<Option<SystemTime>> {
     let bad = || EngineError::invalid_parameter(format!("invalid timestamp: {s:?}"));
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
     if let Ok(secs) = secs.parse::<i64>() {
-        let digits = &frac[..frac.len().min(9)];
+        // Nine digits at most; a cut inside a character is no number either.
+        let digits = frac.get(..frac.len().min(9)).ok_or_else(bad)?;
         let nanos = if digits.is_empty() {
             0
         } else {
@@ -114,6 +115,19 @@ mod tests {
         assert_eq!(nanos("1970-01-01T00:00:01Z"), 1_000_000_000);
         assert!(parse_timestamp("").unwrap().is_none());
         assert!(parse_timestamp("soon").is_err());
+    }
+
+    /// Issue 20: a `since` or `until` from a query string is anyone's text; a fraction whose
+    /// ninth byte falls inside a character is refused, not sliced there.
+    #[test]
+    fn a_fraction_of_any_characters_is_refused() {
+        for s in ["1.a€€€", "1.12345678€", "1.€€€€"] {
+            assert!(
+                parse_timestamp(s).is_err(),
+                "expected {s:?} refused, got {:?}",
+                parse_timestamp(s)
+            );
+        }
     }
 
     #[test]

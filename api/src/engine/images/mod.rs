@@ -246,7 +246,10 @@ fn short_id(s: &str) -> Option<&str> {
 /// too); 0 when unreadable.
 pub fn created_unix(created: &str) -> i64 {
     let s = created.trim();
-    let (base, offset) = match s.len().checked_sub(6).map(|i| (&s[..i], &s[i..])) {
+    // The zone is the last six bytes, when they are whole characters: an image's config is
+    // anyone's text ("€é€" has no char boundary six bytes from its end).
+    let zone_at = s.len().checked_sub(6).filter(|&i| s.is_char_boundary(i));
+    let (base, offset) = match zone_at.map(|i| s.split_at(i)) {
         Some((b, o)) if (o.starts_with('+') || o.starts_with('-')) && o.as_bytes()[3] == b':' => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
             let h: i64 = o[1..3].parse().unwrap_or(0);
@@ -288,6 +291,15 @@ mod tests {
         assert_eq!(created_unix("2024-01-02T03:04:05.123456789Z"), 1704164645);
         assert_eq!(created_unix("2024-01-02T04:04:05+01:00"), 1704164645);
         assert_eq!(created_unix("garbage"), 0);
+    }
+
+    /// Issue 20: a config's `created` that is not a time reads as 0, whatever its characters;
+    /// "€é€" has no char boundary six bytes from its end, where the zone is looked for.
+    #[test]
+    fn created_of_any_text_is_a_number() {
+        for s in ["€é€", "é", "€", "x€€", "+€:€", "2024-01-02T03:04:05+0€"] {
+            assert_eq!(created_unix(s), 0, "expected 0 for {s:?}");
+        }
     }
 
     #[test]

@@ -194,7 +194,12 @@ impl<W: Write> Packer<W> {
         h.set_mode(0o644);
         h.set_size(body.len() as u64);
         let name = format!("PaxHeaders/{}", path.trim_end_matches('/'));
-        let name = &name[..name.len().min(99)];
+        // A ustar name holds 99 bytes: cut there, or at the character before.
+        let mut end = name.len().min(99);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let name = &name[..end];
         h.set_path(name)
             .or_else(|_| h.set_path("PaxHeaders/entry"))?;
         h.set_cksum();
@@ -349,5 +354,34 @@ impl<W: Write> Packer<W> {
             }
             _ => Ok(()), // sockets are not archived (as tar does)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20: a file a container names, whose PAX header name is cut at 99 bytes inside a
+    /// character, packs (commit, export, save) with the name cut at the character before.
+    #[test]
+    fn a_long_name_with_xattrs_is_cut_at_a_character() {
+        let dir = tempfile::tempdir().unwrap();
+        // "PaxHeaders/a" then 'é's: byte 99 falls inside one.
+        let name = format!("a{}", "é".repeat(50));
+        let file = dir.path().join(&name);
+        std::fs::write(&file, b"x").unwrap();
+        xattr::set(&file, "user.berth", b"1").unwrap();
+        let tar = pack_layer(dir.path(), &BTreeSet::new(), Vec::new())
+            .unwrap_or_else(|e| panic!("expected the layer packed, got {e}"));
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut names = Vec::new();
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            names.push(e.path().unwrap().to_string_lossy().into_owned());
+        }
+        assert!(
+            names.iter().any(|n| n.ends_with(&name)),
+            "expected {name:?} among the entries, got {names:?}"
+        );
     }
 }

@@ -105,6 +105,11 @@ impl Reference {
         if !path.split('/').all(valid_component) {
             return Err(invalid(s));
         }
+        // The bound holds for the name in full, as moby's ParseNormalizedNamed checks it: a
+        // name that fits only without "docker.io/library/" is refused (it would not read back).
+        if domain.len() + 1 + path.len() > MAX_NAME_LEN {
+            return Err(invalid(s));
+        }
         Ok(Reference {
             domain: domain.to_string(),
             path,
@@ -244,6 +249,24 @@ fn valid_domain(d: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 20 (found by the fuzz target image_reference): the length bound is the full
+    /// name's, so every reference that parses prints in full as one that parses again.
+    #[test]
+    fn the_length_bound_is_the_full_names() {
+        let fits = "a".repeat(MAX_NAME_LEN - "docker.io/library/".len());
+        let r = Reference::parse(&fits).expect("a name that fits in full");
+        assert!(
+            Reference::parse(&r.full()).is_ok(),
+            "{} reads back",
+            r.full()
+        );
+        let over = format!("{fits}a");
+        assert!(
+            Reference::parse(&over).is_err(),
+            "expected {over:?} refused: docker.io/library/{over} is over {MAX_NAME_LEN}"
+        );
+    }
 
     fn full(s: &str) -> String {
         Reference::parse(s)

@@ -6,6 +6,7 @@ mod health;
 mod log;
 mod namespaces;
 mod network;
+mod offline;
 mod process;
 mod record;
 pub mod resources;
@@ -19,6 +20,7 @@ use crate::engine::images::Image;
 use crate::engine::wire::{CreateBody, HostConfig};
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::spec::{ContainerSpec, MountSpec, RestartName, RootPropagation, RootfsSpec};
+pub use offline::translate_offline;
 use resources::{resources, restart_policy};
 
 fn invalid(msg: impl Into<String>) -> EngineError {

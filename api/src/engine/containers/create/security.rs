@@ -44,7 +44,7 @@ pub(super) fn security(engine: &Engine, h: &HostConfig) -> Result<Security> {
 
 /// SecurityOpt: the seccomp profile, no_new_privileges, and the AppArmor profile to apply
 /// (`enabled`: whether the host enforces AppArmor; `host`: where its state is).
-fn security_opts(
+pub(super) fn security_opts(
     opts: &[String],
     privileged: bool,
     root: &std::path::Path,

@@ -1,0 +1,80 @@
+//! Images whose config carries hostile text, through a real `berth serve` (issue 20): a
+//! `created` that is no time, in characters whose bytes do not split where a zone would be, is
+//! listed as created at 0, as are its history entries, and the listing keeps working for
+//! everyone.
+
+use crate::common;
+
+use common::Berth;
+use serde_json::json;
+use sha2::Digest;
+
+fn sha(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A `docker save` archive of one image `tag` whose config says it was created at `created`.
+fn archive_created_at(tag: &str, created: &str) -> Vec<u8> {
+    let layer = tar_of(&[("hello", b"hello\n")]);
+    let config = json!({"architecture": "amd64", "os": "linux", "config": {},
+        "created": created,
+        "history": [{"created": created, "created_by": "hostile"}],
+        "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]}})
+    .to_string();
+    let manifest = json!([{"Config": "c.json", "RepoTags": [tag], "Layers": ["l/layer.tar"]}]);
+    tar_of(&[
+        ("manifest.json", manifest.to_string().as_bytes()),
+        ("c.json", config.as_bytes()),
+        ("l/layer.tar", &layer),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_time_of_any_characters_lists_as_zero() {
+    let b = Berth::start();
+    for (tag, created) in [("euro:1", "€é€"), ("zone:1", "2024-01-02T03:04:05é€")] {
+        let r = b
+            .call(
+                "POST",
+                "/images/load?quiet=1",
+                archive_created_at(tag, created),
+            )
+            .await;
+        assert!(
+            r.text().contains(&format!("Loaded image: {tag}")),
+            "loading {tag}: expected it loaded, got {}",
+            r.text()
+        );
+    }
+    let r = b.get("/images/json").await;
+    assert_eq!(r.status, 200, "listing images: {}", r.text());
+    let list = r.json();
+    let rows = list.as_array().expect("an array of images");
+    assert_eq!(rows.len(), 2, "expected both images listed, got {list}");
+    for row in rows {
+        assert_eq!(row["Created"], 0, "expected Created 0, got {row}");
+    }
+    let r = b.get("/images/euro:1/history").await;
+    assert_eq!(r.status, 200, "history: {}", r.text());
+    assert_eq!(
+        r.json()[0]["Created"],
+        0,
+        "expected the history entry created at 0, got {}",
+        r.text()
+    );
+    let r = b
+        .get("/images/json?filters=%7B%22since%22%3A%5B%22euro%3A1%22%5D%7D")
+        .await;
+    assert_eq!(r.status, 200, "images since euro:1: {}", r.text());
+}
