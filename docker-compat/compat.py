@@ -209,6 +209,7 @@ def main():
         import cases_links  # noqa: F401
         import cases_createfields  # noqa: F401
         import cases_attach17  # noqa: F401
+        import cases_build  # noqa: F401
         b = Berth(args.berth)
         b.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
         for fn in CASES:

@@ -3,7 +3,15 @@
 //! at each step, with the ARG and ENV values in force there ([`words`]).
 //! `.dockerignore` matching is in [`ignore`].
 
+mod duration;
 pub mod ignore;
+mod instructions;
+mod lines;
+mod node;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_robust;
 pub mod words;
 
 use std::time::Duration;
@@ -25,7 +33,11 @@ pub struct Dockerfile {
     pub syntax: Option<String>,
     /// The ARGs before the first FROM: usable in FROM lines, and in a stage that declares them.
     pub meta_args: Vec<Located<ArgDecl>>,
+    /// Empty for a file of ARGs only: dockerd then fails the build with `No image was
+    /// generated. Is your Dockerfile empty?`.
     pub stages: Vec<Stage>,
+    /// What dockerd prints before the steps (empty continuation lines).
+    pub warnings: Vec<String>,
 }
 
 /// One FROM and what follows it up to the next FROM.
@@ -56,7 +68,8 @@ pub struct From {
     pub platform: Option<String>,
 }
 
-/// `ARG name` or `ARG name=default` (the default unexpanded).
+/// `ARG name` or `ARG name=default` (the name as written, the default unexpanded: dockerd
+/// expands both).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgDecl {
     pub name: String,
@@ -70,7 +83,9 @@ pub enum Command {
     Exec(Vec<String>),
 }
 
-/// COPY and ADD. Sources and destination unexpanded; the flags' values too.
+/// COPY and ADD. Sources and destination unexpanded, each to be expanded on its own with
+/// [`words::process`] (the shell form splits them at white space, not at quotes, as dockerd
+/// does; the JSON form keeps the array's strings); the flags' values unexpanded too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopySpec {
     pub sources: Vec<String>,
@@ -95,7 +110,11 @@ pub enum Healthcheck {
     },
 }
 
-/// The instructions after FROM. Key-value lists keep their order; words are unexpanded.
+/// The instructions after FROM. Key-value lists keep their order; words are unexpanded: ENV and
+/// LABEL keys and values, EXPOSE ports, VOLUME paths, USER, WORKDIR and STOPSIGNAL each go
+/// through [`words::process`] at their step (the legacy `ENV k v w` keeps `v w` as one value).
+/// A shell-form command is the text as written; an empty ENTRYPOINT is `Exec(vec![])` (it
+/// resets the entrypoint). HEALTHCHECK durations of 0 are `None` (the default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
     Run(Command),
@@ -119,20 +138,95 @@ pub enum Instruction {
     Maintainer(String),
 }
 
-/// Read a Dockerfile.
+/// Read a Dockerfile. The whole file is split first (the errors of that pass come first, as in
+/// dockerd), then each line is read as its instruction.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
-    let _ = text;
-    Err(ParseError {
-        line: 0,
-        message: "the parser is not written yet".into(),
+    let lines = lines::split(text)?;
+    let mut nodes = Vec::with_capacity(lines.lines.len());
+    for line in &lines.lines {
+        let node = node::from_line(&line.text, lines.escape).map_err(|message| ParseError {
+            line: line.start,
+            message,
+        })?;
+        nodes.push((line, node));
+    }
+    let mut meta_args = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for (line, node) in nodes {
+        let error = |message| ParseError {
+            line: line.start,
+            message,
+        };
+        let text = line.text.trim().to_string();
+        match instructions::parse(&node).map_err(error)? {
+            instructions::Parsed::From(from) => stages.push(Stage {
+                from: Located {
+                    line: line.start,
+                    text,
+                    value: from,
+                },
+                instructions: Vec::new(),
+            }),
+            instructions::Parsed::Instruction(Instruction::Arg(decls)) if stages.is_empty() => {
+                meta_args.extend(decls.into_iter().map(|value| Located {
+                    line: line.start,
+                    text: text.clone(),
+                    value,
+                }));
+            }
+            instructions::Parsed::Instruction(value) => {
+                let Some(stage) = stages.last_mut() else {
+                    return Err(error("no build stage in current context".into()));
+                };
+                stage.instructions.push(Located {
+                    line: line.start,
+                    text,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(Dockerfile {
+        escape: lines.escape,
+        syntax: lines.syntax,
+        meta_args,
+        stages,
+        warnings: lines.warnings,
     })
 }
 
-/// Read one instruction (an ONBUILD trigger), with the default escape character.
+/// Read one instruction (an ONBUILD trigger), with the default escape character. The triggers
+/// dockerd refuses (ONBUILD, FROM, MAINTAINER) are refused here too.
 pub fn parse_instruction(text: &str) -> Result<Located<Instruction>, ParseError> {
-    let _ = text;
-    Err(ParseError {
-        line: 0,
-        message: "the parser is not written yet".into(),
-    })
+    let lines = lines::split(text)?;
+    let line = &lines.lines[0];
+    let error = |message| ParseError {
+        line: line.start,
+        message,
+    };
+    let node = node::from_line(&line.text, lines.escape).map_err(error)?;
+    match node.cmd.as_str() {
+        "onbuild" => {
+            return Err(error(
+                "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into(),
+            ))
+        }
+        "from" | "maintainer" => {
+            return Err(error(format!(
+                "{} isn't allowed as an ONBUILD trigger",
+                node.cmd.to_uppercase()
+            )))
+        }
+        _ => {}
+    }
+    match instructions::parse(&node).map_err(error)? {
+        instructions::Parsed::Instruction(value) => Ok(Located {
+            line: line.start,
+            text: line.text.trim().to_string(),
+            value,
+        }),
+        instructions::Parsed::From(_) => {
+            Err(error("FROM isn't allowed as an ONBUILD trigger".into()))
+        }
+    }
 }
