@@ -185,12 +185,21 @@ async fn a_killed_api_leaves_no_scratch_once_swept() {
             .send_request(crate::common::request("POST", "/build", tar.into()))
             .await;
     });
-    crate::common::eventually("the build's RUN container", || {
-        std::fs::read_dir(b.root().join("containers")).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        })
-    });
+    // Killed while the RUN step's container runs.
+    let mut running = false;
+    for _ in 0..200 {
+        if b.get("/containers/json")
+            .await
+            .json()
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+        {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(running, "the build's RUN container never ran");
     b.kill_server();
     req.abort();
     b.serve();

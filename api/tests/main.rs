@@ -13,6 +13,7 @@ mod behaviour17;
 mod bind_mounts;
 mod boundary;
 mod build;
+mod build_cli;
 mod build_errors;
 mod build_support;
 mod cli;
