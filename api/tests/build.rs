@@ -107,7 +107,7 @@ async fn run_output_streams_while_the_step_runs() {
 #[tokio::test]
 async fn metadata_instructions_set_the_config() {
     let b = Berth::with_busybox().await;
-    let df = "FROM busybox\nLABEL a=b \"c d\"=e\nEXPOSE 80 53/udp\nVOLUME /data\nUSER 1000:1000\nWORKDIR /srv/app\nWORKDIR sub\nSTOPSIGNAL SIGQUIT\nENTRYPOINT [\"/bin/echo\"]\nHEALTHCHECK --interval=5s --retries=2 CMD true\nSHELL [\"/bin/sh\", \"-ec\"]\nMAINTAINER someone\nONBUILD RUN touch /tmp/triggered\n";
+    let df = "FROM busybox\nENV A=1 C=${A}x\nLABEL a=b \"c d\"=e\nEXPOSE 80 53/udp\nVOLUME /data\nUSER 1000:1000\nWORKDIR /srv/app\nWORKDIR sub\nSTOPSIGNAL SIGQUIT\nENTRYPOINT [\"/bin/echo\"]\nHEALTHCHECK --interval=5s --retries=2 CMD true\nSHELL [\"/bin/sh\", \"-ec\"]\nMAINTAINER someone\nONBUILD RUN touch /tmp/triggered\n";
     let r = build_file(&b, "meta", df, &[]).await.ok();
     let c = b.get("/images/meta/json").await.json();
     let cfg = &c["Config"];
@@ -123,7 +123,12 @@ async fn metadata_instructions_set_the_config() {
     assert_eq!(cfg["Healthcheck"]["Interval"], 5_000_000_000u64);
     assert_eq!(cfg["OnBuild"], json!(["RUN touch /tmp/triggered"]));
     assert_eq!(c["Author"], "someone");
-    assert!(r.text().contains("Step 13/13"), "{}", r.text());
+    assert!(r.text().contains("Step 14/14"), "{}", r.text());
+    let env = cfg["Env"].as_array().unwrap();
+    assert!(
+        env.contains(&json!("C=x")),
+        "ENV's words expand with the variables before the line, as dockerd: {env:?}"
+    );
     // WORKDIR made the directory; a child build runs the trigger first.
     let r = build_file(&b, "child", "FROM meta\nRUN test -f /tmp/triggered\n", &[])
         .await

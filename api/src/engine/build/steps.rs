@@ -16,6 +16,8 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn bad(msg: String) -> EngineError {
     EngineError::invalid_parameter(msg)
 }
@@ -116,6 +118,11 @@ impl Build<'_, '_> {
         };
         if !st.image_id.is_empty() {
             self.out.result(&st.image_id);
+        }
+        // dockerd gives every stage a PATH when its image has none.
+        let env = st.config.env.get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(DEFAULT_PATH.into());
         }
         // The image's triggers run first, and are not passed on.
         let triggers = st.config.on_build.take().unwrap_or_default();
@@ -272,10 +279,13 @@ impl Build<'_, '_> {
     fn meta_change(&mut self, st: &mut StageState, i: &Instruction) -> Result<String> {
         Ok(match i {
             Instruction::Env(pairs) => {
-                let mut shown = Vec::new();
+                // Every word is expanded with the variables in force before the instruction.
+                let mut expanded = Vec::new();
                 for (k, v) in pairs {
-                    let k = self.expand(st, k)?;
-                    let v = self.expand(st, v)?;
+                    expanded.push((self.expand(st, k)?, self.expand(st, v)?));
+                }
+                let mut shown = Vec::new();
+                for (k, v) in expanded {
                     let env = st.config.env.get_or_insert_with(Vec::new);
                     let item = format!("{k}={v}");
                     match env
@@ -290,10 +300,12 @@ impl Build<'_, '_> {
                 format!("ENV {}", shown.join(" "))
             }
             Instruction::Label(pairs) => {
-                let mut shown = Vec::new();
+                let mut expanded = Vec::new();
                 for (k, v) in pairs {
-                    let k = self.expand(st, k)?;
-                    let v = self.expand(st, v)?;
+                    expanded.push((self.expand(st, k)?, self.expand(st, v)?));
+                }
+                let mut shown = Vec::new();
+                for (k, v) in expanded {
                     shown.push(format!("{k}={v}"));
                     st.config
                         .labels
