@@ -92,7 +92,7 @@ fn context(args: &BuildArgs) -> Result<(Box<dyn Read + Send>, String)> {
             std::io::stdin()
                 .read_to_end(&mut text)
                 .map_err(io("reading stdin"))?;
-            let name = format!(".dockerfile.{}", &berth_shim::ids::random_id()[..20]);
+            let name = format!(".dockerfile.{}", crate::engine::ids::random_hex(20));
             (Some((name.clone(), text)), name)
         }
         Some(f) => {
@@ -103,7 +103,7 @@ fn context(args: &BuildArgs) -> Result<(Box<dyn Read + Send>, String)> {
                 Ok(rel) => (None, rel.to_string_lossy().into_owned()),
                 Err(_) => {
                     let text = std::fs::read(&abs).map_err(io(&format!("reading {f}")))?;
-                    let name = format!(".dockerfile.{}", &berth_shim::ids::random_id()[..20]);
+                    let name = format!(".dockerfile.{}", crate::engine::ids::random_hex(20));
                     (Some((name.clone(), text)), name)
                 }
             }
