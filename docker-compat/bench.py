@@ -494,11 +494,89 @@ def run_benchmark(berth_bin, runs):
             d.close()
 
 
+def build_context(tmp, big_mib=0):
+    """A build context: busybox + 5 RUN + 2 COPY (and, for the memory case, a file of big_mib)."""
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /two\n"
+                "RUN mkdir -p /app && echo three > /app/three\nCOPY dir /app/dir\n"
+                "RUN ls -R /app > /four\nRUN sync\n")
+    with open(os.path.join(tmp, "a.txt"), "w") as f:
+        f.write("a" * 4096)
+    os.makedirs(os.path.join(tmp, "dir"), exist_ok=True)
+    for i in range(20):
+        with open(os.path.join(tmp, "dir", f"f{i}"), "w") as f:
+            f.write(str(i) * 1000)
+    if big_mib:
+        with open(os.path.join(tmp, "big.bin"), "wb") as f:
+            f.write(os.urandom(big_mib * 1024 * 1024))
+    return tmp
+
+
+def build_benchmark(b, d, runs):
+    """docker build with the classic builder (DOCKER_BUILDKIT=0), berth and dockerd alternating:
+    --no-cache, an unchanged rebuild (all from cache), and the API's memory over a 100 MiB context."""
+    tmp = tempfile.mkdtemp(prefix="berth-bench-build-")
+    try:
+        ctx = build_context(os.path.join(tmp, "ctx"))
+        benv = dict(b.env, DOCKER_BUILDKIT="0")
+        variants = [(benv, ["build", "--no-cache", "-t", "bench:1", ctx])]
+        if d:
+            variants.append((dict(d.env, DOCKER_BUILDKIT="0"), ["build", "--no-cache", "-t", "bench:1", ctx]))
+        print("== docker build --no-cache: busybox + 5 RUN + 2 COPY (median of %d, alternating)" % runs)
+        med = timed_alternating(variants, runs)
+        print(f"berth   {med[0]:8.1f} ms")
+        if d:
+            print(f"dockerd {med[1]:8.1f} ms   berth/dockerd = {med[0] / med[1]:.2f} (goal <= 0.5)")
+        print("== docker build, unchanged: every step from the cache (median of %d, alternating)" % runs)
+        variants = [(e, ["build", "-t", "bench:1", ctx]) for e, _ in variants]
+        med = timed_alternating(variants, runs)
+        print(f"berth   {med[0]:8.1f} ms")
+        if d:
+            print(f"dockerd {med[1]:8.1f} ms   berth/dockerd = {med[0] / med[1]:.2f} (goal <= 1)")
+        print("== docker build of a 100 MiB context: the API process's peak RSS against its RSS at rest")
+        big = build_context(os.path.join(tmp, "big"), big_mib=100)
+        rest = rss_kib(b.proc.pid)
+        peak = [rest]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_kib(b.proc.pid))
+                time.sleep(0.01)
+        t = threading.Thread(target=sample)
+        t.start()
+        try:
+            subprocess.run(["docker", "build", "-t", "bench:big", big], env=benv, check=True, capture_output=True)
+        finally:
+            done.set()
+            t.join()
+        print(f"berth API RSS at rest {rest} KiB, peak {peak[0]} KiB: {peak[0] / rest:.2f}x (goal <= 1.5)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_only(berth_bin, runs):
+    tar = compat.busybox_tar()
+    b = compat.Berth(berth_bin)
+    d = Dockerd() if shutil.which("dockerd") else None
+    try:
+        b.docker("import", "-", "busybox:latest", input=tar, check_rc=0)
+        if d:
+            subprocess.run(["docker", "import", "-", "busybox:latest"], env=d.env, input=tar, check=True,
+                           capture_output=True)
+        build_benchmark(b, d, runs)
+    finally:
+        b.close()
+        if d:
+            d.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--containers", type=int, default=1000)
-    ap.add_argument("--only", choices=["dns", "monitor", "ports", "ps", "run", "userns"],
+    ap.add_argument("--only", choices=["build", "dns", "monitor", "ports", "ps", "run", "userns"],
                     help="run one benchmark alone")
     args = ap.parse_args()
     release = os.path.join(REPO, "target", "release")
@@ -549,6 +627,9 @@ def main():
         return
     if args.only == "userns":
         userns_benchmark(os.path.join(release, "berth"), args.runs)
+        return
+    if args.only == "build":
+        build_only(os.path.join(release, "berth"), args.runs)
         return
     stamp = os.path.join(tempfile.mkdtemp(), "stamp")
     subprocess.run(["gcc", "-O2", "-static", "-o", stamp, os.path.join(REPO, "tests", "stamp.c")], check=True)
@@ -611,6 +692,7 @@ def main():
         monitor_benchmark(os.path.join(release, "berth"), args.runs)
 
         ps_benchmark(b, d, args.containers, args.runs)
+        build_benchmark(b, d, args.runs)
     finally:
         b.close()
         if d:

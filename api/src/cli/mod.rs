@@ -3,6 +3,7 @@
 //! command group; flags are spelled as the docker CLI spells them.
 
 mod attach;
+mod build;
 mod check;
 mod completion;
 mod create;
@@ -119,6 +120,8 @@ pub enum Command {
     Rename(lifecycle::RenameArgs),
     /// Change the resource limits or restart policy of one or more containers.
     Update(lifecycle::UpdateArgs),
+    /// Build an image from a Dockerfile and a context (a directory, or `-`).
+    Build(build::BuildArgs),
     /// List images.
     Images(images::ImagesArgs),
     /// Manage images (`berth image ls`).
@@ -254,6 +257,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Inspect(args) => inspect::run(g, args),
         Command::Rename(args) => lifecycle::rename(g, args),
         Command::Update(args) => lifecycle::update(g, args),
+        Command::Build(args) => build::build(g, args),
         Command::Images(args) => images::list(g, args),
         Command::Image(images::ImageCommand::Ls(args)) => images::list(g, args),
         Command::Load(args) => images::load(g, args),

@@ -100,6 +100,13 @@ impl PartialEq<String> for ContainerId {
 }
 
 /// Exactly 64 lowercase hex digits (container, exec and image ids).
+/// `n` (at most 64) random hex digits, for names that must not collide (a Dockerfile a client
+/// adds to its build context).
+pub fn random_hex(n: usize) -> String {
+    let id = berth_shim::ids::random_id();
+    id[..n.min(id.len())].to_string()
+}
+
 pub fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -1,39 +1,17 @@
-//! `GET /system/df` (docker system df) and `POST /build/prune`: berth has no builder cache, so a
-//! build-cache prune reclaims nothing, as on a dockerd whose cache is empty (`docker system
-//! prune` calls it last).
+//! `GET /system/df` (docker system df).
 
 use super::blocking;
-use super::query::{parse_filters, QueryPairs};
+use super::query::QueryPairs;
 use super::version::ApiVersion;
 use super::{AppState, Route};
 use crate::engine::disk_usage::Parts;
-use crate::engine::EngineError;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::json;
 
 pub fn routes() -> Vec<Route> {
-    vec![
-        Route::get("/system/df", df),
-        Route::post("/build/prune", build_prune),
-    ]
+    vec![Route::get("/system/df", df)]
 }
-
-/// The filter keys dockerd's build-cache prune accepts.
-const BUILD_PRUNE_FILTERS: [&str; 11] = [
-    "until",
-    "unused-for",
-    "id",
-    "parent",
-    "type",
-    "description",
-    "inuse",
-    "shared",
-    "private",
-    "label",
-    "label!",
-];
 
 async fn df(
     State(st): State<AppState>,
@@ -59,20 +37,4 @@ async fn df(
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-/// Nothing to prune; the filters are still checked, as dockerd checks them.
-async fn build_prune(RawQuery(q): RawQuery) -> Response {
-    let q = QueryPairs::parse(q.as_deref());
-    let filters = match parse_filters(q.get("filters")) {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(k) = filters
-        .keys()
-        .find(|k| !BUILD_PRUNE_FILTERS.contains(&k.as_str()))
-    {
-        return EngineError::invalid_parameter(format!("invalid filter '{k}'")).into_response();
-    }
-    Json(json!({"CachesDeleted": null, "SpaceReclaimed": 0})).into_response()
 }

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod attach_ws;
 pub mod auth;
+pub mod build;
 pub mod commit;
 pub mod conn;
 pub mod container_fs;
@@ -123,6 +124,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(disk_usage::routes());
     all.extend(auth::routes());
     all.extend(distribution::routes());
+    all.extend(build::routes());
     // Endpoint groups join here, each with its own file: `containers::routes()`,
     // `images::routes()`, ...
     all

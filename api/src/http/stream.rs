@@ -122,7 +122,12 @@ pub async fn progress(
             Progress::Line(v) => v,
             Progress::Fail(e) => {
                 let m = e.to_string();
-                serde_json::json!({"errorDetail": {"message": m}, "error": m})
+                let mut detail = serde_json::json!({"message": m});
+                // A build step's exit code, as dockerd reports a failed RUN.
+                if let Some(code) = e.exit_code() {
+                    detail["code"] = code.into();
+                }
+                serde_json::json!({"errorDetail": detail, "error": m})
             }
         };
         Some((line(item), rx))

@@ -108,6 +108,7 @@ impl Engine {
             }
         }
         self.sweep_networks();
+        self.sweep_builds();
         let Ok(entries) = std::fs::read_dir(self.paths.containers()) else {
             return;
         };

@@ -10,14 +10,14 @@ use crate::engine::{Engine, EngineError, Result};
 use std::io::Read;
 
 /// A layer an image needs: unpacked aside (to be moved in) or found in the store already.
-pub(super) struct NewLayer {
+pub(crate) struct NewLayer {
     pub hex: String,
     pub tmp: Option<TmpDir>,
 }
 
 /// What a commit did to the references.
 #[derive(Debug, Default)]
-pub(super) struct Committed {
+pub(crate) struct Committed {
     pub id: String,
     /// (familiar reference, previous image id) for each tag moved off another image.
     pub moved: Vec<(String, String)>,
@@ -137,7 +137,7 @@ impl Engine {
     /// Unpack a layer from a file that is moved (by hard link) into the layer as its blob; its
     /// tar may expand to what `budget` has left, when there is one (then past it, the budget's
     /// refusal of `what`, e.g. "layer <digest>").
-    pub(super) fn unpack_aside_file(
+    pub(crate) fn unpack_aside_file(
         &self,
         file: &std::path::Path,
         budget: Option<(&Budget, &str)>,
@@ -188,7 +188,7 @@ impl Engine {
     /// Under the store lock: move unpacked layers into place, check the others are still there,
     /// write the record and point `tags` at it. `Ok(Err(missing))` when a layer that was in the
     /// store is gone (collected meanwhile): the caller unpacks it again and retries.
-    pub(super) fn commit_image(
+    pub(crate) fn commit_image(
         &self,
         layers: Vec<NewLayer>,
         config: &[u8],

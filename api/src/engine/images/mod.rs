@@ -5,7 +5,7 @@
 pub mod budget;
 pub mod changes;
 pub mod commit;
-mod import;
+pub(crate) mod import;
 mod load;
 pub mod pack;
 pub mod platform;

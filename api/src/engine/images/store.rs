@@ -111,7 +111,7 @@ impl Store {
     pub fn layer_diff(&self, hex: &str) -> PathBuf {
         self.layer_dir(hex).join("diff")
     }
-    fn tmp(&self) -> PathBuf {
+    pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
     }
 

@@ -16,7 +16,7 @@ mod pull;
 mod push;
 
 pub use client::{Client, Credentials};
-pub use login::login;
+pub use login::{login, login_domain};
 
 use super::reference::Reference;
 use crate::engine::{EngineError, Result};
