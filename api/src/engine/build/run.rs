@@ -112,9 +112,12 @@ impl Engine {
         let tmp = self.store().tmp_dir()?;
         let tar = tmp.path.join("layer.tar");
         let f = std::fs::File::create(&tar).map_err(|e| EngineError::system(tar.display(), e))?;
+        // A RUN container in a user namespace of its own writes through its range: the layer
+        // is written back in the image's own ids, as a commit's is.
         pack_layer(
             &stack.upper,
             &stack.mount_points,
+            stack.shift,
             std::io::BufWriter::new(f),
         )
         .and_then(|mut w| w.flush())
