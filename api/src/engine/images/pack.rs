@@ -371,7 +371,7 @@ mod tests {
         let file = dir.path().join(&name);
         std::fs::write(&file, b"x").unwrap();
         xattr::set(&file, "user.berth", b"1").unwrap();
-        let tar = pack_layer(dir.path(), &BTreeSet::new(), Vec::new())
+        let tar = pack_layer(dir.path(), &BTreeSet::new(), None, Vec::new())
             .unwrap_or_else(|e| panic!("expected the layer packed, got {e}"));
         let mut archive = tar::Archive::new(&tar[..]);
         let mut names = Vec::new();
