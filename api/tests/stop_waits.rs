@@ -173,3 +173,48 @@ async fn a_repeated_stop_timeout_is_read_not_refused_in_plain_text() {
         r.text()
     );
 }
+
+/// A stop whose request reaches a shim as it ends (its container stopped meanwhile) finds the
+/// connection closed unanswered: the container is stopped all the same, and the stop says so
+/// (204), not a 500 "Connection reset by peer" (schemathesis met it on a restart). Made
+/// certain here: the shim is frozen so that the stop's connection waits in its backlog, then
+/// the container and its shim are killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_reaching_a_shim_as_it_ends_answers_stopped() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let b = Berth::with_busybox().await;
+    let id = b
+        .run(
+            Some("ending"),
+            &json!({"Image": "busybox", "Cmd": ["sleep", "1000"]}),
+        )
+        .await;
+    let paths = berth_shim::Paths::new(b.root(), b.root().with_file_name("run")).container(&id);
+    let st = berth_shim::state::read_raw(&paths).unwrap();
+    assert!(st.pid > 0 && st.shim_pid > 0, "{st:?}");
+    kill(Pid::from_raw(st.shim_pid), Signal::SIGSTOP).unwrap();
+    let mut tx = connect(&b.sock()).await;
+    let path = format!("/containers/{id}/stop?t=1");
+    let stop =
+        tokio::spawn(async move { tx.send_request(request("POST", &path, Bytes::new())).await });
+    // The stop is connected and waits for the frozen shim: now the container ends, and so
+    // does its shim, with the stop's connection not yet taken.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill(Pid::from_raw(st.pid), Signal::SIGKILL).unwrap();
+    kill(Pid::from_raw(st.shim_pid), Signal::SIGKILL).unwrap();
+    let answer = tokio::time::timeout(PROMPT, stop)
+        .await
+        .expect("the stop answered")
+        .unwrap()
+        .expect("an HTTP answer");
+    assert_eq!(
+        answer.status(),
+        StatusCode::NO_CONTENT,
+        "expected the stop of a container whose shim ended under it to answer 204"
+    );
+    let r = b
+        .call("DELETE", &format!("/containers/{id}?force=1"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "rm -f: {}", r.text());
+}

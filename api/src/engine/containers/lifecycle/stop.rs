@@ -67,17 +67,27 @@ impl Engine {
         // The shim answers once the container has stopped. A verb let in meanwhile finds it
         // running (start: 304) or ends it (rm -f, kill), as in dockerd.
         drop(op);
-        self.ask(
-            id,
-            Request::Stop {
-                timeout,
-                // A signal the shim cannot read was SIGTERM when it parsed the name itself.
-                signal: signal.map(|s| {
-                    berth_shim::signals::parse(&s).unwrap_or(nix::sys::signal::Signal::SIGTERM)
-                }),
-                keep,
-            },
-        )?;
+        let request = Request::Stop {
+            timeout,
+            // A signal the shim cannot read was SIGTERM when it parsed the name itself.
+            signal: signal.map(|s| {
+                berth_shim::signals::parse(&s).unwrap_or(nix::sys::signal::Signal::SIGTERM)
+            }),
+            keep,
+        };
+        match berth_shim::control::request(&paths, &request) {
+            Ok(answer) => drop(super::response(id, answer)?),
+            // A shim ending (its container stopped by another verb meanwhile) closes the
+            // connections it has not taken yet unanswered: once it is gone, the container is
+            // stopped, which is what was asked.
+            Err(e) => {
+                if !(self.wait_shim_gone(id, Duration::from_secs(5))
+                    && !self.state(id)?.status.is_live())
+                {
+                    return Err(e.into());
+                }
+            }
+        }
         self.wait_shim_gone(id, Duration::from_secs(30));
         self.container_event(id, "stop", &[]);
         Ok(())
