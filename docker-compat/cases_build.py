@@ -63,7 +63,7 @@ class Engine:
         out = {}
         with tarfile.open(fileobj=io.BytesIO(data)) as t:
             for m in t.getmembers():
-                name = m.name.lstrip("./").rstrip("/")
+                name = m.name.removeprefix("./").lstrip("/").rstrip("/")
                 if not name or name in RUNTIME_PATHS or (name + "/").startswith(RUNTIME_DIRS):
                     continue
                 kind = "d" if m.isdir() else "l" if m.issym() else "h" if m.islnk() else "f"

@@ -43,6 +43,46 @@ pub(super) fn decompressed<'a>(r: impl Read + 'a) -> Result<Box<dyn Read + 'a>> 
     })
 }
 
+/// A tar stream completed where it stops short of its end: padded to a whole block, then the
+/// two zero blocks that end an archive. The docker CLI's context with a Dockerfile from stdin
+/// or from outside the context (moby's `ReplaceFileTarWrapper`) ends right after the last
+/// file's data, which Go's tar reader takes as the end and the tar crate refuses ("unexpected
+/// EOF during skip"). A stream cut inside a file's data reads that file's end as zeros.
+struct EndBlocks<R> {
+    inner: R,
+    read: u64,
+    /// Zeros still owed once `inner` ended (None: it has not).
+    owed: Option<u64>,
+}
+
+impl<R: Read> EndBlocks<R> {
+    fn new(inner: R) -> Self {
+        EndBlocks {
+            inner,
+            read: 0,
+            owed: None,
+        }
+    }
+}
+
+impl<R: Read> Read for EndBlocks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.owed.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.owed = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let owed = self.owed.as_mut().expect("set above");
+        let n = buf.len().min(usize::try_from(*owed).unwrap_or(usize::MAX));
+        buf[..n].fill(0);
+        *owed -= n as u64;
+        Ok(n)
+    }
+}
+
 impl Engine {
     /// Unpack the context and read its Dockerfile (`dockerfile`: a path inside the context;
     /// empty for `Dockerfile`, then `dockerfile`).
@@ -52,7 +92,7 @@ impl Engine {
         std::fs::write(&marker, b"").map_err(|e| EngineError::system(marker.display(), e))?;
         let root = scratch.path.join("context");
         std::fs::create_dir(&root).map_err(|e| EngineError::system(root.display(), e))?;
-        let plain = decompressed(tar)?;
+        let plain = EndBlocks::new(decompressed(tar)?);
         unpack_layer(plain, &root, &Limits::default()).map_err(|e| match e {
             UnpackError::Write { .. } => EngineError::from(e),
             e => EngineError::invalid_parameter(format!(
@@ -186,4 +226,52 @@ pub(super) fn note_container(scratch: &Path, id: &str) -> Result<()> {
     writeln!(f, "{id}")
         .and_then(|_| f.sync_all())
         .map_err(|e| EngineError::system(p.display(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar as the docker CLI sends a context with a Dockerfile from elsewhere: cut right after
+    /// the last file's data (no padding, no end blocks).
+    fn cut_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [("f", &b"file\n"[..]), (".dockerfile.x", b"FROM busybox\n")] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let mut tar = b.into_inner().unwrap();
+        tar.truncate(512 * 3 + b"FROM busybox\n".len());
+        tar
+    }
+
+    fn names(r: impl Read) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for e in tar::Archive::new(r).entries()? {
+            let mut e = e?;
+            let mut data = Vec::new();
+            e.read_to_end(&mut data)?;
+            out.push((e.path()?.to_string_lossy().into_owned(), data));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_context_cut_after_its_last_file_is_read_whole() {
+        let tar = cut_tar();
+        assert!(
+            names(&tar[..]).is_err(),
+            "the tar crate alone was expected to refuse the cut stream"
+        );
+        let got = names(EndBlocks::new(&tar[..])).expect("the completed stream reads");
+        assert_eq!(
+            got,
+            vec![
+                ("f".to_string(), b"file\n".to_vec()),
+                (".dockerfile.x".to_string(), b"FROM busybox\n".to_vec())
+            ]
+        );
+    }
 }

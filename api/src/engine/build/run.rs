@@ -114,9 +114,16 @@ impl Engine {
         let f = std::fs::File::create(&tar).map_err(|e| EngineError::system(tar.display(), e))?;
         // A RUN container in a user namespace of its own writes through its range: the layer
         // is written back in the image's own ids, as a commit's is.
+        // The runtime's own mount points stay out of the layer; those of the image's VOLUMEs
+        // go in, as in dockerd's RUN steps (they are made in the container's own layer there).
+        let runtime: std::collections::BTreeSet<String> =
+            crate::engine::containers::export::RUNTIME_MOUNT_POINTS
+                .into_iter()
+                .map(str::to_string)
+                .collect();
         pack_layer(
             &stack.upper,
-            &stack.mount_points,
+            &runtime,
             stack.shift,
             std::io::BufWriter::new(f),
         )

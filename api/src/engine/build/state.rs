@@ -198,8 +198,15 @@ impl Engine {
         file["config"] = st.config_json()?;
         file["history"] = history.into();
         file["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
-        if let Some(m) = &st.maintainer {
-            file["author"] = m.clone().into();
+        // A child image's author is this build's MAINTAINER only (dockerd's NewChildImage):
+        // the parent's is not inherited.
+        match &st.maintainer {
+            Some(m) => file["author"] = m.clone().into(),
+            None => {
+                if let Some(o) = file.as_object_mut() {
+                    o.remove("author");
+                }
+            }
         }
         if let Some(o) = file.as_object_mut() {
             o.remove("container_config");

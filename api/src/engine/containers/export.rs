@@ -9,6 +9,17 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// What berth mounts in every container, over paths it makes in the upper dir (dockerd keeps
+/// these in a layer of their own, under the container's, so that no diff or commit shows them).
+pub const RUNTIME_MOUNT_POINTS: [&str; 6] = [
+    "proc",
+    "sys",
+    "dev",
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+];
+
 impl Engine {
     /// The layers of a container, for its export, its diff and its commit.
     pub fn container_stack(&self, reference: &str) -> Result<Stack> {
@@ -16,17 +27,10 @@ impl Engine {
         let record = self.record(&id)?;
         let image = self.container_image(&record.image_id)?;
         let paths = self.container_paths(&id);
-        let mut mount_points: BTreeSet<String> = [
-            "proc",
-            "sys",
-            "dev",
-            "etc/hosts",
-            "etc/hostname",
-            "etc/resolv.conf",
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+        let mut mount_points: BTreeSet<String> = RUNTIME_MOUNT_POINTS
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let mut shift = None;
         if let Ok(b) = std::fs::read(paths.config()) {
             if let Ok(spec) = serde_json::from_slice::<berth_shim::spec::ContainerSpec>(&b) {

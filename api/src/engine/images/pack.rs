@@ -160,7 +160,9 @@ fn is_empty(parent: &OwnedFd, name: &OsStr, st: &FileStat) -> bool {
 fn header(st: &FileStat, ty: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(ty);
-    h.set_mode(st.st_mode & 0o7777);
+    // The file's type bits too (0o100644 for a file), as moby's archive writes them (Go 1.8's
+    // type bits, kept by dockerd for compatibility): `docker export`s list the same modes.
+    h.set_mode(st.st_mode & (libc::S_IFMT | 0o7777));
     h.set_uid(st.st_uid as u64);
     h.set_gid(st.st_gid as u64);
     h.set_mtime(st.st_mtime.max(0) as u64);
