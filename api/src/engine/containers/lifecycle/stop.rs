@@ -81,9 +81,8 @@ impl Engine {
             // connections it has not taken yet unanswered: once it is gone, the container is
             // stopped, which is what was asked.
             Err(e) => {
-                if !(self.wait_shim_gone(id, Duration::from_secs(5))
-                    && !self.state(id)?.status.is_live())
-                {
+                let gone = self.wait_shim_gone(id, Duration::from_secs(5));
+                if !gone || self.state(id)?.status.is_live() {
                     return Err(e.into());
                 }
             }
