@@ -115,7 +115,7 @@ const TABLE: &[(&str, &str, T)] = &[
     ("CreateHostConfig", "StorageOpt", Refused),
     ("CreateHostConfig", "Tmpfs", Honoured),
     ("CreateHostConfig", "UTSMode", Honoured),
-    ("CreateHostConfig", "UsernsMode", Closed("private")),
+    ("CreateHostConfig", "UsernsMode", Closed("remap")),
     ("CreateHostConfig", "ShmSize", Honoured),
     ("CreateHostConfig", "Sysctls", Honoured),
     ("CreateHostConfig", "Runtime", Closed("kata")),
