@@ -282,7 +282,7 @@ def newlines_for_etc_hosts_and_unnamespaced_sysctls_are_refused(b):
         check(p.returncode == 1 and text in p.stderr, f"create {args}: exit {p.returncode}, {p.stderr!r}")
     # The docker CLI refuses these itself: the raw API.
     for hc, text in (({"Sysctls": {"vm.swappiness": "10"}}, 'sysctl "vm.swappiness" is not in a separate kernel namespace'),
-                     ({"UsernsMode": "private"}, "invalid USER mode: private: berth does not support user namespaces")):
+                     ({"UsernsMode": "remap"}, 'invalid USER mode: remap: berth\'s modes are "host" and "private"')):
         status, body = api(b, "POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"], "HostConfig": hc})
         check(status == 400 and json.loads(body)["message"] == text, f"create with {hc}: {status} {body!r}")
     out = b.out("run", "--rm", "--sysctl", "kernel.shmmax=1048576", "--sysctl", "net.ipv4.ip_unprivileged_port_start=80",

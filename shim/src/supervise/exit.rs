@@ -22,6 +22,14 @@ impl Supervisor {
         self.stdin = stdin::StdinQueue::default();
         // Its namespace is gone with it; a restart binds the server in the new one.
         self.dns = None;
+        // The veths would go with the namespace, but the kernel frees a namespace later, from a
+        // work queue: the host ends are deleted now (which deletes each pair), so that a stop
+        // or removal that has returned leaves none behind.
+        for a in &self.attached {
+            if let Err(e) = crate::net::detach(&self.spec.id, &a.network_id) {
+                tracing::debug!("deleting {}: {e}", a.host_veth);
+            }
+        }
         // The end of the output still reaches clients that read slowly, within a bound.
         for c in &mut self.clients {
             c.drain(CLIENT_DRAIN);
