@@ -37,6 +37,8 @@ for t in $targets; do
     echo "fuzz: $t: ${runs:-?} inputs in ${seconds}s, ${cov:-cov: ?}, no crash (seed $seed)"
   else
     echo "fuzz: $t FAILED (seed $seed); the log's end:" >&2
+    # The panic's own words come before its backtrace, which fills the log's end.
+    grep -m1 -A4 'panicked at' "$dir/log" >&2 || true
     tail -n 40 "$dir/log" >&2
     for a in "$dir"/artifacts/*; do
       [ -e "$a" ] || continue
