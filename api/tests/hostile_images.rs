@@ -78,3 +78,33 @@ async fn a_created_time_of_any_characters_lists_as_zero() {
         .await;
     assert_eq!(r.status, 200, "images since euro:1: {}", r.text());
 }
+
+/// A config that names `rootfs` twice: JSON that a permissive reader takes (the last wins) but
+/// the listing's does not. It is refused at load, and `docker images` keeps working (the load
+/// fuzz target found the listing failing after such a load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_with_a_field_twice_is_refused_at_load() {
+    let b = Berth::start();
+    let layer = tar_of(&[("hello", b"hello\n")]);
+    let rootfs = json!({"type": "layers", "diff_ids": [sha(&layer)]}).to_string();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{rootfs},"rootfs":{rootfs}}}"#
+    );
+    let manifest =
+        json!([{"Config": "c.json", "RepoTags": ["twice:1"], "Layers": ["l/layer.tar"]}]);
+    let archive = tar_of(&[
+        ("manifest.json", manifest.to_string().as_bytes()),
+        ("c.json", config.as_bytes()),
+        ("l/layer.tar", &layer),
+    ]);
+    let r = b.call("POST", "/images/load?quiet=1", archive).await;
+    assert!(
+        r.text().contains("duplicate field `rootfs`"),
+        "expected the load refused, naming the field given twice; got {} {}",
+        r.status,
+        r.text()
+    );
+    let r = b.get("/images/json").await;
+    assert_eq!(r.status, 200, "listing images: {}", r.text());
+    assert_eq!(r.json(), json!([]), "expected no image loaded");
+}

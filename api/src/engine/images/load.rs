@@ -222,6 +222,9 @@ impl Engine {
     ) -> Result<String> {
         let store = self.store();
         let (cfg, bytes): (serde_json::Value, _) = spool.json(&f.config)?;
+        // Read as the listings read it, so that no config loads that `docker images` cannot
+        // read afterwards (a field given twice, a field of the wrong type).
+        super::readable_config(&bytes).map_err(|e| bad(format!("{}: {e}", f.config)))?;
         let diff_ids: Vec<String> = cfg
             .pointer("/rootfs/diff_ids")
             .and_then(|v| serde_json::from_value(v.clone()).ok())

@@ -102,6 +102,11 @@ struct ConfigFile {
     history: Vec<serde_json::Value>,
 }
 
+/// Whether an image config decodes as the listings decode it (what a load must check).
+pub(crate) fn readable_config(bytes: &[u8]) -> std::result::Result<(), serde_json::Error> {
+    serde_json::from_slice::<ConfigFile>(bytes).map(drop)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RootFs {
