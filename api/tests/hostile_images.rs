@@ -4,6 +4,7 @@
 //! everyone.
 
 use crate::common;
+use common::tar_of;
 
 use common::Berth;
 use serde_json::json;
@@ -11,17 +12,6 @@ use sha2::Digest;
 
 fn sha(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
 }
 
 /// A `docker save` archive of one image `tag` whose config says it was created at `created`.

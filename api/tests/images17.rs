@@ -2,23 +2,13 @@
 //! pruning and `noprune`; inspect's `size`; `platform` on create, pull, save, load and history.
 
 use crate::common::registry::Registry;
+use crate::common::tar_of;
 use crate::common::{encode, Berth};
 use serde_json::{json, Value};
 use sha2::Digest;
 
 fn sha(b: &[u8]) -> String {
     format!("sha256:{:x}", sha2::Sha256::digest(b))
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
 }
 
 /// A `docker save` archive of one image of `arch` (and `variant`) tagged `tag`.

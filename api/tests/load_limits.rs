@@ -4,6 +4,7 @@
 //! named and leaves nothing: no image, no layer, no temporary directory.
 
 use crate::common;
+use common::tar_of;
 
 use common::{Berth, ServeOptions};
 use serde_json::{json, Value};
@@ -27,17 +28,6 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(b).unwrap();
     gz.finish().unwrap()
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
 }
 
 /// A layer tar holding one file of `size` zero bytes.

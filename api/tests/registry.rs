@@ -4,6 +4,7 @@
 //! `X-Registry-Auth`, and the bearer token flow against a small fake registry.
 
 use crate::common::registry::Registry;
+use crate::common::tar_of;
 use berth::engine::images::registry::Credentials;
 use berth::engine::{Engine, EngineError};
 use berth_shim::Paths;
@@ -15,17 +16,6 @@ fn engine(dir: &Path, name: &str) -> Engine {
         dir.join(name).join("root"),
         dir.join(name).join("run"),
     ))
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
 }
 
 fn lines(

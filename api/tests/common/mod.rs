@@ -572,3 +572,15 @@ pub fn busybox_tar() -> Vec<u8> {
     }
     b.into_inner().unwrap()
 }
+
+/// A tar of regular files (mode 0644), as tests build image layers and archives.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
