@@ -163,3 +163,108 @@ async fn unknown_paths_and_methods_are_page_not_found() {
         );
     }
 }
+
+/// The query keys a handler file reads by name: `q.get("k")`, `q.flag("k")`, `q.all("k")`,
+/// `flag(&q, "k")`, `flag(q, "k")`.
+fn query_keys_read(code: &str) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for prefix in [
+        "q.get(\"",
+        "q.flag(\"",
+        "q.all(\"",
+        "flag(&q, \"",
+        "flag(q, \"",
+    ] {
+        for (i, _) in code.match_indices(prefix) {
+            let rest = &code[i + prefix.len()..];
+            if let Some(end) = rest.find('"') {
+                keys.insert(rest[..end].to_string());
+            }
+        }
+    }
+    keys
+}
+
+/// The first segment of each route a handler file registers (`Route::get("/images/...")` ->
+/// `images`).
+fn route_segments(code: &str) -> BTreeSet<String> {
+    let mut segs = BTreeSet::new();
+    for m in ["get", "head", "post", "put", "delete"] {
+        let prefix = format!("Route::{m}(\"/");
+        for (i, _) in code.match_indices(&prefix) {
+            let rest = &code[i + prefix.len()..];
+            let end = rest.find(['/', '"']).unwrap_or(rest.len());
+            segs.insert(rest[..end].to_string());
+        }
+    }
+    segs
+}
+
+/// The query (and header) parameter names of the document's operations under `/<segment>`.
+fn documented_params(doc: &serde_norway::Value, segment: &str) -> BTreeSet<String> {
+    let params = &doc["components"]["parameters"];
+    let mut names = BTreeSet::new();
+    for (p, item) in doc["paths"].as_mapping().unwrap() {
+        let p = p.as_str().unwrap();
+        let first = p.trim_start_matches('/').split('/').next().unwrap_or("");
+        if first != segment {
+            continue;
+        }
+        for (_, op) in item.as_mapping().unwrap() {
+            let Some(list) = op.get("parameters").and_then(|l| l.as_sequence()) else {
+                continue;
+            };
+            for param in list {
+                let param = match param.get("$ref").and_then(|r| r.as_str()) {
+                    Some(r) => &params[r.rsplit('/').next().unwrap()],
+                    None => param,
+                };
+                if let Some(n) = param.get("name").and_then(|n| n.as_str()) {
+                    names.insert(n.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Each query key a handler reads by name is a parameter of the document under the routes
+/// that handler file serves (the document once lacked `shared-size`, `size` and `platform`).
+#[test]
+fn every_query_key_read_is_documented() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http");
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = entry.unwrap().path();
+        let code = std::fs::read_to_string(&file).unwrap();
+        let code = code.split("#[cfg(test)]").next().unwrap_or("");
+        let segs = route_segments(code);
+        let keys = query_keys_read(code);
+        if segs.is_empty() || keys.is_empty() {
+            continue;
+        }
+        let documented: BTreeSet<String> = segs
+            .iter()
+            .flat_map(|s| documented_params(&doc, s))
+            .collect();
+        for k in keys {
+            checked += 1;
+            if !documented.contains(&k) {
+                missing.push(format!("{} reads {k:?}", file.display()));
+            }
+        }
+    }
+    assert!(
+        checked > 40,
+        "only {checked} query keys found in the handlers"
+    );
+    assert!(
+        missing.is_empty(),
+        "query keys read but not in openapi.yaml:\n  {}",
+        missing.join("\n  ")
+    );
+}
