@@ -6,6 +6,7 @@
 mod beside_dockerd;
 mod boundary;
 mod dns;
+mod log_modes;
 mod net_kernel;
 mod network;
 mod runtime;

@@ -185,8 +185,8 @@ async fn options_berth_or_dockerd_refuse_are_a_400_naming_them() {
     }
     for (config, names) in [
         (
-            json!({"mode": "non-blocking", "max-buffer-size": "4m"}),
-            "mode=non-blocking",
+            json!({"mode": "non-blocking", "max-buffer-size": "lots"}),
+            "error parsing option max-buffer-size: invalid size: 'lots'",
         ),
         (json!({"tag": "{{.Name | upper}}"}), "log opt tag"),
     ] {

@@ -94,7 +94,7 @@ pub struct Entry {
 }
 
 /// The open live file and what rotation needs to know about it.
-struct Sink {
+pub(crate) struct Sink {
     path: PathBuf,
     file: File,
     /// Bytes in the live file.
@@ -113,7 +113,7 @@ struct Sink {
 /// loop owns it.
 pub struct JsonFileWriter {
     /// None with the "none" driver: everything is dropped.
-    sink: Option<Sink>,
+    sink: Option<Out>,
     /// Partial lines waiting for their newline, per stream (indexed by [`Stream::index`]).
     pending: [Vec<u8>; 2],
 }
@@ -125,22 +125,11 @@ impl JsonFileWriter {
         let sink = match spec.driver.as_str() {
             "none" => None,
             "json-file" | "" => {
-                let file = open_live(path)?;
-                let size = file
-                    .metadata()
-                    .map_err(|source| LogError::Open {
-                        path: path.to_path_buf(),
-                        source,
-                    })?
-                    .len();
-                Some(Sink {
-                    path: path.to_path_buf(),
-                    file,
-                    size,
-                    max_size: spec.max_size,
-                    max_file: spec.max_file.max(1),
-                    compress: spec.compress,
-                    attrs: encode_attrs(&spec.attrs),
+                let sink = Sink::open(path, spec)?;
+                Some(if spec.max_buffer_size > 0 {
+                    Out::Ring(crate::log_ring::Ring::start(sink, spec)?)
+                } else {
+                    Out::Direct(sink)
                 })
             }
             other => {
@@ -172,7 +161,7 @@ impl JsonFileWriter {
                 None if rest.len() >= MAX_LINE => MAX_LINE,
                 None => break Ok(()),
             };
-            if let Err(e) = sink.write_entry(stream, &rest[..end]) {
+            if let Err(e) = sink.entry(stream, &rest[..end]) {
                 break Err(e);
             }
             start += end;
@@ -190,28 +179,150 @@ impl JsonFileWriter {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let buf = &mut self.pending[stream.index()];
             if !buf.is_empty() {
-                sink.write_entry(stream, buf)?;
+                sink.entry(stream, buf)?;
                 buf.clear();
             }
         }
         Ok(())
     }
+
+    /// With `mode=non-blocking`: waits until every entry given so far is in the file (the
+    /// container has ended: its last lines belong in the log before its exit is told).
+    /// Nothing to wait for otherwise.
+    pub fn sync(&mut self) {
+        if let Some(Out::Ring(r)) = &mut self.sink {
+            r.sync();
+        }
+    }
+
+    /// With `mode=non-blocking`: the descriptor to poll for room while entries wait for the
+    /// writer, and [`JsonFileWriter::feed`] to call when it has some.
+    pub fn wants_room(&self) -> Option<std::os::fd::RawFd> {
+        match &self.sink {
+            Some(Out::Ring(r)) => r.wants_room(),
+            _ => None,
+        }
+    }
+
+    /// Gives the writer what it has room for (see [`JsonFileWriter::wants_room`]).
+    pub fn feed(&mut self) {
+        if let Some(Out::Ring(r)) = &mut self.sink {
+            r.feed();
+        }
+    }
+
+    /// With `mode=non-blocking`: the last entries written and the writer process ended (at the
+    /// shim's end). Nothing to do otherwise.
+    pub fn close(&mut self) {
+        if matches!(self.sink, Some(Out::Ring(_))) {
+            if let Some(Out::Ring(r)) = self.sink.take() {
+                r.close();
+            }
+        }
+    }
+}
+
+/// Where entries go: the file, written where they are read (`mode=blocking`), or a writer
+/// process of their own behind a bounded buffer (`mode=non-blocking`).
+enum Out {
+    Direct(Sink),
+    Ring(crate::log_ring::Ring),
+}
+
+impl Out {
+    fn entry(&mut self, stream: Stream, line: &[u8]) -> Result<()> {
+        match self {
+            Out::Direct(sink) => sink.write_entry(stream, line),
+            Out::Ring(ring) => {
+                let mut out = Vec::with_capacity(line.len() + 64);
+                encode_entry(&mut out, line, stream, ring.attrs(), SystemTime::now());
+                ring.enqueue(&out);
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Sink {
+    /// Opens (creating with mode 0640, appending) the live file at `path`.
+    pub(crate) fn open(path: &Path, spec: &LogSpec) -> Result<Sink> {
+        let file = open_live(path)?;
+        let size = file
+            .metadata()
+            .map_err(|source| LogError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        Ok(Sink {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size: spec.max_size,
+            max_file: spec.max_file.max(1),
+            compress: spec.compress,
+            attrs: encode_attrs(&spec.attrs),
+        })
+    }
+
+    /// The same sink on a descriptor of its own, for a process that has closed every
+    /// descriptor it inherited (the non-blocking writer): the old one is let go of, not
+    /// closed, since its number may be another file's by now.
+    pub(crate) fn reopened(self) -> Result<Sink> {
+        let Sink {
+            path,
+            file,
+            size: _,
+            max_size,
+            max_file,
+            compress,
+            attrs,
+        } = self;
+        std::mem::forget(file);
+        let file = open_live(&path)?;
+        let size = file
+            .metadata()
+            .map_err(|source| LogError::Open {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        Ok(Sink {
+            path,
+            file,
+            size,
+            max_size,
+            max_file,
+            compress,
+            attrs,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `,"attrs":{...}` as written on every line.
+    pub(crate) fn attrs(&self) -> &[u8] {
+        &self.attrs
+    }
+
     fn write_entry(&mut self, stream: Stream, line: &[u8]) -> Result<()> {
         let mut out = Vec::with_capacity(line.len() + 64);
         encode_entry(&mut out, line, stream, &self.attrs, SystemTime::now());
+        self.write_encoded(&out)
+    }
+
+    /// Appends one encoded entry (a whole JSON line), rotating first when it would not fit.
+    pub(crate) fn write_encoded(&mut self, out: &[u8]) -> Result<()> {
         let len = out.len() as u64;
         if self.max_size > 0 && self.size > 0 && self.size + len > self.max_size {
             self.rotate()?;
         }
-        self.file
-            .write_all(&out)
-            .map_err(|source| LogError::Write {
-                path: self.path.clone(),
-                source,
-            })?;
+        self.file.write_all(out).map_err(|source| LogError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
         self.size += len;
         Ok(())
     }

@@ -627,6 +627,15 @@ pub struct LogSpec {
     pub compress: bool,
     /// dockerd's `attrs` on every line: the `tag` and the labels and env asked for.
     pub attrs: std::collections::BTreeMap<String, String>,
+    /// `mode=non-blocking`: the bytes of entries that may wait for the disk (dockerd's
+    /// `max-buffer-size`); what does not fit is dropped. 0: `mode=blocking`, the container's
+    /// output waits for the log.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_buffer_size: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for LogSpec {
@@ -637,6 +646,7 @@ impl Default for LogSpec {
             max_file: 1,
             compress: false,
             attrs: Default::default(),
+            max_buffer_size: 0,
         }
     }
 }

@@ -5,6 +5,8 @@ use super::*;
 impl Supervisor {
     /// The container is done: release what it held; with auto-remove, remove it entirely.
     pub(super) fn cleanup(&mut self) {
+        // The log writer of mode=non-blocking ends first: it is in the shim's cgroup.
+        self.log.close();
         if let Err(e) = self.host_side.release() {
             tracing::warn!("unpublishing ports: {e}");
         }

@@ -17,7 +17,11 @@ impl Supervisor {
         // Whatever the process wrote before it died still belongs in the log.
         let mut buf = vec![0u8; 32 * 1024];
         process::drain_output(|stream| self.on_output(stream, &mut buf));
-        let _ = self.log.flush_partial();
+        if let Err(e) = self.log.flush_partial() {
+            tracing::error!("log: {e}");
+        }
+        // With mode=non-blocking, the last lines are in the file before the exit is told.
+        self.log.sync();
         self.io = None;
         self.stdin = stdin::StdinQueue::default();
         // Its namespace is gone with it; a restart binds the server in the new one.

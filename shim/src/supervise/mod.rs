@@ -290,6 +290,9 @@ impl Supervisor {
             if let Some(fd) = self.stdin_to_flush() {
                 add(fd, Source::Stdin);
             }
+            if let Some(fd) = self.log.wants_room() {
+                add(fd, Source::LogRoom);
+            }
             for (i, c) in self.clients.iter().enumerate() {
                 if c.wants_write() {
                     add(c.stream.as_raw_fd(), Source::ClientOut(i));
@@ -334,6 +337,7 @@ impl Supervisor {
                     }
                     Source::Client(i) => self.on_client_input(i, &mut buf),
                     Source::Stdin => self.flush_stdin(),
+                    Source::LogRoom => self.log.feed(),
                     Source::ClientOut(i) => {
                         if let Some(c) = self.clients.get_mut(i) {
                             c.flush();
@@ -534,13 +538,15 @@ enum Source {
     /// A client can take more of its queued output.
     ClientOut(usize),
     Health,
+    /// The log writer (`mode=non-blocking`) has room for queued entries.
+    LogRoom,
 }
 
 impl Source {
     /// What to poll it for: room to write for queued input and output, else something to read.
     fn events(self) -> libc::c_short {
         match self {
-            Source::Stdin | Source::ClientOut(_) => libc::POLLOUT,
+            Source::Stdin | Source::ClientOut(_) | Source::LogRoom => libc::POLLOUT,
             _ => libc::POLLIN,
         }
     }

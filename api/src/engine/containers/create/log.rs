@@ -4,9 +4,9 @@
 //!
 //! dockerd's rules: any option goes with `none`; `mode` is `blocking` or `non-blocking`, and
 //! `max-buffer-size` (a size) only with `non-blocking`; json-file knows max-size, max-file,
-//! compress, labels, labels-regex, env, env-regex and tag. berth refuses `mode=non-blocking`:
-//! its shim writes the log in the loop that drains the container's output, so it cannot drop
-//! lines rather than wait as non-blocking mode does.
+//! compress, labels, labels-regex, env, env-regex and tag. With `mode=non-blocking` the shim
+//! queues the container's output for a writer process of its own, up to `max-buffer-size`
+//! (dockerd's default 1 MB), and drops what does not fit rather than make the container wait.
 
 use super::invalid;
 use crate::engine::sizes::parse_size;
@@ -27,6 +27,9 @@ pub(super) struct TagContext<'a> {
     pub command: &'a [String],
     pub hostname: &'a str,
 }
+
+/// dockerd's ring buffer size when `max-buffer-size` is not given.
+const DEFAULT_MAX_BUFFER_SIZE: u64 = 1_000_000;
 
 /// The log driver and its options, as the shim writes the log. `labels` and `env` are the
 /// container's (the image's merged in), for the attrs; the tag comes with [`with_tag`] once
@@ -54,30 +57,39 @@ pub(super) fn log_spec(
         return Ok(spec);
     }
     let mode = config.get("mode").map(String::as_str).unwrap_or("");
-    match mode {
-        "" | "blocking" => {}
-        "non-blocking" => {
-            return Err(invalid(
-                "log opt mode=non-blocking is not supported by berth: the json-file log is \
-                 written where the container's output is read, so lines are never dropped \
-                 (use mode=blocking)",
-            ))
-        }
+    let non_blocking = match mode {
+        "" | "blocking" => false,
+        "non-blocking" => true,
         other => {
             return Err(invalid(format!(
                 "logger: logging mode not supported: {other}"
             )))
         }
-    }
-    if config.contains_key("max-buffer-size") {
-        return Err(invalid(
-            "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
-        ));
+    };
+    match config.get("max-buffer-size") {
+        Some(_) if !non_blocking => {
+            return Err(invalid(
+                "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
+            ))
+        }
+        Some(v) => {
+            let n = parse_size(v).ok_or_else(|| {
+                invalid(format!(
+                    "error parsing option max-buffer-size: invalid size: '{v}'"
+                ))
+            })?;
+            // 0 would read as blocking in the spec; a buffer of one byte takes an entry only
+            // when it is empty, which is what dockerd's empty ring does.
+            spec.max_buffer_size = n.max(1);
+        }
+        None if non_blocking => spec.max_buffer_size = DEFAULT_MAX_BUFFER_SIZE,
+        None => {}
     }
     for k in config.keys() {
         if !matches!(
             k.as_str(),
             "mode"
+                | "max-buffer-size"
                 | "max-size"
                 | "max-file"
                 | "compress"
@@ -349,13 +361,32 @@ mod tests {
                 "{kind} {pairs:?}: expected {want:?}, got {got:?}"
             );
         }
-        let got = message(spec("json-file", &[("mode", "non-blocking")]));
-        assert!(
-            got.contains("mode=non-blocking is not supported by berth"),
-            "{got}"
+        let got = message(spec(
+            "json-file",
+            &[("mode", "non-blocking"), ("max-buffer-size", "lots")],
+        ));
+        assert_eq!(
+            got,
+            "error parsing option max-buffer-size: invalid size: 'lots'"
         );
         let got = message(spec("json-file", &[("tag", "{{.Name | upper}}")]));
         assert!(got.contains("log opt tag"), "{got}");
+    }
+
+    #[test]
+    fn non_blocking_mode_sets_the_buffer() {
+        let s = spec("json-file", &[("mode", "non-blocking")]).unwrap();
+        assert_eq!(s.max_buffer_size, 1_000_000, "dockerd's default ring size");
+        let s = spec(
+            "json-file",
+            &[("mode", "non-blocking"), ("max-buffer-size", "4m")],
+        )
+        .unwrap();
+        assert_eq!(s.max_buffer_size, 4 * 1024 * 1024);
+        let s = spec("json-file", &[("mode", "blocking")]).unwrap();
+        assert_eq!(s.max_buffer_size, 0, "blocking mode has no buffer");
+        let s = spec("none", &[("mode", "non-blocking")]).unwrap();
+        assert_eq!(s.max_buffer_size, 0, "nothing is written with none");
     }
 
     #[test]
