@@ -16,11 +16,20 @@ struct Fixture {
     children: Vec<Child>,
 }
 
+/// A test that cannot run here says so; in CI (`CI=true`) it fails instead: no silent skips.
+fn skip(why: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "cannot run in CI: {why}"
+    );
+    eprintln!("skipped: {why}");
+}
+
 impl Fixture {
     /// None (the test is skipped) when not root or no hierarchy is mounted.
     fn new(layout: Option<Layout>) -> Option<Fixture> {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: cgroup tests need root");
+            skip("cgroup tests need root");
             return None;
         }
         let layout = match layout {
@@ -169,7 +178,7 @@ fn blkio_weight_and_throttle() {
         .into_iter()
         .find(|p| Path::new(p).exists())
     else {
-        eprintln!("skipped: no disk device found");
+        skip("no disk device found");
         return;
     };
     f.cg.create().unwrap();
@@ -341,7 +350,7 @@ fn oom_kills_are_counted() {
 #[test]
 fn a_shim_group_takes_a_process_in_every_hierarchy_and_goes() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: cgroup tests need root");
+        skip("cgroup tests need root");
         return;
     }
     let parent = format!(
