@@ -21,12 +21,16 @@ pub fn cleanup<T, E: Error + 'static>(what: impl Display, result: Result<T, E>) 
     }
 }
 
-/// Whether `e` says the thing is not there (ENOENT).
+/// Whether `e` says the thing is not there: no such file (ENOENT), or no such process (ESRCH:
+/// a signal for a process that has ended).
 fn is_gone(e: &(dyn Error + 'static)) -> bool {
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        return io.kind() == std::io::ErrorKind::NotFound;
+        return io.kind() == std::io::ErrorKind::NotFound || io.raw_os_error() == Some(libc::ESRCH);
     }
-    e.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::ENOENT)
+    matches!(
+        e.downcast_ref::<nix::errno::Errno>(),
+        Some(nix::errno::Errno::ENOENT | nix::errno::Errno::ESRCH)
+    )
 }
 
 #[cfg(test)]
@@ -38,6 +42,10 @@ mod tests {
         let gone = std::fs::remove_file("/nonexistent/berth-cleanup-test").unwrap_err();
         assert!(is_gone(&gone), "expected ENOENT to count as gone: {gone}");
         assert!(is_gone(&nix::errno::Errno::ENOENT));
+        assert!(
+            is_gone(&nix::errno::Errno::ESRCH),
+            "a process already ended is gone"
+        );
         let busy = std::io::Error::from_raw_os_error(libc::EBUSY);
         assert!(!is_gone(&busy), "expected EBUSY to be logged: {busy}");
         assert!(!is_gone(&nix::errno::Errno::EINVAL));

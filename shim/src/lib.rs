@@ -69,7 +69,6 @@ mod acl;
 mod bind_flags;
 mod health;
 mod init;
-mod log_ring;
 mod mount_target;
 mod mountinfo;
 mod namespaces;

@@ -9,6 +9,8 @@
 //! gzipped (`<path>.1.gz`, ...). The spec's `attrs` go on every line as dockerd's `attrs`
 //! object (between `stream` and `time`).
 
+mod ring;
+
 use crate::spec::LogSpec;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -127,7 +129,7 @@ impl JsonFileWriter {
             "json-file" | "" => {
                 let sink = Sink::open(path, spec)?;
                 Some(if spec.max_buffer_size > 0 {
-                    Out::Ring(crate::log_ring::Ring::start(sink, spec)?)
+                    Out::Ring(ring::Ring::start(sink, spec)?)
                 } else {
                     Out::Direct(sink)
                 })
@@ -226,7 +228,7 @@ impl JsonFileWriter {
 /// process of their own behind a bounded buffer (`mode=non-blocking`).
 enum Out {
     Direct(Sink),
-    Ring(crate::log_ring::Ring),
+    Ring(ring::Ring),
 }
 
 impl Out {

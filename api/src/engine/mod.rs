@@ -29,6 +29,9 @@ pub use error::{EngineError, ErrorKind, Result};
 use berth_shim::Paths;
 use std::path::Path;
 
+/// A clean-up that may fail without failing its caller: logged, unless the thing is gone
+/// already (the faces use it through the engine).
+pub use berth_shim::cleanup::cleanup;
 pub use berth_shim::paths::{DEFAULT_ROOT, DEFAULT_RUN_ROOT};
 
 /// One engine over one root. Cheap to clone; holds no open files.

@@ -90,7 +90,11 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     // renamed into place: never, even for a moment, a socket with the umask's mode where
     // others can reach it.
     let aside = dir.join(format!(".{}.bind.{}", file_name(path), std::process::id()));
-    let _ = fs::remove_dir_all(&aside);
+    // One left by a process killed here, with the same pid.
+    crate::engine::cleanup(
+        format!("removing {}", aside.display()),
+        fs::remove_dir_all(&aside),
+    );
     fs::DirBuilder::new()
         .mode(0o700)
         .create(&aside)
@@ -109,7 +113,10 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
         fs::rename(&bound, path).map_err(|e| io_err("moving into place", e))?;
         Ok(listener)
     })();
-    let _ = fs::remove_dir_all(&aside);
+    crate::engine::cleanup(
+        format!("removing {}", aside.display()),
+        fs::remove_dir_all(&aside),
+    );
     let listener = listener?;
     listener
         .set_nonblocking(true)

@@ -73,7 +73,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Under socket activation the socket is systemd's: it keeps listening (and queueing) for the
     // next berth. A socket we bound goes with us.
     if let Some(path) = bound {
-        let _ = std::fs::remove_file(path);
+        crate::engine::cleanup(
+            format!("removing {}", path.display()),
+            std::fs::remove_file(&path),
+        );
     }
     result
 }

@@ -87,7 +87,10 @@ pub fn clear_volatile_marker(work: &Path) {
     };
     if boot_time().is_some_and(|boot| made >= boot) {
         // The kernel puts a `dirty` file in it.
-        let _ = std::fs::remove_dir_all(&marker);
+        crate::cleanup::cleanup(
+            format!("removing {}", marker.display()),
+            std::fs::remove_dir_all(&marker),
+        );
     }
 }
 

@@ -10,13 +10,20 @@ impl Supervisor {
         if let Err(e) = self.host_side.release() {
             tracing::warn!("unpublishing ports: {e}");
         }
-        let _ = std::fs::remove_file(self.cpaths.control_socket());
-        let _ = std::fs::remove_file(self.cpaths.attach_socket());
+        for socket in [self.cpaths.control_socket(), self.cpaths.attach_socket()] {
+            crate::cleanup::cleanup(
+                format!("removing {}", socket.display()),
+                std::fs::remove_file(&socket),
+            );
+        }
         let auto_remove = self.spec.auto_remove && !self.manual.keeps();
         if !auto_remove {
             // (An auto-removed container's run directory goes whole with it, after the
             // rename that its `docker run --rm` waits for.)
-            let _ = std::fs::remove_dir(self.cpaths.rootfs());
+            crate::cleanup::cleanup(
+                "removing the rootfs mount point",
+                std::fs::remove_dir(self.cpaths.rootfs()),
+            );
         }
         // The removal a client may be waiting for (`docker run --rm`) comes first; the empty
         // cgroup goes after, where nobody waits on it.

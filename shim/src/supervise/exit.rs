@@ -40,7 +40,10 @@ impl Supervisor {
         }
         self.clients.clear();
         // Anything left in the cgroup (a shared pid namespace) dies with the container.
-        let _ = self.cgroup.kill_all(Signal::SIGKILL);
+        crate::cleanup::cleanup(
+            "killing what is left in the cgroup",
+            self.cgroup.kill_all(Signal::SIGKILL),
+        );
         if child.paused {
             let _ = self.cgroup.thaw();
         }

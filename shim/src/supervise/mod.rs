@@ -175,7 +175,7 @@ impl Supervisor {
             .create()
             .map_err(|e| fail("creating the cgroup", e))?;
         if let Err(e) = cgroup.apply(&spec.resources) {
-            let _ = cgroup.remove();
+            crate::cleanup::cleanup("removing the cgroup", cgroup.remove());
             return Err(fail("applying resource limits", e));
         }
         // The devices the container may use, before any of its processes (or exec's helpers)

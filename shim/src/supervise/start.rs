@@ -69,7 +69,10 @@ impl Supervisor {
         });
         drop(layers_tx);
         if let Err(failure) = placed {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            crate::cleanup::cleanup(
+                "killing the container's first process",
+                nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL),
+            );
             let _ = sys::waitpid(pid, 0);
             return Err(failure);
         }
@@ -95,7 +98,10 @@ impl Supervisor {
                 })
             });
         if let Err(failure) = plugged {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            crate::cleanup::cleanup(
+                "killing the container's first process",
+                nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL),
+            );
             drop(go);
             self.watch.stop();
             let _ = sys::waitpid(pid, 0);

@@ -238,8 +238,14 @@ impl Engine {
                         .map_err(|e| step("opening the container's root", e))
                     });
                 let out = root.and_then(|r| f(&r));
-                let _ = umount2(&target, MntFlags::MNT_DETACH);
-                let _ = std::fs::remove_dir(&target);
+                berth_shim::cleanup::cleanup(
+                    format!("unmounting {}", target.display()),
+                    umount2(&target, MntFlags::MNT_DETACH),
+                );
+                berth_shim::cleanup::cleanup(
+                    format!("removing {}", target.display()),
+                    std::fs::remove_dir(&target),
+                );
                 out
             })
             .join()

@@ -12,7 +12,7 @@
 //! drains its buffer the same way when a container stops. A writer that outlives its shim
 //! (a SIGKILL) sees the end of the socket, writes what it holds and exits.
 
-use crate::logs::{LogError, Result, Sink};
+use super::{LogError, Result, Sink};
 use crate::spec::LogSpec;
 use crate::sys;
 use std::collections::VecDeque;
