@@ -45,6 +45,9 @@ pub struct EngineSettings {
     /// User namespaces: the default mode and the pool of host ids (`--userns-remap` /
     /// `BERTH_USERNS_REMAP`, `--userns-pool` / `BERTH_USERNS_POOL`).
     pub userns: UsernsSettings,
+    /// The cap on what one load, import or pull may write (`BERTH_LOAD_MAX_BYTES`, checked
+    /// where it is used: a bad value fails those operations, naming it).
+    pub load_max_bytes: Option<String>,
 }
 
 /// `--userns-remap`: whether a container that does not choose (`HostConfig.UsernsMode` "")
@@ -99,6 +102,7 @@ impl EngineSettings {
                 .collect(),
             // Set by the command line (`Global`), which reads its variables too.
             userns: UsernsSettings::default(),
+            load_max_bytes: text("BERTH_LOAD_MAX_BYTES"),
         }
     }
 }
@@ -117,6 +121,7 @@ mod tests {
             },
             insecure_registries: Vec::new(),
             userns: UsernsSettings::default(),
+            load_max_bytes: None,
         };
         assert_eq!(none, want, "an empty environment");
         let vars = [
@@ -125,6 +130,7 @@ mod tests {
             ("BERTH_CGROUP_FAVORDYNMODS", "0"),
             ("BERTH_SHIM", "/opt/berth-shim"),
             ("BERTH_INSECURE_REGISTRIES", "a:5000, ,b:80"),
+            ("BERTH_LOAD_MAX_BYTES", "1048576"),
         ];
         let set = EngineSettings::from_vars(LogLevel::Debug, |k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
@@ -138,6 +144,7 @@ mod tests {
                 shim_binary: Some("/opt/berth-shim".into()),
             },
             insecure_registries: vec!["a:5000".into(), "b:80".into()],
+            load_max_bytes: Some("1048576".into()),
             userns: UsernsSettings::default(),
         };
         assert_eq!(set, want, "every variable set");

@@ -25,10 +25,11 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The budget for one operation writing under `dir` (the store's temporary directory).
-    pub fn for_dir(dir: &Path) -> Result<Budget, EngineError> {
-        let (cap, cap_name) = match std::env::var(MAX_BYTES_ENV) {
-            Ok(v) => (
+    /// The budget for one operation writing under `dir` (the store's temporary directory), with
+    /// the cap the settings give (`BERTH_LOAD_MAX_BYTES` as the process read it).
+    pub fn for_dir(dir: &Path, cap: Option<&str>) -> Result<Budget, EngineError> {
+        let (cap, cap_name) = match cap {
+            Some(v) => (
                 v.trim().parse::<u64>().map_err(|_| {
                     EngineError::system_message(format!(
                         "{MAX_BYTES_ENV}={v:?} is not a number of bytes"
@@ -36,7 +37,7 @@ impl Budget {
                 })?,
                 MAX_BYTES_ENV.to_string(),
             ),
-            Err(_) => (DEFAULT_MAX_BYTES, "berth's cap".to_string()),
+            None => (DEFAULT_MAX_BYTES, "berth's cap".to_string()),
         };
         let fs = nix::sys::statvfs::statvfs(dir)
             .map_err(|e| EngineError::system(dir.display(), io::Error::from(e)))?;

@@ -90,7 +90,7 @@ impl Engine {
         const WHAT: &str = "the imported tarball";
         let store = self.store();
         let tmp = store.tmp_dir()?;
-        let mut budget = Budget::for_dir(&tmp.path)?;
+        let mut budget = Budget::for_dir(&tmp.path, self.settings.load_max_bytes.as_deref())?;
         // The bytes as they came are written too (the blob): bounded by the same budget.
         let (r, over) = budget.reader(r);
         let layer = tmp.path.join("layer");

@@ -160,7 +160,7 @@ impl Engine {
     ) -> Result<Vec<String>> {
         let store = self.store();
         let tmp = store.tmp_dir()?;
-        let mut budget = Budget::for_dir(&tmp.path)?;
+        let mut budget = Budget::for_dir(&tmp.path, self.settings.load_max_bytes.as_deref())?;
         let spool = spool(tar, &tmp.path, &mut budget)?;
         let found = if spool.has("manifest.json") {
             let (ms, _): (Vec<SaveManifest>, _) = spool.json("manifest.json")?;

@@ -184,7 +184,7 @@ impl Engine {
 
         let store = self.store();
         store.ensure_dirs()?;
-        let mut budget = Budget::for_dir(&store.layers())?;
+        let mut budget = Budget::for_dir(&store.layers(), self.settings.load_max_bytes.as_deref())?;
         let mut layers = Vec::new();
         for (d, diff_id) in m.layers.iter().zip(&diff_ids) {
             let hex = hex_of(diff_id).to_string();
