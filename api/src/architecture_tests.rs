@@ -9,8 +9,9 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// Every `.rs` file under `dir`, with its text up to its unit tests and without `//` comments
-/// (a doc link is not an import).
+/// Every `.rs` file under `dir`, with its text up to its unit-test module (`#[cfg(test)]` then
+/// `mod`) and without `//` comments (a doc link is not an import). Other `#[cfg(test)]` items
+/// stay in: an import they make is counted, which can only find more circles, not hide one.
 pub(crate) fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -21,7 +22,7 @@ pub(crate) fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                let code = until_test_module(&text);
                 let code: String = code
                     .lines()
                     .map(|l| l.split("//").next().unwrap_or(""))
@@ -35,7 +36,28 @@ pub(crate) fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
-/// The words after each occurrence of `prefix` (module names: `[a-z0-9_]`).
+/// The text before the unit-test module: the first `#[cfg(test)]` whose item is a `mod`.
+fn until_test_module(text: &str) -> &str {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("#[cfg(test)]") {
+        let at = from + i;
+        let after = text[at + "#[cfg(test)]".len()..].trim_start();
+        if after.starts_with("mod ") || after.starts_with("pub(crate) mod ") {
+            return &text[..at];
+        }
+        from = at + 1;
+    }
+    text
+}
+
+/// A module name's length at the start of `s` (`[a-z0-9_]`).
+fn name_len(s: &str) -> usize {
+    s.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        .unwrap_or(s.len())
+}
+
+/// The words after each occurrence of `prefix` (module names: `[a-z0-9_]`), and in a group
+/// after it (`prefix{a, b::c, d}` names a, b and d).
 pub(crate) fn names_after<'a>(code: &'a str, prefix: &str) -> BTreeSet<&'a str> {
     let mut names = BTreeSet::new();
     let mut rest = code;
@@ -45,9 +67,29 @@ pub(crate) fn names_after<'a>(code: &'a str, prefix: &str) -> BTreeSet<&'a str> 
         if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
             continue;
         }
-        let end = rest
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(rest.len());
+        if let Some(group) = rest.strip_prefix('{') {
+            // The group's items at its own depth: each one's first name.
+            let (mut depth, mut item_start) = (0usize, true);
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if c.is_whitespace() => {}
+                    _ if item_start && depth == 0 => {
+                        item_start = false;
+                        let n = name_len(&group[j..]);
+                        if n > 0 {
+                            names.insert(&group[j..j + n]);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        let end = name_len(rest);
         if end > 0 {
             names.insert(&rest[..end]);
         }
@@ -217,5 +259,18 @@ fn a_circle_is_found() {
             "crate::engine::"
         ),
         BTreeSet::from(["wire"])
+    );
+    assert_eq!(
+        names_after(
+            "use crate::{restart, signals::{self, x}, sys::y};",
+            "crate::"
+        ),
+        BTreeSet::from(["restart", "signals", "sys"]),
+        "a group names each of its items' first module"
+    );
+    assert_eq!(
+        until_test_module("a\n#[cfg(test)]\nfn f() {}\nb\n#[cfg(test)]\nmod tests {}"),
+        "a\n#[cfg(test)]\nfn f() {}\nb\n",
+        "only the test module is cut"
     );
 }
