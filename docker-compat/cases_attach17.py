@@ -237,3 +237,37 @@ def attach17_exec_framing_user_and_kill(b):
         st = api.inspect_container(c["Id"])["State"]
         check(st["Status"] == "exited" and st["ExitCode"] == 137, f"{name}: inspect right after kill: {st}")
         api.remove_container(c["Id"], force=True)
+
+
+def http_get(sock, path):
+    """GET over a unix socket: (status, body)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        data += c
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+@case
+def attach17_logs_since_until_bounds(b):
+    """A logs bound that cannot be read is refused, never read as "no bound"; the docker CLI's
+    durations (--since 10m) and timestamps bound the output on both engines."""
+    for name, docker, sock in engines(b):
+        docker("rm", "-f", "sb17")
+        ok(name, docker("run", "--name", "sb17", "busybox", "echo", "hello"), "run")
+        status, body = http_get(sock, "/containers/sb17/logs?stdout=1&since=garbage")
+        check(status in (400, 500) and b"garbage" in body,
+              f"{name}: since=garbage: {status} {body[:200]!r}")
+        print(f"     {name}: since=garbage -> {status} {body[:120]!r}")
+        out = ok(name, docker("logs", "--since", "10m", "sb17"), "logs --since 10m")
+        check(out.strip() == "hello", f"{name}: --since 10m: {out!r}")
+        out = ok(name, docker("logs", "--until", "1h", "sb17"), "logs --until 1h")
+        check(out.strip() == "", f"{name}: --until 1h (before it ran): {out!r}")
+        docker("rm", "-f", "sb17")

@@ -270,8 +270,8 @@ pub fn forget(cgroup_id: u64, settings: &crate::Settings) {
         return;
     }
     if let Ok(mut m) = Monitor::open(&dir) {
-        let _ = m.unwatch(cgroup_id);
-        let _ = m.forget(cgroup_id);
+        crate::cleanup::cleanup("unwatching the cgroup", m.unwatch(cgroup_id));
+        crate::cleanup::cleanup("forgetting the cgroup's counts", m.forget(cgroup_id));
     }
 }
 

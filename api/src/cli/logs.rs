@@ -4,7 +4,7 @@
 use super::{CliError, Global, Result};
 use crate::engine::containers::logs::LogOptions;
 use crate::engine::containers::logs::{Entry, Stream};
-use crate::engine::time::parse_bound;
+use crate::engine::time::parse_cli_time;
 use clap::Args;
 use std::io::Write;
 use std::time::Duration;
@@ -54,14 +54,15 @@ pub fn run(g: &Global, args: LogsArgs) -> Result<i32> {
                 .map_err(|_| CliError::Usage(format!("invalid value for --tail: {n}")))?,
         ),
     };
+    let now = std::time::SystemTime::now();
     let opts = LogOptions {
         stdout: true,
         stderr: true,
         timestamps: args.timestamps,
         details: false,
         tail,
-        since: args.since.as_deref().and_then(parse_bound),
-        until: args.until.as_deref().and_then(parse_bound),
+        since: parse_cli_time(args.since.as_deref().unwrap_or(""), now)?,
+        until: parse_cli_time(args.until.as_deref().unwrap_or(""), now)?,
     };
     let engine = g.engine();
     let id = engine.lookup(&args.container)?;

@@ -41,6 +41,24 @@ pub fn parse_bound(s: &str) -> Option<SystemTime> {
         .filter(|t| *t > UNIX_EPOCH)
 }
 
+/// `since` or `until` of the logs: [`parse_timestamp`]'s time, 0 (dockerd's "no bound") as
+/// none; what cannot be read is an error, not "no bound".
+pub fn parse_log_bound(s: &str) -> Result<Option<SystemTime>> {
+    Ok(parse_timestamp(s)?.filter(|t| *t > UNIX_EPOCH))
+}
+
+/// `--since` and `--until` as the docker CLI reads them (its `GetTimestamp`): a Go duration
+/// before `now` ("10m", "1h30m"), or a timestamp. "0" is the timestamp, as there.
+pub fn parse_cli_time(s: &str, now: SystemTime) -> Result<Option<SystemTime>> {
+    let s = s.trim();
+    if s != "0" {
+        if let Ok(d) = humantime::parse_duration(s) {
+            return Ok(Some(now.checked_sub(d).unwrap_or(UNIX_EPOCH)));
+        }
+    }
+    parse_log_bound(s)
+}
+
 /// `until` of the prune filters: a Go duration ago ("24h"), or a timestamp; unix seconds.
 pub fn parse_until(s: &str) -> Option<i64> {
     let now = SystemTime::now();
@@ -97,6 +115,47 @@ pub fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_bound_that_cannot_be_read_is_an_error() {
+        assert!(
+            parse_log_bound("garbage").is_err(),
+            "garbage read as no bound"
+        );
+        assert!(
+            parse_log_bound("10m").is_err(),
+            "the API takes timestamps only"
+        );
+        assert_eq!(
+            parse_log_bound("0").unwrap(),
+            None,
+            "0 is dockerd's no bound"
+        );
+        assert_eq!(parse_log_bound("").unwrap(), None);
+        assert_eq!(
+            parse_log_bound("1700000000.5").unwrap(),
+            Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_500))
+        );
+    }
+
+    #[test]
+    fn the_cli_takes_durations_before_now_and_timestamps() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_cli_time("10m", now).unwrap(),
+            Some(now - Duration::from_secs(600))
+        );
+        assert_eq!(
+            parse_cli_time("1h30m", now).unwrap(),
+            Some(now - Duration::from_secs(5400))
+        );
+        assert_eq!(parse_cli_time("0", now).unwrap(), None, "0 is a timestamp");
+        assert_eq!(
+            parse_cli_time("1600000000", now).unwrap(),
+            Some(UNIX_EPOCH + Duration::from_secs(1_600_000_000))
+        );
+        assert!(parse_cli_time("soon", now).is_err());
+    }
 
     fn nanos(s: &str) -> u128 {
         parse_timestamp(s)

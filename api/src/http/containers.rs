@@ -12,7 +12,7 @@ use crate::engine::containers::logs::LogOptions;
 use crate::engine::containers::wait::{WaitCondition, Waiter};
 use crate::engine::detach_keys::DetachKeys;
 use crate::engine::images::platform::Platform;
-use crate::engine::time::parse_bound;
+use crate::engine::time::parse_log_bound;
 use crate::engine::EngineError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -351,8 +351,8 @@ fn log_options(q: &HashMap<String, String>) -> Result<LogOptions, EngineError> {
         timestamps: flag(q, "timestamps"),
         details: flag(q, "details"),
         tail,
-        since: q.get("since").and_then(|s| parse_bound(s)),
-        until: q.get("until").and_then(|s| parse_bound(s)),
+        since: parse_log_bound(q.get("since").map(String::as_str).unwrap_or(""))?,
+        until: parse_log_bound(q.get("until").map(String::as_str).unwrap_or(""))?,
     })
 }
 

@@ -207,7 +207,10 @@ pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
     }
     if frozen {
         // Do not leave the group half frozen.
-        let _ = write_file(&file, "THAWED");
+        crate::cleanup::cleanup(
+            "thawing after a freeze that timed out",
+            write_file(&file, "THAWED"),
+        );
     }
     Err(CgroupError::FreezeTimeout {
         path: file,

@@ -228,7 +228,10 @@ pub(super) fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
         return Ok(());
     }
     if frozen {
-        let _ = write_file(&file, "0");
+        crate::cleanup::cleanup(
+            "thawing after a freeze that timed out",
+            write_file(&file, "0"),
+        );
     }
     Err(CgroupError::FreezeTimeout {
         path: dir.join("cgroup.events"),

@@ -45,7 +45,7 @@ impl Supervisor {
             self.cgroup.kill_all(Signal::SIGKILL),
         );
         if child.paused {
-            let _ = self.cgroup.thaw();
+            crate::cleanup::cleanup("thawing the ended container", self.cgroup.thaw());
         }
         self.on_execs();
         self.watch.stop();

@@ -393,9 +393,12 @@ impl Supervisor {
         if let Some(r) = self.phase.running_mut() {
             if matches!(r.stop, Stop::Signalled { kill_at } if kill_at <= now) {
                 r.stop = Stop::Killed;
-                let _ = nix::sys::signal::kill(Pid::from_raw(r.pid), Signal::SIGKILL);
+                crate::cleanup::cleanup(
+                    "the stop's SIGKILL",
+                    nix::sys::signal::kill(Pid::from_raw(r.pid), Signal::SIGKILL),
+                );
                 if r.paused {
-                    let _ = self.cgroup.thaw();
+                    crate::cleanup::cleanup("thawing for the stop", self.cgroup.thaw());
                 }
             }
         }

@@ -70,9 +70,12 @@ impl Supervisor {
                     signals::parse(&self.spec.process.stop_signal).unwrap_or(Signal::SIGTERM)
                 });
                 let timeout = timeout.unwrap_or(self.spec.process.stop_timeout);
-                let _ = nix::sys::signal::kill(Pid::from_raw(child.pid), sig);
+                crate::cleanup::cleanup(
+                    "the stop signal",
+                    nix::sys::signal::kill(Pid::from_raw(child.pid), sig),
+                );
                 if child.paused {
-                    let _ = self.cgroup.thaw();
+                    crate::cleanup::cleanup("thawing for the stop", self.cgroup.thaw());
                     child.paused = false;
                 }
                 // Stops asked while one waits: the earliest SIGKILL wins (each of dockerd's

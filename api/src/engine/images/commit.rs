@@ -37,7 +37,10 @@ struct Paused<'a> {
 
 impl Drop for Paused<'_> {
     fn drop(&mut self) {
-        let _ = self.engine.unpause(&self.id);
+        berth_shim::cleanup::cleanup(
+            format!("unpausing {} after its commit", self.id),
+            self.engine.unpause(&self.id),
+        );
     }
 }
 

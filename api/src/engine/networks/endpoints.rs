@@ -459,8 +459,11 @@ impl Engine {
         }
         let unlisted = |spec: &mut ContainerSpec| {
             spec.endpoints.retain(|x| x.network_id != rec.id);
-            let _ = self.write_spec(spec);
-            let _ = self.record_networks(&id, &spec.endpoints);
+            cleanup("writing back the spec", self.write_spec(spec));
+            cleanup(
+                "writing back the networks record",
+                self.record_networks(&id, &spec.endpoints),
+            );
         };
         if let Err(e) = self.record_networks(&id, &spec.endpoints) {
             unlisted(&mut spec);
