@@ -218,6 +218,14 @@ async fn logs_multiplexed_follow_and_tty() {
     let r = b.get(&format!("/containers/{id}/logs?stderr=1")).await;
     assert_eq!(frames(&r.body), [(2, b"err1\n".to_vec())]);
 
+    // A bound that cannot be read is refused, not read as no bound (dockerd 20.10 answers 500
+    // "strconv.ParseInt: ..." here; a client's bad input is a 400).
+    for (q, bad) in [("since", "garbage"), ("until", "10m")] {
+        let r = b
+            .get(&format!("/containers/{id}/logs?stdout=1&{q}={bad}"))
+            .await;
+        r.assert_error(400, &format!("invalid timestamp: {bad:?}"), q);
+    }
     let r = b.get(&format!("/containers/{id}/logs")).await;
     r.assert_error(
         400,
