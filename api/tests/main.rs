@@ -29,6 +29,7 @@ mod devices;
 mod donor_identity;
 mod events;
 mod exec17;
+mod exec_races;
 mod filters17;
 mod fresh_host;
 mod hijack;
