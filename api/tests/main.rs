@@ -48,6 +48,7 @@ mod monitor_events;
 mod netsettings;
 mod networks;
 mod openapi;
+mod op_races;
 mod ops;
 mod orphans;
 mod packaging;
