@@ -28,7 +28,12 @@ async fn a_disconnect_or_a_start_racing_a_removal_is_not_found_or_done() {
     let r = b
         .post_json("/networks/create", &json!({"Name": "racenet"}))
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "network create: {}", r.text());
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "network create: {}",
+        r.text()
+    );
     for round in 0..ROUNDS {
         let id = b
             .create(
@@ -45,8 +50,17 @@ async fn a_disconnect_or_a_start_racing_a_removal_is_not_found_or_done() {
             b.post_json("/networks/racenet/disconnect", &disconnect),
             b.call("DELETE", &rm, "")
         );
-        assert_eq!(removed.status, StatusCode::NO_CONTENT, "rm -f: {}", removed.text());
-        let ok = [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND, StatusCode::CONFLICT];
+        assert_eq!(
+            removed.status,
+            StatusCode::NO_CONTENT,
+            "rm -f: {}",
+            removed.text()
+        );
+        let ok = [
+            StatusCode::NO_CONTENT,
+            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
+        ];
         assert_among(round, "a start beside rm -f", &started, &ok);
         let ok = [StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::CONFLICT];
         assert_among(round, "a disconnect beside rm -f", &disconnected, &ok);
