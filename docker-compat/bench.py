@@ -19,6 +19,8 @@ Prints figures and ratios; never fails on a speed goal (these are not tests).
         only an empty program on counting's hook (the floor of counting every call), the same
         loop outside containers with the all-syscalls hooks attached vs not, and security
         events at 100,000/s for 10 s with what was delivered and what was counted as dropped
+  soak: 16 clients for 10 minutes (--soak-seconds) on berth, then on dockerd, and what held
+        afterwards (soak.py; --only soak, not part of the full run)
 """
 import argparse
 import glob
@@ -39,6 +41,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import compat  # noqa: E402
 import bench_dns  # noqa: E402
+import soak  # noqa: E402
 
 
 def timed(env, args, n):
@@ -576,11 +579,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--containers", type=int, default=1000)
-    ap.add_argument("--only", choices=["build", "dns", "monitor", "ports", "ps", "run", "userns"],
+    ap.add_argument("--only", choices=["build", "dns", "monitor", "ports", "ps", "run", "soak", "userns"],
                     help="run one benchmark alone")
+    ap.add_argument("--soak-seconds", type=int, default=600, help="the soak's time on each engine")
     args = ap.parse_args()
     release = os.path.join(REPO, "target", "release")
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=REPO, check=True)
+    if args.only == "soak":
+        soak.soak_benchmark(os.path.join(release, "berth"), args.soak_seconds)
+        return
     if args.only == "monitor":
         monitor_benchmark(os.path.join(release, "berth"), args.runs)
         return

@@ -17,6 +17,11 @@ use super::filters::Filters;
 /// How often a follower looks for new lines.
 pub const POLL: Duration = Duration::from_millis(100);
 
+/// At most this much of the log is read (and parsed) at once: a replay of a long log is served
+/// in batches, so that a reader's memory does not grow with the log. (Each `GET /events?since=`
+/// read both files whole; with the soak's 16 clients the API's RSS grew with the log.)
+const READ_CHUNK: u64 = 256 * 1024;
+
 /// The filter keys dockerd accepts for `/events`.
 const KEYS: &[&str] = &[
     "config",
@@ -96,6 +101,9 @@ impl Engine {
                 if include(filters, &ev) && !on_event(&ev) {
                     return;
                 }
+            }
+            if reader.has_more() {
+                continue;
             }
             if !on_idle() || until.is_some_and(|u| SystemTime::now() > u) {
                 return;
@@ -190,8 +198,10 @@ pub struct EventReader {
     partial: Vec<u8>,
     /// Events before this are skipped.
     since: Option<SystemTime>,
-    /// Events replayed from the previous file, served first.
-    backlog: Vec<Event>,
+    /// The previous file, replayed first (with its own unended line).
+    previous: Option<(File, Vec<u8>)>,
+    /// The last read stopped at [`READ_CHUNK`]: more is there to read now.
+    more: bool,
 }
 
 impl EventReader {
@@ -201,7 +211,8 @@ impl EventReader {
             file: None,
             partial: Vec::new(),
             since,
-            backlog: Vec::new(),
+            previous: None,
+            more: false,
         };
         // Open the current file first: a rotation right after leaves us on what became the
         // previous file, which `read_new` finishes before switching.
@@ -209,11 +220,9 @@ impl EventReader {
         match since {
             Some(_) => {
                 let same = |a: &File, b: &File| matches!((a.metadata(), b.metadata()), (Ok(x), Ok(y)) if x.ino() == y.ino());
-                if let Ok(mut prev) = File::open(r.paths.previous()) {
+                if let Ok(prev) = File::open(r.paths.previous()) {
                     if !r.file.as_ref().is_some_and(|cur| same(cur, &prev)) {
-                        let mut data = Vec::new();
-                        let _ = prev.read_to_end(&mut data);
-                        r.backlog = parse_lines(&data, &mut Vec::new());
+                        r.previous = Some((prev, Vec::new()));
                     }
                 }
             }
@@ -226,14 +235,29 @@ impl EventReader {
         r
     }
 
-    /// Every whole event written since the last call (after `since`), oldest first.
+    /// Whether the last [`read_new`](Self::read_new) left lines to read at once.
+    pub fn has_more(&self) -> bool {
+        self.more
+    }
+
+    /// The whole events written since the last call (after `since`), oldest first: at most
+    /// [`READ_CHUNK`] of the log at a time ([`has_more`](Self::has_more) then says so).
     pub fn read_new(&mut self) -> Vec<Event> {
-        let mut out = std::mem::take(&mut self.backlog);
+        let mut out = Vec::new();
+        self.more = false;
+        if let Some((prev, partial)) = &mut self.previous {
+            if read_chunk(prev, partial, &mut out) {
+                self.more = true;
+                return self.after_since(out);
+            }
+            self.previous = None;
+        }
         loop {
             if let Some(f) = &mut self.file {
-                let mut data = Vec::new();
-                let _ = f.read_to_end(&mut data);
-                out.extend(parse_lines(&data, &mut self.partial));
+                if read_chunk(f, &mut self.partial, &mut out) {
+                    self.more = true;
+                    return self.after_since(out);
+                }
             }
             // Rotated (or created) since we opened it: finish the old file, then the new one.
             let current = std::fs::metadata(self.paths.current()).ok();
@@ -252,11 +276,27 @@ impl EventReader {
                 break;
             }
         }
-        if let Some(since) = self.since {
-            out.retain(|e| e.system_time() >= since);
-        }
-        out
+        self.after_since(out)
     }
+
+    fn after_since(&self, mut events: Vec<Event>) -> Vec<Event> {
+        if let Some(since) = self.since {
+            events.retain(|e| e.system_time() >= since);
+        }
+        events
+    }
+}
+
+/// Read at most [`READ_CHUNK`] of `file` and add its whole lines' events to `out`; true when
+/// the chunk was full (more may follow at once).
+fn read_chunk(file: &mut File, partial: &mut Vec<u8>, out: &mut Vec<Event>) -> bool {
+    let mut data = Vec::new();
+    let n = Read::by_ref(file)
+        .take(READ_CHUNK)
+        .read_to_end(&mut data)
+        .unwrap_or(0);
+    out.extend(parse_lines(&data, partial));
+    n as u64 == READ_CHUNK
 }
 
 /// Whole lines of `data` (after what `partial` holds) as events; the unended rest goes back to
@@ -403,5 +443,40 @@ mod tests {
         let mut replay = EventReader::open(paths, Some(since));
         let got: Vec<String> = replay.read_new().into_iter().map(|e| e.action).collect();
         assert_eq!(got, ["start", "die", "destroy"], "replay reads both files");
+    }
+
+    /// Found by the soak: a replay read the whole log into memory at once.
+    #[test]
+    fn a_long_log_is_replayed_in_bounded_batches_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = EventsPaths::new(tmp.path());
+        let per_file = 6000;
+        let mut written = Vec::new();
+        for file in 0..2 {
+            for i in 0..per_file {
+                let id = format!("{file}-{i}");
+                events::append(&paths, ev("container", "start", &id, &[("name", "x")])).unwrap();
+                written.push(id);
+            }
+            if file == 0 {
+                std::fs::rename(paths.current(), paths.previous()).unwrap();
+            }
+        }
+        let mut r = EventReader::open(paths, Some(SystemTime::UNIX_EPOCH));
+        let mut got = Vec::new();
+        loop {
+            let batch = r.read_new();
+            if batch.is_empty() {
+                break;
+            }
+            assert!(
+                batch.len() < per_file,
+                "expected a replay in batches of a bounded size, got {} events at once",
+                batch.len()
+            );
+            got.extend(batch.into_iter().map(|e| e.actor.id));
+        }
+        assert_eq!(got.len(), written.len(), "expected every event replayed");
+        assert!(got == written, "expected the events in the order written");
     }
 }

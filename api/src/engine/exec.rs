@@ -78,6 +78,19 @@ impl Engine {
         }
     }
 
+    /// Whether the container's process runs: its state says so, the pid recorded is still
+    /// the same process (its start time), and it still has the namespaces an exec joins (an
+    /// exiting process loses them before it is a zombie, and a zombie has none; both still
+    /// have their start time).
+    fn container_process_alive(&self, id: &ContainerId) -> bool {
+        self.state(id).is_ok_and(|st| {
+            st.status == Status::Running
+                && st.pid > 0
+                && berth_shim::host::process_start_time(st.pid).ok() == Some(st.pid_start_time)
+                && std::fs::read_link(format!("/proc/{}/ns/mnt", st.pid)).is_ok()
+        })
+    }
+
     fn check_exec_allowed(&self, id: &ContainerId) -> Result<()> {
         let st = self.state(id)?;
         match st.status {
@@ -148,6 +161,18 @@ impl Engine {
     /// Start an exec. `attached`: the helper waits for the client's attach before it starts
     /// the process; the caller then attaches with `berth_shim::exec::attach`.
     pub fn exec_start(&self, exec_id: &str, attached: bool) -> Result<ExecPaths> {
+        let (cid, _) = self.exec_paths(exec_id)?;
+        // Held until the helper has reported: a removal (or a stop, or a start) of the
+        // container waits, so that the helper never finds the container half removed, nor
+        // makes its run directory again after the removal took it.
+        let _op = self.op_lock(&cid).map_err(|e| {
+            if e.is(super::error::ErrorKind::NotFound) {
+                EngineError::not_found(format!("No such exec instance: {exec_id}"))
+            } else {
+                e
+            }
+        })?;
+        // The container may have been removed, or replaced, while this waited for the lock.
         let (cid, ep) = self.exec_paths(exec_id)?;
         self.check_exec_allowed(&cid)?;
         if ep.state().exists() || berth_shim::fsutil::is_locked(&ep.lock()) {
@@ -173,6 +198,11 @@ impl Engine {
             self.settings.runtime.shim_binary.clone(),
         ) {
             Ok(_) => Ok(ep),
+            // The container ended between the check above and the helper's own (a kill, or
+            // its process exiting): dockerd's conflict, as if it had ended before.
+            Err(_) if !self.container_process_alive(&cid) => Err(EngineError::conflict(format!(
+                "container {cid} is not running"
+            ))),
             Err(SpawnError::Start { message, .. }) if !attached => Err(EngineError::system_message(
                 format!("OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"),
             )),

@@ -166,13 +166,20 @@ impl Engine {
     /// each other; signals, pause and resize go straight to the shim, which serialises them.
     pub(crate) fn op_lock(&self, id: &ContainerId) -> Result<berth_shim::fsutil::FileLock> {
         let path = self.container_paths(id).dir.join("op.lock");
-        berth_shim::fsutil::FileLock::acquire(&path).map_err(|e| {
+        let not_found = || EngineError::not_found(format!("No such container: {id}"));
+        let lock = berth_shim::fsutil::FileLock::acquire(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                EngineError::not_found(format!("No such container: {id}"))
+                not_found()
             } else {
                 EngineError::system(path.display(), e)
             }
-        })
+        })?;
+        // A removal that held the lock while this waited took the container's files with the
+        // lock file: the lock is then on a file no longer there, and the container is gone.
+        if !path.exists() {
+            return Err(not_found());
+        }
+        Ok(lock)
     }
 
     pub fn record(&self, id: &ContainerId) -> Result<ContainerRecord> {
