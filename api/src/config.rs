@@ -45,6 +45,9 @@ pub struct EngineSettings {
     /// User namespaces: the default mode and the pool of host ids (`--userns-remap` /
     /// `BERTH_USERNS_REMAP`, `--userns-pool` / `BERTH_USERNS_POOL`).
     pub userns: UsernsSettings,
+    /// The file this boot's id is read from (`BERTH_BOOT_ID_FILE`); None: the kernel's,
+    /// /proc/sys/kernel/random/boot_id. Tests point it at a file they change to fake a reboot.
+    pub boot_id_file: Option<PathBuf>,
 }
 
 /// `--userns-remap`: whether a container that does not choose (`HostConfig.UsernsMode` "")
@@ -99,6 +102,7 @@ impl EngineSettings {
                 .collect(),
             // Set by the command line (`Global`), which reads its variables too.
             userns: UsernsSettings::default(),
+            boot_id_file: var("BERTH_BOOT_ID_FILE").map(PathBuf::from),
         }
     }
 }
@@ -117,6 +121,7 @@ mod tests {
             },
             insecure_registries: Vec::new(),
             userns: UsernsSettings::default(),
+            boot_id_file: None,
         };
         assert_eq!(none, want, "an empty environment");
         let vars = [
@@ -125,6 +130,7 @@ mod tests {
             ("BERTH_CGROUP_FAVORDYNMODS", "0"),
             ("BERTH_SHIM", "/opt/berth-shim"),
             ("BERTH_INSECURE_REGISTRIES", "a:5000, ,b:80"),
+            ("BERTH_BOOT_ID_FILE", "/tmp/boot"),
         ];
         let set = EngineSettings::from_vars(LogLevel::Debug, |k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
@@ -139,6 +145,7 @@ mod tests {
             },
             insecure_registries: vec!["a:5000".into(), "b:80".into()],
             userns: UsernsSettings::default(),
+            boot_id_file: Some("/tmp/boot".into()),
         };
         assert_eq!(set, want, "every variable set");
         // Only "0" turns a switch off, as before.

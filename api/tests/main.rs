@@ -53,6 +53,7 @@ mod packaging;
 mod policy;
 mod ports;
 mod prune17;
+mod reboot;
 mod registry;
 mod seccomp_profile;
 mod server;
