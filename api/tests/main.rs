@@ -59,6 +59,7 @@ mod seccomp_profile;
 mod server;
 mod sharing;
 mod shim_cgroup;
+mod shim_kills;
 mod state_modes;
 mod stop_waits;
 mod syscalls;

@@ -40,6 +40,14 @@ impl Engine {
             }
             _ => {}
         }
+        if !berth_shim::state::shim_alive(&paths)
+            && !berth_shim::orphans::orphans(&paths).is_empty()
+        {
+            // What a killed shim left of the last run goes first, as containerd kills a task
+            // whose shim died: the new run is alone in its cgroup.
+            let n = self.kill_orphans(&id, nix::sys::signal::Signal::SIGKILL)?;
+            tracing::info!("killed {n} processes that the killed shim of {id} left");
+        }
         self.prepare_spawn(&id)?;
         let opts = StartOptions {
             shim_binary: self.settings.runtime.shim_binary.clone(),
