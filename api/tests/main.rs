@@ -8,6 +8,7 @@ mod cli_support;
 mod common;
 
 mod absent_features;
+mod api_kills;
 mod archive;
 mod archive_paths;
 mod behaviour17;
