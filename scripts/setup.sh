@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what berth needs, build it, install the binaries and make berth answer on its socket:
 # where systemd is the init, through the socket units of api/systemd/ (berth.socket starts
-# berth.service on the first connection); elsewhere (a container, a VM with another init) by
+# berth.service on the first connection; berth-restore.service starts the containers whose
+# restart policy says so at boot); elsewhere (a container, a VM with another init) by
 # starting `berth serve` in the background. Says which, and prints the DOCKER_HOST to use.
 # Needs root. Settings: BERTH_SOCKET, BERTH_ROOT, BERTH_RUN_ROOT.
 set -euo pipefail
@@ -29,16 +30,20 @@ answers() {
 
 # The settings that differ from the units' defaults, as drop-ins (removed when none is set).
 systemd_settings() {
-  local dir=/etc/systemd/system/berth.service.d
-  rm -f "$dir/setup.conf" /etc/systemd/system/berth.socket.d/setup.conf
-  if [ -n "${BERTH_ROOT:-}${BERTH_RUN_ROOT:-}" ]; then
-    mkdir -p "$dir"
-    {
-      echo "[Service]"
-      if [ -n "${BERTH_ROOT:-}" ]; then echo "Environment=BERTH_ROOT=$BERTH_ROOT"; fi
-      if [ -n "${BERTH_RUN_ROOT:-}" ]; then echo "Environment=BERTH_RUN_ROOT=$BERTH_RUN_ROOT"; fi
-    } >"$dir/setup.conf"
-  fi
+  local unit dir
+  rm -f /etc/systemd/system/berth.socket.d/setup.conf
+  for unit in berth berth-restore; do
+    dir=/etc/systemd/system/$unit.service.d
+    rm -f "$dir/setup.conf"
+    if [ -n "${BERTH_ROOT:-}${BERTH_RUN_ROOT:-}" ]; then
+      mkdir -p "$dir"
+      {
+        echo "[Service]"
+        if [ -n "${BERTH_ROOT:-}" ]; then echo "Environment=BERTH_ROOT=$BERTH_ROOT"; fi
+        if [ -n "${BERTH_RUN_ROOT:-}" ]; then echo "Environment=BERTH_RUN_ROOT=$BERTH_RUN_ROOT"; fi
+      } >"$dir/setup.conf"
+    fi
+  done
   if [ "$socket" != /run/berth/berth.sock ]; then
     mkdir -p /etc/systemd/system/berth.socket.d
     printf '[Socket]\nListenStream=\nListenStream=%s\n' "$socket" \
@@ -47,13 +52,16 @@ systemd_settings() {
 }
 
 if [ -d /run/systemd/system ]; then
-  install -m 0644 api/systemd/berth.socket api/systemd/berth.service /etc/systemd/system/
+  install -m 0644 api/systemd/berth.socket api/systemd/berth.service \
+    api/systemd/berth-restore.service /etc/systemd/system/
   # The socket unit's SocketGroup: systemd fails the unit when the group does not exist.
   getent group docker >/dev/null || groupadd --system docker
   systemd_settings
   systemctl daemon-reload
   systemctl enable --now berth.socket
-  echo "berth: socket-activated by systemd (berth.socket)"
+  # At every boot; not now (this boot's first berth process restores it anyway).
+  systemctl enable berth-restore.service
+  echo "berth: socket-activated by systemd (berth.socket; berth-restore.service at boot)"
 elif answers; then
   echo "berth: already answers on $socket"
 else

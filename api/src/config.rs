@@ -48,6 +48,9 @@ pub struct EngineSettings {
     /// The cap on what one load, import or pull may write (`BERTH_LOAD_MAX_BYTES`, checked
     /// where it is used: a bad value fails those operations, naming it).
     pub load_max_bytes: Option<String>,
+    /// The file this boot's id is read from (`BERTH_BOOT_ID_FILE`); None: the kernel's,
+    /// /proc/sys/kernel/random/boot_id. Tests point it at a file they change to fake a reboot.
+    pub boot_id_file: Option<PathBuf>,
 }
 
 /// `--userns-remap`: whether a container that does not choose (`HostConfig.UsernsMode` "")
@@ -103,6 +106,7 @@ impl EngineSettings {
             // Set by the command line (`Global`), which reads its variables too.
             userns: UsernsSettings::default(),
             load_max_bytes: text("BERTH_LOAD_MAX_BYTES"),
+            boot_id_file: var("BERTH_BOOT_ID_FILE").map(PathBuf::from),
         }
     }
 }
@@ -122,6 +126,7 @@ mod tests {
             insecure_registries: Vec::new(),
             userns: UsernsSettings::default(),
             load_max_bytes: None,
+            boot_id_file: None,
         };
         assert_eq!(none, want, "an empty environment");
         let vars = [
@@ -131,6 +136,7 @@ mod tests {
             ("BERTH_SHIM", "/opt/berth-shim"),
             ("BERTH_INSECURE_REGISTRIES", "a:5000, ,b:80"),
             ("BERTH_LOAD_MAX_BYTES", "1048576"),
+            ("BERTH_BOOT_ID_FILE", "/tmp/boot"),
         ];
         let set = EngineSettings::from_vars(LogLevel::Debug, |k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
@@ -146,6 +152,7 @@ mod tests {
             insecure_registries: vec!["a:5000".into(), "b:80".into()],
             load_max_bytes: Some("1048576".into()),
             userns: UsernsSettings::default(),
+            boot_id_file: Some("/tmp/boot".into()),
         };
         assert_eq!(set, want, "every variable set");
         // Only "0" turns a switch off, as before.

@@ -167,6 +167,9 @@ pub fn run(
     }
 }
 
+/// How long an attached start's helper waits for its client.
+const FIRST_ATTACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct Helper {
     root: PathBuf,
     container_dir: PathBuf,
@@ -281,9 +284,28 @@ impl Helper {
         })
     }
 
+    /// The attached start's client, which the API connects at once; None after
+    /// [`FIRST_ATTACH_TIMEOUT`] (the API process died between the spawn and the attach: the
+    /// exec never starts, and its helper does not wait forever in the container's groups).
     fn accept_first_client(&mut self) -> Option<Client> {
+        self.attach.set_nonblocking(true).ok()?;
+        let deadline = std::time::Instant::now() + FIRST_ATTACH_TIMEOUT;
+        let stream = loop {
+            match self.attach.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > deadline {
+                        tracing::warn!("no client attached to exec {} in time", self.ep.id);
+                        return None;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        };
+        stream.set_nonblocking(false).ok()?;
         let _ = self.attach.set_nonblocking(false);
-        let (stream, _) = self.attach.accept().ok()?;
         let line = process::read_first_line(&stream).ok()?;
         let hello: AttachHello = serde_json::from_slice(&line).unwrap_or_default();
         let _ = stream.set_read_timeout(None);

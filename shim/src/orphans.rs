@@ -45,7 +45,14 @@ pub fn signal_orphans(cpaths: &ContainerPaths, signal: Signal) -> Result<usize, 
         None => 0,
     };
     if signal == Signal::SIGKILL {
-        ShimGroup::new(&cpaths.id)?.remove()?;
+        // With the shim gone, what is left in its group is exec helpers that will never be
+        // served (one waiting for the attach of an API process that died waits forever): they
+        // go too, or the group cannot be removed.
+        let group = ShimGroup::new(&cpaths.id)?;
+        for pid in group.pids() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        group.remove()?;
     }
     Ok(found)
 }

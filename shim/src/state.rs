@@ -223,20 +223,35 @@ pub fn read(paths: &ContainerPaths) -> Result<State> {
     let mut state = read_raw(paths)?;
     if state.status.is_live() && !shim_alive(paths) {
         // Re-read under the lock: the shim may have finished its last write just now.
-        let _lock = lock(paths)?;
+        let held = lock(paths)?;
         state = read_raw(paths)?;
         if state.status.is_live() && !shim_alive(paths) {
-            state.status = Status::Exited;
-            state.pid = 0;
-            if state.exit_code == 0 {
-                state.exit_code = LOST_EXIT_CODE;
-            }
-            if state.finished_at == ZERO_TIME {
-                state.finished_at = now_rfc3339();
+            lost(&mut state);
+            // Recorded, so that every later read tells the same exit (its FinishedAt above
+            // all): nobody else will, the shim being gone. A reader that may not write still
+            // tells it.
+            match update_held(paths, &held, lost) {
+                Ok(written) => state = written,
+                Err(e) => tracing::debug!("recording the lost exit of {}: {e}", paths.id),
             }
         }
     }
     Ok(state)
+}
+
+/// A live record whose shim is gone: exited, with 255 unless an exit was recorded, finished now
+/// unless a finish was recorded.
+fn lost(state: &mut State) {
+    if state.status.is_live() {
+        state.status = Status::Exited;
+        state.pid = 0;
+        if state.exit_code == 0 {
+            state.exit_code = LOST_EXIT_CODE;
+        }
+        if state.finished_at == ZERO_TIME {
+            state.finished_at = now_rfc3339();
+        }
+    }
 }
 
 /// True while the container's shim holds its lock.
@@ -336,6 +351,16 @@ mod tests {
         assert_eq!(r.status, Status::Exited, "no shim lock held: {r:?}");
         assert_eq!(r.exit_code, LOST_EXIT_CODE);
         assert_eq!(r.pid, 0);
+        // Recorded: a later read tells the same exit, at the same time.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let again = read(&paths).unwrap();
+        assert_eq!(
+            (again.status, &again.finished_at),
+            (Status::Exited, &r.finished_at),
+            "expected the same exit at the second read, got {again:?} after {r:?}"
+        );
+        let on_disk = read_raw(&paths).unwrap();
+        assert_eq!(on_disk.status, Status::Exited, "not recorded: {on_disk:?}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod list;
 mod logs;
 mod man;
 mod network;
+mod restore;
 mod run;
 mod serve;
 mod status;
@@ -149,6 +150,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Serve the Docker Engine API on a unix socket (or the socket systemd passes).
     Serve(ServeArgs),
+    /// After a reboot: record containers whose shims are gone as exited and start those whose
+    /// restart policy says so, once per boot (the first berth process of a boot does it too).
+    Restore(restore::RestoreArgs),
 }
 
 /// Why a command failed, and the exit code the docker CLI would give.
@@ -238,6 +242,16 @@ pub fn run(cli: Cli) -> Result<i32> {
     ) {
         g.engine().secure_roots()?;
     }
+    if !matches!(
+        cli.command,
+        Command::Completion(_) | Command::Man(_) | Command::Check(_) | Command::Restore(_)
+    ) {
+        // The first berth process of a boot restores it (`berth restore`); a failure is said,
+        // and the command goes on.
+        if let Err(e) = g.engine().restore_if_pending() {
+            tracing::warn!("restoring the containers after a reboot: {e}");
+        }
+    }
     match cli.command {
         Command::Serve(args) => serve::run(g, &args),
         Command::Run(args) => run::run(g, args),
@@ -269,6 +283,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completion(args) => completion::run(args),
         Command::Man(args) => man::run(args),
         Command::Check(args) => check::run(g, args),
+        Command::Restore(args) => restore::run(g, &args),
     }
 }
 

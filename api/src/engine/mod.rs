@@ -17,6 +17,7 @@ pub mod images;
 pub mod layers;
 pub mod names;
 pub mod networks;
+pub mod restore;
 pub mod sizes;
 pub mod system;
 pub mod time;

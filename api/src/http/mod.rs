@@ -144,8 +144,26 @@ pub fn router(state: AppState) -> axum::Router {
             router = router.route(route.path, handler);
         }
     }
+    let engine = state.engine.clone();
     router
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)
+        .layer(axum::middleware::from_fn_with_state(engine, restore_first))
         .with_state(state)
+}
+
+/// Before any request is served, a boot not yet restored (the run root emptied, or another
+/// boot id: see `engine::restore`) is restored: two small reads when there is nothing to do.
+async fn restore_first(
+    axum::extract::State(engine): axum::extract::State<Engine>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if engine.restore_pending().unwrap_or(false) {
+        // A failure is logged and the request goes on, as a CLI run does.
+        if let Err(e) = blocking(move || engine.restore_if_pending()).await {
+            tracing::warn!("restoring the containers after a reboot: {e}");
+        }
+    }
+    next.run(req).await
 }

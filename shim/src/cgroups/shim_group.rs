@@ -85,6 +85,23 @@ impl ShimGroup {
         result
     }
 
+    /// The processes in the group (every hierarchy's view, each once).
+    pub fn pids(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self
+            .dirs()
+            .iter()
+            .filter_map(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
+            .flat_map(|s| {
+                s.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
     /// Remove the group's directory from every hierarchy (gone already is fine; busy is
     /// retried for [`super::REMOVE_TIMEOUT`]). The parent stays.
     pub fn remove(&self) -> Result<()> {

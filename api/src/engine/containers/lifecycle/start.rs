@@ -33,12 +33,30 @@ impl Engine {
             }
             Status::Created if berth_shim::state::shim_alive(&paths) => {
                 // A shim made ready for an attach before start: tell it to go.
-                return self
-                    .ask(&id, Request::Start)
-                    .map(drop)
-                    .map_err(with_docker_run_exit_code);
+                return match self.ask(&id, Request::Start) {
+                    Ok(_) => Ok(()),
+                    // Or a shim starting the container for a start whose API process died
+                    // before the container was recorded running: it runs, as dockerd says 304.
+                    Err(e)
+                        if e.is(crate::engine::ErrorKind::Conflict)
+                            && self.started_meanwhile(&id) =>
+                    {
+                        Err(EngineError::not_modified(
+                            "container already started".into(),
+                        ))
+                    }
+                    Err(e) => Err(with_docker_run_exit_code(e)),
+                };
             }
             _ => {}
+        }
+        if !berth_shim::state::shim_alive(&paths)
+            && !berth_shim::orphans::orphans(&paths).is_empty()
+        {
+            // What a killed shim left of the last run goes first, as containerd kills a task
+            // whose shim died: the new run is alone in its cgroup.
+            let n = self.kill_orphans(&id, nix::sys::signal::Signal::SIGKILL)?;
+            tracing::info!("killed {n} processes that the killed shim of {id} left");
         }
         self.prepare_spawn(&id)?;
         let opts = StartOptions {
@@ -48,6 +66,25 @@ impl Engine {
         match spawn::start(&self.paths, &id, &opts) {
             Ok(_) => Ok(()),
             Err(e) => Err(start_error(&id, e)),
+        }
+    }
+
+    /// Whether a container whose shim refused a start as started already is recorded live
+    /// once that shim has recorded its start (or is gone), within a few seconds.
+    fn started_meanwhile(&self, id: &ContainerId) -> bool {
+        let paths = self.container_paths(id);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match self.state(id) {
+                Ok(st) if st.status.is_live() => return true,
+                Ok(st) if st.status != Status::Created => return false,
+                Err(_) => return false,
+                Ok(_) => {}
+            }
+            if !berth_shim::state::shim_alive(&paths) || std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 
