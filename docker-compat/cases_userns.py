@@ -145,3 +145,18 @@ def userns_docker_py_userns_mode(b):
               f"UsernsMode private on a berth whose default is the host's: {out!r}")
     finally:
         api.close()
+
+
+@case
+def userns_boundary_battery_in_a_private_namespace(b):
+    """The container-boundary cases of cases_hardening, on a berth whose containers are private
+    (the same checks; the reference dockerd runs them in boundary_dockerd_does_the_same)."""
+    import cases_hardening as h
+    other = private_berth(b)
+    try:
+        h._check_symlinked_hostname(other.docker, "berth (userns)")
+        h._check_proc_symlink_refused(other.docker, "berth (userns)")
+        h._check_workdir_through_fd_refused(other.docker, "berth (userns)")
+        h._check_inheritable_caps_empty(other.docker, "berth (userns)")
+    finally:
+        other.close()

@@ -2,10 +2,59 @@
 //! targets stay inside its root, kernel filesystems go on directories only, masks come from
 //! berth's own null device and stay read-only under read-only paths, and the inheritable
 //! capabilities are empty. Root, real kernel.
+//!
+//! The battery runs twice (issue 23): `host::` in the host's user namespace and `userns::` in a
+//! private one (a range of 65536 ids from 100000), each case written once and given the mode.
 
 use berth_shim::spawn::SpawnError;
+use berth_shim::spec::{ContainerSpec, IdMap, UserNamespace};
 use berth_tests::{make_busybox_layer, TestEnv};
 use std::path::{Path, PathBuf};
+
+/// The user namespace a case's containers run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Host,
+    Private,
+}
+
+/// Runs each case once per mode: `boundary::host::<case>` and `boundary::userns::<case>`.
+macro_rules! in_both_modes {
+    ($($case:ident),* $(,)?) => {
+        mod host {
+            $(#[test] fn $case() { super::$case(super::Mode::Host) })*
+        }
+        mod userns {
+            $(#[test] fn $case() { super::$case(super::Mode::Private) })*
+        }
+    };
+}
+
+in_both_modes!(
+    a_symlinked_etc_hostname_is_resolved_inside_the_root,
+    an_image_whose_dev_is_a_symlink_is_refused,
+    an_image_whose_proc_is_a_file_or_a_symlink_is_refused,
+    masks_are_berths_null_device_and_read_only_under_read_only_paths,
+    inheritable_capabilities_are_empty_and_effective_are_dockerds,
+    the_apparmor_exec_label_is_written_before_execve,
+);
+
+/// `env`'s spec for `args`, in `mode`'s user namespace.
+fn spec_in(env: &TestEnv, mode: Mode, args: &[&str]) -> ContainerSpec {
+    let mut spec = env.spec(args);
+    if mode == Mode::Private {
+        let map = IdMap {
+            container_id: 0,
+            host_id: 100_000,
+            size: 65_536,
+        };
+        spec.namespaces.user = Some(UserNamespace {
+            uid_map: vec![map],
+            gid_map: vec![map],
+        });
+    }
+    spec
+}
 
 /// A fresh busybox layer of the test's own, changed by `craft`.
 fn crafted_layer(env: &TestEnv, name: &str, craft: impl FnOnce(&Path)) -> PathBuf {
@@ -16,8 +65,8 @@ fn crafted_layer(env: &TestEnv, name: &str, craft: impl FnOnce(&Path)) -> PathBu
 }
 
 /// Start `args` on `layer` and expect the start to fail; the message.
-fn expect_refused(env: &TestEnv, layer: PathBuf, args: &[&str]) -> String {
-    let mut spec = env.spec(args);
+fn expect_refused(env: &TestEnv, mode: Mode, layer: PathBuf, args: &[&str]) -> String {
+    let mut spec = spec_in(env, mode, args);
     spec.rootfs.layers = vec![layer];
     match env.start(&spec) {
         Err(SpawnError::Start { message, .. }) => message,
@@ -25,14 +74,13 @@ fn expect_refused(env: &TestEnv, layer: PathBuf, args: &[&str]) -> String {
     }
 }
 
-fn run_on(env: &TestEnv, layer: PathBuf, args: &[&str]) -> (i32, String) {
-    let mut spec = env.spec(args);
+fn run_on(env: &TestEnv, mode: Mode, layer: PathBuf, args: &[&str]) -> (i32, String) {
+    let mut spec = spec_in(env, mode, args);
     spec.rootfs.layers = vec![layer];
     env.run_to_end(&spec)
 }
 
-#[test]
-fn a_symlinked_etc_hostname_is_resolved_inside_the_root() {
+fn a_symlinked_etc_hostname_is_resolved_inside_the_root(mode: Mode) {
     let env = TestEnv::new();
     let host_dir = env.tmp.path().join("host-side");
     std::fs::create_dir(&host_dir).unwrap();
@@ -40,7 +88,7 @@ fn a_symlinked_etc_hostname_is_resolved_inside_the_root() {
     let layer = crafted_layer(&env, "hostname-link", |l| {
         std::os::unix::fs::symlink(&host_file, l.join("etc/hostname")).unwrap();
     });
-    let (code, out) = run_on(&env, layer, &["cat", "/etc/hostname"]);
+    let (code, out) = run_on(&env, mode, layer, &["cat", "/etc/hostname"]);
     assert_eq!(
         (code, out.as_str()),
         (0, "testbox\n"),
@@ -53,8 +101,7 @@ fn a_symlinked_etc_hostname_is_resolved_inside_the_root() {
     );
 }
 
-#[test]
-fn an_image_whose_dev_is_a_symlink_is_refused() {
+fn an_image_whose_dev_is_a_symlink_is_refused(mode: Mode) {
     let env = TestEnv::new();
     let host_dev = env.tmp.path().join("host-dev");
     std::fs::create_dir(&host_dev).unwrap();
@@ -62,7 +109,7 @@ fn an_image_whose_dev_is_a_symlink_is_refused() {
         std::fs::remove_dir(l.join("dev")).unwrap();
         std::os::unix::fs::symlink(&host_dev, l.join("dev")).unwrap();
     });
-    let message = expect_refused(&env, layer, &["true"]);
+    let message = expect_refused(&env, mode, layer, &["true"]);
     assert!(
         message.contains("filesystem \"tmpfs\" must be mounted on ordinary directory"),
         "expected a refusal naming the image's /dev, got {message:?}"
@@ -73,8 +120,7 @@ fn an_image_whose_dev_is_a_symlink_is_refused() {
     );
 }
 
-#[test]
-fn an_image_whose_proc_is_a_file_or_a_symlink_is_refused() {
+fn an_image_whose_proc_is_a_file_or_a_symlink_is_refused(mode: Mode) {
     let env = TestEnv::new();
     let host_proc = env.tmp.path().join("host-proc");
     std::fs::create_dir(&host_proc).unwrap();
@@ -87,7 +133,7 @@ fn an_image_whose_proc_is_a_file_or_a_symlink_is_refused() {
         std::fs::write(l.join("proc"), b"not a directory").unwrap();
     });
     for (what, layer) in [("symlink", link), ("file", file)] {
-        let message = expect_refused(&env, layer, &["true"]);
+        let message = expect_refused(&env, mode, layer, &["true"]);
         assert!(
             message.contains("filesystem \"proc\" must be mounted on ordinary directory"),
             "expected a /proc that is a {what} refused by name, got {message:?}"
@@ -95,17 +141,20 @@ fn an_image_whose_proc_is_a_file_or_a_symlink_is_refused() {
     }
 }
 
-#[test]
-fn masks_are_berths_null_device_and_read_only_under_read_only_paths() {
+fn masks_are_berths_null_device_and_read_only_under_read_only_paths(mode: Mode) {
     let env = TestEnv::new();
-    let mut spec = env.spec(&[
-        "sh",
-        "-c",
-        "stat -c '%F %t:%T' /proc/keys /proc/timer_list; \
+    let mut spec = spec_in(
+        &env,
+        mode,
+        &[
+            "sh",
+            "-c",
+            "stat -c '%F %t:%T' /proc/keys /proc/timer_list; \
          grep ' /proc/sys/kernel/core_pattern ' /proc/self/mountinfo | tail -n1 | cut -d' ' -f6; \
          grep ' /proc/sys ' /proc/self/mountinfo | tail -n1 | cut -d' ' -f6; \
          if echo x > /proc/sys/kernel/core_pattern; then echo WROTE; else echo REFUSED; fi",
-    ]);
+        ],
+    );
     // A mask under a read-only path (dockerd accepts any MaskedPaths).
     spec.masked_paths
         .push("/proc/sys/kernel/core_pattern".to_string());
@@ -137,10 +186,13 @@ fn masks_are_berths_null_device_and_read_only_under_read_only_paths() {
     );
 }
 
-#[test]
-fn inheritable_capabilities_are_empty_and_effective_are_dockerds() {
+fn inheritable_capabilities_are_empty_and_effective_are_dockerds(mode: Mode) {
     let env = TestEnv::new();
-    let spec = env.spec(&["grep", "-E", "^Cap(Inh|Eff|Amb)", "/proc/self/status"]);
+    let spec = spec_in(
+        &env,
+        mode,
+        &["grep", "-E", "^Cap(Inh|Eff|Amb)", "/proc/self/status"],
+    );
     let (code, out) = env.run_to_end(&spec);
     assert_eq!(code, 0, "{out}");
     let field = |name: &str| {
@@ -158,10 +210,9 @@ fn inheritable_capabilities_are_empty_and_effective_are_dockerds() {
 /// The shim asks for the spec's AppArmor profile just before execve: a profile the kernel does
 /// not have (AppArmor is off here; where it is on, the name is not loaded) makes the write of the
 /// exec label fail, and the container does not start; without a profile it runs.
-#[test]
-fn the_apparmor_exec_label_is_written_before_execve() {
+fn the_apparmor_exec_label_is_written_before_execve(mode: Mode) {
     let env = TestEnv::new();
-    let mut spec = env.spec(&["true"]);
+    let mut spec = spec_in(&env, mode, &["true"]);
     spec.process.apparmor_profile = Some("berth-test-never-loaded".into());
     match env.start(&spec) {
         Err(SpawnError::Start {
@@ -175,7 +226,7 @@ fn the_apparmor_exec_label_is_written_before_execve() {
         }
         other => panic!("expected the start to fail at the exec label, got {other:?}"),
     }
-    let (code, out) = env.run_to_end(&env.spec(&["true"]));
+    let (code, out) = env.run_to_end(&spec_in(&env, mode, &["true"]));
     assert_eq!(
         code, 0,
         "without a profile: expected exit 0, got {code}: {out}"

@@ -113,3 +113,37 @@ fn a_layer_on_a_filesystem_that_cannot_be_idmapped_is_named_with_its_type() {
         "expected {want:?} in the error, got {err:?}"
     );
 }
+
+#[test]
+fn a_private_containers_cgroup_is_delegated_to_its_root() {
+    let env = TestEnv::new();
+    // Inside, each hierarchy's root is the container's own group (its cgroup namespace).
+    let mut spec = env.spec(&[
+        "sh",
+        "-c",
+        "cd /sys/fs/cgroup; stat -c '%n %u:%g' unified unified/cgroup.procs \
+         unified/cgroup.subtree_control memory memory/tasks memory/memory.limit_in_bytes; \
+         grep -x 1 unified/cgroup.procs",
+    ]);
+    private(&mut spec, BASE);
+    let (code, out) = env.run_to_end(&spec);
+    assert_eq!(
+        (code, out.lines().collect::<Vec<_>>()),
+        (
+            0,
+            vec![
+                "unified 0:0",
+                "unified/cgroup.procs 0:0",
+                "unified/cgroup.subtree_control 0:0",
+                "memory 0:0",
+                "memory/tasks 0:0",
+                // The limits stay the host root's: nobody inside.
+                "memory/memory.limit_in_bytes 65534:65534",
+                // Its PID 1, listed in its own group's cgroup.procs.
+                "1",
+            ]
+        ),
+        "expected the container's groups and their process files owned by its root, its \
+         limits not, and its processes listed in its own cgroup.procs"
+    );
+}

@@ -5,8 +5,55 @@
 
 use crate::common;
 
-use common::{encode, Berth};
+use common::{encode, Berth, ServeOptions};
 use serde_json::json;
+
+/// The user namespace the server gives containers that do not choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Host,
+    /// `--userns-remap auto` (issue 23): a user namespace and a range of each container's own.
+    Private,
+}
+
+/// Runs each case once per mode: `boundary::host::<case>` and `boundary::userns::<case>`.
+macro_rules! in_both_modes {
+    ($($case:ident),* $(,)?) => {
+        mod host {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $case() { super::$case(super::Mode::Host).await })*
+        }
+        mod userns {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+              async fn $case() { super::$case(super::Mode::Private).await })*
+        }
+    };
+}
+
+in_both_modes!(
+    a_reference_that_walks_out_of_the_root_is_no_container,
+    names_that_are_not_names_are_refused_with_dockerds_texts,
+    update_changes_only_what_dockerd_lets_it,
+    newlines_bound_for_etc_hosts_are_refused,
+    sysctls_of_the_containers_namespaces_are_honoured_and_others_refused,
+    security_options_and_namespace_modes_berth_cannot_honour_are_refused,
+);
+
+fn options(mode: Mode) -> ServeOptions {
+    let env = match mode {
+        Mode::Host => vec![],
+        Mode::Private => vec![("BERTH_USERNS_REMAP".into(), "auto".into())],
+    };
+    ServeOptions {
+        env,
+        ..Default::default()
+    }
+}
+
+/// A server in `mode`, with busybox imported.
+async fn with_busybox(mode: Mode) -> Berth {
+    Berth::with_busybox_and(options(mode)).await
+}
 
 /// A 64-character reference that, joined to `<root>/containers/`, names `<tmp>/victim`: the
 /// harness's root is `<tmp>/root`.
@@ -18,9 +65,8 @@ fn walking_reference() -> String {
     r
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reference_that_walks_out_of_the_root_is_no_container() {
-    let b = Berth::start();
+async fn a_reference_that_walks_out_of_the_root_is_no_container(mode: Mode) {
+    let b = Berth::start_with(options(mode));
     let tmp = b
         .root()
         .parent()
@@ -91,9 +137,8 @@ async fn a_reference_that_walks_out_of_the_root_is_no_container() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn names_that_are_not_names_are_refused_with_dockerds_texts() {
-    let b = Berth::with_busybox().await;
+async fn names_that_are_not_names_are_refused_with_dockerds_texts(mode: Mode) {
+    let b = with_busybox(mode).await;
     let config = json!({"Image": "busybox", "Cmd": ["true"]});
     for name in ["../x", "a/b", "..", "x\ny"] {
         let r = b
@@ -156,9 +201,8 @@ async fn first_line(b: &Berth, id: &str) -> String {
     out.lines().next().unwrap_or_default().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn update_changes_only_what_dockerd_lets_it() {
-    let b = Berth::with_busybox().await;
+async fn update_changes_only_what_dockerd_lets_it(mode: Mode) {
+    let b = with_busybox(mode).await;
     // PID 1 of the container's own namespace is its shell; in the host's it is the host's init.
     let config = json!({"Image": "busybox", "Cmd": ["cat", "/proc/1/comm"]});
     let id = b.create(None, &config).await;
@@ -212,9 +256,8 @@ fn containers(b: &Berth) -> Vec<String> {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newlines_bound_for_etc_hosts_are_refused() {
-    let b = Berth::with_busybox().await;
+async fn newlines_bound_for_etc_hosts_are_refused(mode: Mode) {
+    let b = with_busybox(mode).await;
     let net = b
         .post_json("/networks/create", &json!({"Name": "doornet"}))
         .await;
@@ -271,9 +314,8 @@ async fn newlines_bound_for_etc_hosts_are_refused() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sysctls_of_the_containers_namespaces_are_honoured_and_others_refused() {
-    let b = Berth::with_busybox().await;
+async fn sysctls_of_the_containers_namespaces_are_honoured_and_others_refused(mode: Mode) {
+    let b = with_busybox(mode).await;
     let config = json!({"Image": "busybox",
         "Cmd": ["cat", "/proc/sys/kernel/shmmax", "/proc/sys/net/ipv4/ip_unprivileged_port_start"],
         "HostConfig": {"Sysctls": {"kernel.shmmax": "1048576",
@@ -297,12 +339,17 @@ async fn sysctls_of_the_containers_namespaces_are_honoured_and_others_refused() 
         (json!({"kernel.shmmax": "1"}), "ipc-host", "sysctl \"kernel.shmmax\" is not allowed in the hosts ipc namespace"),
         (json!({"net.ipv4.conf.all/../../x": "1"}), "", "invalid sysctl key \"net.ipv4.conf.all/../../x\""),
     ];
-    for (sysctls, mode, text) in refusals {
+    for (sysctls, ns, text) in refusals {
         let mut hc = json!({"Sysctls": sysctls});
-        match mode {
+        match ns {
             "host" => hc["NetworkMode"] = json!("host"),
             "ipc-host" => hc["IpcMode"] = json!("host"),
             _ => {}
+        }
+        // A private container may not share the host's namespaces at all (api/tests/userns.rs):
+        // these cases opt out, so that the sysctl itself is what is refused.
+        if mode == Mode::Private && !ns.is_empty() {
+            hc["UsernsMode"] = json!("host");
         }
         let config = json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": hc});
         let r = b.post_json("/containers/create", &config).await;
@@ -310,9 +357,8 @@ async fn sysctls_of_the_containers_namespaces_are_honoured_and_others_refused() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn security_options_and_namespace_modes_berth_cannot_honour_are_refused() {
-    let b = Berth::with_busybox().await;
+async fn security_options_and_namespace_modes_berth_cannot_honour_are_refused(mode: Mode) {
+    let b = with_busybox(mode).await;
     for (hc, text) in [
         (json!({"SecurityOpt": ["label=disable"]}), "invalid --security-opt \"label=disable\": SELinux is not enabled on this host (berth does not apply SELinux labels)"),
         (json!({"SecurityOpt": ["label=type:x"]}), "invalid --security-opt \"label=type:x\": SELinux is not enabled on this host (berth does not apply SELinux labels)"),

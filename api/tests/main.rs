@@ -67,4 +67,5 @@ mod state_modes;
 mod stop_waits;
 mod syscalls;
 mod userns;
+mod userns_binds;
 mod volumes;

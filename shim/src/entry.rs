@@ -81,6 +81,9 @@ pub fn main(args: Vec<String>) -> i32 {
         tracing::error!("closing inherited descriptors: {e}");
         return 1;
     }
+    if args.first().map(String::as_str) == Some(crate::userns_holder::VERB) {
+        return crate::userns_holder::hold();
+    }
     let parsed = match parse(&args) {
         Ok(p) => p,
         Err(e) => {

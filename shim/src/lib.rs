@@ -79,6 +79,7 @@ mod stdio;
 mod supervise;
 #[allow(unsafe_code)]
 mod sys;
+mod userns_holder;
 
 pub use paths::{ContainerPaths, Paths};
 pub use settings::Settings;

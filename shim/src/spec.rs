@@ -501,6 +501,18 @@ pub struct UserNamespace {
     pub gid_map: Vec<IdMap>,
 }
 
+impl UserNamespace {
+    /// The host uid and gid of the namespace's root, if both maps give it one.
+    pub fn root_ids(&self) -> Option<(u32, u32)> {
+        let host = |maps: &[IdMap]| {
+            maps.iter()
+                .find(|m| m.container_id == 0 && m.size > 0)
+                .map(|m| m.host_id)
+        };
+        Some((host(&self.uid_map)?, host(&self.gid_map)?))
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct IdMap {
     pub container_id: u32,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, Args)]
 pub struct StorageFlags {
     /// Attach a filesystem mount: type=bind|volume|tmpfs,src=...,dst=...[,readonly]
-    /// [,bind-propagation=...][,volume-opt=k=v][,volume-label=k=v][,volume-nocopy]
+    /// [,bind-propagation=...][,idmap][,volume-opt=k=v][,volume-label=k=v][,volume-nocopy]
     /// [,tmpfs-size=...][,tmpfs-mode=...].
     #[arg(long, value_name = "MOUNT")]
     pub mount: Vec<String>,
@@ -98,6 +98,8 @@ pub fn mount(value: &str) -> Result<MountJson> {
             "consistency" => m.consistency = Some(need()?.to_string()),
             "bind-propagation" => bind.get_or_insert_default().propagation = need()?.to_string(),
             "bind-nonrecursive" => bind.get_or_insert_default().non_recursive = flag()?,
+            // berth's extension (podman's spelling): an idmapped bind.
+            "idmap" => bind.get_or_insert_default().idmap = flag()?,
             "volume-nocopy" => vol.get_or_insert_default().no_copy = flag()?,
             "volume-subpath" => vol.get_or_insert_default().subpath = need()?.to_string(),
             "volume-driver" => {
@@ -210,6 +212,23 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn an_idmapped_bind_is_berths_extension_of_bind_options() {
+        assert_eq!(
+            mount("type=bind,src=/h,dst=/c,idmap").unwrap(),
+            MountJson {
+                kind: "bind".into(),
+                source: "/h".into(),
+                target: "/c".into(),
+                bind_options: Some(BindOptionsJson {
+                    idmap: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        );
     }
 
     #[test]

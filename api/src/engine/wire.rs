@@ -310,6 +310,10 @@ pub struct BindOptionsJson {
     pub read_only_non_recursive: bool,
     /// `ro` on every mount under it too, or the start fails.
     pub read_only_force_recursive: bool,
+    /// berth's extension (podman's `idmap`): the source idmapped into the container's user
+    /// namespace, so that its host ids are the container's (host root is the container's root).
+    #[serde(rename = "IDMap", skip_serializing_if = "std::ops::Not::not")]
+    pub idmap: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -10,6 +10,7 @@
 //!
 //! Everything is plain reads and writes of cgroupfs files; no unsafe code.
 
+mod delegate;
 mod devices;
 mod layout;
 mod shim_group;
@@ -65,6 +66,8 @@ pub enum CgroupError {
     },
     #[error("creating cgroup {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
+    #[error("delegating cgroup {path} to the container's root: {source}")]
+    Delegate { path: PathBuf, source: io::Error },
     #[error("removing cgroup {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
     #[error("{path} did not reach {state} within {timeout:?}")]
@@ -224,6 +227,23 @@ impl Cgroup {
                     None => Ok(()),
                 }
             }
+        }
+    }
+
+    /// Give the group to host ids `uid`:`gid` (a user namespace's root): its directory in
+    /// every hierarchy and the files that move processes in it ([`delegate`]).
+    pub fn delegate(&self, uid: u32, gid: u32) -> Result<()> {
+        let (v1, v2) = (delegate::v1_files(), delegate::v2_files());
+        let mut seen = Vec::new();
+        for dir in self.v1_dirs().into_values() {
+            if !seen.contains(&dir) {
+                delegate::chown_group(&dir, &v1, uid, gid)?;
+                seen.push(dir);
+            }
+        }
+        match self.v2_path() {
+            Some(dir) => delegate::chown_group(&dir, &v2, uid, gid),
+            None => Ok(()),
         }
     }
 

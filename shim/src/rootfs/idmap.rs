@@ -53,16 +53,28 @@ pub fn send_layers(pid: i32, spec: &ContainerSpec, socket: impl AsFd) -> Result<
     let ns_path = format!("/proc/{pid}/ns/user");
     let userns =
         std::fs::File::open(&ns_path).map_err(|source| IdmapError::Namespace { pid, source })?;
-    let send = |tree: OwnedFd, what: &Path| {
+    let sources = spec.rootfs.layers.iter().map(PathBuf::as_path).chain(
+        spec.mounts
+            .iter()
+            .filter(|m| m.idmap)
+            .map(|m| Path::new(&m.source)),
+    );
+    for (tree, what) in trees(spec, userns.as_fd())?.into_iter().zip(sources) {
         sys::send_fd(socket.as_fd().as_raw_fd(), tree.as_raw_fd()).map_err(|source| {
             IdmapError::Send {
                 layer: what.to_path_buf(),
                 source,
             }
-        })
-    };
+        })?;
+    }
+    Ok(())
+}
+
+/// Every layer, then every named volume of `spec`, idmapped into `userns`: [`count`] mounts.
+pub fn trees(spec: &ContainerSpec, userns: std::os::fd::BorrowedFd<'_>) -> Result<Vec<OwnedFd>> {
+    let mut out = Vec::with_capacity(count(spec));
     for layer in &spec.rootfs.layers {
-        send(idmapped(layer, userns.as_fd())?, layer)?;
+        out.push(idmapped(layer, userns)?);
     }
     for m in spec.mounts.iter().filter(|m| m.idmap) {
         // A subpath is resolved beneath the volume here too, and cloned through its fd.
@@ -74,9 +86,9 @@ pub fn send_layers(pid: i32, spec: &ContainerSpec, socket: impl AsFd) -> Result<
             Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
             None => PathBuf::from(&m.source),
         };
-        send(idmapped(&path, userns.as_fd())?, Path::new(&m.source))?;
+        out.push(idmapped(&path, userns)?);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// A detached copy of `layer`'s mount, idmapped through `userns`.

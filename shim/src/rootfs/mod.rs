@@ -71,6 +71,8 @@ pub enum RootfsError {
     #[error(transparent)]
     Idmap(#[from] IdmapError),
     #[error(transparent)]
+    Holder(#[from] crate::userns_holder::HolderError),
+    #[error(transparent)]
     BindFlags(#[from] crate::bind_flags::BindFlagsError),
     #[error("invalid mount {destination}: {reason}")]
     InvalidMount { destination: String, reason: String },
@@ -132,13 +134,28 @@ pub fn mount_stopped_root(
     ensure_dir(target)?;
     // An auto-removed container's root was mounted `volatile`.
     overlay::clear_volatile_marker(&paths.work());
+    // With a user namespace, its layers and named volumes are idmapped as at a start, into a
+    // namespace with the same maps, and attached over the layers' paths (in the caller's own
+    // mount namespace): the ids read and written here are the ones the container sees, and a
+    // directory copied up for a file put in belongs to its range, as in the running container.
+    let idmapped = match &spec.namespaces.user {
+        Some(ns) => {
+            let userns = crate::userns_holder::namespace_with(&spec.settings.shim_binary(), ns)?;
+            idmap::trees(spec, std::os::fd::AsFd::as_fd(&userns))?
+        }
+        None => Vec::new(),
+    };
+    let (layers, volumes) = idmapped.split_at(spec.rootfs.layers.len().min(idmapped.len()));
+    let mut volumes = volumes.iter();
+    idmap::attach_layers(&spec.rootfs.layers, layers)?;
     overlay::mount_root(spec, paths, target, false)?;
     for m in spec
         .mounts
         .iter()
         .filter(|m| m.kind != crate::spec::MountKind::Tmpfs)
     {
-        user_mounts::mount_user(target, m, None)?;
+        let tree = if m.idmap { volumes.next() } else { None };
+        user_mounts::mount_user(target, m, tree)?;
     }
     Ok(())
 }

@@ -30,14 +30,16 @@ pub fn prepare_for_userns(spec: &ContainerSpec, paths: &ContainerPaths) -> io::R
         crate::acl::grant_search(dir, uid)?;
     }
     let upper = paths.upper();
-    for d in [
-        upper.clone(),
-        paths.work(),
-        upper.join("proc"),
-        upper.join("dev"),
-        upper.join("sys"),
-    ] {
-        std::fs::create_dir_all(&d)?;
+    // The kernel filesystems' mount points, unless the image has something else there: a
+    // directory made here would hide the image's symlink or file, which the container's own
+    // mounts then refuse by name as they do without a user namespace (rootfs/kernel.rs).
+    let points: Vec<_> = ["proc", "dev", "sys"]
+        .into_iter()
+        .filter(|name| !image_has_non_directory(spec, name))
+        .map(|name| upper.join(name))
+        .collect();
+    for d in [upper.clone(), paths.work()].iter().chain(&points) {
+        std::fs::create_dir_all(d)?;
     }
     std::fs::create_dir_all(upper.join("etc"))?;
     for f in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
@@ -46,15 +48,25 @@ pub fn prepare_for_userns(spec: &ContainerSpec, paths: &ContainerPaths) -> io::R
             std::fs::write(&p, b"")?;
         }
     }
-    for p in [
-        upper.clone(),
-        paths.work(),
-        upper.join("proc"),
-        upper.join("dev"),
-        upper.join("sys"),
-        upper.join("etc"),
-    ] {
-        nix::unistd::chown(&p, Some(uid.into()), Some(gid.into())).map_err(io::Error::from)?;
+    for p in [upper.clone(), paths.work(), upper.join("etc")]
+        .iter()
+        .chain(&points)
+    {
+        nix::unistd::chown(p, Some(uid.into()), Some(gid.into())).map_err(io::Error::from)?;
     }
     Ok(())
+}
+
+/// Whether the image's root has at `name` an entry that is not a directory, as the overlay will
+/// show it: the top-most layer (the last) with an entry there decides; a whiteout hides it.
+fn image_has_non_directory(spec: &ContainerSpec, name: &str) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for layer in spec.rootfs.layers.iter().rev() {
+        match std::fs::symlink_metadata(layer.join(name)) {
+            Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return false,
+            Ok(m) => return !m.is_dir(),
+            Err(_) => continue,
+        }
+    }
+    false
 }

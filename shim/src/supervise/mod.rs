@@ -178,6 +178,13 @@ impl Supervisor {
             crate::cleanup::cleanup("removing the cgroup", cgroup.remove());
             return Err(fail("applying resource limits", e));
         }
+        // A user-namespaced container's group belongs to its root (cgroups/delegate.rs).
+        if let Some(root) = spec.namespaces.user.as_ref().and_then(|u| u.root_ids()) {
+            if let Err(e) = cgroup.delegate(root.0, root.1) {
+                let _ = cgroup.remove();
+                return Err(fail("delegating the cgroup", e));
+            }
+        }
         // The devices the container may use, before any of its processes (or exec's helpers)
         // joins the group.
         let devices = crate::devices::policy(

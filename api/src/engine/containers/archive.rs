@@ -306,18 +306,6 @@ impl Engine {
         let (clean_path, _) = clean(path);
         check_writable(&self.record(&self.lookup(reference)?)?, &clean_path)?;
         let shift = self.archive_shift(reference)?;
-        if shift.is_some() {
-            let id = self.lookup(reference)?;
-            let running = self.state(&id)?.status.is_live()
-                && berth_shim::state::shim_alive(&self.container_paths(&id));
-            if !running {
-                // Its overlay would be mounted without the idmapped layers, and the parent
-                // directories copied up for the files would be the host's root's.
-                return Err(EngineError::conflict(format!(
-                    "copying into container {reference} while it is stopped is not supported: it has a user namespace of its own; start it first"
-                )));
-            }
-        }
         let opts = &PutOptions {
             shift,
             ..opts.clone()

@@ -214,6 +214,7 @@ impl Builder<'_> {
         propagation: &str,
         recursive: bool,
         mode: &str,
+        idmap: bool,
     ) -> Result<()> {
         self.claim(dst)?;
         let mut options = vec![if recursive { "rbind" } else { "bind" }.to_string()];
@@ -225,7 +226,7 @@ impl Builder<'_> {
             options.push(propagation.to_string());
         }
         self.out.specs.push(MountSpec {
-            idmap: false,
+            idmap,
             kind: MountKind::Bind,
             subpath: String::new(),
             source: src.to_string(),
@@ -259,11 +260,13 @@ impl Builder<'_> {
             _ => return Err(invalid(format!("invalid volume specification: '{b}'"))),
         };
         let dst = destination(dst, b)?;
-        let (mut ro, mut propagation, mut nocopy) = (false, "", false);
+        let (mut ro, mut propagation, mut nocopy, mut idmap) = (false, "", false, false);
         for o in opts.split(',').filter(|o| !o.is_empty()) {
             match o {
                 "ro" => ro = true,
                 "rw" | "z" | "Z" => {}
+                // berth's (and podman's) idmapped bind; a named volume is idmapped anyway.
+                "idmap" => idmap = true,
                 "nocopy" => nocopy = true,
                 p if PROPAGATIONS.contains(&p) => propagation = p,
                 _ => return Err(invalid(format!("invalid mode: {o}"))),
@@ -288,7 +291,7 @@ impl Builder<'_> {
         }
         check_propagation(src, propagation)?;
         let ro_mode = self.default_ro_mode;
-        self.bind(src, &dst, ro, ro_mode, propagation, true, opts)
+        self.bind(src, &dst, ro, ro_mode, propagation, true, opts, idmap)
     }
 
     /// One `--mount`.
@@ -339,6 +342,7 @@ impl Builder<'_> {
                     &opts.propagation,
                     !opts.non_recursive,
                     "",
+                    opts.idmap,
                 )
             }
             "volume" => {

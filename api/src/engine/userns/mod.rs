@@ -68,6 +68,30 @@ pub fn choose(h: &HostConfig, settings: &UsernsSettings) -> Result<Choice> {
     Ok(choice)
 }
 
+/// An idmapped bind (`Mounts[].BindOptions.IDMap`, `Binds` "src:dst:idmap") maps the source's
+/// ids into the container's own user namespace: one in the host's has none to map them into.
+pub fn refuse_idmap_without_userns(h: &HostConfig, choice: Choice) -> Result<()> {
+    if choice != Choice::Host {
+        return Ok(());
+    }
+    let from_mounts = h.mounts.iter().flatten().filter_map(|m| {
+        let idmap = m.bind_options.as_ref().is_some_and(|o| o.idmap);
+        idmap.then_some(m.source.as_str())
+    });
+    let from_binds = h.binds.iter().flatten().filter_map(|b| {
+        let mut parts = b.split(':');
+        let src = parts.next().unwrap_or_default();
+        let opts = parts.nth(1).unwrap_or_default();
+        opts.split(',').any(|o| o == "idmap").then_some(src)
+    });
+    match from_mounts.chain(from_binds).next() {
+        Some(src) => Err(EngineError::invalid_parameter(format!(
+            "invalid mount of {src}: the idmap option needs a user namespace of the container's own (--userns private, or the engine's --userns-remap)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The range a container's spec maps its root to, as the shift that commit, export and cp
 /// apply to its upper dir's ids.
 pub fn shift_of(spec: &berth_shim::spec::ContainerSpec) -> Option<crate::engine::layers::IdShift> {

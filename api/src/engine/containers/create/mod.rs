@@ -63,6 +63,7 @@ impl Engine {
         let (record, spec, mut warnings) = translate(self, &id, &body, &image)?;
         let userns = crate::engine::userns::choose(&body.host_config, &self.settings.userns)?;
         self.refuse_joins_across_userns(&body.host_config, userns)?;
+        crate::engine::userns::refuse_idmap_without_userns(&body.host_config, userns)?;
         let config_mac = Some(body.config.mac_address.as_str());
         let plan = self.plan_networks(&body.host_config, &body.networking_config, config_mac)?;
         let links = self.register_links(&body.host_config)?;
