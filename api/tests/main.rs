@@ -37,6 +37,7 @@ mod images;
 mod images17;
 mod images_prune;
 mod images_save;
+mod ipv6;
 mod leaked_fds;
 mod links;
 mod load_limits;
