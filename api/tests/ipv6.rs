@@ -2,6 +2,7 @@
 //! the shapes of network and container inspect as dockerd shows them, IPAMConfig.IPv6Address
 //! on create and connect, and dockerd's refusals. Needs root and `cargo build --workspace`.
 
+use crate::cli_support;
 use crate::common;
 
 use common::Berth;
@@ -190,4 +191,68 @@ async fn ipv6_requests_berth_and_dockerd_refuse() {
     );
     let r = b.get("/containers/json?all=1").await;
     assert_eq!(r.json(), json!([]), "a refused create left a container");
+}
+
+#[test]
+fn berth_network_create_ipv6_with_two_subnets_and_run_ip6() {
+    let r = cli_support::Root::new();
+    r.berth(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.214.178.0/24",
+        "--subnet",
+        "fd00:b6:a5::/64",
+        "--gateway",
+        "fd00:b6:a5::fe",
+        "--gateway",
+        "10.214.178.254",
+        "six",
+    ])
+    .expect(0, "network create --ipv6 with two subnets");
+    let n = r.inspect_network("six");
+    assert_eq!(
+        n["IPAM"]["Config"],
+        json!([{"Subnet": "10.214.178.0/24", "Gateway": "10.214.178.254"},
+               {"Subnet": "fd00:b6:a5::/64", "Gateway": "fd00:b6:a5::fe"}]),
+        "expected each gateway with the subnet of its family: {n}"
+    );
+    let ls = r
+        .berth(&["network", "ls", "--format", "name,ipv6"])
+        .expect(0, "network ls")
+        .stdout;
+    assert!(
+        ls.lines().any(|l| l.split_whitespace().eq(["six", "true"])),
+        "expected six with IPv6 true in: {ls}"
+    );
+    let out = r
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "six",
+            "--ip6",
+            "fd00:b6:a5::77",
+            "busybox",
+            "ip",
+            "-6",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+            "scope",
+            "global",
+        ])
+        .expect(0, "run --ip6")
+        .stdout;
+    assert!(
+        out.contains("inet6 fd00:b6:a5::77/64"),
+        "expected the --ip6 address on eth0: {out}"
+    );
+    r.berth(&["network", "create", "--ipv6", "nopool"])
+        .fails_with(
+            "non-overlapping IPv6 address pool",
+            "--ipv6 without a subnet",
+        );
 }
