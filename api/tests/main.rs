@@ -32,6 +32,7 @@ mod exec17;
 mod filters17;
 mod fresh_host;
 mod hijack;
+mod host_binding;
 mod hostile_images;
 mod images;
 mod images17;

@@ -118,6 +118,15 @@ impl NetworkRecord {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+    /// `host_binding_ipv4`: the host address of a port binding that names none (checked at
+    /// create); None when unset or all addresses.
+    pub fn host_binding(&self) -> Option<String> {
+        self.options
+            .get(OPT_HOST_BINDING)
+            .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+            .filter(|a| !a.is_unspecified())
+            .map(|a| a.to_string())
+    }
     /// The auxiliary addresses, parsed (checked at create).
     pub fn aux_ips(&self) -> Vec<Ipv4Addr> {
         self.aux_addresses
@@ -132,6 +141,8 @@ pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
 pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+/// The host address ports published on the network bind to when a binding names none.
+pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
 
 /// What a container asks of its endpoint on a network (its EndpointSettings, checked).
 #[derive(Debug, Clone, Default, PartialEq)]

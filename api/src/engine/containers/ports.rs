@@ -137,6 +137,25 @@ pub fn warnings(h: &HostConfig) -> Vec<String> {
     }
 }
 
+/// The network's `host_binding_ipv4` (`default_ip`) for each port binding that names no host
+/// address, as dockerd applies it; the bindings in HostConfig stay as sent.
+pub fn with_host_binding(specs: Vec<PortSpec>, default_ip: Option<String>) -> Vec<PortSpec> {
+    let Some(ip) = default_ip else {
+        return specs;
+    };
+    specs
+        .into_iter()
+        .map(|s| PortSpec {
+            host_ip: if s.host_ip.is_empty() {
+                ip.clone()
+            } else {
+                s.host_ip
+            },
+            ..s
+        })
+        .collect()
+}
+
 fn binding_spec(container_port: u16, proto: &str, b: &PortBindingJson) -> Result<PortSpec> {
     let (host_port, host_port_end) = parse_host_port(&b.host_port)?;
     let host_ip = match b.host_ip.as_str() {
@@ -438,6 +457,22 @@ mod tests {
         );
         let nothing = host(&[("80/tcp", vec![])], false);
         assert!(port_specs(&nothing, None, "bridge").unwrap().is_empty());
+        let given = |ip: &str| PortSpec {
+            proto: Proto::Tcp,
+            container_port: 80,
+            host_ip: ip.into(),
+            host_port: 8080,
+            host_port_end: 0,
+        };
+        let got = with_host_binding(
+            vec![given(""), given("192.0.2.1")],
+            Some("127.0.0.1".into()),
+        );
+        assert_eq!(
+            (got[0].host_ip.as_str(), got[1].host_ip.as_str()),
+            ("127.0.0.1", "192.0.2.1"),
+            "expected host_binding_ipv4 for the binding with no address only"
+        );
     }
 
     #[test]

@@ -71,11 +71,13 @@ fn go_bool(v: &str) -> Option<bool> {
 }
 
 /// Network create Options: the bridge options berth honours (the bridge's name, the MTU,
-/// icc, masquerading) are checked as dockerd reads them; dockerd's other bridge options are
+/// icc, masquerading, the default host address of published ports) are checked as dockerd reads them; dockerd's other bridge options are
 /// refused by name, since berth does not act on them. Keys outside `com.docker.network.` mean
 /// nothing to dockerd's bridge driver either: they are kept, as dockerd keeps them.
 pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
-    use berth_shim::net::store::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
+    use berth_shim::net::store::{
+        OPT_BRIDGE_NAME, OPT_HOST_BINDING, OPT_ICC, OPT_MASQUERADE, OPT_MTU,
+    };
     for (key, value) in options {
         match key.as_str() {
             OPT_BRIDGE_NAME => {
@@ -107,9 +109,22 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
                 )));
             }
             OPT_ICC | OPT_MASQUERADE => {}
+            OPT_HOST_BINDING => match value.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(_)) => {}
+                Ok(std::net::IpAddr::V6(_)) => {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "{key}: {value}: berth publishes the ports of a container without an IPv6 address on IPv4 host addresses only (give an IPv4 address)"
+                    )))
+                }
+                Err(_) => {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "failed to parse {key} value: {value} (nil ip)"
+                    )))
+                }
+            },
             k if k.starts_with("com.docker.network.") => {
                 return Err(EngineError::invalid_parameter(format!(
-                    "network option {k}: berth does not support it (it honours {OPT_BRIDGE_NAME}, {OPT_MTU}, {OPT_ICC} and {OPT_MASQUERADE})"
+                    "network option {k}: berth does not support it (it honours {OPT_BRIDGE_NAME}, {OPT_MTU}, {OPT_ICC}, {OPT_MASQUERADE} and {OPT_HOST_BINDING})"
                 )));
             }
             _ => {}

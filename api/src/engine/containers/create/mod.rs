@@ -100,8 +100,11 @@ impl Engine {
                 .collect(),
             ..record
         };
+        // The first network's host_binding_ipv4 is where its published ports bind by default.
+        let host_binding = plan.first().and_then(|r| r.network.host_binding());
         let spec = ContainerSpec {
             name: name.clone(),
+            ports: crate::engine::containers::ports::with_host_binding(spec.ports, host_binding),
             endpoints,
             settings: self.settings.runtime.clone(),
             namespaces: berth_shim::spec::Namespaces {
