@@ -5,8 +5,9 @@
 
 use super::network::Teardown;
 use berth_shim::net::{self, store::EndpointWish, store::Store, NewNetwork};
-use berth_shim::spec::ContainerSpec;
+use berth_shim::spec::{ContainerSpec, PortSpec, Proto};
 use berth_tests::TestEnv;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -135,4 +136,81 @@ fn peers_reach_each_other_by_ipv6_and_by_aaaa() {
         out.contains(&format!("Address: {asked}")),
         "expected the embedded DNS to answer AAAA web with {asked}:\n{out}"
     );
+}
+
+/// GET / on [ip]:port from the host, retried while the server comes up.
+fn fetch6(ip: &str, port: u16) -> std::io::Result<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = || -> std::io::Result<String> {
+            let addr: std::net::SocketAddr = if ip.contains(':') {
+                format!("[{ip}]:{port}")
+            } else {
+                format!("{ip}:{port}")
+            }
+            .parse()
+            .unwrap();
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        };
+        match attempt() {
+            Ok(out) if out.contains("hello-v6-port") => return Ok(out),
+            other if std::time::Instant::now() > deadline => return other,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn ports_published_on_ipv6_host_addresses_answer_from_the_host() {
+    let env = TestEnv::new();
+    let _teardown = Teardown(env.paths.root.clone());
+    let n = new_v6_network(&env, "sixports");
+    // The network's IPv6 gateway is an address of the host (on the bridge).
+    let host6 = n.gateway6.clone();
+    let mut web = env.spec(&[
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-v6-port > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    web.name = "web6".into();
+    let port = |host_ip: &str| PortSpec {
+        proto: Proto::Tcp,
+        container_port: 80,
+        host_ip: host_ip.into(),
+        host_port: 0,
+        host_port_end: 0,
+    };
+    web.ports = vec![port(&host6), port("")];
+    join(&env, &mut web, &n.id, "");
+    env.run(&web);
+    let published = net::ports::read_published(&env.container(&web.id).run);
+    let got: Vec<&str> = published.iter().map(|p| p.host_ip.as_str()).collect();
+    assert_eq!(
+        got,
+        [host6.as_str(), "0.0.0.0", "::"],
+        "expected the IPv6 host address, and 0.0.0.0 with :: for the binding with no address: {published:?}"
+    );
+    let on = |ip: &str| {
+        published
+            .iter()
+            .find(|p| p.host_ip == ip)
+            .unwrap()
+            .host_port
+    };
+    for (what, ip, port) in [
+        ("published on it", host6.as_str(), on(&host6)),
+        ("published on [::]", host6.as_str(), on("::")),
+        ("published on 0.0.0.0", "127.0.0.1", on("0.0.0.0")),
+    ] {
+        let page = fetch6(ip, port);
+        assert!(
+            page.is_ok(),
+            "expected the page on {ip} port {port} ({what}), got {page:?}"
+        );
+    }
 }

@@ -65,6 +65,9 @@ impl Engine {
         self.refuse_joins_across_userns(&body.host_config, userns)?;
         let config_mac = Some(body.config.mac_address.as_str());
         let plan = self.plan_networks(&body.host_config, &body.networking_config, config_mac)?;
+        // The first network carries the published ports: an IPv6 host address needs IPv6 there.
+        let has_ipv6 = plan.first().is_some_and(|r| r.network.subnet6().is_some());
+        crate::engine::containers::ports::check_ipv6_bindings(&spec.ports, has_ipv6)?;
         let links = self.register_links(&body.host_config)?;
 
         let names = self.names();
@@ -102,6 +105,7 @@ impl Engine {
         };
         // The first network's host_binding_ipv4 is where its published ports bind by default.
         let host_binding = plan.first().and_then(|r| r.network.host_binding());
+
         let spec = ContainerSpec {
             name: name.clone(),
             ports: crate::engine::containers::ports::with_host_binding(spec.ports, host_binding),
