@@ -256,3 +256,56 @@ fn berth_network_create_ipv6_with_two_subnets_and_run_ip6() {
             "--ipv6 without a subnet",
         );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_on_ipv6_host_addresses_shown_and_refused() {
+    let b = Berth::with_busybox().await;
+    let r = b
+        .post_json(
+            "/networks/create",
+            &json!({"Name": "sixp", "EnableIPv6": true, "IPAM": {"Config": [
+                {"Subnet": "10.214.180.0/24"}, {"Subnet": "fd00:b6:a6::/64"}]}}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "network create: {}",
+        r.text()
+    );
+    let id = b
+        .run(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["sleep", "60"], "ExposedPorts": {"80/tcp": {}},
+                "HostConfig": {"NetworkMode": "sixp",
+                    "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}}}),
+        )
+        .await;
+    let v = b.inspect(&id).await;
+    let list = v["NetworkSettings"]["Ports"]["80/tcp"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ips: Vec<&str> = list.iter().filter_map(|p| p["HostIp"].as_str()).collect();
+    assert_eq!(
+        ips,
+        ["0.0.0.0", "::"],
+        "expected both families for a binding with no address, as dockerd: {v}"
+    );
+    assert_eq!(list[0]["HostPort"], list[1]["HostPort"], "one port: {v}");
+    let v4only = json!({"Image": "busybox", "Cmd": ["true"],
+        "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "fd00:b6:a6::1", "HostPort": "8080"}]}}});
+    b.post_json("/containers/create", &v4only).await.assert_error(
+        400,
+        "publishing on [fd00:b6:a6::1]:8080: berth publishes ports on IPv6 host addresses only for a container with an IPv6 address (a network with EnableIPv6; berth has no userland proxy)",
+        "an IPv6 host address for a container on the default bridge",
+    );
+    let lo = json!({"Image": "busybox", "Cmd": ["true"],
+        "HostConfig": {"NetworkMode": "sixp",
+            "PortBindings": {"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}}});
+    b.post_json("/containers/create", &lo).await.assert_error(
+        400,
+        "publishing on [::1]: berth cannot forward the IPv6 loopback address (the kernel does not route ::1 off lo, and berth has no userland proxy); publish on [::] or on an IPv6 address of the host",
+        "[::1]",
+    );
+}
