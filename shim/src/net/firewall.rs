@@ -1,9 +1,9 @@
 //! This root's nftables table, `inet berth-<8 hex digits of a hash of the root path>`, written
 //! whole from the network records in one `nft -f` transaction whenever a network appears or
 //! goes: outbound masquerade (IPv4, and IPv6 on networks with IPv6) for each network that is
-//! not internal, no forwarding between two
-//! different networks, and for internal networks no forwarding at all and no packet to any of
-//! the host's own addresses. Two roots have two tables, so they never touch each other's rules.
+//! not internal, no forwarding between two different networks, and for internal networks no
+//! forwarding at all and no packet to any of the host's own addresses (the inet family: these
+//! rules hold for IPv6 as for IPv4, enable_icc included). Two roots have two tables, so they never touch each other's rules.
 //! Where iptables' FORWARD chain drops (dockerd's), [`super::iptables`] adds the way through.
 
 use super::store::{NetworkRecord, Store};
