@@ -149,7 +149,7 @@ def netsettings_network_create_options(b):
     """docker network create -o (bridge name, MTU) and --aux-address through the docker CLI,
     then docker-py's options and aux_addresses; the same on the reference dockerd. An option
     berth does not act on is refused by name (dockerd accepts
-    com.docker.network.bridge.host_binding_ipv4: the difference is berth's, stated)."""
+    com.docker.network.bridge.inhibit_ipv4: the difference is berth's, stated)."""
     bridge = f"bnc{os.getpid() % 100000}"
     script = "cat /sys/class/net/eth0/mtu; ip -4 -o addr show eth0"
 
@@ -170,8 +170,8 @@ def netsettings_network_create_options(b):
     d, rc = ref()
     if d is not None:
         check_on(d, "dockerd")
-    p = b.docker("network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "nsbad")
-    check(p.returncode != 0 and b"host_binding_ipv4: berth does not support it" in p.stderr,
+    p = b.docker("network", "create", "-o", "com.docker.network.bridge.inhibit_ipv4=true", "nsbad")
+    check(p.returncode != 0 and b"inhibit_ipv4: berth does not support it" in p.stderr,
           f"an option berth does not act on: {p.returncode} {p.stderr!r}")
 
     def py_on(c, what):

@@ -215,6 +215,7 @@ def main():
         import cases_coexist  # noqa: F401
         import cases_dns  # noqa: F401
         import cases_userns  # noqa: F401
+        import cases_ipv6  # noqa: F401
         b = Berth(args.berth)
         b.docker("import", "-", "busybox:latest", input=busybox_tar(), check_rc=0)
         for fn in CASES:

@@ -6,6 +6,7 @@
 mod beside_dockerd;
 mod boundary;
 mod dns;
+mod ipv6;
 mod log_modes;
 mod net_kernel;
 mod network;

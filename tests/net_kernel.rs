@@ -116,6 +116,7 @@ impl World {
         Endpoint {
             ip: self.ip(if ns == "a" { 2 } else { 3 }),
             prefix_len: 24,
+            ip6: None,
             bridge: self.bridge.clone(),
             host_veth: self.veth(ns),
         }
@@ -225,7 +226,7 @@ fn published_ports_answer_on_loopback_the_host_address_and_to_neighbours() {
     let w = World::new();
     let host = host_address();
     servers(&w, "a", "hello from a\n", 20);
-    let held = ports::reserve(&[spec("tcp", 80), spec("udp", 81)]).unwrap();
+    let held = ports::reserve(&[spec("tcp", 80), spec("udp", 81)], false).unwrap();
     let (tcp, udp) = (held.published[0].host_port, held.published[1].host_port);
     let table = w.table();
     table
@@ -273,7 +274,7 @@ fn a_port_left_by_a_dead_shim_goes_to_its_new_holder() {
     servers(&w, "a", "a\n", 20);
     servers(&w, "b", "b\n", 20);
     let table = w.table();
-    let first = ports::reserve(&[spec("tcp", 80)]).unwrap();
+    let first = ports::reserve(&[spec("tcp", 80)], false).unwrap();
     let port = first.published[0].host_port;
     table
         .install("ctr-a", &w.endpoint("a"), &first.published)
@@ -281,11 +282,14 @@ fn a_port_left_by_a_dead_shim_goes_to_its_new_holder() {
     assert_eq!(fetch(Ipv4Addr::LOCALHOST, port).unwrap(), "a\n");
     // The shim of a dies (its sockets close) without removing its rules; b takes the port.
     drop(first);
-    let second = ports::reserve(&[PortSpec {
-        host_ip: "127.0.0.1".into(),
-        host_port: port,
-        ..spec("tcp", 80)
-    }])
+    let second = ports::reserve(
+        &[PortSpec {
+            host_ip: "127.0.0.1".into(),
+            host_port: port,
+            ..spec("tcp", 80)
+        }],
+        false,
+    )
     .unwrap();
     table
         .install("ctr-b", &w.endpoint("b"), &second.published)
@@ -390,7 +394,7 @@ fn containers_cannot_reach_the_hosts_loopback_through_the_bridge() {
     let port = l.local_addr().unwrap().port();
     l.set_nonblocking(true).unwrap();
     // Publishing turns route_localnet on for the bridge (loopback DNAT needs it).
-    let held = ports::reserve(&[spec("tcp", 80)]).unwrap();
+    let held = ports::reserve(&[spec("tcp", 80)], false).unwrap();
     let table = w.table();
     table
         .install("ctr-a", &w.endpoint("a"), &held.published)

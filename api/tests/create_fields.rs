@@ -138,11 +138,7 @@ const TABLE: &[(&str, &str, T)] = &[
     ("CreateEndpointSettings", "GlobalIPv6PrefixLen", State),
     ("CreateEndpointSettings", "DNSNames", State),
     ("CreateEndpointIPAMConfig", "IPv4Address", Honoured),
-    (
-        "CreateEndpointIPAMConfig",
-        "IPv6Address",
-        Closed("2001:db8::3"),
-    ),
+    ("CreateEndpointIPAMConfig", "IPv6Address", Honoured),
     ("CreateEndpointIPAMConfig", "LinkLocalIPs", Honoured),
     ("CreateMount", "Target", Honoured),
     ("CreateMount", "Source", Honoured),

@@ -317,12 +317,12 @@ async fn network_options_and_auxiliary_addresses() {
     );
     b.post_json(
         "/networks/create",
-        &create(json!({"com.docker.network.bridge.host_binding_ipv4": "127.0.0.1"}), json!({})),
+        &create(json!({"com.docker.network.bridge.inhibit_ipv4": "true"}), json!({})),
     )
     .await
     .assert_error(
         400,
-        "network option com.docker.network.bridge.host_binding_ipv4: berth does not support it (it honours com.docker.network.bridge.name, com.docker.network.driver.mtu, com.docker.network.bridge.enable_icc and com.docker.network.bridge.enable_ip_masquerade)",
+        "network option com.docker.network.bridge.inhibit_ipv4: berth does not support it (it honours com.docker.network.bridge.name, com.docker.network.driver.mtu, com.docker.network.bridge.enable_icc, com.docker.network.bridge.enable_ip_masquerade and com.docker.network.bridge.host_binding_ipv4)",
         "an option berth does not act on",
     );
     b.post_json(

@@ -606,6 +606,11 @@ pub struct EndpointSpec {
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// The network's `com.docker.network.driver.mtu`; 0: the kernel's default.
     pub mtu: u32,
+    /// On a network with IPv6: the container's IPv6 address, the subnet's prefix length and
+    /// the network's IPv6 gateway; empty otherwise.
+    pub address6: String,
+    pub prefix_len6: u8,
+    pub gateway6: String,
 }
 
 /// A mount inside the container (bind, tmpfs, ...); volumes are resolved to binds by the caller.

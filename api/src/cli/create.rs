@@ -174,8 +174,15 @@ pub fn create_body(
     if !f.network_alias.is_empty() {
         endpoint.insert("Aliases".into(), json!(f.network_alias));
     }
+    let mut ipam = Map::new();
     if let Some(ip) = &f.ip {
-        endpoint.insert("IPAMConfig".into(), json!({ "IPv4Address": ip }));
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if let Some(ip6) = &f.ip6 {
+        ipam.insert("IPv6Address".into(), json!(ip6));
+    }
+    if !ipam.is_empty() {
+        endpoint.insert("IPAMConfig".into(), Value::Object(ipam));
     }
     Ok(CreateBody {
         config,

@@ -68,6 +68,9 @@ pub struct CreateFlags {
     /// The container's IPv4 address on --network (a user-defined one).
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
+    /// The container's IPv6 address on --network (a user-defined one with IPv6).
+    #[arg(long, value_name = "IP")]
+    pub ip6: Option<String>,
     /// Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,

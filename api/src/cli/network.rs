@@ -39,22 +39,23 @@ pub struct CreateArgs {
     /// The network driver (only "bridge").
     #[arg(short, long, default_value = "bridge")]
     pub driver: String,
-    /// The subnet, in CIDR form ("10.77.0.0/24"); one is chosen when not given.
+    /// A subnet, in CIDR form ("10.77.0.0/24", "fd00:1::/64"): one IPv4 and, with --ipv6,
+    /// one IPv6; an IPv4 one is chosen when not given.
     #[arg(long, value_name = "CIDR")]
-    pub subnet: Option<String>,
-    /// The gateway (the bridge's address) within the subnet.
+    pub subnet: Vec<String>,
+    /// The gateway (the bridge's address) within the subnet of its family.
     #[arg(long, value_name = "IP")]
-    pub gateway: Option<String>,
-    /// Allocate container addresses from this part of the subnet only.
+    pub gateway: Vec<String>,
+    /// Allocate container addresses from this part of the subnet of its family only.
     #[arg(long, value_name = "CIDR")]
-    pub ip_range: Option<String>,
+    pub ip_range: Vec<String>,
     /// No traffic leaves the network: no route out, no masquerading.
     #[arg(long)]
     pub internal: bool,
     /// Let containers be connected by hand (always so for bridge networks).
     #[arg(long)]
     pub attachable: bool,
-    /// IPv6 (berth's networks are IPv4 only: refused).
+    /// IPv6 too (needs an IPv6 --subnet, as dockerd 20.10 has no default IPv6 pool).
     #[arg(long)]
     pub ipv6: bool,
     /// The IPAM driver (only "default").
@@ -116,6 +117,9 @@ pub struct ConnectArgs {
     /// The container's IPv4 address on this network.
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
+    /// The container's IPv6 address on this network (one with IPv6).
+    #[arg(long, value_name = "IP")]
+    pub ip6: Option<String>,
     #[arg(value_name = "NETWORK")]
     pub network: String,
     #[arg(value_name = "CONTAINER")]
@@ -156,7 +160,10 @@ pub fn run(g: &Global, cmd: NetworkCommand) -> Result<i32> {
                 settings["Aliases"] = json!(a.alias);
             }
             if let Some(ip) = &a.ip {
-                settings["IPAMConfig"] = json!({ "IPv4Address": ip });
+                settings["IPAMConfig"]["IPv4Address"] = json!(ip);
+            }
+            if let Some(ip6) = &a.ip6 {
+                settings["IPAMConfig"]["IPv6Address"] = json!(ip6);
             }
             engine.connect(&a.network, &a.container, &settings)?;
             Ok(0)
@@ -190,14 +197,33 @@ fn filters(list: &[String]) -> Result<Filters> {
 
 /// The create request the docker CLI would send for these flags.
 fn create_request(a: CreateArgs) -> CreateNetwork {
-    let config = (a.subnet.is_some() || a.gateway.is_some() || a.ip_range.is_some()).then(|| {
-        vec![IpamConfigJson {
-            subnet: a.subnet.unwrap_or_default(),
-            ip_range: a.ip_range.unwrap_or_default(),
-            gateway: a.gateway.unwrap_or_default(),
+    // Each subnet takes the gateway and range of its family (a network has at most one subnet
+    // of each; the engine refuses more).
+    let v6 = |x: &String| x.contains(':');
+    let of_family = |list: &[String], six: bool| {
+        list.iter()
+            .find(|x| v6(x) == six)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut config: Vec<IpamConfigJson> = a
+        .subnet
+        .iter()
+        .map(|subnet| IpamConfigJson {
+            subnet: subnet.clone(),
+            ip_range: of_family(&a.ip_range, v6(subnet)),
+            gateway: of_family(&a.gateway, v6(subnet)),
             auxiliary_addresses: None,
-        }]
-    });
+        })
+        .collect();
+    if config.is_empty() && (!a.gateway.is_empty() || !a.ip_range.is_empty()) {
+        config.push(IpamConfigJson {
+            ip_range: a.ip_range.first().cloned().unwrap_or_default(),
+            gateway: a.gateway.first().cloned().unwrap_or_default(),
+            ..IpamConfigJson::default()
+        });
+    }
+    let config = (!config.is_empty()).then_some(config);
     CreateNetwork {
         name: a.name,
         driver: a.driver,
@@ -231,7 +257,7 @@ fn row(n: &NetworkRecord, no_trunc: bool) -> Map<String, Value> {
     m.insert("Driver".into(), json!(n.driver));
     m.insert("ID".into(), json!(id));
     m.insert("IPv4".into(), json!("true"));
-    m.insert("IPv6".into(), json!("false"));
+    m.insert("IPv6".into(), json!(n.subnet6().is_some().to_string()));
     m.insert("Internal".into(), json!(n.internal.to_string()));
     m.insert("Labels".into(), json!(labels.join(",")));
     m.insert("Name".into(), json!(n.name));
@@ -252,6 +278,8 @@ fn fields(format: &str, inspect: bool) -> Result<Vec<&'static str>> {
                 "driver" => "Driver",
                 "scope" => "Scope",
                 "internal" => "Internal",
+                "ipv6" if inspect => "EnableIPv6",
+                "ipv6" => "IPv6",
                 "label" | "labels" => "Labels",
                 "created" | "createdat" | "created_at" if inspect => "Created",
                 "created" | "createdat" | "created_at" => "CreatedAt",

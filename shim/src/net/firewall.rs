@@ -1,8 +1,9 @@
 //! This root's nftables table, `inet berth-<8 hex digits of a hash of the root path>`, written
 //! whole from the network records in one `nft -f` transaction whenever a network appears or
-//! goes: outbound masquerade for each network that is not internal, no forwarding between two
-//! different networks, and for internal networks no forwarding at all and no packet to any of
-//! the host's own addresses. Two roots have two tables, so they never touch each other's rules.
+//! goes: outbound masquerade (IPv4, and IPv6 on networks with IPv6) for each network that is
+//! not internal, no forwarding between two different networks, and for internal networks no
+//! forwarding at all and no packet to any of the host's own addresses (the inet family: these
+//! rules hold for IPv6 as for IPv4, enable_icc included). Two roots have two tables, so they never touch each other's rules.
 //! Where iptables' FORWARD chain drops (dockerd's), [`super::iptables`] adds the way through.
 
 use super::store::{NetworkRecord, Store};
@@ -66,6 +67,11 @@ pub fn ruleset(table: &str, networks: &[NetworkRecord]) -> String {
                 nat.push_str(&format!(
                     "    ip saddr {subnet} oifname != \"{b}\" masquerade\n"
                 ));
+                if let Some(subnet6) = n.subnet6() {
+                    nat.push_str(&format!(
+                        "    ip6 saddr {subnet6} oifname != \"{b}\" masquerade\n"
+                    ));
+                }
             }
         }
     }
@@ -84,11 +90,18 @@ pub fn ruleset(table: &str, networks: &[NetworkRecord]) -> String {
     s
 }
 
-/// Write this root's table from its network records; turn on IPv4 forwarding.
+/// Write this root's table from its network records; turn on IPv4 forwarding, and IPv6
+/// forwarding when a network that is not internal has IPv6 (as dockerd does).
 pub fn sync(root: &Path) -> Result<()> {
     let networks = Store::new(root).list();
     if networks.iter().any(|n| n.is_bridge() && !n.internal) {
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+    }
+    if networks
+        .iter()
+        .any(|n| n.is_bridge() && !n.internal && n.subnet6().is_some())
+    {
+        let _ = std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1");
     }
     let table = table_name(root);
     nft(&ruleset(&table, &networks))?;
@@ -190,6 +203,21 @@ mod tests {
         assert!(
             !s.contains("masquerade"),
             "expected enable_ip_masquerade=false to masquerade nothing:\n{s}"
+        );
+        let mut v6 = net('e', "10.213.4.0/24", false);
+        v6.enable_ipv6 = true;
+        v6.subnet6 = "fd00:4::/64".into();
+        let s = ruleset("berth-t", &[v6.clone()]);
+        assert!(
+            s.contains("ip6 saddr fd00:4::/64 oifname != \"br-eeeeeeeeeeee\" masquerade"),
+            "expected the IPv6 subnet masqueraded:\n{s}"
+        );
+        v6.options
+            .insert(super::super::store::OPT_MASQUERADE.into(), "false".into());
+        let s = ruleset("berth-t", &[v6]);
+        assert!(
+            !s.contains("masquerade"),
+            "expected enable_ip_masquerade=false to masquerade no IPv6 either:\n{s}"
         );
         assert_eq!(
             ruleset("berth-t", &[]),

@@ -41,7 +41,11 @@ impl HostSide {
         if self.reservation.is_some() || spec.ports.is_empty() {
             return Ok(());
         }
-        let held = ports::reserve(&spec.ports).map_err(|e| self.failed(e))?;
+        let v6 = spec
+            .endpoints
+            .first()
+            .is_some_and(|e| !e.address6.is_empty());
+        let held = ports::reserve(&spec.ports, v6).map_err(|e| self.failed(e))?;
         ports::write_published(&self.run_dir, &held.published).map_err(|e| self.failed(e))?;
         self.reservation = Some(held);
         Ok(())
@@ -60,6 +64,7 @@ impl HostSide {
         let endpoint = Endpoint {
             ip: a.address,
             prefix_len: ep.prefix_len,
+            ip6: ep.address6.parse().ok().map(|a| (a, ep.prefix_len6)),
             bridge: ep.bridge.clone(),
             host_veth: a.host_veth.clone(),
         };

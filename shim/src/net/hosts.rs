@@ -45,6 +45,10 @@ pub fn content(spec: &ContainerSpec, networks: &[NetworkRecord]) -> String {
     };
     if let Some(ep) = spec.endpoints.first().filter(|e| !e.address.is_empty()) {
         out.push_str(&format!("{}\t{own_names}\n", ep.address));
+        // On a network with IPv6, the container's IPv6 address names it too (as dockerd).
+        if !ep.address6.is_empty() {
+            out.push_str(&format!("{}\t{own_names}\n", ep.address6));
+        }
     }
     let mut seen: Vec<String> = Vec::new();
     for net in networks.iter().filter(|n| n.resolves_names()) {
@@ -183,6 +187,13 @@ mod tests {
         );
         assert!(text.contains("10.1.0.2\tbox\n"), "{text}");
         assert!(text.contains("10.1.0.3\tweb 222222222222 www\n"), "{text}");
+        let mut six = spec.clone();
+        six.endpoints[0].address6 = "fd00:1::2".into();
+        let text6 = content(&six, std::slice::from_ref(&net));
+        assert!(
+            text6.contains("10.1.0.2\tbox\nfd00:1::2\tbox\n"),
+            "expected the container's IPv6 address after its IPv4 one, as dockerd:\n{text6}"
+        );
         // The default bridge resolves no names.
         net.predefined = true;
         let text = content(&spec, &[net]);

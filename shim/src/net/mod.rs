@@ -13,6 +13,7 @@ pub mod firewall;
 pub mod host_side;
 pub mod hosts;
 pub mod ipam;
+pub mod ipam6;
 pub mod iptables;
 pub mod netlink;
 pub mod ports;
@@ -23,7 +24,7 @@ use crate::spec::EndpointSpec;
 use netlink::Netlink;
 use nix::sched::CloneFlags;
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,17 +98,30 @@ pub fn ensure_bridge(
     bridge: &str,
     gateway: Ipv4Addr,
     prefix: u8,
+    gateway6: Option<(Ipv6Addr, u8)>,
     mtu: u32,
 ) -> Result<()> {
     let mut nl = Netlink::open()?;
     let created = nl.add_bridge(bridge, mtu)?;
     let index = netlink::index_of(bridge)?;
     nl.add_address(index, gateway, prefix)?;
+    if let Some((gw6, prefix6)) = gateway6 {
+        // The host may disable IPv6 on new interfaces (conf/default); this one carries it.
+        enable_ipv6_on(bridge)?;
+        nl.add_address6(index, gw6, prefix6)?;
+    }
     nl.set_up(index, None)?;
     if created {
         firewall::sync(root)?;
     }
     Ok(())
+}
+
+/// `net.ipv6.conf.<ifname>.disable_ipv6=0` in the calling thread's network namespace (dockerd
+/// sets it so on the interfaces of an IPv6 network).
+fn enable_ipv6_on(ifname: &str) -> Result<()> {
+    let path = PathBuf::from(format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"));
+    std::fs::write(&path, "0").map_err(|e| NetError::io(&path, e))
 }
 
 /// What a new bridge network is made from (Docker's create request, checked by the caller).
@@ -129,6 +143,60 @@ pub struct NewNetwork {
     pub options: std::collections::BTreeMap<String, String>,
     /// IPAM AuxiliaryAddresses: name -> address, in the subnet, never handed out.
     pub aux_addresses: std::collections::BTreeMap<String, String>,
+    /// EnableIPv6, with the IPv6 IPAM config (`subnet6` required then).
+    pub enable_ipv6: bool,
+    pub subnet6: String,
+    /// Empty: the IPv6 subnet's first address.
+    pub gateway6: String,
+    pub ip_range6: String,
+}
+
+/// The IPv6 half of a new network, checked: its subnet (clear of this root's other IPv6
+/// subnets), gateway and range. None when the network has no IPv6.
+fn check_v6(
+    locked: &store::Locked<'_>,
+    new: &NewNetwork,
+) -> Result<Option<(ipam6::Subnet6, Ipv6Addr)>> {
+    if !new.enable_ipv6 {
+        return Ok(None);
+    }
+    let subnet = ipam6::Subnet6::parse(&new.subnet6)
+        .ok_or_else(|| NetError::Invalid(format!("invalid CIDR address: {}", new.subnet6)))?;
+    if let Some(other) = locked
+        .list()
+        .into_iter()
+        .find(|n| n.subnet6().is_some_and(|o| o.overlaps(&subnet)))
+    {
+        return Err(NetError::InUse(format!(
+            "invalid pool request: Pool overlaps with other one on this address space ({})",
+            other.name
+        )));
+    }
+    let gateway = if new.gateway6.is_empty() {
+        subnet.default_gateway()
+    } else {
+        let g: Ipv6Addr = new
+            .gateway6
+            .parse()
+            .map_err(|_| NetError::Invalid(format!("invalid gateway address: {}", new.gateway6)))?;
+        if !subnet.contains(g) {
+            return Err(NetError::Invalid(format!(
+                "no matching subnet for gateway {g}"
+            )));
+        }
+        g
+    };
+    if !new.ip_range6.is_empty() {
+        let r = ipam6::Subnet6::parse(&new.ip_range6)
+            .ok_or_else(|| NetError::Invalid(format!("invalid CIDR address: {}", new.ip_range6)))?;
+        if !subnet.contains(r.base) || r.prefix < subnet.prefix {
+            return Err(NetError::Invalid(format!(
+                "no matching subnet for range {}",
+                new.ip_range6
+            )));
+        }
+    }
+    Ok(Some((subnet, gateway)))
 }
 
 /// Create a bridge network (its record, its bridge with the gateway address, this root's
@@ -200,6 +268,7 @@ pub fn create_bridge_network(
             )));
         }
     }
+    let v6 = check_v6(locked, &new)?;
     let bridge = match new.options.get(store::OPT_BRIDGE_NAME) {
         Some(name) => {
             let taken =
@@ -232,10 +301,26 @@ pub fn create_bridge_network(
         ip_range: new.ip_range,
         predefined: new.predefined,
         aux_addresses: new.aux_addresses,
+        enable_ipv6: v6.is_some(),
+        subnet6: v6.map(|(s, _)| s.to_string()).unwrap_or_default(),
+        gateway6: v6.map(|(_, g)| g.to_string()).unwrap_or_default(),
+        ip_range6: if v6.is_some() {
+            new.ip_range6
+        } else {
+            String::new()
+        },
         endpoints: Default::default(),
     };
     locked.save(&rec)?;
-    if let Err(e) = ensure_bridge(root, &rec.bridge, gateway, subnet.prefix, rec.mtu()) {
+    let gateway6 = v6.map(|(s, g)| (g, s.prefix));
+    if let Err(e) = ensure_bridge(
+        root,
+        &rec.bridge,
+        gateway,
+        subnet.prefix,
+        gateway6,
+        rec.mtu(),
+    ) {
         crate::cleanup::cleanup(
             format!("removing the bridge {}", rec.bridge),
             delete_bridge(&rec.bridge),
@@ -264,6 +349,13 @@ pub fn endpoint_spec(net: &store::NetworkRecord, ep: &store::EndpointRecord) -> 
         link_local: ep.link_local.clone(),
         sysctls: endpoint_sysctls(&ep.driver_opts),
         mtu: net.mtu(),
+        address6: ep.ip6.clone(),
+        prefix_len6: net.subnet6().map(|s| s.prefix).unwrap_or(0),
+        gateway6: if ep.ip6.is_empty() {
+            String::new()
+        } else {
+            net.gateway6.clone()
+        },
     }
 }
 
@@ -382,8 +474,18 @@ pub fn attach(
     let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
     let target = File::open(&path).map_err(|e| NetError::io(&path, e))?;
     // 1. The bridge (gone after a reboot, or never made by a killed API process).
+    let v6 = if ep.address6.is_empty() {
+        None
+    } else {
+        let a: Ipv6Addr = ep
+            .address6
+            .parse()
+            .map_err(|_| NetError::Invalid(format!("invalid endpoint address {}", ep.address6)))?;
+        Some((a, ep.gateway6.parse::<Ipv6Addr>().ok()))
+    };
+    let gateway6 = v6.and_then(|(_, g)| g).map(|g| (g, ep.prefix_len6));
     if let Some(gw) = gateway {
-        ensure_bridge(root, &ep.bridge, gw, ep.prefix_len, ep.mtu)?;
+        ensure_bridge(root, &ep.bridge, gw, ep.prefix_len, gateway6, ep.mtu)?;
     }
     // 2. The veth pair: the host end here, the container's end made inside its namespace.
     let host_veth = host_veth_name(container_id, &ep.network_id);
@@ -422,11 +524,25 @@ pub fn attach(
                 .ok_or_else(|| NetError::Invalid(format!("sysctl {key:?}: not a sysctl name")))?;
             std::fs::write(&path, value).map_err(|e| NetError::io(&path, e))?;
         }
+        //    On an IPv6 network, as dockerd: IPv6 on for the interface, its address (no
+        //    duplicate address detection: the network's IPAM hands each out once), and the
+        //    IPv6 default route.
+        if let Some((a6, _)) = v6 {
+            enable_ipv6_on(ifname)?;
+            inner.add_address6(index, a6, ep.prefix_len6)?;
+        }
         inner.set_up(index, None)?;
         if let Some(gw) = default_route {
             match inner.add_default_route(gw) {
                 Ok(()) => {}
                 // A second network: the first one's default route stays.
+                Err(e) if e.errno == nix::Error::EEXIST => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(gw6) = gateway6.map(|(g, _)| g).filter(|_| !ep.internal) {
+            match inner.add_default_route6(gw6) {
+                Ok(()) => {}
                 Err(e) if e.errno == nix::Error::EEXIST => {}
                 Err(e) => return Err(e.into()),
             }

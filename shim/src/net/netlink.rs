@@ -7,7 +7,7 @@ use nix::sys::socket::{
     bind, recv, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
     SockType,
 };
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 const RTM_NEWLINK: u16 = 16;
@@ -43,6 +43,10 @@ const RTN_UNICAST: u8 = 1;
 
 const IFF_UP: u32 = 0x1;
 const AF_INET: u8 = libc::AF_INET as u8;
+const AF_INET6: u8 = libc::AF_INET6 as u8;
+/// ifa_flags: no duplicate address detection, so the address is usable at once (a network's
+/// addresses are handed out by its IPAM, never twice).
+const IFA_F_NODAD: u8 = 0x02;
 
 /// A NETLINK_ROUTE socket bound in the network namespace of the thread that opened it.
 pub struct Netlink {
@@ -288,6 +292,33 @@ impl Netlink {
             Err(e) if e.errno == nix::Error::EEXIST => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Add an IPv6 address (without duplicate address detection); Ok(false) when the link has
+    /// it already.
+    pub fn add_address6(&mut self, index: u32, addr: Ipv6Addr, prefix: u8) -> Result<bool> {
+        let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+        // struct ifaddrmsg: family, prefixlen, flags, scope (universe), index.
+        m.buf.extend_from_slice(&[AF_INET6, prefix, IFA_F_NODAD, 0]);
+        m.buf.extend_from_slice(&index.to_ne_bytes());
+        m.attr(IFA_LOCAL, &addr.octets());
+        m.attr(IFA_ADDRESS, &addr.octets());
+        match self.request(&format!("adding {addr}/{prefix}"), m) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno == nix::Error::EEXIST => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Add the IPv6 default route through `gateway`.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Result<()> {
+        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf
+            .extend_from_slice(&[AF_INET6, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, 0]);
+        m.buf.push(RTN_UNICAST);
+        m.buf.extend_from_slice(&0u32.to_ne_bytes());
+        m.attr(RTA_GATEWAY, &gateway.octets());
+        self.request(&format!("adding the default route via {gateway}"), m)
     }
 
     /// Add the default route through `gateway`.

@@ -5,11 +5,12 @@
 //! auto-removed containers) agree, and a SIGKILL leaves the old record or the new one.
 
 use super::ipam::{self, Subnet};
+use super::ipam6::{self, Subnet6};
 use super::{NetError, Result};
 use crate::fsutil::{self, FileLock};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// The version written in every network record.
@@ -44,6 +45,13 @@ pub struct NetworkRecord {
     pub predefined: bool,
     /// IPAM AuxiliaryAddresses: name -> an address of the subnet never handed out.
     pub aux_addresses: BTreeMap<String, String>,
+    /// EnableIPv6: the network has an IPv6 subnet too (`subnet6`), and every endpoint an
+    /// address in it.
+    pub enable_ipv6: bool,
+    /// "fd00:1::/64"; empty unless `enable_ipv6`.
+    pub subnet6: String,
+    pub gateway6: String,
+    pub ip_range6: String,
     /// By container id.
     pub endpoints: BTreeMap<String, EndpointRecord>,
 }
@@ -55,10 +63,14 @@ pub struct EndpointRecord {
     pub container_name: String,
     pub endpoint_id: String,
     pub ip: String,
+    /// The IPv6 address, on a network with IPv6.
+    pub ip6: String,
     pub mac: String,
     pub aliases: Vec<String>,
     /// The address the client asked for (IPAMConfig.IPv4Address), if any.
     pub requested_ip: String,
+    /// IPAMConfig.IPv6Address, if any.
+    pub requested_ip6: String,
     /// The client sent an IPAMConfig (inspect shows it back, `{}` when empty, as dockerd).
     pub ipam_given: bool,
     /// IPAMConfig.LinkLocalIPs.
@@ -78,6 +90,13 @@ impl NetworkRecord {
     }
     pub fn gateway_ip(&self) -> Option<Ipv4Addr> {
         self.gateway.parse().ok()
+    }
+    /// The IPv6 subnet, on a network with `EnableIPv6`.
+    pub fn subnet6(&self) -> Option<Subnet6> {
+        Subnet6::parse(&self.subnet6).filter(|_| self.enable_ipv6)
+    }
+    pub fn gateway6_ip(&self) -> Option<Ipv6Addr> {
+        self.gateway6.parse().ok()
     }
     pub fn is_bridge(&self) -> bool {
         self.driver == "bridge"
@@ -99,6 +118,15 @@ impl NetworkRecord {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+    /// `host_binding_ipv4`: the host address of a port binding that names none (checked at
+    /// create); None when unset or all addresses.
+    pub fn host_binding(&self) -> Option<String> {
+        self.options
+            .get(OPT_HOST_BINDING)
+            .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+            .filter(|a| !a.is_unspecified())
+            .map(|a| a.to_string())
+    }
     /// The auxiliary addresses, parsed (checked at create).
     pub fn aux_ips(&self) -> Vec<Ipv4Addr> {
         self.aux_addresses
@@ -113,6 +141,8 @@ pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
 pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+/// The host address ports published on the network bind to when a binding names none.
+pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
 
 /// What a container asks of its endpoint on a network (its EndpointSettings, checked).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -120,6 +150,8 @@ pub struct EndpointWish {
     pub aliases: Vec<String>,
     /// IPAMConfig.IPv4Address; empty: the first free address.
     pub ip: String,
+    /// IPAMConfig.IPv6Address; empty: the first free address of the IPv6 subnet (if any).
+    pub ip6: String,
     /// MacAddress, normalised; empty: 02:42 and the address.
     pub mac: String,
     pub ipam_given: bool,
@@ -252,6 +284,7 @@ impl Locked<'_> {
             endpoint_id: crate::ids::random_id(),
             aliases: wish.aliases.clone(),
             requested_ip: requested.to_string(),
+            requested_ip6: wish.ip6.clone(),
             ipam_given: wish.ipam_given,
             link_local: wish.link_local.clone(),
             driver_opts: wish.driver_opts.clone(),
@@ -301,6 +334,7 @@ impl Locked<'_> {
                 wish.mac.clone()
             };
         }
+        ep.ip6 = allocate6(rec, id, &wish.ip6)?;
         rec.endpoints.insert(id.to_string(), ep.clone());
         self.save(rec)?;
         Ok(ep)
@@ -347,6 +381,51 @@ impl Locked<'_> {
         self.save(&rec)?;
         Ok(Some(rec))
     }
+}
+
+/// Container `id`'s IPv6 address on `rec`: `requested` when set (it must be in the network's
+/// IPv6 subnet and free), else the first free one; empty on a network without IPv6.
+fn allocate6(rec: &NetworkRecord, id: &str, requested: &str) -> Result<String> {
+    let Some(subnet) = rec.subnet6() else {
+        if requested.is_empty() {
+            return Ok(String::new());
+        }
+        return Err(NetError::Invalid(format!(
+            "Invalid address {requested}: It does not belong to any of this network's subnets"
+        )));
+    };
+    let used: Vec<Ipv6Addr> = rec
+        .endpoints
+        .iter()
+        .filter(|(cid, _)| cid.as_str() != id)
+        .filter_map(|(_, e)| e.ip6.parse().ok())
+        .collect();
+    let gateway = rec.gateway6_ip();
+    if requested.is_empty() {
+        let range = Subnet6::parse(&rec.ip_range6);
+        let ip = ipam6::first_free(&subnet, range.as_ref(), gateway, &used).ok_or_else(|| {
+            NetError::Exhausted(format!(
+                "no available IPv6 addresses on this network's address pools: {} ({})",
+                rec.name, rec.id
+            ))
+        })?;
+        return Ok(ip.to_string());
+    }
+    let ip: Ipv6Addr = requested
+        .parse()
+        .map_err(|_| NetError::Invalid(format!("invalid IPv6 address: {requested}")))?;
+    if !subnet.contains(ip) || Some(ip) == gateway {
+        return Err(NetError::Invalid(format!(
+            "Invalid address {ip}: It does not belong to any of this network's subnets"
+        )));
+    }
+    if used.contains(&ip) {
+        return Err(NetError::InUse(format!(
+            "Address already in use: {ip} on network {}",
+            rec.name
+        )));
+    }
+    Ok(ip.to_string())
 }
 
 /// An endpoint whose container has no directory (nor one being created) and that is older
@@ -421,6 +500,57 @@ mod tests {
         assert!(
             matches!(aux, Err(NetError::InUse(_))),
             "expected InUse, got {aux:?}"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_network_gives_each_endpoint_a_v6_address_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let containers = tmp.path().join("containers");
+        let locked = store.lock().unwrap();
+        let mut rec = net("10.9.0.0/24");
+        rec.enable_ipv6 = true;
+        rec.subnet6 = "fd00:9::/64".into();
+        rec.gateway6 = "fd00:9::1".into();
+        let (c1, c2, c3) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+        let a = locked
+            .allocate(&mut rec, &containers, &c1, "one", &wish(&[], ""))
+            .unwrap();
+        assert_eq!(
+            (a.ip.as_str(), a.ip6.as_str()),
+            ("10.9.0.2", "fd00:9::2"),
+            "expected the first free address of each subnet"
+        );
+        let mut w = wish(&[], "");
+        w.ip6 = "fd00:9::99".into();
+        let b = locked
+            .allocate(&mut rec, &containers, &c2, "two", &w)
+            .unwrap();
+        assert_eq!(
+            (b.ip6.as_str(), b.requested_ip6.as_str()),
+            ("fd00:9::99", "fd00:9::99")
+        );
+        let taken = locked.allocate(&mut rec, &containers, &c3, "three", &w);
+        assert!(
+            matches!(taken, Err(NetError::InUse(_))),
+            "expected InUse, got {taken:?}"
+        );
+        w.ip6 = "fd00:8::5".into();
+        let outside = locked.allocate(&mut rec, &containers, &c3, "three", &w);
+        assert!(
+            matches!(&outside, Err(NetError::Invalid(m)) if m.contains("does not belong")),
+            "expected an address outside the subnet refused, got {outside:?}"
+        );
+        let mut v4 = net("10.8.0.0/24");
+        let plain = locked
+            .allocate(&mut v4, &containers, &c3, "three", &wish(&[], ""))
+            .unwrap();
+        assert_eq!(plain.ip6, "", "expected no IPv6 address on an IPv4 network");
+        let refused = locked.allocate(&mut v4, &containers, &c3, "three", &w);
+        assert!(
+            matches!(refused, Err(NetError::Invalid(_))),
+            "expected IPv6Address refused on an IPv4 network, got {refused:?}"
         );
     }
 

@@ -137,17 +137,52 @@ pub fn warnings(h: &HostConfig) -> Vec<String> {
     }
 }
 
+/// Ports published on IPv6 host addresses need a container with an IPv6 address (its first
+/// network has EnableIPv6): with no userland proxy, nothing else can carry them.
+pub fn check_ipv6_bindings(specs: &[PortSpec], has_ipv6: bool) -> Result<()> {
+    match specs.iter().find(|s| s.host_ip.contains(':')) {
+        Some(s) if !has_ipv6 => Err(invalid(format!(
+            "publishing on [{}]:{}: berth publishes ports on IPv6 host addresses only for a container with an IPv6 address (a network with EnableIPv6; berth has no userland proxy)",
+            s.host_ip, s.host_port
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The network's `host_binding_ipv4` (`default_ip`) for each port binding that names no host
+/// address, as dockerd applies it; the bindings in HostConfig stay as sent.
+pub fn with_host_binding(specs: Vec<PortSpec>, default_ip: Option<String>) -> Vec<PortSpec> {
+    let Some(ip) = default_ip else {
+        return specs;
+    };
+    specs
+        .into_iter()
+        .map(|s| PortSpec {
+            host_ip: if s.host_ip.is_empty() {
+                ip.clone()
+            } else {
+                s.host_ip
+            },
+            ..s
+        })
+        .collect()
+}
+
 fn binding_spec(container_port: u16, proto: &str, b: &PortBindingJson) -> Result<PortSpec> {
     let (host_port, host_port_end) = parse_host_port(&b.host_port)?;
     let host_ip = match b.host_ip.as_str() {
         "" | "0.0.0.0" => String::new(),
         ip => match ip.parse::<std::net::IpAddr>() {
             Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
-            Ok(std::net::IpAddr::V6(_)) => {
+            // The kernel routes no packet from ::1 out of lo (IPv6 has no route_localnet), so
+            // without a userland proxy nothing reaches a container through [::1].
+            Ok(std::net::IpAddr::V6(v6)) if v6.is_loopback() => {
                 return Err(invalid(format!(
-                    "berth publishes ports on IPv4 addresses only, not {ip}"
+                    "publishing on [{ip}]: berth cannot forward the IPv6 loopback address (the kernel does not route ::1 off lo, and berth has no userland proxy); publish on [::] or on an IPv6 address of the host"
                 )))
             }
+            // Checked against the container's network at create (`check_ipv6_bindings`).
+            Ok(std::net::IpAddr::V6(v6)) => v6.to_string(),
             Err(_) => return Err(invalid(format!("invalid IP address: {ip}"))),
         },
     };
@@ -438,6 +473,22 @@ mod tests {
         );
         let nothing = host(&[("80/tcp", vec![])], false);
         assert!(port_specs(&nothing, None, "bridge").unwrap().is_empty());
+        let given = |ip: &str| PortSpec {
+            proto: Proto::Tcp,
+            container_port: 80,
+            host_ip: ip.into(),
+            host_port: 8080,
+            host_port_end: 0,
+        };
+        let got = with_host_binding(
+            vec![given(""), given("192.0.2.1")],
+            Some("127.0.0.1".into()),
+        );
+        assert_eq!(
+            (got[0].host_ip.as_str(), got[1].host_ip.as_str()),
+            ("127.0.0.1", "192.0.2.1"),
+            "expected host_binding_ipv4 for the binding with no address only"
+        );
     }
 
     #[test]

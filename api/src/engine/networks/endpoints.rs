@@ -67,8 +67,9 @@ fn strings(v: Option<&Value>, field: &str) -> Result<Vec<String>> {
 
 /// Docker's EndpointSettings as a create or connect sends it, checked with dockerd's rules
 /// and words. Honoured: Aliases, IPAMConfig (IPv4Address, LinkLocalIPs), MacAddress, the
-/// DriverOpts a bridge endpoint has (`com.docker.network.endpoint.sysctls`). Refused:
-/// what berth has not (IPv6, other DriverOpts).
+/// DriverOpts a bridge endpoint has (`com.docker.network.endpoint.sysctls`), IPv6Address
+/// (checked against the network's IPv6 subnet when allocated). Refused: what berth has not
+/// (IPv6 link-local addresses and sysctls, other DriverOpts).
 pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
     let mut wish = EndpointWish {
         aliases: strings(v.get("Aliases"), "Aliases")?,
@@ -118,9 +119,15 @@ pub fn endpoint_settings(v: &Value) -> Result<EndpointWish> {
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty())
         {
-            return Err(invalid(format!(
-                "IPAMConfig.IPv6Address {v6}: berth networks are IPv4 only"
-            )));
+            let ok = v6
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok_and(|a| !a.is_unspecified());
+            if !ok {
+                return Err(invalid(format!(
+                    "invalid endpoint settings:\ninvalid IPv6 address: {v6}"
+                )));
+            }
+            wish.ip6 = v6.to_string();
         }
         for ll in strings(ipam.get("LinkLocalIPs"), "LinkLocalIPs")? {
             match ll.parse::<std::net::IpAddr>() {
@@ -191,12 +198,15 @@ const ENDPOINT_LINKS_REFUSED: &str = "EndpointSettings.Links: endpoint links are
 /// An endpoint's IPAMConfig as inspect shows it: null when none was sent, else what was sent
 /// (dockerd's omitempty fields).
 fn ipam_json(ep: &EndpointRecord) -> Value {
-    if !ep.ipam_given && ep.requested_ip.is_empty() {
+    if !ep.ipam_given && ep.requested_ip.is_empty() && ep.requested_ip6.is_empty() {
         return Value::Null;
     }
     let mut m = serde_json::Map::new();
     if !ep.requested_ip.is_empty() {
         m.insert("IPv4Address".into(), json!(ep.requested_ip));
+    }
+    if !ep.requested_ip6.is_empty() {
+        m.insert("IPv6Address".into(), json!(ep.requested_ip6));
     }
     if !ep.link_local.is_empty() {
         m.insert("LinkLocalIPs".into(), json!(ep.link_local));
@@ -225,7 +235,7 @@ fn check_request(r: &EndpointRequest) -> Result<()> {
             ENDPOINT_LINKS_REFUSED.into(),
         ));
     }
-    if r.network.predefined && !r.wish.ip.is_empty() {
+    if r.network.predefined && (!r.wish.ip.is_empty() || !r.wish.ip6.is_empty()) {
         return Err(EngineError::invalid_parameter(
             "user specified IP address is supported on user defined networks only".into(),
         ));
@@ -598,9 +608,9 @@ impl Engine {
                 "Gateway": if ep.internal { String::new() } else { ep.gateway.clone() },
                 "IPAddress": ep.address,
                 "IPPrefixLen": ep.prefix_len,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": if ep.internal { String::new() } else { ep.gateway6.clone() },
+                "GlobalIPv6Address": ep.address6,
+                "GlobalIPv6PrefixLen": if ep.address6.is_empty() { 0 } else { ep.prefix_len6 },
                 "DNSNames": if rec.as_ref().is_some_and(|r| r.resolves_names()) { json!(dns) } else { Value::Null },
             });
             if first.is_none() && name == "bridge" {

@@ -71,11 +71,13 @@ fn go_bool(v: &str) -> Option<bool> {
 }
 
 /// Network create Options: the bridge options berth honours (the bridge's name, the MTU,
-/// icc, masquerading) are checked as dockerd reads them; dockerd's other bridge options are
+/// icc, masquerading, the default host address of published ports) are checked as dockerd reads them; dockerd's other bridge options are
 /// refused by name, since berth does not act on them. Keys outside `com.docker.network.` mean
 /// nothing to dockerd's bridge driver either: they are kept, as dockerd keeps them.
 pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
-    use berth_shim::net::store::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
+    use berth_shim::net::store::{
+        OPT_BRIDGE_NAME, OPT_HOST_BINDING, OPT_ICC, OPT_MASQUERADE, OPT_MTU,
+    };
     for (key, value) in options {
         match key.as_str() {
             OPT_BRIDGE_NAME => {
@@ -107,15 +109,82 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
                 )));
             }
             OPT_ICC | OPT_MASQUERADE => {}
+            OPT_HOST_BINDING => match value.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(_)) => {}
+                Ok(std::net::IpAddr::V6(_)) => {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "{key}: {value}: berth publishes the ports of a container without an IPv6 address on IPv4 host addresses only (give an IPv4 address)"
+                    )))
+                }
+                Err(_) => {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "failed to parse {key} value: {value} (nil ip)"
+                    )))
+                }
+            },
             k if k.starts_with("com.docker.network.") => {
                 return Err(EngineError::invalid_parameter(format!(
-                    "network option {k}: berth does not support it (it honours {OPT_BRIDGE_NAME}, {OPT_MTU}, {OPT_ICC} and {OPT_MASQUERADE})"
+                    "network option {k}: berth does not support it (it honours {OPT_BRIDGE_NAME}, {OPT_MTU}, {OPT_ICC}, {OPT_MASQUERADE} and {OPT_HOST_BINDING})"
                 )));
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// A network's IPAM configs as the bridge driver takes them: at most one IPv4 config and, on a
+/// network with EnableIPv6, exactly one IPv6 config (dockerd 20.10 has no default IPv6 pool).
+/// An IPv6 subnet on a network without EnableIPv6 is refused: it would be stored and unused
+/// (dockerd 20.10 accepts and ignores it).
+fn split_ipam(
+    configs: Vec<IpamConfigJson>,
+    enable_ipv6: bool,
+) -> Result<(IpamConfigJson, IpamConfigJson)> {
+    let is_v6 = |c: &IpamConfigJson| {
+        c.subnet.contains(':') || (c.subnet.is_empty() && c.gateway.contains(':'))
+    };
+    let (v6, v4): (Vec<_>, Vec<_>) = configs.into_iter().partition(is_v6);
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(EngineError::forbidden(
+            "bridge driver doesn't support multiple subnets".into(),
+        ));
+    }
+    let v6 = v6.into_iter().next();
+    match (&v6, enable_ipv6) {
+        (None, true) => {
+            return Err(EngineError::not_found(
+                "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into(),
+            ))
+        }
+        (Some(c), false) => {
+            return Err(EngineError::invalid_parameter(format!(
+                "IPAM config {}: an IPv6 subnet needs EnableIPv6 (--ipv6)",
+                c.subnet
+            )))
+        }
+        _ => {}
+    }
+    let v6 = v6.unwrap_or_default();
+    if v6
+        .auxiliary_addresses
+        .as_ref()
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(EngineError::invalid_parameter(format!(
+            "IPAM config {}: berth does not support AuxiliaryAddresses in an IPv6 config",
+            v6.subnet
+        )));
+    }
+    for (what, v) in [("gateway", &v6.gateway), ("IPRange", &v6.ip_range)] {
+        if !v.is_empty() && !v.contains(':') {
+            return Err(EngineError::invalid_parameter(format!(
+                "IPAM config {}: invalid {what} {v} (an IPv6 address is expected)",
+                v6.subnet
+            )));
+        }
+    }
+    Ok((v4.into_iter().next().unwrap_or_default(), v6))
 }
 
 fn not_found(reference: &str) -> EngineError {
@@ -240,11 +309,6 @@ impl Engine {
                 "ingress networks need swarm mode, which berth does not have".into(),
             ));
         }
-        if req.enable_ipv6 == Some(true) {
-            return Err(EngineError::not_implemented(
-                "IPv6 networks are not supported by berth".into(),
-            ));
-        }
         let ipam = req.ipam.clone().unwrap_or_default();
         if !ipam.driver.is_empty() && ipam.driver != "default" {
             return Err(EngineError::not_found(format!(
@@ -252,13 +316,8 @@ impl Engine {
                 ipam.driver
             )));
         }
-        let configs = ipam.config.unwrap_or_default();
-        if configs.len() > 1 {
-            return Err(EngineError::not_implemented(
-                "berth networks have one IPv4 subnet".into(),
-            ));
-        }
-        let config = configs.into_iter().next().unwrap_or_default();
+        let enable_ipv6 = req.enable_ipv6 == Some(true);
+        let (config, config6) = split_ipam(ipam.config.unwrap_or_default(), enable_ipv6)?;
         let aux_addresses = config.auxiliary_addresses.clone().unwrap_or_default();
         if config.subnet.is_empty() && !aux_addresses.is_empty() {
             return Err(EngineError::invalid_parameter(
@@ -295,6 +354,10 @@ impl Engine {
                 labels: req.labels.unwrap_or_default(),
                 options,
                 aux_addresses,
+                enable_ipv6,
+                subnet6: config6.subnet,
+                gateway6: config6.gateway,
+                ip_range6: config6.ip_range,
             },
         )?;
         drop(locked);
@@ -428,6 +491,7 @@ impl Engine {
     pub fn network_json(&self, n: &NetworkRecord, with_containers: bool) -> Value {
         let mut containers = serde_json::Map::new();
         let prefix = n.subnet().map(|s| s.prefix).unwrap_or(0);
+        let prefix6 = n.subnet6().map(|s| s.prefix).unwrap_or(0);
         if with_containers {
             let dirs = self.paths.containers();
             for (cid, ep) in &n.endpoints {
@@ -441,7 +505,7 @@ impl Engine {
                         "EndpointID": ep.endpoint_id,
                         "MacAddress": ep.mac,
                         "IPv4Address": if ep.ip.is_empty() { String::new() } else { format!("{}/{prefix}", ep.ip) },
-                        "IPv6Address": "",
+                        "IPv6Address": if ep.ip6.is_empty() { String::new() } else { format!("{}/{prefix6}", ep.ip6) },
                     }),
                 );
             }
@@ -457,6 +521,19 @@ impl Engine {
                 config.insert("AuxiliaryAddresses".into(), json!(n.aux_addresses));
             }
         }
+        let mut configs = Vec::new();
+        if !config.is_empty() {
+            configs.push(Value::Object(config));
+        }
+        if n.subnet6().is_some() {
+            let mut c6 = serde_json::Map::new();
+            c6.insert("Subnet".into(), json!(n.subnet6));
+            if !n.ip_range6.is_empty() {
+                c6.insert("IPRange".into(), json!(n.ip_range6));
+            }
+            c6.insert("Gateway".into(), json!(n.gateway6));
+            configs.push(Value::Object(c6));
+        }
         json!({
             "Name": n.name,
             "Id": n.id,
@@ -464,11 +541,11 @@ impl Engine {
             "Scope": "local",
             "Driver": n.driver,
             "EnableIPv4": true,
-            "EnableIPv6": false,
+            "EnableIPv6": n.subnet6().is_some(),
             "IPAM": {
                 "Driver": "default",
                 "Options": if n.predefined { Value::Null } else { json!({}) },
-                "Config": if config.is_empty() { json!([]) } else { json!([config]) },
+                "Config": configs,
             },
             "Internal": n.internal,
             "Attachable": n.attachable,

@@ -5,7 +5,7 @@
 //! `MAX_JUMPS` are followed, names stop at 255 bytes, and an answer never grows past the
 //! size the client can take.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;
@@ -204,16 +204,44 @@ impl Query {
 
     /// A records for the name asked, as many as fit in `limit` bytes (TC set when some do not).
     pub fn answer_a(&self, addrs: &[Ipv4Addr], limit: usize) -> Vec<u8> {
+        let addrs: Vec<IpAddr> = addrs.iter().copied().map(IpAddr::V4).collect();
+        self.answer_addrs(&addrs, limit)
+    }
+
+    /// AAAA records for `addrs`, as many as fit in `limit` bytes (TC set when some did not).
+    pub fn answer_aaaa(&self, addrs: &[Ipv6Addr], limit: usize) -> Vec<u8> {
+        let addrs: Vec<IpAddr> = addrs.iter().copied().map(IpAddr::V6).collect();
+        self.answer_addrs(&addrs, limit)
+    }
+
+    /// A records for IPv4 addresses, AAAA for IPv6 ones (the caller gives one family).
+    fn answer_addrs(&self, addrs: &[IpAddr], limit: usize) -> Vec<u8> {
         // Each record: a pointer to the question's name, type, class, TTL, length, address.
-        const RECORD: usize = 2 + 2 + 2 + 4 + 2 + 4;
+        const HEAD: usize = 2 + 2 + 2 + 4 + 2;
+        let size = |a: &IpAddr| HEAD + if a.is_ipv4() { 4 } else { 16 };
         let base = HEADER_LEN + self.wire_name.len() + 4;
-        let fit = limit.saturating_sub(base) / RECORD;
-        let n = addrs.len().min(fit).min(u16::MAX as usize);
+        let mut room = limit.saturating_sub(base);
+        let mut n = 0;
+        for a in addrs.iter().take(u16::MAX as usize) {
+            if size(a) > room {
+                break;
+            }
+            room -= size(a);
+            n += 1;
+        }
         let tc = if n < addrs.len() { TC } else { 0 };
         let mut out = self.with_question(self.flags(Rcode::NoError, AA | tc), n as u16);
         for a in &addrs[..n] {
-            self.record_head(&mut out, TYPE_A, 4);
-            out.extend_from_slice(&a.octets());
+            match a {
+                IpAddr::V4(v4) => {
+                    self.record_head(&mut out, TYPE_A, 4);
+                    out.extend_from_slice(&v4.octets());
+                }
+                IpAddr::V6(v6) => {
+                    self.record_head(&mut out, TYPE_AAAA, 16);
+                    out.extend_from_slice(&v6.octets());
+                }
+            }
         }
         out
     }

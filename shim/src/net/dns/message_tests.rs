@@ -57,6 +57,27 @@ fn an_a_answer_echoes_the_question_and_points_at_its_name() {
 }
 
 #[test]
+fn an_aaaa_answer_carries_sixteen_bytes_per_address() {
+    let q = parse_query(BUSYBOX_AAAA_PEER).unwrap();
+    let a = q.answer_aaaa(&["fd00:1::3".parse().unwrap()], CLASSIC_UDP);
+    let mut want: Vec<u8> = vec![
+        0xab, 0xcd, 0x85, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, // QR AA RD RA
+        0x04, b'P', b'e', b'e', b'r', 0x00, 0x00, 0x1c, 0x00, 0x01, // question as sent
+        0xc0, 0x0c, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x02, 0x58, 0x00, 0x10,
+    ];
+    want.extend_from_slice(&[0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]);
+    assert_eq!(a, want, "expected one AAAA record for fd00:1::3");
+    let many: Vec<std::net::Ipv6Addr> = (0..100u128).map(std::net::Ipv6Addr::from).collect();
+    let a = q.answer_aaaa(&many, CLASSIC_UDP);
+    let n = u16::from_be_bytes([a[6], a[7]]) as usize;
+    assert!(
+        is_truncated(&a) && a.len() == 22 + n * 28 && a.len() <= CLASSIC_UDP,
+        "expected whole AAAA records within 512 bytes and TC, got {} bytes for {n}",
+        a.len()
+    );
+}
+
+#[test]
 fn answers_never_grow_past_the_clients_limit() {
     let q = parse_query(BUSYBOX_AAAA_PEER).unwrap();
     let many: Vec<Ipv4Addr> = (0..1000u32).map(Ipv4Addr::from).collect();

@@ -4,13 +4,13 @@
 //! records at every query, so that a peer started or restarted since is found at once.
 
 use crate::net::store::NetworkRecord;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// What the records say of a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Local {
-    /// A name of ours with these addresses (on the first network that has it).
-    Addrs(Vec<Ipv4Addr>),
+    /// A name of ours with these addresses, IPv4 and IPv6 (on the first network that has it).
+    Addrs(Vec<IpAddr>),
     /// An address of ours: its name ("container.network").
     Ptr(String),
     /// Not ours: the forwarders answer it.
@@ -49,11 +49,12 @@ pub fn lookup(networks: &[NetworkRecord], me: &str, order: &[String], name: &str
             .get(me)
             .map(|e| e.links.as_slice())
             .unwrap_or_default();
-        let mut addrs: Vec<Ipv4Addr> = Vec::new();
+        let mut addrs: Vec<IpAddr> = Vec::new();
         for (cid, ep) in &net.endpoints {
-            let Ok(ip) = ep.ip.parse::<Ipv4Addr>() else {
+            let Ok(ip) = ep.ip.parse::<IpAddr>() else {
                 continue;
             };
+            let ip6 = ep.ip6.parse::<IpAddr>().ok();
             let short = &cid[..12.min(cid.len())];
             let named = ep.container_name.eq_ignore_ascii_case(name)
                 || short.eq_ignore_ascii_case(name)
@@ -61,8 +62,12 @@ pub fn lookup(networks: &[NetworkRecord], me: &str, order: &[String], name: &str
                 || crate::net::hosts::link_aliases(links, cid, ep)
                     .iter()
                     .any(|a| a.eq_ignore_ascii_case(name));
-            if named && !addrs.contains(&ip) {
-                addrs.push(ip);
+            if named {
+                for a in std::iter::once(ip).chain(ip6) {
+                    if !addrs.contains(&a) {
+                        addrs.push(a);
+                    }
+                }
             }
         }
         if !addrs.is_empty() {
@@ -170,6 +175,25 @@ mod tests {
                 "10.3.0.4".parse().unwrap()
             ]),
             "an alias two containers share gives both"
+        );
+    }
+
+    #[test]
+    fn a_peer_on_an_ipv6_network_has_both_addresses() {
+        let me = "1".repeat(64);
+        let mut n = net(
+            "6",
+            "six",
+            &[("1", "me", "10.6.0.2", &[]), ("2", "web", "10.6.0.3", &[])],
+        );
+        n.endpoints.get_mut(&"2".repeat(64)).unwrap().ip6 = "fd00:6::3".into();
+        assert_eq!(
+            lookup(&[n], &me, &[], "web"),
+            Local::Addrs(vec![
+                "10.6.0.3".parse().unwrap(),
+                "fd00:6::3".parse().unwrap()
+            ]),
+            "expected the peer's IPv4 and IPv6 addresses"
         );
     }
 }

@@ -10,7 +10,7 @@ use crate::net::store::{NetworkRecord, Store};
 use crate::net::{InNetns, NetError};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -309,9 +309,31 @@ impl Server {
         };
         let reply = match local {
             Local::Addrs(addrs) if q.qtype == message::TYPE_A => {
-                q.answer_a(&addrs, u16::MAX as usize)
+                let v4: Vec<Ipv4Addr> = addrs
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V4(v4) => Some(*v4),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                q.answer_a(&v4, u16::MAX as usize)
             }
-            // Ours, with no data of that type (no IPv6 yet): NOERROR, nothing.
+            // A peer on a network with IPv6 has an AAAA record too.
+            Local::Addrs(addrs) if q.qtype == message::TYPE_AAAA => {
+                let v6: Vec<Ipv6Addr> = addrs
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V6(v6) => Some(*v6),
+                        IpAddr::V4(_) => None,
+                    })
+                    .collect();
+                if v6.is_empty() {
+                    // Ours, with no data of that type: NOERROR, nothing.
+                    q.empty(Rcode::NoError)
+                } else {
+                    q.answer_aaaa(&v6, u16::MAX as usize)
+                }
+            }
             Local::Addrs(_) => q.empty(Rcode::NoError),
             Local::Ptr(name) if q.qtype == message::TYPE_PTR => q
                 .answer_ptr(&name)

@@ -66,6 +66,9 @@ impl Engine {
         crate::engine::userns::refuse_idmap_without_userns(&body.host_config, userns)?;
         let config_mac = Some(body.config.mac_address.as_str());
         let plan = self.plan_networks(&body.host_config, &body.networking_config, config_mac)?;
+        // The first network carries the published ports: an IPv6 host address needs IPv6 there.
+        let has_ipv6 = plan.first().is_some_and(|r| r.network.subnet6().is_some());
+        crate::engine::containers::ports::check_ipv6_bindings(&spec.ports, has_ipv6)?;
         let links = self.register_links(&body.host_config)?;
 
         let names = self.names();
@@ -101,8 +104,12 @@ impl Engine {
                 .collect(),
             ..record
         };
+        // The first network's host_binding_ipv4 is where its published ports bind by default.
+        let host_binding = plan.first().and_then(|r| r.network.host_binding());
+
         let spec = ContainerSpec {
             name: name.clone(),
+            ports: crate::engine::containers::ports::with_host_binding(spec.ports, host_binding),
             endpoints,
             settings: self.settings.runtime.clone(),
             namespaces: berth_shim::spec::Namespaces {
