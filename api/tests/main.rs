@@ -14,6 +14,7 @@ mod behaviour17;
 mod bind_mounts;
 mod boundary;
 mod build;
+mod build18;
 mod build_cli;
 mod build_errors;
 mod build_support;
