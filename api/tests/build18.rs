@@ -129,3 +129,64 @@ async fn dangling_filter_values_as_dockerd() {
         "GET /images/json with dangling=maybe",
     );
 }
+
+/// The part of a build's stream after `Step n/m : <step>` up to the next step.
+fn step_part<'t>(text: &'t str, step: &str) -> &'t str {
+    let after = text
+        .split_once(&format!(" : {step}\n"))
+        .unwrap_or_else(|| panic!("no step {step:?} in the stream: {text}"))
+        .1;
+    after.split("Step ").next().unwrap_or("")
+}
+
+/// " ---> Running in <id>\nRemoving intermediate container <id>\n" with one id: that id.
+fn container_of(part: &str) -> Option<String> {
+    let id = part.split_once(" ---> Running in ")?.1.get(..12)?.to_string();
+    part.contains(&format!("Removing intermediate container {id}\n"))
+        .then_some(id)
+}
+
+#[tokio::test]
+async fn metadata_steps_show_their_container_as_dockerd() {
+    let b = Berth::with_busybox().await;
+    let df = "FROM busybox\nENV A=1\nLABEL l=1\nWORKDIR /w\nCMD [\"sh\"]\n";
+    let text = build_file(&b, "meta:1", df, &[]).await.ok().text();
+    for step in ["ENV A=1", "LABEL l=1", "WORKDIR /w", "CMD [\"sh\"]"] {
+        let part = step_part(&text, step);
+        assert!(
+            container_of(part).is_some(),
+            "step {step}: want ' ---> Running in <id>' and 'Removing intermediate container \
+             <id>' as dockerd prints them, got {part:?}"
+        );
+    }
+    let cs = b.get("/containers/json?all=1").await.json();
+    assert_eq!(cs, json!([]), "the build left containers");
+
+    // rm=false leaves each step's container, as dockerd does; a cached step makes none.
+    let r = crate::build_support::build(
+        &b,
+        "rm=false&nocache=1",
+        crate::build_support::context(&[("Dockerfile", "FROM busybox\nENV B=2\n")]),
+    )
+    .await
+    .ok();
+    let text = r.text();
+    let part = step_part(&text, "ENV B=2");
+    let id = part
+        .split_once(" ---> Running in ")
+        .map(|(_, rest)| rest[..12].to_string())
+        .unwrap_or_else(|| panic!("rm=false: no container for ENV B=2: {part:?}"));
+    assert!(
+        !part.contains("Removing intermediate container"),
+        "rm=false removed the step's container: {part:?}"
+    );
+    let cs = b.get("/containers/json?all=1").await.json();
+    let ids: Vec<&str> = cs
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["Id"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        ids.len() == 1 && ids[0].starts_with(&id),
+        "rm=false: want the step's container {id} left, got {cs}"
+    );
+}
