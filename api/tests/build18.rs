@@ -21,7 +21,10 @@ async fn ids(b: &Berth, query: &str) -> BTreeSet<String> {
 }
 
 fn dangling(v: bool) -> String {
-    format!("?filters={}", encode(&json!({"dangling": [v.to_string()]}).to_string()))
+    format!(
+        "?filters={}",
+        encode(&json!({"dangling": [v.to_string()]}).to_string())
+    )
 }
 
 /// The image ids of a tag and of every image below it (its `Parent` chain).
@@ -65,7 +68,10 @@ async fn intermediate_images_are_listed_with_all_only() {
         "docker images -a: want the intermediate images too"
     );
     let d = ids(&b, &dangling(true)).await;
-    assert!(d.is_empty(), "dangling=true: intermediate images are not dangling: {d:?}");
+    assert!(
+        d.is_empty(),
+        "dangling=true: intermediate images are not dangling: {d:?}"
+    );
     let named = ids(&b, &dangling(false)).await;
     assert_eq!(named, want, "dangling=false: the named images");
 
@@ -141,7 +147,11 @@ fn step_part<'t>(text: &'t str, step: &str) -> &'t str {
 
 /// " ---> Running in <id>\nRemoving intermediate container <id>\n" with one id: that id.
 fn container_of(part: &str) -> Option<String> {
-    let id = part.split_once(" ---> Running in ")?.1.get(..12)?.to_string();
+    let id = part
+        .split_once(" ---> Running in ")?
+        .1
+        .get(..12)?
+        .to_string();
     part.contains(&format!("Removing intermediate container {id}\n"))
         .then_some(id)
 }
