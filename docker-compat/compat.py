@@ -210,6 +210,7 @@ def main():
         import cases_createfields  # noqa: F401
         import cases_attach17  # noqa: F401
         import cases_build  # noqa: F401
+        import cases_build18  # noqa: F401
         import cases_login  # noqa: F401
         import cases_schema  # noqa: F401
         import cases_coexist  # noqa: F401

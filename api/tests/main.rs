@@ -15,6 +15,8 @@ mod behaviour17;
 mod bind_mounts;
 mod boundary;
 mod build;
+mod build18;
+mod build18_killed;
 mod build_cli;
 mod build_errors;
 mod build_support;

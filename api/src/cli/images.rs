@@ -11,6 +11,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
+    /// Show all images (by default the unnamed parents of other images, a build's
+    /// intermediate steps, are hidden).
+    #[arg(short, long)]
+    pub all: bool,
     /// Print image ids only.
     #[arg(short, long)]
     pub quiet: bool,
@@ -148,7 +152,7 @@ pub fn list(g: &Global, args: ImagesArgs) -> Result<i32> {
         Some("json") | None => None,
         Some(f) => Some(fields(f)?),
     };
-    let images = g.engine().images()?;
+    let images = g.engine().listed_images(args.all)?;
     let trunc = !args.no_trunc;
     if args.quiet {
         for img in &images {

@@ -259,8 +259,9 @@ async fn list(
         Ok(f) => f,
         Err(e) => return error_response(e),
     };
+    let all = q.flag("all");
     let engine = st.engine;
-    match blocking(move || engine.images_json(&filters, shared_size)).await {
+    match blocking(move || engine.images_json(&filters, all, shared_size)).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => error_response(e),
     }

@@ -181,8 +181,9 @@ fn remove_ignored(dir: &Path, rel: &str, ignore: &Ignore) -> Result<()> {
 }
 
 impl Engine {
-    /// Remove what builds killed mid-way left: their RUN containers and scratch dirs (a build's
-    /// scratch whose lock nobody holds). Part of the engine's sweep.
+    /// Remove what builds killed mid-way left: their step containers and scratch dirs (a
+    /// build's scratch whose lock nobody holds). Part of the engine's sweep, and of every
+    /// container listing (a build may have died in another process on the same root).
     pub fn sweep_builds(&self) {
         let tmp = self.store().tmp();
         let Ok(rd) = std::fs::read_dir(&tmp) else {

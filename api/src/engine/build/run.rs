@@ -23,38 +23,7 @@ impl Engine {
         scratch: &std::path::Path,
         out: &mut Output,
     ) -> Result<StepLayer> {
-        let mut env = st.config.env.clone().unwrap_or_default();
-        env.extend(st.run_args());
-        let body = CreateBody {
-            config: DockerConfig {
-                image: st.image_id.clone(),
-                cmd: Some(StringOrList::List(argv.to_vec())),
-                entrypoint: Some(StringOrList::List(Vec::new())),
-                env: Some(env),
-                user: st.config.user.clone().unwrap_or_default(),
-                working_dir: st.config.working_dir.clone().unwrap_or_default(),
-                attach_stdout: true,
-                attach_stderr: true,
-                ..Default::default()
-            },
-            host_config: HostConfig {
-                network_mode: opts.network_mode.clone(),
-                extra_hosts: (!opts.extra_hosts.is_empty()).then(|| opts.extra_hosts.clone()),
-                shm_size: opts.shm_size,
-                memory: opts.memory,
-                memory_swap: opts.memory_swap,
-                cpu_shares: opts.cpu_shares,
-                cpuset_cpus: opts.cpuset_cpus.clone(),
-                cpu_period: opts.cpu_period,
-                cpu_quota: opts.cpu_quota,
-                log_config: LogConfigJson {
-                    kind: "none".into(),
-                    config: Default::default(),
-                },
-                ..Default::default()
-            },
-            networking_config: serde_json::Value::Null,
-        };
+        let body = step_body(st, argv, opts);
         // Noted before it exists, so that a build killed at any point leaves nothing the sweep
         // does not find.
         let name = format!("berth_build_{}", &berth_shim::ids::random_id()[..12]);
@@ -80,6 +49,35 @@ impl Engine {
             ));
         }
         result
+    }
+
+    /// A step that runs nothing (ENV, LABEL, CMD, WORKDIR, ...) gets a container too, as in
+    /// dockerd's classic builder: made on the stage's image with the step's `#(nop)` command,
+    /// never started, and removed as `rm`/`forcerm` say (`rm=false` leaves it, as dockerd does).
+    pub(super) fn probe_step(
+        &self,
+        st: &StageState,
+        argv: &[String],
+        opts: &BuildOptions,
+        scratch: &std::path::Path,
+        out: &mut Output,
+    ) -> Result<()> {
+        let name = format!("berth_build_{}", &berth_shim::ids::random_id()[..12]);
+        super::context::note_container(scratch, &name)?;
+        let created = self.create_container(Some(&name), step_body(st, argv, opts))?;
+        let id = created.id;
+        for w in &created.warnings {
+            out.text(&format!(" ---> [Warning] {w}\n"));
+        }
+        out.text(&format!(" ---> Running in {}\n", short(id.as_str())));
+        if opts.rm || opts.forcerm {
+            self.remove(id.as_str(), true)?;
+            out.text(&format!(
+                "Removing intermediate container {}\n",
+                short(id.as_str())
+            ));
+        }
+        Ok(())
     }
 
     fn run_and_commit(
@@ -134,5 +132,41 @@ impl Engine {
             tmp: layer_tmp,
             unpacked,
         })
+    }
+}
+
+/// The container of a step: the stage's image and config, the build's network and resources.
+fn step_body(st: &StageState, argv: &[String], opts: &BuildOptions) -> CreateBody {
+    let mut env = st.config.env.clone().unwrap_or_default();
+    env.extend(st.run_args());
+    CreateBody {
+        config: DockerConfig {
+            image: st.image_id.clone(),
+            cmd: Some(StringOrList::List(argv.to_vec())),
+            entrypoint: Some(StringOrList::List(Vec::new())),
+            env: Some(env),
+            user: st.config.user.clone().unwrap_or_default(),
+            working_dir: st.config.working_dir.clone().unwrap_or_default(),
+            attach_stdout: true,
+            attach_stderr: true,
+            ..Default::default()
+        },
+        host_config: HostConfig {
+            network_mode: opts.network_mode.clone(),
+            extra_hosts: (!opts.extra_hosts.is_empty()).then(|| opts.extra_hosts.clone()),
+            shm_size: opts.shm_size,
+            memory: opts.memory,
+            memory_swap: opts.memory_swap,
+            cpu_shares: opts.cpu_shares,
+            cpuset_cpus: opts.cpuset_cpus.clone(),
+            cpu_period: opts.cpu_period,
+            cpu_quota: opts.cpu_quota,
+            log_config: LogConfigJson {
+                kind: "none".into(),
+                config: Default::default(),
+            },
+            ..Default::default()
+        },
+        networking_config: serde_json::Value::Null,
     }
 }

@@ -137,6 +137,13 @@ impl StageState {
         v.join(" ")
     }
 
+    /// The command of a step's container that is never started: the shell, `#(nop) <comment>`.
+    pub fn nop_argv(&self, comment: &str) -> Vec<String> {
+        let mut v = self.shell();
+        v.push(format!("#(nop) {comment}"));
+        v
+    }
+
     /// The `created_by` of WORKDIR, COPY and ADD: `#(nop) ` and the comment as one word.
     pub fn nop_single(&self, comment: &str) -> String {
         let mut v = self.shell();

@@ -176,6 +176,8 @@ impl Build<'_, '_> {
     fn instruction(&mut self, st: &mut StageState, i: &Instruction, context: &Path) -> Result<()> {
         let parent = st.image_id.clone();
         let mut next = st.clone();
+        // A step that runs nothing gets dockerd's container that is never started: its command.
+        let mut probe: Option<Vec<String>> = None;
         let (created_by, key, work): (String, String, Option<Work>) = match i {
             Instruction::Run(cmd) => {
                 let argv = match cmd {
@@ -236,6 +238,7 @@ impl Build<'_, '_> {
                     .lstat(&tree.resolve(&clean, true)?)
                     .is_some_and(|n| n.is_dir());
                 let by = st.nop_single(&format!("WORKDIR {clean}"));
+                probe = Some(st.nop_argv(&format!("WORKDIR {clean}")));
                 if exists {
                     (by.clone(), by, None)
                 } else {
@@ -252,6 +255,7 @@ impl Build<'_, '_> {
             other => {
                 let comment = self.meta_change(&mut next, other)?;
                 let by = st.nop(&comment);
+                probe = Some(st.nop_argv(&comment));
                 (by.clone(), by, None)
             }
         };
@@ -263,6 +267,11 @@ impl Build<'_, '_> {
             st.maintainer = next.maintainer;
             self.out.result(&st.image_id);
             return Ok(());
+        }
+        if let Some(argv) = probe.filter(|_| !parent.is_empty()) {
+            let opts = self.opts;
+            self.engine
+                .probe_step(&next, &argv, opts, &self.scratch, &mut self.out)?;
         }
         let layer = match work {
             Some(w) => Some(w(self, &next)?),

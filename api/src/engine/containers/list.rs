@@ -138,6 +138,9 @@ impl Engine {
 
     /// The rows `opts` selects, newest first.
     fn select(&self, opts: &ListOptions) -> Result<Vec<Listed>> {
+        // A build killed in another process (a `berth build` on the same root) leaves its
+        // step containers: they go before anyone sees them. A look at the temp dir when none.
+        self.sweep_builds();
         for key in opts.filters.keys() {
             if !FILTERS.contains(&key.as_str()) {
                 return Err(EngineError::invalid_parameter(format!(

@@ -1,6 +1,8 @@
 //! `docker image prune`: remove dangling images (no tags), or with `all` every image no container
 //! uses; `until` and `label` narrow the set as in dockerd. Images are removed one by one through
-//! [`Engine::remove_image`], so the store's lock and layer collection rules are the usual ones.
+//! [`Engine::remove_image`], so the store's lock and layer collection rules are the usual ones;
+//! each with its unnamed parents that nothing else holds (a build's intermediate steps), as
+//! dockerd's prune deletes them.
 
 use super::created_unix;
 use crate::engine::filters::{self, Filters};
@@ -65,11 +67,19 @@ impl Engine {
         layer_sizes(&mut before)?;
         let used = self.image_users();
         let mut records = Vec::new();
-        for img in self.images()? {
+        let images = self.images()?;
+        let parents: std::collections::BTreeSet<&str> =
+            images.iter().map(|i| i.parent.as_str()).collect();
+        for img in &images {
             if used.contains_key(&img.id) {
                 continue;
             }
             let dangling = img.repo_tags.is_empty() && img.repo_digests.is_empty();
+            // As dockerd: an unnamed image another is built on (a build's intermediate step)
+            // is not pruned itself; it goes with the last image built on it.
+            if dangling && parents.contains(img.id.as_str()) {
+                continue;
+            }
             if !o.all && !dangling {
                 continue;
             }
@@ -80,7 +90,7 @@ impl Engine {
             if !filters::prune_labels_pass(&o.labels, &labels) {
                 continue;
             }
-            match self.remove_image_with(&img.id, true, false) {
+            match self.remove_image_with(&img.id, true, true) {
                 Ok(r) => records.extend(r),
                 // Removed or taken into use meanwhile: not ours to prune.
                 Err(e) if e.is(ErrorKind::NotFound) || e.is(ErrorKind::Conflict) => {}

@@ -88,14 +88,9 @@ pub fn history(img: &Image) -> Value {
     json!(out)
 }
 
-/// `filters` of `GET /images/json`: dangling, reference (with '*' globs) and label.
+/// `filters` of `GET /images/json`: reference (with '*' globs) and label. `dangling` is read
+/// with the image tree, in [`listed`].
 fn keep(img: &Image, filters: &Filters) -> bool {
-    if let Some(d) = filters.get("dangling") {
-        let want = d.iter().any(|v| v == "true" || v == "1");
-        if img.repo_tags.is_empty() != want {
-            return false;
-        }
-    }
     if let Some(pats) = filters.get("reference") {
         let hit = img.repo_tags.iter().any(|t| tag_matches(pats, t));
         if !hit {
@@ -109,6 +104,47 @@ fn keep(img: &Image, filters: &Filters) -> bool {
         }
     }
     true
+}
+
+/// Which images a listing shows, as dockerd's (daemon/images/images.go): an image with no
+/// name (no tag, no digest) that another image was built on (a build's intermediate step, a
+/// commit's parent) only with `all`; `dangling=true` only the images with no name and no
+/// child, `dangling=false` only the named ones.
+pub(crate) fn listed(imgs: &[Image], all: bool, dangling: Option<bool>) -> Vec<&Image> {
+    let parents: std::collections::BTreeSet<&str> =
+        imgs.iter().map(|i| i.parent.as_str()).collect();
+    imgs.iter()
+        .filter(|i| {
+            let has_child = parents.contains(i.id.as_str());
+            let unnamed = i.repo_tags.is_empty() && i.repo_digests.is_empty();
+            match dangling {
+                Some(true) => !has_child && i.repo_tags.is_empty(),
+                Some(false) => !unnamed,
+                None => !unnamed || all || !has_child,
+            }
+        })
+        .collect()
+}
+
+/// The `dangling` filter: "true"/"1" or "false"/"0"; anything else is refused as dockerd does.
+fn dangling_filter(filters: &Filters) -> Result<Option<bool>> {
+    let Some(vals) = filters.get("dangling") else {
+        return Ok(None);
+    };
+    let mut want = None;
+    for v in vals {
+        want = Some(match v.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => {
+                return Err(EngineError::invalid_parameter(format!(
+                    "Invalid filter 'dangling=[{}]'",
+                    vals.join(" ")
+                )))
+            }
+        });
+    }
+    Ok(want)
 }
 
 /// A `reference` filter against "repo:tag": the whole or the repository part.
@@ -178,10 +214,21 @@ fn until_bound(filters: &Filters) -> Result<Option<i64>> {
 }
 
 impl Engine {
-    /// `GET /images/json`: the summaries of the images that pass `filters`.
-    /// `shared_size`: SharedSize counted (API 1.42's `shared-size`); -1 otherwise. `digests` is
+    /// The images `docker images` shows, newest first; with `all` the unnamed parents too.
+    pub fn listed_images(&self, all: bool) -> Result<Vec<Image>> {
+        let imgs = self.images()?;
+        Ok(listed(&imgs, all, None).into_iter().cloned().collect())
+    }
+
+    /// `GET /images/json`: the summaries of the images that pass `filters`; `all`: with the
+    /// unnamed parents of other images (see [`listed`]). `shared_size`: SharedSize counted (API 1.42's `shared-size`); -1 otherwise. `digests` is
     /// not read: RepoDigests is always shown, as dockerd shows it.
-    pub fn images_json(&self, filters: &Filters, shared_size: bool) -> Result<Vec<Value>> {
+    pub fn images_json(
+        &self,
+        filters: &Filters,
+        all: bool,
+        shared_size: bool,
+    ) -> Result<Vec<Value>> {
         if let Some(k) = filters.keys().find(|k| !LIST_FILTERS.contains(&k.as_str())) {
             return Err(EngineError::invalid_parameter(format!(
                 "invalid filter '{k}'"
@@ -195,10 +242,11 @@ impl Engine {
             }
         }
         let until = until_bound(filters)?;
+        let dangling = dangling_filter(filters)?;
         let imgs = self.images()?;
         let shared = shared_size.then(|| shared_sizes(&imgs));
-        Ok(imgs
-            .iter()
+        Ok(listed(&imgs, all, dangling)
+            .into_iter()
             .filter(|i| keep(i, filters))
             .filter(|i| bounds.0.is_none_or(|b| created_unix(&i.created) < b))
             .filter(|i| bounds.1.is_none_or(|s| created_unix(&i.created) > s))
