@@ -13,6 +13,7 @@ mod archive_paths;
 mod behaviour17;
 mod bind_mounts;
 mod boundary;
+mod bounded;
 mod build;
 mod build_cli;
 mod build_errors;

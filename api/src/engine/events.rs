@@ -4,7 +4,8 @@
 
 use super::{Engine, EngineError, Result};
 use crate::engine::ids::ContainerId;
-use berth_shim::events::{self, EventsPaths};
+use berth_shim::events::{self, Class, EventsPaths};
+use berth_shim::fsutil::FileLock;
 
 pub use berth_shim::events::Event;
 use std::fs::File;
@@ -105,8 +106,7 @@ impl Engine {
     }
 }
 
-/// The types of the eBPF monitor's events, whose actor is a container.
-pub const MONITOR_TYPES: [&str; 3] = ["process", "syscall", "policy"];
+pub use berth_shim::events::MONITOR_TYPES;
 
 /// Check `filters` keys as dockerd does.
 pub fn check_filters(f: &Filters) -> Result<()> {
@@ -181,62 +181,114 @@ fn strip_tag(image: &str) -> &str {
     }
 }
 
-/// Reads the log from a position, returning whole lines as events, and follows the current
-/// file across a rotation (it keeps the old file open until it has read it to the end).
+/// Reads the log from a position: both classes' files (see `berth_shim::events`), merged in
+/// time order, whole lines as events; each class followed across its rotations.
 pub struct EventReader {
-    paths: EventsPaths,
-    file: Option<File>,
-    /// A line begun but not yet ended.
-    partial: Vec<u8>,
+    lock: std::path::PathBuf,
+    classes: Vec<ClassReader>,
     /// Events before this are skipped.
     since: Option<SystemTime>,
-    /// Events replayed from the previous file, served first.
-    backlog: Vec<Event>,
 }
 
 impl EventReader {
     fn open(paths: EventsPaths, since: Option<SystemTime>) -> EventReader {
-        let mut r = EventReader {
-            paths,
+        let classes = Class::ALL
+            .iter()
+            .map(|c| ClassReader::open(paths.current_of(*c), paths.previous_of(*c), since))
+            .collect();
+        EventReader {
+            lock: paths.lock(),
+            classes,
+            since,
+        }
+    }
+
+    /// Every whole event written since the last call (after `since`), oldest first.
+    pub fn read_new(&mut self) -> Vec<Event> {
+        // Under the writers' lock, so that no class holds an event older than one read from
+        // another: the merge by time is then final. (No events directory: nothing written yet.)
+        let _lock = self
+            .lock
+            .parent()
+            .is_some_and(|d| d.is_dir())
+            .then(|| FileLock::acquire(&self.lock).ok())
+            .flatten();
+        let mut out: Vec<Event> = Vec::new();
+        for c in &mut self.classes {
+            out.extend(c.read_new());
+        }
+        drop(_lock);
+        // Each class is in time order; stable, so equal times keep their class's order.
+        out.sort_by_key(|e| e.time_nano);
+        if let Some(since) = self.since {
+            out.retain(|e| e.system_time() >= since);
+        }
+        out
+    }
+}
+
+/// Follows one class's files: the current one across rotations (it keeps the old file open
+/// until it has read it to the end), and with `since` the previous one first.
+struct ClassReader {
+    current: std::path::PathBuf,
+    file: Option<File>,
+    /// A line begun but not yet ended.
+    partial: Vec<u8>,
+    /// Events replayed from the previous file, served first.
+    backlog: Vec<Event>,
+}
+
+impl ClassReader {
+    fn open(
+        current: std::path::PathBuf,
+        previous: std::path::PathBuf,
+        since: Option<SystemTime>,
+    ) -> ClassReader {
+        let mut r = ClassReader {
+            current,
             file: None,
             partial: Vec::new(),
-            since,
             backlog: Vec::new(),
         };
         // Open the current file first: a rotation right after leaves us on what became the
         // previous file, which `read_new` finishes before switching.
-        r.file = File::open(r.paths.current()).ok();
+        r.file = File::open(&r.current).ok();
         match since {
             Some(_) => {
                 let same = |a: &File, b: &File| matches!((a.metadata(), b.metadata()), (Ok(x), Ok(y)) if x.ino() == y.ino());
-                if let Ok(mut prev) = File::open(r.paths.previous()) {
+                if let Ok(mut prev) = File::open(&previous) {
                     if !r.file.as_ref().is_some_and(|cur| same(cur, &prev)) {
                         let mut data = Vec::new();
-                        let _ = prev.read_to_end(&mut data);
+                        if let Err(e) = prev.read_to_end(&mut data) {
+                            tracing::warn!(path = %previous.display(), error = %e, "reading the events log");
+                        }
                         r.backlog = parse_lines(&data, &mut Vec::new());
                     }
                 }
             }
             None => {
                 if let Some(f) = &mut r.file {
-                    let _ = f.seek(SeekFrom::End(0));
+                    if let Err(e) = f.seek(SeekFrom::End(0)) {
+                        tracing::warn!(error = %e, "seeking to the events log's end");
+                    }
                 }
             }
         }
         r
     }
 
-    /// Every whole event written since the last call (after `since`), oldest first.
-    pub fn read_new(&mut self) -> Vec<Event> {
+    fn read_new(&mut self) -> Vec<Event> {
         let mut out = std::mem::take(&mut self.backlog);
         loop {
             if let Some(f) = &mut self.file {
                 let mut data = Vec::new();
-                let _ = f.read_to_end(&mut data);
+                if let Err(e) = f.read_to_end(&mut data) {
+                    tracing::warn!(path = %self.current.display(), error = %e, "reading the events log");
+                }
                 out.extend(parse_lines(&data, &mut self.partial));
             }
             // Rotated (or created) since we opened it: finish the old file, then the new one.
-            let current = std::fs::metadata(self.paths.current()).ok();
+            let current = std::fs::metadata(&self.current).ok();
             let ours = self.file.as_ref().and_then(|f| f.metadata().ok());
             let moved = match (&current, &ours) {
                 (Some(c), Some(o)) => c.ino() != o.ino() || c.dev() != o.dev(),
@@ -247,13 +299,10 @@ impl EventReader {
                 break;
             }
             self.partial.clear();
-            self.file = File::open(self.paths.current()).ok();
+            self.file = File::open(&self.current).ok();
             if self.file.is_none() {
                 break;
             }
-        }
-        if let Some(since) = self.since {
-            out.retain(|e| e.system_time() >= since);
         }
         out
     }
@@ -403,5 +452,35 @@ mod tests {
         let mut replay = EventReader::open(paths, Some(since));
         let got: Vec<String> = replay.read_new().into_iter().map(|e| e.action).collect();
         assert_eq!(got, ["start", "die", "destroy"], "replay reads both files");
+    }
+
+    #[test]
+    fn the_two_classes_are_merged_in_time_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = EventsPaths::new(tmp.path());
+        let mut live = EventReader::open(paths.clone(), None);
+        let mut want = Vec::new();
+        for i in 0..20 {
+            let e = if i % 3 == 0 {
+                ev("container", &format!("start{i}"), "a", &[])
+            } else {
+                ev("syscall", &format!("mount{i}"), "a", &[])
+            };
+            events::append(&paths, e).unwrap();
+            want.push(if i % 3 == 0 {
+                format!("start{i}")
+            } else {
+                format!("mount{i}")
+            });
+        }
+        assert!(
+            paths.current_of(Class::Monitor).exists(),
+            "the monitor's file"
+        );
+        let replay = EventReader::open(paths, Some(SystemTime::UNIX_EPOCH)).read_new();
+        let got: Vec<String> = replay.into_iter().map(|e| e.action).collect();
+        assert_eq!(got, want, "replayed");
+        let got: Vec<String> = live.read_new().into_iter().map(|e| e.action).collect();
+        assert_eq!(got, want, "followed");
     }
 }

@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod links;
 pub mod list;
+mod log_tail;
 pub mod logs;
 pub mod mounts;
 pub mod ports;
