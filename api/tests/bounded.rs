@@ -131,3 +131,39 @@ async fn lifecycle_events_survive_a_flood_of_monitor_events() {
         "the two classes merged in time order"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_accepts_and_stays_silent_fails_the_pull_within_the_read_timeout() {
+    use crate::common::ServeOptions;
+    // Accepts every connection and never answers (the connections are held open).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let b = Berth::start_with(ServeOptions {
+        env: vec![("BERTH_REGISTRY_READ_TIMEOUT".into(), "2".into())],
+        ..Default::default()
+    });
+    let started = std::time::Instant::now();
+    // The harness's limit (30 s) fails a pull that hangs.
+    let r = b
+        .post(&format!(
+            "/images/create?fromImage=127.0.0.1:{port}/silent&tag=latest"
+        ))
+        .await;
+    let took = started.elapsed();
+    let text = r.text();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "expected the pull to fail within the 2 s read timeout (and its retries); it took {took:?}"
+    );
+    assert!(
+        text.contains("the registry sent nothing for 2s"),
+        "expected an error naming the silent registry and the timeout; got {}: {text}",
+        r.status
+    );
+}

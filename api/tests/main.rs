@@ -34,6 +34,7 @@ mod filters17;
 mod fresh_host;
 mod hijack;
 mod hostile_images;
+mod hostile_trees;
 mod images;
 mod images17;
 mod images_prune;

@@ -168,7 +168,7 @@ impl<'o> Tail<'o> {
     /// streamed forward keeping the last entries they need.
     fn read_rotated(&mut self, path: &Path) -> io::Result<()> {
         let file = File::open(path)?;
-        if !path.extension().is_some_and(|e| e == "gz") {
+        if path.extension().is_none_or(|e| e != "gz") {
             let end = file.metadata()?.len();
             return self.read_backwards(&file, end);
         }

@@ -125,7 +125,7 @@ impl Engine {
                 let path = e.path();
                 berth_shim::cleanup::cleanup(
                     format!("removing {}", path.display()),
-                    std::fs::remove_dir_all(&path),
+                    berth_shim::fsutil::remove_tree(&path),
                 );
             }
         }
