@@ -1,5 +1,6 @@
 //! Where berth keeps its state and listens: flags, then BERTH_* environment, then defaults.
 
+use crate::engine::images::registry::{RegistrySettings, DEFAULT_READ_TIMEOUT};
 use berth_shim::log::LogLevel;
 use berth_shim::Paths;
 use std::path::PathBuf;
@@ -40,8 +41,8 @@ impl Settings {
 pub struct EngineSettings {
     /// The shim's settings: the monitor, cgroups, the shim binary, the log level.
     pub runtime: berth_shim::Settings,
-    /// Registries (`host:port`) spoken to over plain HTTP (`BERTH_INSECURE_REGISTRIES`).
-    pub insecure_registries: Vec<String>,
+    /// Plain-HTTP registries and the registry read timeout.
+    pub registries: RegistrySettings,
     /// User namespaces: the default mode and the pool of host ids (`--userns-remap` /
     /// `BERTH_USERNS_REMAP`, `--userns-pool` / `BERTH_USERNS_POOL`).
     pub userns: UsernsSettings,
@@ -96,13 +97,20 @@ impl EngineSettings {
                 cgroup_favordynmods: text("BERTH_CGROUP_FAVORDYNMODS").as_deref() != Some("0"),
                 shim_binary: var("BERTH_SHIM").map(PathBuf::from),
             },
-            insecure_registries: text("BERTH_INSECURE_REGISTRIES")
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(String::from)
-                .collect(),
+            registries: RegistrySettings {
+                insecure: text("BERTH_INSECURE_REGISTRIES")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(String::from)
+                    .collect(),
+                // Whole seconds, at least one; anything else keeps the default.
+                read_timeout: text("BERTH_REGISTRY_READ_TIMEOUT")
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .filter(|s| *s > 0)
+                    .map_or(DEFAULT_READ_TIMEOUT, std::time::Duration::from_secs),
+            },
             // Set by the command line (`Global`), which reads its variables too.
             userns: UsernsSettings::default(),
             load_max_bytes: text("BERTH_LOAD_MAX_BYTES"),
@@ -123,7 +131,7 @@ mod tests {
                 log_level: LogLevel::Warn,
                 ..Default::default()
             },
-            insecure_registries: Vec::new(),
+            registries: RegistrySettings::default(),
             userns: UsernsSettings::default(),
             load_max_bytes: None,
             boot_id_file: None,
@@ -137,6 +145,7 @@ mod tests {
             ("BERTH_INSECURE_REGISTRIES", "a:5000, ,b:80"),
             ("BERTH_LOAD_MAX_BYTES", "1048576"),
             ("BERTH_BOOT_ID_FILE", "/tmp/boot"),
+            ("BERTH_REGISTRY_READ_TIMEOUT", "7"),
         ];
         let set = EngineSettings::from_vars(LogLevel::Debug, |k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
@@ -149,8 +158,11 @@ mod tests {
                 cgroup_favordynmods: false,
                 shim_binary: Some("/opt/berth-shim".into()),
             },
-            insecure_registries: vec!["a:5000".into(), "b:80".into()],
             load_max_bytes: Some("1048576".into()),
+            registries: RegistrySettings {
+                insecure: vec!["a:5000".into(), "b:80".into()],
+                read_timeout: std::time::Duration::from_secs(7),
+            },
             userns: UsernsSettings::default(),
             boot_id_file: Some("/tmp/boot".into()),
         };

@@ -9,9 +9,16 @@
 //! the timestamp is taken under it. Lines are also kept under [`MAX_LINE`] bytes (long attribute
 //! values are cut) so that a reader never sees an unreasonable line.
 //!
-//! Bounds: when `events.log` reaches [`ROTATE_AT`] bytes it is renamed to `events.log.1`
-//! (replacing the older one), so at most two files and about 16 MiB are kept. Readers hold the
-//! file open: a rename never takes a line away from a reader that is in the middle of it.
+//! Two classes, each with its own files and budget, so that one chatty container's monitor
+//! events never rotate away the lifecycle events: the eBPF monitor's ([`MONITOR_TYPES`]) go to
+//! `monitor.log`, everything else (container, image, network, volume) to `events.log`. The one
+//! lock covers both, so the two files together are in time order and a reader that reads both
+//! under it merges them by time.
+//!
+//! Bounds: when a class's file reaches [`ROTATE_AT`] bytes it is renamed to `<file>.1`
+//! (replacing the older one), so at most two files and about 16 MiB a class are kept. Readers
+//! hold the file open: a rename never takes a line away from a reader that is in the middle of
+//! it.
 
 use crate::fsutil::FileLock;
 use serde::{Deserialize, Serialize};
@@ -27,6 +34,44 @@ pub const ROTATE_AT: u64 = 8 * 1024 * 1024;
 pub const MAX_LINE: usize = 4000;
 /// Longest attribute value kept whole.
 const MAX_VALUE: usize = 512;
+
+/// The types of the eBPF monitor's events, whose actor is a container.
+pub const MONITOR_TYPES: [&str; 3] = ["process", "syscall", "policy"];
+
+/// Which files an event goes to: each class rotates within its own budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Container, image, network and volume events: what `docker events` is mostly read for.
+    Lifecycle,
+    /// The eBPF monitor's process, syscall and policy events.
+    Monitor,
+}
+
+impl Class {
+    pub const ALL: [Class; 2] = [Class::Lifecycle, Class::Monitor];
+
+    pub fn of(event: &Event) -> Class {
+        if MONITOR_TYPES.contains(&event.kind.as_str()) {
+            Class::Monitor
+        } else {
+            Class::Lifecycle
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Class::Lifecycle => 0,
+            Class::Monitor => 1,
+        }
+    }
+
+    fn file_name(self) -> &'static str {
+        match self {
+            Class::Lifecycle => "events.log",
+            Class::Monitor => "monitor.log",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
@@ -56,13 +101,21 @@ impl EventsPaths {
             dir: root.join("events"),
         }
     }
-    /// The file appended to.
+    /// The lifecycle events' file appended to.
     pub fn current(&self) -> PathBuf {
-        self.dir.join("events.log")
+        self.current_of(Class::Lifecycle)
     }
     /// The file before it (older events), if any.
     pub fn previous(&self) -> PathBuf {
-        self.dir.join("events.log.1")
+        self.previous_of(Class::Lifecycle)
+    }
+    /// The file a class appends to.
+    pub fn current_of(&self, class: Class) -> PathBuf {
+        self.dir.join(class.file_name())
+    }
+    /// The file before it.
+    pub fn previous_of(&self, class: Class) -> PathBuf {
+        self.dir.join(format!("{}.1", class.file_name()))
     }
     pub fn lock(&self) -> PathBuf {
         self.dir.join("events.lock")
@@ -280,9 +333,9 @@ pub fn append_all(paths: &EventsPaths, events: Vec<Event>) -> Result<()> {
         path: lock_path,
         source,
     })?;
-    let current = paths.current();
-    let mut file: Option<File> = None;
-    let mut size = std::fs::metadata(&current).map(|m| m.len()).unwrap_or(0);
+    // Per class: its file (opened at its first event) and its size.
+    let mut files: [Option<File>; 2] = [None, None];
+    let mut sizes: [Option<u64>; 2] = [None, None];
     for mut event in events {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -290,16 +343,22 @@ pub fn append_all(paths: &EventsPaths, events: Vec<Event>) -> Result<()> {
         event.time = now.as_secs() as i64;
         event.time_nano = now.as_nanos() as i64;
         let line = event.line()?;
-        if size > 0 && size + line.len() as u64 > ROTATE_AT {
-            std::fs::rename(&current, paths.previous()).map_err(|source| EventsError::Rotate {
-                path: current.clone(),
-                source,
+        let class = Class::of(&event);
+        let current = paths.current_of(class);
+        let (file, size) = (&mut files[class.index()], &mut sizes[class.index()]);
+        let size = size.get_or_insert_with(|| std::fs::metadata(&current).map_or(0, |m| m.len()));
+        if *size > 0 && *size + line.len() as u64 > ROTATE_AT {
+            std::fs::rename(&current, paths.previous_of(class)).map_err(|source| {
+                EventsError::Rotate {
+                    path: current.clone(),
+                    source,
+                }
             })?;
-            file = None;
-            size = 0;
+            *file = None;
+            *size = 0;
         }
         if file.is_none() {
-            file = Some(
+            *file = Some(
                 OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -317,7 +376,7 @@ pub fn append_all(paths: &EventsPaths, events: Vec<Event>) -> Result<()> {
                 source,
             })?;
         }
-        size += line.len() as u64;
+        *size += line.len() as u64;
     }
     Ok(())
 }
@@ -461,6 +520,33 @@ mod tests {
         }
         let files = std::fs::read_dir(&paths.dir).unwrap().count();
         assert_eq!(files, 3, "events.log, events.log.1 and the lock");
+        // The monitor's events have files of their own: a flood of them leaves these alone.
+        let before = read_all(&paths);
+        let mut flood = Vec::new();
+        for i in 0..(per_file * 3) {
+            flood.push(Event::of_container_process(
+                "x",
+                "syscall",
+                "mount",
+                attrs.clone(),
+            ));
+            if i % 1000 == 999 {
+                append_all(&paths, std::mem::take(&mut flood)).unwrap();
+            }
+        }
+        append_all(&paths, flood).unwrap();
+        assert_eq!(
+            read_all(&paths),
+            before,
+            "the lifecycle files after a flood of monitor events"
+        );
+        let monitor = std::fs::metadata(paths.previous_of(Class::Monitor))
+            .unwrap()
+            .len();
+        assert!(
+            monitor <= ROTATE_AT,
+            "the monitor's files rotate within their own budget"
+        );
         for p in [paths.current(), paths.previous()] {
             let len = std::fs::metadata(&p).unwrap().len();
             assert!(len <= ROTATE_AT, "{} is {len} bytes", p.display());

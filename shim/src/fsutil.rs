@@ -169,3 +169,127 @@ mod tests {
         assert!(is_locked(&path), "the lock just taken reads as held");
     }
 }
+
+/// Remove the tree at `path` (not following symlinks) in constant stack and with two
+/// descriptors, however deep it is: std's `remove_dir_all` recurses once per level, and a
+/// container's upper dir may be made 100k levels deep, which overflows any thread's stack.
+/// Each round lists the top directory, unlinks what is not a directory, removes the empty
+/// directories and lifts the entries of the others into the top (under fresh names); so every
+/// level moves up until nothing is left. A missing `path` is an error of kind NotFound.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    use nix::fcntl::{openat, renameat2, AtFlags, OFlag, RenameFlags};
+    use nix::sys::stat::{fstatat, Mode, SFlag};
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    if !fs::symlink_metadata(path)?.is_dir() {
+        return fs::remove_file(path);
+    }
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let top = nix::fcntl::open(path, dir_flags, Mode::empty())?;
+    let names = |fd: &std::os::fd::OwnedFd| -> io::Result<Vec<std::ffi::OsString>> {
+        let mut d = nix::dir::Dir::from_fd(fd.try_clone()?)?;
+        Ok(d.iter()
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                    e.file_name().to_bytes(),
+                )
+                .to_os_string()
+            })
+            .filter(|n: &std::ffi::OsString| n != "." && n != "..")
+            .collect())
+    };
+    let mut fresh = 0u64;
+    loop {
+        let entries = names(&top)?;
+        if entries.is_empty() {
+            break;
+        }
+        for name in entries {
+            let st = match fstatat(&top, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(nix::errno::Errno::ENOENT) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFDIR {
+                unlinkat(&top, name.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+                continue;
+            }
+            let sub = openat(&top, name.as_os_str(), dir_flags, Mode::empty())?;
+            let children = names(&sub)?;
+            if children.is_empty() {
+                drop(sub);
+                unlinkat(&top, name.as_os_str(), UnlinkatFlags::RemoveDir)?;
+                continue;
+            }
+            for child in children {
+                loop {
+                    fresh += 1;
+                    let to = format!(".berth-rm-{fresh}");
+                    match renameat2(
+                        &sub,
+                        child.as_os_str(),
+                        &top,
+                        to.as_str(),
+                        RenameFlags::RENAME_NOREPLACE,
+                    ) {
+                        Err(nix::errno::Errno::EEXIST) => continue,
+                        Err(nix::errno::Errno::ENOENT) | Ok(()) => break,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    }
+    drop(top);
+    fs::remove_dir(path)
+}
+
+#[cfg(test)]
+mod remove_tree_tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_deeper_than_any_stack_and_a_wide_one_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path().join("t");
+        fs::create_dir(&top).unwrap();
+        let dir_flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY;
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o755);
+        let mut cur = nix::fcntl::open(&top, dir_flags, mode).unwrap();
+        // Deep enough that std's remove_dir_all overflows the small stack below (the API test
+        // removes a 100k-level tree).
+        for i in 0..20_000 {
+            nix::sys::stat::mkdirat(&cur, "d", mode).unwrap();
+            if i % 1000 == 0 {
+                // Names a lifted entry might take, and files beside the chain.
+                let _file = fs::File::from(
+                    nix::fcntl::openat(
+                        &cur,
+                        ".berth-rm-1",
+                        nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY,
+                        mode,
+                    )
+                    .unwrap(),
+                );
+                std::os::unix::fs::symlink("/", format!("/proc/self/fd/{}/l", cur.as_raw_fd()))
+                    .unwrap();
+            }
+            cur = nix::fcntl::openat(&cur, "d", dir_flags, mode).unwrap();
+        }
+        for i in 0..300 {
+            fs::create_dir_all(top.join(format!("w{i}/x/y"))).unwrap();
+            fs::write(top.join(format!("w{i}/x/f")), b"f").unwrap();
+        }
+        // Run on a thread with a small stack: std's remove_dir_all overflows it.
+        let t = top.clone();
+        let r = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || remove_tree(&t))
+            .unwrap()
+            .join()
+            .unwrap();
+        r.unwrap_or_else(|e| panic!("expected the tree removed, got {e}"));
+        assert!(!top.exists(), "expected {} gone", top.display());
+        assert!(tmp.path().exists(), "its parent stays");
+    }
+}

@@ -69,7 +69,7 @@ pub fn remove_container_files(
         Ok(()) => {
             // The container's syscall counts go with it.
             crate::monitor::forget(cgroup_id, settings);
-            match std::fs::remove_dir_all(&tomb) {
+            match crate::fsutil::remove_tree(&tomb) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }

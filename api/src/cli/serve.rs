@@ -54,7 +54,9 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<i32> {
             );
         }
     });
+    // A tree walk (export, commit, diff) runs on the runtime's blocking threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(crate::engine::tree_depth::WALK_STACK)
         .enable_all()
         .build()
         .map_err(|e| CliError::io("starting the runtime", e))?;

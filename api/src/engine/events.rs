@@ -4,7 +4,8 @@
 
 use super::{Engine, EngineError, Result};
 use crate::engine::ids::ContainerId;
-use berth_shim::events::{self, EventsPaths};
+use berth_shim::events::{self, Class, EventsPaths};
+use berth_shim::fsutil::FileLock;
 
 pub use berth_shim::events::Event;
 use std::fs::File;
@@ -16,11 +17,6 @@ use super::filters::Filters;
 
 /// How often a follower looks for new lines.
 pub const POLL: Duration = Duration::from_millis(100);
-
-/// At most this much of the log is read (and parsed) at once: a replay of a long log is served
-/// in batches, so that a reader's memory does not grow with the log. (Each `GET /events?since=`
-/// read both files whole; with the soak's 16 clients the API's RSS grew with the log.)
-const READ_CHUNK: u64 = 256 * 1024;
 
 /// The filter keys dockerd accepts for `/events`.
 const KEYS: &[&str] = &[
@@ -113,8 +109,7 @@ impl Engine {
     }
 }
 
-/// The types of the eBPF monitor's events, whose actor is a container.
-pub const MONITOR_TYPES: [&str; 3] = ["process", "syscall", "policy"];
+pub use berth_shim::events::MONITOR_TYPES;
 
 /// Check `filters` keys as dockerd does.
 pub fn check_filters(f: &Filters) -> Result<()> {
@@ -189,50 +184,38 @@ fn strip_tag(image: &str) -> &str {
     }
 }
 
-/// Reads the log from a position, returning whole lines as events, and follows the current
-/// file across a rotation (it keeps the old file open until it has read it to the end).
+/// At most this much of the log is read (and parsed) at once: a replay of a long log is served
+/// in batches, so that a reader's memory does not grow with the log. (Each `GET /events?since=`
+/// read both files whole; with the soak's 16 clients the API's RSS grew with the log.)
+const READ_CHUNK: u64 = 256 * 1024;
+
+/// Reads the log from a position: both classes' files (see `berth_shim::events`), merged in
+/// time order, whole lines as events; each class followed across its rotations. A replay is
+/// served in batches of at most [`READ_CHUNK`] per class ([`EventReader::has_more`]).
 pub struct EventReader {
-    paths: EventsPaths,
-    file: Option<File>,
-    /// A line begun but not yet ended.
-    partial: Vec<u8>,
+    lock: std::path::PathBuf,
+    classes: Vec<ClassReader>,
     /// Events before this are skipped.
     since: Option<SystemTime>,
-    /// The previous file, replayed first (with its own unended line).
-    previous: Option<(File, Vec<u8>)>,
-    /// The last read stopped at [`READ_CHUNK`]: more is there to read now.
+    /// Events read but held back: a class with more to read may still hold older ones.
+    pending: Vec<Event>,
+    /// The last read left lines to read at once.
     more: bool,
 }
 
 impl EventReader {
     fn open(paths: EventsPaths, since: Option<SystemTime>) -> EventReader {
-        let mut r = EventReader {
-            paths,
-            file: None,
-            partial: Vec::new(),
+        let classes = Class::ALL
+            .iter()
+            .map(|c| ClassReader::open(paths.current_of(*c), paths.previous_of(*c), since))
+            .collect();
+        EventReader {
+            lock: paths.lock(),
+            classes,
             since,
-            previous: None,
+            pending: Vec::new(),
             more: false,
-        };
-        // Open the current file first: a rotation right after leaves us on what became the
-        // previous file, which `read_new` finishes before switching.
-        r.file = File::open(r.paths.current()).ok();
-        match since {
-            Some(_) => {
-                let same = |a: &File, b: &File| matches!((a.metadata(), b.metadata()), (Ok(x), Ok(y)) if x.ino() == y.ino());
-                if let Ok(prev) = File::open(r.paths.previous()) {
-                    if !r.file.as_ref().is_some_and(|cur| same(cur, &prev)) {
-                        r.previous = Some((prev, Vec::new()));
-                    }
-                }
-            }
-            None => {
-                if let Some(f) = &mut r.file {
-                    let _ = f.seek(SeekFrom::End(0));
-                }
-            }
         }
-        r
     }
 
     /// Whether the last [`read_new`](Self::read_new) left lines to read at once.
@@ -240,27 +223,111 @@ impl EventReader {
         self.more
     }
 
-    /// The whole events written since the last call (after `since`), oldest first: at most
-    /// [`READ_CHUNK`] of the log at a time ([`has_more`](Self::has_more) then says so).
+    /// The whole events written since the last call (after `since`), oldest first, read at most
+    /// [`READ_CHUNK`] of each class's log at a time ([`has_more`](Self::has_more) then says so).
     pub fn read_new(&mut self) -> Vec<Event> {
-        let mut out = Vec::new();
+        // Under the writers' lock, so that a class read to its end holds every event up to
+        // now. (No events directory: nothing written yet.)
+        let _lock = self
+            .lock
+            .parent()
+            .is_some_and(|d| d.is_dir())
+            .then(|| FileLock::acquire(&self.lock).ok())
+            .flatten();
+        // Events up to the frontier are final: the earliest point a class with more to read
+        // has reached. Later ones wait for the next call.
+        let mut frontier = i64::MAX;
         self.more = false;
+        for c in &mut self.classes {
+            let (events, more) = c.read_new();
+            if more {
+                self.more = true;
+                let reached = events.last().map(|e| e.time_nano).or(c.reached);
+                frontier = frontier.min(reached.unwrap_or(i64::MIN));
+            }
+            if let Some(last) = events.last() {
+                c.reached = Some(last.time_nano);
+            }
+            self.pending.extend(events);
+        }
+        drop(_lock);
+        // Each class is in time order; stable, so equal times keep their class's order.
+        self.pending.sort_by_key(|e| e.time_nano);
+        let split = self.pending.partition_point(|e| e.time_nano <= frontier);
+        let mut out: Vec<Event> = self.pending.drain(..split).collect();
+        if let Some(since) = self.since {
+            out.retain(|e| e.system_time() >= since);
+        }
+        out
+    }
+}
+
+/// Follows one class's files: the current one across rotations (it keeps the old file open
+/// until it has read it to the end), and with `since` the previous one first.
+struct ClassReader {
+    current: std::path::PathBuf,
+    file: Option<File>,
+    /// A line begun but not yet ended.
+    partial: Vec<u8>,
+    /// The previous file, replayed first (with its own unended line).
+    previous: Option<(File, Vec<u8>)>,
+    /// The time of the last event read.
+    reached: Option<i64>,
+}
+
+impl ClassReader {
+    fn open(
+        current: std::path::PathBuf,
+        previous: std::path::PathBuf,
+        since: Option<SystemTime>,
+    ) -> ClassReader {
+        let mut r = ClassReader {
+            current,
+            file: None,
+            partial: Vec::new(),
+            previous: None,
+            reached: None,
+        };
+        // Open the current file first: a rotation right after leaves us on what became the
+        // previous file, which `read_new` finishes before switching.
+        r.file = File::open(&r.current).ok();
+        match since {
+            Some(_) => {
+                let same = |a: &File, b: &File| matches!((a.metadata(), b.metadata()), (Ok(x), Ok(y)) if x.ino() == y.ino());
+                if let Ok(prev) = File::open(&previous) {
+                    if !r.file.as_ref().is_some_and(|cur| same(cur, &prev)) {
+                        r.previous = Some((prev, Vec::new()));
+                    }
+                }
+            }
+            None => {
+                if let Some(f) = &mut r.file {
+                    if let Err(e) = f.seek(SeekFrom::End(0)) {
+                        tracing::warn!(error = %e, "seeking to the events log's end");
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// The events read now, and whether the read stopped at [`READ_CHUNK`] with more to read.
+    fn read_new(&mut self) -> (Vec<Event>, bool) {
+        let mut out = Vec::new();
         if let Some((prev, partial)) = &mut self.previous {
             if read_chunk(prev, partial, &mut out) {
-                self.more = true;
-                return self.after_since(out);
+                return (out, true);
             }
             self.previous = None;
         }
         loop {
             if let Some(f) = &mut self.file {
                 if read_chunk(f, &mut self.partial, &mut out) {
-                    self.more = true;
-                    return self.after_since(out);
+                    return (out, true);
                 }
             }
             // Rotated (or created) since we opened it: finish the old file, then the new one.
-            let current = std::fs::metadata(self.paths.current()).ok();
+            let current = std::fs::metadata(&self.current).ok();
             let ours = self.file.as_ref().and_then(|f| f.metadata().ok());
             let moved = match (&current, &ours) {
                 (Some(c), Some(o)) => c.ino() != o.ino() || c.dev() != o.dev(),
@@ -271,19 +338,12 @@ impl EventReader {
                 break;
             }
             self.partial.clear();
-            self.file = File::open(self.paths.current()).ok();
+            self.file = File::open(&self.current).ok();
             if self.file.is_none() {
                 break;
             }
         }
-        self.after_since(out)
-    }
-
-    fn after_since(&self, mut events: Vec<Event>) -> Vec<Event> {
-        if let Some(since) = self.since {
-            events.retain(|e| e.system_time() >= since);
-        }
-        events
+        (out, false)
     }
 }
 
@@ -291,10 +351,13 @@ impl EventReader {
 /// the chunk was full (more may follow at once).
 fn read_chunk(file: &mut File, partial: &mut Vec<u8>, out: &mut Vec<Event>) -> bool {
     let mut data = Vec::new();
-    let n = Read::by_ref(file)
-        .take(READ_CHUNK)
-        .read_to_end(&mut data)
-        .unwrap_or(0);
+    let n = match Read::by_ref(file).take(READ_CHUNK).read_to_end(&mut data) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the events log");
+            0
+        }
+    };
     out.extend(parse_lines(&data, partial));
     n as u64 == READ_CHUNK
 }
@@ -445,6 +508,35 @@ mod tests {
         assert_eq!(got, ["start", "die", "destroy"], "replay reads both files");
     }
 
+    #[test]
+    fn the_two_classes_are_merged_in_time_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = EventsPaths::new(tmp.path());
+        let mut live = EventReader::open(paths.clone(), None);
+        let mut want = Vec::new();
+        for i in 0..20 {
+            let e = if i % 3 == 0 {
+                ev("container", &format!("start{i}"), "a", &[])
+            } else {
+                ev("syscall", &format!("mount{i}"), "a", &[])
+            };
+            events::append(&paths, e).unwrap();
+            want.push(if i % 3 == 0 {
+                format!("start{i}")
+            } else {
+                format!("mount{i}")
+            });
+        }
+        assert!(
+            paths.current_of(Class::Monitor).exists(),
+            "the monitor's file"
+        );
+        let replay = EventReader::open(paths, Some(SystemTime::UNIX_EPOCH)).read_new();
+        let got: Vec<String> = replay.into_iter().map(|e| e.action).collect();
+        assert_eq!(got, want, "replayed");
+        let got: Vec<String> = live.read_new().into_iter().map(|e| e.action).collect();
+        assert_eq!(got, want, "followed");
+    }
     /// Found by the soak: a replay read the whole log into memory at once.
     #[test]
     fn a_long_log_is_replayed_in_bounded_batches_in_order() {

@@ -45,14 +45,14 @@ pub struct Stack {
 impl Stack {
     /// What the upper dir changes, in dockerd's order (a depth-first walk, names sorted, a
     /// directory before its children).
-    pub fn changes(&self) -> nix::Result<Vec<Change>> {
+    pub fn changes(&self) -> std::io::Result<Vec<Change>> {
         let upper = open_dir(None, self.upper.as_os_str())?;
         let mut lowers = Vec::new();
         for l in self.layers.iter().rev() {
             lowers.push(Some(open_dir(None, l.as_os_str())?));
         }
         let mut out = Vec::new();
-        changes_in(&upper, &lowers, "", &self.mount_points, &mut out)?;
+        changes_in(&upper, &lowers, "", &self.mount_points, &mut out, 0)?;
         Ok(out)
     }
 }
@@ -119,7 +119,9 @@ fn changes_in(
     rel: &str,
     mount_points: &BTreeSet<String>,
     out: &mut Vec<Change>,
-) -> nix::Result<()> {
+    depth: usize,
+) -> std::io::Result<()> {
+    crate::engine::tree_depth::check_io(depth, rel)?;
     for name in names(upper)? {
         let Some(st) = lstat(upper, &name)? else {
             continue;
@@ -178,6 +180,7 @@ fn changes_in(
             &format!("{rel_path}/"),
             mount_points,
             &mut children,
+            depth + 1,
         )?;
         let meta_changed = match &below {
             None => true,

@@ -5,13 +5,21 @@ use std::path::Path;
 
 /// Bytes in the files under `dir`, not following symlinks (a link counts as its own length).
 pub fn dir_size(dir: &Path) -> u64 {
+    dir_size_below(dir, 0)
+}
+
+/// Counted no deeper than [`MAX_TREE_DEPTH`](super::tree_depth::MAX_TREE_DEPTH) levels.
+fn dir_size_below(dir: &Path, depth: usize) -> u64 {
+    if depth > super::tree_depth::MAX_TREE_DEPTH {
+        return 0;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .flatten()
         .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_dir() => dir_size_below(&e.path(), depth + 1),
             Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
             Err(_) => 0,
         })

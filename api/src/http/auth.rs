@@ -29,8 +29,8 @@ async fn auth(state: axum::extract::State<AppState>, body: Bytes) -> Response {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let insecure = state.engine.settings.insecure_registries.clone();
-    match blocking(move || registry::login(creds, &insecure)).await {
+    let settings = state.engine.settings.registries.clone();
+    match blocking(move || registry::login(creds, &settings)).await {
         // dockerd leaves IdentityToken out when empty.
         Ok(token) if token.is_empty() => Json(json!({"Status": "Login Succeeded"})).into_response(),
         Ok(token) => {

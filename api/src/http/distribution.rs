@@ -30,8 +30,8 @@ async fn by_name(
         .get("x-registry-auth")
         .and_then(|v| v.to_str().ok())
         .and_then(Credentials::from_header);
-    let insecure = state.engine.settings.insecure_registries.clone();
-    match blocking(move || distribution::inspect(&name, creds, &insecure)).await {
+    let settings = state.engine.settings.registries.clone();
+    match blocking(move || distribution::inspect(&name, creds, &settings)).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }

@@ -178,6 +178,11 @@ impl Berth {
         berth_shim::state::shim_alive(&paths.container(id))
     }
 
+    /// The serving process's id (to read its /proc/<pid>/status).
+    pub fn server_pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// SIGKILL the API process (not its containers) and reap it.
     pub fn kill_server(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -213,7 +213,10 @@ impl Engine {
             })?;
         let target = paths.dir.join("cp-root");
         std::thread::scope(|s| {
-            s.spawn(|| -> Result<T> {
+            let worker = std::thread::Builder::new()
+                .name("cp".into())
+                .stack_size(crate::engine::tree_depth::WALK_STACK);
+            let worker = worker.spawn_scoped(s, || -> Result<T> {
                 let step = |what: &str, e: Errno| EngineError::system(what, e);
                 // This thread's own mount namespace: the overlay is seen by nobody else and
                 // goes when the thread ends.
@@ -247,9 +250,9 @@ impl Engine {
                     std::fs::remove_dir(&target),
                 );
                 out
-            })
-            .join()
-            .unwrap_or_else(|_| {
+            });
+            let worker = worker.map_err(|e| EngineError::system("docker cp: its thread", e))?;
+            worker.join().unwrap_or_else(|_| {
                 Err(EngineError::system_message(
                     "docker cp: worker panicked".into(),
                 ))

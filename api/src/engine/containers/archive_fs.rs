@@ -3,6 +3,8 @@
 //! redirect it (see `archive.rs`).
 
 use crate::engine::layers::IdShift;
+use crate::engine::regular_file::{open_regular, open_regular_at};
+use crate::engine::tree_depth;
 use crate::engine::{EngineError, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -57,12 +59,12 @@ pub fn write_tar(
     match kind(&st) {
         SFlag::S_IFDIR => {
             let dir = reopen(top, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(io_err)?;
-            add_dir(&mut b, &dir, &st, name, shift)?;
+            add_dir(&mut b, &dir, &st, name, shift, 0)?;
         }
-        SFlag::S_IFREG => {
-            let f = reopen(top, OFlag::O_RDONLY | OFlag::O_NONBLOCK).map_err(io_err)?;
-            add_file(&mut b, f, name, shift)?;
-        }
+        SFlag::S_IFREG => match open_regular(top)? {
+            Some((f, _)) => add_file(&mut b, f.into(), name, shift)?,
+            None => add_special(&mut b, &st, name, shift)?,
+        },
         SFlag::S_IFLNK => {
             let target = nix::fcntl::readlinkat(top, "").map_err(io_err)?;
             let mut h = header_for(&st, shift);
@@ -113,7 +115,9 @@ fn add_dir<W: Write>(
     st: &FileStat,
     name: &str,
     shift: Option<IdShift>,
+    depth: usize,
 ) -> io::Result<()> {
+    tree_depth::check_io(depth, name)?;
     let mut h = header_for(st, shift);
     h.set_entry_type(tar::EntryType::Directory);
     b.append_data(&mut h, format!("{name}/"), io::empty())?;
@@ -138,13 +142,13 @@ fn add_dir<W: Write>(
                 let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
                 if let Ok(sub) = openat(dir, n.as_os_str(), flags | OFlag::O_CLOEXEC, Mode::empty())
                 {
-                    add_dir(b, &sub, &cst, &child, shift)?;
+                    add_dir(b, &sub, &cst, &child, shift, depth + 1)?;
                 }
             }
             SFlag::S_IFREG => {
-                let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
-                if let Ok(f) = openat(dir, n.as_os_str(), flags | OFlag::O_CLOEXEC, Mode::empty()) {
-                    add_file(b, f, &child, shift)?;
+                // Swapped meanwhile for a FIFO or a device: not opened, left out.
+                if let Ok(Some((f, _))) = open_regular_at(dir, n.as_os_str()) {
+                    add_file(b, f.into(), &child, shift)?;
                 }
             }
             SFlag::S_IFLNK => {
@@ -202,15 +206,18 @@ fn parent_of(dest: &OwnedFd, rel: &Path) -> Result<(OwnedFd, OsString)> {
 }
 
 /// Remove `name` under `dir`, a whole tree for a directory, never following a symlink.
-fn remove_at(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
-    let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+fn remove_at(dir: &OwnedFd, name: &OsStr, depth: usize) -> Result<()> {
+    let fail = |e: Errno| sys(Path::new(name), e);
+    let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(fail)?;
     if kind(&st) != SFlag::S_IFDIR {
-        return nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir);
+        return nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).map_err(fail);
     }
+    tree_depth::check(depth, &name.to_string_lossy()).map_err(|e| sys(Path::new(name), e))?;
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let sub = openat(dir, name, flags, Mode::empty())?;
+    let sub = openat(dir, name, flags, Mode::empty()).map_err(fail)?;
     let names: Vec<OsString> = {
-        let mut d = nix::dir::Dir::from_fd(sub.try_clone().map_err(|_| Errno::EBADF)?)?;
+        let dup = sub.try_clone().map_err(|e| sys(Path::new(name), e))?;
+        let mut d = nix::dir::Dir::from_fd(dup).map_err(fail)?;
         d.iter()
             .flatten()
             .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
@@ -218,9 +225,9 @@ fn remove_at(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
             .collect()
     };
     for n in names {
-        remove_at(&sub, &n)?;
+        remove_at(&sub, &n, depth + 1)?;
     }
-    nix::unistd::unlinkat(dir, name, UnlinkatFlags::RemoveDir)
+    nix::unistd::unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(fail)
 }
 
 /// Options of `PUT /containers/{id}/archive`.
@@ -282,7 +289,7 @@ pub fn extract(dest: &OwnedFd, tar: &mut dyn Read, opts: &PutOptions) -> Result<
                 }));
             }
             if !(was_dir && is_dir) {
-                remove_at(&parent, &name).map_err(|e| sys(&rel, e))?;
+                remove_at(&parent, &name, 0)?;
             }
         }
         let mode = Mode::from_bits_truncate(h.mode().unwrap_or(0o644) & 0o7777);
@@ -358,7 +365,7 @@ pub fn extract(dest: &OwnedFd, tar: &mut dyn Read, opts: &PutOptions) -> Result<
         if t == tar::EntryType::Regular {
             let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
             if let Ok(fd) = openat(&parent, name, flags, Mode::empty()) {
-                if let Ok(f) = reopen(&fd, OFlag::O_RDONLY | OFlag::O_NONBLOCK) {
+                if let Ok(Some((f, _))) = open_regular(&fd) {
                     let _ = fchmod(&f, mode);
                 }
             }

@@ -1,12 +1,13 @@
 //! docker logs: the json-file log read back with Docker's options, and a cursor that follows the
 //! live file (across rotations) for `logs -f` and attach with `logs=1`.
 
+use super::log_tail::last_entries;
 use crate::engine::ids::ContainerId;
 use crate::engine::{Engine, EngineError, Result};
 use berth_shim::logs;
 use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -49,6 +50,15 @@ impl LogOptions {
             }
         }
         true
+    }
+
+    /// Whether `e` was logged before `since` (entries are stored in time order: so was every
+    /// entry before it).
+    pub(super) fn before_since(&self, e: &Entry) -> bool {
+        let Some(since) = self.since else {
+            return false;
+        };
+        humantime::parse_rfc3339(&logs::fixed_width_time(&e.time)).is_ok_and(|t| t < since)
     }
 
     /// The bytes a client gets for one entry (before any multiplexing): dockerd's order, the
@@ -110,27 +120,28 @@ impl Engine {
             .get("max-file")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
+        let rotated = |k: u32| {
+            // Gzipped with compress (a rotation's newest may not be compressed yet).
+            let gz = logs::rotated_path(&path, k, true);
+            if gz.exists() {
+                gz
+            } else {
+                logs::rotated_path(&path, k, false)
+            }
+        };
+        if let Some(n) = opts.tail {
+            return Ok(last_entries(&path, max_file, opts, n));
+        }
         // The live file is read through the cursor; rotated files (oldest first) before it.
         let mut cursor = LogCursor::at_start(path.clone());
         let mut entries: Vec<Entry> = Vec::new();
         for k in (1..max_file).rev() {
-            // Gzipped with compress (a rotation's newest may not be compressed yet).
-            let gz = logs::rotated_path(&path, k, true);
-            let rotated = if gz.exists() {
-                gz
-            } else {
-                logs::rotated_path(&path, k, false)
-            };
-            if let Ok(data) = logs::read_rotated(&rotated) {
+            if let Ok(data) = logs::read_rotated(&rotated(k)) {
                 entries.extend(data.split(|b| *b == b'\n').filter_map(logs::parse_line));
             }
         }
         entries.extend(cursor.read_new());
         entries.retain(|e| opts.wants(e));
-        if let Some(n) = opts.tail {
-            let skip = entries.len().saturating_sub(n);
-            entries.drain(..skip);
-        }
         Ok((entries, cursor))
     }
 }
@@ -143,8 +154,8 @@ impl Engine {
 pub struct LogCursor {
     path: PathBuf,
     /// The live file as it was opened (None until it exists).
-    file: Option<File>,
-    partial: Vec<u8>,
+    pub(super) file: Option<File>,
+    pub(super) partial: Vec<u8>,
 }
 
 impl LogCursor {
@@ -156,6 +167,46 @@ impl LogCursor {
             file,
             partial: Vec::new(),
         }
+    }
+
+    /// A cursor at the live file's end as it is now, and where its complete lines end (what
+    /// comes after is a line being written: the cursor holds it until its newline).
+    pub fn at_end(path: PathBuf) -> (LogCursor, u64) {
+        let mut cursor = LogCursor::at_start(path);
+        let Some(f) = &mut cursor.file else {
+            return (cursor, 0);
+        };
+        let Ok(size) = f.seek(SeekFrom::End(0)) else {
+            return (cursor, 0);
+        };
+        // The bytes after the last newline, read back by blocks from the end.
+        let mut end = size;
+        let mut tail_bytes: Vec<u8> = Vec::new();
+        while end > 0 {
+            let n = 4096.min(end);
+            let mut block = vec![0u8; n as usize];
+            if f.read_exact_at(&mut block, end - n).is_err() {
+                break;
+            }
+            if let Some(nl) = block.iter().rposition(|b| *b == b'\n') {
+                block.drain(..=nl);
+                block.extend_from_slice(&tail_bytes);
+                tail_bytes = block;
+                end = end - n + nl as u64 + 1;
+                break;
+            }
+            block.extend_from_slice(&tail_bytes);
+            tail_bytes = block;
+            end -= n;
+            if tail_bytes.len() > 1 << 20 {
+                // Not a line being written: read back (and skipped) as an over-long line.
+                tail_bytes.clear();
+                end = size;
+                break;
+            }
+        }
+        cursor.partial = tail_bytes;
+        (cursor, end)
     }
 
     /// Complete entries written since the last call. A rotation (a new live file) is followed

@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod links;
 pub mod list;
+mod log_tail;
 pub mod logs;
 pub mod mounts;
 pub mod ports;
@@ -124,7 +125,7 @@ impl Engine {
                 let path = e.path();
                 berth_shim::cleanup::cleanup(
                     format!("removing {}", path.display()),
-                    std::fs::remove_dir_all(&path),
+                    berth_shim::fsutil::remove_tree(&path),
                 );
             }
         }

@@ -14,6 +14,8 @@
 
 use super::unpack::{OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
 use crate::engine::layers::IdShift;
+use crate::engine::regular_file::open_regular_at;
+use crate::engine::tree_depth;
 use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
@@ -22,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -85,7 +87,7 @@ fn pack<W: Write, P: AsRef<Path>>(
         skip: skip.clone(),
         shift,
     };
-    p.walk(&fds, "", shift.is_some())?;
+    p.walk(&fds, "", shift.is_some(), 0)?;
     p.b.into_inner()
 }
 
@@ -210,7 +212,14 @@ impl<W: Write> Packer<W> {
 
     /// Walk the directories `fds` (top first, all the same relative dir `rel`); `upper_first`:
     /// `fds[0]` is in the upper dir whose ids are shifted back.
-    fn walk(&mut self, fds: &[OwnedFd], rel: &str, upper_first: bool) -> io::Result<()> {
+    fn walk(
+        &mut self,
+        fds: &[OwnedFd],
+        rel: &str,
+        upper_first: bool,
+        depth: usize,
+    ) -> io::Result<()> {
+        tree_depth::check_io(depth, rel)?;
         // name -> (layer index, stat), every layer where it exists.
         let mut names: BTreeMap<OsString, Vec<(usize, FileStat)>> = BTreeMap::new();
         for (i, fd) in fds.iter().enumerate() {
@@ -283,7 +292,7 @@ impl<W: Write> Packer<W> {
                         io::empty(),
                     )?;
                 }
-                self.walk(&below, &dir_path, upper_first && top == 0)?;
+                self.walk(&below, &dir_path, upper_first && top == 0, depth + 1)?;
                 continue;
             }
             self.file(&fds[top], &name, &st, &path)?;
@@ -310,15 +319,11 @@ impl<W: Write> Packer<W> {
         }
         match k {
             SFlag::S_IFREG => {
-                let fd = match open_child(parent, name, false) {
-                    Ok(fd) => fd,
-                    Err(_) => return Ok(()), // removed or swapped while we read
-                };
-                let f = File::from(fd.try_clone()?);
-                let mut fresh = nix::sys::stat::fstat(fd.as_fd()).map_err(nix_io(path))?;
-                if kind(&fresh) != SFlag::S_IFREG {
+                // Removed, or swapped for a FIFO or a device while we read: not opened, left out.
+                let Ok(Some((f, mut fresh))) = open_regular_at(parent, name) else {
                     return Ok(());
-                }
+                };
+                let fd = OwnedFd::from(f.try_clone()?);
                 // The owner as the walk saw it (shifted back from a user namespace's range).
                 (fresh.st_uid, fresh.st_gid) = (st.st_uid, st.st_gid);
                 let st = fresh;
@@ -384,6 +389,40 @@ mod tests {
         assert!(
             names.iter().any(|n| n.ends_with(&name)),
             "expected {name:?} among the entries, got {names:?}"
+        );
+    }
+
+    /// A file listed as regular, then swapped by a running container for a FIFO before it is
+    /// opened (the walk's stat is handed in as it was): the packer never waits on it.
+    #[test]
+    fn a_file_swapped_for_a_fifo_is_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let parent = nix::fcntl::open(dir.path(), OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        let listed = fstatat(&parent, "f", AtFlags::AT_SYMLINK_NOFOLLOW).unwrap();
+        std::fs::remove_file(dir.path().join("f")).unwrap();
+        nix::unistd::mkfifo(&dir.path().join("f"), Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut p = Packer {
+                b: tar::Builder::new(Vec::new()),
+                links: HashMap::new(),
+                as_layer: true,
+                skip: BTreeSet::new(),
+                shift: None,
+            };
+            let r = p.file(&parent, OsStr::new("f"), &listed, "f");
+            let _ = tx.send(r.map(|()| p.b.into_inner().unwrap()));
+        });
+        let tar = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("expected the packer to go past a FIFO; it is still waiting after 5 s")
+            .unwrap_or_else(|e| panic!("expected the swapped file left out, got {e}"));
+        let mut archive = tar::Archive::new(&tar[..]);
+        assert_eq!(
+            archive.entries().unwrap().count(),
+            0,
+            "nothing archived for it"
         );
     }
 }

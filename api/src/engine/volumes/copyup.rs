@@ -202,13 +202,15 @@ pub fn copy_up_observed(
         if is_opaque(&here) {
             top.clear()?;
         }
-        merge(&here, &top, made_dir)?;
+        merge(&here, &top, made_dir, 0)?;
     }
     Ok(())
 }
 
 /// Copy `src` over `dst`, applying whiteouts and opaque directories.
-fn merge(src: &Path, dst: &DestDir, made_dir: &mut dyn FnMut(&Path)) -> Result<()> {
+fn merge(src: &Path, dst: &DestDir, made_dir: &mut dyn FnMut(&Path), depth: usize) -> Result<()> {
+    crate::engine::tree_depth::check_io(depth, &dst.rel.to_string_lossy())
+        .map_err(image_err(src))?;
     for e in std::fs::read_dir(src).map_err(image_err(src))? {
         let e = e.map_err(image_err(src))?;
         let name = e.file_name();
@@ -234,7 +236,7 @@ fn merge(src: &Path, dst: &DestDir, made_dir: &mut dyn FnMut(&Path)) -> Result<(
             if is_opaque(&from) {
                 child.clear()?;
             }
-            merge(&from, &child, made_dir)?;
+            merge(&from, &child, made_dir, depth + 1)?;
             fchown(&child.fd, uid, gid).map_err(dst.err(&name))?;
             fchmod(&child.fd, mode).map_err(dst.err(&name))?;
         } else if m.file_type().is_symlink() {

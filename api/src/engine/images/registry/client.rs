@@ -166,6 +166,8 @@ impl Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_per_read(Some(ep.read_timeout))
+            .timeout_per_write(Some(ep.read_timeout))
             .build()
             .into();
         Client {
@@ -279,6 +281,10 @@ impl Client {
         }
         let err = |e: ureq::Error| match e {
             ureq::Error::Io(io) => registry_error(format!("{method} {url}: {io}")),
+            ureq::Error::Timeout(_) => registry_error(format!(
+                "{method} {url}: the registry sent nothing for {:?} (BERTH_REGISTRY_READ_TIMEOUT)",
+                self.ep.read_timeout
+            )),
             other => registry_error(format!("{method} {url}: {other}")),
         };
         match body {

@@ -31,10 +31,14 @@ fn platform_of(v: &Value) -> Value {
 }
 
 /// The body of `GET /distribution/{name}/json` for `reference`.
-pub fn inspect(reference: &str, creds: Option<Credentials>, insecure: &[String]) -> Result<Value> {
+pub fn inspect(
+    reference: &str,
+    creds: Option<Credentials>,
+    settings: &super::RegistrySettings,
+) -> Result<Value> {
     check_name(reference)?;
     let r = Reference::parse(reference)?.with_default_tag();
-    let ep = Endpoint::of(&r, insecure)?;
+    let ep = Endpoint::of(&r, settings)?;
     let mut c = Client::connect(ep, creds, "pull")?;
     let wanted = r.digest.clone().or(r.tag.clone()).unwrap_or_default();
     let (bytes, header_media) = fetch_manifest(&mut c, &r, &wanted)?;

@@ -28,12 +28,13 @@ pub fn login_domain(server: &str) -> String {
 /// Check `creds` against their registry: the identity token to keep ("" when the registry gave
 /// none). A refusal of a basic login is dockerd's 500 "login attempt to ... failed with
 /// status: ...", a refusal by a token server its 401 "Get ...: unauthorized: ...".
-pub fn login(creds: Credentials, insecure: &[String]) -> Result<String> {
+pub fn login(creds: Credentials, settings: &super::RegistrySettings) -> Result<String> {
     let domain = login_domain(&creds.server_address);
     let ep = Endpoint {
-        base: base_url(&domain, insecure),
+        base: base_url(&domain, &settings.insecure),
         repository: String::new(),
         domain,
+        read_timeout: settings.read_timeout,
     };
     let ping = format!("{}/v2/", ep.base);
     let c = Client::unauthenticated(ep, Some(creds.clone()), "pull");

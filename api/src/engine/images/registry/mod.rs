@@ -37,6 +37,30 @@ pub struct Endpoint {
     pub repository: String,
     /// "127.0.0.1:5000", "docker.io": the key of blob sources and of credentials.
     pub domain: String,
+    /// The longest wait for a byte from the registry (or for room to send one).
+    pub read_timeout: std::time::Duration,
+}
+
+/// How berth speaks to registries (part of the engine's settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySettings {
+    /// Registries (`host:port`) spoken to over plain HTTP (`BERTH_INSECURE_REGISTRIES`).
+    pub insecure: Vec<String>,
+    /// A registry silent for this long (no byte of an answer, or no room to send) fails the
+    /// pull, push or login (`BERTH_REGISTRY_READ_TIMEOUT`, seconds).
+    pub read_timeout: std::time::Duration,
+}
+
+/// The read timeout without `BERTH_REGISTRY_READ_TIMEOUT`.
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Default for RegistrySettings {
+    fn default() -> RegistrySettings {
+        RegistrySettings {
+            insecure: Vec::new(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        }
+    }
 }
 
 /// Whether a registry host (with or without port) is on this machine's loopback.
@@ -73,11 +97,12 @@ pub fn base_url(domain: &str, insecure: &[String]) -> String {
 
 impl Endpoint {
     /// The endpoint of `r`'s registry; plain HTTP for loopback and the `insecure` ones.
-    pub fn of(r: &Reference, insecure: &[String]) -> Result<Endpoint> {
+    pub fn of(r: &Reference, settings: &RegistrySettings) -> Result<Endpoint> {
         Ok(Endpoint {
-            base: base_url(&r.domain, insecure),
+            base: base_url(&r.domain, &settings.insecure),
             repository: r.path.clone(),
             domain: r.domain.clone(),
+            read_timeout: settings.read_timeout,
         })
     }
 
@@ -135,27 +160,32 @@ mod tests {
     #[test]
     fn endpoints_and_plain_http() {
         let r = |s: &str| Reference::parse(s).unwrap();
-        let e = Endpoint::of(&r("busybox"), &[]).unwrap();
+        let none = RegistrySettings::default();
+        let e = Endpoint::of(&r("busybox"), &none).unwrap();
+        assert_eq!(e.read_timeout, DEFAULT_READ_TIMEOUT);
         assert_eq!(e.base, "https://registry-1.docker.io");
         assert_eq!(e.repository, "library/busybox");
-        let e = Endpoint::of(&r("localhost:5000/a/b:1"), &[]).unwrap();
+        let e = Endpoint::of(&r("localhost:5000/a/b:1"), &none).unwrap();
         assert_eq!(e.base, "http://localhost:5000");
         assert_eq!(
             e.url("manifests/1"),
             "http://localhost:5000/v2/a/b/manifests/1"
         );
         assert_eq!(
-            Endpoint::of(&r("127.0.0.2:80/x"), &[]).unwrap().base,
+            Endpoint::of(&r("127.0.0.2:80/x"), &none).unwrap().base,
             "http://127.0.0.2:80"
         );
         assert_eq!(
-            Endpoint::of(&r("reg.example:5000/x"), &[]).unwrap().base,
+            Endpoint::of(&r("reg.example:5000/x"), &none).unwrap().base,
             "https://reg.example:5000"
         );
         assert_eq!(
             Endpoint::of(
                 &r("reg.example:5000/x"),
-                &["other".into(), "reg.example:5000".into()]
+                &RegistrySettings {
+                    insecure: vec!["other".into(), "reg.example:5000".into()],
+                    ..RegistrySettings::default()
+                }
             )
             .unwrap()
             .base,

@@ -103,7 +103,7 @@ impl Engine {
         let want = platform.cloned().unwrap_or_else(Platform::host);
         let mut from_list = false;
         let r = Reference::parse(reference)?.with_default_tag();
-        let ep = Endpoint::of(&r, &self.settings.insecure_registries)?;
+        let ep = Endpoint::of(&r, &self.settings.registries)?;
         let mut c = Client::connect(ep.clone(), creds, "pull")?;
         let wanted = r.digest.clone().or(r.tag.clone()).unwrap_or_default();
         out(json!({"status": format!("Pulling from {}", ep.repository), "id": wanted}));

@@ -87,7 +87,7 @@ impl Engine {
             .iter()
             .map(|t| self.image(&t.familiar()).map(|i| (t.clone(), i)))
             .collect::<Result<Vec<_>>>()?;
-        let ep = Endpoint::of(&r, &self.settings.insecure_registries)?;
+        let ep = Endpoint::of(&r, &self.settings.registries)?;
         out(json!({"status": format!("The push refers to repository [{}]", r.name())}));
         let mut c = Client::connect(ep.clone(), creds, "pull,push")?;
         for (t, img) in images {
