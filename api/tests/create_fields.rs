@@ -155,6 +155,7 @@ const TABLE: &[(&str, &str, T)] = &[
     ("CreateMountBindOptions", "CreateMountpoint", Honoured),
     ("CreateMountBindOptions", "ReadOnlyNonRecursive", Honoured),
     ("CreateMountBindOptions", "ReadOnlyForceRecursive", Honoured),
+    ("CreateMountBindOptions", "IDMap", Honoured),
     ("CreateMountVolumeOptions", "NoCopy", Honoured),
     ("CreateMountVolumeOptions", "Labels", Honoured),
     ("CreateMountVolumeOptions", "DriverConfig", Honoured),

@@ -129,7 +129,9 @@ impl Engine {
         }
         write_mark(&root.join(MARK), &boot_id)?;
         write_mark(&self.paths.run_root.join(MARK), &boot_id)?;
-        if previous.as_deref() != Some(boot_id.as_str()) || !report.exited.is_empty() {
+        let did_something =
+            !(report.exited.is_empty() && report.started.is_empty() && report.failed.is_empty());
+        if did_something {
             tracing::info!(
                 exited = report.exited.len(),
                 started = report.started.len(),

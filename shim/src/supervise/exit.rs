@@ -26,19 +26,6 @@ impl Supervisor {
         self.stdin = stdin::StdinQueue::default();
         // Its namespace is gone with it; a restart binds the server in the new one.
         self.dns = None;
-        // The veths would go with the namespace, but the kernel frees a namespace later, from a
-        // work queue: the host ends are deleted now (which deletes each pair), so that a stop
-        // or removal that has returned leaves none behind.
-        for a in &self.attached {
-            if let Err(e) = crate::net::detach(&self.spec.id, &a.network_id) {
-                tracing::debug!("deleting {}: {e}", a.host_veth);
-            }
-        }
-        // The end of the output still reaches clients that read slowly, within a bound.
-        for c in &mut self.clients {
-            c.drain(CLIENT_DRAIN);
-        }
-        self.clients.clear();
         // Anything left in the cgroup (a shared pid namespace) dies with the container.
         crate::cleanup::cleanup(
             "killing what is left in the cgroup",
@@ -104,6 +91,21 @@ impl Supervisor {
             ],
         );
         drop(held);
+        // After the record, so that no reader finds the container running with its process
+        // gone while these take their time: the veths would go with the namespace, but the
+        // kernel frees a namespace later, from a work queue: the host ends are deleted now
+        // (which deletes each pair), so that a stop or removal that has returned leaves none
+        // behind (stop waiters are answered below).
+        for a in &self.attached {
+            if let Err(e) = crate::net::detach(&self.spec.id, &a.network_id) {
+                tracing::debug!("deleting {}: {e}", a.host_veth);
+            }
+        }
+        // The end of the output still reaches clients that read slowly, within a bound.
+        for c in &mut self.clients {
+            c.drain(CLIENT_DRAIN);
+        }
+        self.clients.clear();
         if let Some(d) = delay {
             self.phase = Phase::Restarting {
                 at: Instant::now() + d,
