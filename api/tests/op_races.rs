@@ -66,3 +66,43 @@ async fn a_disconnect_or_a_start_racing_a_removal_is_not_found_or_done() {
         assert_among(round, "a disconnect beside rm -f", &disconnected, &ok);
     }
 }
+
+/// Found by CI: a start right after `docker wait` saw the container exited while its shim was
+/// still finishing (deleting the veths, after recording the exit) and failed with 500 "is
+/// already running" (the old shim's lock). The start waits for the old shim to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_right_after_the_exit_waits_for_the_old_shim() {
+    let b = Berth::with_busybox().await;
+    let r = b
+        .post_json("/networks/create", &json!({"Name": "againnet"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = b
+        .run(
+            None,
+            &json!({"Image": "busybox", "Cmd": ["sleep", "1000"],
+                    "HostConfig": {"NetworkMode": "againnet"}}),
+        )
+        .await;
+    for round in 0..8 {
+        let r = b.post(&format!("/containers/{id}/kill")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "round {round}: kill: {}",
+            r.text()
+        );
+        b.wait(&id).await;
+        let r = b.post(&format!("/containers/{id}/start")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "round {round}: a start right after the exit: {}",
+            r.text()
+        );
+    }
+    let r = b
+        .call("DELETE", &format!("/containers/{id}?force=1"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+}

@@ -50,6 +50,14 @@ impl Engine {
             }
             _ => {}
         }
+        // A shim that has recorded its container's exit may still be finishing (deleting its
+        // veths, giving slow clients their last output, cleaning up): the next one starts once
+        // it is gone, or it would find the container's lock taken.
+        if !self.wait_shim_gone(&id, std::time::Duration::from_secs(15)) {
+            return Err(EngineError::conflict(format!(
+                "container {id} is still stopping: its shim has not ended"
+            )));
+        }
         if !berth_shim::state::shim_alive(&paths)
             && !berth_shim::orphans::orphans(&paths).is_empty()
         {
