@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     if engine.load(data).is_err() {
         return;
     }
-    let _ = engine.images_json(&Filters::new(), true);
+    let _ = engine.images_json(&Filters::new(), true, true);
     for img in engine.images().expect("the images just loaded") {
         let _ = views::summary(&img);
         let _ = views::inspect(&img);
